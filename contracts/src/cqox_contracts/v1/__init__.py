@@ -1,0 +1,93 @@
+"""CQOx contracts, version 1: envelope, events, value objects, subjects and streams."""
+
+from __future__ import annotations
+
+import json
+
+from cqox_contracts.v1.envelope import SCHEMA_VERSION, Event, utc_now
+from cqox_contracts.v1.events import (
+    EVENT_TYPES,
+    AnalysisAssessed,
+    AnalysisEstimated,
+    AnalysisFailed,
+    AnalysisRequested,
+    DatasetIngested,
+    DatasetMapped,
+    DatasetQualified,
+    DatasetRejected,
+    EstimateCompleted,
+    EstimateFailed,
+    EstimateRequested,
+    MessageDeadLettered,
+    NotificationDelivered,
+    NotificationFailed,
+    ReportGenerated,
+)
+from cqox_contracts.v1.models import (
+    AnalysisSpec,
+    Artifact,
+    ColumnSchema,
+    DatasetRef,
+    EstimateResult,
+    GateResult,
+    MethodFailure,
+    RoleAssignment,
+    RoleMapping,
+)
+from cqox_contracts.v1.streams import STREAMS, StreamSpec, stream_for
+
+
+class UnknownEventError(ValueError):
+    """The message is not a known v1 event."""
+
+
+def parse_event(data: bytes | str) -> Event:
+    """Decode a message body into its event class (by `event_type`); raises on bad input."""
+    try:
+        raw = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UnknownEventError(f"message body is not JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise UnknownEventError("message body is not a JSON object")
+    event_type = raw.get("event_type")
+    cls = EVENT_TYPES.get(str(event_type))
+    if cls is None:
+        raise UnknownEventError(f"unknown event_type {event_type!r}")
+    return cls.model_validate(raw)
+
+
+__all__ = [
+    "EVENT_TYPES",
+    "SCHEMA_VERSION",
+    "STREAMS",
+    "AnalysisAssessed",
+    "AnalysisEstimated",
+    "AnalysisFailed",
+    "AnalysisRequested",
+    "AnalysisSpec",
+    "Artifact",
+    "ColumnSchema",
+    "DatasetIngested",
+    "DatasetMapped",
+    "DatasetQualified",
+    "DatasetRef",
+    "DatasetRejected",
+    "EstimateCompleted",
+    "EstimateFailed",
+    "EstimateRequested",
+    "EstimateResult",
+    "Event",
+    "GateResult",
+    "MessageDeadLettered",
+    "MethodFailure",
+    "NotificationDelivered",
+    "NotificationFailed",
+    "ReportGenerated",
+    "RoleAssignment",
+    "RoleMapping",
+    "StreamSpec",
+    "UnknownEventError",
+    "parse_event",
+    "stream_for",
+    "utc_now",
+]

@@ -1,0 +1,228 @@
+"""Every v1 event of the CQOx flow, with the subject each is published on."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from cqox_contracts.v1.envelope import Event
+from cqox_contracts.v1.models import (
+    AnalysisSpec,
+    Artifact,
+    DatasetRef,
+    EstimateResult,
+    GateResult,
+    MethodFailure,
+    RoleAssignment,
+    RoleMapping,
+)
+
+
+class DatasetIngested(Event):
+    """A file was stored and converted to Parquet; an analysis of it was requested."""
+
+    subject_template = "cqox.v1.dataset.ingested"
+    event_type: Literal["dataset.ingested"] = "dataset.ingested"
+    dataset: DatasetRef
+    raw_uri: str
+    analysis_id: str
+    spec: AnalysisSpec = Field(default_factory=AnalysisSpec)
+
+
+class AnalysisRequested(Event):
+    """A new analysis of an existing dataset version was requested."""
+
+    subject_template = "cqox.v1.analysis.requested"
+    event_type: Literal["analysis.requested"] = "analysis.requested"
+    dataset: DatasetRef
+    analysis_id: str
+    spec: AnalysisSpec = Field(default_factory=AnalysisSpec)
+
+
+class DatasetMapped(Event):
+    """Columns were assigned causal roles and a design chosen."""
+
+    subject_template = "cqox.v1.dataset.mapped"
+    event_type: Literal["dataset.mapped"] = "dataset.mapped"
+    dataset: DatasetRef
+    analysis_id: str
+    spec: AnalysisSpec
+    roles: RoleMapping
+    assignments: list[RoleAssignment]
+    design: str = Field(description="observational, experiment, panel, iv, rd, synthetic_control ...")
+    needs_confirmation: bool = False
+
+
+class DatasetQualified(Event):
+    """The data passed the pre-estimation gates."""
+
+    subject_template = "cqox.v1.dataset.qualified"
+    event_type: Literal["dataset.qualified"] = "dataset.qualified"
+    dataset: DatasetRef
+    analysis_id: str
+    spec: AnalysisSpec
+    roles: RoleMapping
+    design: str
+    gates: list[GateResult]
+
+
+class DatasetRejected(Event):
+    """The data cannot support a causal claim; the analysis stops here."""
+
+    subject_template = "cqox.v1.dataset.rejected"
+    event_type: Literal["dataset.rejected"] = "dataset.rejected"
+    dataset: DatasetRef
+    analysis_id: str
+    reason: str
+    gates: list[GateResult]
+
+
+class EstimateRequested(Event):
+    """One method should estimate the effect for one analysis (per-method subject)."""
+
+    subject_template = "cqox.v1.estimate.requested.{method}"
+    public = False
+    event_type: Literal["estimate.requested"] = "estimate.requested"
+    analysis_id: str
+    method: str
+    dataset: DatasetRef
+    roles: RoleMapping
+    design: str
+    ci_level: float = 0.95
+    seed: int
+    options: dict[str, float | int | str | bool] = Field(default_factory=dict)
+
+
+class EstimateCompleted(Event):
+    """A method produced its estimate."""
+
+    subject_template = "cqox.v1.estimate.completed.{method}"
+    event_type: Literal["estimate.completed"] = "estimate.completed"
+    analysis_id: str
+    method: str
+    result: EstimateResult
+
+
+class EstimateFailed(Event):
+    """A method could not produce an estimate (no controls, singular design, ...)."""
+
+    subject_template = "cqox.v1.estimate.failed.{method}"
+    event_type: Literal["estimate.failed"] = "estimate.failed"
+    analysis_id: str
+    method: str
+    reason: str
+    error_type: str = "error"
+
+
+class AnalysisEstimated(Event):
+    """Every planned method reported or timed out."""
+
+    subject_template = "cqox.v1.analysis.estimated"
+    event_type: Literal["analysis.estimated"] = "analysis.estimated"
+    analysis_id: str
+    dataset: DatasetRef
+    roles: RoleMapping
+    design: str
+    planned_methods: list[str]
+    estimates: list[EstimateResult]
+    failures: list[MethodFailure] = Field(default_factory=list)
+    timed_out: list[str] = Field(default_factory=list)
+    seed: int = 0
+
+
+class AnalysisAssessed(Event):
+    """Post-estimation gates were run over the estimates."""
+
+    subject_template = "cqox.v1.analysis.assessed"
+    event_type: Literal["analysis.assessed"] = "analysis.assessed"
+    analysis_id: str
+    dataset: DatasetRef
+    roles: RoleMapping
+    design: str
+    estimates: list[EstimateResult]
+    failures: list[MethodFailure] = Field(default_factory=list)
+    gates: list[GateResult]
+
+
+class ReportGenerated(Event):
+    """Figures and the report are in the artifact store."""
+
+    subject_template = "cqox.v1.report.generated"
+    event_type: Literal["report.generated"] = "report.generated"
+    analysis_id: str
+    report_uri: str
+    artifacts: list[Artifact]
+    headline: str = ""
+
+
+class AnalysisFailed(Event):
+    """The analysis cannot finish: a message was dead-lettered or a stage gave up."""
+
+    subject_template = "cqox.v1.analysis.failed"
+    event_type: Literal["analysis.failed"] = "analysis.failed"
+    analysis_id: str
+    stage: str
+    reason: str
+
+
+class NotificationDelivered(Event):
+    """A notification reached its target."""
+
+    subject_template = "cqox.v1.notification.delivered"
+    event_type: Literal["notification.delivered"] = "notification.delivered"
+    analysis_id: str
+    subscription_id: str
+    channel: str
+    target: str
+    attempts: int
+    status_code: int | None = None
+
+
+class NotificationFailed(Event):
+    """A notification gave up after its retries."""
+
+    subject_template = "cqox.v1.notification.failed"
+    event_type: Literal["notification.failed"] = "notification.failed"
+    analysis_id: str
+    subscription_id: str
+    channel: str
+    target: str
+    attempts: int
+    reason: str
+
+
+class MessageDeadLettered(Event):
+    """A message exhausted its deliveries or was rejected; kept for inspection and replay."""
+
+    subject_template = "cqox.v1.message.deadlettered"
+    public = False
+    event_type: Literal["message.deadlettered"] = "message.deadlettered"
+    original_subject: str
+    original_event_id: str | None = None
+    consumer: str
+    deliveries: int
+    reason: str
+    payload: str = Field(description="The original message body, as received.")
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.model_fields["event_type"].default: cls
+    for cls in (
+        DatasetIngested,
+        AnalysisRequested,
+        DatasetMapped,
+        DatasetQualified,
+        DatasetRejected,
+        EstimateRequested,
+        EstimateCompleted,
+        EstimateFailed,
+        AnalysisEstimated,
+        AnalysisAssessed,
+        ReportGenerated,
+        AnalysisFailed,
+        NotificationDelivered,
+        NotificationFailed,
+        MessageDeadLettered,
+    )
+}

@@ -1,0 +1,136 @@
+"""Value objects carried inside v1 events."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Severity = Literal["info", "warning", "error"]
+GateCategory = Literal["data", "causal"]
+Role = Literal[
+    "treatment",
+    "outcome",
+    "unit",
+    "time",
+    "covariate",
+    "instrument",
+    "running_variable",
+    "cluster",
+    "weight",
+    "exclude",
+]
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ColumnSchema(_Value):
+    """One column of a stored dataset version."""
+
+    name: str
+    dtype: str = Field(description="Arrow type name, e.g. 'int64', 'double', 'string'.")
+    nullable: bool = True
+
+
+class AnalysisSpec(_Value):
+    """What the user asked for: methods, role overrides and options."""
+
+    methods: Literal["auto"] | list[str] = "auto"
+    roles: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="Role overrides: role -> column (or list of columns for 'covariates').",
+    )
+    ci_level: float = Field(default=0.95, gt=0, lt=1)
+    seed: int | None = Field(default=None, description="Seed for random steps; derived from the analysis id when absent.")
+
+
+class RoleAssignment(_Value):
+    """One column chosen for one role, with how sure the mapper is."""
+
+    role: Role
+    column: str
+    confidence: float = Field(ge=0, le=1)
+    source: Literal["inferred", "override"] = "inferred"
+    reason: str = ""
+    alternatives: list[str] = Field(default_factory=list)
+
+
+class RoleMapping(_Value):
+    """Columns per causal role (the shape estimators consume)."""
+
+    treatment: str | None = None
+    outcome: str | None = None
+    unit: str | None = None
+    time: str | None = None
+    covariates: list[str] = Field(default_factory=list)
+    instrument: str | None = None
+    running_variable: str | None = None
+    cluster: str | None = None
+    weight: str | None = None
+    excluded: list[str] = Field(default_factory=list)
+
+
+class DatasetRef(_Value):
+    """Claim check for one stored dataset version."""
+
+    dataset_id: str
+    version: int
+    name: str
+    parquet_uri: str
+    n_rows: int
+    columns: list[ColumnSchema]
+
+
+class GateResult(_Value):
+    """Outcome of one quality gate."""
+
+    name: str
+    category: GateCategory
+    threshold: float | None = None
+    value: float | None = None
+    passed: bool
+    severity: Severity
+    message: str = ""
+    applies_to: list[str] = Field(
+        default_factory=list, description="Methods (or columns) this gate flags; empty = whole analysis."
+    )
+    details: dict[str, float | str | None] = Field(default_factory=dict)
+
+
+class EstimateResult(_Value):
+    """One method's estimate, stated with its estimand and uncertainty."""
+
+    method: str
+    estimand: str = Field(description="ATE, ATT, ATC, LATE, CATE ...")
+    estimate: float
+    std_error: float | None
+    ci_lower: float | None
+    ci_upper: float | None
+    ci_level: float = 0.95
+    p_value: float | None
+    n: int = Field(description="Rows used.")
+    n_treated: int | None = None
+    n_control: int | None = None
+    n_dropped: int = 0
+    dropped_reason: str = ""
+    inference: str = Field(description="How the SE was obtained, e.g. 'HC1 robust', 'influence function'.")
+    runtime_s: float = 0.0
+    diagnostics: dict[str, float | str | None] = Field(default_factory=dict)
+
+
+class MethodFailure(_Value):
+    """A method that could not produce an estimate, and why."""
+
+    method: str
+    reason: str
+    error_type: str = "error"
+
+
+class Artifact(_Value):
+    """A stored artifact (figure, report, table)."""
+
+    name: str
+    uri: str
+    media_type: str

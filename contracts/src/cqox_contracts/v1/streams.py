@@ -1,0 +1,40 @@
+"""JetStream stream definitions for v1 subjects (one stream per domain)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """One JetStream stream: name, subjects, retention limits."""
+
+    name: str
+    subjects: tuple[str, ...]
+    max_age_s: int = 7 * 24 * 3600
+    duplicate_window_s: int = 600
+    description: str = ""
+
+
+STREAMS: tuple[StreamSpec, ...] = (
+    StreamSpec("CQOX_DATASETS", ("cqox.v1.dataset.>",), description="Dataset lifecycle events"),
+    StreamSpec("CQOX_ANALYSES", ("cqox.v1.analysis.>",), description="Analysis lifecycle events"),
+    StreamSpec("CQOX_ESTIMATES", ("cqox.v1.estimate.>",), description="Per-method estimation work"),
+    StreamSpec("CQOX_REPORTS", ("cqox.v1.report.>",), description="Reports and figures"),
+    StreamSpec("CQOX_NOTIFICATIONS", ("cqox.v1.notification.>",), description="Notification outcomes"),
+    StreamSpec(
+        "CQOX_DEADLETTER",
+        ("cqox.v1.message.>",),
+        max_age_s=30 * 24 * 3600,
+        description="Messages that exhausted deliveries or were rejected",
+    ),
+)
+
+
+def stream_for(subject: str) -> StreamSpec:
+    """The stream that captures `subject`."""
+    for spec in STREAMS:
+        for pattern in spec.subjects:
+            if subject.startswith(pattern.removesuffix(">")):
+                return spec
+    raise KeyError(f"no stream captures subject {subject!r}")

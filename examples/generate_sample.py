@@ -1,0 +1,113 @@
+"""Write the demo data set: observational customers, coupon treatment, known effect on spend.
+
+Run with `uv run python examples/generate_sample.py`. The true effect of the coupon is a
+constant +2.0 on `spend_next_90d` (hundreds of currency units) for every customer. Coupons
+went more often to younger, higher-income, more active customers, who also spend more,
+so the naive treated-minus-control difference overstates the effect by roughly 0.2;
+adjusting for the covariates recovers 2.0.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SEED = 20240601
+N_CUSTOMERS = 4000
+TRUE_ATE = 2.0
+REGIONS = ("north", "south", "east", "west")
+HERE = Path(__file__).resolve().parent
+
+
+def simulate(n: int = N_CUSTOMERS, seed: int = SEED) -> pd.DataFrame:
+    """Draw `n` customers with confounded coupon assignment and a constant coupon effect."""
+    rng = np.random.default_rng(seed)
+    age = np.clip(np.rint(rng.normal(42, 12, n)), 18, 80).astype(int)
+    income = np.round(np.clip(rng.normal(58, 18, n), 15, 130), 1)
+    tenure_months = np.clip(np.rint(rng.gamma(2.0, 12.0, n)), 1, 72).astype(int)
+    prior_purchases = np.minimum(rng.poisson(1 + tenure_months / 20), 8)
+    region = rng.choice(REGIONS, size=n, p=[0.3, 0.25, 0.25, 0.2])
+
+    # Bounded covariates keep a logistic propensity inside roughly [0.15, 0.85].
+    z_age = (age - 42) / 12
+    z_income = (income - 58) / 18
+    z_purchases = (prior_purchases - 2.2) / 1.6
+    region_shift = pd.Series(region).map({"north": 0.0, "south": 0.2, "east": -0.1, "west": 0.1})
+
+    # Assignment depends on the covariates only (no unmeasured confounding); kept mild for overlap.
+    propensity_logit = -0.2 * z_age + 0.3 * z_income + 0.3 * z_purchases + region_shift.to_numpy()
+    propensity = 1 / (1 + np.exp(-propensity_logit))
+    received_coupon = (rng.random(n) < propensity).astype(int)
+
+    baseline = (
+        6.0
+        - 0.24 * z_age
+        + 0.33 * z_income
+        + 0.3 * z_purchases
+        + 0.004 * tenure_months
+        + pd.Series(region).map({"north": 0.0, "south": -0.3, "east": 0.2, "west": 0.1}).to_numpy()
+    )
+    spend = baseline + TRUE_ATE * received_coupon + rng.normal(0, 1.2, n)
+
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{i:05d}" for i in range(1, n + 1)],
+            "age": age,
+            "income": income,
+            "tenure_months": tenure_months,
+            "prior_purchases": prior_purchases,
+            "region": region,
+            "received_coupon": received_coupon,
+            "spend_next_90d": np.round(spend, 3),
+        }
+    )
+
+
+def main() -> None:
+    """Write customers.csv and customers.meta.json next to this script and print the estimates."""
+    customers = simulate()
+    covariates = ["age", "income", "tenure_months", "prior_purchases", "region"]
+    meta = {
+        "true_ate": TRUE_ATE,
+        "treatment": "received_coupon",
+        "outcome": "spend_next_90d",
+        "unit": "customer_id",
+        "covariates": covariates,
+        "seed": SEED,
+        "n": len(customers),
+        "description": (
+            "Synthetic observational customer data. Coupons were targeted towards younger, "
+            "higher-income customers with more prior purchases, who spend more anyway, so the "
+            "naive difference in mean spend is biased upwards by about 0.2. The true effect of "
+            "a coupon is a constant +2.0 on spend_next_90d (hundreds of currency units) for "
+            "every customer; adjusting for the listed covariates recovers it."
+        ),
+    }
+    customers.to_csv(HERE / "customers.csv", index=False)
+    (HERE / "customers.meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"wrote {len(customers)} rows to {HERE / 'customers.csv'} (true ATE {TRUE_ATE})")
+    _print_estimates(customers, meta)
+
+
+def _print_estimates(customers: pd.DataFrame, meta: dict[str, object]) -> None:
+    try:
+        from cqox_contracts.v1 import RoleMapping
+        from cqox_estimator.domain import estimate
+    except ImportError:  # the generator also works outside the workspace
+        return
+    roles = RoleMapping.model_validate(
+        {key: meta[key] for key in ("treatment", "outcome", "unit", "covariates")}
+    )
+    for method in ("diff_in_means", "ols", "ipw"):
+        result = estimate(method, customers, roles)
+        print(
+            f"{method:>14}: {result.estimate:.3f} "
+            f"[{result.ci_lower:.3f}, {result.ci_upper:.3f}] (true {TRUE_ATE})"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Runtime shared by every CQOx service: settings, logging, bus, database, artifacts, telemetry."""

@@ -1,0 +1,119 @@
+"""Postgres access: async engine, one schema per service, Alembic migrations, messaging tables.
+
+Every service schema holds two tables owned by the bus runtime:
+`processed_events` (idempotency: one row per consumer and event id) and `outbox`
+(events written in the same transaction as the effects, published afterwards).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import MetaData, Table
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+
+def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
+    """Declare `processed_events` and `outbox` in the service's metadata (its schema)."""
+    processed = Table(
+        "processed_events",
+        metadata,
+        sa.Column("consumer", sa.String(200), primary_key=True),
+        sa.Column("event_id", sa.String(64), primary_key=True),
+        sa.Column("processed_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    )
+    outbox = Table(
+        "outbox",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+        sa.Column("subject", sa.String(300), nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("headers", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Index(None, "published_at", postgresql_where=sa.text("published_at IS NULL")),
+    )
+    return processed, outbox
+
+
+def create_engine(database_url: str, *, pool_size: int = 5) -> AsyncEngine:
+    """Async engine for `postgresql+psycopg://` URLs."""
+    return create_async_engine(database_url, pool_size=pool_size, pool_pre_ping=True)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]
+    """Session factory that keeps objects usable after commit."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def ensure_database(database_url: str) -> None:
+    """Create the database named in the URL if it does not exist (embedded/dev setups)."""
+    url = sa.engine.make_url(database_url)
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
+            ).scalar()
+            if not exists:
+                conn.execute(sa.text(f'CREATE DATABASE "{url.database}"'))
+    finally:
+        admin.dispose()
+
+
+def migrate(database_url: str, script_location: Path, schema: str) -> None:
+    """Upgrade `schema` to head; replicas starting together serialise on an advisory lock."""
+    from alembic import command
+    from alembic.config import Config
+
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(hashtext(:s))"), {"s": f"cqox-migrate-{schema}"})
+            try:
+                conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+                conn.commit()
+                config = Config()
+                config.set_main_option("script_location", str(script_location))
+                config.attributes["connection"] = conn
+                config.attributes["schema"] = schema
+                command.upgrade(config, "head")
+                conn.commit()
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext(:s))"), {"s": f"cqox-migrate-{schema}"})
+                conn.commit()
+    finally:
+        engine.dispose()
+
+
+def run_migrations_env(target_metadata: MetaData) -> None:
+    """Body of every service's Alembic env.py: version table and objects in the service schema."""
+    from alembic import context
+
+    config = context.config
+    schema = config.attributes["schema"]
+    connection = config.attributes.get("connection")
+    if connection is None:  # offline/autogenerate from the CLI: URL from the environment
+        import os
+
+        engine = sa.create_engine(os.environ["CQOX_DATABASE_URL"])
+        with engine.connect() as conn:
+            _configure_and_run(context, conn, target_metadata, schema)
+            conn.commit()
+        return
+    _configure_and_run(context, connection, target_metadata, schema)
+
+
+def _configure_and_run(context, connection, target_metadata: MetaData, schema: str) -> None:  # type: ignore[no-untyped-def]
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        version_table_schema=schema,
+        include_schemas=True,
+        include_name=lambda name, type_, parent: type_ != "schema" or name == schema,
+    )
+    with context.begin_transaction():
+        context.run_migrations()

@@ -1,0 +1,27 @@
+"""Service configuration from environment variables (prefix CQOX_)."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings every service reads; services subclass to add their own."""
+
+    model_config = SettingsConfigDict(env_prefix="CQOX_", extra="ignore")
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/cqox"
+    artifact_url: str = "file:///tmp/cqox-artifacts"
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_secure: bool = False
+    s3_region: str | None = None
+    log_level: str = "INFO"
+    http_host: str = "0.0.0.0"
+    http_port: int = 9100
+    ack_wait_s: float = 60.0
+    max_deliver: int = 5
+    default_tenant: str = "default"
+    instance_id: str = ""

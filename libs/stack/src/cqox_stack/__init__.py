@@ -1,0 +1,1 @@
+"""Embedded CQOx stack: real nats-server and PostgreSQL from pip packages, services as processes."""

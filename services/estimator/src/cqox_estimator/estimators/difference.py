@@ -1,0 +1,61 @@
+"""Unadjusted contrast of arm means."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cqox_estimator.estimators.base import CausalEstimator, FitSummary
+from cqox_estimator.estimators.design import EstimationError
+
+
+class DifferenceInMeans(CausalEstimator):
+    """Mean outcome of the treated minus mean outcome of the controls, with a Welch/Neyman SE.
+
+    Unbiased for the ATE when treatment is randomised; in observational data it is the
+    unadjusted baseline that the adjusted methods are compared against. Covariates are ignored.
+
+    Parameters
+    ----------
+    use_t : bool, default True
+        Use a t reference distribution with Welch-Satterthwaite degrees of freedom;
+        False uses the normal distribution.
+    """
+
+    method = "diff_in_means"
+    estimand = "ATE"
+
+    def __init__(self, *, use_t: bool = True) -> None:
+        self.use_t = use_t
+
+    def _check_params(self) -> None:
+        if not isinstance(self.use_t, bool | np.bool_):
+            raise EstimationError(f"use_t must be true or false, got {self.use_t!r}")
+
+    def _fit(
+        self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]
+    ) -> FitSummary:
+        treated, control = y[t == 1], y[t == 0]
+        if min(treated.size, control.size) < 2:
+            raise EstimationError("each arm needs at least two rows to estimate its variance")
+        var_treated = treated.var(ddof=1) / treated.size
+        var_control = control.var(ddof=1) / control.size
+        stderr = float(np.sqrt(var_treated + var_control))
+        # Welch-Satterthwaite degrees of freedom for the unequal-variance t reference.
+        welch_df = (var_treated + var_control) ** 2 / (
+            var_treated**2 / (treated.size - 1) + var_control**2 / (control.size - 1)
+        )
+        return FitSummary(
+            ate=float(treated.mean() - control.mean()),
+            stderr=stderr,
+            inference="Neyman (unequal variances)",
+            dof=float(welch_df) if self.use_t else None,
+            diagnostics={
+                "mean_treated": float(treated.mean()),
+                "mean_control": float(control.mean()),
+                "sd_treated": float(treated.std(ddof=1)),
+                "sd_control": float(control.std(ddof=1)),
+                "welch_df": float(welch_df),
+                "covariates_used": "none (unadjusted)",
+            },
+        )

@@ -1,0 +1,125 @@
+"""Which methods exist, what each needs, and how the planner chooses among them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from cqox_contracts.v1 import RoleMapping
+
+from cqox_estimator.estimators.base import CausalEstimator
+from cqox_estimator.estimators.difference import DifferenceInMeans
+from cqox_estimator.estimators.regression import RegressionAdjustment
+from cqox_estimator.estimators.weighting import InversePropensityWeighting
+
+DESIGNS = frozenset(
+    {
+        "observational",
+        "experiment",
+        "panel",
+        "iv",
+        "rd",
+        "synthetic_control",
+        "network",
+        "geographic",
+    }
+)
+ROLE_FIELDS = frozenset(RoleMapping.model_fields) - {"excluded"}
+Cost = Literal["light", "heavy"]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One registered method: its class, estimand, the roles and designs it needs, its cost."""
+
+    name: str
+    estimator: type[CausalEstimator]
+    estimand: str
+    required_roles: frozenset[str]
+    optional_roles: frozenset[str] = frozenset()
+    designs: frozenset[str] = frozenset({"observational", "experiment"})
+    default_params: Mapping[str, Any] = field(default_factory=dict)
+    cost: Cost = "light"
+    adjusts_for_covariates: bool = True
+
+    def __post_init__(self) -> None:
+        if self.estimator.method != self.name or self.estimator.estimand != self.estimand:
+            raise ValueError(f"spec {self.name!r} disagrees with {self.estimator.__name__}")
+        unknown_roles = (self.required_roles | self.optional_roles) - ROLE_FIELDS
+        if unknown_roles or not self.designs <= DESIGNS:
+            raise ValueError(f"spec {self.name!r} names unknown roles or designs")
+        object.__setattr__(self, "default_params", MappingProxyType(dict(self.default_params)))
+
+    def missing_roles(self, roles: RoleMapping) -> list[str]:
+        """Required roles that `roles` leaves empty."""
+        return sorted(r for r in self.required_roles if not getattr(roles, r))
+
+    def build(self, options: Mapping[str, Any] | None = None) -> CausalEstimator:
+        """A fresh estimator with the default parameters overridden by `options`."""
+        return self.estimator(**{**self.default_params, **(options or {})})
+
+
+def _register(*specs: MethodSpec) -> dict[str, MethodSpec]:
+    return {spec.name: spec for spec in specs}
+
+
+REGISTRY: dict[str, MethodSpec] = _register(
+    MethodSpec(
+        name="diff_in_means",
+        estimator=DifferenceInMeans,
+        estimand="ATE",
+        required_roles=frozenset({"treatment", "outcome"}),
+        # In observational data it is the unadjusted baseline the other methods are read against.
+        adjusts_for_covariates=False,
+    ),
+    MethodSpec(
+        name="ols",
+        estimator=RegressionAdjustment,
+        estimand="ATE",
+        required_roles=frozenset({"treatment", "outcome"}),
+        optional_roles=frozenset({"covariates"}),
+    ),
+    MethodSpec(
+        name="ipw",
+        estimator=InversePropensityWeighting,
+        estimand="ATE",
+        required_roles=frozenset({"treatment", "outcome", "covariates"}),
+        default_params={"trim": 0.01},
+    ),
+)
+
+
+def select_methods(
+    roles: RoleMapping, design: str, requested: Literal["auto"] | list[str]
+) -> tuple[list[str], dict[str, str]]:
+    """Methods to run for this design and roles, plus a reason for each requested one skipped."""
+    if design not in DESIGNS:
+        raise ValueError(f"unknown design {design!r}; known: {', '.join(sorted(DESIGNS))}")
+    auto = requested == "auto"
+    if isinstance(requested, str):
+        names = list(REGISTRY) if auto else [requested]
+    else:
+        names = list(dict.fromkeys(requested))
+    chosen: list[str] = []
+    skipped: dict[str, str] = {}
+    for name in names:
+        reason = _unusable_reason(name, roles, design)
+        if reason is None:
+            chosen.append(name)
+        elif not auto:
+            skipped[name] = reason
+    return chosen, skipped
+
+
+def _unusable_reason(name: str, roles: RoleMapping, design: str) -> str | None:
+    spec = REGISTRY.get(name)
+    if spec is None:
+        return f"unknown method {name!r}; known methods: {', '.join(REGISTRY)}"
+    if design not in spec.designs:
+        return f"{name} supports {', '.join(sorted(spec.designs))} designs, not {design}"
+    missing = spec.missing_roles(roles)
+    if missing:
+        return f"{name} needs the {', '.join(missing)} role(s), which the mapping leaves empty"
+    return None

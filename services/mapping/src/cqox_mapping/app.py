@@ -1,0 +1,47 @@
+"""Mapping service wiring: hears dataset.ingested and analysis.requested, says dataset.mapped."""
+
+from __future__ import annotations
+
+from cqox_contracts.v1 import AnalysisRequested, DatasetIngested
+from cqox_shared.bus import Subscription
+from cqox_shared.runtime import ServiceRuntime, run_worker
+from cqox_shared.settings import Settings
+
+from cqox_mapping import handlers
+from cqox_mapping.db import MIGRATIONS
+from cqox_mapping.db.models import metadata
+
+
+class MappingSettings(Settings):
+    """Mapping settings (CQOX_ prefix)."""
+
+    mapping_confidence_threshold: float = 0.6
+
+
+def build_runtime(settings: MappingSettings | None = None) -> ServiceRuntime:
+    """The mapping service's runtime with its subscriptions."""
+    settings = settings or MappingSettings()
+    threshold = settings.mapping_confidence_threshold
+    return ServiceRuntime(
+        "mapping",
+        settings=settings,
+        metadata=metadata,
+        migrations=MIGRATIONS,
+        subscriptions=[
+            Subscription(
+                DatasetIngested.subject_template,
+                "mapping-dataset-ingested",
+                handlers.map_roles_handler(threshold),
+            ),
+            Subscription(
+                AnalysisRequested.subject_template,
+                "mapping-analysis-requested",
+                handlers.map_roles_handler(threshold),
+            ),
+        ],
+    )
+
+
+def main() -> None:
+    """Console entry point `cqox-mapping`."""
+    run_worker(build_runtime())

@@ -1,0 +1,5 @@
+"""The `mapping` schema: inferred roles per analysis, plus the bus runtime's tables."""
+
+from pathlib import Path
+
+MIGRATIONS = Path(__file__).parent / "migrations"

@@ -1,0 +1,310 @@
+"""Causal gates: covariate balance and propensity overlap, judged after estimation."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from cqox_contracts.v1 import EstimateResult, GateResult, RoleMapping
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from cqox_quality_gate.gates.thresholds import GateThresholds
+from cqox_quality_gate.gates.treatment import code_treatment
+
+# Methods that compare raw arm means; raw imbalance makes them prone to confounding.
+UNADJUSTED_METHODS = frozenset({"diff_in_means"})
+# Methods that weight or match on the propensity; poor overlap or balance undermines them.
+PROPENSITY_METHODS = frozenset({"ipw", "aipw", "psm", "doubly_robust", "dr"})
+# A categorical covariate keeps its most frequent levels; the rest are pooled into one level.
+MAX_CATEGORY_LEVELS = 20
+OTHER_LEVEL = "<other>"
+# Propensities are clipped this far from 0 and 1 before weighting, only to avoid division by zero.
+PROPENSITY_EPSILON = 1e-6
+
+
+@dataclass(frozen=True)
+class CausalSample:
+    """Rows used by the causal gates: complete in treatment, outcome and covariates."""
+
+    treated: np.ndarray
+    covariates: pd.DataFrame
+    n_dropped: int
+
+
+def covariate_matrix(frame: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
+    """Numeric covariates as floats, bools as 0/1, other columns one-hot as `<column>=<level>`."""
+    parts: list[pd.DataFrame] = []
+    for name in covariates:
+        column = frame[name]
+        if is_bool_dtype(column.dtype) or is_numeric_dtype(column.dtype):
+            parts.append(column.astype(float).to_frame(name))
+            continue
+        labels = column.astype(str)
+        kept = labels.value_counts().index[: MAX_CATEGORY_LEVELS - 1]
+        labels = labels.where(labels.isin(kept), OTHER_LEVEL)
+        dummies = pd.get_dummies(labels, dtype=float)
+        dummies.columns = [f"{name}={level}" for level in dummies.columns]
+        parts.append(dummies)
+    if not parts:
+        return pd.DataFrame(index=frame.index)
+    return pd.concat(parts, axis=1)
+
+
+def fit_propensity(covariates: pd.DataFrame, treated: np.ndarray) -> np.ndarray:
+    """P(treated | covariates) from an L2 logistic regression on standardised covariates."""
+    if covariates.shape[1] == 0:
+        return np.full(len(treated), float(treated.mean()))
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(covariates.to_numpy(), treated)
+    return np.asarray(model.predict_proba(covariates.to_numpy())[:, 1], dtype=float)
+
+
+def ate_weights(propensity: np.ndarray, treated: np.ndarray) -> np.ndarray:
+    """Inverse-propensity weights for the ATE: 1/e for treated, 1/(1-e) for control."""
+    clipped = np.clip(propensity, PROPENSITY_EPSILON, 1 - PROPENSITY_EPSILON)
+    return np.where(treated == 1, 1 / clipped, 1 / (1 - clipped))
+
+
+def standardized_differences(
+    covariates: pd.DataFrame, treated: np.ndarray, weights: np.ndarray | None = None
+) -> dict[str, float]:
+    """Treated-minus-control SMD per covariate (optionally weighted means).
+
+    The denominator is always the unweighted pooled SD, sqrt((var_t + var_c) / 2), so a change after
+    weighting reflects moved means only; when both arms are constant the overall SD is used instead.
+    """
+    values = covariates.to_numpy(dtype=float)
+    is_treated = treated == 1
+    x_treated, x_control = values[is_treated], values[~is_treated]
+    pooled = np.sqrt((x_treated.var(axis=0, ddof=1) + x_control.var(axis=0, ddof=1)) / 2)
+    overall = values.std(axis=0, ddof=1)
+    scale = np.where(pooled > 0, pooled, overall)
+    if weights is None:
+        diff = x_treated.mean(axis=0) - x_control.mean(axis=0)
+    else:
+        diff = np.average(x_treated, axis=0, weights=weights[is_treated]) - np.average(
+            x_control, axis=0, weights=weights[~is_treated]
+        )
+    smd = np.divide(diff, scale, out=np.zeros_like(diff), where=scale > 0)
+    return {name: float(value) for name, value in zip(covariates.columns, smd, strict=True)}
+
+
+def _flagged(estimates: list[EstimateResult], methods: frozenset[str]) -> list[str]:
+    flagged: list[str] = []
+    for estimate in estimates:
+        if estimate.method in methods and estimate.method not in flagged:
+            flagged.append(estimate.method)
+    return flagged
+
+
+def _cannot_assess(reason: str, thresholds: GateThresholds) -> list[GateResult]:
+    return [
+        GateResult(
+            name=name,
+            category="causal",
+            threshold=threshold,
+            value=None,
+            passed=False,
+            severity="error",
+            message=(
+                f"{what} cannot be assessed because {reason}; fix the treatment mapping or data."
+            ),
+        )
+        for name, what, threshold in (
+            ("balance_smd", "Covariate balance", thresholds.max_abs_smd),
+            ("propensity_overlap", "Propensity overlap", thresholds.min_overlap_share),
+        )
+    ]
+
+
+def _balance_gate(
+    sample: CausalSample,
+    propensity: np.ndarray,
+    estimates: list[EstimateResult],
+    thresholds: GateThresholds,
+) -> GateResult:
+    limit = thresholds.max_abs_smd
+    base: dict[str, float | str | None] = {
+        "n_used": float(len(sample.treated)),
+        "n_dropped": float(sample.n_dropped),
+    }
+    if sample.covariates.shape[1] == 0:
+        return GateResult(
+            name="balance_smd",
+            category="causal",
+            threshold=limit,
+            value=None,
+            passed=True,
+            severity="info",
+            message=(
+                "No covariates are mapped, so balance is trivially satisfied; map pre-treatment "
+                "covariates unless treatment was randomised."
+            ),
+            details={**base, "n_covariates": 0.0},
+        )
+    before = standardized_differences(sample.covariates, sample.treated)
+    after = standardized_differences(
+        sample.covariates, sample.treated, ate_weights(propensity, sample.treated)
+    )
+    worst_before = max(before, key=lambda name: abs(before[name]))
+    worst_after = max(after, key=lambda name: abs(after[name]))
+    max_before, max_after = abs(before[worst_before]), abs(after[worst_after])
+    passed = max_after <= limit
+    applies_to = _flagged(estimates, UNADJUSTED_METHODS) if max_before > limit else []
+    if not passed:
+        applies_to += _flagged(estimates, PROPENSITY_METHODS)
+    unadjusted_present = ", ".join(_flagged(estimates, UNADJUSTED_METHODS))
+    unadjusted = (
+        f"unadjusted estimates ({unadjusted_present})"
+        if unadjusted_present
+        else "unadjusted comparisons"
+    )
+    if passed and max_before <= limit:
+        message = (
+            f"Covariate balance is good: max |SMD| {max_before:.2f} raw and {max_after:.2f} after "
+            f"weighting, both ≤ {limit:.2f}."
+        )
+    elif passed:
+        message = (
+            f"Covariate balance after weighting is good: max |SMD| {max_after:.2f} ≤ {limit:.2f}, "
+            f"but raw max |SMD| is {max_before:.2f} ({worst_before}), so {unadjusted} are prone to "
+            "confounding; prefer adjusted estimates."
+        )
+    else:
+        message = (
+            f"Covariates stay imbalanced after weighting: max |SMD| {max_after:.2f} > {limit:.2f} "
+            f"({worst_after}); add transformations or interactions of it, or trim to the "
+            "overlap region."
+        )
+    details: dict[str, float | str | None] = {
+        **base,
+        "n_covariates": float(sample.covariates.shape[1]),
+        "max_smd_before": max_before,
+        "max_smd_after": max_after,
+        "worst_before": worst_before,
+        "worst_after": worst_after,
+        "weighting": "inverse propensity (ATE), logistic propensity on standardised covariates",
+    }
+    for name in sample.covariates.columns:
+        details[f"smd_before:{name}"] = before[name]
+        details[f"smd_after:{name}"] = after[name]
+    return GateResult(
+        name="balance_smd",
+        category="causal",
+        threshold=limit,
+        value=max_after,
+        passed=passed,
+        severity="warning",
+        message=message,
+        applies_to=applies_to,
+        details=details,
+    )
+
+
+def _overlap_gate(
+    sample: CausalSample,
+    propensity: np.ndarray,
+    estimates: list[EstimateResult],
+    thresholds: GateThresholds,
+) -> GateResult:
+    lower, upper = thresholds.propensity_lower, thresholds.propensity_upper
+    below, above = propensity < lower, propensity > upper
+    share = float(1 - (below | above).mean())
+    passed = share >= thresholds.min_overlap_share
+    severity = "error" if share < thresholds.overlap_error_share else "warning"
+    bounds = f"[{lower:.2f}, {upper:.2f}]"
+    if passed:
+        message = (
+            f"Propensity overlap is good: {share:.1%} of units have a propensity in {bounds} "
+            f"(≥ {thresholds.min_overlap_share:.0%})."
+        )
+    else:
+        message = (
+            f"Only {share:.1%} of units have a propensity in {bounds} "
+            f"(< {thresholds.min_overlap_share:.0%}); weighting estimates extrapolate, so trim to "
+            "the overlap region or target the overlap population."
+        )
+    is_treated = sample.treated == 1
+    details: dict[str, float | str | None] = {
+        "n_used": float(len(propensity)),
+        "n_dropped": float(sample.n_dropped),
+        "n_below_lower": float(below.sum()),
+        "n_above_upper": float(above.sum()),
+        "n_outside": float((below | above).sum()),
+        "propensity_min_treated": float(propensity[is_treated].min()),
+        "propensity_max_treated": float(propensity[is_treated].max()),
+        "propensity_min_control": float(propensity[~is_treated].min()),
+        "propensity_max_control": float(propensity[~is_treated].max()),
+        "propensity_lower": lower,
+        "propensity_upper": upper,
+        "propensity_model": (
+            "logistic regression on standardised covariates"
+            if sample.covariates.shape[1]
+            else "constant treated share (no covariates)"
+        ),
+    }
+    return GateResult(
+        name="propensity_overlap",
+        category="causal",
+        threshold=thresholds.min_overlap_share,
+        value=share,
+        passed=passed,
+        severity=severity,
+        message=message,
+        applies_to=[] if passed else _flagged(estimates, PROPENSITY_METHODS),
+        details=details,
+    )
+
+
+def causal_sample(df: pd.DataFrame, roles: RoleMapping) -> CausalSample | str:
+    """Complete rows in treatment, outcome and covariates, or why the gates cannot run.
+
+    Covariates absent from the data or equal to the treatment/outcome column are left out.
+    """
+    treatment = roles.treatment
+    if not treatment or treatment not in df.columns:
+        return "no treatment column is available"
+    outcome = roles.outcome if roles.outcome in df.columns else None
+    covariates = [
+        name
+        for name in dict.fromkeys(roles.covariates)
+        if name in df.columns and name not in (treatment, outcome)
+    ]
+    used = [treatment, *covariates, *([outcome] if outcome and outcome != treatment else [])]
+    # Infinite values are as unusable as missing ones: both drop the row.
+    frame = df[used].replace([np.inf, -np.inf], np.nan).dropna()
+    coding = code_treatment(frame[treatment])
+    if not coding.is_binary or coding.indicator is None:
+        return f"treatment {treatment!r} does not have two arms in the complete rows"
+    if min(coding.n_treated, coding.n_control) < 2:
+        return f"treatment {treatment!r} has fewer than two complete rows in an arm"
+    return CausalSample(
+        treated=coding.indicator.to_numpy(dtype=int),
+        covariates=covariate_matrix(frame, covariates),
+        n_dropped=len(df) - len(frame),
+    )
+
+
+def causal_gates(
+    df: pd.DataFrame,
+    roles: RoleMapping,
+    estimates: list[EstimateResult],
+    thresholds: GateThresholds,
+) -> list[GateResult]:
+    """Judge covariate balance (SMD before/after IPW) and propensity overlap for the estimates."""
+    sample = causal_sample(df, roles)
+    if isinstance(sample, str):
+        return _cannot_assess(sample, thresholds)
+    propensity = fit_propensity(sample.covariates, sample.treated)
+    return [
+        _balance_gate(sample, propensity, estimates, thresholds),
+        _overlap_gate(sample, propensity, estimates, thresholds),
+    ]

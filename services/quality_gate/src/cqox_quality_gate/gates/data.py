@@ -1,0 +1,254 @@
+"""Data gates: checks on a mapped dataset before any estimation runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from cqox_contracts.v1 import GateResult, RoleMapping
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+from cqox_quality_gate.gates.thresholds import GateThresholds
+from cqox_quality_gate.gates.treatment import code_treatment
+
+# Roles whose failures block the analysis; every other mapped column only warns.
+BLOCKING_ROLES = ("treatment", "outcome")
+REQUIRED_ROLES = ("treatment", "outcome")
+
+
+def mapped_columns(roles: RoleMapping) -> list[tuple[str, str]]:
+    """Every (role, column) the mapping names, in a stable order, each column once."""
+    pairs: list[tuple[str, str]] = []
+    for role in ("treatment", "outcome", "unit", "time"):
+        column = getattr(roles, role)
+        if column:
+            pairs.append((role, column))
+    pairs.extend(("covariate", column) for column in roles.covariates)
+    for role in ("instrument", "running_variable", "cluster", "weight"):
+        column = getattr(roles, role)
+        if column:
+            pairs.append((role, column))
+    seen: set[str] = set()
+    unique: list[tuple[str, str]] = []
+    for role, column in pairs:
+        if column not in seen:
+            seen.add(column)
+            unique.append((role, column))
+    return unique
+
+
+def numeric_values(series: pd.Series) -> pd.Series | None:
+    """The column as floats (bools as 0/1), or None when non-missing values are not numbers."""
+    if is_bool_dtype(series.dtype) or is_numeric_dtype(series.dtype):
+        return series.astype(float)
+    coerced = pd.to_numeric(series, errors="coerce")
+    if bool((coerced.isna() & series.notna()).any()):
+        return None
+    return coerced.astype(float)
+
+
+def _required_roles_gate(roles: RoleMapping) -> GateResult:
+    unmapped = [role for role in REQUIRED_ROLES if not getattr(roles, role)]
+    message = (
+        "Treatment and outcome are both mapped."
+        if not unmapped
+        else f"No column is mapped to {' and '.join(unmapped)}; map one before estimating."
+    )
+    return GateResult(
+        name="required_roles",
+        category="data",
+        threshold=0.0,
+        value=float(len(unmapped)),
+        passed=not unmapped,
+        severity="error",
+        message=message,
+        details={"unmapped_roles": ", ".join(unmapped) or None},
+    )
+
+
+def _columns_present_gate(df: pd.DataFrame, pairs: list[tuple[str, str]]) -> GateResult:
+    absent = [(role, column) for role, column in pairs if column not in df.columns]
+    listing = ", ".join(f"{column!r} ({role})" for role, column in absent)
+    message = (
+        f"All {len(pairs)} mapped columns are in the data."
+        if not absent
+        else f"Mapped column(s) missing from the data: {listing}; fix the mapping or re-upload."
+    )
+    return GateResult(
+        name="columns_present",
+        category="data",
+        threshold=0.0,
+        value=float(len(absent)),
+        passed=not absent,
+        severity="error",
+        message=message,
+        applies_to=[column for _, column in absent],
+        details={f"missing:{column}": role for role, column in absent},
+    )
+
+
+def _completeness_gate(
+    df: pd.DataFrame, role: str, column: str, thresholds: GateThresholds
+) -> GateResult:
+    n_rows = len(df)
+    n_missing = int(df[column].isna().sum())
+    share = n_missing / n_rows if n_rows else 1.0
+    limit = thresholds.max_missing_share
+    passed = share <= limit
+    severity = "error" if role in BLOCKING_ROLES else "warning"
+    if passed:
+        message = f"Column {column!r} ({role}) is {share:.1%} missing, within the {limit:.0%} cap."
+    else:
+        action = "drop or impute it" if severity == "warning" else "fix the source data"
+        message = (
+            f"Column {column!r} ({role}) is {share:.1%} missing, above the {limit:.0%} limit; "
+            f"{action}."
+        )
+    return GateResult(
+        name=f"completeness:{column}",
+        category="data",
+        threshold=limit,
+        value=share,
+        passed=passed,
+        severity=severity,
+        message=message,
+        applies_to=[column],
+        details={"role": role, "n_missing": float(n_missing), "n_rows": float(n_rows)},
+    )
+
+
+def _unavailable(name: str, role: str, column: str | None, threshold: float) -> GateResult:
+    what = f"column {column!r} is not in the data" if column else "no column is mapped"
+    return GateResult(
+        name=name,
+        category="data",
+        threshold=threshold,
+        value=None,
+        passed=False,
+        severity="error",
+        message=f"The {role} cannot be checked because {what}; fix the role mapping.",
+    )
+
+
+def _treatment_arms_gate(df: pd.DataFrame, roles: RoleMapping, min_arm: int) -> GateResult:
+    treatment = roles.treatment
+    if not treatment or treatment not in df.columns:
+        return _unavailable("treatment_arms", "treatment", treatment, float(min_arm))
+    usable = df[treatment]
+    if roles.outcome and roles.outcome in df.columns:
+        usable = usable[df[roles.outcome].notna()]
+    coding = code_treatment(usable)
+    details: dict[str, float | str | None] = {
+        "n_levels": float(len(coding.levels)),
+        "levels": ", ".join(coding.levels[:10]),
+        "treated_level": coding.treated_level,
+        "control_level": coding.control_level,
+        "n_treated": float(coding.n_treated),
+        "n_control": float(coding.n_control),
+    }
+    if len(coding.levels) > 2:
+        return GateResult(
+            name="treatment_arms",
+            category="data",
+            threshold=float(min_arm),
+            value=None,
+            passed=False,
+            severity="error",
+            message=(
+                f"Treatment {treatment!r} has {len(coding.levels)} levels but a binary treatment "
+                "is expected; recode it to two arms."
+            ),
+            applies_to=[treatment],
+            details=details,
+        )
+    smallest = min(coding.n_treated, coding.n_control)
+    passed = coding.is_binary and smallest >= min_arm
+    if passed:
+        message = (
+            f"Treatment {treatment!r} has two arms ({coding.n_treated} treated, "
+            f"{coding.n_control} control), each with at least {min_arm} rows."
+        )
+    elif not coding.is_binary:
+        only = coding.levels[0] if coding.levels else "none"
+        message = (
+            f"Treatment {treatment!r} has a single arm ({only}); a comparison needs both "
+            "treated and control rows."
+        )
+    else:
+        message = (
+            f"Treatment arm sizes {coding.n_treated} treated / {coding.n_control} control are "
+            f"below the minimum of {min_arm} rows per arm; collect more data."
+        )
+    return GateResult(
+        name="treatment_arms",
+        category="data",
+        threshold=float(min_arm),
+        value=float(smallest),
+        passed=passed,
+        severity="error",
+        message=message,
+        applies_to=[treatment],
+        details=details,
+    )
+
+
+def _outcome_variance_gate(df: pd.DataFrame, roles: RoleMapping) -> GateResult:
+    outcome = roles.outcome
+    if not outcome or outcome not in df.columns:
+        return _unavailable("outcome_variance", "outcome", outcome, 0.0)
+    values = numeric_values(df[outcome])
+    if values is None:
+        return GateResult(
+            name="outcome_variance",
+            category="data",
+            threshold=0.0,
+            value=None,
+            passed=False,
+            severity="error",
+            message=f"Outcome {outcome!r} is not numeric; map a numeric (or 0/1) outcome column.",
+            applies_to=[outcome],
+        )
+    observed = values.dropna()
+    n_distinct = int(observed.nunique())
+    spread = float(np.std(observed.to_numpy(), ddof=1)) if len(observed) > 1 else 0.0
+    passed = n_distinct > 1
+    message = (
+        f"Outcome {outcome!r} varies (standard deviation {spread:.4g})."
+        if passed
+        else f"Outcome {outcome!r} is constant, so no effect can be estimated; map another outcome."
+    )
+    return GateResult(
+        name="outcome_variance",
+        category="data",
+        threshold=0.0,
+        value=spread,
+        passed=passed,
+        severity="error",
+        message=message,
+        applies_to=[outcome],
+        details={"n_distinct": float(n_distinct), "n_observed": float(len(observed))},
+    )
+
+
+def data_gates(
+    df: pd.DataFrame, roles: RoleMapping, thresholds: GateThresholds
+) -> list[GateResult]:
+    """Run the data gates on a mapped dataset, in a fixed order."""
+    pairs = mapped_columns(roles)
+    gates = [_required_roles_gate(roles), _columns_present_gate(df, pairs)]
+    gates.extend(
+        _completeness_gate(df, role, column, thresholds)
+        for role, column in pairs
+        if column in df.columns
+    )
+    gates.append(_treatment_arms_gate(df, roles, thresholds.min_arm_size))
+    gates.append(_outcome_variance_gate(df, roles))
+    return gates
+
+
+def rejection_reason(gates: list[GateResult]) -> str | None:
+    """Why the dataset is rejected (every failed error gate), or None when nothing blocks it."""
+    blocking = [gate for gate in gates if gate.severity == "error" and not gate.passed]
+    if not blocking:
+        return None
+    reasons = "; ".join(f"{gate.name}: {gate.message.rstrip('.')}" for gate in blocking)
+    return f"{len(blocking)} blocking quality gate(s) failed — {reasons}."

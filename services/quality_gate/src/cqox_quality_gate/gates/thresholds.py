@@ -1,0 +1,59 @@
+"""Configurable thresholds shared by every quality gate."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ENV_PREFIX = "CQOX_GATE_"
+
+
+class GateThresholds(BaseModel):
+    """Pass/fail limits for the data and causal gates; defaults are the ADR 0004 values."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_missing_share: float = Field(
+        default=0.2, ge=0, le=1, description="Largest missing share a mapped column may have."
+    )
+    min_arm_size: int = Field(
+        default=20, ge=1, description="Fewest usable rows each treatment arm must have."
+    )
+    max_abs_smd: float = Field(
+        default=0.1, gt=0, description="Largest |standardized mean difference| (Austin 2009 rule)."
+    )
+    propensity_lower: float = Field(
+        default=0.05, ge=0, lt=0.5, description="Lower bound of the propensity overlap region."
+    )
+    propensity_upper: float = Field(
+        default=0.95, gt=0.5, le=1, description="Upper bound of the propensity overlap region."
+    )
+    min_overlap_share: float = Field(
+        default=0.9, ge=0, le=1, description="Share of units that must fall in the overlap region."
+    )
+    overlap_error_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Below this overlap share a failed overlap gate is an error, not a warning.",
+    )
+
+    @model_validator(mode="after")
+    def _check_order(self) -> Self:
+        if self.overlap_error_share > self.min_overlap_share:
+            raise ValueError("overlap_error_share must not exceed min_overlap_share")
+        return self
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> GateThresholds:
+        """Build thresholds from `CQOX_GATE_<FIELD>` variables; unset fields keep their defaults."""
+        source = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field_name in cls.model_fields:
+            raw = source.get(ENV_PREFIX + field_name.upper())
+            if raw is not None and raw.strip():
+                values[field_name] = raw.strip()
+        return cls.model_validate(values)

@@ -1,0 +1,85 @@
+"""Turn a treatment column (0/1, bool or two-level labels) into a 0/1 indicator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+# Labels (compared case-insensitively, stripped) that name the treated level of a two-level column.
+TREATED_LABELS = frozenset({"1", "1.0", "true", "t", "yes", "y", "treated", "treatment", "treat"})
+
+
+@dataclass(frozen=True)
+class TreatmentCoding:
+    """How a treatment column was read: the treated/control levels and a 0/1/NaN indicator."""
+
+    levels: tuple[str, ...]
+    treated_level: str | None
+    control_level: str | None
+    indicator: pd.Series | None
+    """1.0 treated, 0.0 control, NaN missing; None when the column does not have 1 or 2 levels."""
+
+    @property
+    def is_binary(self) -> bool:
+        """True when the column has exactly two observed levels."""
+        return len(self.levels) == 2 and self.indicator is not None
+
+    @property
+    def n_treated(self) -> int:
+        """Rows in the treated arm."""
+        return 0 if self.indicator is None else int((self.indicator == 1.0).sum())
+
+    @property
+    def n_control(self) -> int:
+        """Rows in the control arm."""
+        return 0 if self.indicator is None else int((self.indicator == 0.0).sum())
+
+
+def _is_treated_label(value: object) -> bool:
+    return str(value).strip().lower() in TREATED_LABELS
+
+
+def _treated_value(series: pd.Series, levels: list[object]) -> object | None:
+    """The treated level among the observed levels (None when the only level is control)."""
+    if is_bool_dtype(series.dtype):
+        return True
+    if is_numeric_dtype(series.dtype):
+        if set(levels) <= {0, 1}:
+            return next((level for level in levels if level == 1), None)
+        return max(levels, key=float) if len(levels) == 2 else None  # type: ignore[arg-type]
+    treated_like = [level for level in levels if _is_treated_label(level)]
+    if len(levels) == 1:
+        return levels[0] if treated_like else None
+    if len(treated_like) == 1:
+        return treated_like[0]
+    return sorted(levels, key=str)[-1]
+
+
+def code_treatment(series: pd.Series) -> TreatmentCoding:
+    """Read a treatment column as 0/1.
+
+    The treated level is: True for booleans; 1 for numeric 0/1 (else the larger of two numbers);
+    for labels, the one level in `TREATED_LABELS` (e.g. "yes", "treated"), else the last level in
+    sorted text order. Columns with more than two levels get no indicator.
+    """
+    observed = series.dropna()
+    levels: list[object] = list(observed.unique())
+    names = tuple(sorted(str(level) for level in levels))
+    if len(levels) not in (1, 2):
+        return TreatmentCoding(levels=names, treated_level=None, control_level=None, indicator=None)
+    treated = _treated_value(series, levels)
+    control = [level for level in levels if treated is None or level != treated]
+    missing = series.isna().to_numpy()
+    is_treated = series.isin([] if treated is None else [treated]).to_numpy(dtype=bool)
+    indicator = pd.Series(
+        np.where(missing, np.nan, is_treated.astype(float)), index=series.index, name=series.name
+    )
+    return TreatmentCoding(
+        levels=names,
+        treated_level=None if treated is None else str(treated),
+        control_level=str(control[0]) if control else None,
+        indicator=indicator,
+    )

@@ -1,0 +1,191 @@
+"""Causal gates on simulated data whose balance and overlap are known by construction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from cqox_contracts.v1 import EstimateResult, GateResult, RoleMapping
+from cqox_quality_gate.domain import GateThresholds, causal_gates
+
+N = 2000
+ROLES = RoleMapping(treatment="t", outcome="y", covariates=["age", "income", "region"])
+
+
+def estimate(method: str) -> EstimateResult:
+    return EstimateResult(
+        method=method,
+        estimand="ATE",
+        estimate=1.0,
+        std_error=0.1,
+        ci_lower=0.8,
+        ci_upper=1.2,
+        p_value=0.01,
+        n=N,
+        inference="HC1 robust",
+    )
+
+
+ESTIMATES = [estimate("diff_in_means"), estimate("ipw"), estimate("ols")]
+
+
+def simulate(assignment: str, seed: int = 7) -> pd.DataFrame:
+    """Covariates, a treatment assigned as named, and an outcome with a true effect of 1."""
+    rng = np.random.default_rng(seed)
+    age = rng.normal(40, 10, size=N)
+    income = rng.normal(0, 1, size=N)
+    region = rng.choice(["north", "south", "east"], size=N)
+    z_age = (age - 40) / 10
+    if assignment == "randomised":
+        propensity = np.full(N, 0.5)
+    elif assignment == "confounded":
+        propensity = 1 / (1 + np.exp(-(1.2 * z_age - 0.8 * income + 0.5 * (region == "north"))))
+    elif assignment == "partial_overlap":
+        propensity = 1 / (1 + np.exp(-2.5 * z_age))
+    elif assignment == "threshold":
+        propensity = (age > 40).astype(float)
+    else:
+        raise ValueError(assignment)
+    t = rng.binomial(1, propensity)
+    y = 1.0 * t + 0.5 * z_age + income + rng.normal(size=N)
+    return pd.DataFrame({"t": t, "y": y, "age": age, "income": income, "region": region})
+
+
+def by_name(gates: list[GateResult]) -> dict[str, GateResult]:
+    return {gate.name: gate for gate in gates}
+
+
+def number(gate: GateResult, key: str) -> float:
+    value = gate.details[key]
+    assert isinstance(value, float), f"{key} is {value!r}"
+    return value
+
+
+def test_randomised_data_passes_balance_and_overlap() -> None:
+    gates = causal_gates(simulate("randomised"), ROLES, ESTIMATES, GateThresholds())
+    assert [gate.name for gate in gates] == ["balance_smd", "propensity_overlap"]
+    balance, overlap = gates
+    assert balance.passed and balance.applies_to == []
+    assert number(balance, "max_smd_before") <= 0.1
+    assert overlap.passed and overlap.value == 1.0 and overlap.applies_to == []
+    assert all(gate.category == "causal" and gate.severity == "warning" for gate in gates)
+    assert "good" in balance.message
+
+
+def test_confounded_data_fails_raw_but_weighting_restores_balance() -> None:
+    balance = by_name(causal_gates(simulate("confounded"), ROLES, ESTIMATES, GateThresholds()))[
+        "balance_smd"
+    ]
+    before = number(balance, "max_smd_before")
+    assert before > 0.5
+    assert balance.value is not None and balance.value < before / 5
+    assert balance.passed
+    assert balance.threshold == 0.1
+    assert balance.applies_to == ["diff_in_means"]
+    assert "diff_in_means" in balance.message
+
+
+def test_balance_details_carry_love_plot_entries() -> None:
+    balance = causal_gates(simulate("confounded"), ROLES, ESTIMATES, GateThresholds())[0]
+    expanded = ["age", "income", "region=east", "region=north", "region=south"]
+    for name in expanded:
+        assert abs(number(balance, f"smd_after:{name}")) < abs(number(balance, "max_smd_before"))
+    smd_keys = {key for key in balance.details if key.startswith("smd_")}
+    assert len(smd_keys) == 2 * len(expanded)
+    # age drives treatment up, income drives it down: the signed raw SMDs show it.
+    assert number(balance, "smd_before:age") > 0.5
+    assert number(balance, "smd_before:income") < -0.3
+    assert number(balance, "max_smd_before") == pytest.approx(
+        max(abs(number(balance, f"smd_before:{name}")) for name in expanded)
+    )
+
+
+def test_threshold_assignment_fails_overlap_as_an_error() -> None:
+    gates = by_name(causal_gates(simulate("threshold"), ROLES, ESTIMATES, GateThresholds()))
+    overlap = gates["propensity_overlap"]
+    assert not overlap.passed
+    assert overlap.value is not None and overlap.value < 0.5
+    assert overlap.severity == "error"
+    assert overlap.applies_to == ["ipw"]
+    assert overlap.details["n_outside"] == N * (1 - overlap.value)
+    assert number(overlap, "propensity_max_control") < number(overlap, "propensity_max_treated")
+    assert not gates["balance_smd"].passed
+    assert gates["balance_smd"].applies_to == ["diff_in_means", "ipw"]
+
+
+def test_partial_overlap_fails_as_a_warning() -> None:
+    gates = causal_gates(simulate("partial_overlap"), ROLES, ESTIMATES, GateThresholds())
+    overlap = by_name(gates)["propensity_overlap"]
+    assert overlap.value is not None and 0.5 <= overlap.value < 0.9
+    assert (overlap.passed, overlap.severity) == (False, "warning")
+    assert "trim" in overlap.message
+
+
+def test_flags_only_methods_that_were_estimated() -> None:
+    gates = causal_gates(simulate("threshold"), ROLES, [estimate("ols")], GateThresholds())
+    assert all(gate.applies_to == [] for gate in gates)
+
+
+def test_thresholds_are_honoured() -> None:
+    loose = GateThresholds(max_abs_smd=5.0, min_overlap_share=0.1, overlap_error_share=0.1)
+    gates = causal_gates(simulate("threshold"), ROLES, ESTIMATES, loose)
+    assert all(gate.passed for gate in gates)
+
+
+def test_no_covariates_is_trivially_balanced() -> None:
+    roles = ROLES.model_copy(update={"covariates": []})
+    balance, overlap = causal_gates(simulate("confounded"), roles, ESTIMATES, GateThresholds())
+    assert (balance.passed, balance.severity, balance.value) == (True, "info", None)
+    assert "trivially" in balance.message
+    # Without covariates the propensity is the constant treated share, well inside the bounds.
+    assert overlap.passed and overlap.value == 1.0
+    assert overlap.details["propensity_min_treated"] == overlap.details["propensity_max_control"]
+
+
+def test_string_treatment_gives_the_same_gates_as_zero_one() -> None:
+    df = simulate("confounded")
+    labelled = df.assign(t=np.where(df["t"] == 1, "treated", "control"))
+    assert causal_gates(labelled, ROLES, ESTIMATES, GateThresholds()) == causal_gates(
+        df, ROLES, ESTIMATES, GateThresholds()
+    )
+
+
+def test_rows_missing_used_columns_are_dropped() -> None:
+    df = simulate("randomised")
+    df["income"] = df["income"].astype(float)
+    df.loc[df.index[:100], "income"] = np.nan
+    df.loc[df.index[100:150], "age"] = np.inf
+    df["unused"] = np.nan  # not mapped: must not drop anything
+    balance, overlap = causal_gates(df, ROLES, ESTIMATES, GateThresholds())
+    assert balance.details["n_dropped"] == 150.0
+    assert overlap.details["n_used"] == N - 150.0
+    assert balance.passed and overlap.passed
+
+
+def test_results_are_deterministic() -> None:
+    df = simulate("confounded")
+    assert causal_gates(df, ROLES, ESTIMATES, GateThresholds()) == causal_gates(
+        df, ROLES, ESTIMATES, GateThresholds()
+    )
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        simulate("randomised").assign(t=1),
+        simulate("randomised").assign(t=lambda d: d.index % 3),
+        simulate("randomised").drop(columns="t"),
+    ],
+    ids=["single-arm", "three-levels", "no-treatment-column"],
+)
+def test_unassessable_treatment_fails_both_gates(frame: pd.DataFrame) -> None:
+    gates = causal_gates(frame, ROLES, ESTIMATES, GateThresholds())
+    assert [gate.name for gate in gates] == ["balance_smd", "propensity_overlap"]
+    assert all(not gate.passed and gate.severity == "error" for gate in gates)
+    assert all("cannot be assessed" in gate.message for gate in gates)
+
+
+@pytest.mark.parametrize("assignment", ["randomised", "confounded", "threshold"])
+def test_causal_gates_round_trip_through_json(assignment: str) -> None:
+    for gate in causal_gates(simulate(assignment), ROLES, ESTIMATES, GateThresholds()):
+        assert GateResult.model_validate_json(gate.model_dump_json()) == gate

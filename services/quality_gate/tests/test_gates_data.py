@@ -1,0 +1,178 @@
+"""Data gates on frames with known defects."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from cqox_contracts.v1 import GateResult, RoleMapping
+from cqox_quality_gate.domain import GateThresholds, data_gates, rejection_reason
+
+ROLES = RoleMapping(
+    treatment="treated", outcome="revenue", unit="user_id", covariates=["spend", "region"]
+)
+
+
+def clean_frame(n: int = 400, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    treated = rng.integers(0, 2, size=n)
+    return pd.DataFrame(
+        {
+            "user_id": np.arange(n),
+            "treated": treated,
+            "revenue": 10 + 2 * treated + rng.normal(size=n),
+            "spend": rng.gamma(2.0, 50.0, size=n),
+            "region": rng.choice(["north", "south"], size=n),
+        }
+    )
+
+
+def with_missing(df: pd.DataFrame, column: str, share: float) -> pd.DataFrame:
+    out = df.copy()
+    out[column] = out[column].astype(float)
+    out.loc[out.index[: int(len(out) * share)], column] = np.nan
+    return out
+
+
+def by_name(gates: list[GateResult]) -> dict[str, GateResult]:
+    return {gate.name: gate for gate in gates}
+
+
+def test_clean_data_passes_every_gate_in_a_stable_order() -> None:
+    gates = data_gates(clean_frame(), ROLES, GateThresholds())
+    assert [gate.name for gate in gates] == [
+        "required_roles",
+        "columns_present",
+        "completeness:treated",
+        "completeness:revenue",
+        "completeness:user_id",
+        "completeness:spend",
+        "completeness:region",
+        "treatment_arms",
+        "outcome_variance",
+    ]
+    assert all(gate.passed for gate in gates)
+    assert all(gate.category == "data" and gate.message for gate in gates)
+    assert rejection_reason(gates) is None
+
+
+def test_missing_outcome_above_threshold_is_an_error() -> None:
+    gates = by_name(
+        data_gates(with_missing(clean_frame(), "revenue", 0.3), ROLES, GateThresholds())
+    )
+    gate = gates["completeness:revenue"]
+    assert not gate.passed
+    assert gate.severity == "error"
+    assert gate.value == pytest.approx(0.3)
+    assert gate.threshold == 0.2
+    reason = rejection_reason(list(gates.values()))
+    assert reason is not None and "completeness:revenue" in reason
+
+
+def test_missing_covariate_above_threshold_only_warns() -> None:
+    gates = data_gates(with_missing(clean_frame(), "spend", 0.3), ROLES, GateThresholds())
+    gate = by_name(gates)["completeness:spend"]
+    assert (gate.passed, gate.severity) == (False, "warning")
+    assert gate.details["role"] == "covariate"
+    assert rejection_reason(gates) is None
+
+
+def test_missing_share_threshold_is_configurable() -> None:
+    gates = data_gates(
+        with_missing(clean_frame(), "revenue", 0.3), ROLES, GateThresholds(max_missing_share=0.5)
+    )
+    assert by_name(gates)["completeness:revenue"].passed
+
+
+def test_single_arm_fails_treatment_arms() -> None:
+    df = clean_frame().assign(treated=0)
+    gates = data_gates(df, ROLES, GateThresholds())
+    gate = by_name(gates)["treatment_arms"]
+    assert (gate.passed, gate.severity, gate.value) == (False, "error", 0.0)
+    assert "single arm" in gate.message
+    reason = rejection_reason(gates)
+    assert reason is not None and "treatment_arms" in reason
+
+
+def test_small_arm_fails_treatment_arms() -> None:
+    df = clean_frame().assign(treated=0)
+    df.loc[df.index[:10], "treated"] = 1
+    gate = by_name(data_gates(df, ROLES, GateThresholds()))["treatment_arms"]
+    assert not gate.passed
+    assert gate.value == 10.0
+    assert gate.details["n_treated"] == 10.0
+    assert by_name(data_gates(df, ROLES, GateThresholds(min_arm_size=10)))["treatment_arms"].passed
+
+
+def test_arms_count_only_rows_with_an_outcome() -> None:
+    df = clean_frame().assign(treated=0)
+    df.loc[df.index[:25], "treated"] = 1
+    df["revenue"] = df["revenue"].astype(float)
+    df.loc[df.index[:10], "revenue"] = np.nan
+    gate = by_name(data_gates(df, ROLES, GateThresholds()))["treatment_arms"]
+    assert (gate.passed, gate.value) == (False, 15.0)
+
+
+def test_multi_level_treatment_fails_treatment_arms() -> None:
+    df = clean_frame().assign(treated=lambda d: d["user_id"] % 3)
+    gate = by_name(data_gates(df, ROLES, GateThresholds()))["treatment_arms"]
+    assert not gate.passed
+    assert gate.details["n_levels"] == 3.0
+
+
+def test_string_treatment_labels_are_understood() -> None:
+    df = clean_frame().assign(treated=lambda d: np.where(d["treated"] == 1, "treated", "control"))
+    gate = by_name(data_gates(df, ROLES, GateThresholds()))["treatment_arms"]
+    assert gate.passed
+    assert gate.details["treated_level"] == "treated"
+
+
+def test_constant_outcome_fails_outcome_variance() -> None:
+    gates = data_gates(clean_frame().assign(revenue=3.0), ROLES, GateThresholds())
+    gate = by_name(gates)["outcome_variance"]
+    assert (gate.passed, gate.severity, gate.value) == (False, "error", 0.0)
+    assert rejection_reason(gates) is not None
+
+
+def test_non_numeric_outcome_fails_outcome_variance() -> None:
+    df = clean_frame().assign(revenue=lambda d: np.where(d["treated"] == 1, "high", "low"))
+    gate = by_name(data_gates(df, ROLES, GateThresholds()))["outcome_variance"]
+    assert not gate.passed
+    assert "not numeric" in gate.message
+
+
+def test_absent_mapped_column_fails_columns_present() -> None:
+    roles = ROLES.model_copy(update={"covariates": ["spend", "age"]})
+    gates = by_name(data_gates(clean_frame(), roles, GateThresholds()))
+    gate = gates["columns_present"]
+    assert (gate.passed, gate.severity, gate.value) == (False, "error", 1.0)
+    assert gate.details == {"missing:age": "covariate"}
+    assert "completeness:age" not in gates
+
+
+def test_absent_treatment_column_makes_dependent_gates_fail() -> None:
+    gates = by_name(data_gates(clean_frame().drop(columns="treated"), ROLES, GateThresholds()))
+    assert not gates["columns_present"].passed
+    assert not gates["treatment_arms"].passed
+    assert gates["treatment_arms"].value is None
+
+
+def test_unmapped_outcome_fails_required_roles() -> None:
+    roles = ROLES.model_copy(update={"outcome": None})
+    gates = data_gates(clean_frame(), roles, GateThresholds())
+    gate = by_name(gates)["required_roles"]
+    assert (gate.passed, gate.details["unmapped_roles"]) == (False, "outcome")
+    reason = rejection_reason(gates)
+    assert reason is not None and "required_roles" in reason
+
+
+def test_empty_frame_is_rejected() -> None:
+    gates = data_gates(clean_frame().iloc[:0], ROLES, GateThresholds())
+    assert rejection_reason(gates) is not None
+    assert by_name(gates)["completeness:revenue"].value == 1.0
+
+
+def test_data_gates_round_trip_through_json() -> None:
+    frame = with_missing(clean_frame(), "spend", 0.5)
+    for gate in data_gates(frame, ROLES, GateThresholds()):
+        assert GateResult.model_validate_json(gate.model_dump_json()) == gate

@@ -1,0 +1,429 @@
+"""Static figures of an analysis as PNG bytes: the forest plot and the love (balance) plot.
+
+Matplotlib's object API on an Agg canvas (no pyplot, no global figure registry), fixed sizes
+per row count and PNG metadata without the library version, so the same input gives the same
+bytes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import math
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from functools import cache
+
+import matplotlib
+from cqox_contracts.v1.models import EstimateResult, GateResult
+from matplotlib import font_manager
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.transforms import blended_transform_factory
+
+from cqox_visualization.domain import format_level, format_number, is_finite
+
+BALANCE_GATE = "balance_smd"
+SMD_BEFORE_PREFIX = "smd_before:"
+SMD_AFTER_PREFIX = "smd_after:"
+
+DPI = 120
+MAX_LOVE_COVARIATES = 40
+
+# Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
+ESTIMATE_COLOUR = "#0072B2"
+FLAG_COLOUR = "#D55E00"
+REFERENCE_COLOUR = "#009E73"
+NEUTRAL_COLOUR = "#595959"
+BEFORE_COLOUR = "#8C8C8C"
+
+# Figure heights are whole pixels at DPI: fixed margins plus a fixed height per row.
+_FOREST_WIDTH_PX = 1080
+_LOVE_WIDTH_PX = 960
+_FRAME_PX = 228
+_FOREST_ROW_PX = 51
+_LOVE_ROW_PX = 36
+_LEFT_IN = 2.5
+_RIGHT_IN = 2.2
+_TOP_IN = 0.55
+_BOTTOM_IN = 1.15
+_LEGEND_GAP_IN = 0.55
+_LABEL_CHARS = 30
+
+# Fonts with Japanese glyphs that matplotlib falls back to when one is installed (matplotlib
+# picks per glyph from this list, so Latin text keeps DejaVu Sans).
+_CJK_FAMILIES = (
+    "IPAexGothic",
+    "IPAGothic",
+    "Noto Sans CJK JP",
+    "Noto Sans JP",
+    "Source Han Sans JP",
+    "TakaoGothic",
+    "Hiragino Sans",
+    "Yu Gothic",
+    "Meiryo",
+)
+
+
+@cache
+def _font_families() -> tuple[str, ...]:
+    # matplotlib-fontja, when installed, registers IPAexGothic on import.
+    with suppress(ImportError):
+        importlib.import_module("matplotlib_fontja")
+    installed = {entry.name for entry in font_manager.fontManager.ttflist}
+    return ("DejaVu Sans", *(family for family in _CJK_FAMILIES if family in installed))
+
+
+@contextmanager
+def _figure_style() -> Iterator[None]:
+    with (
+        matplotlib.rc_context(
+            {
+                "font.family": list(_font_families()),
+                "font.size": 9,
+                "axes.titlesize": 11,
+                "axes.labelsize": 9,
+                "xtick.labelsize": 8,
+                "ytick.labelsize": 9,
+                "axes.unicode_minus": True,
+            }
+        ),
+        warnings.catch_warnings(),
+    ):
+        # Without a CJK font installed, such glyphs become boxes; the figure is still useful.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        yield
+
+
+def forest_plot_size(n_methods: int) -> tuple[int, int]:
+    """Width and height in pixels of the forest plot of `n_methods` rows."""
+    return _FOREST_WIDTH_PX, _FRAME_PX + _FOREST_ROW_PX * max(n_methods, 1)
+
+
+def love_plot_size(n_covariates: int) -> tuple[int, int]:
+    """Width and height in pixels of the love plot of `n_covariates` rows (at most 40 drawn)."""
+    rows = min(max(n_covariates, 1), MAX_LOVE_COVARIATES)
+    return _LOVE_WIDTH_PX, _FRAME_PX + _LOVE_ROW_PX * rows
+
+
+def _new_figure(size_px: tuple[int, int], *, right_in: float = _RIGHT_IN) -> tuple[Figure, Axes]:
+    # Agg truncates the size in pixels; a quarter pixel keeps float error from losing one.
+    width_in, height_in = ((px + 0.25) / DPI for px in size_px)
+    figure = Figure(figsize=(width_in, height_in), dpi=DPI)
+    FigureCanvasAgg(figure)
+    axes = figure.add_axes(
+        (
+            _LEFT_IN / width_in,
+            _BOTTOM_IN / height_in,
+            (width_in - _LEFT_IN - right_in) / width_in,
+            (height_in - _TOP_IN - _BOTTOM_IN) / height_in,
+        )
+    )
+    return figure, axes
+
+
+def _png_bytes(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _truncate(text: str, limit: int = _LABEL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _limits(values: Sequence[float], *, include_zero_if_near: bool) -> tuple[float, float]:
+    """X limits around the values, padded; zero joins them when it is not far away."""
+    if not values:
+        return -1.0, 1.0
+    low, high = min(values), max(values)
+    span = high - low or max(abs(low), 1.0) * 0.5
+    if include_zero_if_near and low - span <= 0 <= high + span:
+        low, high = min(low, 0.0), max(high, 0.0)
+        span = high - low or span
+    if high == low:
+        return low - span, high + span
+    pad = 0.08 * span
+    return low - pad, high + pad
+
+
+def _style_axes(axes: Axes) -> None:
+    for side in ("top", "right", "left"):
+        axes.spines[side].set_visible(False)
+    axes.tick_params(axis="y", length=0)
+    axes.grid(axis="x", color="#DDDDDD", linewidth=0.8)
+    axes.set_axisbelow(True)
+
+
+def _legend(figure: Figure, axes: Axes, handles: list[Line2D]) -> None:
+    # Anchored in inches just under the x label, centred on the axes, whatever the row count.
+    box = axes.get_position()
+    centre_in = (box.x0 + box.x1) / 2 * figure.get_figwidth()
+    figure.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(centre_in, _BOTTOM_IN - _LEGEND_GAP_IN),
+        bbox_transform=figure.dpi_scale_trans,
+        ncol=min(len(handles), 2),
+        frameon=False,
+        fontsize=8,
+    )
+
+
+def _empty_figure(message: str) -> bytes:
+    figure, axes = _new_figure(forest_plot_size(1))
+    axes.set_axis_off()
+    axes.text(0.5, 0.5, message, ha="center", va="center", color=NEUTRAL_COLOUR, fontsize=10)
+    return _png_bytes(figure)
+
+
+def forest_plot_png(
+    estimates: list[EstimateResult],
+    *,
+    reference: float | None = None,
+    flagged: dict[str, list[str]] | None = None,
+    reference_label: str = "reference",
+) -> bytes:
+    """Forest plot PNG: one row per method with its estimate and CI, zero and reference lines.
+
+    `flagged` maps a method to the gates that flag it; those rows are drawn in a warning colour
+    with a diamond marker and the gate names. Size: `forest_plot_size(len(estimates))` pixels
+    (1080 wide, 228 + 51 per method high, at 120 dpi). An empty list gives a one-row figure
+    saying there is nothing to plot.
+    """
+    flags = flagged or {}
+    with _figure_style():
+        if not estimates:
+            return _empty_figure("No estimates to plot")
+        n_rows = len(estimates)
+        figure, axes = _new_figure(forest_plot_size(n_rows))
+        _style_axes(axes)
+        text_transform = blended_transform_factory(axes.transAxes, axes.transData)
+
+        span_values: list[float] = []
+        labels: list[str] = []
+        for row, estimate in enumerate(estimates):
+            y = n_rows - 1 - row
+            is_flagged = estimate.method in flags
+            colour = FLAG_COLOUR if is_flagged else ESTIMATE_COLOUR
+            suffix = f" ({_truncate(estimate.estimand, 8)})"
+            labels.append(_truncate(estimate.method, _LABEL_CHARS - len(suffix)) + suffix)
+            has_ci = is_finite(estimate.ci_lower) and is_finite(estimate.ci_upper)
+            if has_ci:
+                assert estimate.ci_lower is not None and estimate.ci_upper is not None
+                bounds = [estimate.ci_lower, estimate.ci_upper]
+                axes.plot(bounds, [y, y], color=colour, linewidth=1.8, zorder=2)
+                axes.plot(bounds, [y, y], linestyle="none", marker="|", markersize=9, color=colour)
+                span_values.extend(bounds)
+            if is_finite(estimate.estimate):
+                axes.plot(
+                    [estimate.estimate],
+                    [y],
+                    marker="D" if is_flagged else "o",
+                    markersize=7,
+                    color=colour,
+                    markeredgecolor="white",
+                    markeredgewidth=0.6,
+                    linestyle="none",
+                    zorder=3,
+                )
+                span_values.append(estimate.estimate)
+                interval = (
+                    f"[{format_number(estimate.ci_lower)}, {format_number(estimate.ci_upper)}]"
+                    if has_ci
+                    else "(no CI)"
+                )
+                value_text = f"{format_number(estimate.estimate)} {interval}"
+            else:
+                value_text = "estimate not finite"
+            if is_flagged:
+                axes.text(1.02, y + 0.03, value_text, transform=text_transform, va="bottom")
+                gate_text = _truncate("flagged: " + ", ".join(flags[estimate.method]), 34)
+                axes.text(
+                    1.02,
+                    y - 0.03,
+                    gate_text,
+                    transform=text_transform,
+                    va="top",
+                    fontsize=7,
+                    color=FLAG_COLOUR,
+                )
+            else:
+                axes.text(1.02, y, value_text, transform=text_transform, va="center")
+
+        has_reference = reference is not None and is_finite(reference)
+        if has_reference:
+            assert reference is not None
+            span_values.append(reference)
+        low, high = _limits(span_values, include_zero_if_near=True)
+        axes.set_xlim(low, high)
+        axes.set_ylim(-0.6, n_rows - 0.4)
+        axes.set_yticks(range(n_rows - 1, -1, -1), labels)
+        for tick_label, estimate in zip(axes.get_yticklabels(), estimates, strict=True):
+            if estimate.method in flags:
+                tick_label.set_color(FLAG_COLOUR)
+
+        levels = {e.ci_level for e in estimates}
+        ci_text = f"{format_level(levels.pop())} CI" if len(levels) == 1 else "CI"
+        handles = [
+            Line2D([], [], color=ESTIMATE_COLOUR, marker="o", label=f"estimate with {ci_text}")
+        ]
+        if any(e.method in flags for e in estimates):
+            handles.append(
+                Line2D([], [], color=FLAG_COLOUR, marker="D", label="flagged by a quality gate")
+            )
+        if low <= 0 <= high:
+            axes.axvline(0, color=NEUTRAL_COLOUR, linewidth=1.0, zorder=1)
+            handles.append(Line2D([], [], color=NEUTRAL_COLOUR, label="no effect (0)"))
+        if has_reference:
+            assert reference is not None
+            axes.axvline(reference, color=REFERENCE_COLOUR, linestyle="--", linewidth=1.5)
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color=REFERENCE_COLOUR,
+                    linestyle="--",
+                    label=f"{reference_label} = {format_number(reference)}",
+                )
+            )
+        estimands = list(dict.fromkeys(e.estimand for e in estimates))
+        axes.set_xlabel(
+            f"Estimated effect ({estimands[0]})" if len(estimands) == 1 else "Estimated effect"
+        )
+        axes.set_title("Estimated effect by method", loc="left", pad=10)
+        _legend(figure, axes, handles)
+        return _png_bytes(figure)
+
+
+def _smd_values(details: Mapping[str, float | str | None], prefix: str) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for key, value in details.items():
+        if not key.startswith(prefix) or isinstance(value, bool):
+            continue
+        if isinstance(value, int | float) and math.isfinite(value):
+            values[key[len(prefix) :]] = float(value)
+    return values
+
+
+def love_plot_png(gates: list[GateResult]) -> bytes | None:
+    """Love plot PNG from the `balance_smd` gate: SMD per covariate before and after adjustment.
+
+    Covariates are sorted by |SMD before| (largest on top, at most 40 shown), with dashed lines
+    at ±gate.threshold. None when there is no such gate or it carries no covariate SMDs.
+    """
+    gate = next((g for g in gates if g.name == BALANCE_GATE), None)
+    if gate is None:
+        return None
+    before = _smd_values(gate.details, SMD_BEFORE_PREFIX)
+    after = _smd_values(gate.details, SMD_AFTER_PREFIX)
+    covariates = sorted(
+        set(before) | set(after),
+        key=lambda c: (-abs(before.get(c, after.get(c, 0.0))), c),
+    )
+    if not covariates:
+        return None
+    shown = covariates[:MAX_LOVE_COVARIATES]
+    threshold = (
+        abs(gate.threshold)
+        if gate.threshold is not None and math.isfinite(gate.threshold)
+        else None
+    )
+
+    with _figure_style():
+        n_rows = len(shown)
+        figure, axes = _new_figure(love_plot_size(n_rows), right_in=0.4)
+        _style_axes(axes)
+        span_values: list[float] = []
+        any_beyond = False
+        for row, covariate in enumerate(shown):
+            y = n_rows - 1 - row
+            smd_before, smd_after = before.get(covariate), after.get(covariate)
+            if smd_before is not None and smd_after is not None:
+                axes.plot([smd_before, smd_after], [y, y], color="#BBBBBB", linewidth=1, zorder=1)
+            if smd_before is not None:
+                axes.plot(
+                    [smd_before],
+                    [y],
+                    marker="o",
+                    markersize=7,
+                    markerfacecolor="white",
+                    markeredgecolor=BEFORE_COLOUR,
+                    markeredgewidth=1.4,
+                    linestyle="none",
+                    zorder=2,
+                )
+                span_values.append(smd_before)
+            if smd_after is not None:
+                beyond = threshold is not None and abs(smd_after) > threshold
+                any_beyond = any_beyond or beyond
+                axes.plot(
+                    [smd_after],
+                    [y],
+                    marker="s" if beyond else "o",
+                    markersize=6,
+                    color=FLAG_COLOUR if beyond else ESTIMATE_COLOUR,
+                    linestyle="none",
+                    zorder=3,
+                )
+                span_values.append(smd_after)
+
+        handles = [
+            Line2D(
+                [],
+                [],
+                marker="o",
+                linestyle="none",
+                markerfacecolor="white",
+                markeredgecolor=BEFORE_COLOUR,
+                label="before adjustment",
+            ),
+            Line2D(
+                [],
+                [],
+                marker="o",
+                linestyle="none",
+                color=ESTIMATE_COLOUR,
+                label="after adjustment",
+            ),
+        ]
+        if any_beyond:
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    marker="s",
+                    linestyle="none",
+                    color=FLAG_COLOUR,
+                    label="after, beyond threshold",
+                )
+            )
+        if threshold is not None:
+            span_values.extend([-threshold, threshold])
+            for x in (-threshold, threshold):
+                axes.axvline(x, color=FLAG_COLOUR, linestyle="--", linewidth=1.0)
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color=FLAG_COLOUR,
+                    linestyle="--",
+                    label=f"threshold ±{format_number(threshold)}",
+                )
+            )
+        low, high = _limits(span_values, include_zero_if_near=True)
+        axes.set_xlim(low, high)
+        if low <= 0 <= high:
+            axes.axvline(0, color=NEUTRAL_COLOUR, linewidth=1.0, zorder=0)
+        axes.set_ylim(-0.6, n_rows - 0.4)
+        axes.set_yticks(range(n_rows - 1, -1, -1), [_truncate(c) for c in shown])
+        axes.set_xlabel("Standardized mean difference")
+        title = "Covariate balance before and after adjustment"
+        if len(covariates) > len(shown):
+            title += f" (top {len(shown)} of {len(covariates)})"
+        axes.set_title(title, loc="left", pad=10)
+        _legend(figure, axes, handles)
+        return _png_bytes(figure)

@@ -1,0 +1,407 @@
+"""The analysis report as one self-contained HTML page (inline CSS, figures as data URIs).
+
+Numbers are formatted here and handed to a Jinja2 template with autoescaping on, so every name
+that came from a user's file (columns, dataset, methods) is escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+
+import jinja2
+from cqox_contracts.v1.models import (
+    DatasetRef,
+    EstimateResult,
+    GateResult,
+    MethodFailure,
+    RoleMapping,
+)
+
+from cqox_visualization.domain import (
+    MISSING,
+    Consensus,
+    consensus,
+    covers,
+    failed_gates,
+    flagged_methods,
+    format_count,
+    format_interval,
+    format_number,
+    format_p_value,
+    headline,
+)
+
+FOREST_FIGURE = "forest_plot"
+LOVE_FIGURE = "love_plot"
+
+_CATEGORY_TITLES = {
+    "data": "Data gates (before estimation)",
+    "causal": "Causal gates (after estimation)",
+}
+_MAX_DETAILS_SHOWN = 60
+_IMAGE_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+)
+
+
+@dataclass(frozen=True)
+class EstimateRow:
+    """One estimates-table row, formatted."""
+
+    method: str
+    estimand: str
+    estimate: str
+    std_error: str
+    interval: str
+    p_value: str
+    n: str
+    n_note: str
+    inference: str
+    flags: list[str]
+    agrees: str
+
+
+@dataclass(frozen=True)
+class GateRow:
+    """One gates-table row, formatted."""
+
+    name: str
+    passed: bool
+    severity: str
+    badge: str
+    badge_class: str
+    value: str
+    threshold: str
+    applies_to: str
+    message: str
+    details: list[tuple[str, str]]
+    details_hidden: int
+
+
+@dataclass(frozen=True)
+class GateGroup:
+    """Gates of one category with their pass count."""
+
+    title: str
+    rows: list[GateRow]
+    n_passed: int
+
+
+@dataclass(frozen=True)
+class FigureView:
+    """One figure ready for an <img>: caption, alt text and data URI."""
+
+    key: str
+    title: str
+    alt: str
+    caption: str
+    data_uri: str
+
+
+@dataclass(frozen=True)
+class SummaryCard:
+    """One number in the summary strip under the headline."""
+
+    label: str
+    value: str
+    tone: str = "neutral"
+
+
+@dataclass(frozen=True)
+class ReportView:
+    """Everything the template shows, already formatted."""
+
+    analysis_id: str
+    dataset: DatasetRef
+    n_rows: str
+    design: str
+    headline: str
+    roles: list[tuple[str, str]]
+    cards: list[SummaryCard]
+    estimates: list[EstimateRow]
+    failures: list[MethodFailure]
+    gate_groups: list[GateGroup]
+    forest: FigureView | None
+    love: FigureView | None
+    other_figures: list[FigureView] = field(default_factory=list)
+
+
+def _role_rows(roles: RoleMapping) -> list[tuple[str, str]]:
+    single = [
+        ("Treatment", roles.treatment),
+        ("Outcome", roles.outcome),
+        ("Unit", roles.unit),
+        ("Time", roles.time),
+        ("Instrument", roles.instrument),
+        ("Running variable", roles.running_variable),
+        ("Cluster", roles.cluster),
+        ("Weight", roles.weight),
+    ]
+    rows = [(label, column) for label, column in single if column]
+    if roles.covariates:
+        rows.append((f"Covariates ({len(roles.covariates)})", ", ".join(roles.covariates)))
+    if roles.excluded:
+        rows.append((f"Excluded ({len(roles.excluded)})", ", ".join(roles.excluded)))
+    return rows
+
+
+def _n_note(estimate: EstimateResult) -> str:
+    parts = []
+    if estimate.n_treated is not None and estimate.n_control is not None:
+        treated, control = format_count(estimate.n_treated), format_count(estimate.n_control)
+        parts.append(f"{treated} treated / {control} control")
+    if estimate.n_dropped:
+        dropped = f"{format_count(estimate.n_dropped)} dropped"
+        if estimate.dropped_reason:
+            dropped += f": {estimate.dropped_reason}"
+        parts.append(dropped)
+    return "; ".join(parts)
+
+
+def _estimate_rows(
+    estimates: Sequence[EstimateResult],
+    flags: Mapping[str, list[str]],
+    summary: Consensus | None,
+) -> list[EstimateRow]:
+    rows = []
+    for estimate in estimates:
+        verdict = covers(estimate, summary.median) if summary is not None else None
+        rows.append(
+            EstimateRow(
+                method=estimate.method,
+                estimand=estimate.estimand,
+                estimate=format_number(estimate.estimate),
+                std_error=format_number(estimate.std_error),
+                interval=format_interval(estimate),
+                p_value=format_p_value(estimate.p_value),
+                n=format_count(estimate.n),
+                n_note=_n_note(estimate),
+                inference=estimate.inference or MISSING,
+                flags=list(flags.get(estimate.method, [])),
+                agrees={True: "yes", False: "no", None: MISSING}[verdict],
+            )
+        )
+    return rows
+
+
+def _badge(gate: GateResult) -> tuple[str, str]:
+    if gate.passed:
+        return "pass", "badge-pass"
+    return f"fail · {gate.severity}", f"badge-{gate.severity}"
+
+
+def _gate_row(gate: GateResult) -> GateRow:
+    details = [
+        (key, format_number(value) if isinstance(value, int | float) else str(value or MISSING))
+        for key, value in gate.details.items()
+    ]
+    label, css_class = _badge(gate)
+    return GateRow(
+        name=gate.name,
+        passed=gate.passed,
+        severity=gate.severity,
+        badge=label,
+        badge_class=css_class,
+        value=format_number(gate.value),
+        threshold=format_number(gate.threshold),
+        applies_to=", ".join(gate.applies_to) or "whole analysis",
+        message=gate.message,
+        details=details[:_MAX_DETAILS_SHOWN],
+        details_hidden=max(0, len(details) - _MAX_DETAILS_SHOWN),
+    )
+
+
+def _gate_groups(gates: Sequence[GateResult]) -> list[GateGroup]:
+    groups = []
+    categories = list(dict.fromkeys([*_CATEGORY_TITLES, *(g.category for g in gates)]))
+    for category in categories:
+        members = [g for g in gates if g.category == category]
+        if not members:
+            continue
+        failed = failed_gates(members)
+        ordered = failed + [g for g in members if g.passed]
+        groups.append(
+            GateGroup(
+                title=_CATEGORY_TITLES.get(category, f"{category.title()} gates"),
+                rows=[_gate_row(g) for g in ordered],
+                n_passed=len(members) - len(failed),
+            )
+        )
+    return groups
+
+
+def _data_uri(payload: bytes) -> str | None:
+    for signature, media_type in _IMAGE_SIGNATURES:
+        if payload.startswith(signature):
+            return f"data:{media_type};base64,{base64.b64encode(payload).decode('ascii')}"
+    return None
+
+
+def _figure_key(name: str) -> str:
+    stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return stem.lower().replace("-", "_").replace(" ", "_")
+
+
+def _figure_view(
+    name: str,
+    payload: bytes,
+    *,
+    estimates: Sequence[EstimateResult],
+    summary: Consensus | None,
+) -> FigureView | None:
+    data_uri = _data_uri(payload)
+    if data_uri is None:
+        return None
+    key = _figure_key(name)
+    if key in (FOREST_FIGURE, "forest"):
+        spread = (
+            f" Median {format_number(summary.median)}, range {format_number(summary.low)} "
+            f"to {format_number(summary.high)}."
+            if summary is not None
+            else ""
+        )
+        return FigureView(
+            key=FOREST_FIGURE,
+            title="Estimates by method",
+            alt=(
+                f"Forest plot of {len(estimates)} method estimates with confidence intervals, "
+                f"a line at zero and methods flagged by quality gates in orange.{spread}"
+            ),
+            caption=(
+                "Dots are point estimates, whiskers confidence intervals. Orange diamonds mark "
+                "methods a quality gate flags; the dashed line, when present, is the reference."
+            ),
+            data_uri=data_uri,
+        )
+    if key in (LOVE_FIGURE, "love", "balance"):
+        return FigureView(
+            key=LOVE_FIGURE,
+            title="Covariate balance",
+            alt=(
+                "Love plot: standardized mean difference of each covariate before (hollow "
+                "circles) and after (filled) adjustment, with dashed lines at plus and minus "
+                "the balance threshold."
+            ),
+            caption=(
+                "Hollow circles: imbalance before adjustment; filled: after. Points inside the "
+                "dashed lines meet the balance threshold."
+            ),
+            data_uri=data_uri,
+        )
+    title = key.replace("_", " ").capitalize()
+    return FigureView(key=key, title=title, alt=f"Figure: {title}", caption="", data_uri=data_uri)
+
+
+def _cards(
+    summary: Consensus | None,
+    estimates: Sequence[EstimateResult],
+    failures: Sequence[MethodFailure],
+    gates: Sequence[GateResult],
+) -> list[SummaryCard]:
+    cards = []
+    if summary is not None:
+        label = f"Median {summary.estimand_label}"
+        cards.append(SummaryCard(label, format_number(summary.median), "accent"))
+        if summary.n_methods > 1:
+            spread = f"{format_number(summary.low)} to {format_number(summary.high)}"
+            cards.append(SummaryCard("Range across methods", spread))
+        if summary.n_with_ci:
+            agree = f"{summary.n_agree} / {summary.n_with_ci}"
+            tone = "good" if summary.n_agree == summary.n_with_ci else "warn"
+            cards.append(SummaryCard("Methods agreeing", agree, tone))
+    produced = f"{len(estimates)} / {len(estimates) + len(failures)}"
+    tone = "bad" if not estimates else "warn" if failures else "good"
+    cards.append(SummaryCard("Methods with an estimate", produced, tone))
+    if gates:
+        failed = failed_gates(gates)
+        tone = "good"
+        if failed:
+            tone = "bad" if any(g.severity == "error" for g in failed) else "warn"
+        cards.append(
+            SummaryCard("Gates passed", f"{len(gates) - len(failed)} / {len(gates)}", tone)
+        )
+    return cards
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("cqox_visualization", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def build_report_view(
+    *,
+    analysis_id: str,
+    dataset: DatasetRef,
+    roles: RoleMapping,
+    design: str,
+    estimates: list[EstimateResult],
+    failures: list[MethodFailure],
+    gates: list[GateResult],
+    figures: dict[str, bytes],
+) -> ReportView:
+    """Format everything the report shows (no HTML yet)."""
+    summary = consensus(estimates)
+    flags = flagged_methods(gates)
+    views = [
+        view
+        for name, payload in figures.items()
+        if (view := _figure_view(name, payload, estimates=estimates, summary=summary)) is not None
+    ]
+    forest = next((v for v in views if v.key == FOREST_FIGURE), None)
+    love = next((v for v in views if v.key == LOVE_FIGURE), None)
+    return ReportView(
+        analysis_id=analysis_id,
+        dataset=dataset,
+        n_rows=format_count(dataset.n_rows),
+        design=design,
+        headline=headline(estimates, gates),
+        roles=_role_rows(roles),
+        cards=_cards(summary, estimates, failures, gates),
+        estimates=_estimate_rows(estimates, flags, summary),
+        failures=list(failures),
+        gate_groups=_gate_groups(gates),
+        forest=forest,
+        love=love,
+        other_figures=[v for v in views if v is not forest and v is not love],
+    )
+
+
+def render_report_html(
+    *,
+    analysis_id: str,
+    dataset: DatasetRef,
+    roles: RoleMapping,
+    design: str,
+    estimates: list[EstimateResult],
+    failures: list[MethodFailure],
+    gates: list[GateResult],
+    figures: dict[str, bytes],
+) -> str:
+    """Self-contained HTML report of one analysis: headline, roles, estimates, gates, figures.
+
+    `figures` maps a name to PNG (or JPEG) bytes; `forest_plot` and `love_plot` are placed next
+    to the estimates and the gates, any other figure at the end. Non-image bytes are skipped.
+    """
+    view = build_report_view(
+        analysis_id=analysis_id,
+        dataset=dataset,
+        roles=roles,
+        design=design,
+        estimates=estimates,
+        failures=failures,
+        gates=gates,
+        figures=figures,
+    )
+    template = _environment().get_template("report.html.j2")
+    return template.render(report=view, missing=MISSING)

@@ -1,0 +1,240 @@
+"""The HTML report: complete, escaped, self-contained, readable when empty."""
+
+from __future__ import annotations
+
+import base64
+import re
+from html.parser import HTMLParser
+
+import pytest
+from cqox_contracts.v1.models import (
+    ColumnSchema,
+    DatasetRef,
+    EstimateResult,
+    GateResult,
+    MethodFailure,
+    RoleMapping,
+)
+from cqox_visualization.domain import flagged_methods, headline
+from cqox_visualization.figures import forest_plot_png, love_plot_png
+from cqox_visualization.report import render_report_html
+
+HOSTILE = "<script>alert('x')</script>"
+
+
+def estimate(
+    method: str, value: float, *, estimand: str = "ATE", p: float = 0.0002
+) -> EstimateResult:
+    return EstimateResult(
+        method=method,
+        estimand=estimand,
+        estimate=value,
+        std_error=0.1,
+        ci_lower=value - 0.196,
+        ci_upper=value + 0.196,
+        p_value=p,
+        n=4000,
+        n_treated=1800,
+        n_control=2200,
+        inference="influence function",
+    )
+
+
+ESTIMATES = [
+    estimate("ols", 2.0),
+    estimate("aipw", 2.05),
+    estimate("ipw", 2.7, p=0.04),
+    estimate("psm", 1.9, estimand="ATT"),
+]
+GATES = [
+    GateResult(
+        name="completeness",
+        category="data",
+        threshold=0.95,
+        value=0.999,
+        passed=True,
+        severity="error",
+        message="99.9% of cells present",
+    ),
+    GateResult(
+        name="balance_smd",
+        category="causal",
+        threshold=0.1,
+        value=0.14,
+        passed=False,
+        severity="warning",
+        message="max |SMD| after 0.14",
+        applies_to=["ipw"],
+        details={
+            "smd_before:age": 0.4,
+            "smd_after:age": 0.14,
+            "smd_before:所得": -0.2,
+            "smd_after:所得": 0.01,
+        },
+    ),
+    GateResult(
+        name="overlap",
+        category="causal",
+        threshold=0.9,
+        value=0.5,
+        passed=False,
+        severity="error",
+        message="half the units lack common support",
+        applies_to=["ipw", "psm"],
+    ),
+]
+FAILURES = [
+    MethodFailure(method="iv_2sls", reason="no instrument mapped", error_type="not_applicable")
+]
+DATASET = DatasetRef(
+    dataset_id="ds_1",
+    version=2,
+    name="売上データ 2024",
+    parquet_uri="http://minio.internal/bucket/ds_1/2/data.parquet",
+    n_rows=123456,
+    columns=[ColumnSchema(name=n, dtype="double") for n in ("age", "所得", "treated", "sales")],
+)
+ROLES = RoleMapping(treatment="treated", outcome="sales", covariates=["age", "所得", HOSTILE])
+
+
+def render(**overrides: object) -> str:
+    arguments: dict[str, object] = {
+        "analysis_id": "an_42",
+        "dataset": DATASET,
+        "roles": ROLES,
+        "design": "cross-section, binary treatment",
+        "estimates": ESTIMATES,
+        "failures": FAILURES,
+        "gates": GATES,
+        "figures": {
+            "forest_plot": forest_plot_png(ESTIMATES, flagged=flagged_methods(GATES)),
+            "love_plot": love_plot_png(GATES) or b"",
+        },
+    }
+    arguments.update(overrides)
+    return render_report_html(**arguments)  # type: ignore[arg-type]
+
+
+class _Collector(HTMLParser):
+    """Collects <img> attributes and table header cells of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[dict[str, str | None]] = []
+        self.header_cells = 0
+        self.tables = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img":
+            self.images.append(dict(attrs))
+        elif tag == "th":
+            self.header_cells += 1
+        elif tag == "table":
+            self.tables += 1
+
+
+def parse(html: str) -> _Collector:
+    collector = _Collector()
+    collector.feed(html)
+    return collector
+
+
+def test_report_names_every_method_gate_failure_and_the_headline() -> None:
+    html = render()
+    for name in ("ols", "aipw", "ipw", "psm", "iv_2sls", "completeness", "balance_smd", "overlap"):
+        assert name in html
+    assert headline(ESTIMATES, GATES) in html
+    assert "売上データ 2024" in html and "v2" in html and "123,456" in html
+    assert "treated" in html and "sales" in html
+
+
+def test_report_marks_flagged_methods_with_the_gates_that_flag_them() -> None:
+    html = render()
+    ipw_row = re.search(r'<tr class="flagged">\s*<th scope="row">ipw.*?</tr>', html, re.S)
+    assert ipw_row is not None
+    assert "flagged by balance_smd, overlap" in ipw_row.group(0)
+    psm_row = re.search(r'<tr class="flagged">\s*<th scope="row">psm.*?</tr>', html, re.S)
+    assert psm_row is not None and "flagged by overlap" in psm_row.group(0)
+    assert html.count('<tr class="flagged">') == 2
+
+
+def test_report_formats_numbers() -> None:
+    html = render()
+    assert "&lt; 0.001" in html  # p < 0.001, escaped
+    assert "0.040" in html
+    assert "[1.804, 2.196] (95%)" in html
+    assert "1,800 treated / 2,200 control" in html
+    assert "fail · error" in html and "fail · warning" in html and ">pass<" in html
+
+
+def test_report_escapes_hostile_names() -> None:
+    hostile_estimate = estimate(HOSTILE, 1.0)
+    hostile_gate = GateResult(
+        name="<b>gate</b>",
+        category="data",
+        passed=False,
+        severity="error",
+        message=HOSTILE,
+        applies_to=[HOSTILE],
+    )
+    html = render(
+        dataset=DATASET.model_copy(update={"name": HOSTILE}),
+        estimates=[hostile_estimate],
+        gates=[hostile_gate],
+        failures=[MethodFailure(method=HOSTILE, reason=HOSTILE)],
+        design=HOSTILE,
+        analysis_id=HOSTILE,
+    )
+    assert "<script" not in html
+    assert "<b>gate</b>" not in html
+    assert "&lt;script&gt;" in html
+
+
+def test_report_is_self_contained() -> None:
+    html = render()
+    assert "http://" not in html and "https://" not in html
+    # The dataset's object-store URI (an http URL here) is not shown.
+    assert DATASET.parquet_uri not in html
+    for reference in ("<link", "<script", "@import", "url(", "<iframe"):
+        assert reference not in html
+    assert all(source.startswith("data:") for source in re.findall(r'src="([^"]*)"', html))
+    assert '<meta charset="utf-8">' in html
+    assert "<style>" in html
+
+
+def test_report_embeds_figures_as_decodable_data_uris_with_alt_text() -> None:
+    page = parse(render())
+    assert len(page.images) == 2
+    for image in page.images:
+        source = image["src"] or ""
+        assert source.startswith("data:image/png;base64,")
+        payload = base64.b64decode(source.split(",", 1)[1])
+        assert payload.startswith(b"\x89PNG\r\n\x1a\n")
+        assert len(image.get("alt") or "") > 20
+    assert page.tables >= 4 and page.header_cells > 20
+
+
+def test_report_skips_non_image_figures_and_keeps_extra_ones() -> None:
+    png = forest_plot_png(ESTIMATES[:1])
+    page = parse(render(figures={"notes": b"not an image", "propensity-histogram.png": png}))
+    assert len(page.images) == 1
+    assert page.images[0]["alt"] == "Figure: Propensity histogram"
+
+
+def test_report_without_estimates_says_so() -> None:
+    html = render(estimates=[], figures={}, gates=[])
+    assert "No method produced an estimate" in html
+    assert "The failed methods below say why." in html
+    assert "No quality gate was run" in html
+    assert "<img" not in html
+    html = render(estimates=[], figures={}, failures=[], roles=RoleMapping())
+    assert "No method failure was reported either" in html
+    assert "No column was mapped to a causal role." in html
+
+
+@pytest.mark.parametrize("n_methods", [1, 30])
+def test_report_renders_for_many_methods(n_methods: int) -> None:
+    estimates = [estimate(f"m{i}", 1 + i / 10) for i in range(n_methods)]
+    html = render(estimates=estimates, figures={"forest_plot": forest_plot_png(estimates)})
+    assert all(f">m{i}" in html for i in range(n_methods))
+    assert html.rstrip().endswith("</html>")
