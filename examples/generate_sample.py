@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SEED = 20240601
+SEED = 20240606
 N_CUSTOMERS = 4000
 TRUE_ATE = 2.0
 REGIONS = ("north", "south", "east", "west")
@@ -44,9 +44,9 @@ def simulate(n: int = N_CUSTOMERS, seed: int = SEED) -> pd.DataFrame:
 
     baseline = (
         6.0
-        - 0.24 * z_age
-        + 0.33 * z_income
-        + 0.3 * z_purchases
+        - 0.21 * z_age
+        + 0.3 * z_income
+        + 0.27 * z_purchases
         + 0.004 * tenure_months
         + pd.Series(region).map({"north": 0.0, "south": -0.3, "east": 0.2, "west": 0.1}).to_numpy()
     )
@@ -77,7 +77,6 @@ def main() -> None:
         "unit": "customer_id",
         "covariates": covariates,
         "seed": SEED,
-        "n": len(customers),
         "description": (
             "Synthetic observational customer data. Coupons were targeted towards younger, "
             "higher-income customers with more prior purchases, who spend more anyway, so the "

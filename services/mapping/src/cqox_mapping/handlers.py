@@ -31,7 +31,7 @@ def map_roles_handler(
                 )
             )
             return
-        ctx.session.add(
+        await ctx.session.merge(  # a re-mapping of the same analysis replaces the row
             RoleMappingRecord(
                 analysis_id=event.analysis_id,
                 tenant_id=event.tenant_id,

@@ -174,7 +174,8 @@ def _string_treatment_codes(
                 "a recognised yes/no, true/false, 1/0 or treated/control label; recode it as 0/1"
             )
     coding = dict(sorted(coding.items(), key=lambda item: -item[1]))
-    return text.map(coding).to_numpy(dtype=np.int64), coding
+    codes: NDArray[np.int64] = np.asarray(text.map(coding), dtype=np.int64)
+    return codes, coding
 
 
 def _outcome_values(values: pd.Series, name: str) -> NDArray[np.float64]:
@@ -250,13 +251,15 @@ def _one_hot(values: pd.Series, column: str) -> tuple[NDArray[np.float64], list[
         )
     # Drop-first coding: the first level is the reference.
     kept = levels[1:]
-    block = np.column_stack([(labels == level).to_numpy(dtype=float) for level in kept]) if kept else (
-        np.empty((len(values), 0))
-    )
+    block = np.zeros((len(values), len(kept)))
+    for j, level in enumerate(kept):
+        block[:, j] = (labels == level).to_numpy(dtype=float)
     return block, [f"{column}={level}" for level in kept]
 
 
-def _check_rank(t: NDArray[np.int64], X: NDArray[np.float64], names: list[str], treatment: str) -> None:
+def _check_rank(
+    t: NDArray[np.int64], X: NDArray[np.float64], names: list[str], treatment: str
+) -> None:
     design = np.column_stack([np.ones(t.shape[0]), t.astype(float), X])
     scale = np.abs(design).max(axis=0)
     scaled = design / np.where(scale > 0, scale, 1.0)

@@ -1,0 +1,92 @@
+"""Estimator wiring. One process serves any of three roles:
+
+- planner: hears dataset.qualified, says estimate.requested.<method> per chosen method;
+- worker: one durable pull consumer per method it serves (`--methods`), says
+  estimate.completed.<method> | estimate.failed.<method>;
+- aggregator: hears completed/failed, says analysis.estimated when all are in or time is up.
+
+Run N replicas of a heavy method's pool by starting N processes with `--roles worker --methods m`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from cqox_contracts.v1 import DatasetQualified, EstimateCompleted, EstimateFailed, EstimateRequested
+from cqox_estimator import handlers
+from cqox_estimator.db import MIGRATIONS
+from cqox_estimator.db.models import metadata
+from cqox_estimator.estimators import REGISTRY
+from cqox_shared.bus import Subscription
+from cqox_shared.runtime import ServiceRuntime, run_worker
+from cqox_shared.settings import Settings
+
+ROLES = ("planner", "aggregator", "worker")
+
+
+class EstimatorSettings(Settings):
+    """Estimator settings (CQOX_ prefix)."""
+
+    estimator_timeout_s: float = 900.0
+    estimator_sweep_interval_s: float = 5.0
+
+
+def build_runtime(
+    roles: Sequence[str] = ROLES, methods: Sequence[str] | None = None, settings: EstimatorSettings | None = None
+) -> ServiceRuntime:
+    """The estimator runtime for the given roles and method pools."""
+    settings = settings or EstimatorSettings()
+    unknown = [m for m in methods or () if m not in REGISTRY]
+    if unknown:
+        raise SystemExit(f"unknown methods {unknown}; known: {sorted(REGISTRY)}")
+    subscriptions: list[Subscription] = []
+    background = []
+    if "planner" in roles:
+        subscriptions.append(
+            Subscription(
+                DatasetQualified.subject_template,
+                "estimator-planner",
+                handlers.plan_handler(settings.estimator_timeout_s),
+            )
+        )
+    if "worker" in roles:
+        for method in methods if methods is not None else sorted(REGISTRY):
+            subject = EstimateRequested.subject_template.format(method=method)
+            subscriptions.append(
+                Subscription(subject, f"estimator-method-{method}", handlers.estimate_handler(settings.instance_id))
+            )
+    if "aggregator" in roles:
+        for event_class, name in ((EstimateCompleted, "completed"), (EstimateFailed, "failed")):
+            subscriptions.append(
+                Subscription(
+                    event_class.subject_template.format(method="*"),
+                    f"estimator-aggregator-{name}",
+                    handlers.aggregate_handler,
+                )
+            )
+        background.append(handlers.timeout_sweeper(settings.estimator_sweep_interval_s))
+    return ServiceRuntime(
+        "estimator",
+        settings=settings,
+        metadata=metadata,
+        migrations=MIGRATIONS,
+        subscriptions=subscriptions,
+        background=background,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point `cqox-estimator [--roles planner,aggregator,worker] [--methods a,b]`."""
+    parser = argparse.ArgumentParser(prog="cqox-estimator", description=__doc__)
+    parser.add_argument("--roles", default=",".join(ROLES), help="comma-separated subset of planner,aggregator,worker")
+    parser.add_argument("--methods", default=None, help="methods this process serves (default: all registered)")
+    args = parser.parse_args(argv)
+    roles = [r for r in args.roles.split(",") if r]
+    if bad := [r for r in roles if r not in ROLES]:
+        parser.error(f"unknown roles {bad}")
+    methods = None if args.methods is None else [m for m in args.methods.split(",") if m]
+    settings = EstimatorSettings()
+    if methods is not None and "worker" in roles and not methods:
+        roles = [r for r in roles if r != "worker"]
+    run_worker(build_runtime(roles, methods, settings))

@@ -1,0 +1,234 @@
+"""Translate qualified datasets into per-method work, run the work, and close analyses."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from prometheus_client import Counter
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from cqox_contracts.v1 import (
+    AnalysisEstimated,
+    AnalysisFailed,
+    DatasetQualified,
+    DatasetRef,
+    EstimateCompleted,
+    EstimateFailed,
+    EstimateRequested,
+    EstimateResult,
+    MethodFailure,
+    RoleMapping,
+)
+from cqox_estimator.db.models import EstimateRecord, Plan, PlanResult
+from cqox_estimator.domain import estimate
+from cqox_estimator.estimators import EstimationError, select_methods
+from cqox_shared.artifacts import read_frame
+from cqox_shared.bus import HandlerContext
+from cqox_shared.logging import get_logger
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cqox_shared.runtime import ServiceRuntime
+
+log = get_logger("cqox.estimator")
+ESTIMATES = Counter("cqox_estimates_total", "Estimates computed by this process", ["method", "outcome"])
+
+
+def analysis_seed(analysis_id: str, requested: int | None) -> int:
+    """The seed of every random step of an analysis: the user's, or derived from its id."""
+    if requested is not None:
+        return requested
+    return int(hashlib.sha256(analysis_id.encode()).hexdigest()[:8], 16)
+
+
+def plan_handler(timeout_s: float) -> Callable[[DatasetQualified, HandlerContext], Awaitable[None]]:
+    """Handler choosing the methods for a qualified dataset and requesting one estimate each."""
+
+    async def handle(event: DatasetQualified, ctx: HandlerContext) -> None:
+        methods, skipped = select_methods(event.roles, event.design, event.spec.methods)
+        if not methods:
+            reasons = "; ".join(f"{m}: {r}" for m, r in skipped.items()) or "no registered method fits"
+            await ctx.emit(
+                AnalysisFailed(
+                    **event.caused(),
+                    producer=ctx.producer,
+                    analysis_id=event.analysis_id,
+                    stage="estimator",
+                    reason=f"no estimation method fits this design ({event.design}): {reasons}",
+                )
+            )
+            return
+        seed = analysis_seed(event.analysis_id, event.spec.seed)
+        values = {
+            "analysis_id": event.analysis_id,
+            "tenant_id": event.tenant_id,
+            "dataset": event.dataset.model_dump(mode="json"),
+            "roles": event.roles.model_dump(mode="json"),
+            "design": event.design,
+            "methods": methods,
+            "skipped": skipped,
+            "seed": seed,
+            "ci_level": event.spec.ci_level,
+            "correlation_id": event.correlation_id,
+            "deadline_at": datetime.now(UTC) + timedelta(seconds=timeout_s),
+            "closed_at": None,
+        }
+        await ctx.session.execute(
+            pg_insert(Plan).values(**values).on_conflict_do_update(index_elements=["analysis_id"], set_=values)
+        )
+        await ctx.session.execute(sa.delete(PlanResult).where(PlanResult.analysis_id == event.analysis_id))
+        for method in methods:
+            await ctx.emit(
+                EstimateRequested(
+                    **event.caused(),
+                    producer=ctx.producer,
+                    analysis_id=event.analysis_id,
+                    method=method,
+                    dataset=event.dataset,
+                    roles=event.roles,
+                    design=event.design,
+                    ci_level=event.spec.ci_level,
+                    seed=seed,
+                )
+            )
+
+    return handle
+
+
+def estimate_handler(instance_id: str) -> Callable[[EstimateRequested, HandlerContext], Awaitable[None]]:
+    """Handler of one method pool: estimate, record, and report completed or failed."""
+
+    async def handle(event: EstimateRequested, ctx: HandlerContext) -> None:
+        frame = await asyncio.to_thread(read_frame, ctx.store, event.dataset.parquet_uri)
+        common = {**event.caused(), "producer": ctx.producer, "analysis_id": event.analysis_id, "method": event.method}
+        record = {"analysis_id": event.analysis_id, "method": event.method, "tenant_id": event.tenant_id,
+                  "worker": instance_id}  # fmt: skip
+        try:
+            result = await asyncio.to_thread(
+                estimate, event.method, frame, event.roles, ci_level=event.ci_level, seed=event.seed,
+                options=dict(event.options),
+            )  # fmt: skip
+        except Exception as exc:  # a method's failure is reported, not retried: it is deterministic
+            reason = str(exc) if isinstance(exc, EstimationError) else f"{type(exc).__name__}: {exc}"
+            error_type = "unsupported_data" if isinstance(exc, EstimationError) else "error"
+            ESTIMATES.labels(event.method, "failed").inc()
+            log.warning("estimate failed", method=event.method, reason=reason)
+            await _save_estimate(ctx, {**record, "status": "failed", "result": None, "reason": reason})
+            await ctx.emit(EstimateFailed(**common, reason=reason, error_type=error_type))
+            return
+        ESTIMATES.labels(event.method, "completed").inc()
+        await _save_estimate(
+            ctx, {**record, "status": "completed", "result": result.model_dump(mode="json"), "reason": "",
+                  "runtime_s": result.runtime_s}  # fmt: skip
+        )
+        await ctx.emit(EstimateCompleted(**common, result=result))
+
+    return handle
+
+
+async def _save_estimate(ctx: HandlerContext, values: dict[str, object]) -> None:
+    await ctx.session.execute(
+        pg_insert(EstimateRecord).values(**values).on_conflict_do_update(
+            index_elements=["analysis_id", "method"], set_=values
+        )
+    )
+
+
+async def aggregate_handler(event: EstimateCompleted | EstimateFailed, ctx: HandlerContext) -> None:
+    """Record one method's report; close the analysis when every planned method has reported."""
+    plan = await ctx.session.get(Plan, event.analysis_id, with_for_update=True)
+    if plan is None:
+        raise RuntimeError(f"no plan yet for analysis {event.analysis_id}")  # retried: plan may lag
+    if plan.closed_at is not None:
+        return
+    values = {"analysis_id": event.analysis_id, "method": event.method}
+    if isinstance(event, EstimateCompleted):
+        values |= {"status": "completed", "result": event.result.model_dump(mode="json"), "reason": "", "error_type": ""}
+    else:
+        values |= {"status": "failed", "result": None, "reason": event.reason, "error_type": event.error_type}
+    await ctx.session.execute(
+        pg_insert(PlanResult).values(**values).on_conflict_do_update(
+            index_elements=["analysis_id", "method"], set_=values
+        )
+    )
+    reported = set(
+        (await ctx.session.scalars(sa.select(PlanResult.method).where(PlanResult.analysis_id == plan.analysis_id))).all()
+    )
+    if set(plan.methods) <= reported:
+        await close_plan(ctx, plan, timed_out=[])
+
+
+async def close_plan(ctx: HandlerContext, plan: Plan, *, timed_out: list[str]) -> None:
+    """Mark the plan closed and emit analysis.estimated with every result gathered."""
+    results = {
+        r.method: r
+        for r in (await ctx.session.scalars(sa.select(PlanResult).where(PlanResult.analysis_id == plan.analysis_id)))
+    }
+    estimates: list[EstimateResult] = []
+    failures = [MethodFailure(method=m, reason=reason, error_type="not_applicable") for m, reason in plan.skipped.items()]
+    for method in plan.methods:
+        row = results.get(method)
+        if row is None:
+            continue
+        if row.status == "completed" and row.result is not None:
+            estimates.append(EstimateResult.model_validate(row.result))
+        else:
+            failures.append(MethodFailure(method=method, reason=row.reason, error_type=row.error_type or "error"))
+    failures += [MethodFailure(method=m, reason="timed out", error_type="timeout") for m in timed_out]
+    plan.closed_at = datetime.now(UTC)
+    await ctx.emit(
+        AnalysisEstimated(
+            correlation_id=plan.correlation_id,
+            tenant_id=plan.tenant_id,
+            producer=ctx.producer,
+            analysis_id=plan.analysis_id,
+            dataset=DatasetRef.model_validate(plan.dataset),
+            roles=RoleMapping.model_validate(plan.roles),
+            design=plan.design,
+            planned_methods=list(plan.methods),
+            estimates=estimates,
+            failures=failures,
+            timed_out=timed_out,
+            seed=plan.seed,
+        )
+    )
+
+
+def timeout_sweeper(interval_s: float) -> Callable[[ServiceRuntime], Awaitable[None]]:
+    """Background task closing plans whose deadline passed with methods still missing."""
+
+    async def sweep(runtime: ServiceRuntime) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                async with runtime.transaction() as ctx:
+                    overdue = (
+                        await ctx.session.scalars(
+                            sa.select(Plan)
+                            .where(Plan.closed_at.is_(None), Plan.deadline_at < sa.func.now())
+                            .with_for_update(skip_locked=True)
+                            .limit(50)
+                        )
+                    ).all()
+                    for plan in overdue:
+                        reported = set(
+                            (
+                                await ctx.session.scalars(
+                                    sa.select(PlanResult.method).where(PlanResult.analysis_id == plan.analysis_id)
+                                )
+                            ).all()
+                        )
+                        missing = [m for m in plan.methods if m not in reported]
+                        log.warning("analysis timed out", analysis_id=plan.analysis_id, missing=missing)
+                        await close_plan(ctx, plan, timed_out=missing)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("timeout sweep failed", error=repr(exc))
+
+    return sweep

@@ -1,0 +1,5 @@
+"""`python -m cqox_ingest` runs the ingest API."""
+
+from cqox_ingest.app import main
+
+main()

@@ -1,0 +1,74 @@
+"""Ingest wiring: the public HTTP API; says dataset.ingested and analysis.requested; hears every
+stream to keep the analyses read model (GET /v1/analyses/{id}, SSE)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from cqox_contracts.v1 import STREAMS
+from cqox_ingest import api, handlers
+from cqox_ingest.db import MIGRATIONS
+from cqox_ingest.db.models import metadata
+from cqox_shared.auth import ApiKeyAuth
+from cqox_shared.bus import Subscription
+from cqox_shared.runtime import ServiceRuntime
+from cqox_shared.settings import Settings
+
+READ_MODEL_STREAMS = ("CQOX_DATASETS", "CQOX_ANALYSES", "CQOX_ESTIMATES", "CQOX_REPORTS", "CQOX_NOTIFICATIONS")
+
+
+class IngestSettings(Settings):
+    """Ingest settings (CQOX_ prefix)."""
+
+    http_port: int = 8000
+    api_keys: str = ""
+    max_upload_bytes: int = 200 * 1024 * 1024
+
+
+def build_runtime(settings: IngestSettings) -> ServiceRuntime:
+    """The ingest runtime: one read-model consumer per stream."""
+    subscriptions = [
+        Subscription(spec.subjects[0], f"ingest-readmodel-{spec.name.removeprefix('CQOX_').lower()}",
+                     handlers.project_event, stream=spec.name)  # fmt: skip
+        for spec in STREAMS
+        if spec.name in READ_MODEL_STREAMS
+    ]
+    return ServiceRuntime("ingest", settings=settings, metadata=metadata, migrations=MIGRATIONS,
+                          subscriptions=subscriptions)  # fmt: skip
+
+
+def create_app(settings: IngestSettings | None = None) -> FastAPI:
+    """The FastAPI app; the bus runtime starts and stops with it."""
+    settings = settings or IngestSettings()
+    runtime = build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        yield
+        await runtime.stop()
+
+    app = FastAPI(title="CQOx ingest API", version="1", lifespan=lifespan)
+    app.include_router(api.router(runtime, ApiKeyAuth(settings.api_keys, settings.default_tenant),
+                                  settings.max_upload_bytes))  # fmt: skip
+    for route in runtime.health_routes():
+        app.router.routes.append(route)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, HTTPException):
+            raise exc
+        return JSONResponse({"detail": "internal error; the request was not applied"}, status_code=500)
+
+    return app
+
+
+def main() -> None:
+    """Console entry point `cqox-ingest`."""
+    settings = IngestSettings()
+    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_level="warning")

@@ -1,0 +1,113 @@
+"""Tables of the `ingest` schema."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import MetaData
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from cqox_shared.db import messaging_tables
+
+SCHEMA = "ingest"
+metadata = MetaData(schema=SCHEMA)
+processed_events, outbox = messaging_tables(metadata)
+
+
+class Base(DeclarativeBase):
+    """Declarative base bound to the ingest schema."""
+
+    metadata = metadata
+
+
+class Dataset(Base):
+    """A named dataset of a tenant; its content lives in versions."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(100), index=True)
+    name: Mapped[str] = mapped_column(sa.String(300))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+
+
+class DatasetVersion(Base):
+    """One uploaded file of a dataset: the raw file, its Parquet conversion and its schema."""
+
+    __tablename__ = "dataset_versions"
+
+    dataset_id: Mapped[str] = mapped_column(sa.ForeignKey("datasets.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(primary_key=True)
+    filename: Mapped[str] = mapped_column(sa.String(300))
+    file_format: Mapped[str] = mapped_column(sa.String(20))
+    raw_uri: Mapped[str] = mapped_column(sa.Text)
+    parquet_uri: Mapped[str] = mapped_column(sa.Text)
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    n_rows: Mapped[int] = mapped_column(sa.BigInteger)
+    n_columns: Mapped[int]
+    columns: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    notes: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+
+
+class Analysis(Base):
+    """Read model of one analysis, projected from every event that carries its id."""
+
+    __tablename__ = "analyses"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(100), index=True)
+    dataset_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    dataset_version: Mapped[int]
+    status: Mapped[str] = mapped_column(sa.String(30))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    design: Mapped[str | None] = mapped_column(sa.String(40))
+    roles: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    assignments: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    needs_confirmation: Mapped[bool] = mapped_column(default=False)
+    planned_methods: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    estimates: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    failures: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    gates: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    notifications: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now(), onupdate=sa.func.now()
+    )
+
+
+class AnalysisEvent(Base):
+    """Every event of an analysis in arrival order (feeds the SSE stream)."""
+
+    __tablename__ = "analysis_events"
+
+    seq: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    analysis_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    event_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    event_type: Mapped[str] = mapped_column(sa.String(80))
+    subject: Mapped[str] = mapped_column(sa.String(300))
+    producer: Mapped[str] = mapped_column(sa.String(80))
+    occurred_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    summary: Mapped[str] = mapped_column(sa.Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+class AuditEntry(Base):
+    """Who did what through the API."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(100), index=True)
+    role: Mapped[str] = mapped_column(sa.String(20))
+    action: Mapped[str] = mapped_column(sa.String(80))
+    target: Mapped[str] = mapped_column(sa.String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())

@@ -1,0 +1,120 @@
+"""HTTP API of the notification service: webhook subscriptions and their deliveries."""
+
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, Field
+
+from cqox_notification.db.models import Delivery, DeliveryAttempt, Subscription
+from cqox_notification.domain import DEFAULT_EVENT_TYPES, new_secret, validate_target
+from cqox_shared.auth import Principal
+from cqox_shared.runtime import ServiceRuntime
+
+
+class SubscriptionIn(BaseModel):
+    """A webhook to register."""
+
+    url: str = Field(description="http(s) URL that receives a signed POST per event")
+    event_types: list[str] = Field(default_factory=lambda: list(DEFAULT_EVENT_TYPES))
+    analysis_id: str | None = Field(default=None, description="Only events of this analysis (default: all)")
+    secret: str | None = Field(default=None, description="Signing secret (generated when absent)")
+
+
+class SubscriptionOut(BaseModel):
+    """A registered webhook (the secret is shown only when created)."""
+
+    id: str
+    url: str
+    event_types: list[str]
+    analysis_id: str | None
+    active: bool
+    created_at: datetime | None = None
+    secret: str | None = None
+
+
+def router(runtime: ServiceRuntime, auth: Callable[..., Principal]) -> APIRouter:
+    """Routes bound to the service runtime and the auth dependency."""
+    api = APIRouter(prefix="/v1")
+    Caller = Annotated[Principal, Depends(auth)]
+    from cqox_contracts.v1 import EVENT_TYPES
+
+    @api.post("/subscriptions", status_code=201, response_model=SubscriptionOut)
+    async def create_subscription(body: SubscriptionIn, caller: Caller) -> SubscriptionOut:
+        """Register a webhook; deliveries are signed with HMAC-SHA256 of `timestamp.body`."""
+        caller.require("analyst")
+        if problem := validate_target(body.url):
+            raise HTTPException(422, problem)
+        unknown = [t for t in body.event_types if t not in EVENT_TYPES]
+        if unknown or not body.event_types:
+            raise HTTPException(422, f"unknown event types {unknown}; choose from {sorted(EVENT_TYPES)}")
+        sub = Subscription(
+            id=str(uuid.uuid4()),
+            tenant_id=caller.tenant_id,
+            url=body.url,
+            secret=body.secret or new_secret(),
+            event_types=body.event_types,
+            analysis_id=body.analysis_id,
+            active=True,
+        )
+        async with runtime.transaction() as ctx:
+            ctx.session.add(sub)
+        return SubscriptionOut(**_public(sub), secret=sub.secret)
+
+    @api.get("/subscriptions", response_model=list[SubscriptionOut])
+    async def list_subscriptions(caller: Caller) -> list[SubscriptionOut]:
+        """The caller's tenant's subscriptions."""
+        async with runtime.sessions() as session:  # type: ignore[misc]
+            rows = (await session.scalars(
+                sa.select(Subscription).where(Subscription.tenant_id == caller.tenant_id).order_by(Subscription.created_at)
+            )).all()  # fmt: skip
+        return [SubscriptionOut(**_public(s)) for s in rows]
+
+    @api.delete("/subscriptions/{subscription_id}", status_code=204)
+    async def delete_subscription(subscription_id: str, caller: Caller) -> None:
+        """Deactivate a subscription (pending deliveries are cancelled)."""
+        caller.require("analyst")
+        async with runtime.transaction() as ctx:
+            sub = await ctx.session.get(Subscription, subscription_id)
+            if sub is None or sub.tenant_id != caller.tenant_id:
+                raise HTTPException(404, f"no subscription {subscription_id}")
+            sub.active = False
+
+    @api.get("/subscriptions/{subscription_id}/deliveries")
+    async def list_deliveries(subscription_id: str, caller: Caller) -> list[dict[str, Any]]:
+        """Deliveries of a subscription with every attempt."""
+        async with runtime.sessions() as session:  # type: ignore[misc]
+            sub = await session.get(Subscription, subscription_id)
+            if sub is None or sub.tenant_id != caller.tenant_id:
+                raise HTTPException(404, f"no subscription {subscription_id}")
+            deliveries = (await session.scalars(
+                sa.select(Delivery).where(Delivery.subscription_id == subscription_id).order_by(Delivery.created_at)
+            )).all()  # fmt: skip
+            out = []
+            for d in deliveries:
+                attempts = (await session.scalars(
+                    sa.select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == d.id).order_by(DeliveryAttempt.attempt)
+                )).all()  # fmt: skip
+                out.append({
+                    "id": d.id, "analysis_id": d.analysis_id, "event_type": d.event_type, "status": d.status,
+                    "attempts": [{"attempt": a.attempt, "status_code": a.status_code, "error": a.error,
+                                  "duration_ms": round(a.duration_ms, 1), "at": a.attempted_at} for a in attempts],
+                })  # fmt: skip
+        return out
+
+    return api
+
+
+def _public(sub: Subscription) -> dict[str, Any]:
+    return {
+        "id": sub.id,
+        "url": sub.url,
+        "event_types": sub.event_types,
+        "analysis_id": sub.analysis_id,
+        "active": sub.active,
+        "created_at": sub.created_at,
+    }

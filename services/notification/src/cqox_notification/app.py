@@ -1,0 +1,77 @@
+"""Notification wiring: hears report.generated, analysis.failed and dataset.rejected; delivers
+signed webhooks with retries; says notification.delivered | notification.failed. Serves the
+subscription API over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+from cqox_contracts.v1 import AnalysisFailed, DatasetRejected, ReportGenerated
+from cqox_notification import api, handlers
+from cqox_notification.db import MIGRATIONS
+from cqox_notification.db.models import metadata
+from cqox_shared.auth import ApiKeyAuth
+from cqox_shared.bus import Subscription
+from cqox_shared.runtime import ServiceRuntime
+from cqox_shared.settings import Settings
+
+
+class NotificationSettings(Settings):
+    """Notification settings (CQOX_ prefix)."""
+
+    http_port: int = 8000
+    api_keys: str = ""
+    webhook_max_attempts: int = 5
+    webhook_backoff_s: float = 2.0
+    webhook_timeout_s: float = 10.0
+
+
+def build_runtime(settings: NotificationSettings) -> ServiceRuntime:
+    """The notification runtime: one consumer per notified event type plus the dispatcher."""
+    subscriptions = [
+        Subscription(cls.subject_template, f"notification-{cls.subject_template.split('.', 2)[2].replace('.', '-')}",
+                     handlers.enqueue_deliveries)  # fmt: skip
+        for cls in (ReportGenerated, AnalysisFailed, DatasetRejected)
+    ]
+    return ServiceRuntime(
+        "notification",
+        settings=settings,
+        metadata=metadata,
+        migrations=MIGRATIONS,
+        subscriptions=subscriptions,
+        background=[
+            handlers.dispatcher(
+                max_attempts=settings.webhook_max_attempts,
+                backoff_base_s=settings.webhook_backoff_s,
+                timeout_s=settings.webhook_timeout_s,
+            )
+        ],
+    )
+
+
+def create_app(settings: NotificationSettings | None = None) -> FastAPI:
+    """The FastAPI app; the bus runtime starts and stops with it."""
+    settings = settings or NotificationSettings()
+    runtime = build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        yield
+        await runtime.stop()
+
+    app = FastAPI(title="CQOx notification", version="1", lifespan=lifespan)
+    app.include_router(api.router(runtime, ApiKeyAuth(settings.api_keys, settings.default_tenant)))
+    for route in runtime.health_routes():
+        app.router.routes.append(route)
+    return app
+
+
+def main() -> None:
+    """Console entry point `cqox-notification`."""
+    settings = NotificationSettings()
+    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_level="warning")

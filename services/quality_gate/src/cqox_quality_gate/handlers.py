@@ -1,0 +1,86 @@
+"""Translate mapped datasets and estimated analyses into gate verdicts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from cqox_contracts.v1 import (
+    AnalysisAssessed,
+    AnalysisEstimated,
+    DatasetMapped,
+    DatasetQualified,
+    DatasetRejected,
+    GateResult,
+)
+from cqox_quality_gate.db.models import GateRecord
+from cqox_quality_gate.domain import GateThresholds, causal_gates, data_gates, rejection_reason
+from cqox_shared.artifacts import read_frame
+from cqox_shared.bus import HandlerContext
+
+
+async def _record(ctx: HandlerContext, gates: list[GateResult], *, analysis_id: str, tenant_id: str, stage: str) -> None:
+    """Persist gate results; a re-run of the same stage replaces them."""
+    for gate in gates:
+        row = GateRecord.from_gate(gate, analysis_id=analysis_id, tenant_id=tenant_id, stage=stage)
+        values = {c.name: getattr(row, c.name) for c in GateRecord.__table__.columns if c.name not in ("id", "created_at")}
+        await ctx.session.execute(
+            pg_insert(GateRecord)
+            .values(**values)
+            .on_conflict_do_update(index_elements=["analysis_id", "stage", "name"], set_=values)
+        )
+
+
+def data_gates_handler(thresholds: GateThresholds) -> Callable[[DatasetMapped, HandlerContext], Awaitable[None]]:
+    """Handler running the pre-estimation gates and qualifying or rejecting the dataset."""
+
+    async def handle(event: DatasetMapped, ctx: HandlerContext) -> None:
+        if event.needs_confirmation:
+            return  # the analysis waits for the user to confirm the mapping
+        frame = await asyncio.to_thread(read_frame, ctx.store, event.dataset.parquet_uri)
+        gates = await asyncio.to_thread(data_gates, frame, event.roles, thresholds)
+        await _record(ctx, gates, analysis_id=event.analysis_id, tenant_id=event.tenant_id, stage="data")
+        reason = rejection_reason(gates)
+        common = {**event.caused(), "producer": ctx.producer, "dataset": event.dataset, "analysis_id": event.analysis_id}
+        if reason:
+            await ctx.emit(DatasetRejected(**common, reason=reason, gates=gates))
+        else:
+            await ctx.emit(DatasetQualified(**common, spec=event.spec, roles=event.roles, design=event.design, gates=gates))
+
+    return handle
+
+
+def causal_gates_handler(
+    thresholds: GateThresholds,
+) -> Callable[[AnalysisEstimated, HandlerContext], Awaitable[None]]:
+    """Handler running the post-estimation gates over the estimates and emitting analysis.assessed."""
+
+    async def handle(event: AnalysisEstimated, ctx: HandlerContext) -> None:
+        frame = await asyncio.to_thread(read_frame, ctx.store, event.dataset.parquet_uri)
+        gates = await asyncio.to_thread(causal_gates, frame, event.roles, event.estimates, thresholds)
+        await _record(ctx, gates, analysis_id=event.analysis_id, tenant_id=event.tenant_id, stage="causal")
+        earlier = (
+            await ctx.session.scalars(
+                sa.select(GateRecord)
+                .where(GateRecord.analysis_id == event.analysis_id, GateRecord.stage == "data")
+                .order_by(GateRecord.id)
+            )
+        ).all()
+        await ctx.emit(
+            AnalysisAssessed(
+                **event.caused(),
+                producer=ctx.producer,
+                analysis_id=event.analysis_id,
+                dataset=event.dataset,
+                roles=event.roles,
+                design=event.design,
+                estimates=event.estimates,
+                failures=event.failures,
+                gates=[row.to_gate() for row in earlier] + gates,
+            )
+        )
+
+    return handle

@@ -1,0 +1,29 @@
+"""Visualization wiring: hears analysis.assessed, says report.generated."""
+
+from __future__ import annotations
+
+from cqox_contracts.v1 import AnalysisAssessed
+from cqox_shared.bus import Subscription
+from cqox_shared.runtime import ServiceRuntime, run_worker
+from cqox_shared.settings import Settings
+from cqox_visualization import handlers
+from cqox_visualization.db import MIGRATIONS
+from cqox_visualization.db.models import metadata
+
+
+def build_runtime(settings: Settings | None = None) -> ServiceRuntime:
+    """The visualization runtime."""
+    return ServiceRuntime(
+        "visualization",
+        settings=settings or Settings(),
+        metadata=metadata,
+        migrations=MIGRATIONS,
+        subscriptions=[
+            Subscription(AnalysisAssessed.subject_template, "visualization-analysis-assessed", handlers.draw_report)
+        ],
+    )
+
+
+def main() -> None:
+    """Console entry point `cqox-visualization`."""
+    run_worker(build_runtime())

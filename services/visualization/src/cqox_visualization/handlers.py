@@ -1,0 +1,66 @@
+"""Translate assessed analyses into figures and the report."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from cqox_contracts.v1 import AnalysisAssessed, Artifact, ReportGenerated
+from cqox_shared.bus import HandlerContext
+from cqox_visualization.db.models import ReportRecord
+from cqox_visualization.domain import flagged_methods, headline
+from cqox_visualization.figures import forest_plot_png, love_plot_png
+from cqox_visualization.report import render_report_html
+
+
+def _render(event: AnalysisAssessed) -> tuple[dict[str, bytes], str, str]:
+    figures = {"forest_plot": forest_plot_png(event.estimates, flagged=flagged_methods(event.gates))}
+    love = love_plot_png(event.gates)
+    if love is not None:
+        figures["love_plot"] = love
+    html = render_report_html(
+        analysis_id=event.analysis_id,
+        dataset=event.dataset,
+        roles=event.roles,
+        design=event.design,
+        estimates=event.estimates,
+        failures=event.failures,
+        gates=event.gates,
+        figures=figures,
+    )
+    return figures, html, headline(event.estimates, event.gates)
+
+
+async def draw_report(event: AnalysisAssessed, ctx: HandlerContext) -> None:
+    """Draw the figures and the HTML report, store them, and emit report.generated."""
+    figures, html, summary = await asyncio.to_thread(_render, event)
+    prefix = f"{event.tenant_id}/analyses/{event.analysis_id}"
+    artifacts = []
+    for name, png in figures.items():
+        uri = await asyncio.to_thread(ctx.store.put_bytes, f"{prefix}/{name}.png", png, "image/png")
+        artifacts.append(Artifact(name=name, uri=uri, media_type="image/png"))
+    report_uri = await asyncio.to_thread(
+        ctx.store.put_bytes, f"{prefix}/report.html", html.encode("utf-8"), "text/html; charset=utf-8"
+    )
+    artifacts.append(Artifact(name="report", uri=report_uri, media_type="text/html"))
+    values = {
+        "analysis_id": event.analysis_id,
+        "tenant_id": event.tenant_id,
+        "report_uri": report_uri,
+        "artifacts": [a.model_dump() for a in artifacts],
+        "headline": summary,
+    }
+    await ctx.session.execute(
+        pg_insert(ReportRecord).values(**values).on_conflict_do_update(index_elements=["analysis_id"], set_=values)
+    )
+    await ctx.emit(
+        ReportGenerated(
+            **event.caused(),
+            producer=ctx.producer,
+            analysis_id=event.analysis_id,
+            report_uri=report_uri,
+            artifacts=artifacts,
+            headline=summary,
+        )
+    )
