@@ -158,9 +158,7 @@ def test_cqox_healthcheck_probes_the_service_port(services, name):
 def test_published_ports(services):
     assert services["ingest"]["ports"] == ["8000:8000"]
     assert services["notification"]["ports"] == ["8001:8000"]
-    host_ports = [
-        p.split(":")[0] for svc in services.values() for p in svc.get("ports", []) if ":" in p
-    ]
+    host_ports = [p.split(":")[0] for svc in services.values() for p in svc.get("ports", []) if ":" in p]
     assert len(host_ports) == len(set(host_ports)), "host port published twice"
     workers = set(CQOX_SERVICES) - {"ingest", "notification"}
     assert not any("ports" in services[w] for w in workers)
@@ -179,9 +177,7 @@ def test_estimator_roles_and_pools(services):
         assert methods, name
         if services[name]["deploy"]["replicas"] > 0:
             served |= methods
-    assert set(flag(services["estimator-light"]["command"], "--methods").split(",")) == (
-        LIGHT_METHODS
-    )
+    assert set(flag(services["estimator-light"]["command"], "--methods").split(",")) == (LIGHT_METHODS)
     assert services["estimator-light"]["deploy"]["replicas"] >= 1
     assert services["estimator-forest"]["deploy"]["replicas"] == 0
     assert served >= LIGHT_METHODS
@@ -283,9 +279,7 @@ def test_named_volumes_are_declared(compose, services):
 
 def test_dockerfile_follows_the_image_conventions():
     text = (ROOT / "Dockerfile").read_text()
-    instructions = [
-        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
-    ]
+    instructions = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
     froms = [line for line in instructions if line.startswith("FROM")]
     assert "ARG PYTHON_IMAGE=python:3.11-slim" in instructions
     assert all("${PYTHON_IMAGE}" in line for line in froms)

@@ -133,9 +133,7 @@ def test_one_deployment_per_service_and_per_pool(rendered):
     values, docs = rendered
     deployments = of_kind(docs, "Deployment")
     pools = values["estimator"]["pools"]
-    expected = {f"cqox-{name}" for name in SERVICES} | {
-        f"cqox-estimator-{p['name']}" for p in pools
-    }
+    expected = {f"cqox-{name}" for name in SERVICES} | {f"cqox-estimator-{p['name']}" for p in pools}
     assert set(deployments) == expected
     assert len(deployments) == len(SERVICES) + len(pools)
 
@@ -149,9 +147,7 @@ def test_services_run_their_console_script_with_replicas_from_values(rendered):
         assert ctr["command"] == [script]
         assert ctr["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
         assert env_map(ctr)["CQOX_HTTP_PORT"] == str(port)
-        assert dep["spec"]["replicas"] == expected_replicas(
-            values["services"][name], values["podDefaults"]
-        )
+        assert dep["spec"]["replicas"] == expected_replicas(values["services"][name], values["podDefaults"])
     control = container(deployments["cqox-estimator-control"])
     assert control["args"] == ["--roles", "planner,aggregator", "--methods", ""]
 

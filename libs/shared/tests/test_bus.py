@@ -8,18 +8,22 @@ import uuid
 import nats
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import MetaData
-
 from cqox_contracts.v1 import MessageDeadLettered, ReportGenerated, parse_event
 from cqox_shared.bus import Bus, Consumer, HandlerContext, OutboxRelay, RejectMessage, Subscription
 from cqox_shared.db import create_engine, messaging_tables, session_factory
+from sqlalchemy import MetaData
 
 pytestmark = pytest.mark.integration
 
 
 def _failed(analysis_id: str) -> ReportGenerated:
-    return ReportGenerated(correlation_id=analysis_id, producer="test", analysis_id=analysis_id, report_uri="file:///r",
-                           artifacts=[])  # fmt: skip
+    return ReportGenerated(
+        correlation_id=analysis_id,
+        producer="test",
+        analysis_id=analysis_id,
+        report_uri="file:///r",
+        artifacts=[],
+    )
 
 
 @pytest.fixture
@@ -27,8 +31,12 @@ async def env(infra):  # type: ignore[no-untyped-def]
     schema = f"t{uuid.uuid4().hex[:8]}"
     metadata = MetaData(schema=schema)
     processed, outbox = messaging_tables(metadata)
-    effects = sa.Table("effects", metadata, sa.Column("id", sa.Integer, sa.Identity(), primary_key=True),
-                       sa.Column("analysis_id", sa.String))  # fmt: skip
+    effects = sa.Table(
+        "effects",
+        metadata,
+        sa.Column("id", sa.Integer, sa.Identity(), primary_key=True),
+        sa.Column("analysis_id", sa.String),
+    )
     engine = create_engine(infra.database_url)
     async with engine.begin() as conn:
         await conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
@@ -38,36 +46,31 @@ async def env(infra):  # type: ignore[no-untyped-def]
     await bus.ensure_streams()
     sessions = session_factory(engine)
     relay = OutboxRelay(bus, sessions, outbox)
-    yield {"bus": bus, "sessions": sessions, "processed": processed, "outbox": outbox, "effects": effects,
-           "relay": relay, "engine": engine}  # fmt: skip
+    yield {
+        "bus": bus,
+        "sessions": sessions,
+        "processed": processed,
+        "outbox": outbox,
+        "effects": effects,
+        "relay": relay,
+        "engine": engine,
+    }
     await bus.close()
     await engine.dispose()
 
 
-async def _collect(url: str, subject: str, n: int, timeout: float = 10.0) -> list[bytes]:
+async def _collect(url: str, subject: str, n: int, wait_s: float = 10.0) -> list[bytes]:
     nc = await nats.connect(url)
     js = nc.jetstream()
     sub = await js.subscribe(subject, ordered_consumer=True, deliver_policy=nats.js.api.DeliverPolicy.ALL)
     out: list[bytes] = []
     try:
         while len(out) < n:
-            msg = await sub.next_msg(timeout=timeout)
+            msg = await sub.next_msg(timeout=wait_s)
             out.append(msg.data)
     finally:
         await nc.close()
     return out
-
-
-async def _run(consumer: Consumer, until, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    task = asyncio.create_task(consumer.run())
-    try:
-        for _ in range(int(timeout / 0.1)):
-            if await until():
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError("condition not reached")
-    finally:
-        task.cancel()
 
 
 async def test_same_event_twice_is_handled_once_and_emits_through_outbox(env, infra):  # type: ignore[no-untyped-def]
@@ -78,12 +81,28 @@ async def test_same_event_twice_is_handled_once_and_emits_through_outbox(env, in
     async def handler(ev, ctx: HandlerContext) -> None:  # type: ignore[no-untyped-def]
         calls.append(str(ev.event_id))
         await ctx.session.execute(sa.insert(env["effects"]).values(analysis_id=ev.analysis_id))
-        await ctx.emit(MessageDeadLettered(**ev.caused(), producer="test", original_subject="x", consumer="c",
-                                           deliveries=1, reason=f"echo {ev.analysis_id}", payload=""))  # fmt: skip
+        await ctx.emit(
+            MessageDeadLettered(
+                **ev.caused(),
+                producer="test",
+                original_subject="x",
+                consumer="c",
+                deliveries=1,
+                reason=f"echo {ev.analysis_id}",
+                payload="",
+            )
+        )
 
     durable = f"c{uuid.uuid4().hex[:8]}"
-    consumer = Consumer("test", Subscription(event.subject, durable, handler, deliver_new_only=True), env["bus"],
-                        env["sessions"], env["processed"], env["outbox"], env["relay"])  # fmt: skip
+    consumer = Consumer(
+        "test",
+        Subscription(event.subject, durable, handler, deliver_new_only=True),
+        env["bus"],
+        env["sessions"],
+        env["processed"],
+        env["outbox"],
+        env["relay"],
+    )
     task = asyncio.create_task(consumer.run())
     await asyncio.sleep(0.5)
     # the same event published twice: once deduplicated by Nats-Msg-Id, once with another msg id
@@ -91,9 +110,13 @@ async def test_same_event_twice_is_handled_once_and_emits_through_outbox(env, in
     await env["bus"].publish(event)
     await env["bus"].publish_raw(event.subject, event.model_dump_json().encode(), "other-msg-id")
     try:
+
         async def effects_done() -> int:
             async with env["engine"].connect() as conn:
-                return (await conn.execute(sa.select(sa.func.count()).select_from(env["effects"]))).scalar_one()
+                return (
+                    await conn.execute(sa.select(sa.func.count()).select_from(env["effects"]))
+                ).scalar_one()
+
         for _ in range(100):
             if await effects_done() >= 1:
                 break
@@ -120,7 +143,9 @@ async def test_failing_handler_is_retried_then_dead_lettered_with_analysis_faile
 
     durable = f"c{uuid.uuid4().hex[:8]}"
     sub = Subscription(event.subject, durable, handler, max_deliver=3, deliver_new_only=True)
-    consumer = Consumer("test", sub, env["bus"], env["sessions"], env["processed"], env["outbox"], env["relay"])
+    consumer = Consumer(
+        "test", sub, env["bus"], env["sessions"], env["processed"], env["outbox"], env["relay"]
+    )
     task = asyncio.create_task(consumer.run())
     await asyncio.sleep(0.5)
     await env["bus"].publish(event)
@@ -150,8 +175,15 @@ async def test_rejected_and_undecodable_messages_are_dead_lettered_at_once(env, 
         raise RejectMessage("this can never work")
 
     durable = f"c{uuid.uuid4().hex[:8]}"
-    consumer = Consumer("test", Subscription(event.subject, durable, handler, deliver_new_only=True), env["bus"],
-                        env["sessions"], env["processed"], env["outbox"], env["relay"])  # fmt: skip
+    consumer = Consumer(
+        "test",
+        Subscription(event.subject, durable, handler, deliver_new_only=True),
+        env["bus"],
+        env["sessions"],
+        env["processed"],
+        env["outbox"],
+        env["relay"],
+    )
     task = asyncio.create_task(consumer.run())
     await asyncio.sleep(0.5)
     await env["bus"].publish(event)
@@ -159,7 +191,9 @@ async def test_rejected_and_undecodable_messages_are_dead_lettered_at_once(env, 
     await asyncio.sleep(2.5)
     task.cancel()
     dead = [parse_event(m) for m in await _collect_all(infra.nats_url, "cqox.v1.message.deadlettered")]
-    assert any(d.correlation_id == analysis and d.reason == "this can never work" and d.deliveries == 1 for d in dead)
+    assert any(
+        d.correlation_id == analysis and d.reason == "this can never work" and d.deliveries == 1 for d in dead
+    )
     assert any(d.reason.startswith("undecodable message") and d.payload == "not json at all" for d in dead)
 
 

@@ -106,9 +106,7 @@ def test_spec_matches_its_estimator(spec: MethodSpec) -> None:
     estimator = spec.build()
     assert estimator.method == spec.name and estimator.estimand == spec.estimand
     assert estimator.get_params() == clone(estimator).get_params()
-    assert not [
-        attr for attr in vars(estimator) if attr.endswith("_")
-    ]  # __init__ stores params only
+    assert not [attr for attr in vars(estimator) if attr.endswith("_")]  # __init__ stores params only
     assert spec.required_roles >= {"treatment", "outcome"}
     assert spec.cost in {"light", "heavy"}
 
@@ -178,9 +176,7 @@ def test_categoricals_and_missing_values_are_handled(spec: MethodSpec) -> None:
     frame.loc[frame.index[30:50], "segment"] = None
     result = estimate(spec.name, frame, ROLES)
     assert result.n_dropped == 50 and result.n == 1950
-    assert result.dropped_reason == (
-        "50 rows with missing or non-finite values in: x1 (40), segment (20)"
-    )
+    assert result.dropped_reason == ("50 rows with missing or non-finite values in: x1 (40), segment (20)")
     assert result.diagnostics["covariate_columns"] == "x1, x2, segment=b, segment=c"
     assert abs(result.estimate - TRUE_EFFECT) < 0.2
 

@@ -42,9 +42,7 @@ def panel(units: int = 30, years: int = 10, seed: int = 3) -> pd.DataFrame:
     unit = np.repeat(np.arange(1, units + 1), years)
     year = np.tile(np.arange(2010, 2010 + years), units)
     treated = ((unit <= units // 2) & (year >= 2010 + years // 2)).astype(int)
-    return pd.DataFrame(
-        {"unit": unit, "year": year, "treated": treated, "y": rng.normal(size=units * years)}
-    )
+    return pd.DataFrame({"unit": unit, "year": year, "treated": treated, "y": rng.normal(size=units * years)})
 
 
 def assignment(result: MappingResult, column: str):
@@ -310,9 +308,7 @@ def test_ambiguous_data_needs_confirmation() -> None:
 
 def test_no_treatment_candidate_needs_confirmation() -> None:
     rng = np.random.default_rng(12)
-    df = pd.DataFrame(
-        {"revenue": rng.normal(size=N), "region": rng.choice(["north", "south", "east"], N)}
-    )
+    df = pd.DataFrame({"revenue": rng.normal(size=N), "region": rng.choice(["north", "south", "east"], N)})
     result = infer_roles(df)
     assert result.roles.treatment is None
     assert result.needs_confirmation

@@ -73,9 +73,7 @@ def test_randomised_data_passes_balance_and_overlap() -> None:
 
 
 def test_confounded_data_fails_raw_but_weighting_restores_balance() -> None:
-    balance = by_name(causal_gates(simulate("confounded"), ROLES, ESTIMATES, GateThresholds()))[
-        "balance_smd"
-    ]
+    balance = by_name(causal_gates(simulate("confounded"), ROLES, ESTIMATES, GateThresholds()))["balance_smd"]
     before = number(balance, "max_smd_before")
     assert before > 0.5
     assert balance.value is not None and balance.value < before / 5

@@ -8,9 +8,7 @@ import pytest
 from cqox_contracts.v1 import GateResult, RoleMapping
 from cqox_quality_gate.domain import GateThresholds, data_gates, rejection_reason
 
-ROLES = RoleMapping(
-    treatment="treated", outcome="revenue", unit="user_id", covariates=["spend", "region"]
-)
+ROLES = RoleMapping(treatment="treated", outcome="revenue", unit="user_id", covariates=["spend", "region"])
 
 
 def clean_frame(n: int = 400, seed: int = 1) -> pd.DataFrame:
@@ -57,9 +55,7 @@ def test_clean_data_passes_every_gate_in_a_stable_order() -> None:
 
 
 def test_missing_outcome_above_threshold_is_an_error() -> None:
-    gates = by_name(
-        data_gates(with_missing(clean_frame(), "revenue", 0.3), ROLES, GateThresholds())
-    )
+    gates = by_name(data_gates(with_missing(clean_frame(), "revenue", 0.3), ROLES, GateThresholds()))
     gate = gates["completeness:revenue"]
     assert not gate.passed
     assert gate.severity == "error"

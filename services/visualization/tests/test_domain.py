@@ -161,8 +161,7 @@ def test_headline_mixed_estimands_and_many_failed_gates() -> None:
 def test_headline_single_method_and_no_estimates() -> None:
     single = headline([estimate("ols", 2.0)], [gate("overlap", passed=True)])
     assert single == (
-        "ATE = 2.000 from a single method (ols, CI [1.800, 2.200] (95%)); "
-        "the one quality gate passed."
+        "ATE = 2.000 from a single method (ols, CI [1.800, 2.200] (95%)); the one quality gate passed."
     )
     assert headline([], []) == "No method produced an estimate; no quality gates were run."
 

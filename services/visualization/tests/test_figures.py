@@ -33,9 +33,7 @@ def estimate(method: str, value: float, half_width: float | None = 0.3) -> Estim
     )
 
 
-def balance_gate(
-    details: dict[str, float | str | None], threshold: float | None = 0.1
-) -> GateResult:
+def balance_gate(details: dict[str, float | str | None], threshold: float | None = 0.1) -> GateResult:
     return GateResult(
         name="balance_smd",
         category="causal",

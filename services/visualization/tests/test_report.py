@@ -22,9 +22,7 @@ from cqox_visualization.report import render_report_html
 HOSTILE = "<script>alert('x')</script>"
 
 
-def estimate(
-    method: str, value: float, *, estimand: str = "ATE", p: float = 0.0002
-) -> EstimateResult:
+def estimate(method: str, value: float, *, estimand: str = "ATE", p: float = 0.0002) -> EstimateResult:
     return EstimateResult(
         method=method,
         estimand=estimand,
@@ -83,9 +81,7 @@ GATES = [
         applies_to=["ipw", "psm"],
     ),
 ]
-FAILURES = [
-    MethodFailure(method="iv_2sls", reason="no instrument mapped", error_type="not_applicable")
-]
+FAILURES = [MethodFailure(method="iv_2sls", reason="no instrument mapped", error_type="not_applicable")]
 DATASET = DatasetRef(
     dataset_id="ds_1",
     version=2,

@@ -43,7 +43,9 @@ class AnalysisSpec(_Value):
         description="Role overrides: role -> column (or list of columns for 'covariates').",
     )
     ci_level: float = Field(default=0.95, gt=0, lt=1)
-    seed: int | None = Field(default=None, description="Seed for random steps; derived from the analysis id when absent.")
+    seed: int | None = Field(
+        default=None, description="Seed for random steps; derived from the analysis id when absent."
+    )
 
 
 class RoleAssignment(_Value):

@@ -10,7 +10,7 @@ import io
 import shutil
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
@@ -70,7 +70,7 @@ class LocalArtifactStore:
         parsed = urlparse(uri)
         if parsed.scheme != "file":
             raise ValueError(f"not a file URI: {uri!r}")
-        path = Path(parsed.path).resolve()
+        path = Path(unquote(parsed.path)).resolve()
         if not path.is_relative_to(self.root):
             raise ValueError(f"URI outside the artifact root: {uri!r}")
         return path
@@ -175,7 +175,14 @@ class S3ArtifactStore:
 
     def download(self, uri: str, path: Path) -> Path:
         """Download an object to a local file."""
-        self.client.fget_object(self.bucket, self._key(uri), str(path))
+        from minio.error import S3Error
+
+        try:
+            self.client.fget_object(self.bucket, self._key(uri), str(path))
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject"):
+                raise ArtifactNotFoundError(uri) from exc
+            raise
         return path
 
     def exists(self, uri: str) -> bool:

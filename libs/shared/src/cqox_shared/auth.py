@@ -62,6 +62,6 @@ class ApiKeyAuth:
         if not presented and auth.lower().startswith("bearer "):
             presented = auth[7:].strip()
         for key, principal in self.keys.items():
-            if presented and hmac.compare_digest(presented, key):
+            if presented and hmac.compare_digest(presented.encode(), key.encode()):
                 return principal
         raise HTTPException(401, "missing or unknown API key: send it in the X-API-Key header")

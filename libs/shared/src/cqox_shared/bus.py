@@ -24,6 +24,14 @@ from typing import Any
 
 import nats
 import sqlalchemy as sa
+from cqox_contracts.v1 import (
+    STREAMS,
+    AnalysisFailed,
+    Event,
+    MessageDeadLettered,
+    UnknownEventError,
+    parse_event,
+)
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -35,14 +43,6 @@ from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cqox_contracts.v1 import (
-    STREAMS,
-    AnalysisFailed,
-    Event,
-    MessageDeadLettered,
-    UnknownEventError,
-    parse_event,
-)
 from cqox_shared.logging import get_logger
 from cqox_shared.metrics import HANDLE_SECONDS, MESSAGES, PUBLISHED
 from cqox_shared.tracing import extract_context, inject_headers, tracer
@@ -50,7 +50,7 @@ from cqox_shared.tracing import extract_context, inject_headers, tracer
 log = get_logger("cqox.bus")
 
 
-class RejectMessage(Exception):  # noqa: N818 - reads as a command at the raise site
+class RejectMessage(Exception):
     """Raised by a handler for a message that can never succeed: dead-letter it at once."""
 
 
@@ -322,7 +322,10 @@ class Consumer:
         except Exception as exc:
             if deliveries >= self.max_deliver:
                 await self._dead_letter(
-                    msg, event, f"gave up after {deliveries} deliveries: {type(exc).__name__}: {exc}", deliveries
+                    msg,
+                    event,
+                    f"gave up after {deliveries} deliveries: {type(exc).__name__}: {exc}",
+                    deliveries,
                 )
             else:
                 delay = min(2.0 ** (deliveries - 1), 30.0)
@@ -422,8 +425,10 @@ def _identity(data: bytes, event: Event | None) -> tuple[str, str, str | None]:
     try:
         raw = json.loads(data)
         if isinstance(raw, dict):
-            return str(raw.get("correlation_id", "")), str(raw.get("tenant_id", "default")), (
-                str(raw["event_id"]) if raw.get("event_id") else None
+            return (
+                str(raw.get("correlation_id", "")),
+                str(raw.get("tenant_id", "default")),
+                (str(raw["event_id"]) if raw.get("event_id") else None),
             )
     except (ValueError, UnicodeDecodeError):
         pass

@@ -83,7 +83,9 @@ def migrate(database_url: str, script_location: Path, schema: str) -> None:
                 command.upgrade(config, "head")
                 conn.commit()
             finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext(:s))"), {"s": f"cqox-migrate-{schema}"})
+                conn.execute(
+                    sa.text("SELECT pg_advisory_unlock(hashtext(:s))"), {"s": f"cqox-migrate-{schema}"}
+                )
                 conn.commit()
     finally:
         engine.dispose()

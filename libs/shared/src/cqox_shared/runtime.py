@@ -17,6 +17,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 import uvicorn
+from cqox_contracts.v1 import Event
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.applications import Starlette
@@ -24,7 +25,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cqox_contracts.v1 import Event
 from cqox_shared.artifacts import ArtifactStore, store_from_settings
 from cqox_shared.bus import Bus, Consumer, HandlerContext, OutboxRelay, Subscription
 from cqox_shared.db import create_engine, migrate, session_factory
@@ -196,7 +196,7 @@ def run_worker(runtime: ServiceRuntime) -> None:
             lifespan="off",
         )
         server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # we own SIGTERM
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

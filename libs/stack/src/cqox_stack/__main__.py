@@ -108,8 +108,9 @@ def status(root: Path) -> int:
 
 def main() -> None:
     """CLI entry point."""
-    parser = argparse.ArgumentParser(prog="cqox-stack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="cqox-stack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=["demo", "up", "down", "status"])
     parser.add_argument("--root", type=Path, default=ROOT)
     args = parser.parse_args()

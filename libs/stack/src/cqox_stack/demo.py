@@ -10,19 +10,29 @@ from typing import Any
 import httpx
 
 ICONS = {
-    "dataset.ingested": "⬆", "dataset.mapped": "🧭", "dataset.qualified": "✔", "dataset.rejected": "✘",
-    "estimate.requested": "…", "estimate.completed": "∑", "estimate.failed": "✘", "analysis.estimated": "∑",
-    "analysis.assessed": "⚖", "report.generated": "📄", "analysis.failed": "✘", "notification.delivered": "✉",
+    "dataset.ingested": "⬆",
+    "dataset.mapped": "🧭",
+    "dataset.qualified": "✔",
+    "dataset.rejected": "✘",
+    "estimate.requested": "…",
+    "estimate.completed": "∑",
+    "estimate.failed": "✘",
+    "analysis.estimated": "∑",
+    "analysis.assessed": "⚖",
+    "report.generated": "📄",
+    "analysis.failed": "✘",
+    "notification.delivered": "✉",
     "notification.failed": "✘",
-}  # fmt: skip
+}
 
 
 def follow(api_url: str, analysis_id: str, *, timeout_s: float = 600, out=print) -> None:  # type: ignore[no-untyped-def]
     """Print each event of the analysis as it happens (SSE), until the analysis is done."""
     started = time.monotonic()
-    with httpx.Client(timeout=httpx.Timeout(10, read=timeout_s)) as client, client.stream(
-        "GET", f"{api_url}/v1/analyses/{analysis_id}/events"
-    ) as response:
+    with (
+        httpx.Client(timeout=httpx.Timeout(10, read=timeout_s)) as client,
+        client.stream("GET", f"{api_url}/v1/analyses/{analysis_id}/events") as response,
+    ):
         response.raise_for_status()
         event_type = ""
         for line in response.iter_lines():
@@ -33,7 +43,9 @@ def follow(api_url: str, analysis_id: str, *, timeout_s: float = 600, out=print)
                 if event_type == "end":
                     return
                 icon = ICONS.get(event_type, "•")
-                out(f"  {time.monotonic() - started:6.2f}s {icon} {event_type:<22} {data['producer']:<13} {data['summary']}")
+                out(
+                    f"  {time.monotonic() - started:6.2f}s {icon} {event_type:<22} {data['producer']:<13} {data['summary']}"
+                )
             if time.monotonic() - started > timeout_s:
                 raise TimeoutError(f"analysis {analysis_id} did not finish in {timeout_s:.0f}s")
 
@@ -41,7 +53,7 @@ def follow(api_url: str, analysis_id: str, *, timeout_s: float = 600, out=print)
 def _num(value: Any, digits: int = 3) -> str:
     if value is None:
         return "—"
-    if isinstance(value, float) and abs(value) < 10 ** -digits and value != 0:
+    if isinstance(value, float) and abs(value) < 10**-digits and value != 0:
         return f"{value:.1e}"
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
@@ -63,14 +75,18 @@ def print_results(analysis: dict[str, Any], truth: float | None, out=print) -> N
         ci = f"[{_num(e['ci_lower'])}, {_num(e['ci_upper'])}]"
         note = f"  ⚠ {', '.join(flagged[e['method']])}" if e["method"] in flagged else ""
         diff = f"  (Δ truth {e['estimate'] - truth:+.3f})" if truth is not None else ""
-        out(f"  {e['method']:<15} {e['estimand']:<8} {e['estimate']:>9.3f} {_num(e['std_error']):>7} {ci:>19} "
-            f"{_num(e['p_value']):>8} {e['n']:>6}{diff}{note}")  # fmt: skip
+        out(
+            f"  {e['method']:<15} {e['estimand']:<8} {e['estimate']:>9.3f} {_num(e['std_error']):>7} {ci:>19} "
+            f"{_num(e['p_value']):>8} {e['n']:>6}{diff}{note}"
+        )
     for f in analysis.get("failures", []):
         out(f"  {f['method']:<15} failed: {f['reason']}")
     out("\nQuality gates")
     for g in analysis.get("gates", []):
         mark = "pass" if g["passed"] else ("FAIL" if g["severity"] == "error" else "warn")
-        out(f"  [{mark}] {g['category']:<6} {g['name']:<32} value={_num(g['value'])} threshold={_num(g['threshold'])}")
+        out(
+            f"  [{mark}] {g['category']:<6} {g['name']:<32} value={_num(g['value'])} threshold={_num(g['threshold'])}"
+        )
     report = analysis.get("report") or {}
     if report:
         out(f"\nReport: {report.get('path') or report.get('uri')}")

@@ -163,15 +163,19 @@ class NatsServer:
             "nats",
             [
                 _venv_bin("nats-server"),
-                "-a", "127.0.0.1",
-                "-p", str(self.port),
-                "-m", str(self.monitor_port),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-m",
+                str(self.monitor_port),
                 "-js",
-                "-sd", str(root / "jetstream"),
+                "-sd",
+                str(root / "jetstream"),
             ],
             root / "nats.log",
             detached=detached,
-        )  # fmt: skip
+        )
 
     @property
     def url(self) -> str:
@@ -233,7 +237,16 @@ class Postgres:
             self.data.chmod(0o700)
             subprocess.run(
                 self._as_owner(
-                    [str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+                    [
+                        str(self.bin / "initdb"),
+                        "-D",
+                        str(self.data),
+                        "-U",
+                        "postgres",
+                        "--auth=trust",
+                        "-E",
+                        "UTF8",
+                    ]
                 ),
                 check=True,
                 capture_output=True,
@@ -243,23 +256,31 @@ class Postgres:
             self._as_owner(
                 [
                     str(self.bin / "postgres"),
-                    "-D", str(self.data),
-                    "-h", "127.0.0.1",
-                    "-p", str(self.port),
-                    "-k", str(self.data),
-                    "-c", "fsync=off",
-                    "-c", "max_connections=200",
+                    "-D",
+                    str(self.data),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-k",
+                    str(self.data),
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "max_connections=200",
                 ]
             ),
             self.root / "postgres.log",
             detached=self.detached,
-        )  # fmt: skip
+        )
         self.process.start()
 
         def accepting() -> bool:
             import psycopg
 
-            with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", connect_timeout=1):
+            with psycopg.connect(
+                f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", connect_timeout=1
+            ):
                 return True
 
         wait_until(accepting, timeout, "postgres")

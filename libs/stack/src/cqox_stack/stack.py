@@ -96,7 +96,9 @@ class Stack:
         self.postgres.start()
         ensure_database(self.database_url)
 
-    def start_service(self, name: str, *args: str, wait: bool = True) -> RunningService:
+    def start_service(
+        self, name: str, *args: str, wait: bool = True, env: dict[str, str] | None = None
+    ) -> RunningService:
         """Start one more process of a service (e.g. a second estimator pool)."""
         definition = next(d for d in SERVICES if d.name == name)
         self._counter += 1
@@ -107,7 +109,7 @@ class Stack:
             key,
             argv,
             self.root / "logs" / f"{key}.log",
-            env={**self.env(), "CQOX_HTTP_PORT": str(port), "CQOX_INSTANCE_ID": key},
+            env={**self.env(), "CQOX_HTTP_PORT": str(port), "CQOX_INSTANCE_ID": key, **(env or {})},
             detached=self.detached,
         )
         process.start()
@@ -133,7 +135,9 @@ class Stack:
     def start(self, names: Sequence[str] | None = None) -> None:
         """Start infrastructure and the services (all by default), then wait for readiness."""
         self.start_infra()
-        started = [self.start_service(d.name, wait=False) for d in SERVICES if names is None or d.name in names]
+        started = [
+            self.start_service(d.name, wait=False) for d in SERVICES if names is None or d.name in names
+        ]
         for service in started:
             self.wait_ready(service)
         self.write_state()
@@ -151,7 +155,9 @@ class Stack:
             + [self.nats.process.pid]
             + ([self.postgres.process.pid] if self.postgres.process else []),
             "api_url": self.api_url if "ingest" in self.services else None,
-            "notification_url": self.services["notification"].url if "notification" in self.services else None,
+            "notification_url": self.services["notification"].url
+            if "notification" in self.services
+            else None,
             "nats_url": self.nats.url,
             "database_url": self.database_url,
             "artifacts": str(self.artifacts.resolve()),

@@ -14,13 +14,14 @@ import argparse
 from collections.abc import Sequence
 
 from cqox_contracts.v1 import DatasetQualified, EstimateCompleted, EstimateFailed, EstimateRequested
+from cqox_shared.bus import Subscription
+from cqox_shared.runtime import ServiceRuntime, run_worker
+from cqox_shared.settings import Settings
+
 from cqox_estimator import handlers
 from cqox_estimator.db import MIGRATIONS
 from cqox_estimator.db.models import metadata
 from cqox_estimator.estimators import REGISTRY
-from cqox_shared.bus import Subscription
-from cqox_shared.runtime import ServiceRuntime, run_worker
-from cqox_shared.settings import Settings
 
 ROLES = ("planner", "aggregator", "worker")
 
@@ -33,7 +34,9 @@ class EstimatorSettings(Settings):
 
 
 def build_runtime(
-    roles: Sequence[str] = ROLES, methods: Sequence[str] | None = None, settings: EstimatorSettings | None = None
+    roles: Sequence[str] = ROLES,
+    methods: Sequence[str] | None = None,
+    settings: EstimatorSettings | None = None,
 ) -> ServiceRuntime:
     """The estimator runtime for the given roles and method pools."""
     settings = settings or EstimatorSettings()
@@ -54,7 +57,9 @@ def build_runtime(
         for method in methods if methods is not None else sorted(REGISTRY):
             subject = EstimateRequested.subject_template.format(method=method)
             subscriptions.append(
-                Subscription(subject, f"estimator-method-{method}", handlers.estimate_handler(settings.instance_id))
+                Subscription(
+                    subject, f"estimator-method-{method}", handlers.estimate_handler(settings.instance_id)
+                )
             )
     if "aggregator" in roles:
         for event_class, name in ((EstimateCompleted, "completed"), (EstimateFailed, "failed")):
@@ -79,8 +84,12 @@ def build_runtime(
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point `cqox-estimator [--roles planner,aggregator,worker] [--methods a,b]`."""
     parser = argparse.ArgumentParser(prog="cqox-estimator", description=__doc__)
-    parser.add_argument("--roles", default=",".join(ROLES), help="comma-separated subset of planner,aggregator,worker")
-    parser.add_argument("--methods", default=None, help="methods this process serves (default: all registered)")
+    parser.add_argument(
+        "--roles", default=",".join(ROLES), help="comma-separated subset of planner,aggregator,worker"
+    )
+    parser.add_argument(
+        "--methods", default=None, help="methods this process serves (default: all registered)"
+    )
     args = parser.parse_args(argv)
     roles = [r for r in args.roles.split(",") if r]
     if bad := [r for r in roles if r not in ROLES]:

@@ -48,6 +48,4 @@ def estimate(
         estimator.fit(design.y, design.t, X=design.X)
     except np.linalg.LinAlgError as exc:
         raise EstimationError(f"{method} failed numerically: {exc}") from exc
-    return estimator.result(
-        ci_level=ci_level, design=design, runtime_s=time.perf_counter() - started
-    )
+    return estimator.result(ci_level=ci_level, design=design, runtime_s=time.perf_counter() - started)

@@ -6,11 +6,9 @@ import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from prometheus_client import Counter
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
 from cqox_contracts.v1 import (
     AnalysisEstimated,
     AnalysisFailed,
@@ -23,14 +21,15 @@ from cqox_contracts.v1 import (
     MethodFailure,
     RoleMapping,
 )
-from cqox_estimator.db.models import EstimateRecord, Plan, PlanResult
-from cqox_estimator.domain import estimate
-from cqox_estimator.estimators import EstimationError, select_methods
 from cqox_shared.artifacts import read_frame
 from cqox_shared.bus import HandlerContext
 from cqox_shared.logging import get_logger
+from prometheus_client import Counter
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from typing import TYPE_CHECKING
+from cqox_estimator.db.models import EstimateRecord, Plan, PlanResult
+from cqox_estimator.domain import estimate
+from cqox_estimator.estimators import EstimationError, select_methods
 
 if TYPE_CHECKING:
     from cqox_shared.runtime import ServiceRuntime
@@ -79,7 +78,9 @@ def plan_handler(timeout_s: float) -> Callable[[DatasetQualified, HandlerContext
             "closed_at": None,
         }
         await ctx.session.execute(
-            pg_insert(Plan).values(**values).on_conflict_do_update(index_elements=["analysis_id"], set_=values)
+            pg_insert(Plan)
+            .values(**values)
+            .on_conflict_do_update(index_elements=["analysis_id"], set_=values)
         )
         await ctx.session.execute(sa.delete(PlanResult).where(PlanResult.analysis_id == event.analysis_id))
         for method in methods:
@@ -105,14 +106,28 @@ def estimate_handler(instance_id: str) -> Callable[[EstimateRequested, HandlerCo
 
     async def handle(event: EstimateRequested, ctx: HandlerContext) -> None:
         frame = await asyncio.to_thread(read_frame, ctx.store, event.dataset.parquet_uri)
-        common = {**event.caused(), "producer": ctx.producer, "analysis_id": event.analysis_id, "method": event.method}
-        record = {"analysis_id": event.analysis_id, "method": event.method, "tenant_id": event.tenant_id,
-                  "worker": instance_id}  # fmt: skip
+        common = {
+            **event.caused(),
+            "producer": ctx.producer,
+            "analysis_id": event.analysis_id,
+            "method": event.method,
+        }
+        record = {
+            "analysis_id": event.analysis_id,
+            "method": event.method,
+            "tenant_id": event.tenant_id,
+            "worker": instance_id,
+        }
         try:
             result = await asyncio.to_thread(
-                estimate, event.method, frame, event.roles, ci_level=event.ci_level, seed=event.seed,
+                estimate,
+                event.method,
+                frame,
+                event.roles,
+                ci_level=event.ci_level,
+                seed=event.seed,
                 options=dict(event.options),
-            )  # fmt: skip
+            )
         except Exception as exc:  # a method's failure is reported, not retried: it is deterministic
             reason = str(exc) if isinstance(exc, EstimationError) else f"{type(exc).__name__}: {exc}"
             error_type = "unsupported_data" if isinstance(exc, EstimationError) else "error"
@@ -123,8 +138,14 @@ def estimate_handler(instance_id: str) -> Callable[[EstimateRequested, HandlerCo
             return
         ESTIMATES.labels(event.method, "completed").inc()
         await _save_estimate(
-            ctx, {**record, "status": "completed", "result": result.model_dump(mode="json"), "reason": "",
-                  "runtime_s": result.runtime_s}  # fmt: skip
+            ctx,
+            {
+                **record,
+                "status": "completed",
+                "result": result.model_dump(mode="json"),
+                "reason": "",
+                "runtime_s": result.runtime_s,
+            },
         )
         await ctx.emit(EstimateCompleted(**common, result=result))
 
@@ -133,9 +154,9 @@ def estimate_handler(instance_id: str) -> Callable[[EstimateRequested, HandlerCo
 
 async def _save_estimate(ctx: HandlerContext, values: dict[str, object]) -> None:
     await ctx.session.execute(
-        pg_insert(EstimateRecord).values(**values).on_conflict_do_update(
-            index_elements=["analysis_id", "method"], set_=values
-        )
+        pg_insert(EstimateRecord)
+        .values(**values)
+        .on_conflict_do_update(index_elements=["analysis_id", "method"], set_=values)
     )
 
 
@@ -148,16 +169,25 @@ async def aggregate_handler(event: EstimateCompleted | EstimateFailed, ctx: Hand
         return
     values = {"analysis_id": event.analysis_id, "method": event.method}
     if isinstance(event, EstimateCompleted):
-        values |= {"status": "completed", "result": event.result.model_dump(mode="json"), "reason": "", "error_type": ""}
+        values |= {
+            "status": "completed",
+            "result": event.result.model_dump(mode="json"),
+            "reason": "",
+            "error_type": "",
+        }
     else:
         values |= {"status": "failed", "result": None, "reason": event.reason, "error_type": event.error_type}
     await ctx.session.execute(
-        pg_insert(PlanResult).values(**values).on_conflict_do_update(
-            index_elements=["analysis_id", "method"], set_=values
-        )
+        pg_insert(PlanResult)
+        .values(**values)
+        .on_conflict_do_update(index_elements=["analysis_id", "method"], set_=values)
     )
     reported = set(
-        (await ctx.session.scalars(sa.select(PlanResult.method).where(PlanResult.analysis_id == plan.analysis_id))).all()
+        (
+            await ctx.session.scalars(
+                sa.select(PlanResult.method).where(PlanResult.analysis_id == plan.analysis_id)
+            )
+        ).all()
     )
     if set(plan.methods) <= reported:
         await close_plan(ctx, plan, timed_out=[])
@@ -167,10 +197,15 @@ async def close_plan(ctx: HandlerContext, plan: Plan, *, timed_out: list[str]) -
     """Mark the plan closed and emit analysis.estimated with every result gathered."""
     results = {
         r.method: r
-        for r in (await ctx.session.scalars(sa.select(PlanResult).where(PlanResult.analysis_id == plan.analysis_id)))
+        for r in (
+            await ctx.session.scalars(sa.select(PlanResult).where(PlanResult.analysis_id == plan.analysis_id))
+        )
     }
     estimates: list[EstimateResult] = []
-    failures = [MethodFailure(method=m, reason=reason, error_type="not_applicable") for m, reason in plan.skipped.items()]
+    failures = [
+        MethodFailure(method=m, reason=reason, error_type="not_applicable")
+        for m, reason in plan.skipped.items()
+    ]
     for method in plan.methods:
         row = results.get(method)
         if row is None:
@@ -178,7 +213,9 @@ async def close_plan(ctx: HandlerContext, plan: Plan, *, timed_out: list[str]) -
         if row.status == "completed" and row.result is not None:
             estimates.append(EstimateResult.model_validate(row.result))
         else:
-            failures.append(MethodFailure(method=method, reason=row.reason, error_type=row.error_type or "error"))
+            failures.append(
+                MethodFailure(method=method, reason=row.reason, error_type=row.error_type or "error")
+            )
     failures += [MethodFailure(method=m, reason="timed out", error_type="timeout") for m in timed_out]
     plan.closed_at = datetime.now(UTC)
     await ctx.emit(
@@ -219,7 +256,9 @@ def timeout_sweeper(interval_s: float) -> Callable[[ServiceRuntime], Awaitable[N
                         reported = set(
                             (
                                 await ctx.session.scalars(
-                                    sa.select(PlanResult.method).where(PlanResult.analysis_id == plan.analysis_id)
+                                    sa.select(PlanResult.method).where(
+                                        PlanResult.analysis_id == plan.analysis_id
+                                    )
                                 )
                             ).all()
                         )

@@ -1,6 +1,5 @@
 """HTTP API of the ingest service: datasets, analyses, their events (SSE) and reports."""
 
-
 import asyncio
 import contextlib
 import hashlib
@@ -13,16 +12,16 @@ from typing import Annotated, Any
 from urllib.parse import urlparse
 
 import sqlalchemy as sa
+from cqox_contracts.v1 import AnalysisRequested, AnalysisSpec, ColumnSchema, DatasetIngested, DatasetRef
+from cqox_shared.artifacts import ArtifactNotFoundError
+from cqox_shared.auth import Principal
+from cqox_shared.runtime import ServiceRuntime
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from cqox_contracts.v1 import AnalysisRequested, AnalysisSpec, ColumnSchema, DatasetIngested, DatasetRef
 from cqox_ingest.db.models import Analysis, AnalysisEvent, AuditEntry, Dataset, DatasetVersion
 from cqox_ingest.domain import TERMINAL, IngestError, read_table, safe_filename, write_parquet
-from cqox_shared.artifacts import ArtifactNotFoundError
-from cqox_shared.auth import Principal
-from cqox_shared.runtime import ServiceRuntime
 
 CHUNK = 1 << 20
 
@@ -53,8 +52,11 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
     Caller = Annotated[Principal, Depends(auth)]
 
     async def _audit(session: Any, caller: Principal, action: str, target: str, **detail: Any) -> None:
-        session.add(AuditEntry(tenant_id=caller.tenant_id, role=caller.role, action=action, target=target,
-                               detail=detail))  # fmt: skip
+        session.add(
+            AuditEntry(
+                tenant_id=caller.tenant_id, role=caller.role, action=action, target=target, detail=detail
+            )
+        )
 
     @api.post("/datasets", status_code=202)
     async def upload_dataset(
@@ -75,8 +77,12 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
             raise HTTPException(422, f"the 'analysis' field is not valid JSON: {exc}") from exc
         if not isinstance(raw_spec, dict):
             raise HTTPException(422, "the 'analysis' field must be a JSON object")
-        spec = _spec(raw_spec.get("methods", "auto"), raw_spec.get("roles"), raw_spec.get("ci_level", 0.95),
-                     raw_spec.get("seed"))  # fmt: skip
+        spec = _spec(
+            raw_spec.get("methods", "auto"),
+            raw_spec.get("roles"),
+            raw_spec.get("ci_level", 0.95),
+            raw_spec.get("seed"),
+        )
         filename = safe_filename(file.filename)
         dataset_name = (name or Path(filename).stem or "dataset").strip()[:300]
         with tempfile.TemporaryDirectory(prefix="cqox-upload-") as tmp:
@@ -87,13 +93,35 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
                 columns = await asyncio.to_thread(write_parquet, table.frame, parquet_path)
             except IngestError as exc:
                 raise HTTPException(exc.status_code, exc.message) from exc
-            return await _register(caller, dataset_name, filename, table.file_format, table.notes, raw_path,
-                                   parquet_path, size, digest, len(table.frame), columns, spec)  # fmt: skip
+            return await _register(
+                caller,
+                dataset_name,
+                filename,
+                table.file_format,
+                table.notes,
+                raw_path,
+                parquet_path,
+                size,
+                digest,
+                len(table.frame),
+                columns,
+                spec,
+            )
 
     async def _register(
-        caller: Principal, dataset_name: str, filename: str, file_format: str, notes: list[str], raw_path: Path,
-        parquet_path: Path, size: int, digest: str, n_rows: int, columns: list[ColumnSchema], spec: AnalysisSpec,
-    ) -> dict[str, Any]:  # fmt: skip
+        caller: Principal,
+        dataset_name: str,
+        filename: str,
+        file_format: str,
+        notes: list[str],
+        raw_path: Path,
+        parquet_path: Path,
+        size: int,
+        digest: str,
+        n_rows: int,
+        columns: list[ColumnSchema],
+        spec: AnalysisSpec,
+    ) -> dict[str, Any]:
         stored: list[str] = []
         store = runtime.store
         assert store is not None
@@ -101,39 +129,82 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
             async with runtime.transaction() as ctx:
                 session = ctx.session
                 dataset = await session.scalar(
-                    sa.select(Dataset).where(Dataset.tenant_id == caller.tenant_id, Dataset.name == dataset_name)
+                    sa.select(Dataset)
+                    .where(Dataset.tenant_id == caller.tenant_id, Dataset.name == dataset_name)
                     .with_for_update()
-                )  # fmt: skip
+                )
                 if dataset is None:
                     dataset = Dataset(id=str(uuid.uuid4()), tenant_id=caller.tenant_id, name=dataset_name)
                     session.add(dataset)
                     await session.flush()
                 latest = await session.scalar(
-                    sa.select(sa.func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == dataset.id)
+                    sa.select(sa.func.max(DatasetVersion.version)).where(
+                        DatasetVersion.dataset_id == dataset.id
+                    )
                 )
                 version = (latest or 0) + 1
                 prefix = f"{caller.tenant_id}/datasets/{dataset.id}/v{version}"
                 raw_uri = await asyncio.to_thread(store.put_file, f"{prefix}/raw/{filename}", raw_path)
                 stored.append(raw_uri)
-                parquet_uri = await asyncio.to_thread(store.put_file, f"{prefix}/data.parquet", parquet_path,
-                                                      "application/vnd.apache.parquet")  # fmt: skip
+                parquet_uri = await asyncio.to_thread(
+                    store.put_file, f"{prefix}/data.parquet", parquet_path, "application/vnd.apache.parquet"
+                )
                 stored.append(parquet_uri)
-                session.add(DatasetVersion(
-                    dataset_id=dataset.id, version=version, filename=filename, file_format=file_format,
-                    raw_uri=raw_uri, parquet_uri=parquet_uri, size_bytes=size, sha256=digest, n_rows=n_rows,
-                    n_columns=len(columns), columns=[c.model_dump() for c in columns], notes=notes,
-                ))  # fmt: skip
+                session.add(
+                    DatasetVersion(
+                        dataset_id=dataset.id,
+                        version=version,
+                        filename=filename,
+                        file_format=file_format,
+                        raw_uri=raw_uri,
+                        parquet_uri=parquet_uri,
+                        size_bytes=size,
+                        sha256=digest,
+                        n_rows=n_rows,
+                        n_columns=len(columns),
+                        columns=[c.model_dump() for c in columns],
+                        notes=notes,
+                    )
+                )
                 analysis_id = str(uuid.uuid4())
-                session.add(Analysis(id=analysis_id, tenant_id=caller.tenant_id, dataset_id=dataset.id,
-                                     dataset_version=version, status="accepted", spec=spec.model_dump(mode="json"),
-                                     assignments=[], estimates=[], failures=[], gates=[], notifications=[],
-                                     planned_methods=[]))  # fmt: skip
-                await _audit(session, caller, "dataset.upload", dataset.id, version=version, filename=filename)
-                ref = DatasetRef(dataset_id=dataset.id, version=version, name=dataset_name, parquet_uri=parquet_uri,
-                                 n_rows=n_rows, columns=columns)  # fmt: skip
-                await ctx.emit(DatasetIngested(correlation_id=analysis_id, tenant_id=caller.tenant_id,
-                                               producer="ingest", dataset=ref, raw_uri=raw_uri,
-                                               analysis_id=analysis_id, spec=spec))  # fmt: skip
+                session.add(
+                    Analysis(
+                        id=analysis_id,
+                        tenant_id=caller.tenant_id,
+                        dataset_id=dataset.id,
+                        dataset_version=version,
+                        status="accepted",
+                        spec=spec.model_dump(mode="json"),
+                        assignments=[],
+                        estimates=[],
+                        failures=[],
+                        gates=[],
+                        notifications=[],
+                        planned_methods=[],
+                    )
+                )
+                await _audit(
+                    session, caller, "dataset.upload", dataset.id, version=version, filename=filename
+                )
+                ref = DatasetRef(
+                    dataset_id=dataset.id,
+                    version=version,
+                    name=dataset_name,
+                    parquet_uri=parquet_uri,
+                    n_rows=n_rows,
+                    columns=columns,
+                )
+                await ctx.emit(
+                    DatasetIngested(
+                        correlation_id=analysis_id,
+                        tenant_id=caller.tenant_id,
+                        producer="ingest",
+                        dataset=ref,
+                        raw_uri=raw_uri,
+                        analysis_id=analysis_id,
+                        spec=spec,
+                    )
+                )
         except BaseException:
             for uri in stored:  # a refused or failed upload leaves nothing behind
                 with contextlib.suppress(Exception):
@@ -154,25 +225,36 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
         """A dataset with its versions and the current mapping (role → column, confidence)."""
         async with runtime.sessions() as session:  # type: ignore[misc]
             dataset = await _dataset(session, dataset_id, caller)
-            versions = (await session.scalars(
-                sa.select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id).order_by(DatasetVersion.version)
-            )).all()  # fmt: skip
+            versions = (
+                await session.scalars(
+                    sa.select(DatasetVersion)
+                    .where(DatasetVersion.dataset_id == dataset_id)
+                    .order_by(DatasetVersion.version)
+                )
+            ).all()
             mapped = await session.scalar(
-                sa.select(Analysis).where(Analysis.dataset_id == dataset_id, Analysis.roles.is_not(None))
-                .order_by(Analysis.updated_at.desc()).limit(1)
-            )  # fmt: skip
+                sa.select(Analysis)
+                .where(Analysis.dataset_id == dataset_id, Analysis.roles.is_not(None))
+                .order_by(Analysis.updated_at.desc())
+                .limit(1)
+            )
         return {
             "dataset_id": dataset.id,
             "name": dataset.name,
             "created_at": dataset.created_at,
             "latest_version": versions[-1].version if versions else None,
             "versions": [_version(v) for v in versions],
-            "mapping": None if mapped is None else {
-                "analysis_id": mapped.id, "version": mapped.dataset_version, "design": mapped.design,
-                "needs_confirmation": mapped.needs_confirmation, "roles": mapped.roles,
+            "mapping": None
+            if mapped is None
+            else {
+                "analysis_id": mapped.id,
+                "version": mapped.dataset_version,
+                "design": mapped.design,
+                "needs_confirmation": mapped.needs_confirmation,
+                "roles": mapped.roles,
                 "assignments": mapped.assignments,
             },
-        }  # fmt: skip
+        }
 
     @api.post("/analyses", status_code=202)
     async def create_analysis(body: AnalysisIn, caller: Caller) -> dict[str, Any]:
@@ -183,23 +265,55 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
         async with runtime.transaction() as ctx:
             dataset = await _dataset(ctx.session, body.dataset_id, caller)
             query = sa.select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id)
-            query = query.where(DatasetVersion.version == body.version) if body.version else query.order_by(
-                DatasetVersion.version.desc()).limit(1)  # fmt: skip
+            query = (
+                query.where(DatasetVersion.version == body.version)
+                if body.version
+                else query.order_by(DatasetVersion.version.desc()).limit(1)
+            )
             version = await ctx.session.scalar(query)
             if version is None:
                 raise HTTPException(404, f"dataset {dataset.id} has no version {body.version}")
-            ctx.session.add(Analysis(id=analysis_id, tenant_id=caller.tenant_id, dataset_id=dataset.id,
-                                     dataset_version=version.version, status="accepted",
-                                     spec=spec.model_dump(mode="json"), assignments=[], estimates=[], failures=[],
-                                     gates=[], notifications=[], planned_methods=[]))  # fmt: skip
+            ctx.session.add(
+                Analysis(
+                    id=analysis_id,
+                    tenant_id=caller.tenant_id,
+                    dataset_id=dataset.id,
+                    dataset_version=version.version,
+                    status="accepted",
+                    spec=spec.model_dump(mode="json"),
+                    assignments=[],
+                    estimates=[],
+                    failures=[],
+                    gates=[],
+                    notifications=[],
+                    planned_methods=[],
+                )
+            )
             await _audit(ctx.session, caller, "analysis.create", analysis_id, dataset_id=dataset.id)
-            ref = DatasetRef(dataset_id=dataset.id, version=version.version, name=dataset.name,
-                             parquet_uri=version.parquet_uri, n_rows=version.n_rows,
-                             columns=[ColumnSchema.model_validate(c) for c in version.columns])  # fmt: skip
-            await ctx.emit(AnalysisRequested(correlation_id=analysis_id, tenant_id=caller.tenant_id,
-                                             producer="ingest", dataset=ref, analysis_id=analysis_id, spec=spec))  # fmt: skip
-        return {"analysis_id": analysis_id, "dataset_id": dataset.id, "version": version.version,
-                "links": _links(dataset.id, analysis_id)}  # fmt: skip
+            ref = DatasetRef(
+                dataset_id=dataset.id,
+                version=version.version,
+                name=dataset.name,
+                parquet_uri=version.parquet_uri,
+                n_rows=version.n_rows,
+                columns=[ColumnSchema.model_validate(c) for c in version.columns],
+            )
+            await ctx.emit(
+                AnalysisRequested(
+                    correlation_id=analysis_id,
+                    tenant_id=caller.tenant_id,
+                    producer="ingest",
+                    dataset=ref,
+                    analysis_id=analysis_id,
+                    spec=spec,
+                )
+            )
+        return {
+            "analysis_id": analysis_id,
+            "dataset_id": dataset.id,
+            "version": version.version,
+            "links": _links(dataset.id, analysis_id),
+        }
 
     @api.get("/analyses/{analysis_id}")
     async def get_analysis(analysis_id: str, caller: Caller) -> dict[str, Any]:
@@ -208,18 +322,32 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
             analysis = await _analysis(session, analysis_id, caller)
         report = None
         if analysis.report:
-            report = {**analysis.report, "url": f"/v1/analyses/{analysis_id}/report",
-                      "path": _local_path(analysis.report["uri"])}  # fmt: skip
+            report = {
+                **analysis.report,
+                "url": f"/v1/analyses/{analysis_id}/report",
+                "path": _local_path(analysis.report["uri"]),
+            }
         return {
-            "analysis_id": analysis.id, "dataset_id": analysis.dataset_id, "version": analysis.dataset_version,
-            "status": analysis.status, "spec": analysis.spec, "design": analysis.design, "roles": analysis.roles,
-            "mapping": analysis.assignments, "needs_confirmation": analysis.needs_confirmation,
-            "planned_methods": analysis.planned_methods, "estimates": analysis.estimates,
-            "failures": analysis.failures, "gates": analysis.gates, "report": report,
-            "notifications": analysis.notifications, "error": analysis.error,
-            "created_at": analysis.created_at, "updated_at": analysis.updated_at,
+            "analysis_id": analysis.id,
+            "dataset_id": analysis.dataset_id,
+            "version": analysis.dataset_version,
+            "status": analysis.status,
+            "spec": analysis.spec,
+            "design": analysis.design,
+            "roles": analysis.roles,
+            "mapping": analysis.assignments,
+            "needs_confirmation": analysis.needs_confirmation,
+            "planned_methods": analysis.planned_methods,
+            "estimates": analysis.estimates,
+            "failures": analysis.failures,
+            "gates": analysis.gates,
+            "report": report,
+            "notifications": analysis.notifications,
+            "error": analysis.error,
+            "created_at": analysis.created_at,
+            "updated_at": analysis.updated_at,
             "links": _links(analysis.dataset_id, analysis.id),
-        }  # fmt: skip
+        }
 
     @api.get("/analyses/{analysis_id}/events")
     async def stream_events(analysis_id: str, request: Request, caller: Caller) -> StreamingResponse:
@@ -227,22 +355,35 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
         async with runtime.sessions() as session:  # type: ignore[misc]
             await _analysis(session, analysis_id, caller)
         last = int(request.headers.get("last-event-id") or 0)
-        return StreamingResponse(_events(analysis_id, last, request), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
+        return StreamingResponse(
+            _events(analysis_id, last, request),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
     async def _events(analysis_id: str, after: int, request: Request) -> AsyncIterator[bytes]:
         idle = 0.0
         while not await request.is_disconnected():
             async with runtime.sessions() as session:  # type: ignore[misc]
-                rows = (await session.scalars(
-                    sa.select(AnalysisEvent).where(AnalysisEvent.analysis_id == analysis_id, AnalysisEvent.seq > after)
-                    .order_by(AnalysisEvent.seq).limit(500)
-                )).all()  # fmt: skip
+                rows = (
+                    await session.scalars(
+                        sa.select(AnalysisEvent)
+                        .where(AnalysisEvent.analysis_id == analysis_id, AnalysisEvent.seq > after)
+                        .order_by(AnalysisEvent.seq)
+                        .limit(500)
+                    )
+                ).all()
                 status = await session.scalar(sa.select(Analysis.status).where(Analysis.id == analysis_id))
             for row in rows:
                 after = row.seq
-                data = {"seq": row.seq, "event_type": row.event_type, "subject": row.subject,
-                        "producer": row.producer, "occurred_at": row.occurred_at.isoformat(), "summary": row.summary}  # fmt: skip
+                data = {
+                    "seq": row.seq,
+                    "event_type": row.event_type,
+                    "subject": row.subject,
+                    "producer": row.producer,
+                    "occurred_at": row.occurred_at.isoformat(),
+                    "summary": row.summary,
+                }
                 yield f"id: {row.seq}\nevent: {row.event_type}\ndata: {json.dumps(data)}\n\n".encode()
             if not rows and status in TERMINAL:
                 yield f"event: end\ndata: {json.dumps({'status': status})}\n\n".encode()
@@ -271,7 +412,9 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
             analysis = await _analysis(session, analysis_id, caller)
         artifacts = {a["name"]: a for a in (analysis.report or {}).get("artifacts", [])}
         if name not in artifacts:
-            raise HTTPException(404, f"analysis {analysis_id} has no artifact {name!r} (yet); status {analysis.status}")
+            raise HTTPException(
+                404, f"analysis {analysis_id} has no artifact {name!r} (yet); status {analysis.status}"
+            )
         assert runtime.store is not None
         try:
             body = await asyncio.to_thread(runtime.store.get_bytes, artifacts[name]["uri"])
@@ -290,7 +433,9 @@ async def _spool(upload: UploadFile, path: Path, limit: int) -> tuple[int, str]:
         while chunk := await upload.read(CHUNK):
             size += len(chunk)
             if size > limit:
-                raise HTTPException(413, f"the file is larger than the {limit}-byte limit (CQOX_MAX_UPLOAD_BYTES)")
+                raise HTTPException(
+                    413, f"the file is larger than the {limit}-byte limit (CQOX_MAX_UPLOAD_BYTES)"
+                )
             digest.update(chunk)
             out.write(chunk)
     return size, digest.hexdigest()
@@ -311,9 +456,19 @@ async def _analysis(session: Any, analysis_id: str, caller: Principal) -> Analys
 
 
 def _version(v: DatasetVersion) -> dict[str, Any]:
-    return {"version": v.version, "filename": v.filename, "format": v.file_format, "rows": v.n_rows,
-            "columns": v.columns, "size_bytes": v.size_bytes, "sha256": v.sha256, "parquet_uri": v.parquet_uri,
-            "raw_uri": v.raw_uri, "notes": v.notes, "created_at": v.created_at}  # fmt: skip
+    return {
+        "version": v.version,
+        "filename": v.filename,
+        "format": v.file_format,
+        "rows": v.n_rows,
+        "columns": v.columns,
+        "size_bytes": v.size_bytes,
+        "sha256": v.sha256,
+        "parquet_uri": v.parquet_uri,
+        "raw_uri": v.raw_uri,
+        "notes": v.notes,
+        "created_at": v.created_at,
+    }
 
 
 def _links(dataset_id: str, analysis_id: str) -> dict[str, str]:

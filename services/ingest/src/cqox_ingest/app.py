@@ -7,19 +7,25 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
-
 from cqox_contracts.v1 import STREAMS
-from cqox_ingest import api, handlers
-from cqox_ingest.db import MIGRATIONS
-from cqox_ingest.db.models import metadata
 from cqox_shared.auth import ApiKeyAuth
 from cqox_shared.bus import Subscription
 from cqox_shared.runtime import ServiceRuntime
 from cqox_shared.settings import Settings
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
 
-READ_MODEL_STREAMS = ("CQOX_DATASETS", "CQOX_ANALYSES", "CQOX_ESTIMATES", "CQOX_REPORTS", "CQOX_NOTIFICATIONS")
+from cqox_ingest import api, handlers
+from cqox_ingest.db import MIGRATIONS
+from cqox_ingest.db.models import metadata
+
+READ_MODEL_STREAMS = (
+    "CQOX_DATASETS",
+    "CQOX_ANALYSES",
+    "CQOX_ESTIMATES",
+    "CQOX_REPORTS",
+    "CQOX_NOTIFICATIONS",
+)
 
 
 class IngestSettings(Settings):
@@ -33,13 +39,18 @@ class IngestSettings(Settings):
 def build_runtime(settings: IngestSettings) -> ServiceRuntime:
     """The ingest runtime: one read-model consumer per stream."""
     subscriptions = [
-        Subscription(spec.subjects[0], f"ingest-readmodel-{spec.name.removeprefix('CQOX_').lower()}",
-                     handlers.project_event, stream=spec.name)  # fmt: skip
+        Subscription(
+            spec.subjects[0],
+            f"ingest-readmodel-{spec.name.removeprefix('CQOX_').lower()}",
+            handlers.project_event,
+            stream=spec.name,
+        )
         for spec in STREAMS
         if spec.name in READ_MODEL_STREAMS
     ]
-    return ServiceRuntime("ingest", settings=settings, metadata=metadata, migrations=MIGRATIONS,
-                          subscriptions=subscriptions)  # fmt: skip
+    return ServiceRuntime(
+        "ingest", settings=settings, metadata=metadata, migrations=MIGRATIONS, subscriptions=subscriptions
+    )
 
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
@@ -54,8 +65,9 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         await runtime.stop()
 
     app = FastAPI(title="CQOx ingest API", version="1", lifespan=lifespan)
-    app.include_router(api.router(runtime, ApiKeyAuth(settings.api_keys, settings.default_tenant),
-                                  settings.max_upload_bytes))  # fmt: skip
+    app.include_router(
+        api.router(runtime, ApiKeyAuth(settings.api_keys, settings.default_tenant), settings.max_upload_bytes)
+    )
     for route in runtime.health_routes():
         app.router.routes.append(route)
 

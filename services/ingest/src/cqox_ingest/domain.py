@@ -11,7 +11,6 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 from cqox_contracts.v1 import (
     AnalysisAssessed,
     AnalysisEstimated,
@@ -113,15 +112,24 @@ def _read_delimited(path: Path, head: bytes, filename: str | None) -> Table:
         delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
     except csv.Error:
         delimiter = "\t" if (filename or "").lower().endswith(".tsv") else ","
-    encoding = _encoding_of(head)
-    try:
-        frame = pd.read_csv(path, sep=delimiter, encoding=encoding, na_values=["NA", "N/A", "null", "NULL", ""])
-    except pd.errors.EmptyDataError as exc:
-        raise IngestError(400, "the file has no header and no rows") from exc
-    except pd.errors.ParserError as exc:
-        raise IngestError(422, f"the file is not well-formed {_name(delimiter)}-separated text: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise IngestError(422, f"the file is not valid {encoding} text at byte {exc.start}") from exc
+    first = _encoding_of(head)
+    candidates = [first, *(e for e in ENCODINGS if e != first)]
+    frame = pd.DataFrame()
+    for encoding in candidates:  # the sample may be plain ASCII while later rows are not
+        try:
+            frame = pd.read_csv(
+                path, sep=delimiter, encoding=encoding, na_values=["NA", "N/A", "null", "NULL", ""]
+            )
+            break
+        except pd.errors.EmptyDataError as exc:
+            raise IngestError(400, "the file has no header and no rows") from exc
+        except pd.errors.ParserError as exc:
+            raise IngestError(
+                422, f"the file is not well-formed {_name(delimiter)}-separated text: {exc}"
+            ) from exc
+        except UnicodeDecodeError as exc:
+            if encoding == candidates[-1]:
+                raise IngestError(422, f"the file is not valid {encoding} text at byte {exc.start}") from exc
     kind = "tsv" if delimiter == "\t" else "csv"
     notes = [] if encoding == "utf-8-sig" else [f"decoded as {encoding}"]
     return _checked(Table(frame, kind, notes))
@@ -138,16 +146,25 @@ def _checked(table: Table) -> Table:
     if len(frame) == 0:
         raise IngestError(422, f"the file has a header ({frame.shape[1]} columns) but no data rows")
     names = [str(c) for c in frame.columns]
-    duplicates = sorted({n for n in names if names.count(n) > 1} | {n for n in names if re.search(r"\.\d+$", n)
-                          and n.rsplit(".", 1)[0] in names})  # fmt: skip
+    duplicates = sorted(
+        {n for n in names if names.count(n) > 1}
+        | {n for n in names if re.search(r"\.\d+$", n) and n.rsplit(".", 1)[0] in names}
+    )
     if duplicates:
         raise IngestError(422, f"duplicate column names {duplicates}: give every column a unique name")
     if any(n.strip() == "" or n.startswith("Unnamed: ") for n in names):
         raise IngestError(422, "some columns have no name in the header row: name every column")
     frame.columns = names
     for column in frame.columns:  # 64-bit integers everywhere (narrow types overflow later)
-        if pd.api.types.is_integer_dtype(frame[column]) and frame[column].dtype != "int64":
-            frame[column] = frame[column].astype("int64")
+        series = frame[column]
+        if not pd.api.types.is_integer_dtype(series) or str(series.dtype) in ("int64", "Int64"):
+            continue
+        if isinstance(series.dtype, pd.api.extensions.ExtensionDtype):
+            frame[column] = series.astype("Int64")  # nullable stays nullable
+        elif pd.api.types.is_unsigned_integer_dtype(series) and len(series) and series.max() > 2**63 - 1:
+            table.notes.append(f"column {column!r} kept as unsigned 64-bit: values exceed the signed range")
+        else:
+            frame[column] = series.astype("int64")
     return table
 
 
@@ -176,7 +193,10 @@ TERMINAL = {"completed", "rejected", "failed"}
 
 
 def _advance(state: dict[str, Any], status: str) -> None:
-    if STATUS_RANK[status] >= STATUS_RANK.get(state.get("status", "accepted"), 0) and state.get("status") not in TERMINAL:
+    if (
+        STATUS_RANK[status] >= STATUS_RANK.get(state.get("status", "accepted"), 0)
+        and state.get("status") not in TERMINAL
+    ):
         state["status"] = status
 
 
@@ -251,7 +271,8 @@ def project(state: dict[str, Any], event: Event) -> dict[str, Any]:
             )
             _advance(state, "awaiting_confirmation" if event.needs_confirmation else "mapped")
         case DatasetQualified():
-            state["gates"] = [g.model_dump(mode="json") for g in event.gates]
+            if STATUS_RANK.get(state.get("status", "accepted"), 0) < STATUS_RANK["assessed"]:
+                state["gates"] = [g.model_dump(mode="json") for g in event.gates]
             _advance(state, "qualified")
         case DatasetRejected():
             state.update(gates=[g.model_dump(mode="json") for g in event.gates], error=event.reason)
@@ -291,7 +312,11 @@ def project(state: dict[str, Any], event: Event) -> dict[str, Any]:
                 state["error"] = f"{event.stage}: {event.reason}"
             _advance(state, "failed")
         case NotificationDelivered() | NotificationFailed():
-            note = {"subscription_id": event.subscription_id, "target": event.target, "attempts": event.attempts,
-                    "status": "delivered" if isinstance(event, NotificationDelivered) else "failed"}  # fmt: skip
+            note = {
+                "subscription_id": event.subscription_id,
+                "target": event.target,
+                "attempts": event.attempts,
+                "status": "delivered" if isinstance(event, NotificationDelivered) else "failed",
+            }
             state["notifications"] = [*state.get("notifications", []), note]
     return state

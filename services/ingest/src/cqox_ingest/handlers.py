@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from cqox_contracts.v1 import DatasetIngested, Event
+from cqox_shared.bus import HandlerContext
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from cqox_contracts.v1 import DatasetIngested, Event
 from cqox_ingest.db.models import Analysis, AnalysisEvent
 from cqox_ingest.domain import project, summarize
-from cqox_shared.bus import HandlerContext
 
-PROJECTED = ("status", "design", "roles", "assignments", "needs_confirmation", "planned_methods", "estimates",
-             "failures", "gates", "report", "notifications", "error")  # fmt: skip
+PROJECTED = (
+    "status",
+    "design",
+    "roles",
+    "assignments",
+    "needs_confirmation",
+    "planned_methods",
+    "estimates",
+    "failures",
+    "gates",
+    "report",
+    "notifications",
+    "error",
+)
 
 
 async def project_event(event: Event, ctx: HandlerContext) -> None:

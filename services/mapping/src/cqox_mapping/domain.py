@@ -205,9 +205,7 @@ def _match_score(tokens: tuple[str, ...], synonym: Synonym) -> float:
         return 0.0
     if term in tokens or term in singular:
         return 0.8 if len(term) >= 3 else 0.6
-    if len(term) >= 4 and any(
-        len(t) >= 4 and (t.startswith(term) or term.startswith(t)) for t in tokens
-    ):
+    if len(term) >= 4 and any(len(t) >= 4 and (t.startswith(term) or term.startswith(t)) for t in tokens):
         return 0.5
     if len(term) >= 5 and term in "".join(tokens):
         return 0.4
@@ -275,9 +273,7 @@ class _Profile:
     def is_repeated_key(self) -> bool:
         """Integer or text values each shared by several rows, like units of a panel."""
         return (
-            self.kind in ("integer", "text")
-            and self.n_unique > 2
-            and self.n_unique <= 0.5 * self.n_non_null
+            self.kind in ("integer", "text") and self.n_unique > 2 and self.n_unique <= 0.5 * self.n_non_null
         )
 
 
@@ -339,9 +335,7 @@ def _profile(series: pd.Series, unit_named: bool) -> _Profile:
     if n_unique == 2:
         distinct = sorted(values.unique().tolist(), key=str)
         levels = tuple(_format_level(v) for v in distinct)
-        is_zero_one = kind == "bool" or (
-            kind == "integer" and {float(v) for v in distinct} == {0.0, 1.0}
-        )
+        is_zero_one = kind == "bool" or (kind == "integer" and {float(v) for v in distinct} == {0.0, 1.0})
 
     is_free_text = False
     is_date_text = False
@@ -357,9 +351,7 @@ def _profile(series: pd.Series, unit_named: bool) -> _Profile:
         low, high = float(values.min()), float(values.max())
         span = high - low + 1
         years = low >= 1800 and high <= 2200
-        year_months = (
-            low >= 180001 and high <= 220012 and bool(values.mod(100).between(1, 12).all())
-        )
+        year_months = low >= 180001 and high <= 220012 and bool(values.mod(100).between(1, 12).all())
         is_year_like = (years or year_months) and 1 < n_unique <= 300
 
     high_unique = n_unique >= 3 and n_non_null > 0 and n_unique / n_non_null >= 0.95
@@ -445,9 +437,7 @@ def _time_evidence(p: _Profile) -> _Evidence | None:
     return None
 
 
-def _unit_evidence(
-    p: _Profile, column: str, df: pd.DataFrame, time_column: str | None
-) -> _Evidence | None:
+def _unit_evidence(p: _Profile, column: str, df: pd.DataFrame, time_column: str | None) -> _Evidence | None:
     if p.is_constant or p.is_binary or p.kind not in ("integer", "text") or p.is_free_text:
         return None
     if time_column is None:
@@ -528,16 +518,10 @@ def _choose(ranked: list[_Candidate], chosen: str, taken: set[str]) -> _Choice:
     )
 
 
-def _pick_pair(
-    treatments: list[_Candidate], outcomes: list[_Candidate]
-) -> tuple[str | None, str | None]:
+def _pick_pair(treatments: list[_Candidate], outcomes: list[_Candidate]) -> tuple[str | None, str | None]:
     """Choose distinct treatment and outcome columns with the best joint score."""
-    t_options: list[_Candidate | None] = [
-        c for c in treatments[:8] if c.score >= _MIN_SCORE["treatment"]
-    ]
-    o_options: list[_Candidate | None] = [
-        c for c in outcomes[:8] if c.score >= _MIN_SCORE["outcome"]
-    ]
+    t_options: list[_Candidate | None] = [c for c in treatments[:8] if c.score >= _MIN_SCORE["treatment"]]
+    o_options: list[_Candidate | None] = [c for c in outcomes[:8] if c.score >= _MIN_SCORE["outcome"]]
     best: tuple[float, str | None, str | None] = (-1.0, None, None)
     for t in [*t_options, None]:
         for o in [*o_options, None]:
@@ -596,9 +580,7 @@ def _parse_overrides(
                 value = value[0]
             singles[role] = check(role, value)
         else:
-            raise MappingError(
-                f"unknown role {key!r} in overrides; use one of: " + ", ".join(OVERRIDE_KEYS)
-            )
+            raise MappingError(f"unknown role {key!r} in overrides; use one of: " + ", ".join(OVERRIDE_KEYS))
 
     seen: dict[str, str] = {}
     for role, column in singles.items():
@@ -610,9 +592,7 @@ def _parse_overrides(
         seen[column] = role
     for column in covariates or []:
         if column in seen:
-            raise MappingError(
-                f"column {column!r} is the {seen[column]} and cannot also be a covariate"
-            )
+            raise MappingError(f"column {column!r} is the {seen[column]} and cannot also be a covariate")
     for column in excluded:
         if column in seen or column in (covariates or []):
             role = seen.get(column, "covariate")
@@ -634,9 +614,7 @@ class _Dataset:
     identifier_named: frozenset[str]
     dictionary: SynonymDictionary
 
-    def ranked(
-        self, role: str, open_columns: list[str], time_column: str | None = None
-    ) -> list[_Candidate]:
+    def ranked(self, role: str, open_columns: list[str], time_column: str | None = None) -> list[_Candidate]:
         """Candidates for ``role`` among ``open_columns``, best first."""
         scored = []
         for column in open_columns:
@@ -670,15 +648,12 @@ def _read_dataset(df: pd.DataFrame) -> _Dataset:
     names = {c: _match_name(tokens[c], dictionary) for c in columns}
     identifier_named = frozenset(c for c in columns if _IDENTIFIER_TOKENS.intersection(tokens[c]))
     profiles = {
-        c: _profile(frame[c], c in identifier_named or names[c]["unit"].score >= 0.8)
-        for c in columns
+        c: _profile(frame[c], c in identifier_named or names[c]["unit"].score >= 0.8) for c in columns
     }
     return _Dataset(frame, columns, names, profiles, identifier_named, dictionary)
 
 
-def _pick_roles(
-    data: _Dataset, singles: Mapping[str, str], reserved: set[str]
-) -> dict[str, _Choice]:
+def _pick_roles(data: _Dataset, singles: Mapping[str, str], reserved: set[str]) -> dict[str, _Choice]:
     """Overridden roles as given; treatment and outcome jointly, then time, then unit."""
     chosen = {role: _Choice(column, 1.0, "set by override", []) for role, column in singles.items()}
     open_columns = [c for c in data.columns if c not in reserved]
@@ -726,9 +701,7 @@ def _sort_remaining(
                 else ("exclude", 1.0, "not listed in covariates override")
             )
         else:
-            decisions[c] = _covariate_decision(
-                data.profiles[c], data.names[c], c in data.identifier_named
-            )
+            decisions[c] = _covariate_decision(data.profiles[c], data.names[c], c in data.identifier_named)
     return decisions
 
 
@@ -820,9 +793,7 @@ def _notes_for_people(
                 f"(confidence {chosen[role].confidence:.2f}){tail}; please confirm"
             )
     for c in decisions:
-        later = next(
-            (r for r in _LATER_ROLES if r not in chosen and data.names[c][r].score >= 0.9), None
-        )
+        later = next((r for r in _LATER_ROLES if r not in chosen and data.names[c][r].score >= 0.9), None)
         if later is not None:
             notes.append(
                 f"column {c!r} may be the {later.replace('_', ' ')}; "

@@ -27,7 +27,11 @@ def map_roles_handler(
         except MappingError as exc:
             await ctx.emit(
                 AnalysisFailed(
-                    **event.caused(), producer=ctx.producer, analysis_id=event.analysis_id, stage="mapping", reason=str(exc)
+                    **event.caused(),
+                    producer=ctx.producer,
+                    analysis_id=event.analysis_id,
+                    stage="mapping",
+                    reason=str(exc),
                 )
             )
             return

@@ -1,19 +1,18 @@
 """HTTP API of the notification service: webhook subscriptions and their deliveries."""
 
-
 import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
+from cqox_shared.auth import Principal
+from cqox_shared.runtime import ServiceRuntime
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from cqox_notification.db.models import Delivery, DeliveryAttempt, Subscription
 from cqox_notification.domain import DEFAULT_EVENT_TYPES, new_secret, validate_target
-from cqox_shared.auth import Principal
-from cqox_shared.runtime import ServiceRuntime
 
 
 class SubscriptionIn(BaseModel):
@@ -69,9 +68,13 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal]) -> APIRouter
     async def list_subscriptions(caller: Caller) -> list[SubscriptionOut]:
         """The caller's tenant's subscriptions."""
         async with runtime.sessions() as session:  # type: ignore[misc]
-            rows = (await session.scalars(
-                sa.select(Subscription).where(Subscription.tenant_id == caller.tenant_id).order_by(Subscription.created_at)
-            )).all()  # fmt: skip
+            rows = (
+                await session.scalars(
+                    sa.select(Subscription)
+                    .where(Subscription.tenant_id == caller.tenant_id)
+                    .order_by(Subscription.created_at)
+                )
+            ).all()
         return [SubscriptionOut(**_public(s)) for s in rows]
 
     @api.delete("/subscriptions/{subscription_id}", status_code=204)
@@ -91,19 +94,40 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal]) -> APIRouter
             sub = await session.get(Subscription, subscription_id)
             if sub is None or sub.tenant_id != caller.tenant_id:
                 raise HTTPException(404, f"no subscription {subscription_id}")
-            deliveries = (await session.scalars(
-                sa.select(Delivery).where(Delivery.subscription_id == subscription_id).order_by(Delivery.created_at)
-            )).all()  # fmt: skip
+            deliveries = (
+                await session.scalars(
+                    sa.select(Delivery)
+                    .where(Delivery.subscription_id == subscription_id)
+                    .order_by(Delivery.created_at)
+                )
+            ).all()
             out = []
             for d in deliveries:
-                attempts = (await session.scalars(
-                    sa.select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == d.id).order_by(DeliveryAttempt.attempt)
-                )).all()  # fmt: skip
-                out.append({
-                    "id": d.id, "analysis_id": d.analysis_id, "event_type": d.event_type, "status": d.status,
-                    "attempts": [{"attempt": a.attempt, "status_code": a.status_code, "error": a.error,
-                                  "duration_ms": round(a.duration_ms, 1), "at": a.attempted_at} for a in attempts],
-                })  # fmt: skip
+                attempts = (
+                    await session.scalars(
+                        sa.select(DeliveryAttempt)
+                        .where(DeliveryAttempt.delivery_id == d.id)
+                        .order_by(DeliveryAttempt.attempt)
+                    )
+                ).all()
+                out.append(
+                    {
+                        "id": d.id,
+                        "analysis_id": d.analysis_id,
+                        "event_type": d.event_type,
+                        "status": d.status,
+                        "attempts": [
+                            {
+                                "attempt": a.attempt,
+                                "status_code": a.status_code,
+                                "error": a.error,
+                                "duration_ms": round(a.duration_ms, 1),
+                                "at": a.attempted_at,
+                            }
+                            for a in attempts
+                        ],
+                    }
+                )
         return out
 
     return api

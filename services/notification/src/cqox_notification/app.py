@@ -8,16 +8,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
-from fastapi import FastAPI
-
 from cqox_contracts.v1 import AnalysisFailed, DatasetRejected, ReportGenerated
-from cqox_notification import api, handlers
-from cqox_notification.db import MIGRATIONS
-from cqox_notification.db.models import metadata
 from cqox_shared.auth import ApiKeyAuth
 from cqox_shared.bus import Subscription
 from cqox_shared.runtime import ServiceRuntime
 from cqox_shared.settings import Settings
+from fastapi import FastAPI
+
+from cqox_notification import api, handlers
+from cqox_notification.db import MIGRATIONS
+from cqox_notification.db.models import metadata
 
 
 class NotificationSettings(Settings):
@@ -33,8 +33,11 @@ class NotificationSettings(Settings):
 def build_runtime(settings: NotificationSettings) -> ServiceRuntime:
     """The notification runtime: one consumer per notified event type plus the dispatcher."""
     subscriptions = [
-        Subscription(cls.subject_template, f"notification-{cls.subject_template.split('.', 2)[2].replace('.', '-')}",
-                     handlers.enqueue_deliveries)  # fmt: skip
+        Subscription(
+            cls.subject_template,
+            f"notification-{cls.subject_template.split('.', 2)[2].replace('.', '-')}",
+            handlers.enqueue_deliveries,
+        )
         for cls in (ReportGenerated, AnalysisFailed, DatasetRejected)
     ]
     return ServiceRuntime(

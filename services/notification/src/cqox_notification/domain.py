@@ -25,7 +25,7 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 
 def verify(secret: str, timestamp: int, body: bytes, signature: str) -> bool:
     """Whether `signature` is the valid signature of this body and timestamp."""
-    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+    return hmac.compare_digest(sign(secret, timestamp, body).encode(), signature.encode())
 
 
 def backoff_s(attempt: int, base_s: float, cap_s: float = 300.0) -> float:
@@ -35,9 +35,13 @@ def backoff_s(attempt: int, base_s: float, cap_s: float = 300.0) -> float:
 
 def validate_target(url: str) -> str | None:
     """Why a webhook URL is unacceptable, or None if fine."""
-    parsed = urlparse(url)
+    try:
+        parsed = urlparse(url)
+        host = parsed.hostname
+    except ValueError as exc:
+        return f"the webhook URL is malformed: {exc}"
     if parsed.scheme not in ("http", "https"):
         return "the webhook URL must start with http:// or https://"
-    if not parsed.hostname:
+    if not host:
         return "the webhook URL has no host"
     return None

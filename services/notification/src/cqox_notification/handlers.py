@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 import httpx
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
 from cqox_contracts.v1 import Event, NotificationDelivered, NotificationFailed
-from cqox_notification.db.models import Delivery, DeliveryAttempt, Subscription
-from cqox_notification.domain import SIGNATURE_HEADER, TIMESTAMP_HEADER, backoff_s, sign
 from cqox_shared.bus import HandlerContext
 from cqox_shared.logging import get_logger
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from cqox_notification.db.models import Delivery, DeliveryAttempt, Subscription
+from cqox_notification.domain import SIGNATURE_HEADER, TIMESTAMP_HEADER, backoff_s, sign
 
 if TYPE_CHECKING:
     from cqox_shared.runtime import ServiceRuntime
@@ -66,7 +66,9 @@ def dispatcher(
         async with httpx.AsyncClient(timeout=timeout_s, follow_redirects=False) as client:
             while True:
                 try:
-                    sent = await _deliver_due(runtime, client, max_attempts=max_attempts, backoff_base_s=backoff_base_s)
+                    sent = await _deliver_due(
+                        runtime, client, max_attempts=max_attempts, backoff_base_s=backoff_base_s
+                    )
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -96,7 +98,9 @@ async def _deliver_due(
             if sub is None or not sub.active:
                 delivery.status = "cancelled"
                 continue
-            await _attempt(ctx, client, delivery, sub, max_attempts=max_attempts, backoff_base_s=backoff_base_s)
+            await _attempt(
+                ctx, client, delivery, sub, max_attempts=max_attempts, backoff_base_s=backoff_base_s
+            )
         return len(due)
 
 
@@ -129,7 +133,7 @@ async def _attempt(
         if not 200 <= status_code < 300:
             error = f"HTTP {status_code}"
     except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}" or type(exc).__name__
+        error = f"{type(exc).__name__}: {exc}".rstrip(": ")
     duration_ms = (time.perf_counter() - started) * 1000
     ctx.session.add(
         DeliveryAttempt(
@@ -158,8 +162,18 @@ async def _attempt(
     elif delivery.attempts >= max_attempts:
         delivery.status = "failed"
         delivery.last_error = error
-        await ctx.emit(NotificationFailed(**common, reason=f"gave up after {delivery.attempts} attempts: {error}"))
+        await ctx.emit(
+            NotificationFailed(**common, reason=f"gave up after {delivery.attempts} attempts: {error}")
+        )
     else:
         delivery.last_error = error
-        delivery.next_attempt_at = datetime.now(UTC) + timedelta(seconds=backoff_s(delivery.attempts, backoff_base_s))
-    log.info("webhook attempt", delivery=delivery.id, attempt=delivery.attempts, status_code=status_code, error=error)
+        delivery.next_attempt_at = datetime.now(UTC) + timedelta(
+            seconds=backoff_s(delivery.attempts, backoff_base_s)
+        )
+    log.info(
+        "webhook attempt",
+        delivery=delivery.id,
+        attempt=delivery.attempts,
+        status_code=status_code,
+        error=error,
+    )

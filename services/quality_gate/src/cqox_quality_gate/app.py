@@ -4,16 +4,19 @@ dataset.rejected and analysis.assessed."""
 from __future__ import annotations
 
 from cqox_contracts.v1 import AnalysisEstimated, DatasetMapped
-from cqox_quality_gate import handlers
-from cqox_quality_gate.db import MIGRATIONS
-from cqox_quality_gate.db.models import metadata
-from cqox_quality_gate.domain import GateThresholds
 from cqox_shared.bus import Subscription
 from cqox_shared.runtime import ServiceRuntime, run_worker
 from cqox_shared.settings import Settings
 
+from cqox_quality_gate import handlers
+from cqox_quality_gate.db import MIGRATIONS
+from cqox_quality_gate.db.models import metadata
+from cqox_quality_gate.domain import GateThresholds
 
-def build_runtime(settings: Settings | None = None, thresholds: GateThresholds | None = None) -> ServiceRuntime:
+
+def build_runtime(
+    settings: Settings | None = None, thresholds: GateThresholds | None = None
+) -> ServiceRuntime:
     """The quality-gate runtime; thresholds from CQOX_GATE_* variables by default."""
     thresholds = thresholds or GateThresholds.from_env()
     return ServiceRuntime(
@@ -23,7 +26,9 @@ def build_runtime(settings: Settings | None = None, thresholds: GateThresholds |
         migrations=MIGRATIONS,
         subscriptions=[
             Subscription(
-                DatasetMapped.subject_template, "quality-dataset-mapped", handlers.data_gates_handler(thresholds)
+                DatasetMapped.subject_template,
+                "quality-dataset-mapped",
+                handlers.data_gates_handler(thresholds),
             ),
             Subscription(
                 AnalysisEstimated.subject_template,

@@ -6,8 +6,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
 from cqox_contracts.v1 import (
     AnalysisAssessed,
     AnalysisEstimated,
@@ -16,17 +14,25 @@ from cqox_contracts.v1 import (
     DatasetRejected,
     GateResult,
 )
-from cqox_quality_gate.db.models import GateRecord
-from cqox_quality_gate.domain import GateThresholds, causal_gates, data_gates, rejection_reason
 from cqox_shared.artifacts import read_frame
 from cqox_shared.bus import HandlerContext
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from cqox_quality_gate.db.models import GateRecord
+from cqox_quality_gate.domain import GateThresholds, causal_gates, data_gates, rejection_reason
 
 
-async def _record(ctx: HandlerContext, gates: list[GateResult], *, analysis_id: str, tenant_id: str, stage: str) -> None:
+async def _record(
+    ctx: HandlerContext, gates: list[GateResult], *, analysis_id: str, tenant_id: str, stage: str
+) -> None:
     """Persist gate results; a re-run of the same stage replaces them."""
     for gate in gates:
         row = GateRecord.from_gate(gate, analysis_id=analysis_id, tenant_id=tenant_id, stage=stage)
-        values = {c.name: getattr(row, c.name) for c in GateRecord.__table__.columns if c.name not in ("id", "created_at")}
+        values = {
+            c.name: getattr(row, c.name)
+            for c in GateRecord.__table__.columns
+            if c.name not in ("id", "created_at")
+        }
         await ctx.session.execute(
             pg_insert(GateRecord)
             .values(**values)
@@ -34,7 +40,9 @@ async def _record(ctx: HandlerContext, gates: list[GateResult], *, analysis_id: 
         )
 
 
-def data_gates_handler(thresholds: GateThresholds) -> Callable[[DatasetMapped, HandlerContext], Awaitable[None]]:
+def data_gates_handler(
+    thresholds: GateThresholds,
+) -> Callable[[DatasetMapped, HandlerContext], Awaitable[None]]:
     """Handler running the pre-estimation gates and qualifying or rejecting the dataset."""
 
     async def handle(event: DatasetMapped, ctx: HandlerContext) -> None:
@@ -44,11 +52,20 @@ def data_gates_handler(thresholds: GateThresholds) -> Callable[[DatasetMapped, H
         gates = await asyncio.to_thread(data_gates, frame, event.roles, thresholds)
         await _record(ctx, gates, analysis_id=event.analysis_id, tenant_id=event.tenant_id, stage="data")
         reason = rejection_reason(gates)
-        common = {**event.caused(), "producer": ctx.producer, "dataset": event.dataset, "analysis_id": event.analysis_id}
+        common = {
+            **event.caused(),
+            "producer": ctx.producer,
+            "dataset": event.dataset,
+            "analysis_id": event.analysis_id,
+        }
         if reason:
             await ctx.emit(DatasetRejected(**common, reason=reason, gates=gates))
         else:
-            await ctx.emit(DatasetQualified(**common, spec=event.spec, roles=event.roles, design=event.design, gates=gates))
+            await ctx.emit(
+                DatasetQualified(
+                    **common, spec=event.spec, roles=event.roles, design=event.design, gates=gates
+                )
+            )
 
     return handle
 

@@ -6,6 +6,7 @@ from cqox_contracts.v1 import AnalysisAssessed
 from cqox_shared.bus import Subscription
 from cqox_shared.runtime import ServiceRuntime, run_worker
 from cqox_shared.settings import Settings
+
 from cqox_visualization import handlers
 from cqox_visualization.db import MIGRATIONS
 from cqox_visualization.db.models import metadata
@@ -19,7 +20,9 @@ def build_runtime(settings: Settings | None = None) -> ServiceRuntime:
         metadata=metadata,
         migrations=MIGRATIONS,
         subscriptions=[
-            Subscription(AnalysisAssessed.subject_template, "visualization-analysis-assessed", handlers.draw_report)
+            Subscription(
+                AnalysisAssessed.subject_template, "visualization-analysis-assessed", handlers.draw_report
+            )
         ],
     )
 

@@ -159,13 +159,8 @@ def agreement_sentence(summary: Consensus) -> str:
     if summary.n_with_ci == 0:
         return "no method reports a confidence interval, so agreement is not assessed"
     if summary.n_with_ci == summary.n_methods:
-        return (
-            f"{summary.n_agree} of {summary.n_methods} methods agree (their CI covers the median)"
-        )
-    return (
-        f"{summary.n_agree} of {summary.n_with_ci} methods with a CI agree "
-        "(their CI covers the median)"
-    )
+        return f"{summary.n_agree} of {summary.n_methods} methods agree (their CI covers the median)"
+    return f"{summary.n_agree} of {summary.n_with_ci} methods with a CI agree (their CI covers the median)"
 
 
 def gates_sentence(gates: Sequence[GateResult]) -> str:
@@ -174,11 +169,7 @@ def gates_sentence(gates: Sequence[GateResult]) -> str:
         return "no quality gates were run"
     failed = failed_gates(gates)
     if not failed:
-        return (
-            "the one quality gate passed"
-            if len(gates) == 1
-            else f"all {len(gates)} quality gates passed"
-        )
+        return "the one quality gate passed" if len(gates) == 1 else f"all {len(gates)} quality gates passed"
     names = _name_list([g.name for g in failed])
     return f"{len(failed)} of {_plural(len(gates), 'quality gate')} failed ({names})"
 

@@ -268,13 +268,9 @@ def forest_plot_png(
 
         levels = {e.ci_level for e in estimates}
         ci_text = f"{format_level(levels.pop())} CI" if len(levels) == 1 else "CI"
-        handles = [
-            Line2D([], [], color=ESTIMATE_COLOUR, marker="o", label=f"estimate with {ci_text}")
-        ]
+        handles = [Line2D([], [], color=ESTIMATE_COLOUR, marker="o", label=f"estimate with {ci_text}")]
         if any(e.method in flags for e in estimates):
-            handles.append(
-                Line2D([], [], color=FLAG_COLOUR, marker="D", label="flagged by a quality gate")
-            )
+            handles.append(Line2D([], [], color=FLAG_COLOUR, marker="D", label="flagged by a quality gate"))
         if low <= 0 <= high:
             axes.axvline(0, color=NEUTRAL_COLOUR, linewidth=1.0, zorder=1)
             handles.append(Line2D([], [], color=NEUTRAL_COLOUR, label="no effect (0)"))
@@ -291,9 +287,7 @@ def forest_plot_png(
                 )
             )
         estimands = list(dict.fromkeys(e.estimand for e in estimates))
-        axes.set_xlabel(
-            f"Estimated effect ({estimands[0]})" if len(estimands) == 1 else "Estimated effect"
-        )
+        axes.set_xlabel(f"Estimated effect ({estimands[0]})" if len(estimands) == 1 else "Estimated effect")
         axes.set_title("Estimated effect by method", loc="left", pad=10)
         _legend(figure, axes, handles)
         return _png_bytes(figure)
@@ -327,11 +321,7 @@ def love_plot_png(gates: list[GateResult]) -> bytes | None:
     if not covariates:
         return None
     shown = covariates[:MAX_LOVE_COVARIATES]
-    threshold = (
-        abs(gate.threshold)
-        if gate.threshold is not None and math.isfinite(gate.threshold)
-        else None
-    )
+    threshold = abs(gate.threshold) if gate.threshold is not None and math.isfinite(gate.threshold) else None
 
     with _figure_style():
         n_rows = len(shown)

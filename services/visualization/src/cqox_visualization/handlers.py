@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
 from cqox_contracts.v1 import AnalysisAssessed, Artifact, ReportGenerated
 from cqox_shared.bus import HandlerContext
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
 from cqox_visualization.db.models import ReportRecord
 from cqox_visualization.domain import flagged_methods, headline
 from cqox_visualization.figures import forest_plot_png, love_plot_png
@@ -52,7 +52,9 @@ async def draw_report(event: AnalysisAssessed, ctx: HandlerContext) -> None:
         "headline": summary,
     }
     await ctx.session.execute(
-        pg_insert(ReportRecord).values(**values).on_conflict_do_update(index_elements=["analysis_id"], set_=values)
+        pg_insert(ReportRecord)
+        .values(**values)
+        .on_conflict_do_update(index_elements=["analysis_id"], set_=values)
     )
     await ctx.emit(
         ReportGenerated(

@@ -321,9 +321,7 @@ def _cards(
         tone = "good"
         if failed:
             tone = "bad" if any(g.severity == "error" for g in failed) else "warn"
-        cards.append(
-            SummaryCard("Gates passed", f"{len(gates) - len(failed)} / {len(gates)}", tone)
-        )
+        cards.append(SummaryCard("Gates passed", f"{len(gates) - len(failed)} / {len(gates)}", tone))
     return cards
 
 

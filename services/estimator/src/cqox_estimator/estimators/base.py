@@ -109,9 +109,7 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         """Raise `EstimationError` for invalid constructor parameters (none by default)."""
 
     @abstractmethod
-    def _fit(
-        self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]
-    ) -> FitSummary:
+    def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
         """Compute the estimate on validated arrays."""
 
     def _reference(self) -> Any:
@@ -129,8 +127,7 @@ def _check_arrays(
         X_arr = X_arr[:, None]
     if t_raw.shape[0] != n or X_arr.shape[0] != n:
         raise EstimationError(
-            f"y, t and X must have the same number of rows (got {n}, {t_raw.shape[0]}, "
-            f"{X_arr.shape[0]})"
+            f"y, t and X must have the same number of rows (got {n}, {t_raw.shape[0]}, {X_arr.shape[0]})"
         )
     if not (np.isfinite(y_arr).all() and np.isfinite(t_raw).all() and np.isfinite(X_arr).all()):
         raise EstimationError("y, t and X must not contain missing or infinite values")

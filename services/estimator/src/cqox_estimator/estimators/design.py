@@ -113,9 +113,7 @@ def _required_column(df: pd.DataFrame, column: str | None, role: str) -> str:
     return column
 
 
-def _covariate_columns(
-    df: pd.DataFrame, roles: RoleMapping, treatment: str, outcome: str
-) -> list[str]:
+def _covariate_columns(df: pd.DataFrame, roles: RoleMapping, treatment: str, outcome: str) -> list[str]:
     absent = [c for c in roles.covariates if c not in df.columns]
     if absent:
         raise EstimationError(f"covariate column(s) not in the data: {', '.join(absent)}")
@@ -141,8 +139,7 @@ def _treatment_codes(values: pd.Series, name: str) -> tuple[NDArray[np.int64], d
         shown = ", ".join(repr(v) for v in sorted(map(str, levels))[:5])
         more = "" if len(levels) <= 5 else f" and {len(levels) - 5} more"
         raise EstimationError(
-            f"treatment {name!r} must be binary but has {len(levels)} distinct values "
-            f"({shown}{more})"
+            f"treatment {name!r} must be binary but has {len(levels)} distinct values ({shown}{more})"
         )
     if pd.api.types.is_bool_dtype(values):
         codes = values.astype(bool).to_numpy().astype(np.int64)
@@ -157,9 +154,7 @@ def _treatment_codes(values: pd.Series, name: str) -> tuple[NDArray[np.int64], d
     return _string_treatment_codes(values, name)
 
 
-def _string_treatment_codes(
-    values: pd.Series, name: str
-) -> tuple[NDArray[np.int64], dict[str, int]]:
+def _string_treatment_codes(values: pd.Series, name: str) -> tuple[NDArray[np.int64], dict[str, int]]:
     text = values.astype(str)
     normalised = text.str.strip().str.lower()
     coding: dict[str, int] = {}
@@ -214,14 +209,10 @@ def _covariate_matrix(
     constant: list[str] = []
     for column in covariates:
         values = frame[column]
-        is_numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(
-            values
-        )
+        is_numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
         if is_numeric:
             block, block_names = values.to_numpy(dtype=float)[:, None], [column]
-        elif pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(
-            values
-        ):
+        elif pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(values):
             raise EstimationError(
                 f"covariate {column!r} is a date/time column; derive a numeric feature from it"
             )
@@ -257,9 +248,7 @@ def _one_hot(values: pd.Series, column: str) -> tuple[NDArray[np.float64], list[
     return block, [f"{column}={level}" for level in kept]
 
 
-def _check_rank(
-    t: NDArray[np.int64], X: NDArray[np.float64], names: list[str], treatment: str
-) -> None:
+def _check_rank(t: NDArray[np.int64], X: NDArray[np.float64], names: list[str], treatment: str) -> None:
     design = np.column_stack([np.ones(t.shape[0]), t.astype(float), X])
     scale = np.abs(design).max(axis=0)
     scaled = design / np.where(scale > 0, scale, 1.0)

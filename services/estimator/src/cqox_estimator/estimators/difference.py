@@ -32,9 +32,7 @@ class DifferenceInMeans(CausalEstimator):
         if not isinstance(self.use_t, bool | np.bool_):
             raise EstimationError(f"use_t must be true or false, got {self.use_t!r}")
 
-    def _fit(
-        self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]
-    ) -> FitSummary:
+    def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
         treated, control = y[t == 1], y[t == 0]
         if min(treated.size, control.size) < 2:
             raise EstimationError("each arm needs at least two rows to estimate its variance")

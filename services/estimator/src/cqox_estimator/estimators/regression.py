@@ -37,14 +37,11 @@ class RegressionAdjustment(CausalEstimator):
                 f"cov_type must be one of {', '.join(ROBUST_COV_TYPES)}, got {self.cov_type!r}"
             )
 
-    def _fit(
-        self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]
-    ) -> FitSummary:
+    def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
         regressors = np.column_stack([np.ones(y.shape[0]), t.astype(float), X])
         if regressors.shape[0] <= regressors.shape[1]:
             raise EstimationError(
-                f"ols needs more rows ({regressors.shape[0]}) than coefficients "
-                f"({regressors.shape[1]})"
+                f"ols needs more rows ({regressors.shape[0]}) than coefficients ({regressors.shape[1]})"
             )
         fitted = sm.OLS(y, regressors).fit(cov_type=self.cov_type, use_t=True)
         return FitSummary(

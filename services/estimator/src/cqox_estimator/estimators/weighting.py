@@ -48,9 +48,7 @@ class InversePropensityWeighting(CausalEstimator):
         if not isinstance(self.trim, Real) or not 0 <= self.trim < 0.5:
             raise EstimationError(f"trim must be in [0, 0.5), got {self.trim!r}")
 
-    def _fit(
-        self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]
-    ) -> FitSummary:
+    def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
         n = y.shape[0]
         Z, coef, converged = self._propensity_model(t, X)
         raw = expit(Z @ coef)
@@ -111,9 +109,7 @@ class InversePropensityWeighting(CausalEstimator):
             return np.ones((n, 1)), np.array([float(logit(t.mean()))]), True
         scale = X.std(axis=0)
         standardised = (X - X.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
-        model = LogisticRegression(
-            C=float(self.C), solver="lbfgs", max_iter=int(self.max_iter), tol=1e-8
-        )
+        model = LogisticRegression(C=float(self.C), solver="lbfgs", max_iter=int(self.max_iter), tol=1e-8)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             model.fit(standardised, t)
@@ -123,9 +119,7 @@ class InversePropensityWeighting(CausalEstimator):
         return Z, coef, converged
 
 
-def _arm_summary(
-    propensity: NDArray[np.float64], arm: NDArray[np.bool_], label: str
-) -> Diagnostics:
+def _arm_summary(propensity: NDArray[np.float64], arm: NDArray[np.bool_], label: str) -> Diagnostics:
     values = propensity[arm]
     return {
         f"propensity_min_{label}": float(values.min()),

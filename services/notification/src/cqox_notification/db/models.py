@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from cqox_shared.db import messaging_tables
 from sqlalchemy import MetaData
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
-from cqox_shared.db import messaging_tables
 
 SCHEMA = "notification"
 metadata = MetaData(schema=SCHEMA)
@@ -44,7 +43,9 @@ class Delivery(Base):
     __table_args__ = (sa.UniqueConstraint("subscription_id", "event_id"),)
 
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    subscription_id: Mapped[str] = mapped_column(sa.ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True)
+    subscription_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
+    )
     tenant_id: Mapped[str] = mapped_column(sa.String(100))
     analysis_id: Mapped[str] = mapped_column(sa.String(64), index=True)
     correlation_id: Mapped[str] = mapped_column(sa.String(64))
@@ -54,7 +55,9 @@ class Delivery(Base):
     payload: Mapped[str] = mapped_column(sa.Text)
     status: Mapped[str] = mapped_column(sa.String(20), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
     last_error: Mapped[str] = mapped_column(sa.Text, default="")
     delivered_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())

@@ -114,9 +114,7 @@ def _cannot_assess(reason: str, thresholds: GateThresholds) -> list[GateResult]:
             value=None,
             passed=False,
             severity="error",
-            message=(
-                f"{what} cannot be assessed because {reason}; fix the treatment mapping or data."
-            ),
+            message=(f"{what} cannot be assessed because {reason}; fix the treatment mapping or data."),
         )
         for name, what, threshold in (
             ("balance_smd", "Covariate balance", thresholds.max_abs_smd),
@@ -163,9 +161,7 @@ def _balance_gate(
         applies_to += _flagged(estimates, PROPENSITY_METHODS)
     unadjusted_present = ", ".join(_flagged(estimates, UNADJUSTED_METHODS))
     unadjusted = (
-        f"unadjusted estimates ({unadjusted_present})"
-        if unadjusted_present
-        else "unadjusted comparisons"
+        f"unadjusted estimates ({unadjusted_present})" if unadjusted_present else "unadjusted comparisons"
     )
     if passed and max_before <= limit:
         message = (

@@ -86,9 +86,7 @@ def _columns_present_gate(df: pd.DataFrame, pairs: list[tuple[str, str]]) -> Gat
     )
 
 
-def _completeness_gate(
-    df: pd.DataFrame, role: str, column: str, thresholds: GateThresholds
-) -> GateResult:
+def _completeness_gate(df: pd.DataFrame, role: str, column: str, thresholds: GateThresholds) -> GateResult:
     n_rows = len(df)
     n_missing = int(df[column].isna().sum())
     share = n_missing / n_rows if n_rows else 1.0
@@ -99,10 +97,7 @@ def _completeness_gate(
         message = f"Column {column!r} ({role}) is {share:.1%} missing, within the {limit:.0%} cap."
     else:
         action = "drop or impute it" if severity == "warning" else "fix the source data"
-        message = (
-            f"Column {column!r} ({role}) is {share:.1%} missing, above the {limit:.0%} limit; "
-            f"{action}."
-        )
+        message = f"Column {column!r} ({role}) is {share:.1%} missing, above the {limit:.0%} limit; {action}."
     return GateResult(
         name=f"completeness:{column}",
         category="data",
@@ -229,16 +224,12 @@ def _outcome_variance_gate(df: pd.DataFrame, roles: RoleMapping) -> GateResult:
     )
 
 
-def data_gates(
-    df: pd.DataFrame, roles: RoleMapping, thresholds: GateThresholds
-) -> list[GateResult]:
+def data_gates(df: pd.DataFrame, roles: RoleMapping, thresholds: GateThresholds) -> list[GateResult]:
     """Run the data gates on a mapped dataset, in a fixed order."""
     pairs = mapped_columns(roles)
     gates = [_required_roles_gate(roles), _columns_present_gate(df, pairs)]
     gates.extend(
-        _completeness_gate(df, role, column, thresholds)
-        for role, column in pairs
-        if column in df.columns
+        _completeness_gate(df, role, column, thresholds) for role, column in pairs if column in df.columns
     )
     gates.append(_treatment_arms_gate(df, roles, thresholds.min_arm_size))
     gates.append(_outcome_variance_gate(df, roles))

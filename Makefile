@@ -1,0 +1,60 @@
+# CQOx — the two commands are `make demo` and `make test`; everything else is for developers.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+RUN := $(UV) run --frozen
+export UV_PYTHON_DOWNLOADS := never
+export PYTHONDONTWRITEBYTECODE :=
+
+.PHONY: help setup demo test up down status lint format typecheck unit integration schemas asyncapi migration clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+setup:  ## install uv if missing and the locked workspace into .venv
+	@command -v uv >/dev/null 2>&1 || test -x $(HOME)/.local/bin/uv || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+	@$(UV) sync --frozen --python 3.11 --quiet
+
+demo: setup  ## start the embedded stack, run the sample analysis live, print results, stop
+	@$(RUN) python -m cqox_stack demo
+
+test: setup lint typecheck  ## lint, type-check, unit and integration tests (real NATS + PostgreSQL)
+	@$(RUN) pytest -q
+
+up: setup  ## start the embedded stack in the background; URLs in .cqox/env
+	@$(RUN) python -m cqox_stack up
+
+down:  ## stop the stack started by `make up`
+	@$(RUN) python -m cqox_stack down
+
+status:  ## show the background stack
+	@$(RUN) python -m cqox_stack status
+
+lint:  ## ruff lint + format check
+	@$(RUN) ruff check .
+	@$(RUN) ruff format --check .
+
+format:  ## apply ruff fixes and formatting
+	@$(RUN) ruff check --fix .
+	@$(RUN) ruff format .
+
+typecheck:  ## mypy over every package
+	@$(RUN) mypy contracts/src libs/shared/src libs/stack/src services/*/src
+
+unit:  ## only the tests that need no servers
+	@$(RUN) pytest -q -m "not integration"
+
+integration:  ## only the tests against real NATS + PostgreSQL + service processes
+	@$(RUN) pytest -q -m integration
+
+schemas:  ## regenerate the committed JSON Schemas of the v1 events
+	@$(RUN) python -m cqox_contracts.export schemas
+
+asyncapi:  ## regenerate the committed AsyncAPI document from the code
+	@$(RUN) python -m cqox_contracts.export asyncapi
+
+migration:  ## new Alembic revision: make migration SERVICE=ingest MSG="add column"
+	@$(RUN) python -m cqox_stack.revision $(SERVICE) "$(MSG)"
+
+clean:  ## stop a background stack and remove local state
+	-@$(RUN) python -m cqox_stack down
+	rm -rf .cqox .pytest_cache .mypy_cache .ruff_cache

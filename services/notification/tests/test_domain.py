@@ -1,0 +1,126 @@
+"""Webhook signing, retry backoff and target validation."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+
+import pytest
+from cqox_notification.domain import (
+    DEFAULT_EVENT_TYPES,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    backoff_s,
+    new_secret,
+    sign,
+    validate_target,
+    verify,
+)
+
+SECRET = "s3cr3t-for-tests"
+TS = 1_700_000_000
+BODY = b'{"event_type":"report.generated","analysis_id":"a1","headline":"ATE 1.2"}'
+
+
+def test_signature_format() -> None:
+    signature = sign(SECRET, TS, BODY)
+    assert re.fullmatch(r"sha256=[0-9a-f]{64}", signature)
+
+
+def test_signature_matches_independent_hmac() -> None:
+    expected = hmac.new(SECRET.encode(), b"1700000000." + BODY, hashlib.sha256).hexdigest()
+    assert sign(SECRET, TS, BODY) == f"sha256={expected}"
+
+
+def test_signature_of_empty_body_and_unicode_secret() -> None:
+    secret = "秘密-key"
+    expected = hmac.new(secret.encode("utf-8"), b"42.", hashlib.sha256).hexdigest()
+    assert sign(secret, 42, b"") == f"sha256={expected}"
+    assert verify(secret, 42, b"", f"sha256={expected}")
+
+
+def test_sign_verify_round_trip() -> None:
+    signature = sign(SECRET, TS, BODY)
+    assert verify(SECRET, TS, BODY, signature)
+    assert sign(SECRET, TS, BODY) == signature  # deterministic
+
+
+def test_tampering_is_detected() -> None:
+    signature = sign(SECRET, TS, BODY)
+    assert not verify(SECRET, TS, BODY + b" ", signature)
+    assert not verify(SECRET, TS, BODY.replace(b"1.2", b"9.9"), signature)
+    assert not verify(SECRET, TS + 1, BODY, signature)
+    assert not verify(SECRET + "x", TS, BODY, signature)
+    assert not verify(SECRET, TS, BODY, signature.upper())
+    assert not verify(SECRET, TS, BODY, signature.removeprefix("sha256="))
+    assert not verify(SECRET, TS, BODY, "")
+
+
+def test_timestamp_and_body_are_separated() -> None:
+    # "<ts>.<body>": moving digits between timestamp and body must change the signature
+    assert sign(SECRET, 12, b"3") != sign(SECRET, 1, b"23")
+
+
+def test_verify_non_ascii_signature_is_false() -> None:
+    assert verify(SECRET, TS, BODY, "sha256=é") is False
+
+
+def test_new_secret_is_random_and_long() -> None:
+    secrets = {new_secret() for _ in range(20)}
+    assert len(secrets) == 20
+    assert all(len(s) >= 40 and re.fullmatch(r"[A-Za-z0-9_\-]+", s) for s in secrets)
+
+
+def test_constants() -> None:
+    assert SIGNATURE_HEADER == "X-Cqox-Signature"
+    assert TIMESTAMP_HEADER == "X-Cqox-Timestamp"
+    assert "report.generated" in DEFAULT_EVENT_TYPES
+
+
+def test_backoff_doubles_from_base() -> None:
+    assert [backoff_s(n, 2.0) for n in range(1, 6)] == [2.0, 4.0, 8.0, 16.0, 32.0]
+    assert [backoff_s(n, 0.5, cap_s=10.0) for n in range(1, 4)] == [0.5, 1.0, 2.0]
+
+
+def test_backoff_is_capped() -> None:
+    assert backoff_s(8, 2.0) == 256.0
+    assert backoff_s(9, 2.0) == 300.0
+    assert backoff_s(50, 2.0) == 300.0
+    assert backoff_s(4, 5.0, cap_s=30.0) == 30.0
+    assert isinstance(backoff_s(1, 1), float)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.example.com/cqox",
+        "http://127.0.0.1:8080/hook?x=1",
+        "HTTPS://Example.COM/path",
+        "http://[::1]:9000/h",
+    ],
+)
+def test_validate_target_accepts(url: str) -> None:
+    assert validate_target(url) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("ftp://example.com/hook", "http:// or https://"),
+        ("example.com/hook", "http:// or https://"),
+        ("javascript:alert(1)", "http:// or https://"),
+        ("", "http:// or https://"),
+        ("http://", "no host"),
+        ("https:///path-only", "no host"),
+        ("http://:8080/x", "no host"),
+    ],
+)
+def test_validate_target_rejects(url: str, fragment: str) -> None:
+    problem = validate_target(url)
+    assert problem is not None
+    assert fragment in problem
+
+
+def test_validate_target_malformed_ipv6_returns_reason() -> None:
+    assert validate_target("http://[::1/hook") is not None
