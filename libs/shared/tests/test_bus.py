@@ -210,3 +210,34 @@ async def _collect_all(url: str, subject: str) -> list[bytes]:
                 return out
     finally:
         await nc.close()
+
+
+async def test_trace_context_travels_in_message_headers(env, infra):  # type: ignore[no-untyped-def]
+    from opentelemetry import trace
+
+    from cqox_shared.tracing import configure_tracing, tracer
+
+    configure_tracing("test")
+    event = _failed(f"d-{uuid.uuid4()}")
+    seen: list[int] = []
+
+    async def handler(ev, ctx: HandlerContext) -> None:  # type: ignore[no-untyped-def]
+        seen.append(trace.get_current_span().get_span_context().trace_id)
+
+    durable = f"c{uuid.uuid4().hex[:8]}"
+    sub = Subscription(event.subject, durable, handler, deliver_new_only=True)
+    consumer = Consumer("test", sub, env["bus"], env["sessions"], env["processed"], env["outbox"], env["relay"])
+    task = asyncio.create_task(consumer.run())
+    await asyncio.sleep(0.5)
+    with tracer().start_as_current_span("upload") as span:
+        publisher_trace = span.get_span_context().trace_id
+        await env["bus"].publish(event)
+    try:
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        task.cancel()
+    assert seen == [publisher_trace]
+    assert publisher_trace != 0

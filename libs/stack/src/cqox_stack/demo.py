@@ -58,6 +58,12 @@ def _num(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def _p(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
 def print_results(analysis: dict[str, Any], truth: float | None, out=print) -> None:  # type: ignore[no-untyped-def]
     """Estimates next to the true effect, the gates, and where the report is."""
     out(f"\nAnalysis {analysis['analysis_id']}: {analysis['status']}")
@@ -77,7 +83,7 @@ def print_results(analysis: dict[str, Any], truth: float | None, out=print) -> N
         diff = f"  (Δ truth {e['estimate'] - truth:+.3f})" if truth is not None else ""
         out(
             f"  {e['method']:<15} {e['estimand']:<8} {e['estimate']:>9.3f} {_num(e['std_error']):>7} {ci:>19} "
-            f"{_num(e['p_value']):>8} {e['n']:>6}{diff}{note}"
+            f"{_p(e['p_value']):>8} {e['n']:>6}{diff}{note}"
         )
     for f in analysis.get("failures", []):
         out(f"  {f['method']:<15} failed: {f['reason']}")
