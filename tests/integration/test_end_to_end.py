@@ -60,10 +60,12 @@ def test_sample_upload_runs_every_stage_and_recovers_the_true_effect(
     for adjusted in ("ols", "ipw"):
         assert methods[adjusted]["ci_lower"] <= truth <= methods[adjusted]["ci_upper"]
     gates = {g["name"]: g for g in analysis["gates"]}
-    assert {"balance_smd", "propensity_overlap", "treatment_arms"} <= gates.keys()
+    assert {"raw_balance_smd", "balance_smd", "propensity_overlap", "treatment_arms"} <= gates.keys()
     assert all(g.keys() >= GATE_FIELDS for g in gates.values())
-    # the naive comparison is confounded in this sample, and the balance gate says so
-    assert "diff_in_means" in gates["balance_smd"]["applies_to"]
+    # the naive comparison is confounded in this sample: a failed, named gate flags it
+    assert not gates["raw_balance_smd"]["passed"]
+    assert gates["raw_balance_smd"]["applies_to"] == ["diff_in_means"]
+    assert gates["balance_smd"]["passed"] and gates["balance_smd"]["applies_to"] == []
 
     report = analysis["report"]
     assert Path(report["path"]).is_file()

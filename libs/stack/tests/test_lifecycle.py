@@ -16,12 +16,12 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Collection
 from pathlib import Path
 
 import httpx
 import pytest
+from cqox_stack.processes import Postgres
 from cqox_stack.stack import stop_recorded
 
 REPO = Path(__file__).resolve().parents[3]
@@ -29,8 +29,9 @@ STOP_GRACE_S = 10.0
 
 
 def _stack_root(tmp_path: Path) -> Path:
-    """A root whose path no other test's processes can contain."""
-    return (tmp_path / f"cqox-{uuid.uuid4().hex[:10]}").resolve()
+    """A short root of this test's own: PostgreSQL puts its Unix socket under the root, and a
+    socket path longer than 107 bytes stops it from starting (see the xfail test below)."""
+    return (tmp_path / "cqox").resolve()
 
 
 def _stat(pid: int) -> tuple[str, int] | None:
@@ -114,6 +115,23 @@ def test_stop_recorded_without_a_stack_is_false(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.xfail(
+    strict=True,
+    reason="processes.py Postgres.start passes `-k <data dir>`: the Unix socket path "
+    "<root>/postgres/data/.s.PGSQL.<port> exceeds 107 bytes under a deep --root, PostgreSQL exits "
+    "with 'could not create any Unix-domain sockets' and start() only reports 'connection refused' "
+    "after its timeout; fix: `-c unix_socket_directories=` (clients use TCP) or a short mkdtemp dir",
+)
+def test_postgres_starts_under_a_deep_root(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 40) / "cqox" / "demo" / "postgres"
+    postgres = Postgres(deep)
+    try:
+        postgres.start(timeout=3)
+    finally:
+        postgres.stop()
+
+
+@pytest.mark.integration
 @pytest.mark.timeout(240)
 def test_up_then_down_leaves_no_process(tmp_path: Path) -> None:
     root = _stack_root(tmp_path)
@@ -132,7 +150,7 @@ def test_up_then_down_leaves_no_process(tmp_path: Path) -> None:
         assert not [pid for pid in pids if _gone(pid)], "a recorded process is not running"
         sessions = {stat[1] for pid in pids if (stat := _stat(pid))}
         assert _strays(root, sessions), "the scan must see the running stack"
-        assert "ingest" in _cli("status", root, timeout=30).stdout
+        assert json.loads(_cli("status", root, timeout=30).stdout)["api_url"] == env["CQOX_API_URL"]
 
         stopped = _cli("down", root, timeout=120)
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr

@@ -63,8 +63,9 @@ def number(gate: GateResult, key: str) -> float:
 
 def test_randomised_data_passes_balance_and_overlap() -> None:
     gates = causal_gates(simulate("randomised"), ROLES, ESTIMATES, GateThresholds())
-    assert [gate.name for gate in gates] == ["balance_smd", "propensity_overlap"]
-    balance, overlap = gates
+    assert [gate.name for gate in gates] == ["raw_balance_smd", "balance_smd", "propensity_overlap"]
+    raw, balance, overlap = gates
+    assert raw.passed and raw.applies_to == []
     assert balance.passed and balance.applies_to == []
     assert number(balance, "max_smd_before") <= 0.1
     assert overlap.passed and overlap.value == 1.0 and overlap.applies_to == []
@@ -73,18 +74,21 @@ def test_randomised_data_passes_balance_and_overlap() -> None:
 
 
 def test_confounded_data_fails_raw_but_weighting_restores_balance() -> None:
-    balance = by_name(causal_gates(simulate("confounded"), ROLES, ESTIMATES, GateThresholds()))["balance_smd"]
+    gates = by_name(causal_gates(simulate("confounded"), ROLES, ESTIMATES, GateThresholds()))
+    balance, raw = gates["balance_smd"], gates["raw_balance_smd"]
     before = number(balance, "max_smd_before")
     assert before > 0.5
     assert balance.value is not None and balance.value < before / 5
-    assert balance.passed
+    assert balance.passed and balance.applies_to == []
     assert balance.threshold == 0.1
-    assert balance.applies_to == ["diff_in_means"]
-    assert "diff_in_means" in balance.message
+    # the confounded unadjusted estimate is flagged by a failed, named gate
+    assert (raw.passed, raw.severity, raw.value) == (False, "warning", before)
+    assert raw.applies_to == ["diff_in_means"]
+    assert "diff_in_means" in raw.message
 
 
 def test_balance_details_carry_love_plot_entries() -> None:
-    balance = causal_gates(simulate("confounded"), ROLES, ESTIMATES, GateThresholds())[0]
+    balance = by_name(causal_gates(simulate("confounded"), ROLES, ESTIMATES, GateThresholds()))["balance_smd"]
     expanded = ["age", "income", "region=east", "region=north", "region=south"]
     for name in expanded:
         assert abs(number(balance, f"smd_after:{name}")) < abs(number(balance, "max_smd_before"))
@@ -108,7 +112,8 @@ def test_threshold_assignment_fails_overlap_as_an_error() -> None:
     assert overlap.details["n_outside"] == N * (1 - overlap.value)
     assert number(overlap, "propensity_max_control") < number(overlap, "propensity_max_treated")
     assert not gates["balance_smd"].passed
-    assert gates["balance_smd"].applies_to == ["diff_in_means", "ipw"]
+    assert gates["balance_smd"].applies_to == ["ipw"]
+    assert gates["raw_balance_smd"].applies_to == ["diff_in_means"]
 
 
 def test_partial_overlap_fails_as_a_warning() -> None:
@@ -154,7 +159,8 @@ def test_rows_missing_used_columns_are_dropped() -> None:
     df.loc[df.index[:100], "income"] = np.nan
     df.loc[df.index[100:150], "age"] = np.inf
     df["unused"] = np.nan  # not mapped: must not drop anything
-    balance, overlap = causal_gates(df, ROLES, ESTIMATES, GateThresholds())
+    gates = by_name(causal_gates(df, ROLES, ESTIMATES, GateThresholds()))
+    balance, overlap = gates["balance_smd"], gates["propensity_overlap"]
     assert balance.details["n_dropped"] == 150.0
     assert overlap.details["n_used"] == N - 150.0
     assert balance.passed and overlap.passed

@@ -71,7 +71,7 @@ def print_results(analysis: dict[str, Any], truth: float | None, out=print) -> N
         out(f"  error: {analysis['error']}")
     flagged: dict[str, list[str]] = {}
     for gate in analysis.get("gates", []):
-        for method in gate.get("applies_to", []):
+        for method in [] if gate["passed"] else gate.get("applies_to", []):
             flagged.setdefault(method, []).append(gate["name"])
     header = f"  {'method':<15} {'estimand':<8} {'estimate':>9} {'SE':>7} {'95% CI':>19} {'p':>8} {'n':>6}"
     out("\nEstimates" + (f" (true effect of the sample: {truth:+.3f})" if truth is not None else ""))

@@ -128,26 +128,28 @@ def _balance_gate(
     propensity: np.ndarray,
     estimates: list[EstimateResult],
     thresholds: GateThresholds,
-) -> GateResult:
+) -> list[GateResult]:
     limit = thresholds.max_abs_smd
     base: dict[str, float | str | None] = {
         "n_used": float(len(sample.treated)),
         "n_dropped": float(sample.n_dropped),
     }
     if sample.covariates.shape[1] == 0:
-        return GateResult(
-            name="balance_smd",
-            category="causal",
-            threshold=limit,
-            value=None,
-            passed=True,
-            severity="info",
-            message=(
-                "No covariates are mapped, so balance is trivially satisfied; map pre-treatment "
-                "covariates unless treatment was randomised."
-            ),
-            details={**base, "n_covariates": 0.0},
-        )
+        return [
+            GateResult(
+                name="balance_smd",
+                category="causal",
+                threshold=limit,
+                value=None,
+                passed=True,
+                severity="info",
+                message=(
+                    "No covariates are mapped, so balance is trivially satisfied; map pre-treatment "
+                    "covariates unless treatment was randomised."
+                ),
+                details={**base, "n_covariates": 0.0},
+            )
+        ]
     before = standardized_differences(sample.covariates, sample.treated)
     after = standardized_differences(
         sample.covariates, sample.treated, ate_weights(propensity, sample.treated)
@@ -156,23 +158,35 @@ def _balance_gate(
     worst_after = max(after, key=lambda name: abs(after[name]))
     max_before, max_after = abs(before[worst_before]), abs(after[worst_after])
     passed = max_after <= limit
-    applies_to = _flagged(estimates, UNADJUSTED_METHODS) if max_before > limit else []
-    if not passed:
-        applies_to += _flagged(estimates, PROPENSITY_METHODS)
+    raw_passed = max_before <= limit
     unadjusted_present = ", ".join(_flagged(estimates, UNADJUSTED_METHODS))
     unadjusted = (
-        f"unadjusted estimates ({unadjusted_present})" if unadjusted_present else "unadjusted comparisons"
+        f"the unadjusted estimates ({unadjusted_present}) are"
+        if unadjusted_present
+        else "unadjusted comparisons are"
     )
-    if passed and max_before <= limit:
+    raw_gate = GateResult(
+        name="raw_balance_smd",
+        category="causal",
+        threshold=limit,
+        value=max_before,
+        passed=raw_passed,
+        severity="warning",
+        message=(
+            f"Raw covariates are balanced: max |SMD| {max_before:.2f} ≤ {limit:.2f}, so unadjusted "
+            "comparisons are not visibly confounded by the mapped covariates."
+            if raw_passed
+            else f"Raw covariates are imbalanced: max |SMD| {max_before:.2f} > {limit:.2f} ({worst_before}), "
+            f"so {unadjusted} prone to confounding; rely on covariate-adjusted estimates."
+        ),
+        applies_to=[] if raw_passed else _flagged(estimates, UNADJUSTED_METHODS),
+        details={**base, "worst": worst_before},
+    )
+    applies_to = [] if passed else _flagged(estimates, PROPENSITY_METHODS)
+    if passed:
         message = (
-            f"Covariate balance is good: max |SMD| {max_before:.2f} raw and {max_after:.2f} after "
-            f"weighting, both ≤ {limit:.2f}."
-        )
-    elif passed:
-        message = (
-            f"Covariate balance after weighting is good: max |SMD| {max_after:.2f} ≤ {limit:.2f}, "
-            f"but raw max |SMD| is {max_before:.2f} ({worst_before}), so {unadjusted} are prone to "
-            "confounding; prefer adjusted estimates."
+            f"Covariate balance after weighting is good: max |SMD| {max_after:.2f} ≤ {limit:.2f} "
+            f"(raw {max_before:.2f})."
         )
     else:
         message = (
@@ -192,17 +206,20 @@ def _balance_gate(
     for name in sample.covariates.columns:
         details[f"smd_before:{name}"] = before[name]
         details[f"smd_after:{name}"] = after[name]
-    return GateResult(
-        name="balance_smd",
-        category="causal",
-        threshold=limit,
-        value=max_after,
-        passed=passed,
-        severity="warning",
-        message=message,
-        applies_to=applies_to,
-        details=details,
-    )
+    return [
+        raw_gate,
+        GateResult(
+            name="balance_smd",
+            category="causal",
+            threshold=limit,
+            value=max_after,
+            passed=passed,
+            severity="warning",
+            message=message,
+            applies_to=applies_to,
+            details=details,
+        ),
+    ]
 
 
 def _overlap_gate(
@@ -301,6 +318,6 @@ def causal_gates(
         return _cannot_assess(sample, thresholds)
     propensity = fit_propensity(sample.covariates, sample.treated)
     return [
-        _balance_gate(sample, propensity, estimates, thresholds),
+        *_balance_gate(sample, propensity, estimates, thresholds),
         _overlap_gate(sample, propensity, estimates, thresholds),
     ]
