@@ -226,7 +226,9 @@ async def test_trace_context_travels_in_message_headers(env, infra):  # type: ig
 
     durable = f"c{uuid.uuid4().hex[:8]}"
     sub = Subscription(event.subject, durable, handler, deliver_new_only=True)
-    consumer = Consumer("test", sub, env["bus"], env["sessions"], env["processed"], env["outbox"], env["relay"])
+    consumer = Consumer(
+        "test", sub, env["bus"], env["sessions"], env["processed"], env["outbox"], env["relay"]
+    )
     task = asyncio.create_task(consumer.run())
     await asyncio.sleep(0.5)
     with tracer().start_as_current_span("upload") as span:

@@ -30,7 +30,7 @@ STOP_GRACE_S = 10.0
 
 def _stack_root(tmp_path: Path) -> Path:
     """A short root of this test's own: PostgreSQL puts its Unix socket under the root, and a
-    socket path longer than 107 bytes stops it from starting (see the xfail test below)."""
+    socket path longer than 107 bytes once stopped it from starting (regression test below)."""
     return (tmp_path / "cqox").resolve()
 
 
@@ -115,18 +115,11 @@ def test_stop_recorded_without_a_stack_is_false(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(
-    strict=True,
-    reason="processes.py Postgres.start passes `-k <data dir>`: the Unix socket path "
-    "<root>/postgres/data/.s.PGSQL.<port> exceeds 107 bytes under a deep --root, PostgreSQL exits "
-    "with 'could not create any Unix-domain sockets' and start() only reports 'connection refused' "
-    "after its timeout; fix: `-c unix_socket_directories=` (clients use TCP) or a short mkdtemp dir",
-)
 def test_postgres_starts_under_a_deep_root(tmp_path: Path) -> None:
     deep = tmp_path / ("d" * 40) / "cqox" / "demo" / "postgres"
     postgres = Postgres(deep)
     try:
-        postgres.start(timeout=3)
+        postgres.start()
     finally:
         postgres.stop()
 

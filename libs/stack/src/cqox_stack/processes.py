@@ -262,8 +262,8 @@ class Postgres:
                     "127.0.0.1",
                     "-p",
                     str(self.port),
-                    "-k",
-                    str(self.data),
+                    "-c",
+                    "unix_socket_directories=",  # TCP only: no socket path length limit
                     "-c",
                     "fsync=off",
                     "-c",
