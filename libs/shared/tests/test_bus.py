@@ -213,9 +213,8 @@ async def _collect_all(url: str, subject: str) -> list[bytes]:
 
 
 async def test_trace_context_travels_in_message_headers(env, infra):  # type: ignore[no-untyped-def]
-    from opentelemetry import trace
-
     from cqox_shared.tracing import configure_tracing, tracer
+    from opentelemetry import trace
 
     configure_tracing("test")
     event = _failed(f"d-{uuid.uuid4()}")
