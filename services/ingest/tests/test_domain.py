@@ -600,3 +600,16 @@ def test_project_notifications_append_without_status_change() -> None:
 def test_project_ignores_events_without_read_model_effect(event_type: str) -> None:
     state = {"analysis_id": AID, "status": "mapped", "design": "observational"}
     assert project(state, sample_events()[event_type]) == state
+
+
+def test_late_method_result_does_not_change_a_closed_analysis() -> None:
+    from cqox_contracts.v1 import EstimateCompleted, EstimateResult
+    from cqox_ingest.domain import project
+
+    closed = {"status": "completed", "estimates": [{"method": "ols", "estimate": 2.0}], "failures": []}
+    late = EstimateCompleted(
+        correlation_id="a", producer="estimator", analysis_id="a", method="ipw",
+        result=EstimateResult(method="ipw", estimand="ATE", estimate=1.0, std_error=0.1, ci_lower=0.8,
+                              ci_upper=1.2, p_value=0.01, n=10, inference="x"),
+    )  # fmt: skip
+    assert project(closed, late) == closed

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from cqox_stack.stack import SERVICES, Stack, stop_recorded
@@ -83,6 +85,9 @@ def up(root: Path) -> int:
         "DATABASE_URL": stack.database_url,
         "CQOX_ARTIFACTS": str(stack.artifacts.resolve()),
     }
+    keys = os.environ.get("CQOX_API_KEYS", "")
+    if keys:  # auth is on: hand the shell the first key
+        env["CQOX_API_KEY"] = keys.split(",")[0].split(":")[0]
     env_file = root / "env"
     env_file.write_text("".join(f"export {k}={v}\n" for k, v in env.items()))
     print(f"\n  API: {stack.api_url}/docs   ·   source {env_file} ·   make down to stop")
@@ -108,6 +113,7 @@ def status(root: Path) -> int:
 
 def main() -> None:
     """CLI entry point."""
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     parser = argparse.ArgumentParser(
         prog="cqox-stack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -200,6 +200,11 @@ def _advance(state: dict[str, Any], status: str) -> None:
         state["status"] = status
 
 
+def _open(state: dict[str, Any]) -> bool:
+    """Whether per-method results may still change the analysis (it has not been closed)."""
+    return STATUS_RANK.get(state.get("status", "accepted"), 0) < STATUS_RANK["estimated"]
+
+
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3g}"
 
@@ -280,10 +285,10 @@ def project(state: dict[str, Any], event: Event) -> dict[str, Any]:
         case EstimateRequested():
             state["planned_methods"] = sorted({*state.get("planned_methods", []), event.method})
             _advance(state, "estimating")
-        case EstimateCompleted():
+        case EstimateCompleted() if _open(state):
             state["estimates"] = _upsert(state.get("estimates", []), event.result.model_dump(mode="json"))
             _advance(state, "estimating")
-        case EstimateFailed():
+        case EstimateFailed() if _open(state):
             failure = {"method": event.method, "reason": event.reason, "error_type": event.error_type}
             state["failures"] = _upsert(state.get("failures", []), failure)
             _advance(state, "estimating")
