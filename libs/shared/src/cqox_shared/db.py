@@ -119,3 +119,50 @@ def _configure_and_run(context, connection, target_metadata: MetaData, schema: s
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+def create_messaging_tables(schema: str) -> None:
+    """Migration step creating the runtime's tables (version 1) in `schema`; frozen, never edit.
+
+    A later change to `messaging_tables` needs its own migration step in every service.
+    """
+    from alembic import op
+
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("subject", sa.String(length=300), nullable=False),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("headers", JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("event_id"),
+        schema=schema,
+    )
+    op.create_index(
+        f"ix_{schema}_outbox_published_at",
+        "outbox",
+        ["published_at"],
+        unique=False,
+        schema=schema,
+        postgresql_where=sa.text("published_at IS NULL"),
+    )
+    op.create_table(
+        "processed_events",
+        sa.Column("consumer", sa.String(length=200), nullable=False),
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint("consumer", "event_id"),
+        schema=schema,
+    )
+
+
+def drop_messaging_tables(schema: str) -> None:
+    """Migration step undoing `create_messaging_tables`."""
+    from alembic import op
+
+    op.drop_table("processed_events", schema=schema)
+    op.drop_index(f"ix_{schema}_outbox_published_at", table_name="outbox", schema=schema)
+    op.drop_table("outbox", schema=schema)
