@@ -37,7 +37,9 @@ def test_migrations_match_models_and_rerun_as_a_no_op(infra, service: str) -> No
                 },
             )
             differences = compare_metadata(context, models.metadata)
-            version = conn.execute(sa.text(f'SELECT version_num FROM "{models.SCHEMA}".alembic_version')).scalar()
+            version = conn.execute(
+                sa.text(f'SELECT version_num FROM "{models.SCHEMA}".alembic_version')
+            ).scalar()
     finally:
         engine.dispose()
     assert differences == [], f"models of {service} differ from its migrations: {differences}"

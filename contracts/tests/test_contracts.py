@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from pydantic import create_model
+
 from cqox_contracts import export
 from cqox_contracts.export import (
     Catalog,
@@ -53,7 +55,6 @@ from cqox_contracts.v1 import (
     parse_event,
     stream_for,
 )
-from pydantic import create_model
 
 SCHEMAS_DIR = export.CONTRACTS_DIR / export.SCHEMAS_SUBDIR
 ASYNCAPI_PATH = export.CONTRACTS_DIR / export.ASYNCAPI_FILE

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from cqox_stack.stack import Stack
 
 REPO = Path(__file__).resolve().parents[2]

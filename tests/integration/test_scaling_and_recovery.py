@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from cqox_stack.stack import Stack
 
+from cqox_stack.stack import Stack
 from tests.integration.conftest import EXAMPLES, metric, upload, wait_done
 
 pytestmark = pytest.mark.integration

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from cqox_stack.stack import Stack
 
+from cqox_stack.stack import Stack
 from tests.integration.conftest import EXAMPLES, upload, wait_done
 
 pytestmark = pytest.mark.integration

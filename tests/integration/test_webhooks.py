@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
+
 from cqox_stack.processes import free_port
 from cqox_stack.stack import Stack
-
 from tests.integration.conftest import EXAMPLES, upload, wait_done
 
 pytestmark = pytest.mark.integration

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from moto.server import ThreadedMotoServer
+
 from cqox_shared.artifacts import (
     ArtifactNotFoundError,
     LocalArtifactStore,
@@ -18,7 +20,6 @@ from cqox_shared.artifacts import (
     store_from_settings,
 )
 from cqox_shared.settings import Settings
-from moto.server import ThreadedMotoServer
 
 # ---- local folder store ---------------------------------------------------------------------
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from cqox_shared.auth import ApiKeyAuth, Principal, parse_api_keys
 from fastapi import HTTPException
 from starlette.requests import Request
+
+from cqox_shared.auth import ApiKeyAuth, Principal, parse_api_keys
 
 SPEC = "k-admin:tenant-a:admin, k-analyst:tenant-a:analyst,k-viewer:tenant-b:viewer"
 

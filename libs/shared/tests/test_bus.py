@@ -8,10 +8,11 @@ import uuid
 import nats
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import MetaData
+
 from cqox_contracts.v1 import MessageDeadLettered, ReportGenerated, parse_event
 from cqox_shared.bus import Bus, Consumer, HandlerContext, OutboxRelay, RejectMessage, Subscription
 from cqox_shared.db import create_engine, messaging_tables, session_factory
-from sqlalchemy import MetaData
 
 pytestmark = pytest.mark.integration
 
@@ -213,8 +214,9 @@ async def _collect_all(url: str, subject: str) -> list[bytes]:
 
 
 async def test_trace_context_travels_in_message_headers(env, infra):  # type: ignore[no-untyped-def]
-    from cqox_shared.tracing import configure_tracing, tracer
     from opentelemetry import trace
+
+    from cqox_shared.tracing import configure_tracing, tracer
 
     configure_tracing("test")
     event = _failed(f"d-{uuid.uuid4()}")

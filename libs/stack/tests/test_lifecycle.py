@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from cqox_stack.processes import Postgres
 from cqox_stack.stack import stop_recorded
 

@@ -7,6 +7,7 @@ import hmac
 import re
 
 import pytest
+
 from cqox_notification.domain import (
     DEFAULT_EVENT_TYPES,
     SIGNATURE_HEADER,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from cqox_contracts.v1 import GateResult, RoleMapping
 from cqox_quality_gate import domain
 

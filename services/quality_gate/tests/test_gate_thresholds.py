@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from cqox_quality_gate.domain import GateThresholds
 from pydantic import ValidationError
+
+from cqox_quality_gate.domain import GateThresholds
 
 
 def test_defaults_match_adr() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from cqox_contracts.v1 import GateResult, RoleMapping
 from cqox_quality_gate.domain import GateThresholds, data_gates, rejection_reason
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from cqox_contracts.v1.models import EstimateResult, GateResult
 from cqox_visualization.domain import (
     consensus,

@@ -8,6 +8,7 @@ import math
 import matplotlib.image
 import numpy as np
 import pytest
+
 from cqox_contracts.v1.models import EstimateResult, GateResult
 from cqox_visualization.figures import (
     forest_plot_png,

@@ -7,6 +7,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+
 from cqox_contracts.v1.models import (
     ColumnSchema,
     DatasetRef,

@@ -24,14 +24,6 @@ from typing import Any
 
 import nats
 import sqlalchemy as sa
-from cqox_contracts.v1 import (
-    STREAMS,
-    AnalysisFailed,
-    Event,
-    MessageDeadLettered,
-    UnknownEventError,
-    parse_event,
-)
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -43,6 +35,14 @@ from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cqox_contracts.v1 import (
+    STREAMS,
+    AnalysisFailed,
+    Event,
+    MessageDeadLettered,
+    UnknownEventError,
+    parse_event,
+)
 from cqox_shared.logging import get_logger
 from cqox_shared.metrics import HANDLE_SECONDS, MESSAGES, PUBLISHED
 from cqox_shared.tracing import extract_context, inject_headers, tracer

@@ -134,7 +134,9 @@ def create_messaging_tables(schema: str) -> None:
         sa.Column("event_id", sa.String(length=64), nullable=False),
         sa.Column("subject", sa.String(length=300), nullable=False),
         sa.Column("payload", sa.Text(), nullable=False),
-        sa.Column("headers", JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
+        sa.Column(
+            "headers", JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False
+        ),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
@@ -153,7 +155,9 @@ def create_messaging_tables(schema: str) -> None:
         "processed_events",
         sa.Column("consumer", sa.String(length=200), nullable=False),
         sa.Column("event_id", sa.String(length=64), nullable=False),
-        sa.Column("processed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column(
+            "processed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+        ),
         sa.PrimaryKeyConstraint("consumer", "event_id"),
         schema=schema,
     )

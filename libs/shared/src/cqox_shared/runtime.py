@@ -17,7 +17,6 @@ from pathlib import Path
 
 import sqlalchemy as sa
 import uvicorn
-from cqox_contracts.v1 import Event
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.applications import Starlette
@@ -25,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from cqox_contracts.v1 import Event
 from cqox_shared.artifacts import ArtifactStore, store_from_settings
 from cqox_shared.bus import Bus, Consumer, HandlerContext, OutboxRelay, Subscription
 from cqox_shared.db import create_engine, migrate, session_factory

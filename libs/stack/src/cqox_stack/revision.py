@@ -20,6 +20,7 @@ def autogenerate(service_module: str, message: str) -> None:
     """Write a new revision file into the service's `db/migrations/versions/`."""
     from alembic import command
     from alembic.config import Config
+
     from cqox_shared.db import ensure_database, migrate
 
     db_package = importlib.import_module(f"{service_module}.db")

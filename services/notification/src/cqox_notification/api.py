@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from cqox_shared.auth import Principal
-from cqox_shared.runtime import ServiceRuntime
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from cqox_notification.db.models import Delivery, DeliveryAttempt, Subscription
 from cqox_notification.domain import DEFAULT_EVENT_TYPES, new_secret, validate_target
+from cqox_shared.auth import Principal
+from cqox_shared.runtime import ServiceRuntime
 
 
 class SubscriptionIn(BaseModel):

@@ -8,16 +8,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
+from fastapi import FastAPI
+
 from cqox_contracts.v1 import AnalysisFailed, DatasetRejected, ReportGenerated
+from cqox_notification import api, handlers
+from cqox_notification.db import MIGRATIONS
+from cqox_notification.db.models import metadata
 from cqox_shared.auth import ApiKeyAuth
 from cqox_shared.bus import Subscription
 from cqox_shared.runtime import ServiceRuntime
 from cqox_shared.settings import Settings
-from fastapi import FastAPI
-
-from cqox_notification import api, handlers
-from cqox_notification.db import MIGRATIONS
-from cqox_notification.db.models import metadata
 
 
 class NotificationSettings(Settings):

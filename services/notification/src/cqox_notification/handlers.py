@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 import httpx
 import sqlalchemy as sa
-from cqox_contracts.v1 import Event, NotificationDelivered, NotificationFailed
-from cqox_shared.bus import HandlerContext
-from cqox_shared.logging import get_logger
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from cqox_contracts.v1 import Event, NotificationDelivered, NotificationFailed
 from cqox_notification.db.models import Delivery, DeliveryAttempt, Subscription
 from cqox_notification.domain import SIGNATURE_HEADER, TIMESTAMP_HEADER, backoff_s, sign
+from cqox_shared.bus import HandlerContext
+from cqox_shared.logging import get_logger
 
 if TYPE_CHECKING:
     from cqox_shared.runtime import ServiceRuntime

@@ -4,14 +4,13 @@ dataset.rejected and analysis.assessed."""
 from __future__ import annotations
 
 from cqox_contracts.v1 import AnalysisEstimated, DatasetMapped
-from cqox_shared.bus import Subscription
-from cqox_shared.runtime import ServiceRuntime, run_worker
-from cqox_shared.settings import Settings
-
 from cqox_quality_gate import handlers
 from cqox_quality_gate.db import MIGRATIONS
 from cqox_quality_gate.db.models import metadata
 from cqox_quality_gate.domain import GateThresholds
+from cqox_shared.bus import Subscription
+from cqox_shared.runtime import ServiceRuntime, run_worker
+from cqox_shared.settings import Settings
 
 
 def build_runtime(

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
 from cqox_contracts.v1 import (
     AnalysisAssessed,
     AnalysisEstimated,
@@ -14,12 +16,10 @@ from cqox_contracts.v1 import (
     DatasetRejected,
     GateResult,
 )
-from cqox_shared.artifacts import read_frame
-from cqox_shared.bus import HandlerContext
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
 from cqox_quality_gate.db.models import GateRecord
 from cqox_quality_gate.domain import GateThresholds, causal_gates, data_gates, rejection_reason
+from cqox_shared.artifacts import read_frame
+from cqox_shared.bus import HandlerContext
 
 
 async def _record(

@@ -6,7 +6,6 @@ from cqox_contracts.v1 import AnalysisAssessed
 from cqox_shared.bus import Subscription
 from cqox_shared.runtime import ServiceRuntime, run_worker
 from cqox_shared.settings import Settings
-
 from cqox_visualization import handlers
 from cqox_visualization.db import MIGRATIONS
 from cqox_visualization.db.models import metadata

@@ -16,7 +16,6 @@ from contextlib import contextmanager, suppress
 from functools import cache
 
 import matplotlib
-from cqox_contracts.v1.models import EstimateResult, GateResult
 from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -24,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.transforms import blended_transform_factory
 
+from cqox_contracts.v1.models import EstimateResult, GateResult
 from cqox_visualization.domain import format_level, format_number, is_finite
 
 BALANCE_GATE = "balance_smd"

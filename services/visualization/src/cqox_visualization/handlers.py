@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from cqox_contracts.v1 import AnalysisAssessed, Artifact, ReportGenerated
-from cqox_shared.bus import HandlerContext
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from cqox_contracts.v1 import AnalysisAssessed, Artifact, ReportGenerated
+from cqox_shared.bus import HandlerContext
 from cqox_visualization.db.models import ReportRecord
 from cqox_visualization.domain import flagged_methods, headline
 from cqox_visualization.figures import forest_plot_png, love_plot_png

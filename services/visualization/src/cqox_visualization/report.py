@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 import jinja2
+
 from cqox_contracts.v1.models import (
     DatasetRef,
     EstimateResult,
@@ -19,7 +20,6 @@ from cqox_contracts.v1.models import (
     MethodFailure,
     RoleMapping,
 )
-
 from cqox_visualization.domain import (
     MISSING,
     Consensus,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from cqox_shared.db import messaging_tables
 from sqlalchemy import MetaData
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from cqox_shared.db import messaging_tables
 
 SCHEMA = "notification"
 metadata = MetaData(schema=SCHEMA)

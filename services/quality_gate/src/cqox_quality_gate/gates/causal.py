@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from cqox_contracts.v1 import EstimateResult, GateResult, RoleMapping
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from cqox_contracts.v1 import EstimateResult, GateResult, RoleMapping
 from cqox_quality_gate.gates.thresholds import GateThresholds
 from cqox_quality_gate.gates.treatment import code_treatment
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from cqox_contracts.v1 import GateResult, RoleMapping
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
+from cqox_contracts.v1 import GateResult, RoleMapping
 from cqox_quality_gate.gates.thresholds import GateThresholds
 from cqox_quality_gate.gates.treatment import code_treatment
 
