@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from cqox_contracts.v1 import RoleMapping
 from cqox_estimator.estimators import EstimationError, prepare
 

@@ -9,6 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
+from scipy.special import expit
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
 from cqox_contracts.v1 import EstimateResult, RoleMapping
 from cqox_estimator.domain import estimate
 from cqox_estimator.estimators import (
@@ -20,10 +25,6 @@ from cqox_estimator.estimators import (
     RegressionAdjustment,
     select_methods,
 )
-from scipy import stats
-from scipy.special import expit
-from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
 
 TRUE_EFFECT = 1.5
 ROLES = RoleMapping(treatment="treated", outcome="y", covariates=["x1", "x2", "segment"])

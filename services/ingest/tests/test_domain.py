@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from cqox_contracts.v1 import (
     EVENT_TYPES,
     AnalysisAssessed,

@@ -14,14 +14,13 @@ import argparse
 from collections.abc import Sequence
 
 from cqox_contracts.v1 import DatasetQualified, EstimateCompleted, EstimateFailed, EstimateRequested
-from cqox_shared.bus import Subscription
-from cqox_shared.runtime import ServiceRuntime, run_worker
-from cqox_shared.settings import Settings
-
 from cqox_estimator import handlers
 from cqox_estimator.db import MIGRATIONS
 from cqox_estimator.db.models import metadata
 from cqox_estimator.estimators import REGISTRY
+from cqox_shared.bus import Subscription
+from cqox_shared.runtime import ServiceRuntime, run_worker
+from cqox_shared.settings import Settings
 
 ROLES = ("planner", "aggregator", "worker")
 

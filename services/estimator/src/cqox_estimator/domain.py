@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from cqox_contracts.v1 import EstimateResult, RoleMapping
 
+from cqox_contracts.v1 import EstimateResult, RoleMapping
 from cqox_estimator.estimators import REGISTRY, EstimationError, prepare
 
 

@@ -9,6 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from prometheus_client import Counter
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
 from cqox_contracts.v1 import (
     AnalysisEstimated,
     AnalysisFailed,
@@ -21,15 +24,12 @@ from cqox_contracts.v1 import (
     MethodFailure,
     RoleMapping,
 )
-from cqox_shared.artifacts import read_frame
-from cqox_shared.bus import HandlerContext
-from cqox_shared.logging import get_logger
-from prometheus_client import Counter
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
 from cqox_estimator.db.models import EstimateRecord, Plan, PlanResult
 from cqox_estimator.domain import estimate
 from cqox_estimator.estimators import EstimationError, select_methods
+from cqox_shared.artifacts import read_frame
+from cqox_shared.bus import HandlerContext
+from cqox_shared.logging import get_logger
 
 if TYPE_CHECKING:
     from cqox_shared.runtime import ServiceRuntime

@@ -12,16 +12,16 @@ from typing import Annotated, Any
 from urllib.parse import urlparse
 
 import sqlalchemy as sa
-from cqox_contracts.v1 import AnalysisRequested, AnalysisSpec, ColumnSchema, DatasetIngested, DatasetRef
-from cqox_shared.artifacts import ArtifactNotFoundError
-from cqox_shared.auth import Principal
-from cqox_shared.runtime import ServiceRuntime
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 
+from cqox_contracts.v1 import AnalysisRequested, AnalysisSpec, ColumnSchema, DatasetIngested, DatasetRef
 from cqox_ingest.db.models import Analysis, AnalysisEvent, AuditEntry, Dataset, DatasetVersion
 from cqox_ingest.domain import TERMINAL, IngestError, read_table, safe_filename, write_parquet
+from cqox_shared.artifacts import ArtifactNotFoundError
+from cqox_shared.auth import Principal
+from cqox_shared.runtime import ServiceRuntime
 
 CHUNK = 1 << 20
 

@@ -7,17 +7,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+
 from cqox_contracts.v1 import STREAMS
+from cqox_ingest import api, handlers
+from cqox_ingest.db import MIGRATIONS
+from cqox_ingest.db.models import metadata
 from cqox_shared.auth import ApiKeyAuth
 from cqox_shared.bus import Subscription
 from cqox_shared.runtime import ServiceRuntime
 from cqox_shared.settings import Settings
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
-
-from cqox_ingest import api, handlers
-from cqox_ingest.db import MIGRATIONS
-from cqox_ingest.db.models import metadata
 
 READ_MODEL_STREAMS = (
     "CQOX_DATASETS",

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from cqox_contracts.v1 import (
     AnalysisAssessed,
     AnalysisEstimated,

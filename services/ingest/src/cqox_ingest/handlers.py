@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from cqox_contracts.v1 import DatasetIngested, Event
-from cqox_shared.bus import HandlerContext
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from cqox_contracts.v1 import DatasetIngested, Event
 from cqox_ingest.db.models import Analysis, AnalysisEvent
 from cqox_ingest.domain import project, summarize
+from cqox_shared.bus import HandlerContext
 
 PROJECTED = (
     "status",

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from cqox_contracts.v1 import AnalysisRequested, DatasetIngested
-from cqox_shared.bus import Subscription
-from cqox_shared.runtime import ServiceRuntime, run_worker
-from cqox_shared.settings import Settings
-
 from cqox_mapping import handlers
 from cqox_mapping.db import MIGRATIONS
 from cqox_mapping.db.models import metadata
+from cqox_shared.bus import Subscription
+from cqox_shared.runtime import ServiceRuntime, run_worker
+from cqox_shared.settings import Settings
 
 
 class MappingSettings(Settings):

@@ -27,6 +27,7 @@ from typing import Literal, cast
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
 from cqox_contracts.v1.models import Role, RoleAssignment, RoleMapping
 
 __all__ = [

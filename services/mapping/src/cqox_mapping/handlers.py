@@ -6,11 +6,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from cqox_contracts.v1 import AnalysisFailed, AnalysisRequested, DatasetIngested, DatasetMapped
-from cqox_shared.artifacts import read_frame
-from cqox_shared.bus import HandlerContext
-
 from cqox_mapping.db.models import RoleMappingRecord
 from cqox_mapping.domain import MappingError, dictionary_version, infer_roles
+from cqox_shared.artifacts import read_frame
+from cqox_shared.bus import HandlerContext
 
 
 def map_roles_handler(

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 import numpy as np
-from cqox_contracts.v1 import EstimateResult
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from cqox_contracts.v1 import EstimateResult
 from cqox_estimator.estimators.design import DesignData, EstimationError
 
 Diagnostics = dict[str, float | str | None]

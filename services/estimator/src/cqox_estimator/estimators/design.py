@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from cqox_contracts.v1 import RoleMapping
 from numpy.typing import NDArray
 from scipy.linalg import qr
+
+from cqox_contracts.v1 import RoleMapping
 
 MIN_ROWS_PER_ARM = 10
 MAX_CATEGORY_LEVELS = 50

@@ -8,7 +8,6 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from cqox_contracts.v1 import RoleMapping
-
 from cqox_estimator.estimators.base import CausalEstimator
 from cqox_estimator.estimators.difference import DifferenceInMeans
 from cqox_estimator.estimators.regression import RegressionAdjustment

@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from cqox_shared.db import messaging_tables
 from sqlalchemy import MetaData
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from cqox_shared.db import messaging_tables
 
 SCHEMA = "mapping"
 metadata = MetaData(schema=SCHEMA)
