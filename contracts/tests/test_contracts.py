@@ -33,6 +33,7 @@ from cqox_contracts.v1 import (
     AnalysisSpec,
     Artifact,
     ColumnSchema,
+    DatasetConfirmed,
     DatasetIngested,
     DatasetMapped,
     DatasetQualified,
@@ -109,6 +110,7 @@ SAMPLES: dict[type[Event], dict[str, Any]] = {
         "design": "observational",
         "gates": [GATE],
     },
+    DatasetConfirmed: {"dataset": DATASET, "analysis_id": "an-1", "roles": {"treatment": "treated"}},
     DatasetRejected: {"dataset": DATASET, "analysis_id": "an-1", "reason": "no variation", "gates": [GATE]},
     EstimateRequested: {
         "analysis_id": "an-1",

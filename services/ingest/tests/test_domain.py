@@ -1,15 +1,10 @@
-"""Ingest domain: reading uploads (generated in tmp_path), Parquet writing, summaries, projection."""
+"""Ingest domain: one-line summaries and the read-model projection of every event."""
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from cqox_contracts.v1 import (
@@ -20,6 +15,7 @@ from cqox_contracts.v1 import (
     AnalysisRequested,
     Artifact,
     ColumnSchema,
+    DatasetConfirmed,
     DatasetIngested,
     DatasetMapped,
     DatasetQualified,
@@ -39,238 +35,7 @@ from cqox_contracts.v1 import (
     RoleAssignment,
     RoleMapping,
 )
-from cqox_ingest.domain import (
-    STATUS_RANK,
-    IngestError,
-    project,
-    read_table,
-    safe_filename,
-    summarize,
-    write_parquet,
-)
-
-# ---- read_table: good inputs ------------------------------------------------------------------
-
-
-def _write(tmp_path: Path, name: str, data: bytes) -> Path:
-    path = tmp_path / name
-    path.write_bytes(data)
-    return path
-
-
-def test_comma_csv(tmp_path: Path) -> None:
-    path = _write(tmp_path, "d.csv", b"id,treated,y,x\n1,1,2.5,a\n2,0,3.0,b\n3,1,NA,c\n")
-    table = read_table(path, "d.csv")
-    assert table.file_format == "csv"
-    assert table.notes == []
-    assert list(table.frame.columns) == ["id", "treated", "y", "x"]
-    assert table.frame["id"].dtype == "int64"
-    assert table.frame["y"].isna().tolist() == [False, False, True]
-
-
-def test_semicolon_csv_with_quoted_newlines(tmp_path: Path) -> None:
-    data = b'id;comment;y\n1;"first line\nsecond line";1.5\n2;"a; b";2.5\n3;"x\ny\nz";3.5\n4;"plain";4.5\n'
-    table = read_table(_write(tmp_path, "d.csv", data), "d.csv")
-    assert table.file_format == "csv"
-    assert list(table.frame.columns) == ["id", "comment", "y"]
-    assert len(table.frame) == 4
-    assert table.frame["comment"].tolist()[:3] == ["first line\nsecond line", "a; b", "x\ny\nz"]
-    assert table.frame["y"].tolist() == [1.5, 2.5, 3.5, 4.5]
-
-
-def test_tsv(tmp_path: Path) -> None:
-    data = b"unit\ttime\tsales\nA\t2020\t10\nA\t2021\t12\nB\t2020\t7\n"
-    table = read_table(_write(tmp_path, "d.tsv", data), "d.tsv")
-    assert table.file_format == "tsv"
-    assert list(table.frame.columns) == ["unit", "time", "sales"]
-    assert table.frame["sales"].tolist() == [10, 12, 7]
-
-
-def test_pipe_separated(tmp_path: Path) -> None:
-    data = b"a|b|c\n1|2|x\n3|4|y\n5|6|z\n"
-    table = read_table(_write(tmp_path, "d.txt", data), "d.txt")
-    assert table.file_format == "csv"
-    assert list(table.frame.columns) == ["a", "b", "c"]
-    assert table.frame["b"].tolist() == [2, 4, 6]
-
-
-def test_single_column_falls_back_to_comma(tmp_path: Path) -> None:
-    table = read_table(_write(tmp_path, "d.csv", b"y\n1\n2\n3\n"), "d.csv")
-    assert list(table.frame.columns) == ["y"]
-    assert len(table.frame) == 3
-
-
-def test_utf8_with_bom(tmp_path: Path) -> None:
-    data = "\ufeffid,名前,売上\n1,東京,100\n2,大阪,200\n".encode()
-    table = read_table(_write(tmp_path, "d.csv", data), "d.csv")
-    assert list(table.frame.columns) == ["id", "名前", "売上"]  # no BOM glued to "id"
-    assert table.frame["名前"].tolist() == ["東京", "大阪"]
-    assert table.notes == []
-
-
-def test_shift_jis_japanese(tmp_path: Path) -> None:
-    text = "店舗,施策,売上高\n新宿店,1,120.5\n渋谷店,0,98.0\n池袋店,1,130.25\n"
-    table = read_table(_write(tmp_path, "sjis.csv", text.encode("cp932")), "sjis.csv")
-    assert list(table.frame.columns) == ["店舗", "施策", "売上高"]
-    assert table.frame["店舗"].tolist() == ["新宿店", "渋谷店", "池袋店"]
-    assert table.frame["売上高"].tolist() == [120.5, 98.0, 130.25]
-    assert table.notes == ["decoded as cp932"]
-
-
-def test_shift_jis_beyond_the_sniffed_head(tmp_path: Path) -> None:
-    lines = ["id,comment"] + [f"{i},ok" for i in range(12_000)] + ["12000,日本語のコメント"]
-    data = "\n".join(lines).encode("cp932")
-    assert len(data) > 65536
-    table = read_table(_write(tmp_path, "big.csv", data), "big.csv")
-    assert table.frame["comment"].iloc[-1] == "日本語のコメント"
-
-
-def test_parquet_is_sniffed_and_narrow_ints_widened(tmp_path: Path) -> None:
-    arrow = pa.table(
-        {
-            "small": pa.array([1, -2, 3], pa.int8()),
-            "mid": pa.array([1000, 2000, 3000], pa.int32()),
-            "unsigned": pa.array([1, 2, 3], pa.uint16()),
-            "y": pa.array([0.5, 1.5, None], pa.float64()),
-            "name": pa.array(["a", "b", "c"]),
-        }
-    )
-    path = tmp_path / "upload.bin"  # the extension is irrelevant
-    pq.write_table(arrow, path)
-    table = read_table(path, "upload.bin")
-    assert table.file_format == "parquet"
-    dtypes = {c: str(t) for c, t in table.frame.dtypes.items()}
-    assert dtypes["small"] == dtypes["mid"] == dtypes["unsigned"] == "int64"
-    assert table.frame["small"].tolist() == [1, -2, 3]
-    assert dtypes["y"] == "float64"
-
-
-def test_parquet_nullable_int_with_missing_values(tmp_path: Path) -> None:
-    frame = pd.DataFrame({"a": pd.array([1, None, 3], dtype="Int8"), "y": [1.0, 2.0, 3.0]})
-    frame.to_parquet(tmp_path / "n.parquet")
-    table = read_table(tmp_path / "n.parquet")
-    assert table.frame["a"].isna().tolist() == [False, True, False]
-
-
-def test_parquet_uint64_is_not_silently_wrapped(tmp_path: Path) -> None:
-    pq.write_table(pa.table({"big": pa.array([2**63, 1, 2], pa.uint64())}), tmp_path / "u.parquet")
-    try:
-        table = read_table(tmp_path / "u.parquet")
-    except IngestError:
-        return  # refusing the column would also be acceptable
-    assert (table.frame["big"] >= 0).all()
-
-
-# ---- read_table: bad inputs ---------------------------------------------------------------------
-
-
-def _parquet_bytes() -> bytes:
-    buffer = io.BytesIO()
-    pq.write_table(pa.table({"a": list(range(1000)), "b": [float(i) for i in range(1000)]}), buffer)
-    return buffer.getvalue()
-
-
-BAD_INPUTS: list[tuple[str, bytes, int, str]] = [
-    ("empty.csv", b"", 400, "empty"),
-    ("header.csv", b"id,treated,y\n", 422, "no data rows"),
-    ("blank.csv", b"\n\n\n", 400, "no header and no rows"),
-    ("junk.bin", bytes(range(256)) * 40, 415, "looks binary"),
-    ("page.csv", b"<!DOCTYPE html>\n<html><body>Sign in</body></html>\n", 415, "HTML page"),
-    ("page2.csv", b"  \n<HTML><head></head><body>x</body></HTML>", 415, "HTML page"),
-    ("dup.csv", b"id,y,y\n1,2,3\n4,5,6\n", 422, "duplicate column names"),
-    ("unnamed.csv", b",a,b\n0,1,2\n1,3,4\n", 422, "no name"),
-    ("ragged.csv", b"a,b\n1,2\n3,4,5,6\n", 422, "not well-formed comma-separated"),
-    ("cut.parquet", _parquet_bytes()[:200], 422, "Parquet file cannot be read"),
-]
-
-
-@pytest.mark.parametrize(("name", "data", "status", "fragment"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
-def test_bad_inputs(tmp_path: Path, name: str, data: bytes, status: int, fragment: str) -> None:
-    path = _write(tmp_path, name, data)
-    with pytest.raises(IngestError) as info:
-        read_table(path, name)
-    assert info.value.status_code == status
-    assert fragment in info.value.message
-    assert str(info.value) == info.value.message
-
-
-def test_binary_message_names_the_file(tmp_path: Path) -> None:
-    path = _write(tmp_path, "x", b"\x00\x01\x02junk")
-    with pytest.raises(IngestError) as info:
-        read_table(path, "photo.jpg")
-    assert "photo.jpg" in info.value.message
-
-
-def test_parquet_truncated_in_the_footer(tmp_path: Path) -> None:
-    data = _parquet_bytes()
-    path = _write(tmp_path, "d.parquet", data[:-10])
-    with pytest.raises(IngestError) as info:
-        read_table(path, "d.parquet")
-    assert info.value.status_code == 422
-
-
-# ---- write_parquet and safe_filename ----------------------------------------------------------
-
-
-def test_write_parquet_schema_matches_frame(tmp_path: Path) -> None:
-    frame = pd.DataFrame(
-        {
-            "id": np.array([1, 2, 3], dtype="int64"),
-            "y": [1.5, None, 2.5],
-            "treated": [True, False, True],
-            "unit": ["a", "b", "c"],
-            "when": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"]),
-        },
-        index=[10, 11, 12],  # a non-default index must not become a column
-    )
-    path = tmp_path / "out.parquet"
-    schema = write_parquet(frame, path)
-    assert all(isinstance(c, ColumnSchema) for c in schema)
-    assert [c.name for c in schema] == list(frame.columns)
-    dtypes = [c.dtype for c in schema]
-    assert dtypes[:3] == ["int64", "double", "bool"]
-    assert dtypes[3] in ("string", "large_string")  # pandas 3 strings are large_string
-    assert dtypes[4].startswith("timestamp[")
-    assert all(c.nullable for c in schema)
-    back = pq.read_table(path)
-    assert back.column_names == list(frame.columns)
-    assert back.num_rows == 3
-    assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "ZSTD"
-    pd.testing.assert_frame_equal(back.to_pandas(), frame.reset_index(drop=True))
-
-
-def test_read_then_write_round_trip(tmp_path: Path) -> None:
-    path = _write(tmp_path, "d.csv", b"id,y\n1,2.0\n2,3.5\n")
-    schema = write_parquet(read_table(path).frame, tmp_path / "d.parquet")
-    assert [(c.name, c.dtype) for c in schema] == [("id", "int64"), ("y", "double")]
-
-
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        ("data.csv", "data.csv"),
-        ("../../etc/passwd", "passwd"),
-        ("/abs/dir/file.tsv", "file.tsv"),
-        ("C:\\Users\\me\\My Data (final).csv", "My_Data_final_.csv"),
-        ("売上 2024.csv", "売上_2024.csv"),
-        ("weird;name&$.parquet", "weird_name_.parquet"),
-        (".hidden", "hidden"),
-        ("...", "upload"),
-        ("dir/", "dir"),
-        ("a/b/", "b"),
-        ("", "upload"),
-        (None, "upload"),
-    ],
-)
-def test_safe_filename(name: str | None, expected: str) -> None:
-    assert safe_filename(name) == expected
-
-
-def test_safe_filename_is_bounded() -> None:
-    cleaned = safe_filename("x" * 500 + ".csv")
-    assert len(cleaned) == 120
-    assert "/" not in cleaned and "\\" not in cleaned
-
+from cqox_ingest.domain import STATUS_RANK, project, summarize
 
 # ---- sample events ----------------------------------------------------------------------------
 
@@ -379,6 +144,7 @@ def sample_events() -> dict[str, Event]:
     events: list[Event] = [
         DatasetIngested(**ENV, dataset=DATASET, raw_uri="file:///tmp/raw.csv", analysis_id=AID),
         AnalysisRequested(**ENV, dataset=DATASET, analysis_id=AID),
+        DatasetConfirmed(**ENV, dataset=DATASET, analysis_id=AID, roles={"treatment": "promo"}),
         mapped(needs_confirmation=True),
         qualified(),
         DatasetRejected(

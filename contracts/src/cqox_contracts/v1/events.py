@@ -10,12 +10,15 @@ from cqox_contracts.v1.envelope import Event
 from cqox_contracts.v1.models import (
     AnalysisSpec,
     Artifact,
+    DatasetProfile,
     DatasetRef,
+    DesignSupport,
     EstimateResult,
     GateResult,
     MethodFailure,
     RoleAssignment,
     RoleMapping,
+    SchemaDiff,
 )
 
 
@@ -28,6 +31,13 @@ class DatasetIngested(Event):
     raw_uri: str
     analysis_id: str
     spec: AnalysisSpec = Field(default_factory=AnalysisSpec)
+    file_format: str | None = Field(
+        default=None, description="Detected format, e.g. 'csv', 'xlsx', 'csv+gz'."
+    )
+    encoding: str | None = Field(default=None, description="Detected (or given) text encoding.")
+    notes: list[str] = Field(default_factory=list, description="What was done to read the file.")
+    profile: DatasetProfile | None = None
+    schema_diff: SchemaDiff | None = Field(default=None, description="Change from the previous version.")
 
 
 class AnalysisRequested(Event):
@@ -52,6 +62,35 @@ class DatasetMapped(Event):
     assignments: list[RoleAssignment]
     design: str = Field(description="observational, experiment, panel, iv, rd, synthetic_control ...")
     needs_confirmation: bool = False
+    designs: list[DesignSupport] = Field(
+        default_factory=list, description="Every design considered: supported or not, and why."
+    )
+    confidence_threshold: float | None = Field(
+        default=None, description="Below this confidence a role needs the user's confirmation."
+    )
+    notes: list[str] = Field(default_factory=list, description="What a person should check or could set.")
+    dictionary_version: str | None = Field(
+        default=None, description="Versions of the synonym dictionaries used, e.g. 'en:2,ja:1'."
+    )
+    confirmed: bool = Field(default=False, description="The roles were confirmed or set by the user.")
+
+
+class DatasetConfirmed(Event):
+    """A user confirmed or corrected the roles of a dataset (PUT /v1/datasets/{id}/mapping)."""
+
+    subject_template = "cqox.v1.dataset.confirmed"
+    event_type: Literal["dataset.confirmed"] = "dataset.confirmed"
+    dataset: DatasetRef
+    analysis_id: str = Field(description="The analysis that continues (or starts) with these roles.")
+    spec: AnalysisSpec = Field(
+        default_factory=AnalysisSpec, description="The analysis spec; its roles hold the overrides."
+    )
+    roles: dict[str, str | list[str]] = Field(
+        default_factory=dict, description="Role overrides: role -> column; empty accepts the inferred roles."
+    )
+    replaces_analysis_id: str | None = Field(
+        default=None, description="The finished analysis this one re-runs with corrected roles."
+    )
 
 
 class DatasetQualified(Event):
@@ -212,6 +251,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         DatasetIngested,
         AnalysisRequested,
         DatasetMapped,
+        DatasetConfirmed,
         DatasetQualified,
         DatasetRejected,
         EstimateRequested,

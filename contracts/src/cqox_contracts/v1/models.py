@@ -19,6 +19,11 @@ Role = Literal[
     "cluster",
     "weight",
     "exclude",
+    "post",
+    "cohort",
+    "latitude",
+    "longitude",
+    "region",
 ]
 
 
@@ -32,6 +37,51 @@ class ColumnSchema(_Value):
     name: str
     dtype: str = Field(description="Arrow type name, e.g. 'int64', 'double', 'string'.")
     nullable: bool = True
+
+
+class ValueCount(_Value):
+    """One frequent value of a column and how often it occurs."""
+
+    value: str
+    count: int
+
+
+class ColumnProfile(_Value):
+    """Summary statistics of one column of a stored dataset version."""
+
+    name: str
+    dtype: str
+    missing_share: float = Field(ge=0, le=1)
+    distinct_count: int
+    min: float | str | None = None
+    max: float | str | None = None
+    mean: float | None = None
+    top_values: list[ValueCount] = Field(default_factory=list)
+
+
+class DatasetProfile(_Value):
+    """Profile of a stored dataset version: rows and per-column statistics."""
+
+    n_rows: int
+    columns: list[ColumnProfile] = Field(default_factory=list)
+
+
+class ColumnRetype(_Value):
+    """A column whose type changed between two versions of a dataset."""
+
+    name: str
+    old_dtype: str
+    new_dtype: str
+
+
+class SchemaDiff(_Value):
+    """How a version's schema differs from the previous version's (empty for the first)."""
+
+    previous_version: int | None = None
+    added: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    retyped: list[ColumnRetype] = Field(default_factory=list)
+    breaking: bool = False
 
 
 class AnalysisSpec(_Value):
@@ -57,6 +107,20 @@ class RoleAssignment(_Value):
     source: Literal["inferred", "override"] = "inferred"
     reason: str = ""
     alternatives: list[str] = Field(default_factory=list)
+    scores: dict[str, float] = Field(
+        default_factory=dict,
+        description="Combined name+value score of this role for each alternative column (and this one).",
+    )
+    coding: dict[str, int] = Field(
+        default_factory=dict,
+        description="How a two-level treatment or post column is coded 0/1, e.g. {'いいえ': 0, 'はい': 1}.",
+    )
+    cutoff: float | None = Field(
+        default=None, description="Running variable only: the inferred (or given) threshold."
+    )
+    language: str | None = Field(
+        default=None, description="Language of the synonym dictionary whose term matched the name."
+    )
 
 
 class RoleMapping(_Value):
@@ -72,6 +136,25 @@ class RoleMapping(_Value):
     cluster: str | None = None
     weight: str | None = None
     excluded: list[str] = Field(default_factory=list)
+    post: str | None = Field(default=None, description="Post-period indicator (0 before, 1 after).")
+    cohort: str | None = Field(default=None, description="Cohort: the period a unit is first treated.")
+    latitude: str | None = None
+    longitude: str | None = None
+    region: str | None = Field(default=None, description="Geographic area (state, prefecture, city).")
+    cutoff: float | None = Field(
+        default=None, description="Threshold of the running variable where treatment switches on."
+    )
+    treatment_coding: dict[str, int] = Field(
+        default_factory=dict, description="Two-level text treatment coded 0/1, e.g. {'no': 0, 'yes': 1}."
+    )
+
+
+class DesignSupport(_Value):
+    """Whether the mapped roles support one study design, and why (or why not)."""
+
+    design: str
+    supported: bool
+    reason: str = ""
 
 
 class DatasetRef(_Value):
@@ -101,6 +184,14 @@ class GateResult(_Value):
     details: dict[str, float | str | None] = Field(default_factory=dict)
 
 
+class Artifact(_Value):
+    """A stored artifact (figure, report, table)."""
+
+    name: str
+    uri: str
+    media_type: str
+
+
 class EstimateResult(_Value):
     """One method's estimate, stated with its estimand and uncertainty."""
 
@@ -120,6 +211,10 @@ class EstimateResult(_Value):
     inference: str = Field(description="How the SE was obtained, e.g. 'HC1 robust', 'influence function'.")
     runtime_s: float = 0.0
     diagnostics: dict[str, float | str | None] = Field(default_factory=dict)
+    artifacts: list[Artifact] = Field(
+        default_factory=list,
+        description="Per-unit outputs in the artifact store (CATE Parquet, policy CSV).",
+    )
 
 
 class MethodFailure(_Value):
@@ -128,11 +223,3 @@ class MethodFailure(_Value):
     method: str
     reason: str
     error_type: str = "error"
-
-
-class Artifact(_Value):
-    """A stored artifact (figure, report, table)."""
-
-    name: str
-    uri: str
-    media_type: str

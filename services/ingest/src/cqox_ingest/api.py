@@ -7,6 +7,7 @@ import json
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlparse
@@ -16,14 +17,40 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Uplo
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from cqox_contracts.v1 import AnalysisRequested, AnalysisSpec, ColumnSchema, DatasetIngested, DatasetRef
+from cqox_contracts.v1 import (
+    AnalysisRequested,
+    AnalysisSpec,
+    ColumnSchema,
+    DatasetIngested,
+    DatasetProfile,
+    DatasetRef,
+)
+from cqox_ingest import schema_registry
+from cqox_ingest.conversion import convert
 from cqox_ingest.db.models import Analysis, AnalysisEvent, AuditEntry, Dataset, DatasetVersion
-from cqox_ingest.domain import TERMINAL, IngestError, read_table, safe_filename, write_parquet
+from cqox_ingest.domain import TERMINAL
+from cqox_ingest.readers import IngestError, Limits, Table, safe_filename
 from cqox_shared.artifacts import ArtifactNotFoundError
 from cqox_shared.auth import Principal
 from cqox_shared.runtime import ServiceRuntime
 
 CHUNK = 1 << 20
+
+
+@dataclass
+class Upload:
+    """A read and converted upload, waiting to be registered as a dataset version."""
+
+    dataset_name: str
+    filename: str
+    table: Table
+    notes: list[str]
+    raw_path: Path
+    parquet_path: Path
+    size: int
+    digest: str
+    columns: list[ColumnSchema]
+    profile: DatasetProfile
 
 
 class AnalysisIn(BaseModel):
@@ -49,6 +76,13 @@ def _spec(methods: Any, roles: Any, ci_level: Any = 0.95, seed: Any = None) -> A
 def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_bytes: int) -> APIRouter:
     """Routes bound to the service runtime and the auth dependency."""
     api = APIRouter(prefix="/v1")
+    settings = runtime.settings
+    limits = Limits(
+        max_columns=getattr(settings, "max_columns", Limits.max_columns),
+        max_cell_bytes=getattr(settings, "max_cell_bytes", Limits.max_cell_bytes),
+        max_inflated_bytes=getattr(settings, "max_inflated_bytes", Limits.max_inflated_bytes),
+        max_inflation_ratio=getattr(settings, "max_inflation_ratio", Limits.max_inflation_ratio),
+    )
     Caller = Annotated[Principal, Depends(auth)]
 
     async def _audit(session: Any, caller: Principal, action: str, target: str, **detail: Any) -> None:
@@ -60,17 +94,20 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
 
     @api.post("/datasets", status_code=202)
     async def upload_dataset(
-        request: Request,
         caller: Caller,
-        file: Annotated[UploadFile, File(description="CSV, TSV or Parquet file")],
+        file: Annotated[
+            UploadFile, File(description="CSV/TSV (optionally .gz/.zip), JSON, NDJSON, Parquet, Arrow, Excel")
+        ],
         name: Annotated[str | None, Form()] = None,
         analysis: Annotated[str | None, Form(description="JSON analysis spec")] = None,
+        encoding: Annotated[str | None, Form(description="Text encoding; detected when absent")] = None,
+        sheet: Annotated[str | None, Form(description="Excel sheet name or 0-based index")] = None,
+        allow_breaking: Annotated[
+            bool, Form(description="Accept a version that removes or retypes columns")
+        ] = False,
     ) -> dict[str, Any]:
-        """Store a file, convert it to Parquet once, and start an analysis of it."""
+        """Store a file, convert it to Parquet once, register its schema and profile, start an analysis."""
         caller.require("analyst")
-        declared = int(request.headers.get("content-length") or 0)
-        if declared > max_upload_bytes + 65536:
-            raise HTTPException(413, f"the upload is {declared} bytes; the limit is {max_upload_bytes} bytes")
         try:
             raw_spec = json.loads(analysis) if analysis else {}
         except json.JSONDecodeError as exc:
@@ -84,43 +121,38 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
             raw_spec.get("seed"),
         )
         filename = safe_filename(file.filename)
+        renamed = (
+            []
+            if not file.filename or filename == file.filename
+            else [f"file name {str(file.filename)[:200]!r} stored as {filename!r}"]
+        )
         dataset_name = (name or Path(filename).stem or "dataset").strip()[:300]
         with tempfile.TemporaryDirectory(prefix="cqox-upload-") as tmp:
             raw_path, parquet_path = Path(tmp) / "raw", Path(tmp) / "data.parquet"
             size, digest = await _spool(file, raw_path, max_upload_bytes)
-            try:
-                table = await asyncio.to_thread(read_table, raw_path, filename)
-                columns = await asyncio.to_thread(write_parquet, table.frame, parquet_path)
-            except IngestError as exc:
-                raise HTTPException(exc.status_code, exc.message) from exc
+            converted = await asyncio.to_thread(
+                convert, raw_path, parquet_path, filename, encoding=encoding, sheet=sheet, limits=limits
+            )
             return await _register(
                 caller,
-                dataset_name,
-                filename,
-                table.file_format,
-                table.notes,
-                raw_path,
-                parquet_path,
-                size,
-                digest,
-                len(table.frame),
-                columns,
+                Upload(
+                    dataset_name=dataset_name,
+                    filename=filename,
+                    table=converted.table,
+                    notes=renamed + converted.table.notes,
+                    raw_path=raw_path,
+                    parquet_path=parquet_path,
+                    size=size,
+                    digest=digest,
+                    columns=converted.columns,
+                    profile=converted.profile,
+                ),
                 spec,
+                allow_breaking,
             )
 
     async def _register(
-        caller: Principal,
-        dataset_name: str,
-        filename: str,
-        file_format: str,
-        notes: list[str],
-        raw_path: Path,
-        parquet_path: Path,
-        size: int,
-        digest: str,
-        n_rows: int,
-        columns: list[ColumnSchema],
-        spec: AnalysisSpec,
+        caller: Principal, up: Upload, spec: AnalysisSpec, allow_breaking: bool
     ) -> dict[str, Any]:
         stored: list[str] = []
         store = runtime.store
@@ -128,6 +160,7 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
         try:
             async with runtime.transaction() as ctx:
                 session = ctx.session
+                dataset_name = up.dataset_name
                 dataset = await session.scalar(
                     sa.select(Dataset)
                     .where(Dataset.tenant_id == caller.tenant_id, Dataset.name == dataset_name)
@@ -138,32 +171,53 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
                     session.add(dataset)
                     await session.flush()
                 latest = await session.scalar(
-                    sa.select(sa.func.max(DatasetVersion.version)).where(
-                        DatasetVersion.dataset_id == dataset.id
-                    )
+                    sa.select(DatasetVersion)
+                    .where(DatasetVersion.dataset_id == dataset.id)
+                    .order_by(DatasetVersion.version.desc())
+                    .limit(1)
                 )
-                version = (latest or 0) + 1
+                change = schema_registry.diff(
+                    latest.columns if latest else None, up.columns, latest.version if latest else None
+                )
+                if change.breaking and not allow_breaking:
+                    raise IngestError(
+                        409,
+                        f"version {latest.version + 1 if latest else 1} of {dataset_name!r} "
+                        f"{schema_registry.describe(change)}: a breaking schema change. Upload with "
+                        "allow_breaking=true to accept it, or under another name",
+                        diff=change.model_dump(mode="json"),
+                    )
+                version = (latest.version if latest else 0) + 1
                 prefix = f"{caller.tenant_id}/datasets/{dataset.id}/v{version}"
-                raw_uri = await asyncio.to_thread(store.put_file, f"{prefix}/raw/{filename}", raw_path)
+                raw_uri = await asyncio.to_thread(store.put_file, f"{prefix}/raw/{up.filename}", up.raw_path)
                 stored.append(raw_uri)
                 parquet_uri = await asyncio.to_thread(
-                    store.put_file, f"{prefix}/data.parquet", parquet_path, "application/vnd.apache.parquet"
+                    store.put_file,
+                    f"{prefix}/data.parquet",
+                    up.parquet_path,
+                    "application/vnd.apache.parquet",
                 )
                 stored.append(parquet_uri)
+                notes = up.notes + (
+                    ["breaking schema change accepted (allow_breaking)"] if change.breaking else []
+                )
                 session.add(
                     DatasetVersion(
                         dataset_id=dataset.id,
                         version=version,
-                        filename=filename,
-                        file_format=file_format,
+                        filename=up.filename,
+                        file_format=up.table.file_format,
+                        encoding=up.table.encoding,
                         raw_uri=raw_uri,
                         parquet_uri=parquet_uri,
-                        size_bytes=size,
-                        sha256=digest,
-                        n_rows=n_rows,
-                        n_columns=len(columns),
-                        columns=[c.model_dump() for c in columns],
+                        size_bytes=up.size,
+                        sha256=up.digest,
+                        n_rows=up.table.data.num_rows,
+                        n_columns=len(up.columns),
+                        columns=[c.model_dump() for c in up.columns],
                         notes=notes,
+                        profile=up.profile.model_dump(mode="json"),
+                        schema_diff=change.model_dump(mode="json"),
                     )
                 )
                 analysis_id = str(uuid.uuid4())
@@ -184,15 +238,15 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
                     )
                 )
                 await _audit(
-                    session, caller, "dataset.upload", dataset.id, version=version, filename=filename
+                    session, caller, "dataset.upload", dataset.id, version=version, filename=up.filename
                 )
                 ref = DatasetRef(
                     dataset_id=dataset.id,
                     version=version,
                     name=dataset_name,
                     parquet_uri=parquet_uri,
-                    n_rows=n_rows,
-                    columns=columns,
+                    n_rows=up.table.data.num_rows,
+                    columns=up.columns,
                 )
                 await ctx.emit(
                     DatasetIngested(
@@ -203,6 +257,11 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
                         raw_uri=raw_uri,
                         analysis_id=analysis_id,
                         spec=spec,
+                        file_format=up.table.file_format,
+                        encoding=up.table.encoding,
+                        notes=notes,
+                        profile=up.profile,
+                        schema_diff=change,
                     )
                 )
         except BaseException:
@@ -214,9 +273,12 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
             "dataset_id": dataset.id,
             "version": version,
             "analysis_id": analysis_id,
-            "rows": n_rows,
-            "columns": [c.model_dump() for c in columns],
+            "format": up.table.file_format,
+            "encoding": up.table.encoding,
+            "rows": up.table.data.num_rows,
+            "columns": [c.model_dump() for c in up.columns],
             "notes": notes,
+            "schema_diff": change.model_dump(mode="json"),
             "links": _links(dataset.id, analysis_id),
         }
 
@@ -254,6 +316,57 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
                 "roles": mapped.roles,
                 "assignments": mapped.assignments,
             },
+        }
+
+    @api.get("/datasets/{dataset_id}/versions")
+    async def list_versions(dataset_id: str, caller: Caller) -> dict[str, Any]:
+        """Every version of a dataset with its schema change from the one before."""
+        async with runtime.sessions() as session:  # type: ignore[misc]
+            dataset = await _dataset(session, dataset_id, caller)
+            versions = (
+                await session.scalars(
+                    sa.select(DatasetVersion)
+                    .where(DatasetVersion.dataset_id == dataset_id)
+                    .order_by(DatasetVersion.version)
+                )
+            ).all()
+        return {
+            "dataset_id": dataset.id,
+            "name": dataset.name,
+            "versions": [_version(v, with_profile=False) for v in versions],
+        }
+
+    @api.get("/datasets/{dataset_id}/schema")
+    async def latest_schema(dataset_id: str, caller: Caller) -> dict[str, Any]:
+        """The registered schema and profile of the latest version."""
+        return await _schema(dataset_id, None, caller)
+
+    @api.get("/datasets/{dataset_id}/versions/{version}/schema")
+    async def version_schema(dataset_id: str, version: int, caller: Caller) -> dict[str, Any]:
+        """The registered schema and profile of one version."""
+        return await _schema(dataset_id, version, caller)
+
+    async def _schema(dataset_id: str, version: int | None, caller: Principal) -> dict[str, Any]:
+        async with runtime.sessions() as session:  # type: ignore[misc]
+            dataset = await _dataset(session, dataset_id, caller)
+            query = sa.select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id)
+            query = (
+                query.where(DatasetVersion.version == version)
+                if version is not None
+                else query.order_by(DatasetVersion.version.desc()).limit(1)
+            )
+            row = await session.scalar(query)
+        if row is None:
+            raise HTTPException(404, f"dataset {dataset_id} has no version {version}")
+        return {
+            "dataset_id": dataset.id,
+            "name": dataset.name,
+            "version": row.version,
+            "format": row.file_format,
+            "encoding": row.encoding,
+            "columns": row.columns,
+            "schema_diff": row.schema_diff,
+            "profile": row.profile,
         }
 
     @api.post("/analyses", status_code=202)
@@ -455,11 +568,15 @@ async def _analysis(session: Any, analysis_id: str, caller: Principal) -> Analys
     return analysis  # type: ignore[no-any-return]
 
 
-def _version(v: DatasetVersion) -> dict[str, Any]:
+def _version(v: DatasetVersion, with_profile: bool = True) -> dict[str, Any]:
+    extra = {"profile": v.profile} if with_profile else {}
     return {
+        **extra,
         "version": v.version,
         "filename": v.filename,
         "format": v.file_format,
+        "encoding": v.encoding,
+        "schema_diff": v.schema_diff,
         "rows": v.n_rows,
         "columns": v.columns,
         "size_bytes": v.size_bytes,

@@ -11,9 +11,11 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from cqox_contracts.v1 import STREAMS
-from cqox_ingest import api, handlers
+from cqox_ingest import api, handlers, mapping_api
 from cqox_ingest.db import MIGRATIONS
 from cqox_ingest.db.models import metadata
+from cqox_ingest.readers import IngestError
+from cqox_ingest.upload_limit import UploadLimit
 from cqox_shared.auth import ApiKeyAuth
 from cqox_shared.bus import Subscription
 from cqox_shared.runtime import ServiceRuntime
@@ -34,6 +36,10 @@ class IngestSettings(Settings):
     http_port: int = 8000
     api_keys: str = ""
     max_upload_bytes: int = 200 * 1024 * 1024
+    max_columns: int = 2000
+    max_cell_bytes: int = 1 << 20
+    max_inflated_bytes: int = 1 << 30
+    max_inflation_ratio: int = 200
 
 
 def build_runtime(settings: IngestSettings) -> ServiceRuntime:
@@ -68,8 +74,14 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.include_router(
         api.router(runtime, ApiKeyAuth(settings.api_keys, settings.default_tenant), settings.max_upload_bytes)
     )
+    app.include_router(mapping_api.router(runtime, ApiKeyAuth(settings.api_keys, settings.default_tenant)))
+    app.add_middleware(UploadLimit, limit=settings.max_upload_bytes)
     for route in runtime.health_routes():
         app.router.routes.append(route)
+
+    @app.exception_handler(IngestError)
+    async def refused(_: Request, exc: IngestError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message, **exc.extra}, status_code=exc.status_code)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -1,22 +1,14 @@
-"""Pure ingest logic: read an uploaded file into a table, and project events into the read model."""
+"""Pure ingest logic: project events into the analyses read model (file reading lives in `readers`)."""
 
 from __future__ import annotations
 
-import csv
-import re
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from cqox_contracts.v1 import (
     AnalysisAssessed,
     AnalysisEstimated,
     AnalysisFailed,
-    ColumnSchema,
+    DatasetConfirmed,
     DatasetIngested,
     DatasetMapped,
     DatasetQualified,
@@ -29,152 +21,6 @@ from cqox_contracts.v1 import (
     NotificationFailed,
     ReportGenerated,
 )
-
-PARQUET_MAGIC = b"PAR1"
-ENCODINGS = ("utf-8-sig", "cp932", "latin-1")
-
-
-class IngestError(Exception):
-    """An upload that cannot be accepted, with the HTTP status and a message a person can act on."""
-
-    def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
-
-
-@dataclass
-class Table:
-    """A parsed upload: the frame, its detected format and notes on what was done to it."""
-
-    frame: pd.DataFrame
-    file_format: str
-    notes: list[str] = field(default_factory=list)
-
-
-def safe_filename(name: str | None) -> str:
-    """A file name without directories or odd characters (for storage keys)."""
-    base = Path((name or "upload").replace("\\", "/")).name
-    cleaned = re.sub(r"[^\w.\-]+", "_", base, flags=re.UNICODE).strip("._")
-    return cleaned[:120] or "upload"
-
-
-def read_table(path: Path, filename: str | None = None) -> Table:
-    """Read a CSV/TSV or Parquet file, sniffing the content (the extension is only a hint)."""
-    size = path.stat().st_size
-    if size == 0:
-        raise IngestError(400, "the uploaded file is empty")
-    with path.open("rb") as handle:
-        head = handle.read(65536)
-    if head.startswith(PARQUET_MAGIC):
-        return _read_parquet(path)
-    if b"\x00" in head[:8192] and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise IngestError(
-            415, f"{filename or 'the file'} looks binary, not CSV or Parquet; upload CSV, TSV or Parquet"
-        )
-    return _read_delimited(path, head, filename)
-
-
-def _read_parquet(path: Path) -> Table:
-    try:
-        frame = pq.read_table(path).to_pandas()
-    except (pa.ArrowException, OSError) as exc:
-        raise IngestError(422, f"the Parquet file cannot be read: {exc}") from exc
-    return _checked(Table(frame, "parquet"))
-
-
-def _decode_sample(head: bytes) -> str:
-    for encoding in ENCODINGS:
-        try:
-            return head.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return head.decode("latin-1")
-
-
-def _encoding_of(head: bytes) -> str:
-    for encoding in ENCODINGS:
-        try:
-            head.decode(encoding)
-        except UnicodeDecodeError as exc:
-            if exc.start >= len(head) - 4:  # a multi-byte character cut at the sample's end
-                return encoding
-            continue
-        return encoding
-    return "latin-1"
-
-
-def _read_delimited(path: Path, head: bytes, filename: str | None) -> Table:
-    text = _decode_sample(head)
-    if text.lstrip().lower().startswith(("<!doctype html", "<html")):
-        raise IngestError(415, "the file is an HTML page, not a data file; export the data as CSV")
-    sample = "\n".join(text.splitlines()[:50])
-    try:
-        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        delimiter = "\t" if (filename or "").lower().endswith(".tsv") else ","
-    first = _encoding_of(head)
-    candidates = [first, *(e for e in ENCODINGS if e != first)]
-    frame = pd.DataFrame()
-    for encoding in candidates:  # the sample may be plain ASCII while later rows are not
-        try:
-            frame = pd.read_csv(
-                path, sep=delimiter, encoding=encoding, na_values=["NA", "N/A", "null", "NULL", ""]
-            )
-            break
-        except pd.errors.EmptyDataError as exc:
-            raise IngestError(400, "the file has no header and no rows") from exc
-        except pd.errors.ParserError as exc:
-            raise IngestError(
-                422, f"the file is not well-formed {_name(delimiter)}-separated text: {exc}"
-            ) from exc
-        except UnicodeDecodeError as exc:
-            if encoding == candidates[-1]:
-                raise IngestError(422, f"the file is not valid {encoding} text at byte {exc.start}") from exc
-    kind = "tsv" if delimiter == "\t" else "csv"
-    notes = [] if encoding == "utf-8-sig" else [f"decoded as {encoding}"]
-    return _checked(Table(frame, kind, notes))
-
-
-def _name(delimiter: str) -> str:
-    return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(delimiter, repr(delimiter))
-
-
-def _checked(table: Table) -> Table:
-    frame = table.frame
-    if frame.shape[1] == 0:
-        raise IngestError(422, "the file has no columns")
-    if len(frame) == 0:
-        raise IngestError(422, f"the file has a header ({frame.shape[1]} columns) but no data rows")
-    names = [str(c) for c in frame.columns]
-    duplicates = sorted(
-        {n for n in names if names.count(n) > 1}
-        | {n for n in names if re.search(r"\.\d+$", n) and n.rsplit(".", 1)[0] in names}
-    )
-    if duplicates:
-        raise IngestError(422, f"duplicate column names {duplicates}: give every column a unique name")
-    if any(n.strip() == "" or n.startswith("Unnamed: ") for n in names):
-        raise IngestError(422, "some columns have no name in the header row: name every column")
-    frame.columns = names
-    for column in frame.columns:  # 64-bit integers everywhere (narrow types overflow later)
-        series = frame[column]
-        if not pd.api.types.is_integer_dtype(series) or str(series.dtype) in ("int64", "Int64"):
-            continue
-        if isinstance(series.dtype, pd.api.extensions.ExtensionDtype):
-            frame[column] = series.astype("Int64")  # nullable stays nullable
-        elif pd.api.types.is_unsigned_integer_dtype(series) and len(series) and series.max() > 2**63 - 1:
-            table.notes.append(f"column {column!r} kept as unsigned 64-bit: values exceed the signed range")
-        else:
-            frame[column] = series.astype("int64")
-    return table
-
-
-def write_parquet(frame: pd.DataFrame, path: Path) -> list[ColumnSchema]:
-    """Write the frame as Parquet once; return the Arrow schema as column descriptions."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    pq.write_table(table, path, compression="zstd")
-    return [ColumnSchema(name=f.name, dtype=str(f.type), nullable=f.nullable) for f in table.schema]
-
 
 # ---- read model ---------------------------------------------------------------------------
 
@@ -224,6 +70,9 @@ def summarize(event: Event) -> str:
                 f"({conf.get('outcome', 0):.2f}), unit={r.unit}, {len(r.covariates)} covariates; design {event.design}"
             )
             return text + ("; needs confirmation" if event.needs_confirmation else "")
+        case DatasetConfirmed():
+            given = ", ".join(f"{role}={column}" for role, column in event.roles.items())
+            return f"mapping confirmed by a person: {given or 'inferred roles accepted'}"
         case DatasetQualified():
             return f"data gates passed ({sum(g.passed for g in event.gates)}/{len(event.gates)})"
         case DatasetRejected():

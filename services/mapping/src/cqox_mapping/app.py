@@ -1,8 +1,9 @@
-"""Mapping service wiring: hears dataset.ingested and analysis.requested, says dataset.mapped."""
+"""Mapping service wiring: hears dataset.ingested, analysis.requested and dataset.confirmed;
+says dataset.mapped (or analysis.failed for overrides that cannot apply)."""
 
 from __future__ import annotations
 
-from cqox_contracts.v1 import AnalysisRequested, DatasetIngested
+from cqox_contracts.v1 import AnalysisRequested, DatasetConfirmed, DatasetIngested
 from cqox_mapping import handlers
 from cqox_mapping.db import MIGRATIONS
 from cqox_mapping.db.models import metadata
@@ -36,6 +37,11 @@ def build_runtime(settings: MappingSettings | None = None) -> ServiceRuntime:
                 AnalysisRequested.subject_template,
                 "mapping-analysis-requested",
                 handlers.map_roles_handler(threshold),
+            ),
+            Subscription(
+                DatasetConfirmed.subject_template,
+                "mapping-dataset-confirmed",
+                handlers.confirm_roles_handler(threshold),
             ),
         ],
     )

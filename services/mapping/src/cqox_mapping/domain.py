@@ -1,36 +1,61 @@
-"""Role inference: which column is the treatment, the outcome, the unit, the time, a covariate.
+"""Role inference: which column is the treatment, the outcome, the unit, the time, a covariate…
 
-Pure logic. The only input besides the DataFrame is the packaged synonym dictionary
-(``synonyms/<language>.json``), versioned data loaded through importlib.resources.
+Pure logic. Evidence comes from three places and is combined per (column, role):
 
-Evidence comes from two places and is combined per (column, role):
+* the name, normalised and matched against the synonym dictionaries of eight languages
+  (``names.py``), minus a penalty when the name clearly points at another role;
+* the values (``profiles.py``): binary or two-level columns suit a treatment, continuous numbers
+  an outcome, repeated keys a unit, dates and years a time;
+* how columns relate (``structure.py``): a numeric column whose threshold reproduces the
+  treatment is a running variable (with its cutoff); a copy of the outcome or the treatment is
+  leakage and is excluded.
 
-* the name, normalised into tokens and matched against the dictionary (whole name > phrase >
-  token > prefix > substring), minus a penalty when the name clearly points at another role;
-* the values: binary columns suit a treatment, continuous numbers an outcome, unique keys a
-  unit, datetimes and years a time; constants, free text and ids are never covariates.
+Each role gets a column, a confidence and the alternatives; below the confidence threshold the
+mapping asks for confirmation instead of guessing. The design follows from the roles.
 """
 
 from __future__ import annotations
 
-import datetime
-import json
-import numbers
-import re
-import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from functools import cache
-from importlib import resources
-from typing import Literal, cast
+from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from cqox_contracts.v1.models import Role, RoleAssignment, RoleMapping
+from cqox_contracts.v1.models import DesignSupport, Role, RoleAssignment, RoleMapping
+from cqox_mapping.names import (
+    LANGUAGES,
+    NameMatch,
+    SynonymDictionary,
+    SynonymError,
+    all_dictionaries,
+    dictionary_versions,
+    match_name,
+    normalise_name,
+)
+from cqox_mapping.names import load_synonyms as _load_synonyms
+from cqox_mapping.profiles import (
+    Evidence,
+    Profile,
+    looks_like_arms,
+    outcome_evidence,
+    profile,
+    time_evidence,
+    treatment_coding,
+    treatment_evidence,
+    unit_evidence,
+)
+from cqox_mapping.structure import (
+    Threshold,
+    copies_outcome,
+    determines_treatment,
+    threshold_fit,
+    zero_one,
+)
 
 __all__ = [
+    "LANGUAGES",
     "MappingError",
     "MappingResult",
     "SynonymDictionary",
@@ -40,7 +65,7 @@ __all__ = [
     "normalise_name",
 ]
 
-# Single-column roles, in the order assignments are reported.
+# Roles with one column each, in the order assignments are reported.
 SINGLE_ROLES: tuple[str, ...] = (
     "treatment",
     "outcome",
@@ -48,45 +73,60 @@ SINGLE_ROLES: tuple[str, ...] = (
     "time",
     "instrument",
     "running_variable",
+    "post",
+    "cohort",
     "cluster",
     "weight",
+    "latitude",
+    "longitude",
+    "region",
 )
+CORE_ROLES: tuple[str, ...] = ("treatment", "outcome", "unit", "time")
+# Found after the core roles, mostly from their names, checked against the values.
+LATER_ROLES: tuple[str, ...] = SINGLE_ROLES[4:]
+# Columns with these roles stay usable as covariates too.
+_ALSO_COVARIATES = frozenset({"region", "latitude", "longitude"})
 _OVERRIDE_ALIASES = {
     "covariate": "covariates",
     "covariates": "covariates",
     "exclude": "excluded",
     "excluded": "excluded",
+    "running": "running_variable",
+    "lat": "latitude",
+    "lon": "longitude",
+    "lng": "longitude",
 }
-OVERRIDE_KEYS: tuple[str, ...] = (*SINGLE_ROLES, "covariates", "excluded")
+OVERRIDE_KEYS: tuple[str, ...] = (*SINGLE_ROLES, "covariates", "excluded", "cutoff")
 
 # Weights of name and value evidence, and how much a name pointing elsewhere costs.
 _NAME_WEIGHT = 0.6
 _VALUE_WEIGHT = 0.4
 _OTHER_ROLE_PENALTY = 0.5
+# A name may point at a role that goes with this one without counting against it.
+_COMPATIBLE: Mapping[str, frozenset[str]] = {
+    "unit": frozenset({"region", "cluster", "covariate"}),
+    "time": frozenset({"cohort"}),
+    "treatment": frozenset({"instrument"}),
+}
 # Below these scores a role is left empty rather than filled with a guess.
-_MIN_SCORE = {"treatment": 0.1, "outcome": 0.1, "unit": 0.35, "time": 0.45}
+_MIN_SCORE = {"treatment": 0.1, "outcome": 0.1, "unit": 0.35, "time": 0.3}
 _MIN_ALTERNATIVE_SCORE = 0.1
+_MIN_LATER_SCORE = 0.5
+_LATER_NAME_SCORE = 0.7
 # A lead of this size over the runner-up counts as unambiguous.
 _CLEAR_MARGIN = 0.3
 _MAX_CATEGORY_LEVELS = 50
 _MAX_ALTERNATIVES = 3
-_PROFILE_SAMPLE = 500
-_IDENTIFIER_TOKENS = frozenset({"id", "uid", "uuid", "guid", "pid", "cid", "key"})
-_LATER_ROLES = ("instrument", "running_variable", "cluster", "weight")
-
-_ACRONYM_BOUNDARY = re.compile(r"([A-Z]+)([A-Z][a-z])")
-_CAMEL_BOUNDARY = re.compile(r"([a-z0-9])([A-Z])")
-_SEPARATORS = re.compile(r"[\W_]+")
-_TRAILING_DIGITS = re.compile(r"^([a-z]+)\d+$")
-_DATE_TEXT = re.compile(
-    r"^\s*(\d{4}[-/.]\d{1,2}([-/.]\d{1,2})?([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?"
-    r"|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}"
-    r"|\d{4}\s*-?\s*[QqHh][1-4]"
-    r"|\d{4}-?W\d{1,2})"
-    r"(Z|[+-]\d{2}:?\d{2})?\s*$"
+_IDENTIFIER_TOKENS = frozenset({"id", "uid", "uuid", "guid", "pid", "cid", "key", "no", "nr", "code"})
+_EXPERIMENT_TOKENS = frozenset(
+    {"variant", "arm", "random", "randomized", "randomised", "assigned", "assignment", "experiment", "ab"}
 )
-
-Kind = Literal["bool", "integer", "float", "datetime", "text", "empty", "other"]
+# Named cutoffs: a vote share splits at 0.5 (or 50), a margin at 0, legal drinking age at 21.
+_CUTOFF_HINTS = (
+    (frozenset({"margin", "diff", "difference", "distance", "gap"}), (0.0,)),
+    (frozenset({"share", "vote", "votes", "ratio", "pct", "percent"}), (0.5, 50.0)),
+    (frozenset({"age"}), (21.0, 18.0, 65.0)),
+)
 
 
 class MappingError(ValueError):
@@ -102,357 +142,20 @@ class MappingResult:
     design: str
     needs_confirmation: bool
     notes: list[str]
+    designs: list[DesignSupport] = field(default_factory=list)
 
 
-# --------------------------------------------------------------------------- synonyms
-
-
-@dataclass(frozen=True)
-class Synonym:
-    """One dictionary entry: a term, its tokens and how strongly it signals the role."""
-
-    term: str
-    tokens: tuple[str, ...]
-    weight: float
-
-
-@dataclass(frozen=True)
-class SynonymDictionary:
-    """Column-name synonyms per role for one language, as shipped in ``synonyms/``."""
-
-    version: str
-    language: str
-    roles: Mapping[str, tuple[Synonym, ...]]
-    treatment_levels: frozenset[str] = frozenset()
-
-
-@cache
 def load_synonyms(language: str = "en") -> SynonymDictionary:
     """Load the packaged synonym dictionary for ``language``."""
-    resource = resources.files("cqox_mapping").joinpath("synonyms", f"{language}.json")
-    if not resource.is_file():
-        raise MappingError(f"no synonym dictionary for language {language!r}; 'en' is available")
-    raw = json.loads(resource.read_text(encoding="utf-8"))
-    roles: dict[str, tuple[Synonym, ...]] = {}
-    for role, entries in raw["roles"].items():
-        synonyms = []
-        for entry in entries:
-            if isinstance(entry, str):
-                term, weight = entry, 1.0
-            else:
-                term, weight = entry["term"], entry["weight"]
-            tokens = normalise_name(term)
-            if tokens:
-                synonyms.append(Synonym(term=term, tokens=tokens, weight=float(weight)))
-        roles[role] = tuple(synonyms)
-    return SynonymDictionary(
-        version=str(raw["version"]),
-        language=raw["language"],
-        roles=roles,
-        treatment_levels=frozenset(raw.get("treatment_levels", ())),
-    )
-
-
-def dictionary_version(language: str = "en") -> str:
-    """Version of the packaged synonym dictionary, recorded with every mapping."""
-    return load_synonyms(language).version
-
-
-def normalise_name(name: object) -> tuple[str, ...]:
-    """Split a column name into lower-case, accent-free tokens (camelCase, snake, kebab, spaces)."""
-    text = unicodedata.normalize("NFKC", str(name))
-    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    text = unicodedata.normalize("NFC", text)
-    text = _ACRONYM_BOUNDARY.sub(r"\1 \2", text)
-    text = _CAMEL_BOUNDARY.sub(r"\1 \2", text)
-    return tuple(token for token in _SEPARATORS.split(text.lower()) if token)
-
-
-def _singular(token: str) -> str:
-    if len(token) > 4 and token.endswith("ies"):
-        return token[:-3] + "y"
-    if len(token) > 3 and token.endswith("s") and not token.endswith("ss"):
-        return token[:-1]
-    return token
-
-
-def _stem(tokens: tuple[str, ...]) -> tuple[str, ...]:
-    """Drop trailing numbering: ``x1`` -> ``x``, ``x_2`` -> ``x``."""
-    stemmed = list(tokens)
-    while len(stemmed) > 1 and stemmed[-1].isdigit():
-        stemmed.pop()
-    if stemmed and (match := _TRAILING_DIGITS.match(stemmed[-1])):
-        stemmed[-1] = match.group(1)
-    return tuple(stemmed)
-
-
-def _contains_phrase(tokens: tuple[str, ...], phrase: tuple[str, ...]) -> bool:
-    width = len(phrase)
-    return any(tokens[i : i + width] == phrase for i in range(len(tokens) - width + 1))
-
-
-def _match_score(tokens: tuple[str, ...], synonym: Synonym) -> float:
-    singular = tuple(_singular(t) for t in tokens)
-    phrase = synonym.tokens
-    if phrase in (tokens, singular):
-        return 1.0
-    if phrase == _stem(tokens):
-        return 0.9
-    if len(phrase) > 1:
-        found = _contains_phrase(tokens, phrase) or _contains_phrase(singular, phrase)
-        return 0.9 if found else 0.0
-    (term,) = phrase
-    if len(term) == 1:  # 'd', 'y', 'x' are names, never fragments
-        return 0.0
-    if term in tokens or term in singular:
-        return 0.8 if len(term) >= 3 else 0.6
-    if len(term) >= 4 and any(len(t) >= 4 and (t.startswith(term) or term.startswith(t)) for t in tokens):
-        return 0.5
-    if len(term) >= 5 and term in "".join(tokens):
-        return 0.4
-    return 0.0
-
-
-@dataclass(frozen=True)
-class _NameMatch:
-    score: float
-    terms: tuple[str, ...] = ()
-
-    @property
-    def quoted(self) -> str:
-        """The matching dictionary terms, for reasons: 'received'/'coupon'."""
-        return "/".join(repr(term) for term in self.terms)
-
-
-def _match_name(tokens: tuple[str, ...], dictionary: SynonymDictionary) -> dict[str, _NameMatch]:
-    matches: dict[str, _NameMatch] = {}
-    for role, synonyms in dictionary.roles.items():
-        best, terms = 0.0, []
-        for synonym in synonyms:
-            score = round(_match_score(tokens, synonym) * synonym.weight, 6)
-            if score > best:
-                best, terms = score, [synonym.term]
-            elif score == best and score > 0:
-                terms.append(synonym.term)
-        matches[role] = _NameMatch(best, tuple(terms[:2]))
-    return matches
-
-
-# --------------------------------------------------------------------------- value profiles
-
-
-@dataclass(frozen=True)
-class _Profile:
-    kind: Kind
-    n_rows: int
-    n_non_null: int
-    n_unique: int
-    levels: tuple[str, ...]  # the two levels of a binary column, else empty
-    is_zero_one: bool
-    is_id_like: bool
-    is_free_text: bool
-    is_year_like: bool
-    is_date_text: bool
-
-    @property
-    def is_constant(self) -> bool:
-        return self.n_unique <= 1
-
-    @property
-    def is_binary(self) -> bool:
-        return self.n_unique == 2
-
-    @property
-    def is_numeric(self) -> bool:
-        return self.kind in ("bool", "integer", "float")
-
-    @property
-    def unique_ratio(self) -> float:
-        return self.n_unique / self.n_non_null if self.n_non_null else 0.0
-
-    @property
-    def is_repeated_key(self) -> bool:
-        """Integer or text values each shared by several rows, like units of a panel."""
-        return (
-            self.kind in ("integer", "text") and self.n_unique > 2 and self.n_unique <= 0.5 * self.n_non_null
-        )
-
-
-def _kind(series: pd.Series, values: pd.Series) -> Kind:
-    dtype = series.dtype
-    if values.empty:
-        return "empty"
-    if isinstance(dtype, pd.ArrowDtype):
-        arrow_type = dtype.pyarrow_dtype
-        if pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type):
-            return "datetime"
-    if pd.api.types.is_bool_dtype(dtype):
-        return "bool"
-    if pd.api.types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
-        return "datetime"
-    if pd.api.types.is_timedelta64_dtype(dtype) or pd.api.types.is_complex_dtype(dtype):
-        return "other"
-    if pd.api.types.is_numeric_dtype(dtype):
-        floats = values.to_numpy(dtype="float64", na_value=np.nan)
-        if not np.all(np.isfinite(floats)):
-            return "float"
-        return "integer" if np.all(np.equal(np.mod(floats, 1), 0)) else "float"
-    sample = values.iloc[:_PROFILE_SAMPLE]
-    if all(isinstance(v, bool | np.bool_) for v in sample):
-        return "bool"
-    if all(isinstance(v, datetime.date | np.datetime64) for v in sample):
-        return "datetime"
-    return "text"
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, numbers.Number) and not isinstance(value, bool | np.bool_)
-
-
-def _even_sample(values: pd.Series) -> pd.Series:
-    step = max(1, len(values) // _PROFILE_SAMPLE)
-    return values.iloc[::step].iloc[:_PROFILE_SAMPLE]
-
-
-def _profile(series: pd.Series, unit_named: bool) -> _Profile:
-    values = series.dropna()
-    if values.dtype == object and all(_is_number(v) for v in values.iloc[:_PROFILE_SAMPLE]):
-        # Python numbers in an object column (e.g. decimals): profile them as numbers.
-        as_numbers = pd.to_numeric(series, errors="coerce")
-        if as_numbers.notna().sum() == len(values):
-            series, values = as_numbers, as_numbers.dropna()
-    kind = _kind(series, values)
-    if kind == "text" or kind == "other":
-        values = values.astype(str)
     try:
-        n_unique = int(values.nunique())
-    except TypeError:  # unhashable cells (lists, dicts)
-        values = values.astype(str)
-        n_unique = int(values.nunique())
-    n_non_null = len(values)
-
-    levels: tuple[str, ...] = ()
-    is_zero_one = False
-    if n_unique == 2:
-        distinct = sorted(values.unique().tolist(), key=str)
-        levels = tuple(_format_level(v) for v in distinct)
-        is_zero_one = kind == "bool" or (kind == "integer" and {float(v) for v in distinct} == {0.0, 1.0})
-
-    is_free_text = False
-    is_date_text = False
-    if kind == "text":
-        sample = _even_sample(values)
-        lengths = sample.str.len()
-        is_free_text = bool(lengths.mean() >= 25 and sample.str.contains(" ").mean() >= 0.5)
-        is_date_text = bool(sample.str.match(_DATE_TEXT).mean() >= 0.95)
-
-    is_year_like = False
-    span = 0.0
-    if kind == "integer" and n_non_null:
-        low, high = float(values.min()), float(values.max())
-        span = high - low + 1
-        years = low >= 1800 and high <= 2200
-        year_months = low >= 180001 and high <= 220012 and bool(values.mod(100).between(1, 12).all())
-        is_year_like = (years or year_months) and 1 < n_unique <= 300
-
-    high_unique = n_unique >= 3 and n_non_null > 0 and n_unique / n_non_null >= 0.95
-    is_id_like = high_unique and (
-        (kind == "text" and not is_free_text and not is_date_text)
-        or (kind == "integer" and (span <= 2 * n_unique or unit_named))
-    )
-    return _Profile(
-        kind=kind,
-        n_rows=len(series),
-        n_non_null=n_non_null,
-        n_unique=n_unique,
-        levels=levels,
-        is_zero_one=is_zero_one,
-        is_id_like=is_id_like,
-        is_free_text=is_free_text,
-        is_year_like=is_year_like,
-        is_date_text=is_date_text,
-    )
+        return _load_synonyms(language)
+    except SynonymError as exc:
+        raise MappingError(str(exc)) from exc
 
 
-def _format_level(value: object) -> str:
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    if isinstance(value, np.bool_):
-        return str(bool(value))
-    return str(value)
-
-
-# --------------------------------------------------------------------------- value evidence
-
-
-@dataclass(frozen=True)
-class _Evidence:
-    value: float
-    text: str
-
-
-def _treatment_evidence(p: _Profile, treatment_levels: frozenset[str]) -> _Evidence | None:
-    if p.is_constant or p.is_id_like or p.is_year_like:
-        return None
-    if p.is_binary:
-        if p.is_zero_one:
-            return _Evidence(1.0, "values binary 0/1" if p.kind != "bool" else "values boolean")
-        levels = f"({p.levels[0]!r}/{p.levels[1]!r})"
-        if any(treatment_levels.intersection(normalise_name(level)) for level in p.levels):
-            return _Evidence(1.0, f"values look like treatment/control {levels}")
-        return _Evidence(0.8, f"values two-level {levels}")
-    if p.kind in ("integer", "float") and p.n_unique <= 9:
-        return _Evidence(0.3, f"values multi-valued ({p.n_unique} levels)")
-    if p.kind in ("integer", "float"):
-        return _Evidence(0.15, f"values continuous ({p.n_unique} distinct)")
-    return None
-
-
-def _outcome_evidence(p: _Profile) -> _Evidence | None:
-    if p.is_constant or p.is_id_like or p.is_year_like:
-        return None
-    if p.kind == "float" and p.n_unique >= 10:
-        return _Evidence(1.0, f"values continuous ({p.n_unique} distinct)")
-    if p.kind == "integer" and p.n_unique >= 10:
-        return _Evidence(0.8, f"values numeric ({p.n_unique} distinct)")
-    if p.is_binary and p.is_numeric:
-        return _Evidence(0.5, "values binary")
-    if p.is_binary:
-        return _Evidence(0.3, f"values two-level ({p.levels[0]!r}/{p.levels[1]!r})")
-    if p.is_numeric:
-        return _Evidence(0.3, f"values numeric ({p.n_unique} levels)")
-    return None
-
-
-def _time_evidence(p: _Profile) -> _Evidence | None:
-    if p.is_constant:
-        return None
-    if p.kind == "datetime":
-        return _Evidence(1.0, "values datetime")
-    if p.is_date_text:
-        return _Evidence(0.9, "values date-like text")
-    if p.is_year_like:
-        return _Evidence(0.8, "values year/period-like")
-    if p.kind == "integer" and not p.is_id_like and not p.is_binary and p.n_unique <= 100:
-        return _Evidence(0.2, f"values small integers ({p.n_unique} levels)")
-    return None
-
-
-def _unit_evidence(p: _Profile, column: str, df: pd.DataFrame, time_column: str | None) -> _Evidence | None:
-    if p.is_constant or p.is_binary or p.kind not in ("integer", "text") or p.is_free_text:
-        return None
-    if time_column is None:
-        # Without a time axis a unit identifies a row.
-        return _Evidence(1.0, "values unique per row (id-like)") if p.is_id_like else None
-    if p.is_repeated_key:
-        pairs = df[[column, time_column]].dropna()
-        repeated_pairs = pairs.duplicated().mean() if len(pairs) else 1.0
-        if repeated_pairs <= 0.1:
-            return _Evidence(1.0, f"values repeat over {time_column!r} ({p.n_unique} units)")
-        return _Evidence(0.5, f"values repeat ({p.n_unique} levels)")
-    if p.is_id_like:
-        return _Evidence(0.3, "values unique per row (id-like)")
-    return None
+def dictionary_version() -> str:
+    """Versions of the packaged synonym dictionaries, recorded with every mapping."""
+    return dictionary_versions()
 
 
 # --------------------------------------------------------------------------- scoring
@@ -463,27 +166,44 @@ class _Candidate:
     column: str
     score: float
     reason: str
+    language: str | None = None
+
+
+def _ruled_out(p: Profile) -> frozenset[str]:
+    """Roles the values make impossible, so a name pointing at them costs nothing."""
+    if p.kind == "datetime" or p.is_date_text or p.is_year_like:
+        return frozenset({"outcome", "treatment", "unit", "covariate"})
+    if p.kind == "float" and not p.is_binary:
+        return frozenset({"time", "unit"})
+    if p.is_binary:
+        return frozenset({"time", "unit"})
+    return frozenset()
 
 
 def _score(
-    column: str, role: str, names: Mapping[str, _NameMatch], evidence: _Evidence | None
+    column: str,
+    role: str,
+    names: Mapping[str, NameMatch],
+    evidence: Evidence | None,
+    ruled_out: frozenset[str] = frozenset(),
 ) -> _Candidate | None:
-    """Name evidence plus value evidence, minus a name that points at another role."""
+    """Name evidence plus value evidence, minus a name that points at another (possible) role."""
     if evidence is None:
         return None
-    own = names.get(role, _NameMatch(0.0))
-    elsewhere = max((m for r, m in names.items() if r != role), key=lambda m: m.score)
+    own = names.get(role, NameMatch(0.0))
+    compatible = _COMPATIBLE.get(role, frozenset()) | ruled_out
+    others = [(r, m) for r, m in names.items() if r != role and r not in compatible]
+    role_elsewhere, elsewhere = max(others, key=lambda item: item[1].score)
     score = _NAME_WEIGHT * own.score + _VALUE_WEIGHT * evidence.value
     score -= _OTHER_ROLE_PENALTY * elsewhere.score
     score = round(min(max(score, 0.0), 1.0), 6)
     parts = []
     if own.score > 0:
-        parts.append(f"name matches {own.quoted} ~ {role}")
+        parts.append(f"name matches {own.quoted} ~ {role} ({own.language})")
     parts.append(evidence.text)
     if elsewhere.score >= 0.5:
-        role_elsewhere = next(r for r, m in names.items() if m is elsewhere)
         parts.append(f"name also suggests {role_elsewhere} ({elsewhere.quoted})")
-    return _Candidate(column=column, score=score, reason="; ".join(parts))
+    return _Candidate(column=column, score=score, reason="; ".join(parts), language=own.language)
 
 
 def _ranked(candidates: Iterable[_Candidate]) -> list[_Candidate]:
@@ -503,6 +223,9 @@ class _Choice:
     confidence: float
     reason: str
     alternatives: list[str]
+    scores: dict[str, float] = field(default_factory=dict)
+    language: str | None = None
+    source: str = "inferred"
 
 
 def _choose(ranked: list[_Candidate], chosen: str, taken: set[str]) -> _Choice:
@@ -510,12 +233,14 @@ def _choose(ranked: list[_Candidate], chosen: str, taken: set[str]) -> _Choice:
     best = next(c for c in pool if c.column == chosen)
     rivals = [c for c in pool if c.column != chosen]
     runner_up = rivals[0].score if rivals else 0.0
-    alternatives = [c.column for c in rivals if c.score >= _MIN_ALTERNATIVE_SCORE]
+    alternatives = [c for c in rivals if c.score >= _MIN_ALTERNATIVE_SCORE][:_MAX_ALTERNATIVES]
     return _Choice(
         column=chosen,
         confidence=_confidence(best.score, runner_up),
         reason=best.reason,
-        alternatives=alternatives[:_MAX_ALTERNATIVES],
+        alternatives=[c.column for c in alternatives],
+        scores={c.column: round(c.score, 3) for c in [best, *alternatives]},
+        language=best.language,
     )
 
 
@@ -544,13 +269,20 @@ def _pick_single(ranked: list[_Candidate], role: str, taken: set[str]) -> str | 
 # --------------------------------------------------------------------------- overrides
 
 
-def _parse_overrides(
-    overrides: Mapping[str, str | list[str]] | None, columns: list[str]
-) -> tuple[dict[str, str], list[str] | None, list[str]]:
-    """Validate overrides into single roles, an explicit covariate list and exclusions."""
+@dataclass(frozen=True)
+class _Overrides:
+    singles: dict[str, str]
+    covariates: list[str] | None
+    excluded: list[str]
+    cutoff: float | None
+
+
+def _parse_overrides(overrides: Mapping[str, str | list[str]] | None, columns: list[str]) -> _Overrides:
+    """Validate overrides into single roles, an explicit covariate list, exclusions and a cutoff."""
     singles: dict[str, str] = {}
     covariates: list[str] | None = None
     excluded: list[str] = []
+    cutoff: float | None = None
     available = set(columns)
 
     def check(role: str, column: object) -> str:
@@ -567,7 +299,12 @@ def _parse_overrides(
         if value is None:
             continue
         role = _OVERRIDE_ALIASES.get(key, key)
-        if role in ("covariates", "excluded"):
+        if role == "cutoff":
+            try:
+                cutoff = float(value if isinstance(value, str | int | float) else value[0])
+            except (TypeError, ValueError, IndexError) as exc:
+                raise MappingError(f"override 'cutoff' must be a number, got {value!r}") from exc
+        elif role in ("covariates", "excluded"):
             names = [value] if isinstance(value, str) else list(value)
             checked = [check(role, c) for c in names]
             if role == "covariates":
@@ -592,13 +329,13 @@ def _parse_overrides(
             )
         seen[column] = role
     for column in covariates or []:
-        if column in seen:
+        if column in seen and seen[column] not in _ALSO_COVARIATES:
             raise MappingError(f"column {column!r} is the {seen[column]} and cannot also be a covariate")
     for column in excluded:
         if column in seen or column in (covariates or []):
             role = seen.get(column, "covariate")
             raise MappingError(f"column {column!r} is both excluded and set as {role}")
-    return singles, covariates, excluded
+    return _Overrides(singles, covariates, excluded, cutoff)
 
 
 # --------------------------------------------------------------------------- inference
@@ -610,10 +347,11 @@ class _Dataset:
 
     frame: pd.DataFrame
     columns: list[str]
-    names: dict[str, dict[str, _NameMatch]]
-    profiles: dict[str, _Profile]
+    tokens: dict[str, tuple[str, ...]]
+    names: dict[str, dict[str, NameMatch]]
+    profiles: dict[str, Profile]
     identifier_named: frozenset[str]
-    dictionary: SynonymDictionary
+    dictionaries: tuple[SynonymDictionary, ...]
 
     def ranked(self, role: str, open_columns: list[str], time_column: str | None = None) -> list[_Candidate]:
         """Candidates for ``role`` among ``open_columns``, best first."""
@@ -621,14 +359,14 @@ class _Dataset:
         for column in open_columns:
             p = self.profiles[column]
             if role == "treatment":
-                evidence = _treatment_evidence(p, self.dictionary.treatment_levels)
+                evidence = treatment_evidence(p, self.dictionaries)
             elif role == "outcome":
-                evidence = _outcome_evidence(p)
+                evidence = outcome_evidence(p)
             elif role == "time":
-                evidence = _time_evidence(p)
+                evidence = time_evidence(p)
             else:
-                evidence = _unit_evidence(p, column, self.frame, time_column)
-            candidate = _score(column, role, self.names[column], evidence)
+                evidence = unit_evidence(p, column, self.frame, time_column)
+            candidate = _score(column, role, self.names[column], evidence, _ruled_out(p))
             if candidate is not None:
                 scored.append(candidate)
         return _ranked(scored)
@@ -644,19 +382,23 @@ def _read_dataset(df: pd.DataFrame) -> _Dataset:
         duplicated = sorted({c for c in columns if columns.count(c) > 1})
         raise MappingError(f"duplicate column names {duplicated}; rename them so each is unique")
     frame = df.set_axis(columns, axis=1)
-    dictionary = load_synonyms("en")
     tokens = {c: normalise_name(c) for c in columns}
-    names = {c: _match_name(tokens[c], dictionary) for c in columns}
-    identifier_named = frozenset(c for c in columns if _IDENTIFIER_TOKENS.intersection(tokens[c]))
-    profiles = {
-        c: _profile(frame[c], c in identifier_named or names[c]["unit"].score >= 0.8) for c in columns
-    }
-    return _Dataset(frame, columns, names, profiles, identifier_named, dictionary)
+    names = {c: match_name(tokens[c]) for c in columns}
+    identifier_named = frozenset(
+        c
+        for c in columns
+        if _IDENTIFIER_TOKENS.intersection(tokens[c][-1:]) or {"id", "uid", "uuid"} & set(tokens[c])
+    )
+    profiles = {c: profile(frame[c], c in identifier_named or names[c]["unit"].score >= 0.8) for c in columns}
+    return _Dataset(frame, columns, tokens, names, profiles, identifier_named, all_dictionaries())
 
 
 def _pick_roles(data: _Dataset, singles: Mapping[str, str], reserved: set[str]) -> dict[str, _Choice]:
     """Overridden roles as given; treatment and outcome jointly, then time, then unit."""
-    chosen = {role: _Choice(column, 1.0, "set by override", []) for role, column in singles.items()}
+    chosen = {
+        role: _Choice(column, 1.0, "set by override", [], source="override")
+        for role, column in singles.items()
+    }
     open_columns = [c for c in data.columns if c not in reserved]
     taken = set(reserved)
 
@@ -681,72 +423,356 @@ def _pick_roles(data: _Dataset, singles: Mapping[str, str], reserved: set[str]) 
     return chosen
 
 
+def _treated(data: _Dataset, chosen: Mapping[str, _Choice]) -> pd.Series | None:
+    """The treatment as 0/1 floats, when it is two-level."""
+    if "treatment" not in chosen:
+        return None
+    column = chosen["treatment"].column
+    coding = treatment_coding(data.profiles[column], data.dictionaries)
+    return zero_one(data.frame[column], coding)
+
+
+def _hinted_cutoffs(tokens: tuple[str, ...]) -> tuple[float, ...]:
+    for words, cutoffs in _CUTOFF_HINTS:
+        if words & set(tokens):
+            return cutoffs
+    return ()
+
+
+def _running_evidence(
+    data: _Dataset, column: str, treated: pd.Series, named: bool = True
+) -> tuple[Evidence, Threshold] | None:
+    """A continuous column with the treated massed on one side of a threshold (fuzzy only if named)."""
+    p = data.profiles[column]
+    if p.kind not in ("integer", "float") or p.is_id_like or p.is_year_like:
+        return None
+    fit = threshold_fit(data.frame[column], treated)
+    if fit is None or fit.point_mass >= 0.3:  # all untreated at one value: leakage, not a running variable
+        return None
+    hinted = _hinted_cutoffs(data.tokens[column])
+    x = pd.to_numeric(data.frame[column], errors="coerce")
+    for hint in hinted:  # a conventional cutoff that fits as well as the best one wins
+        share = float(((x >= hint) == (treated >= 0.5)).mean())
+        share = max(share, 1 - share)
+        if share >= fit.accuracy - 0.01:
+            fit = Threshold(hint, share, fit.above_is_treated, fit.jump, fit.point_mass)
+            break
+    side = "at or above" if fit.above_is_treated else "below"
+    text = f"treated {side} {fit.cutoff:g} in {fit.accuracy:.0%} of rows (jump {fit.jump:+.2f})"
+    base = float(max(treated.mean(), 1 - treated.mean()))
+    kappa = (fit.accuracy - base) / (1 - base) if base < 1 else 0.0
+    if kappa >= 0.9 and fit.accuracy >= 0.97:
+        return Evidence(1.0, "sharp threshold: " + text), fit
+    if named and kappa >= 0.5 and fit.jump >= 0.4:
+        return Evidence(0.7, "fuzzy threshold: " + text), fit
+    return None
+
+
+def _later_evidence(
+    data: _Dataset, role: str, column: str, chosen: Mapping[str, _Choice], treated: pd.Series | None
+) -> Evidence | None:
+    """Whether the values fit a later role the name suggests (or, for RD, the values alone)."""
+    p = data.profiles[column]
+    x = data.frame[column]
+    if p.is_constant or p.kind == "empty":
+        return None
+    if role == "instrument":
+        if treated is None or not p.is_numeric:
+            return None
+        corr = pd.to_numeric(x, errors="coerce").corr(treated)
+        if corr is None or np.isnan(corr) or abs(corr) < 0.05:
+            return None
+        return Evidence(1.0 if abs(corr) < 0.95 else 0.3, f"moves with the treatment (r={corr:+.2f})")
+    if role == "post":
+        if not p.is_binary:
+            return None
+        if "time" in chosen:
+            frame = pd.DataFrame({"t": data.frame[chosen["time"].column], "p": x}).dropna()
+            by_time = frame.groupby("t")["p"].nunique()
+            if (by_time == 1).all():
+                return Evidence(1.0, "binary and fixed within each period")
+        return Evidence(0.6, "binary")
+    if role == "cohort":
+        if p.is_year_like or p.kind == "datetime" or p.is_date_text or (p.kind in ("integer", "float")):
+            return Evidence(1.0, f"period-like values ({p.n_unique} cohorts)")
+        return None
+    if role in ("latitude", "longitude"):
+        bound = 90.0 if role == "latitude" else 180.0
+        values = pd.to_numeric(x, errors="coerce").dropna()
+        if p.kind != "float" or values.empty or values.abs().max() > bound:
+            return None
+        return Evidence(1.0, f"values within ±{bound:g} degrees")
+    if role == "region":
+        if p.kind in ("text", "integer") and 2 <= p.n_unique <= max(_MAX_CATEGORY_LEVELS * 2, 1):
+            return Evidence(1.0, f"categorical ({p.n_unique} areas)")
+        return None
+    if role == "cluster":
+        return Evidence(1.0, f"repeated key ({p.n_unique} clusters)") if p.is_repeated_key else None
+    if role == "weight":
+        values = pd.to_numeric(x, errors="coerce").dropna()
+        if not p.is_numeric or p.is_binary or values.empty or (values < 0).any():
+            return None
+        return Evidence(1.0, "non-negative numbers")
+    return None
+
+
+def _pick_later_roles(
+    data: _Dataset, chosen: dict[str, _Choice], taken: set[str], overrides: _Overrides
+) -> float | None:
+    """Instrument, running variable (and cutoff), post, cohort, geography, cluster, weight."""
+    treated = _treated(data, chosen)
+    cutoff = overrides.cutoff
+    if "running_variable" in chosen and treated is not None and cutoff is None:
+        found = _running_evidence(data, chosen["running_variable"].column, treated)
+        cutoff = found[1].cutoff if found else None
+    for role in LATER_ROLES:
+        if role in chosen:
+            continue
+        candidates: list[_Candidate] = []
+        fits: dict[str, Threshold] = {}
+        for column in data.columns:
+            if column in taken:
+                continue
+            name = data.names[column][role]
+            if role == "running_variable":
+                if treated is None:
+                    break
+                found = _running_evidence(data, column, treated, named=name.score >= _LATER_NAME_SCORE)
+                if found is None:
+                    continue
+                evidence, fits[column] = found
+                score = 0.75 * evidence.value + 0.25 * name.score
+            else:
+                if name.score < _LATER_NAME_SCORE:
+                    continue
+                later = _later_evidence(data, role, column, chosen, treated)
+                if later is None:
+                    continue
+                evidence = later
+                score = _NAME_WEIGHT * name.score + _VALUE_WEIGHT * evidence.value
+            reason = (f"name matches {name.quoted} ~ {role} ({name.language}); " if name.score else "") + (
+                evidence.text
+            )
+            candidates.append(_Candidate(column, round(score, 6), reason, name.language))
+        ranked = _ranked(candidates)
+        if ranked and ranked[0].score >= _MIN_LATER_SCORE:
+            pick = ranked[0].column
+            chosen[role] = _choose(ranked, pick, taken)
+            taken.add(pick)
+            if role == "running_variable" and cutoff is None:
+                cutoff = fits[pick].cutoff
+    return cutoff
+
+
+def _leakage(
+    data: _Dataset, column: str, chosen: Mapping[str, _Choice], treated: pd.Series | None
+) -> str | None:
+    """Why a leftover column is leakage (a copy of the outcome or treatment), or None."""
+    p = data.profiles[column]
+    if "outcome" in chosen and p.is_numeric and not p.is_binary:
+        rho = copies_outcome(data.frame[column], data.frame[chosen["outcome"].column])
+        if rho is not None:
+            return f"leakage: near-deterministic function of the outcome (rank correlation {rho:+.3f})"
+    if treated is None:
+        return None
+    if p.kind in ("text", "bool", "integer") and determines_treatment(
+        data.frame[column], treated, _MAX_CATEGORY_LEVELS
+    ):
+        return "leakage: its values determine the treatment (a copy or consequence of it)"
+    if p.kind in ("integer", "float") and not p.is_binary:
+        fit = threshold_fit(data.frame[column], treated)
+        if fit is not None and fit.accuracy >= 0.99 and fit.point_mass >= 0.3:
+            return "leakage: one value for every untreated row; likely measured after treatment"
+    return None
+
+
 def _sort_remaining(
     data: _Dataset,
-    assigned: set[str],
-    covariate_override: list[str] | None,
-    excluded_override: list[str],
+    chosen: Mapping[str, _Choice],
+    overrides: _Overrides,
 ) -> dict[str, tuple[Role, float, str]]:
     """Covariate or exclude, with confidence and reason, for every column without a role."""
+    assigned = {choice.column for choice in chosen.values()}
+    treated = _treated(data, chosen)
     decisions: dict[str, tuple[Role, float, str]] = {}
     for c in data.columns:
         if c in assigned:
             continue
-        if c in excluded_override:
+        if c in overrides.excluded:
             decisions[c] = ("exclude", 1.0, "excluded by override")
-        elif covariate_override is not None:
-            listed = c in covariate_override
+        elif overrides.covariates is not None:
+            listed = c in overrides.covariates
             decisions[c] = (
                 ("covariate", 1.0, "listed in covariates override")
                 if listed
                 else ("exclude", 1.0, "not listed in covariates override")
             )
+        elif (leak := _leakage(data, c, chosen, treated)) is not None:
+            decisions[c] = ("exclude", 0.9, leak)
         else:
             decisions[c] = _covariate_decision(data.profiles[c], data.names[c], c in data.identifier_named)
     return decisions
 
 
+def _is_panel(data: _Dataset, chosen: Mapping[str, _Choice]) -> bool:
+    if "unit" not in chosen or "time" not in chosen:
+        return False
+    return bool(data.frame[chosen["unit"].column].dropna().duplicated().any())
+
+
+def _designs(
+    data: _Dataset, chosen: Mapping[str, _Choice], cutoff: float | None
+) -> tuple[str, list[DesignSupport]]:
+    """Every design with whether the roles support it and why; the most specific supported wins."""
+    has = set(chosen)
+    treatment = chosen["treatment"].column if "treatment" in chosen else None
+    effect = treatment is not None and "outcome" in chosen
+    support: dict[str, tuple[bool, str]] = {}
+
+    support["observational"] = (
+        (True, "treatment and outcome found; adjust for the covariates")
+        if effect
+        else (False, "needs a treatment and an outcome")
+    )
+    arms = treatment is not None and looks_like_arms(data.profiles[treatment], data.dictionaries)
+    named_experiment = treatment is not None and bool(_EXPERIMENT_TOKENS & set(data.tokens[treatment]))
+    if effect and (arms or named_experiment):
+        why = "treatment levels read as arms" if arms else f"treatment named {treatment!r} (assigned/variant)"
+        support["experiment"] = (True, f"{why}; assumes randomised assignment")
+    else:
+        support["experiment"] = (False, "nothing says the treatment was randomised")
+
+    panel = _is_panel(data, chosen)
+    if panel and effect:
+        unit, time = chosen["unit"].column, chosen["time"].column
+        n_units = data.frame[unit].nunique()
+        n_periods = data.frame[time].nunique()
+        did = " with a post-period indicator (DiD)" if "post" in has else ""
+        did += " with cohorts (staggered DiD)" if "cohort" in has else ""
+        support["panel"] = (True, f"{n_units} units {unit!r} observed over {n_periods} periods {time!r}{did}")
+    elif "unit" in has and "time" in has:
+        support["panel"] = (False, "each unit appears once; no repeated observations")
+    else:
+        support["panel"] = (False, "needs a unit and a time column with repeated units")
+
+    if effect and "instrument" in has:
+        support["iv"] = (True, f"instrument {chosen['instrument'].column!r} moves the treatment")
+    else:
+        support["iv"] = (False, "no instrument column")
+
+    if effect and "running_variable" in has and cutoff is not None:
+        support["rd"] = (True, f"treatment switches at {chosen['running_variable'].column!r} = {cutoff:g}")
+    else:
+        support["rd"] = (False, "no running variable with a cutoff")
+
+    treated = _treated(data, chosen)
+    if panel and effect and treated is not None:
+        unit = chosen["unit"].column
+        ever = treated.groupby(data.frame[unit]).max()
+        n_treated, n_control = int((ever > 0).sum()), int((ever == 0).sum())
+        if 1 <= n_treated <= 3 and n_control >= 5:
+            support["synthetic_control"] = (
+                True,
+                f"{n_treated} treated unit(s) against {n_control} never-treated donors",
+            )
+        else:
+            support["synthetic_control"] = (
+                False,
+                f"{n_treated} treated units; synthetic control suits one to three",
+            )
+    else:
+        support["synthetic_control"] = (False, "needs a panel with a few treated units")
+
+    if effect and {"latitude", "longitude"} <= has:
+        support["geographic"] = (True, "point locations (latitude/longitude)")
+    elif effect and "region" in has:
+        support["geographic"] = (
+            True,
+            f"areas in {chosen['region'].column!r}; spillovers can be checked by area",
+        )
+    else:
+        support["geographic"] = (False, "no location columns")
+
+    order = ("rd", "iv", "synthetic_control", "panel", "experiment", "observational")
+    design = next((d for d in order if support[d][0]), "observational")
+    if design == "observational" and support["geographic"][0] and {"latitude", "longitude"} <= has:
+        design = "geographic"
+    designs = [DesignSupport(design=name, supported=ok, reason=why) for name, (ok, why) in support.items()]
+    return design, designs
+
+
+def _needs_confirmation(
+    chosen: Mapping[str, _Choice], design: str, confidence_threshold: float, confirmed: bool
+) -> bool:
+    if confirmed:
+        return False
+    required = {"treatment", "outcome"}
+    required |= {
+        "panel": {"unit", "time"},
+        "synthetic_control": {"unit", "time"},
+        "rd": {"running_variable"},
+        "iv": {"instrument"},
+    }.get(design, set())
+    return any(role not in chosen or chosen[role].confidence < confidence_threshold for role in required)
+
+
 def infer_roles(
     df: pd.DataFrame,
-    overrides: dict[str, str | list[str]] | None = None,
+    overrides: Mapping[str, str | list[str]] | None = None,
     *,
     confidence_threshold: float = 0.6,
+    confirmed: bool = False,
 ) -> MappingResult:
-    """Work out which columns play which causal role, honouring user overrides."""
+    """Work out which columns play which causal role, honouring user overrides.
+
+    ``confirmed`` means a person has reviewed the mapping (the overrides plus the inferred rest):
+    the result then never asks for confirmation again.
+    """
     if not 0 <= confidence_threshold <= 1:
         raise MappingError("confidence_threshold must lie between 0 and 1")
     data = _read_dataset(df)
-    singles, covariate_override, excluded_override = _parse_overrides(overrides, data.columns)
-    reserved = set(singles.values()) | set(excluded_override) | set(covariate_override or [])
+    given = _parse_overrides(overrides, data.columns)
+    reserved = set(given.singles.values()) | set(given.excluded) | set(given.covariates or [])
 
-    chosen = _pick_roles(data, singles, reserved)
-    assigned = {choice.column for choice in chosen.values()}
-    decisions = _sort_remaining(data, assigned, covariate_override, excluded_override)
+    chosen = _pick_roles(data, given.singles, reserved)
+    taken = reserved | {choice.column for choice in chosen.values()}
+    cutoff = _pick_later_roles(data, chosen, taken, given)
+    decisions = _sort_remaining(data, chosen, given)
     covariates = [c for c, decision in decisions.items() if decision[0] == "covariate"]
     excluded = [c for c, decision in decisions.items() if decision[0] == "exclude"]
+    for role in _ALSO_COVARIATES:  # areas and coordinates are fair pre-treatment covariates
+        if role in chosen and chosen[role].source == "inferred" and given.covariates is None:
+            p = data.profiles[chosen[role].column]
+            if p.is_numeric or p.n_unique <= _MAX_CATEGORY_LEVELS:
+                covariates.append(chosen[role].column)
+    covariates = [c for c in data.columns if c in set(covariates)]
 
-    design = "observational"
-    notes = [f"synonym dictionary {data.dictionary.language} v{data.dictionary.version}"]
-    if "unit" in chosen and "time" in chosen:
-        if data.frame[chosen["unit"].column].dropna().duplicated().any():
-            design = "panel"
-        else:
-            notes.append("unit and time found but each unit appears once; treated as cross-section")
+    design, designs = _designs(data, chosen, cutoff)
+    notes = [f"synonym dictionaries {dictionary_versions()}"]
+    if "unit" in chosen and "time" in chosen and not _is_panel(data, chosen):
+        notes.append("unit and time found but each unit appears once; treated as cross-section")
     notes += _notes_for_people(data, chosen, decisions, confidence_threshold)
+    needs_confirmation = _needs_confirmation(chosen, design, confidence_threshold, confirmed)
 
-    needs_confirmation = any(
-        role not in chosen or chosen[role].confidence < confidence_threshold
-        for role in ("treatment", "outcome")
-    )
-    overridden = set(excluded_override) | set(covariate_override or [])
+    coding: dict[str, int] = {}
+    if "treatment" in chosen:
+        coding = treatment_coding(data.profiles[chosen["treatment"].column], data.dictionaries)
+    post_coding: dict[str, int] = {}
+    if "post" in chosen:
+        post_coding = treatment_coding(data.profiles[chosen["post"].column], data.dictionaries)
+    overridden = set(given.excluded) | set(given.covariates or [])
     assignments = [
         RoleAssignment(
             role=cast(Role, role),
             column=chosen[role].column,
             confidence=chosen[role].confidence,
-            source="override" if role in singles else "inferred",
+            source="override" if chosen[role].source == "override" else "inferred",
             reason=chosen[role].reason,
             alternatives=chosen[role].alternatives,
+            scores=chosen[role].scores,
+            coding=coding if role == "treatment" else post_coding if role == "post" else {},
+            cutoff=cutoff if role == "running_variable" else None,
+            language=chosen[role].language,
         )
         for role in SINGLE_ROLES
         if role in chosen
@@ -759,12 +785,14 @@ def infer_roles(
             source="override" if c in overridden else "inferred",
             reason=decisions[c][2],
         )
-        for c in [*covariates, *excluded]
+        for c in [*(c for c in covariates if c in decisions), *excluded]
     ]
     roles = RoleMapping(
         **{role: choice.column for role, choice in chosen.items()},
         covariates=covariates,
         excluded=excluded,
+        cutoff=cutoff if "running_variable" in chosen else None,
+        treatment_coding=coding,
     )
     return MappingResult(
         roles=roles,
@@ -772,6 +800,7 @@ def infer_roles(
         design=design,
         needs_confirmation=needs_confirmation,
         notes=notes,
+        designs=designs,
     )
 
 
@@ -786,28 +815,32 @@ def _notes_for_people(
     for role in ("treatment", "outcome"):
         if role not in chosen:
             notes.append(f"no column looks like the {role}; name it with an override")
-        elif chosen[role].confidence < confidence_threshold:
-            alternatives = chosen[role].alternatives
+    for role, choice in chosen.items():
+        if choice.confidence < confidence_threshold:
+            alternatives = choice.alternatives
             tail = f" (alternatives: {', '.join(alternatives)})" if alternatives else ""
             notes.append(
-                f"{role} {chosen[role].column!r} is uncertain "
-                f"(confidence {chosen[role].confidence:.2f}){tail}; please confirm"
+                f"{role.replace('_', ' ')} {choice.column!r} is uncertain "
+                f"(confidence {choice.confidence:.2f}){tail}; please confirm"
             )
     for c in decisions:
-        later = next((r for r in _LATER_ROLES if r not in chosen and data.names[c][r].score >= 0.9), None)
+        later = next(
+            (r for r in LATER_ROLES if r not in chosen and data.names[c][r].score >= 0.9 and r != "region"),
+            None,
+        )
         if later is not None:
             notes.append(
                 f"column {c!r} may be the {later.replace('_', ' ')}; "
                 f"set it with the {later!r} override if it is one"
             )
     for c, (_, _, reason) in decisions.items():
-        if reason.startswith("named like an outcome"):
+        if reason.startswith(("named like an outcome", "leakage", "named like a post")):
             notes.append(f"{c!r} excluded from covariates: {reason}")
     return notes
 
 
 def _covariate_decision(
-    p: _Profile, names: Mapping[str, _NameMatch], identifier_named: bool
+    p: Profile, names: Mapping[str, NameMatch], identifier_named: bool
 ) -> tuple[Role, float, str]:
     """Decide whether a column left over after role picking is a usable covariate."""
     if p.kind == "empty":
@@ -831,6 +864,13 @@ def _covariate_decision(
             0.7,
             f"named like an outcome ({names['outcome'].quoted}); may be post-treatment",
         )
+    if (
+        names["post"].score >= 0.8
+        and names["post"].score > covariate_name
+        and p.is_numeric
+        and not p.is_binary
+    ):
+        return "exclude", 0.7, f"named like a post-treatment measure ({names['post'].quoted})"
     if p.kind == "text":
         if p.n_unique > _MAX_CATEGORY_LEVELS:
             return "exclude", 0.9, f"high-cardinality text ({p.n_unique} levels)"

@@ -36,7 +36,7 @@ class Dataset(Base):
 
 
 class DatasetVersion(Base):
-    """One uploaded file of a dataset: the raw file, its Parquet conversion and its schema."""
+    """One uploaded file of a dataset: the raw file, its Parquet conversion, registered schema and profile."""
 
     __tablename__ = "dataset_versions"
 
@@ -44,6 +44,7 @@ class DatasetVersion(Base):
     version: Mapped[int] = mapped_column(primary_key=True)
     filename: Mapped[str] = mapped_column(sa.String(300))
     file_format: Mapped[str] = mapped_column(sa.String(20))
+    encoding: Mapped[str | None] = mapped_column(sa.String(40))
     raw_uri: Mapped[str] = mapped_column(sa.Text)
     parquet_uri: Mapped[str] = mapped_column(sa.Text)
     size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
@@ -52,6 +53,8 @@ class DatasetVersion(Base):
     n_columns: Mapped[int]
     columns: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     notes: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    profile: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    schema_diff: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
 
 

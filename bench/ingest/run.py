@@ -1,0 +1,159 @@
+"""Ingest benchmark (on demand, not part of `make test`): upload → Parquet against raw readers.
+
+    uv run python -m bench.ingest.run [--rows 1000000] [--xlsx-rows 100000] [--dir DIR]
+
+Generates a 1M x 15 CSV and a 100k-row .xlsx, converts each as the ingest service does (sniff,
+detect encoding, parse, type values, check, profile, write Parquet once) and reads the same file with
+`pyarrow.csv` and `pandas.read_csv` alone (plus the platform's reader without Parquet and profile) (calamine and `pandas.read_excel` for the workbook). Each
+measurement runs in its own process so peak memory is its own; prints rows/s, MB/s, peak memory
+(growth over the process after imports) and the ratio to the faster raw reader.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from bench.ingest.workbook import write_xlsx
+
+COLUMNS = [
+    "id", "treated", "outcome", "age", "income", "score", "region", "segment", "signup",
+    "active", "visits", "spend", "ratio", "channel", "note",
+]  # fmt: skip
+REGIONS = ["north", "south", "east", "west", "関東", "関西"]
+
+
+def _row(i: int, rng: random.Random) -> list[object]:
+    return [
+        i,
+        i % 2,
+        round(rng.gauss(10, 3), 4),
+        rng.randint(18, 90),
+        round(rng.uniform(10, 200), 2),
+        round(rng.random(), 6),
+        REGIONS[i % len(REGIONS)],
+        f"seg-{i % 17}",
+        (date(2020, 1, 1) + timedelta(days=i % 1500)).isoformat(),
+        "true" if i % 3 else "false",
+        rng.randint(0, 50),
+        round(rng.expovariate(0.1), 3),
+        "" if i % 50 == 0 else round(rng.random() * 3, 4),
+        ["web", "store", "phone"][i % 3],
+        f"customer {i} note",
+    ]
+
+
+def make_csv(path: Path, rows: int) -> Path:
+    """A UTF-8 CSV of `rows` x 15 mixed columns (ints, floats, text, dates, booleans, blanks)."""
+    rng = random.Random(7)
+    with path.open("w", encoding="utf-8") as out:
+        out.write(",".join(COLUMNS) + "\n")
+        for start in range(0, rows, 50_000):
+            out.write(
+                "".join(
+                    ",".join(map(str, _row(i, rng))) + "\n" for i in range(start, min(rows, start + 50_000))
+                )
+            )
+    return path
+
+
+def make_xlsx(path: Path, rows: int) -> Path:
+    """An .xlsx with one sheet of `rows` x 15 columns."""
+    rng = random.Random(11)
+
+    def body() -> object:
+        yield COLUMNS
+        for i in range(rows):
+            row = _row(i, rng)
+            row[9] = row[9] == "true"
+            yield row
+
+    return write_xlsx(path, {"data": body()})  # type: ignore[dict-item]
+
+
+MEASURE = r"""
+import json, resource, sys, time
+from pathlib import Path
+kind, path, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+import pandas as pd, pyarrow.csv as pacsv
+from python_calamine import CalamineWorkbook
+from cqox_ingest.conversion import convert
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+if kind == "platform":
+    rows = convert(path, out, path.name).table.data.num_rows
+elif kind == "platform read only":
+    from cqox_ingest.readers import read_table
+    rows = read_table(path, path.name).data.num_rows
+elif kind == "pyarrow.csv":
+    rows = pacsv.read_csv(path).num_rows
+elif kind == "pandas.read_csv":
+    rows = len(pd.read_csv(path))
+elif kind == "calamine":
+    rows = len(CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()) - 1
+elif kind == "pandas.read_excel":
+    rows = len(pd.read_excel(path, engine="calamine"))
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": (peak - base) / 1024, "rss_mb": peak / 1024}))
+"""
+
+
+def measure(kind: str, path: Path, workdir: Path) -> dict[str, float]:
+    """Run one reader in a fresh process; return rows, seconds and peak memory."""
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE, kind, str(path), str(workdir / f"{kind}.parquet")],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    """Generate the files, measure, print the table."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--xlsx-rows", type=int, default=100_000)
+    parser.add_argument("--dir", type=Path, default=None)
+    args = parser.parse_args()
+    workdir = args.dir or Path(tempfile.mkdtemp(prefix="cqox-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    csv_path = make_csv(workdir / "bench.csv", args.rows)
+    xlsx_path = make_xlsx(workdir / "bench.xlsx", args.xlsx_rows)
+    print(f"generated in {time.perf_counter() - started:.1f}s in {workdir}")
+    plans = [
+        (csv_path, ["platform", "platform read only", "pyarrow.csv", "pandas.read_csv"]),
+        (xlsx_path, ["platform", "platform read only", "calamine", "pandas.read_excel"]),
+    ]
+    header = f"{'file':<11}{'reader':<19}{'rows':>9}{'s':>8}{'rows/s':>12}{'MB/s':>8}{'peak MB':>9}{'×size':>7}{'ratio':>7}"
+    print(header)
+    print("-" * len(header))
+    for path, kinds in plans:
+        size_mb = path.stat().st_size / 1e6
+        results = {kind: measure(kind, path, workdir) for kind in kinds}
+        fastest_raw = min(results[k]["seconds"] for k in kinds[2:])
+        for kind, r in results.items():
+            ratio = fastest_raw / r["seconds"]  # speed relative to the faster raw reader
+            print(
+                f"{path.suffix[1:] + f' {size_mb:.0f}MB':<11}{kind:<19}{r['rows']:>9.0f}{r['seconds']:>8.2f}"
+                f"{r['rows'] / r['seconds']:>12,.0f}{size_mb / r['seconds']:>8.1f}{r['peak_mb']:>9.0f}"
+                f"{r['peak_mb'] / size_mb:>7.2f}{ratio:>7.2f}"
+            )
+    print(
+        "ratio = speed / speed of the faster raw reader (target ≥ 0.8); ×size = peak MB / file MB (target < 3)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Mapping benchmark: top-1 accuracy per role and per language, and the confusion between roles.
+
+Run on demand (not part of `make test`):
+
+    uv run python bench/mapping/run.py [--threshold 0.6] [--misses]
+
+The corpus is the labelled one the tests use (services/mapping/tests/mapping_corpus.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "mapping" / "tests"))
+
+from mapping_corpus import LANGUAGES, TARGET_ROLES, build_corpus, evaluate
+
+
+def main() -> int:
+    """Print the tables; exit 1 when a target is missed (≥95 % top-1, no silent wrong guesses)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threshold", type=float, default=0.6, help="confidence threshold")
+    parser.add_argument("--misses", action="store_true", help="list every miss")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    corpus = build_corpus()
+    result = evaluate(corpus, args.threshold)
+    elapsed = time.perf_counter() - started
+    print(
+        f"{len(corpus)} column sets, {len(LANGUAGES)} languages, threshold {args.threshold}, {elapsed:.1f}s\n"
+    )
+
+    print("Top-1 accuracy per role")
+    for role in TARGET_ROLES:
+        n = sum(o.role == role for o in result.outcomes)
+        print(f"  {role:<10} {result.accuracy(role):7.1%}  (n={n})")
+    print(f"  {'all':<10} {result.accuracy():7.1%}\n")
+
+    print("Top-1 accuracy per language (" + ", ".join(TARGET_ROLES) + ")")
+    print("  lang  " + "".join(f"{r:>11}" for r in TARGET_ROLES) + "        all")
+    for language in LANGUAGES:
+        cells = "".join(f"{result.accuracy(r, language):11.1%}" for r in TARGET_ROLES)
+        print(f"  {language:<5} {cells}{result.accuracy(language=language):11.1%}")
+
+    true_roles = sorted({t for t, _ in result.confusion})
+    predicted_roles = sorted({p for _, p in result.confusion})
+    width = max(len(r) for r in [*true_roles, *predicted_roles]) + 1
+    print("\nConfusion between roles (rows: true role of a column; columns: predicted)")
+    print(" " * (width + 2) + "".join(f"{p[:8]:>9}" for p in predicted_roles))
+    for t in true_roles:
+        cells = "".join(f"{result.confusion.get((t, p), 0):9d}" for p in predicted_roles)
+        print(f"  {t:<{width}}{cells}")
+
+    misses = [o for o in result.outcomes if not o.correct]
+    silent = result.silent_misses()
+    asked = sum(o.needs_confirmation for o in misses)
+    print(
+        f"\nMisses: {len(misses)}; of them asked for confirmation: {asked}; "
+        f"low confidence: {len(misses) - asked - len(silent)}; silent wrong guesses: {len(silent)}"
+    )
+    if args.misses or silent:
+        for o in misses:
+            flag = "SILENT" if o in silent else ("asked" if o.needs_confirmation else "low")
+            print(f"  [{flag}] {o.key} {o.role}: truth {o.truth!r}, got {o.predicted!r} ({o.confidence:.2f})")
+    print(
+        f"Confirmation requested for {len(result.asked)} of {len(corpus)} column sets: {', '.join(result.asked)}"
+    )
+    ok = all(result.accuracy(r) >= 0.95 for r in TARGET_ROLES) and not silent
+    print(
+        "\nTargets (≥95 % top-1 for treatment/outcome/unit/time, zero silent wrong guesses):",
+        "met" if ok else "NOT met",
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

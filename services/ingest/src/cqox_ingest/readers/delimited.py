@@ -1,0 +1,201 @@
+"""Delimited text (CSV, TSV, pipe, semicolon): dialect and header sniffing, then Arrow's parallel parser."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from cqox_ingest.readers import values
+from cqox_ingest.readers.base import IngestError, Limits, Table
+from cqox_ingest.readers.encoding import SAMPLE_BYTES, detect_encoding
+
+DELIMITERS = ",;\t|"
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+BLOCK_BYTES = 16 << 20
+PARALLEL_BLOCK_BYTES = 1 << 20
+NUMBER = re.compile(r"^\s*[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?\s*$")
+
+
+def read_delimited(
+    path: Path, *, encoding: str | None = None, limits: Limits = Limits(), hint: str = ""
+) -> Table:
+    """Read delimited text into a typed Arrow table."""
+    encoding = detect_encoding(path, encoding)
+    with path.open("rb") as handle:
+        head = handle.read(SAMPLE_BYTES)
+    text = head.decode(encoding, errors="replace").lstrip("\ufeff")
+    if not text.strip():
+        raise IngestError(400, "the file is empty (only whitespace)")
+    dialect = sniff_dialect(text, hint)
+    skip, lines = _preamble(_whole_lines(text), dialect)
+    if not lines:
+        raise IngestError(400, "the file is empty (no rows)")
+    width = len(lines[0])
+    if width > limits.max_columns:
+        raise IngestError(
+            422, f"the file has {width} columns; the limit is {limits.max_columns} (CQOX_MAX_COLUMNS)"
+        )
+    header = has_header(lines)
+    notes = [] if encoding in ("utf-8", "utf-8-sig", "ascii") else [f"decoded as {encoding}"]
+    if skip:
+        notes.append(f"skipped {skip} title line(s) above the header")
+    if not header:
+        notes.append("no header row detected: columns named column_1, column_2, …")
+    read_options = pacsv.ReadOptions(
+        encoding="utf8" if encoding in ("utf-8", "utf-8-sig", "ascii") else encoding,
+        block_size=PARALLEL_BLOCK_BYTES,  # small blocks parse in parallel; a huge row retries below
+        skip_rows=skip,
+        column_names=None if header else [f"column_{i + 1}" for i in range(width)],
+    )
+    convert = pacsv.ConvertOptions(
+        null_values=list(values.NA_TOKENS),
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+        true_values=["true", "True", "TRUE"],
+        false_values=["false", "False", "FALSE"],
+    )
+    data = None
+    for newlines_in_values in (False, True):  # quoted newlines need the slower serial mode
+        parse = pacsv.ParseOptions(
+            delimiter=dialect.delimiter,
+            quote_char=dialect.quotechar or False,
+            double_quote=True,
+            newlines_in_values=newlines_in_values,
+            ignore_empty_lines=True,
+        )
+        try:
+            data = pacsv.read_csv(path, read_options, parse, convert)
+            data.schema.names  # noqa: B018  (header names are decoded lazily: fail here, clearly)
+            break
+        except pa.ArrowInvalid as exc:
+            if "straddl" in str(exc) and read_options.block_size < BLOCK_BYTES:
+                read_options.block_size = BLOCK_BYTES
+                try:
+                    data = pacsv.read_csv(path, read_options, parse, convert)
+                    break
+                except pa.ArrowInvalid as retry:
+                    exc = retry
+            if "UTF8" in str(exc) or "UTF-8" in str(exc):
+                raise IngestError(
+                    422, f"the file is not valid {encoding} text; pass the right 'encoding' (e.g. cp932)"
+                ) from exc
+            if newlines_in_values:
+                raise _explained(exc, path, encoding, dialect, limits, skip) from exc
+        except UnicodeDecodeError as exc:
+            raise IngestError(
+                422, f"the file is not valid {encoding} text (byte {exc.start}); pass the right 'encoding'"
+            ) from exc
+    assert data is not None
+    data, value_notes = values.normalize(data, decimal_comma=dialect.delimiter == ";")
+    kind = {"\t": "tsv"}.get(dialect.delimiter, "csv")
+    if dialect.delimiter not in ",\t":
+        notes.append(f"{DELIMITER_NAMES[dialect.delimiter]}-separated")
+    return Table(data, kind, notes + value_notes, encoding)
+
+
+def _preamble(text: str, dialect: type[csv.Dialect]) -> tuple[int, list[list[str]]]:
+    """Title lines of BI exports above the header (one field, or blank): how many lines, and the rest.
+
+    Returns the number of physical lines to skip and the non-blank sample rows after them.
+    """
+    reader = csv.reader(io.StringIO(text), dialect)
+    rows: list[tuple[int, list[str]]] = [(reader.line_num, row) for row in reader]
+    filled = [row for _, row in rows if any(cell.strip() for cell in row)]
+    widths = [len(row) for row in filled[:50]]
+    modal = max(set(widths), key=widths.count) if widths else 0
+    skip = 0
+    if modal >= 2:
+        for line_end, row in rows[:10]:
+            if any(cell.strip() for cell in row) and len(row) > 1:
+                break
+            skip = line_end
+    kept = [row for end, row in rows if end > skip and any(cell.strip() for cell in row)]
+    return skip, kept
+
+
+def _whole_lines(text: str) -> str:
+    cut = text.rfind("\n")
+    return text[: cut + 1] if cut > 0 and len(text) >= SAMPLE_BYTES // 2 else text
+
+
+def sniff_dialect(text: str, hint: str = "") -> type[csv.Dialect]:
+    """The delimiter and quote character of a sample (the file name is a tie-breaker only)."""
+    sample = "\n".join(_whole_lines(text).splitlines()[:200])
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=DELIMITERS)
+        if dialect.delimiter in DELIMITERS:
+            return dialect
+    except csv.Error:
+        pass
+    first = sample.split("\n", 1)[0]
+    counts = {d: first.count(d) for d in DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    if counts[best] == 0:
+        best = "\t" if hint.endswith((".tsv", ".tab")) else ";" if hint.endswith(".ssv") else ","
+
+    class Sniffed(csv.excel):
+        delimiter = best
+
+    return Sniffed
+
+
+def has_header(rows: list[list[str]]) -> bool:
+    """Whether the first row names the columns.
+
+    It does unless it looks like data: some first-row field is a number in a column whose other
+    values are numbers too, and no first-row field is text above a numeric column.
+    """
+    first, rest = rows[0], rows[1:50]
+    if not rest:
+        return True
+    numeric_below = []
+    for index in range(len(first)):
+        below = [row[index] for row in rest if index < len(row) and row[index].strip()]
+        numeric_below.append(bool(below) and all(NUMBER.match(v) for v in below))
+    first_numeric = [bool(NUMBER.match(v)) for v in first]
+    if any(n and not f for n, f in zip(numeric_below, first_numeric, strict=False)):
+        return True  # text above numbers: a header
+    return not any(f and n for f, n in zip(first_numeric, numeric_below, strict=False))
+
+
+def _explained(
+    exc: pa.ArrowInvalid,
+    path: Path,
+    encoding: str,
+    dialect: type[csv.Dialect],
+    limits: Limits,
+    skip: int = 0,
+) -> IngestError:
+    """Turn Arrow's parse error into one that names the line, found by a streaming re-read."""
+    message = str(exc)
+    if "straddl" in message:
+        return IngestError(
+            422,
+            f"a single value or row is larger than {BLOCK_BYTES >> 20} MB; "
+            f"the limit for one value is {limits.max_cell_bytes} bytes",
+        )
+    name = DELIMITER_NAMES.get(dialect.delimiter, repr(dialect.delimiter))
+    csv.field_size_limit(BLOCK_BYTES)
+    try:
+        with path.open(encoding=encoding, errors="replace", newline="") as handle:
+            reader = csv.reader(handle, dialect)
+            width = None
+            for row in reader:
+                if reader.line_num <= skip or not any(cell.strip() for cell in row):
+                    continue
+                if width is None:
+                    width = len(row)
+                elif len(row) != width:
+                    return IngestError(
+                        422,
+                        f"ragged rows: line {reader.line_num} has {len(row)} fields, the header has {width} "
+                        f"({name}-separated); quote values that contain the delimiter",
+                    )
+    except csv.Error as scan:
+        return IngestError(422, f"the file is not well-formed {name}-separated text: {scan}")
+    return IngestError(422, f"the file is not well-formed {name}-separated text: {message}")

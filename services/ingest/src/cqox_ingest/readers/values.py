@@ -1,0 +1,141 @@
+"""Value parsing shared by every reader: NA tokens, booleans, localized numbers, dates, 64-bit integers.
+
+Columns arrive as whatever the format gave (CSV text comes through Arrow's own inference first, which
+handles plain numbers fast); text columns are then tried, whole column at a time, against the typed
+forms users' exports contain. A column converts only if every non-missing value fits the form.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+NA_TOKENS = ("", "NA", "N/A", "n/a", "na", "null", "NULL", "Null", "None", "NaN", "nan", "-", "欠損", "#N/A")
+TRUE_TOKENS = ("true", "yes", "y", "はい", "真", "예", "是")
+FALSE_TOKENS = ("false", "no", "n", "いいえ", "偽", "아니오", "否")
+# Numbers with separators: "1,234.5" (thousands comma) and "1.234,5" / "1 234,5" / "12,5" (decimal comma).
+THOUSANDS_COMMA = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$|^[+-]?\d+\.\d+$|^[+-]?\d+$"
+DECIMAL_COMMA = r"^[+-]?\d{1,3}([. \x{00A0}\x{202F}]\d{3})*(,\d+)?$|^[+-]?\d+(,\d+)?$"
+DATE_FORMATS = (
+    ("%Y-%m-%d", r"^\d{4}-\d{1,2}-\d{1,2}$"),
+    ("%Y/%m/%d", r"^\d{4}/\d{1,2}/\d{1,2}$"),
+    ("%Y.%m.%d", r"^\d{4}\.\d{1,2}\.\d{1,2}$"),
+    ("%Y年%m月%d日", r"^\d{4}年\d{1,2}月\d{1,2}日$"),
+    ("%d.%m.%Y", r"^\d{1,2}\.\d{1,2}\.\d{4}$"),
+    ("%Y-%m-%d %H:%M:%S", r"^\d{4}-\d{1,2}-\d{1,2}[ T]\d{1,2}:\d{2}:\d{2}$"),
+    ("%Y/%m/%d %H:%M:%S", r"^\d{4}/\d{1,2}/\d{1,2} \d{1,2}:\d{2}:\d{2}$"),
+    ("%Y-%m-%d %H:%M", r"^\d{4}-\d{1,2}-\d{1,2}[ T]\d{1,2}:\d{2}$"),
+    ("%Y/%m/%d %H:%M", r"^\d{4}/\d{1,2}/\d{1,2} \d{1,2}:\d{2}$"),
+)
+SLASH_DATE = r"^\d{1,2}/\d{1,2}/\d{4}$"
+SAMPLE_VALUES = 2000
+
+
+def normalize(table: pa.Table, *, decimal_comma: bool = False) -> tuple[pa.Table, list[str]]:
+    """Type every column as precisely as its values allow; return the table and notes on conversions."""
+    notes: list[str] = []
+    columns = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        converted, note = normalize_column(column, decimal_comma=decimal_comma)
+        if note:
+            notes.append(f"column {name!r}: {note}")
+        columns.append(converted)
+    return pa.table(columns, names=table.column_names), notes
+
+
+def normalize_column(column: pa.ChunkedArray, *, decimal_comma: bool = False) -> tuple[pa.ChunkedArray, str]:
+    """One column typed: text parsed into numbers, booleans or dates; integers widened to 64 bits."""
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column = column.cast(kind.value_type)
+        kind = column.type
+    if pa.types.is_integer(kind):
+        return _int64(column)
+    if pa.types.is_large_string(kind):
+        column = column.cast(pa.string())
+        kind = column.type
+    if not pa.types.is_string(kind):
+        return column, ""
+    stripped = pc.utf8_trim_whitespace(column)
+    missing = pc.is_in(stripped, value_set=pa.array(NA_TOKENS))
+    text = pc.if_else(missing, pa.scalar(None, pa.string()), stripped)
+    present = pc.drop_null(text)
+    if len(present) == 0:
+        return text, "no values"
+    sample = present.slice(0, SAMPLE_VALUES)
+    for attempt in (_boolean, _number, _date):
+        # A cheap look at a sample rules most forms out before the whole column is scanned.
+        if attempt(sample, sample, decimal_comma) is None:
+            continue
+        result = attempt(text, present, decimal_comma)
+        if result is not None:
+            return result
+    changed = text.null_count - column.null_count
+    return text, f"{changed} missing-value tokens read as missing" if changed > 0 else ""
+
+
+def _int64(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, str]:
+    if column.type == pa.int64():
+        return column, ""
+    if pa.types.is_unsigned_integer(column.type) and column.type.bit_width == 64:
+        top = pc.max(column).as_py()
+        if top is not None and top > 2**63 - 1:
+            return column, "kept as unsigned 64-bit: values exceed the signed range"
+    return column.cast(pa.int64()), f"widened from {column.type} to int64"
+
+
+def _all_match(present: pa.ChunkedArray, pattern: str) -> bool:
+    return bool(pc.all(pc.match_substring_regex(present, pattern)).as_py())
+
+
+def _boolean(text: pa.ChunkedArray, present: pa.ChunkedArray, _: bool) -> tuple[pa.ChunkedArray, str] | None:
+    lower = pc.utf8_lower(present)
+    if not pc.all(pc.is_in(lower, value_set=pa.array(TRUE_TOKENS + FALSE_TOKENS))).as_py():
+        return None
+    truth = pc.is_in(pc.utf8_lower(text), value_set=pa.array(TRUE_TOKENS))
+    return pc.if_else(pc.is_null(text), pa.scalar(None, pa.bool_()), truth), "read as boolean"
+
+
+def _number(
+    text: pa.ChunkedArray, present: pa.ChunkedArray, decimal_comma: bool
+) -> tuple[pa.ChunkedArray, str] | None:
+    thousands = _all_match(present, THOUSANDS_COMMA)
+    decimal = _all_match(present, DECIMAL_COMMA)
+    if thousands and decimal:  # e.g. only "1,234": a decimal comma in semicolon files, else thousands
+        thousands = not decimal_comma
+    if thousands:
+        cleaned = pc.replace_substring(text, ",", "")
+        note = "numbers with thousands separators"
+    elif decimal:
+        cleaned = pc.replace_substring_regex(text, r"[. \x{00A0}\x{202F}]", "")
+        cleaned = pc.replace_substring(cleaned, ",", ".")
+        note = "numbers with decimal commas"
+    else:
+        return None
+    is_integer = not pc.any(pc.match_substring(cleaned, ".")).as_py()
+    try:
+        number = cleaned.cast(pa.int64() if is_integer else pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        number = cleaned.cast(pa.float64())
+    return number, f"{note} read as {number.type}"
+
+
+def _date(text: pa.ChunkedArray, present: pa.ChunkedArray, _: bool) -> tuple[pa.ChunkedArray, str] | None:
+    for fmt, pattern in DATE_FORMATS:
+        if _all_match(present, pattern):
+            return _parsed(text, fmt)
+    if _all_match(present, SLASH_DATE):
+        first = pc.replace_substring(pc.utf8_slice_codeunits(present, 0, 2), "/", "")
+        day_first = bool(pc.any(pc.greater(first.cast(pa.int32()), 12)).as_py())  # 31/1/2024
+        return _parsed(text, "%d/%m/%Y" if day_first else "%m/%d/%Y")
+    return None
+
+
+def _parsed(text: pa.ChunkedArray, fmt: str) -> tuple[pa.ChunkedArray, str] | None:
+    try:
+        stamps = pc.strptime(text, format=fmt, unit="s")
+    except pa.ArrowInvalid:
+        return None  # matched the shape but not the calendar (e.g. month 13): keep as text
+    if "%H" not in fmt:
+        return stamps.cast(pa.date32()), f"dates ({fmt}) read as date32"
+    return stamps, f"timestamps ({fmt}) read as timestamp[s]"

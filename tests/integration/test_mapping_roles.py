@@ -1,0 +1,175 @@
+"""Mapping through the running services: Japanese names in a Shift-JIS file, confirmation, overrides."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.integration.conftest import upload, wait_done
+
+pytestmark = pytest.mark.integration
+
+
+def japanese_panel(path: Path, units: int = 40, months: int = 12) -> Path:
+    """Stores by month; half get the campaign from month 7; written as Shift-JIS (cp932)."""
+    rng = np.random.default_rng(42)
+    k = np.tile(np.arange(months), units)
+    treated_store = np.repeat(rng.random(units) < 0.5, months)
+    campaign = (treated_store & (k >= 6)).astype(int)
+    frame = pd.DataFrame(
+        {
+            "店舗ID": np.repeat([f"S{i:03d}" for i in range(units)], months),
+            "年月": np.tile([f"2023-{m:02d}" for m in range(1, months + 1)], units),
+            "キャンペーン配信": campaign,
+            "売上高": np.round(1000 + 40 * k + 150 * campaign + rng.normal(0, 30, units * months), 1),
+            "従業員数": np.repeat(rng.integers(5, 40, units), months),
+            "都道府県": np.repeat(rng.choice(["東京都", "大阪府", "愛知県", "福岡県"], units), months),
+        }
+    )
+    frame.to_csv(path, index=False, encoding="cp932")
+    return path
+
+
+def opaque_names(path: Path, n: int = 600) -> Path:
+    """A confounded coupon study whose columns are called k, a, b, c, d: the mapper cannot know."""
+    rng = np.random.default_rng(21)
+    x = rng.normal(size=n)
+    b = (rng.random(n) < 1 / (1 + np.exp(-x))).astype(int)
+    pd.DataFrame(
+        {
+            "k": [f"K{i:04d}" for i in range(n)],
+            "a": rng.integers(0, 2, n),
+            "b": b,
+            "c": np.round(3 + 2 * b + x + rng.normal(0, 1, n), 3),
+            "d": np.round(x, 3),
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+def wait_status(api: httpx.Client, analysis_id: str, status: str, timeout: float = 60) -> dict[str, Any]:
+    """Poll until the analysis reaches ``status``."""
+    deadline = time.monotonic() + timeout
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        body = api.get(f"/v1/analyses/{analysis_id}").json()
+        if body["status"] == status:
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"analysis {analysis_id} never reached {status}: {body.get('status')}")
+
+
+def event_types(api: httpx.Client, analysis_id: str) -> list[str]:
+    """Event types of the analysis so far, in order (the SSE stream ends with the analysis)."""
+    seen = []
+    with api.stream("GET", f"/v1/analyses/{analysis_id}/events", timeout=60) as response:
+        for line in response.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+                if event == "end":
+                    break
+                seen.append(event)
+    return seen
+
+
+def test_japanese_shift_jis_panel_is_mapped_by_its_japanese_names(api: httpx.Client, tmp_path: Path) -> None:
+    path = japanese_panel(tmp_path / "店舗パネル.csv")
+    with path.open("rb") as handle:  # no analysis spec at all
+        response = api.post("/v1/datasets", files={"file": ("store_panel.csv", handle, "text/csv")})
+    assert response.status_code == 202, response.text
+    created = response.json()
+    assert {c["name"] for c in created["columns"]} >= {"店舗ID", "年月", "キャンペーン配信", "売上高"}
+
+    analysis = wait_done(api, created["analysis_id"])
+    assert analysis["design"] == "panel"
+    assert not analysis["needs_confirmation"]
+    roles = analysis["roles"]
+    assert (roles["unit"], roles["time"], roles["treatment"], roles["outcome"]) == (
+        "店舗ID",
+        "年月",
+        "キャンペーン配信",
+        "売上高",
+    )
+    confidences = {a["role"]: a for a in analysis["mapping"]}
+    for role in ("unit", "time", "treatment", "outcome"):
+        assert confidences[role]["confidence"] >= 0.6, confidences[role]
+        assert confidences[role]["language"] == "ja"
+    # No panel estimator exists yet: the planner says so instead of running a cross-section method.
+    if analysis["status"] == "failed":
+        assert "panel" in (analysis["error"] or "")
+
+    dataset = api.get(f"/v1/datasets/{created['dataset_id']}").json()
+    assert dataset["mapping"]["design"] == "panel"
+    assert dataset["mapping"]["roles"]["treatment"] == "キャンペーン配信"
+
+
+def test_an_uncertain_mapping_waits_and_a_confirmation_lets_it_finish(
+    api: httpx.Client, tmp_path: Path
+) -> None:
+    created = upload(api, opaque_names(tmp_path / "opaque.csv"), name="opaque-confirm")
+    waiting = wait_status(api, created["analysis_id"], "awaiting_confirmation")
+    assert waiting["needs_confirmation"]
+    uncertain = [a for a in waiting["mapping"] if a["role"] in ("treatment", "outcome")]
+    assert all(a["confidence"] < 0.6 and a["alternatives"] for a in uncertain)
+    time.sleep(1.0)  # nothing moves while it waits
+    assert api.get(f"/v1/analyses/{created['analysis_id']}").json()["status"] == "awaiting_confirmation"
+
+    confirmed = api.put(
+        f"/v1/datasets/{created['dataset_id']}/mapping",
+        json={"roles": {"treatment": "b", "outcome": "c", "unit": "k"}},
+    )
+    assert confirmed.status_code == 202, confirmed.text
+    assert confirmed.json()["analysis_id"] == created["analysis_id"]
+    assert confirmed.json()["continues"] is True
+
+    analysis = wait_done(api, created["analysis_id"])
+    assert analysis["status"] == "completed", analysis["error"]
+    assert analysis["roles"]["treatment"] == "b" and analysis["roles"]["outcome"] == "c"
+    assert not analysis["needs_confirmation"]
+    assert analysis["estimates"]
+    seen = event_types(api, created["analysis_id"])
+    assert seen.count("dataset.mapped") == 2
+    assert seen.index("dataset.confirmed") < len(seen) - 1 - seen[::-1].index("dataset.mapped")
+
+
+def test_an_override_after_the_fact_re_emits_mapped_and_re_plans(api: httpx.Client, tmp_path: Path) -> None:
+    created = upload(
+        api,
+        opaque_names(tmp_path / "opaque2.csv"),
+        name="opaque-override",
+        spec={"methods": "auto", "roles": {"treatment": "b", "outcome": "c"}},
+    )
+    first = wait_done(api, created["analysis_id"])
+    assert first["status"] == "completed", first["error"]
+    assert "a" in first["roles"]["covariates"]
+
+    rerun = api.put(
+        f"/v1/datasets/{created['dataset_id']}/mapping",
+        json={"roles": {"treatment": "b", "outcome": "c", "covariates": ["d"]}},
+    )
+    assert rerun.status_code == 202, rerun.text
+    body = rerun.json()
+    assert body["continues"] is False and body["replaces_analysis_id"] == created["analysis_id"]
+    second = wait_done(api, body["analysis_id"])
+    assert second["status"] == "completed", second["error"]
+    assert second["roles"]["covariates"] == ["d"]
+    assert {"dataset.confirmed", "dataset.mapped", "estimate.requested"} <= set(
+        event_types(api, body["analysis_id"])
+    )
+    # the first analysis is left as it was
+    assert api.get(f"/v1/analyses/{created['analysis_id']}").json()["roles"]["covariates"] != ["d"]
+
+
+def test_a_mapping_naming_a_missing_column_is_refused(api: httpx.Client, tmp_path: Path) -> None:
+    created = upload(api, opaque_names(tmp_path / "opaque3.csv"), name="opaque-refused")
+    wait_status(api, created["analysis_id"], "awaiting_confirmation")
+    refused = api.put(f"/v1/datasets/{created['dataset_id']}/mapping", json={"roles": {"treatment": "nope"}})
+    assert refused.status_code == 422
+    assert "nope" in refused.json()["detail"]
+    assert api.put("/v1/datasets/no-such-dataset/mapping", json={"roles": {}}).status_code == 404
