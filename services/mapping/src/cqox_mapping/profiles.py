@@ -50,18 +50,22 @@ class Profile:
 
     @property
     def is_constant(self) -> bool:
+        """At most one distinct value."""
         return self.n_unique <= 1
 
     @property
     def is_binary(self) -> bool:
+        """Exactly two distinct values."""
         return self.n_unique == 2
 
     @property
     def is_numeric(self) -> bool:
+        """Boolean, integer or float values."""
         return self.kind in ("bool", "integer", "float")
 
     @property
     def unique_ratio(self) -> float:
+        """Distinct values per non-missing value."""
         return self.n_unique / self.n_non_null if self.n_non_null else 0.0
 
     @property
