@@ -14,6 +14,12 @@ from tests.integration.conftest import EXAMPLES, metric, upload, wait_done
 pytestmark = pytest.mark.integration
 
 ESTIMATE_FIELDS = {"method", "estimand", "estimate", "std_error", "ci_lower", "ci_upper", "p_value", "n"}
+# every registered method that supports observational data ("auto" runs them all)
+OBSERVATIONAL_METHODS = {
+    "diff_in_means", "ols", "ols_interacted", "ipw", "psm", "ps_stratification", "aipw",
+    "overlap_weights", "entropy_balancing", "linear_dml", "causal_forest", "s_learner",
+    "t_learner", "x_learner", "dr_learner", "policy_tree",
+}  # fmt: skip
 GATE_FIELDS = {"name", "category", "threshold", "value", "passed", "severity"}
 
 
@@ -51,14 +57,29 @@ def test_sample_upload_runs_every_stage_and_recovers_the_true_effect(
     analysis = wait_done(api, created["analysis_id"])
     assert analysis["status"] == "completed", analysis["error"]
     methods = {e["method"]: e for e in analysis["estimates"]}
-    assert set(methods) == {"diff_in_means", "ols", "ipw"}
+    assert set(methods) == OBSERVATIONAL_METHODS, analysis["failures"]
     for estimate in methods.values():
         assert estimate.keys() >= ESTIMATE_FIELDS
+        # The sample's effect is constant, so ATE = ATT = ATO = the gain of the best policy (treat all).
         assert abs(estimate["estimate"] - truth) < 0.3, estimate
         assert estimate["ci_lower"] < estimate["estimate"] < estimate["ci_upper"]
         assert estimate["n"] == 4000
-    for adjusted in ("ols", "ipw"):
+    for adjusted in ("ols", "ipw", "aipw", "overlap_weights", "linear_dml"):
         assert methods[adjusted]["ci_lower"] <= truth <= methods[adjusted]["ci_upper"]
+    # CATE methods put per-unit effects in the store; the policy tree also a policy CSV
+    for name in ("causal_forest", "linear_dml", "dr_learner", "t_learner", "policy_tree"):
+        artifacts = {a["name"]: a for a in methods[name]["artifacts"]}
+        cate = artifacts[f"cate_{name}"]
+        assert cate["uri"].endswith(f"/analyses/{created['analysis_id']}/cate_{name}.parquet")
+        assert Path(cate["uri"].removeprefix("file://")).is_file()
+        assert "cate_top_drivers" in methods[name]["diagnostics"]
+    policy = Path(
+        next(a for a in methods["policy_tree"]["artifacts"] if a["media_type"] == "text/csv")[
+            "uri"
+        ].removeprefix("file://")
+    )
+    assert policy.read_text().splitlines()[0] == "unit,row,recommended_arm,expected_gain"
+    assert len(policy.read_text().splitlines()) == 4001
     gates = {g["name"]: g for g in analysis["gates"]}
     assert {"raw_balance_smd", "balance_smd", "propensity_overlap", "treatment_arms"} <= gates.keys()
     assert all(g.keys() >= GATE_FIELDS for g in gates.values())

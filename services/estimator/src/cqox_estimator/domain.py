@@ -3,14 +3,40 @@
 from __future__ import annotations
 
 import inspect
+import io
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from cqox_contracts.v1 import EstimateResult, RoleMapping
-from cqox_estimator.estimators import REGISTRY, EstimationError, prepare
+from cqox_estimator.estimators import REGISTRY, DesignData, EstimationError, prepare
+from cqox_estimator.estimators.base import CausalEstimator
+
+
+@dataclass(frozen=True)
+class MethodRun:
+    """One method's result plus the per-unit tables it produced (none for average-only methods)."""
+
+    result: EstimateResult
+    effects: pd.DataFrame | None = None  # unit, row, cate
+    policy: pd.DataFrame | None = None  # unit, row, recommended_arm, expected_gain
+
+    def files(self) -> list[tuple[str, bytes, str]]:
+        """(file name, bytes, media type) of every table, ready for the artifact store."""
+        out: list[tuple[str, bytes, str]] = []
+        if self.effects is not None:
+            buffer = io.BytesIO()
+            self.effects.to_parquet(buffer, index=False)
+            out.append(
+                (f"cate_{self.result.method}.parquet", buffer.getvalue(), "application/vnd.apache.parquet")
+            )
+        if self.policy is not None:
+            text = self.policy.to_csv(index=False).encode()
+            out.append((f"policy_{self.result.method}.csv", text, "text/csv"))
+        return out
 
 
 def estimate(
@@ -23,6 +49,19 @@ def estimate(
     options: dict[str, Any] | None = None,
 ) -> EstimateResult:
     """Run one registered method on `df`; `EstimationError` says why the data cannot support it."""
+    return run(method, df, roles, ci_level=ci_level, seed=seed, options=options).result
+
+
+def run(
+    method: str,
+    df: pd.DataFrame,
+    roles: RoleMapping,
+    *,
+    ci_level: float = 0.95,
+    seed: int = 0,
+    options: dict[str, Any] | None = None,
+) -> MethodRun:
+    """Like `estimate`, also returning per-unit effects and policy tables of CATE methods."""
     started = time.perf_counter()
     spec = REGISTRY.get(method)
     if spec is None:
@@ -48,4 +87,30 @@ def estimate(
         estimator.fit(design.y, design.t, X=design.X)
     except np.linalg.LinAlgError as exc:
         raise EstimationError(f"{method} failed numerically: {exc}") from exc
-    return estimator.result(ci_level=ci_level, design=design, runtime_s=time.perf_counter() - started)
+    result = estimator.result(ci_level=ci_level, design=design, runtime_s=time.perf_counter() - started)
+    return MethodRun(
+        result=result,
+        effects=_unit_table(estimator, design, df, roles, "effects") if spec.writes_effects else None,
+        policy=_unit_table(estimator, design, df, roles, "policy") if spec.writes_policy else None,
+    )
+
+
+def _unit_table(
+    estimator: CausalEstimator, design: DesignData, df: pd.DataFrame, roles: RoleMapping, kind: str
+) -> pd.DataFrame | None:
+    """Per-unit rows keyed by the unit column (if mapped) and the row number in the upload."""
+    effects = getattr(estimator, "effects_", None)
+    if effects is None:
+        return None
+    table = pd.DataFrame({"row": design.rows})
+    if roles.unit and roles.unit in df.columns:
+        table.insert(0, "unit", df[roles.unit].iloc[design.rows].astype(str).to_numpy())
+    if kind == "effects":
+        table["cate"] = effects
+        return table
+    recommendation = getattr(estimator, "recommendation_", None)
+    if recommendation is None:
+        return None
+    table["recommended_arm"] = np.where(recommendation == 1, "treat", "control")
+    table["expected_gain"] = np.where(recommendation == 1, effects, 0.0)
+    return table

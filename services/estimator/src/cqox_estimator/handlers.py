@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from cqox_contracts.v1 import (
     AnalysisEstimated,
     AnalysisFailed,
+    Artifact,
     DatasetQualified,
     DatasetRef,
     EstimateCompleted,
@@ -25,7 +26,7 @@ from cqox_contracts.v1 import (
     RoleMapping,
 )
 from cqox_estimator.db.models import EstimateRecord, Plan, PlanResult
-from cqox_estimator.domain import estimate
+from cqox_estimator.domain import MethodRun, run
 from cqox_estimator.estimators import EstimationError, select_methods
 from cqox_shared.artifacts import read_frame
 from cqox_shared.bus import HandlerContext
@@ -119,8 +120,8 @@ def estimate_handler(instance_id: str) -> Callable[[EstimateRequested, HandlerCo
             "worker": instance_id,
         }
         try:
-            result = await asyncio.to_thread(
-                estimate,
+            method_run = await asyncio.to_thread(
+                run,
                 event.method,
                 frame,
                 event.roles,
@@ -136,6 +137,8 @@ def estimate_handler(instance_id: str) -> Callable[[EstimateRequested, HandlerCo
             await _save_estimate(ctx, {**record, "status": "failed", "result": None, "reason": reason})
             await ctx.emit(EstimateFailed(**common, reason=reason, error_type=error_type))
             return
+        # Outside the try: a store outage is transient, so it is retried rather than reported.
+        result = await asyncio.to_thread(_store_tables, ctx, event, method_run)
         ESTIMATES.labels(event.method, "completed").inc()
         await _save_estimate(
             ctx,
@@ -150,6 +153,23 @@ def estimate_handler(instance_id: str) -> Callable[[EstimateRequested, HandlerCo
         await ctx.emit(EstimateCompleted(**common, result=result))
 
     return handle
+
+
+def _store_tables(ctx: HandlerContext, event: EstimateRequested, method_run: MethodRun) -> EstimateResult:
+    """Write the run's per-unit tables to the artifact store and reference them in the result."""
+    artifacts = [
+        Artifact(
+            name=name.rsplit(".", 1)[0],
+            uri=ctx.store.put_bytes(
+                f"{event.tenant_id}/analyses/{event.analysis_id}/{name}", data, media_type
+            ),
+            media_type=media_type,
+        )
+        for name, data, media_type in method_run.files()
+    ]
+    if not artifacts:
+        return method_run.result
+    return method_run.result.model_copy(update={"artifacts": artifacts})
 
 
 async def _save_estimate(ctx: HandlerContext, values: dict[str, object]) -> None:

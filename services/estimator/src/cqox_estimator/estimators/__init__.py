@@ -8,27 +8,51 @@ from cqox_estimator.estimators.design import (
     prepare,
 )
 from cqox_estimator.estimators.difference import DifferenceInMeans
+from cqox_estimator.estimators.dml import CausalForest, LinearDML
+from cqox_estimator.estimators.doubly_robust import AugmentedIPW, DRLearner, PolicyTree
+from cqox_estimator.estimators.matching import PropensityScoreMatching, PropensityStratification
+from cqox_estimator.estimators.metalearners import SLearner, TLearner, XLearner
 from cqox_estimator.estimators.registry import (
     DESIGNS,
     REGISTRY,
     MethodSpec,
+    methods_by_cost,
     select_methods,
 )
-from cqox_estimator.estimators.regression import RegressionAdjustment
-from cqox_estimator.estimators.weighting import InversePropensityWeighting
+from cqox_estimator.estimators.regression import Cuped, InteractedRegression, RegressionAdjustment
+from cqox_estimator.estimators.weighting import (
+    EntropyBalancing,
+    InversePropensityWeighting,
+    OverlapWeighting,
+)
 
 __all__ = [
     "DESIGNS",
     "MIN_ROWS_PER_ARM",
     "REGISTRY",
+    "AugmentedIPW",
     "CausalEstimator",
+    "CausalForest",
+    "Cuped",
+    "DRLearner",
     "DesignData",
     "DifferenceInMeans",
+    "EntropyBalancing",
     "EstimationError",
     "FitSummary",
+    "InteractedRegression",
     "InversePropensityWeighting",
+    "LinearDML",
     "MethodSpec",
+    "OverlapWeighting",
+    "PolicyTree",
+    "PropensityScoreMatching",
+    "PropensityStratification",
     "RegressionAdjustment",
+    "SLearner",
+    "TLearner",
+    "XLearner",
+    "methods_by_cost",
     "prepare",
     "select_methods",
 ]

@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from cqox_contracts.v1 import EstimateResult
 from cqox_estimator.estimators.design import DesignData, EstimationError
+from cqox_estimator.estimators.effects import summarize_effects
 
 Diagnostics = dict[str, float | str | None]
 
@@ -28,6 +29,9 @@ class FitSummary:
     inference: str
     dof: float | None = None  # degrees of freedom for t-based inference; None means normal
     diagnostics: Diagnostics = field(default_factory=dict)
+    effects: NDArray[np.float64] | None = None  # per-unit (conditional) effects of CATE methods
+    recommendation: NDArray[np.int64] | None = None  # per-unit recommended arm of policy methods
+    bootstrap_reps: int | None = None  # B when the SE comes from a bootstrap
 
 
 class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
@@ -46,6 +50,7 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         self._check_params()
         y_arr, t_arr, X_arr = _check_arrays(y, t, X)
         summary = self._fit(y_arr, t_arr, X_arr)
+        self.X_ = X_arr
         if not math.isfinite(summary.ate):
             raise EstimationError(f"{self.method} produced a non-finite estimate")
         if not math.isfinite(summary.stderr) or summary.stderr <= 0:
@@ -58,6 +63,10 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         self.dof_ = summary.dof
         self.inference_ = summary.inference
         self.diagnostics_ = dict(summary.diagnostics)
+        if summary.bootstrap_reps is not None:
+            self.diagnostics_["bootstrap_reps"] = float(summary.bootstrap_reps)
+        self.effects_ = summary.effects
+        self.recommendation_ = summary.recommendation
         self.n_ = int(t_arr.shape[0])
         self.n_treated_ = int(t_arr.sum())
         self.n_control_ = self.n_ - self.n_treated_
@@ -86,6 +95,9 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         if design is not None:
             diagnostics.update(design.describe())
         diagnostics.update(self.diagnostics_)
+        if self.effects_ is not None:
+            names = design.covariate_names if design is not None else []
+            diagnostics.update(summarize_effects(self.effects_, self.X_, names))
         return EstimateResult(
             method=self.method,
             estimand=self.estimand,
@@ -111,6 +123,13 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
     @abstractmethod
     def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
         """Compute the estimate on validated arrays."""
+
+    def effect(self) -> NDArray[np.float64]:
+        """Per-unit effects of the fitted rows (CATE methods only; EconML's `effect`)."""
+        check_is_fitted(self, "ate_")
+        if self.effects_ is None:
+            raise AttributeError(f"{self.method} estimates an average effect only, not per-unit effects")
+        return self.effects_
 
     def _reference(self) -> Any:
         return stats.norm if self.dof_ is None else stats.t(df=self.dof_)

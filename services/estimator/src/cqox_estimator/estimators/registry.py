@@ -10,8 +10,16 @@ from typing import Any, Literal
 from cqox_contracts.v1 import RoleMapping
 from cqox_estimator.estimators.base import CausalEstimator
 from cqox_estimator.estimators.difference import DifferenceInMeans
-from cqox_estimator.estimators.regression import RegressionAdjustment
-from cqox_estimator.estimators.weighting import InversePropensityWeighting
+from cqox_estimator.estimators.dml import CausalForest, LinearDML
+from cqox_estimator.estimators.doubly_robust import AugmentedIPW, DRLearner, PolicyTree
+from cqox_estimator.estimators.matching import PropensityScoreMatching, PropensityStratification
+from cqox_estimator.estimators.metalearners import SLearner, TLearner, XLearner
+from cqox_estimator.estimators.regression import Cuped, InteractedRegression, RegressionAdjustment
+from cqox_estimator.estimators.weighting import (
+    EntropyBalancing,
+    InversePropensityWeighting,
+    OverlapWeighting,
+)
 
 DESIGNS = frozenset(
     {
@@ -42,6 +50,9 @@ class MethodSpec:
     default_params: Mapping[str, Any] = field(default_factory=dict)
     cost: Cost = "light"
     adjusts_for_covariates: bool = True
+    # Per-unit outputs written to the artifact store: CATE Parquet, policy CSV.
+    writes_effects: bool = False
+    writes_policy: bool = False
 
     def __post_init__(self) -> None:
         if self.estimator.method != self.name or self.estimator.estimand != self.estimand:
@@ -60,6 +71,10 @@ class MethodSpec:
         return self.estimator(**{**self.default_params, **(options or {})})
 
 
+_CORE = frozenset({"treatment", "outcome"})
+_WITH_COVARIATES = frozenset({"treatment", "outcome", "covariates"})
+
+
 def _register(*specs: MethodSpec) -> dict[str, MethodSpec]:
     return {spec.name: spec for spec in specs}
 
@@ -69,7 +84,7 @@ REGISTRY: dict[str, MethodSpec] = _register(
         name="diff_in_means",
         estimator=DifferenceInMeans,
         estimand="ATE",
-        required_roles=frozenset({"treatment", "outcome"}),
+        required_roles=_CORE,
         # In observational data it is the unadjusted baseline the other methods are read against.
         adjusts_for_covariates=False,
     ),
@@ -77,17 +92,108 @@ REGISTRY: dict[str, MethodSpec] = _register(
         name="ols",
         estimator=RegressionAdjustment,
         estimand="ATE",
-        required_roles=frozenset({"treatment", "outcome"}),
+        required_roles=_CORE,
         optional_roles=frozenset({"covariates"}),
+    ),
+    MethodSpec(
+        name="ols_interacted",
+        estimator=InteractedRegression,
+        estimand="ATE",
+        required_roles=_CORE,
+        optional_roles=frozenset({"covariates"}),
+        writes_effects=True,
     ),
     MethodSpec(
         name="ipw",
         estimator=InversePropensityWeighting,
         estimand="ATE",
-        required_roles=frozenset({"treatment", "outcome", "covariates"}),
+        required_roles=_WITH_COVARIATES,
         default_params={"trim": 0.01},
     ),
+    MethodSpec(
+        name="psm", estimator=PropensityScoreMatching, estimand="ATT", required_roles=_WITH_COVARIATES
+    ),
+    MethodSpec(
+        name="ps_stratification",
+        estimator=PropensityStratification,
+        estimand="ATE",
+        required_roles=_WITH_COVARIATES,
+    ),
+    MethodSpec(name="aipw", estimator=AugmentedIPW, estimand="ATE", required_roles=_WITH_COVARIATES),
+    MethodSpec(
+        name="overlap_weights", estimator=OverlapWeighting, estimand="ATO", required_roles=_WITH_COVARIATES
+    ),
+    MethodSpec(
+        name="entropy_balancing", estimator=EntropyBalancing, estimand="ATT", required_roles=_WITH_COVARIATES
+    ),
+    MethodSpec(
+        name="linear_dml",
+        estimator=LinearDML,
+        estimand="ATE",
+        required_roles=_WITH_COVARIATES,
+        writes_effects=True,
+    ),
+    MethodSpec(
+        name="causal_forest",
+        estimator=CausalForest,
+        estimand="ATE",
+        required_roles=_WITH_COVARIATES,
+        cost="heavy",
+        writes_effects=True,
+    ),
+    MethodSpec(
+        name="s_learner",
+        estimator=SLearner,
+        estimand="ATE",
+        required_roles=_WITH_COVARIATES,
+        cost="heavy",  # bootstrap refits every model B times
+        writes_effects=True,
+    ),
+    MethodSpec(
+        name="t_learner",
+        estimator=TLearner,
+        estimand="ATE",
+        required_roles=_WITH_COVARIATES,
+        cost="heavy",
+        writes_effects=True,
+    ),
+    MethodSpec(
+        name="x_learner",
+        estimator=XLearner,
+        estimand="ATE",
+        required_roles=_WITH_COVARIATES,
+        cost="heavy",
+        writes_effects=True,
+    ),
+    MethodSpec(
+        name="dr_learner",
+        estimator=DRLearner,
+        estimand="ATE",
+        required_roles=_WITH_COVARIATES,
+        writes_effects=True,
+    ),
+    MethodSpec(
+        name="policy_tree",
+        estimator=PolicyTree,
+        estimand="policy gain",
+        required_roles=_WITH_COVARIATES,
+        writes_effects=True,
+        writes_policy=True,
+    ),
+    MethodSpec(
+        name="cuped",
+        estimator=Cuped,
+        estimand="ATE",
+        required_roles=_CORE,
+        optional_roles=frozenset({"covariates"}),
+        designs=frozenset({"experiment"}),
+    ),
 )
+
+
+def methods_by_cost(cost: Cost) -> list[str]:
+    """Registered methods of one cost class (deployment gives each class its own pools)."""
+    return [name for name, spec in REGISTRY.items() if spec.cost == cost]
 
 
 def select_methods(

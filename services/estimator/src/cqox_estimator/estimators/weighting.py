@@ -1,26 +1,31 @@
-"""Inverse-propensity weighting with a logistic propensity model."""
+"""Weighting estimators: inverse-propensity (Hajek), overlap weights, entropy balancing."""
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import expit, logit
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
+from scipy.special import expit
 
 from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSummary
 from cqox_estimator.estimators.design import EstimationError
+from cqox_estimator.estimators.nuisance import (
+    kish,
+    logistic_influence,
+    logistic_propensity,
+    propensity_summary,
+)
 
 
 class InversePropensityWeighting(CausalEstimator):
     """Hajek (normalised) IPW estimate of the ATE with an influence-function SE.
 
-    The propensity comes from a logistic regression on standardised covariates. The SE
-    treats the propensity model and the two weighted means as one stacked M-estimator
-    (Lunceford & Davidian 2004), so it accounts for the propensity being estimated.
+    The propensity comes from a logistic regression on standardised covariates. Normalised
+    weights equal stabilised weights P(t)/e(x) rescaled, so the Hajek estimate is the
+    stabilised-weight estimate. The SE treats the propensity model and the two weighted means
+    as one stacked M-estimator (Lunceford & Davidian 2004), so it accounts for the propensity
+    being estimated.
 
     Parameters
     ----------
@@ -29,16 +34,22 @@ class InversePropensityWeighting(CausalEstimator):
     max_iter : int, default 1000
         Iteration limit for the lbfgs solver.
     trim : float, default 0.01
-        Propensities are clipped to [trim, 1 - trim]; 0 disables clipping.
+        Propensity bound: values outside [trim, 1 - trim] are clipped or dropped; 0 disables.
+    trimming : {"clip", "drop"}, default "clip"
+        "clip" keeps every unit with its propensity clipped to the bounds; "drop" removes units
+        outside them (Crump et al.), which changes the estimand to the ATE of the kept units.
     """
 
     method = "ipw"
     estimand = "ATE"
 
-    def __init__(self, *, C: float = 1e6, max_iter: int = 1000, trim: float = 0.01) -> None:
+    def __init__(
+        self, *, C: float = 1e6, max_iter: int = 1000, trim: float = 0.01, trimming: str = "clip"
+    ) -> None:
         self.C = C
         self.max_iter = max_iter
         self.trim = trim
+        self.trimming = trimming
 
     def _check_params(self) -> None:
         if not isinstance(self.C, Real) or not self.C > 0:
@@ -47,12 +58,40 @@ class InversePropensityWeighting(CausalEstimator):
             raise EstimationError(f"max_iter must be a positive integer, got {self.max_iter!r}")
         if not isinstance(self.trim, Real) or not 0 <= self.trim < 0.5:
             raise EstimationError(f"trim must be in [0, 0.5), got {self.trim!r}")
+        if self.trimming not in ("clip", "drop"):
+            raise EstimationError(f"trimming must be 'clip' or 'drop', got {self.trimming!r}")
 
     def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
+        if self.trimming == "drop" and self.trim > 0:
+            Z, coef, _ = logistic_propensity(t, X, C=float(self.C), max_iter=int(self.max_iter))
+            raw = expit(Z @ coef)
+            keep = (raw >= self.trim) & (raw <= 1 - self.trim)
+            kept_t = t[keep]
+            if min(int(kept_t.sum()), int((1 - kept_t).sum())) < 2:
+                raise EstimationError(
+                    f"no overlap: after dropping units with propensity outside [{self.trim}, "
+                    f"{1 - self.trim}] an arm has fewer than 2 rows"
+                )
+            summary = self._weighted(y[keep], kept_t, X[keep], clip=0.0)
+            summary.diagnostics.update(
+                {
+                    "trimming": "drop",
+                    "n_trimmed": float((~keep).sum()),
+                    "share_trimmed": float((~keep).mean()),
+                }
+            )
+            return summary
+        summary = self._weighted(y, t, X, clip=float(self.trim))
+        summary.diagnostics["trimming"] = "clip"
+        return summary
+
+    def _weighted(
+        self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64], clip: float
+    ) -> FitSummary:
         n = y.shape[0]
-        Z, coef, converged = self._propensity_model(t, X)
+        Z, coef, converged = logistic_propensity(t, X, C=float(self.C), max_iter=int(self.max_iter))
         raw = expit(Z @ coef)
-        propensity = np.clip(raw, self.trim, 1 - self.trim)
+        propensity = np.clip(raw, clip, 1 - clip)
         clipped = propensity != raw
 
         w_treated = t / propensity
@@ -61,12 +100,7 @@ class InversePropensityWeighting(CausalEstimator):
         mu_control = float(w_control @ y / w_control.sum())
 
         # Stacked estimating equations: logistic score, then the two Hajek means.
-        # Influence of the logistic coefficients: H^-1 psi_beta, H = -d(score)/d(beta) / n.
-        penalty = np.eye(Z.shape[1]) / float(self.C)
-        penalty[0, 0] = 0.0  # the intercept is not penalised
-        psi_beta = Z * (t - raw)[:, None] - (coef @ penalty) / n
-        hessian = (Z * (raw * (1 - raw))[:, None]).T @ Z / n + penalty / n
-        if_beta = np.linalg.solve(hessian, psi_beta.T).T
+        if_beta = logistic_influence(Z, t, coef, float(self.C))
         # Clipped propensities do not move with beta.
         slope = np.where(clipped, 0.0, raw * (1 - raw))
         psi_treated = w_treated * (y - mu_treated)
@@ -78,14 +112,16 @@ class InversePropensityWeighting(CausalEstimator):
         influence = if_treated - if_control
         stderr = float(np.sqrt(influence @ influence) / n)
 
+        share_treated = t.mean()
+        stabilised = np.where(t == 1, share_treated / propensity, (1 - share_treated) / (1 - propensity))
         diagnostics: Diagnostics = {
-            **_arm_summary(raw, t == 1, "treated"),
-            **_arm_summary(raw, t == 0, "control"),
-            "ess_treated": _kish(w_treated[t == 1]),
-            "ess_control": _kish(w_control[t == 0]),
+            **propensity_summary(raw, t),
+            "ess_treated": kish(w_treated[t == 1]),
+            "ess_control": kish(w_control[t == 0]),
             "max_normalized_weight": max(
                 float(w_treated.max() / w_treated.sum()), float(w_control.max() / w_control.sum())
             ),
+            "max_stabilized_weight": float(stabilised.max()),
             "trim": float(self.trim),
             "n_clipped": float(clipped.sum()),
             "share_clipped": float(clipped.mean()),
@@ -100,34 +136,186 @@ class InversePropensityWeighting(CausalEstimator):
             diagnostics=diagnostics,
         )
 
-    def _propensity_model(
+
+class OverlapWeighting(CausalEstimator):
+    """Overlap weights (Li, Morgan & Zaslavsky 2018): the average effect in the overlap population.
+
+    Treated units get weight 1 - e(x), controls e(x), for a logistic propensity e; the weights
+    emphasise units whose treatment was most uncertain, never explode, and balance the
+    covariate means exactly. The estimand is the ATO (equal to the ATE when the effect is
+    constant). SE from the stacked estimating equations with the estimated propensity.
+
+    Parameters
+    ----------
+    C : float, default 1e6
+        Inverse regularisation strength of the logistic model.
+    max_iter : int, default 1000
+        Iteration limit for the lbfgs solver.
+    """
+
+    method = "overlap_weights"
+    estimand = "ATO"
+
+    def __init__(self, *, C: float = 1e6, max_iter: int = 1000) -> None:
+        self.C = C
+        self.max_iter = max_iter
+
+    def _check_params(self) -> None:
+        if not isinstance(self.C, Real) or not self.C > 0:
+            raise EstimationError(f"C must be a positive number, got {self.C!r}")
+        if not isinstance(self.max_iter, Integral) or self.max_iter < 1:
+            raise EstimationError(f"max_iter must be a positive integer, got {self.max_iter!r}")
+
+    def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
+        n = y.shape[0]
+        Z, coef, converged = logistic_propensity(t, X, C=float(self.C), max_iter=int(self.max_iter))
+        propensity = expit(Z @ coef)
+        w_treated = t * (1 - propensity)
+        w_control = (1 - t) * propensity
+        mu_treated = float(w_treated @ y / w_treated.sum())
+        mu_control = float(w_control @ y / w_control.sum())
+        if_beta = logistic_influence(Z, t, coef, float(self.C))
+        slope = propensity * (1 - propensity)
+        d_treated = -(t * (y - mu_treated) * slope) @ Z / n
+        d_control = ((1 - t) * (y - mu_control) * slope) @ Z / n
+        if_treated = (w_treated * (y - mu_treated) + if_beta @ d_treated) / w_treated.mean()
+        if_control = (w_control * (y - mu_control) + if_beta @ d_control) / w_control.mean()
+        influence = if_treated - if_control
+        return FitSummary(
+            ate=mu_treated - mu_control,
+            stderr=float(np.sqrt(influence @ influence) / n),
+            inference="influence function (stacked M-estimation, estimated propensity)",
+            diagnostics={
+                **propensity_summary(propensity, t),
+                "ess_treated": kish(w_treated[t == 1]),
+                "ess_control": kish(w_control[t == 0]),
+                "max_abs_smd_after": weighted_max_smd(X, t, w_treated + w_control),
+                "propensity_converged": "yes" if converged else "no",
+            },
+        )
+
+
+class EntropyBalancing(CausalEstimator):
+    """Entropy balancing (Hainmueller 2012) for the ATT, with a seeded bootstrap SE.
+
+    Control weights closest to uniform in Kullback-Leibler divergence are found such that the
+    weighted control means of every covariate equal the treated means (the convex dual,
+    solved by Newton's method). ATT = treated mean - weighted control mean. Consistent if
+    either the control outcome or the propensity log-odds is linear in the covariates.
+
+    Parameters
+    ----------
+    n_bootstrap : int, default 200
+        Bootstrap replications (rows resampled, weights re-solved) for the SE.
+    max_iter : int, default 100
+        Newton iterations for the weights.
+    tol : float, default 1e-8
+        Largest standardised mean imbalance accepted.
+    random_state : int, default 0
+        Seed of the bootstrap.
+    """
+
+    method = "entropy_balancing"
+    estimand = "ATT"
+
+    def __init__(
+        self, *, n_bootstrap: int = 200, max_iter: int = 100, tol: float = 1e-8, random_state: int = 0
+    ) -> None:
+        self.n_bootstrap = n_bootstrap
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+
+    def _check_params(self) -> None:
+        if not isinstance(self.n_bootstrap, Integral) or self.n_bootstrap < 20:
+            raise EstimationError(f"n_bootstrap must be an integer >= 20, got {self.n_bootstrap!r}")
+        if not isinstance(self.max_iter, Integral) or self.max_iter < 1:
+            raise EstimationError(f"max_iter must be a positive integer, got {self.max_iter!r}")
+        if not isinstance(self.tol, Real) or not self.tol > 0:
+            raise EstimationError(f"tol must be a positive number, got {self.tol!r}")
+
+    def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
+        weights, iterations = self._balance(t, X)
+        if weights is None:
+            raise EstimationError(
+                "no overlap: entropy balancing found no control weights matching the treated "
+                "covariate means (a treated mean lies outside the controls' range)"
+            )
+        att = float(y[t == 1].mean() - weights @ y[t == 0])
+        rng = np.random.default_rng(self.random_state)
+        n = y.shape[0]
+        draws: list[float] = []
+        for _ in range(int(self.n_bootstrap)):
+            rows = rng.integers(0, n, n)
+            t_b = t[rows]
+            if min(int(t_b.sum()), int((1 - t_b).sum())) < 2:
+                continue
+            w_b, _ = self._balance(t_b, X[rows])
+            if w_b is not None:
+                draws.append(float(y[rows][t_b == 1].mean() - w_b @ y[rows][t_b == 0]))
+        if len(draws) < 0.9 * int(self.n_bootstrap):
+            raise EstimationError(
+                f"entropy balancing failed in {int(self.n_bootstrap) - len(draws)} of "
+                f"{self.n_bootstrap} bootstrap samples: overlap is too weak for a reliable SE"
+            )
+        control_weights = np.zeros(n)
+        control_weights[t == 0] = weights
+        return FitSummary(
+            ate=att,
+            stderr=float(np.std(draws, ddof=1)),
+            inference=f"bootstrap (B={len(draws)}, rows resampled, weights re-solved)",
+            bootstrap_reps=len(draws),
+            diagnostics={
+                "ess_control": kish(weights),
+                "max_normalized_weight": float(weights.max()),
+                "newton_iterations": float(iterations),
+                "max_abs_smd_after": weighted_max_smd(X, t, control_weights + t / max(t.sum(), 1)),
+            },
+        )
+
+    def _balance(
         self, t: NDArray[np.int64], X: NDArray[np.float64]
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64], bool]:
-        """Design [1, standardised X] and fitted logistic coefficients on it."""
-        n = t.shape[0]
+    ) -> tuple[NDArray[np.float64] | None, int]:
+        """Control weights (summing to 1) matching the treated means, or None if none exist."""
+        n_control = int((1 - t).sum())
         if X.shape[1] == 0:
-            return np.ones((n, 1)), np.array([float(logit(t.mean()))]), True
+            return np.full(n_control, 1.0 / n_control), 0
         scale = X.std(axis=0)
-        standardised = (X - X.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
-        model = LogisticRegression(C=float(self.C), solver="lbfgs", max_iter=int(self.max_iter), tol=1e-8)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
-            model.fit(standardised, t)
-        converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-        Z = np.column_stack([np.ones(n), standardised])
-        coef = np.concatenate([model.intercept_, model.coef_.ravel()])
-        return Z, coef, converged
+        standardised = X / np.where(scale > 0, scale, 1.0)
+        gaps = standardised[t == 0] - standardised[t == 1].mean(axis=0)
+        lam = np.zeros(gaps.shape[1])
+
+        def objective(point: NDArray[np.float64]) -> float:
+            a = gaps @ point
+            top = a.max()
+            return float(top + np.log(np.exp(a - top).sum()))
+
+        for iteration in range(int(self.max_iter)):
+            a = gaps @ lam
+            w = np.exp(a - a.max())
+            w /= w.sum()
+            gradient = w @ gaps
+            if np.abs(gradient).max() < self.tol:
+                return w, iteration
+            hessian = (gaps * w[:, None]).T @ gaps - np.outer(gradient, gradient)
+            step = np.linalg.lstsq(hessian + 1e-12 * np.eye(lam.size), gradient, rcond=None)[0]
+            current, size = objective(lam), 1.0
+            while size > 1e-10 and objective(lam - size * step) > current - 1e-4 * size * (gradient @ step):
+                size /= 2
+            if size <= 1e-10:
+                return None, iteration
+            lam = lam - size * step
+        return None, int(self.max_iter)
 
 
-def _arm_summary(propensity: NDArray[np.float64], arm: NDArray[np.bool_], label: str) -> Diagnostics:
-    values = propensity[arm]
-    return {
-        f"propensity_min_{label}": float(values.min()),
-        f"propensity_max_{label}": float(values.max()),
-        f"propensity_mean_{label}": float(values.mean()),
-    }
-
-
-def _kish(weights: NDArray[np.float64]) -> float:
-    """Kish effective sample size (sum w)^2 / sum w^2."""
-    return float(weights.sum() ** 2 / (weights @ weights))
+def weighted_max_smd(
+    X: NDArray[np.float64], t: NDArray[np.int64], weights: NDArray[np.float64]
+) -> float | None:
+    """Largest absolute standardised mean difference of the covariates after weighting."""
+    if X.shape[1] == 0:
+        return None
+    scale = X.std(axis=0)
+    treated = weights * t
+    control = weights * (1 - t)
+    gap = treated @ X / treated.sum() - control @ X / control.sum()
+    return float((np.abs(gap) / np.where(scale > 0, scale, 1.0)).max())

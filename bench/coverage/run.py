@@ -1,0 +1,71 @@
+"""Coverage study (on demand, not part of `make test`): bias, RMSE and CI coverage per method.
+
+    uv run python -m bench.coverage.run [--sims 200] [--rows 1000] [--methods aipw psm ...]
+
+Each simulation draws the confounded design of the common test suite (two numeric confounders and
+a three-level categorical one, constant effect 1.5, so ATE = ATT = ATO = 1.5; `cuped` gets the
+randomised version) with its own seed and runs every fast method with its production defaults
+and the analysis seed. Prints bias, RMSE, mean SE against the SD of the estimates, and the share of
+95 % intervals covering the truth (target 93-97 %; with 200 simulations the Monte Carlo SE of a
+95 % coverage is about 1.5 points).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from cqox_contracts.v1 import RoleMapping
+from cqox_estimator.domain import estimate
+from cqox_estimator.estimators import REGISTRY
+from cqox_estimator.simulation import confounded
+
+TRUTH = 1.5
+ROLES = RoleMapping(treatment="treated", outcome="y", covariates=["x1", "x2", "segment"])
+FAST = [name for name, spec in REGISTRY.items() if spec.cost == "light" and name != "policy_tree"]
+
+
+def main() -> None:
+    """Run the simulations and print the table."""
+    threadpool_limits(limits=1)  # as the estimator service runs (CQOX_ESTIMATOR_BLAS_THREADS)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sims", type=int, default=200)
+    parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument("--methods", nargs="+", default=FAST)
+    args = parser.parse_args()
+    estimates: dict[str, list[float]] = {m: [] for m in args.methods}
+    errors: dict[str, list[float]] = {m: [] for m in args.methods}
+    covered: dict[str, list[bool]] = {m: [] for m in args.methods}
+    seconds: dict[str, float] = dict.fromkeys(args.methods, 0.0)
+    for sim in range(args.sims):
+        observational = confounded(args.rows, 10_000 + sim, effect=TRUTH)
+        randomised = confounded(args.rows, 10_000 + sim, effect=TRUTH, randomised=True)
+        for method in args.methods:
+            frame = randomised if "observational" not in REGISTRY[method].designs else observational
+            started = time.perf_counter()
+            result = estimate(method, frame, ROLES, seed=sim)
+            seconds[method] += time.perf_counter() - started
+            estimates[method].append(result.estimate)
+            errors[method].append(result.std_error or float("nan"))
+            covered[method].append(bool(result.ci_lower <= TRUTH <= result.ci_upper))  # type: ignore[operator]
+    print(f"{args.sims} simulations x {args.rows} rows, truth {TRUTH} (cuped: randomised design)")
+    print(
+        f"{'method':18s} {'estimand':>9s} {'bias':>8s} {'RMSE':>7s} {'mean SE':>8s} {'SD est':>7s} {'coverage':>9s} {'s/fit':>6s}"
+    )
+    for method in args.methods:
+        values = np.array(estimates[method])
+        print(
+            f"{method:18s} {REGISTRY[method].estimand:>9s} {values.mean() - TRUTH:+8.4f} "
+            f"{np.sqrt(np.mean((values - TRUTH) ** 2)):7.4f} {np.mean(errors[method]):8.4f} "
+            f"{values.std(ddof=1):7.4f} {np.mean(covered[method]) * 100:8.1f}% "
+            f"{seconds[method] / args.sims:6.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
