@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from cqox_estimator.estimators import REGISTRY
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 
@@ -22,7 +24,7 @@ CQOX_SERVICES = {
     "notification": ("cqox-notification", 8000),
     "estimator-control": ("cqox-estimator", 9100),
     "estimator-light": ("cqox-estimator", 9100),
-    "estimator-forest": ("cqox-estimator", 9100),
+    "estimator-heavy": ("cqox-estimator", 9100),
 }
 INFRA = {"nats", "postgres", "minio", "minio-init", "prometheus", "grafana", "jaeger"}
 SCRIPT_OWNER = {
@@ -49,7 +51,8 @@ REQUIRED_ENV = {
 DEV_DEFAULTS = {"cqox", "cqox-dev-secret", "admin", ""}
 SECRETISH = re.compile(r"PASSWORD|SECRET|ACCESS_KEY|API_KEYS|TOKEN", re.IGNORECASE)
 INTERPOLATION = re.compile(r"\$\{(?P<var>[A-Z0-9_]+)(?::-(?P<default>[^}]*))?\}")
-LIGHT_METHODS = {"diff_in_means", "ols", "ipw"}
+LIGHT_METHODS = {name for name, spec in REGISTRY.items() if spec.cost == "light"}
+HEAVY_METHODS = {name for name, spec in REGISTRY.items() if spec.cost == "heavy"}
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +173,7 @@ def test_estimator_roles_and_pools(services):
     assert flag(control, "--methods") == ""
 
     served: set[str] = set()
-    for name in ("estimator-light", "estimator-forest"):
+    for name in ("estimator-light", "estimator-heavy"):
         cmd = services[name]["command"]
         assert flag(cmd, "--roles") == "worker"
         methods = set(flag(cmd, "--methods").split(","))
@@ -179,8 +182,9 @@ def test_estimator_roles_and_pools(services):
             served |= methods
     assert set(flag(services["estimator-light"]["command"], "--methods").split(",")) == (LIGHT_METHODS)
     assert services["estimator-light"]["deploy"]["replicas"] >= 1
-    assert services["estimator-forest"]["deploy"]["replicas"] == 0
-    assert served >= LIGHT_METHODS
+    assert services["estimator-heavy"]["deploy"]["replicas"] >= 1
+    assert served == set(REGISTRY)  # every registered method has a pool
+    assert set(flag(services["estimator-heavy"]["command"], "--methods").split(",")) == HEAVY_METHODS
 
 
 def test_commands_match_declared_console_scripts(services):

@@ -354,5 +354,5 @@ def test_spread_across_nodes_adds_topology_constraints(chart):
 
 def test_notes_render(chart):
     notes = chart.render({}, name=RELEASE, namespace=NAMESPACE)["cqox/templates/NOTES.txt"]
-    assert "cqox-estimator-light: diff_in_means, ols, ipw" in notes
+    assert "cqox-estimator-light: diff_in_means, ols, ols_interacted, ipw" in notes
     assert "port-forward svc/cqox-ingest" in notes

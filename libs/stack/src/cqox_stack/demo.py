@@ -26,6 +26,9 @@ ICONS = {
 }
 
 
+AVERAGE_EFFECTS = {"ATE", "ATT", "ATC", "ATO"}
+
+
 def follow(api_url: str, analysis_id: str, *, timeout_s: float = 600, out=print) -> None:  # type: ignore[no-untyped-def]
     """Print each event of the analysis as it happens (SSE), until the analysis is done."""
     started = time.monotonic()
@@ -73,20 +76,21 @@ def print_results(analysis: dict[str, Any], truth: float | None, out=print) -> N
     for gate in analysis.get("gates", []):
         for method in [] if gate["passed"] else gate.get("applies_to", []):
             flagged.setdefault(method, []).append(gate["name"])
-    header = f"  {'method':<15} {'estimand':<8} {'estimate':>9} {'SE':>7} {'95% CI':>19} {'p':>8} {'n':>6}"
+    header = f"  {'method':<18} {'estimand':<12} {'estimate':>9} {'SE':>7} {'95% CI':>19} {'p':>8} {'n':>6}"
     out("\nEstimates" + (f" (true effect of the sample: {truth:+.3f})" if truth is not None else ""))
     out(header)
     out("  " + "-" * (len(header) - 2))
     for e in analysis.get("estimates", []):
         ci = f"[{_num(e['ci_lower'])}, {_num(e['ci_upper'])}]"
         note = f"  ⚠ {', '.join(flagged[e['method']])}" if e["method"] in flagged else ""
-        diff = f"  (Δ truth {e['estimate'] - truth:+.3f})" if truth is not None else ""
+        comparable = truth is not None and e["estimand"] in AVERAGE_EFFECTS  # constant effect: all equal it
+        diff = f"  (Δ truth {e['estimate'] - truth:+.3f})" if comparable else ""
         out(
-            f"  {e['method']:<15} {e['estimand']:<8} {e['estimate']:>9.3f} {_num(e['std_error']):>7} {ci:>19} "
+            f"  {e['method']:<18} {e['estimand']:<12} {e['estimate']:>9.3f} {_num(e['std_error']):>7} {ci:>19} "
             f"{_p(e['p_value']):>8} {e['n']:>6}{diff}{note}"
         )
     for f in analysis.get("failures", []):
-        out(f"  {f['method']:<15} failed: {f['reason']}")
+        out(f"  {f['method']:<18} failed: {f['reason']}")
     out("\nQuality gates")
     for g in analysis.get("gates", []):
         mark = "pass" if g["passed"] else ("FAIL" if g["severity"] == "error" else "warn")
