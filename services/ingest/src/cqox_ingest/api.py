@@ -170,12 +170,7 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
                     dataset = Dataset(id=str(uuid.uuid4()), tenant_id=caller.tenant_id, name=dataset_name)
                     session.add(dataset)
                     await session.flush()
-                latest = await session.scalar(
-                    sa.select(DatasetVersion)
-                    .where(DatasetVersion.dataset_id == dataset.id)
-                    .order_by(DatasetVersion.version.desc())
-                    .limit(1)
-                )
+                latest = await _one_version(session, dataset.id, None)
                 change = schema_registry.diff(
                     latest.columns if latest else None, up.columns, latest.version if latest else None
                 )
@@ -287,13 +282,7 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
         """A dataset with its versions and the current mapping (role → column, confidence)."""
         async with runtime.sessions() as session:  # type: ignore[misc]
             dataset = await _dataset(session, dataset_id, caller)
-            versions = (
-                await session.scalars(
-                    sa.select(DatasetVersion)
-                    .where(DatasetVersion.dataset_id == dataset_id)
-                    .order_by(DatasetVersion.version)
-                )
-            ).all()
+            versions = await _all_versions(session, dataset_id)
             mapped = await session.scalar(
                 sa.select(Analysis)
                 .where(Analysis.dataset_id == dataset_id, Analysis.roles.is_not(None))
@@ -323,13 +312,7 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
         """Every version of a dataset with its schema change from the one before."""
         async with runtime.sessions() as session:  # type: ignore[misc]
             dataset = await _dataset(session, dataset_id, caller)
-            versions = (
-                await session.scalars(
-                    sa.select(DatasetVersion)
-                    .where(DatasetVersion.dataset_id == dataset_id)
-                    .order_by(DatasetVersion.version)
-                )
-            ).all()
+            versions = await _all_versions(session, dataset_id)
         return {
             "dataset_id": dataset.id,
             "name": dataset.name,
@@ -349,13 +332,7 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
     async def _schema(dataset_id: str, version: int | None, caller: Principal) -> dict[str, Any]:
         async with runtime.sessions() as session:  # type: ignore[misc]
             dataset = await _dataset(session, dataset_id, caller)
-            query = sa.select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id)
-            query = (
-                query.where(DatasetVersion.version == version)
-                if version is not None
-                else query.order_by(DatasetVersion.version.desc()).limit(1)
-            )
-            row = await session.scalar(query)
+            row = await _one_version(session, dataset_id, version)
         if row is None:
             raise HTTPException(404, f"dataset {dataset_id} has no version {version}")
         return {
@@ -377,13 +354,7 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
         analysis_id = str(uuid.uuid4())
         async with runtime.transaction() as ctx:
             dataset = await _dataset(ctx.session, body.dataset_id, caller)
-            query = sa.select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id)
-            query = (
-                query.where(DatasetVersion.version == body.version)
-                if body.version
-                else query.order_by(DatasetVersion.version.desc()).limit(1)
-            )
-            version = await ctx.session.scalar(query)
+            version = await _one_version(ctx.session, dataset.id, body.version)
             if version is None:
                 raise HTTPException(404, f"dataset {dataset.id} has no version {body.version}")
             ctx.session.add(
@@ -552,6 +523,20 @@ async def _spool(upload: UploadFile, path: Path, limit: int) -> tuple[int, str]:
             digest.update(chunk)
             out.write(chunk)
     return size, digest.hexdigest()
+
+
+async def _all_versions(session: Any, dataset_id: str) -> list[DatasetVersion]:
+    """Every version of a dataset, oldest first."""
+    query = sa.select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id)
+    return list((await session.scalars(query.order_by(DatasetVersion.version))).all())
+
+
+async def _one_version(session: Any, dataset_id: str, version: int | None) -> DatasetVersion | None:
+    """The given version of a dataset, or its latest when `version` is None."""
+    query = sa.select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id)
+    if version is not None:
+        query = query.where(DatasetVersion.version == version)
+    return await session.scalar(query.order_by(DatasetVersion.version.desc()).limit(1))  # type: ignore[no-any-return]
 
 
 async def _dataset(session: Any, dataset_id: str, caller: Principal) -> Dataset:
