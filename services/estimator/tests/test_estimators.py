@@ -27,7 +27,10 @@ from cqox_estimator.estimators import (
 )
 
 TRUE_EFFECT = 1.5
-ROLES = RoleMapping(treatment="treated", outcome="y", covariates=["x1", "x2", "segment"])
+# unit/time are read by panel methods only (the cross-sectional data has no such columns).
+ROLES = RoleMapping(
+    treatment="treated", outcome="y", unit="unit", time="period", covariates=["x1", "x2", "segment"]
+)
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 SPECS = [pytest.param(spec, id=name) for name, spec in REGISTRY.items()]
 # Fast settings for the common suite (small B, linear base learners, fewer trees); the
@@ -77,8 +80,50 @@ def simulate(
     return pd.DataFrame({"treated": treated, "y": y, "x1": x1, "x2": x2, "segment": segment})
 
 
+def simulate_panel(n_units: int = 100, n_periods: int = 20, seed: int = 0) -> pd.DataFrame:
+    """Staggered adoption, confounded through the unit effects, constant effect: TWFE is unbiased.
+
+    Units with larger fixed effects adopt earlier; 30 % never do. x1 and x2 vary over time,
+    the segment is fixed per unit (absorbed by the unit effects).
+    """
+    rng = np.random.default_rng(seed)
+    unit_effect = rng.normal(size=n_units)
+    cohort = np.select(
+        [unit_effect > 0.8, unit_effect > 0.0, unit_effect > -0.5], [6, 10, 14], default=n_periods
+    )
+    segment = rng.choice(["a", "b", "c"], size=n_units)
+    unit = np.repeat(np.arange(n_units), n_periods)
+    period = np.tile(np.arange(n_periods), n_units)
+    treated = (period >= cohort[unit]).astype(int)
+    x1 = rng.normal(size=unit.size) + 0.5 * unit_effect[unit]
+    x2 = rng.uniform(-1, 1, size=unit.size)
+    y = (
+        2.0 * unit_effect[unit]
+        + 0.1 * period
+        + np.sin(period)
+        + TRUE_EFFECT * treated
+        + x1
+        + 0.8 * x2
+        + rng.normal(size=unit.size)
+    )
+    return pd.DataFrame(
+        {
+            "unit": [f"u{i:03d}" for i in unit],
+            "period": period + 2001,
+            "treated": treated,
+            "y": y,
+            "x1": x1,
+            "x2": x2,
+            "segment": segment[unit],
+        }
+    )
+
+
 def data_for(spec: MethodSpec, seed: int = 1) -> pd.DataFrame:
-    """Randomised data for unadjusted and experiment-only methods, confounded data otherwise."""
+    """A panel for panel methods; randomised data for unadjusted and experiment-only methods,
+    confounded cross-sections otherwise."""
+    if spec.estimator.panel:
+        return simulate_panel(seed=seed)
     observational = spec.adjusts_for_covariates and "observational" in spec.designs
     return simulate(seed=seed, confounded=observational)
 
@@ -152,7 +197,8 @@ def test_fit_returns_self_and_sets_fitted_attributes(spec: MethodSpec) -> None:
     estimator = spec.build(SUITE_OPTIONS.get(spec.name))
     with pytest.raises(NotFittedError):
         estimator.ate_interval()
-    assert estimator.fit(frame["y"], frame["treated"], X=X) is estimator
+    index = {"unit": frame["unit"], "time": frame["period"]} if spec.estimator.panel else {}
+    assert estimator.fit(frame["y"], frame["treated"], X=X, **index) is estimator
     lower, upper = estimator.ate_interval(alpha=0.05)
     assert lower < estimator.ate_ < upper
     assert estimator.ate_stderr_ > 0
@@ -260,7 +306,14 @@ def test_select_methods_auto_uses_roles_and_design() -> None:
     observational = [name for name, spec in REGISTRY.items() if "observational" in spec.designs]
     assert select_methods(ROLES, "observational", "auto") == (observational, {})
     assert "cuped" not in observational and {"psm", "causal_forest", "policy_tree"} <= set(observational)
-    assert select_methods(ROLES, "experiment", "auto") == (list(REGISTRY), {})
+    experiment = [name for name, spec in REGISTRY.items() if "experiment" in spec.designs]
+    assert select_methods(ROLES, "experiment", "auto") == (experiment, {})
+    assert select_methods(ROLES, "panel", "auto") == (["twfe"], {})
+    no_panel_keys = ROLES.model_copy(update={"unit": None})
+    assert select_methods(no_panel_keys, "panel", ["twfe"]) == (
+        [],
+        {"twfe": "twfe needs the unit role(s), which the mapping leaves empty"},
+    )
     no_covariates = ROLES.model_copy(update={"covariates": []})
     assert select_methods(no_covariates, "experiment", "auto") == (
         ["diff_in_means", "ols", "ols_interacted", "cuped"],

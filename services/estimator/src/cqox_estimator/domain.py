@@ -79,12 +79,12 @@ def run(
             f"accepted: {', '.join(sorted(accepted)) or 'none'}"
         )
 
-    design = prepare(df, roles)
+    design = prepare(df, roles, panel=spec.estimator.panel)
     estimator = spec.build(options)
     if "random_state" in accepted:
         estimator.set_params(random_state=seed)
     try:
-        estimator.fit(design.y, design.t, X=design.X)
+        estimator.fit(design.y, design.t, X=design.X, unit=design.unit, time=design.time)
     except np.linalg.LinAlgError as exc:
         raise EstimationError(f"{method} failed numerically: {exc}") from exc
     result = estimator.result(ci_level=ci_level, design=design, runtime_s=time.perf_counter() - started)

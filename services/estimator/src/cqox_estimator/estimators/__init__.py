@@ -12,6 +12,7 @@ from cqox_estimator.estimators.dml import CausalForest, LinearDML
 from cqox_estimator.estimators.doubly_robust import AugmentedIPW, DRLearner, PolicyTree
 from cqox_estimator.estimators.matching import PropensityScoreMatching, PropensityStratification
 from cqox_estimator.estimators.metalearners import SLearner, TLearner, XLearner
+from cqox_estimator.estimators.panel import TwoWayFixedEffects
 from cqox_estimator.estimators.registry import (
     DESIGNS,
     REGISTRY,
@@ -51,6 +52,7 @@ __all__ = [
     "RegressionAdjustment",
     "SLearner",
     "TLearner",
+    "TwoWayFixedEffects",
     "XLearner",
     "methods_by_cost",
     "prepare",

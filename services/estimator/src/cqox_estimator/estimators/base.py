@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 from sklearn.base import BaseEstimator
@@ -44,11 +45,27 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
 
     method: ClassVar[str]
     estimand: ClassVar[str] = "ATE"
+    # Panel methods also need every row's unit and period (`fit(..., unit=, time=)`).
+    panel: ClassVar[bool] = False
 
-    def fit(self, y: ArrayLike, t: ArrayLike, *, X: ArrayLike | None = None) -> Self:
-        """Estimate the effect of binary `t` on `y`, adjusting for covariates `X` if used."""
+    def fit(
+        self,
+        y: ArrayLike,
+        t: ArrayLike,
+        *,
+        X: ArrayLike | None = None,
+        unit: ArrayLike | None = None,
+        time: ArrayLike | None = None,
+    ) -> Self:
+        """Estimate the effect of binary `t` on `y`, adjusting for covariates `X` if used.
+
+        Panel methods take each row's `unit` and `time` (any hashable labels; time must sort in
+        time order); other methods ignore them.
+        """
         self._check_params()
         y_arr, t_arr, X_arr = _check_arrays(y, t, X)
+        if self.panel:
+            self.unit_, self.time_ = _check_panel_index(unit, time, y_arr.shape[0], self.method)
         summary = self._fit(y_arr, t_arr, X_arr)
         self.X_ = X_arr
         if not math.isfinite(summary.ate):
@@ -158,6 +175,24 @@ def _check_arrays(
             f"both arms are needed: {int(t_arr.sum())} treated and {n - int(t_arr.sum())} control"
         )
     return y_arr, t_arr, X_arr
+
+
+def _check_panel_index(
+    unit: ArrayLike | None, time: ArrayLike | None, n: int, method: str
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Unit and period codes (0..k-1, periods in sorted order) for a panel method."""
+    if unit is None or time is None:
+        raise EstimationError(f"{method} is a panel method: it needs the unit and time of every row")
+    coded: list[NDArray[np.int64]] = []
+    for name, values in (("unit", unit), ("time", time)):
+        array = np.asarray(values).reshape(-1)
+        if array.shape[0] != n:
+            raise EstimationError(f"{name} must have one value per row (got {array.shape[0]}, expected {n})")
+        codes, _ = pd.factorize(array, sort=True)
+        if (codes < 0).any():
+            raise EstimationError(f"{name} must not contain missing values")
+        coded.append(np.asarray(codes, dtype=np.int64))
+    return coded[0], coded[1]
 
 
 def _plain(value: float | str | None) -> float | str | None:

@@ -43,6 +43,9 @@ class DesignData:
     dropped_reason: str = ""
     dropped_constant: list[str] = field(default_factory=list)
     rows: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    # Panel index of every used row (codes 0..k-1, time codes in time order); None outside panels.
+    unit: NDArray[np.int64] | None = None
+    time: NDArray[np.int64] | None = None
 
     @property
     def n(self) -> int:
@@ -70,12 +73,16 @@ class DesignData:
         }
 
 
-def prepare(df: pd.DataFrame, roles: RoleMapping) -> DesignData:
-    """Build y, 0/1 t and the covariate matrix X from `df`, dropping rows with missing values."""
+def prepare(df: pd.DataFrame, roles: RoleMapping, *, panel: bool = False) -> DesignData:
+    """Build y, 0/1 t and the covariate matrix X from `df`, dropping rows with missing values.
+
+    With `panel`, the unit and time columns are required too and coded into `unit`/`time`.
+    """
     treatment = _required_column(df, roles.treatment, "treatment")
     outcome = _required_column(df, roles.outcome, "outcome")
     covariates = _covariate_columns(df, roles, treatment, outcome)
-    used = [treatment, outcome, *covariates]
+    index = _panel_columns(df, roles, [treatment, outcome, *covariates]) if panel else []
+    used = list(dict.fromkeys([treatment, outcome, *covariates, *index]))
     frame = df.loc[:, used].replace([np.inf, -np.inf], np.nan)
 
     missing = frame.isna()
@@ -87,7 +94,7 @@ def prepare(df: pd.DataFrame, roles: RoleMapping) -> DesignData:
     if frame.empty:
         raise EstimationError(f"no usable rows: all {dropped_reason}")
 
-    t, coding = _treatment_codes(frame[treatment], treatment)
+    t, coding = _treatment_codes(frame[treatment], treatment, roles.treatment_coding)
     y = _outcome_values(frame[outcome], outcome)
     _check_arms(t, treatment)
     X, names, constant = _covariate_matrix(frame, covariates)
@@ -105,7 +112,27 @@ def prepare(df: pd.DataFrame, roles: RoleMapping) -> DesignData:
         dropped_reason=dropped_reason,
         dropped_constant=constant,
         rows=np.flatnonzero(keep.to_numpy()),
+        unit=_codes(frame[index[0]]) if index else None,
+        time=_codes(frame[index[1]]) if index else None,
     )
+
+
+def _panel_columns(df: pd.DataFrame, roles: RoleMapping, used: list[str]) -> list[str]:
+    unit = _required_column(df, roles.unit, "unit")
+    time = _required_column(df, roles.time, "time")
+    clash = [c for c in (unit, time) if c in used]
+    if clash or unit == time:
+        raise EstimationError(
+            f"the unit and time columns ({unit!r}, {time!r}) must differ from each other and from "
+            "the treatment, outcome and covariates"
+        )
+    return [unit, time]
+
+
+def _codes(values: pd.Series) -> NDArray[np.int64]:
+    """Integer codes 0..k-1 of a key column, in sorted order of its values (time order for time)."""
+    codes, _ = pd.factorize(values, sort=True)
+    return np.asarray(codes, dtype=np.int64)
 
 
 def _required_column(df: pd.DataFrame, column: str | None, role: str) -> str:
@@ -136,8 +163,12 @@ def _dropped_reason(missing: pd.DataFrame, n_dropped: int) -> str:
     return f"{n_dropped} rows with missing or non-finite values in: {detail}"
 
 
-def _treatment_codes(values: pd.Series, name: str) -> tuple[NDArray[np.int64], dict[str, int]]:
+def _treatment_codes(
+    values: pd.Series, name: str, mapped: dict[str, int] | None = None
+) -> tuple[NDArray[np.int64], dict[str, int]]:
     levels = pd.unique(values)
+    if mapped:
+        return _mapped_treatment_codes(values, name, mapped)
     if len(levels) > 2:
         shown = ", ".join(repr(v) for v in sorted(map(str, levels))[:5])
         more = "" if len(levels) <= 5 else f" and {len(levels) - 5} more"
@@ -155,6 +186,40 @@ def _treatment_codes(values: pd.Series, name: str) -> tuple[NDArray[np.int64], d
             )
         return values.to_numpy(dtype=float).astype(np.int64), {"1": 1, "0": 0}
     return _string_treatment_codes(values, name)
+
+
+def _mapped_treatment_codes(
+    values: pd.Series, name: str, mapped: dict[str, int]
+) -> tuple[NDArray[np.int64], dict[str, int]]:
+    """Code the treatment with the mapping's stated coding (e.g. {'いいえ': 0, 'はい': 1})."""
+    if set(mapped.values()) - {0, 1}:
+        raise EstimationError(f"the treatment coding of {name!r} must map labels to 0 or 1, got {mapped}")
+    text = values.astype(str).str.strip()
+    lookup = {str(label).strip(): code for label, code in mapped.items()}
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        # Numbers compare by value, so a coding {'1': 0, '2': 1} also reads 1.0 and 2.0.
+        by_value = {_as_float(label): code for label, code in lookup.items()}
+        text = values.astype(float).astype(str)
+        lookup = {str(value): code for value, code in by_value.items() if value is not None}
+    if pd.api.types.is_bool_dtype(values):
+        # Booleans read from yes/no text keep their source labels in the coding; True is treated.
+        lookup = {"True": 1, "False": 0, **lookup}
+    unknown = sorted(set(text) - set(lookup))
+    if unknown:
+        raise EstimationError(
+            f"treatment {name!r} has value(s) {', '.join(map(repr, unknown[:5]))} that the confirmed "
+            f"coding {mapped} does not cover; add them to the mapping's treatment_coding"
+        )
+    codes: NDArray[np.int64] = np.asarray(text.map(lookup), dtype=np.int64)
+    used = {label: lookup[label] for label in sorted(set(text), key=lambda label: -lookup[label])}
+    return codes, used
+
+
+def _as_float(label: str) -> float | None:
+    try:
+        return float(label)
+    except ValueError:
+        return None
 
 
 def _string_treatment_codes(values: pd.Series, name: str) -> tuple[NDArray[np.int64], dict[str, int]]:

@@ -14,6 +14,7 @@ from cqox_estimator.estimators.dml import CausalForest, LinearDML
 from cqox_estimator.estimators.doubly_robust import AugmentedIPW, DRLearner, PolicyTree
 from cqox_estimator.estimators.matching import PropensityScoreMatching, PropensityStratification
 from cqox_estimator.estimators.metalearners import SLearner, TLearner, XLearner
+from cqox_estimator.estimators.panel import TwoWayFixedEffects
 from cqox_estimator.estimators.regression import Cuped, InteractedRegression, RegressionAdjustment
 from cqox_estimator.estimators.weighting import (
     EntropyBalancing,
@@ -187,6 +188,14 @@ REGISTRY: dict[str, MethodSpec] = _register(
         required_roles=_CORE,
         optional_roles=frozenset({"covariates"}),
         designs=frozenset({"experiment"}),
+    ),
+    MethodSpec(
+        name="twfe",
+        estimator=TwoWayFixedEffects,
+        estimand="ATT",
+        required_roles=frozenset({"treatment", "outcome", "unit", "time"}),
+        optional_roles=frozenset({"covariates"}),
+        designs=frozenset({"panel"}),
     ),
 )
 

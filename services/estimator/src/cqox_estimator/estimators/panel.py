@@ -1,0 +1,150 @@
+"""Panel methods: two-way fixed effects with unit-clustered standard errors (linearmodels)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from linearmodels.panel import PanelOLS
+from numpy.typing import NDArray
+
+from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSummary
+from cqox_estimator.estimators.design import EstimationError
+
+MIN_CLUSTERS = 2
+FEW_CLUSTERS = 30
+
+
+class TwoWayFixedEffects(CausalEstimator):
+    """y_it = a_i + l_t + tau * D_it + X_it b + e_it, SE clustered by unit.
+
+    tau is the average effect on treated unit-periods when effects are homogeneous. With
+    staggered adoption and effects that vary over time it is a weighted average whose weights
+    can be negative (Goodman-Bacon 2021; de Chaisemartin and D'Haultfoeuille 2020); the
+    diagnostics report the timing and the share of treated rows with negative weight.
+    """
+
+    method = "twfe"
+    estimand = "ATT"
+    panel = True
+
+    def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
+        unit, time = self.unit_, self.time_
+        timing = _treatment_timing(unit, time, t)
+        index = pd.MultiIndex.from_arrays([unit, time], names=["unit", "time"])
+        exog = pd.DataFrame(X, index=index, columns=[f"x{j}" for j in range(X.shape[1])])
+        exog.insert(0, "treatment", t.astype(float))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # absorbed covariates are reported in the diagnostics
+            model = PanelOLS(
+                pd.Series(y, index=index, name="outcome"),
+                exog,
+                entity_effects=True,
+                time_effects=True,
+                drop_absorbed=True,
+            )
+            fitted = model.fit(cov_type="clustered", cluster_entity=True, group_debias=True)
+        if "treatment" not in fitted.params.index:
+            raise EstimationError("the treatment is absorbed by the unit and time fixed effects")
+        absorbed = X.shape[1] - (len(fitted.params) - 1)
+        n_clusters = int(timing["n_units"])
+        negative_share = _negative_weight_share(t, X, index)
+        diagnostics: Diagnostics = {
+            **timing,
+            "cluster": "unit",
+            "n_clusters": float(n_clusters),
+            "within_r2": float(fitted.rsquared_within),
+            "absorbed_covariates": float(absorbed),
+            "negative_weight_share": negative_share,
+        }
+        notes = _notes(timing, negative_share)
+        if notes:
+            diagnostics["warning"] = " ".join(notes)
+        if absorbed:
+            diagnostics["absorbed_note"] = "time-invariant covariates are absorbed by the unit effects"
+        return FitSummary(
+            ate=float(fitted.params["treatment"]),
+            stderr=float(fitted.std_errors["treatment"]),
+            inference="cluster",
+            dof=float(n_clusters - 1),
+            diagnostics=diagnostics,
+        )
+
+
+def _treatment_timing(
+    unit: NDArray[np.int64], time: NDArray[np.int64], t: NDArray[np.int64]
+) -> dict[str, float]:
+    """Units, periods, balance and adoption pattern; refuses panels TWFE cannot use."""
+    frame = pd.DataFrame({"unit": unit, "time": time, "t": t})
+    duplicated = frame.duplicated(["unit", "time"])
+    if duplicated.any():
+        raise EstimationError(
+            f"unit and time must identify the rows, but {int(duplicated.sum())} rows repeat a "
+            "(unit, time) pair; aggregate to one row per unit and period first"
+        )
+    n_units, n_periods = int(unit.max()) + 1, int(time.max()) + 1
+    if n_periods < 2:
+        raise EstimationError("a panel needs at least two periods; the time column has one")
+    if n_units < MIN_CLUSTERS:
+        raise EstimationError("a panel needs at least two units to cluster the standard errors")
+    by_unit = frame.sort_values(["unit", "time"]).groupby("unit")["t"]
+    share = by_unit.mean()
+    switchers = share[(share > 0) & (share < 1)].index
+    if len(switchers) == 0:
+        raise EstimationError(
+            "the treatment never changes within a unit, so the unit fixed effects absorb it; "
+            "two-way fixed effects need units observed both before and after treatment"
+        )
+    reversals = int((by_unit.diff() < 0).groupby(frame["unit"]).any().sum())
+    first = frame[frame["t"] == 1].groupby("unit")["time"].min()
+    cohorts = first.loc[first.index.isin(switchers)].nunique()
+    return {
+        "n_units": float(n_units),
+        "n_periods": float(n_periods),
+        "balanced": float(len(frame) == n_units * n_periods),
+        "n_switching_units": float(len(switchers)),
+        "n_never_treated_units": float((share == 0).sum()),
+        "n_always_treated_units": float((share == 1).sum()),
+        "n_adoption_cohorts": float(cohorts),
+        "n_units_with_reversals": float(reversals),
+    }
+
+
+def _negative_weight_share(t: NDArray[np.int64], X: NDArray[np.float64], index: pd.MultiIndex) -> float:
+    """Share of treated rows whose implicit TWFE weight is negative (residualised D < 0)."""
+    exog = pd.DataFrame(np.column_stack([np.ones(t.shape[0]), X]), index=index)
+    exog.columns = [f"c{j}" for j in range(exog.shape[1])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        residual = (
+            PanelOLS(
+                pd.Series(t.astype(float), index=index),
+                exog,
+                entity_effects=True,
+                time_effects=True,
+                drop_absorbed=True,
+            )
+            .fit()
+            .resids.to_numpy()
+        )
+    treated = t == 1
+    return float((residual[treated] < -1e-12).mean())
+
+
+def _notes(timing: dict[str, float], negative_share: float) -> list[str]:
+    notes: list[str] = []
+    n_clusters = int(timing["n_units"])
+    if timing["n_adoption_cohorts"] > 1:
+        notes.append(
+            f"Staggered adoption ({int(timing['n_adoption_cohorts'])} cohorts): under effects that "
+            "change over time TWFE mixes already-treated units into the controls; compare with a "
+            "heterogeneity-robust DiD estimator."
+        )
+    if negative_share > 0:
+        notes.append(f"{negative_share:.0%} of treated rows carry negative weight.")
+    if timing["n_units_with_reversals"] > 0:
+        notes.append("Some units switch treatment off again; the estimate assumes no carry-over.")
+    if n_clusters < FEW_CLUSTERS:
+        notes.append(f"Only {n_clusters} clusters: cluster-robust SEs are unreliable below about 30.")
+    return notes
