@@ -16,18 +16,33 @@ from tests.integration.conftest import upload, wait_done
 pytestmark = pytest.mark.integration
 
 
+CAMPAIGN_EFFECT = 150.0
+
+
 def japanese_panel(path: Path, units: int = 40, months: int = 12) -> Path:
-    """Stores by month; half get the campaign from month 7; written as Shift-JIS (cp932)."""
+    """Stores by month; half get the campaign (はい/いいえ) from month 7; written as Shift-JIS (cp932).
+
+    Larger stores are more likely to get the campaign (confounded through the store effect);
+    the campaign adds 150 to monthly sales.
+    """
     rng = np.random.default_rng(42)
     k = np.tile(np.arange(months), units)
-    treated_store = np.repeat(rng.random(units) < 0.5, months)
+    size = rng.normal(0, 200, units)
+    treated_store = np.repeat(rng.random(units) < 1 / (1 + np.exp(-size / 100)), months)
     campaign = (treated_store & (k >= 6)).astype(int)
     frame = pd.DataFrame(
         {
             "店舗ID": np.repeat([f"S{i:03d}" for i in range(units)], months),
             "年月": np.tile([f"2023-{m:02d}" for m in range(1, months + 1)], units),
-            "キャンペーン配信": campaign,
-            "売上高": np.round(1000 + 40 * k + 150 * campaign + rng.normal(0, 30, units * months), 1),
+            "キャンペーン配信": np.where(campaign == 1, "はい", "いいえ"),
+            "売上高": np.round(
+                1000
+                + np.repeat(size, months)
+                + 40 * k
+                + CAMPAIGN_EFFECT * campaign
+                + rng.normal(0, 30, units * months),
+                1,
+            ),
             "従業員数": np.repeat(rng.integers(5, 40, units), months),
             "都道府県": np.repeat(rng.choice(["東京都", "大阪府", "愛知県", "福岡県"], units), months),
         }
@@ -100,9 +115,15 @@ def test_japanese_shift_jis_panel_is_mapped_by_its_japanese_names(api: httpx.Cli
     for role in ("unit", "time", "treatment", "outcome"):
         assert confidences[role]["confidence"] >= 0.6, confidences[role]
         assert confidences[role]["language"] == "ja"
-    # No panel estimator exists yet: the planner says so instead of running a cross-section method.
-    if analysis["status"] == "failed":
-        assert "panel" in (analysis["error"] or "")
+    # The planner picks the panel method: two-way fixed effects, clustered by store.
+    assert analysis["status"] == "completed", analysis["error"]
+    estimates = {e["method"]: e for e in analysis["estimates"]}
+    assert set(estimates) == {"twfe"}
+    twfe = estimates["twfe"]
+    assert twfe["ci_lower"] < CAMPAIGN_EFFECT < twfe["ci_upper"]
+    assert abs(twfe["estimate"] - CAMPAIGN_EFFECT) < 20
+    assert twfe["inference"] == "cluster" and twfe["diagnostics"]["n_clusters"] == 40
+    assert twfe["n"] == 480 and twfe["n_treated"] > 0 and twfe["n_treated"] % 6 == 0  # 6 months each
 
     dataset = api.get(f"/v1/datasets/{created['dataset_id']}").json()
     assert dataset["mapping"]["design"] == "panel"

@@ -46,3 +46,23 @@ def test_more_than_two_levels_has_no_indicator() -> None:
     assert coding.indicator is None
     assert coding.levels == ("a", "b", "c")
     assert not coding.is_binary
+
+
+@pytest.mark.parametrize(
+    ("values", "coding", "treated", "indicator"),
+    [
+        (["はい", "いいえ", "はい"], {"いいえ": 0, "はい": 1}, "はい", [1.0, 0.0, 1.0]),
+        # Sorted-text order alone would call "B" treated; the confirmed mapping says otherwise.
+        (["A", "B", "A"], {"A": 1, "B": 0}, "A", [1.0, 0.0, 1.0]),
+        ([1.0, 2.0, 1.0], {"1": 0, "2": 1}, "2.0", [0.0, 1.0, 0.0]),
+    ],
+)
+def test_the_mappings_coding_decides_the_treated_level(values, coding, treated, indicator) -> None:  # type: ignore[no-untyped-def]
+    result = code_treatment(pd.Series(values), coding)
+    assert result.treated_level == treated
+    assert result.indicator is not None and result.indicator.tolist() == indicator
+
+
+def test_a_coding_that_names_no_observed_level_falls_back_to_the_labels() -> None:
+    result = code_treatment(pd.Series(["yes", "no"]), {"ja": 1, "nein": 0})
+    assert result.treated_level == "yes"

@@ -294,7 +294,7 @@ def causal_sample(df: pd.DataFrame, roles: RoleMapping) -> CausalSample | str:
     used = [treatment, *covariates, *([outcome] if outcome and outcome != treatment else [])]
     # Infinite values are as unusable as missing ones: both drop the row.
     frame = df[used].replace([np.inf, -np.inf], np.nan).dropna()
-    coding = code_treatment(frame[treatment])
+    coding = code_treatment(frame[treatment], roles.treatment_coding)
     if not coding.is_binary or coding.indicator is None:
         return f"treatment {treatment!r} does not have two arms in the complete rows"
     if min(coding.n_treated, coding.n_control) < 2:

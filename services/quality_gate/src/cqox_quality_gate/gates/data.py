@@ -131,7 +131,7 @@ def _treatment_arms_gate(df: pd.DataFrame, roles: RoleMapping, min_arm: int) -> 
     usable = df[treatment]
     if roles.outcome and roles.outcome in df.columns:
         usable = usable[df[roles.outcome].notna()]
-    coding = code_treatment(usable)
+    coding = code_treatment(usable, roles.treatment_coding)
     details: dict[str, float | str | None] = {
         "n_levels": float(len(coding.levels)),
         "levels": ", ".join(coding.levels[:10]),

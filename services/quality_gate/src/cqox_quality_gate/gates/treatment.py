@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,19 +59,39 @@ def _treated_value(series: pd.Series, levels: list[object]) -> object | None:
     return sorted(levels, key=str)[-1]
 
 
-def code_treatment(series: pd.Series) -> TreatmentCoding:
+def _same_label(level: object, label: str) -> bool:
+    """True when a column value is the mapping's label ('はい' == 'はい', 2.0 == '2')."""
+    if str(level).strip() == label.strip():
+        return True
+    try:
+        return float(level) == float(label)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
+def _mapped_treated_value(levels: list[object], coding: Mapping[str, int]) -> object | None:
+    """The observed level the mapping codes as 1, or None when the coding names none of them."""
+    treated_labels = [label for label, code in coding.items() if code == 1]
+    return next(
+        (level for level in levels if any(_same_label(level, label) for label in treated_labels)), None
+    )
+
+
+def code_treatment(series: pd.Series, coding: Mapping[str, int] | None = None) -> TreatmentCoding:
     """Read a treatment column as 0/1.
 
-    The treated level is: True for booleans; 1 for numeric 0/1 (else the larger of two numbers);
-    for labels, the one level in `TREATED_LABELS` (e.g. "yes", "treated"), else the last level in
-    sorted text order. Columns with more than two levels get no indicator.
+    The treated level is the one the mapping's `coding` gives 1 (e.g. {'いいえ': 0, 'はい': 1})
+    when there is one; otherwise True for booleans; 1 for numeric 0/1 (else the larger of two
+    numbers); for labels, the one level in `TREATED_LABELS` (e.g. "yes", "treated"), else the last
+    level in sorted text order. Columns with more than two levels get no indicator.
     """
     observed = series.dropna()
     levels: list[object] = list(observed.unique())
     names = tuple(sorted(str(level) for level in levels))
     if len(levels) not in (1, 2):
         return TreatmentCoding(levels=names, treated_level=None, control_level=None, indicator=None)
-    treated = _treated_value(series, levels)
+    mapped = _mapped_treated_value(levels, coding) if coding else None
+    treated = mapped if mapped is not None else _treated_value(series, levels)
     control = [level for level in levels if treated is None or level != treated]
     missing = series.isna().to_numpy()
     is_treated = series.isin([] if treated is None else [treated]).to_numpy(dtype=bool)
