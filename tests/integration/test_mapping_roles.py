@@ -115,6 +115,11 @@ def test_japanese_shift_jis_panel_is_mapped_by_its_japanese_names(api: httpx.Cli
     for role in ("unit", "time", "treatment", "outcome"):
         assert confidences[role]["confidence"] >= 0.6, confidences[role]
         assert confidences[role]["language"] == "ja"
+    # The read model keeps every design the mapping considered, with its reason.
+    designs = {d["design"]: d for d in analysis["designs"]}
+    assert designs["panel"]["supported"] and designs["panel"]["reason"]
+    assert not designs["iv"]["supported"] and designs["iv"]["reason"]
+    assert analysis["confidence_threshold"] and "ja:" in analysis["dictionary_version"]
     # The planner picks the panel method: two-way fixed effects, clustered by store.
     assert analysis["status"] == "completed", analysis["error"]
     estimates = {e["method"]: e for e in analysis["estimates"]}
@@ -128,6 +133,7 @@ def test_japanese_shift_jis_panel_is_mapped_by_its_japanese_names(api: httpx.Cli
     dataset = api.get(f"/v1/datasets/{created['dataset_id']}").json()
     assert dataset["mapping"]["design"] == "panel"
     assert dataset["mapping"]["roles"]["treatment"] == "キャンペーン配信"
+    assert dataset["mapping"]["designs"] == analysis["designs"]
 
 
 def test_an_uncertain_mapping_waits_and_a_confirmation_lets_it_finish(

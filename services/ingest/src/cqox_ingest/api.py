@@ -304,6 +304,7 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
                 "needs_confirmation": mapped.needs_confirmation,
                 "roles": mapped.roles,
                 "assignments": mapped.assignments,
+                **_mapping_context(mapped),
             },
         }
 
@@ -421,6 +422,7 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
             "roles": analysis.roles,
             "mapping": analysis.assignments,
             "needs_confirmation": analysis.needs_confirmation,
+            **_mapping_context(analysis),
             "planned_methods": analysis.planned_methods,
             "estimates": analysis.estimates,
             "failures": analysis.failures,
@@ -585,3 +587,14 @@ def _links(dataset_id: str, analysis_id: str) -> dict[str, str]:
 def _local_path(uri: str) -> str | None:
     parsed = urlparse(uri)
     return parsed.path if parsed.scheme == "file" else None
+
+def _mapping_context(analysis: Analysis) -> dict[str, Any]:
+    """Designs the mapping considered (supported or not, and why), its notes and threshold."""
+    context = analysis.mapping_context or {}
+    return {
+        "designs": context.get("designs", []),
+        "mapping_notes": context.get("notes", []),
+        "confidence_threshold": context.get("confidence_threshold"),
+        "dictionary_version": context.get("dictionary_version"),
+        "mapping_confirmed": context.get("confirmed", False),
+    }

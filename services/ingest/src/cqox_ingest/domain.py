@@ -123,6 +123,10 @@ def project(state: dict[str, Any], event: Event) -> dict[str, Any]:
                 assignments=[a.model_dump(mode="json") for a in event.assignments],
                 design=event.design,
                 needs_confirmation=event.needs_confirmation,
+                mapping_context=event.model_dump(
+                    mode="json",
+                    include={"designs", "notes", "confidence_threshold", "dictionary_version", "confirmed"},
+                ),
             )
             _advance(state, "awaiting_confirmation" if event.needs_confirmation else "mapped")
         case DatasetQualified():

@@ -16,6 +16,7 @@ PROJECTED = (
     "roles",
     "assignments",
     "needs_confirmation",
+    "mapping_context",
     "planned_methods",
     "estimates",
     "failures",

@@ -73,6 +73,8 @@ class Analysis(Base):
     roles: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     assignments: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     needs_confirmation: Mapped[bool] = mapped_column(default=False)
+    # The rest of dataset.mapped: designs considered (and why), notes, threshold, dictionary versions.
+    mapping_context: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     planned_methods: Mapped[list[str]] = mapped_column(JSONB, default=list)
     estimates: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     failures: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
