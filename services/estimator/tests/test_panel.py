@@ -117,3 +117,19 @@ def test_the_confirmed_treatment_coding_is_used_for_text_labels() -> None:
     partial = ROLES.model_copy(update={"treatment_coding": {"配信あり": 1}})
     with pytest.raises(EstimationError, match="'配信なし' that the confirmed coding"):
         estimate("twfe", labelled, partial)
+
+
+def test_classic_did_layout_uses_the_treated_group_in_its_post_periods() -> None:
+    # Group marked for every period of a treated unit, plus a post indicator: D = group x post.
+    frame = panel(seed=7, cohorts=(4,))
+    group = frame.groupby("unit")["treated"].transform("max")
+    layout = frame.assign(group=group.map({1: "対象", 0: "対照"}), post=(frame["period"] >= 4).astype(int))
+    roles = ROLES.model_copy(
+        update={"treatment": "group", "post": "post", "treatment_coding": {"対象": 1, "対照": 0}}
+    )
+    did = estimate("twfe", layout.drop(columns="treated"), roles)
+    direct = estimate("twfe", frame, ROLES)
+    assert did.estimate == pytest.approx(direct.estimate)
+    assert did.diagnostics["treatment_definition"].startswith("treatment = group x post")  # type: ignore[union-attr]
+    with pytest.raises(EstimationError, match="post-period indicator 'post' must be 0/1"):
+        estimate("twfe", layout.assign(post="later"), roles)

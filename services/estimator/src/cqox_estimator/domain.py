@@ -14,6 +14,7 @@ import pandas as pd
 from cqox_contracts.v1 import EstimateResult, RoleMapping
 from cqox_estimator.estimators import REGISTRY, DesignData, EstimationError, prepare
 from cqox_estimator.estimators.base import CausalEstimator
+from cqox_estimator.estimators.panel import did_treatment
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,9 @@ def run(
             f"accepted: {', '.join(sorted(accepted)) or 'none'}"
         )
 
+    did_note = None
+    if spec.estimator.panel:
+        df, roles, did_note = did_treatment(df, roles)
     design = prepare(df, roles, panel=spec.estimator.panel)
     estimator = spec.build(options)
     if "random_state" in accepted:
@@ -88,6 +92,10 @@ def run(
     except np.linalg.LinAlgError as exc:
         raise EstimationError(f"{method} failed numerically: {exc}") from exc
     result = estimator.result(ci_level=ci_level, design=design, runtime_s=time.perf_counter() - started)
+    if did_note:
+        result = result.model_copy(
+            update={"diagnostics": {**result.diagnostics, "treatment_definition": did_note}}
+        )
     return MethodRun(
         result=result,
         effects=_unit_table(estimator, design, df, roles, "effects") if spec.writes_effects else None,

@@ -9,6 +9,7 @@ import pandas as pd
 from linearmodels.panel import PanelOLS
 from numpy.typing import NDArray
 
+from cqox_contracts.v1 import RoleMapping
 from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSummary
 from cqox_estimator.estimators.design import EstimationError
 
@@ -70,6 +71,38 @@ class TwoWayFixedEffects(CausalEstimator):
             dof=float(n_clusters - 1),
             diagnostics=diagnostics,
         )
+
+
+def did_treatment(df: pd.DataFrame, roles: RoleMapping) -> tuple[pd.DataFrame, RoleMapping, str | None]:
+    """The treatment a panel method fits: D_it itself, or group x post in the classic DiD layout.
+
+    When the mapping names a post-period indicator and the treatment column is fixed within every
+    unit (it marks the treated group), the unit is treated in its post periods only; the returned
+    frame and roles carry that 0/1 treatment, and the note says so.
+    """
+    treatment, post, unit = roles.treatment, roles.post, roles.unit
+    if not (treatment and post and unit) or not {treatment, post, unit} <= set(df.columns):
+        return df, roles, None
+    if df.groupby(unit, dropna=True)[treatment].nunique(dropna=True).max() > 1:
+        return df, roles, None  # already varies within units: it is D_it
+    group = _zero_one(df[treatment], roles.treatment_coding, "treatment")
+    after = _zero_one(df[post], {}, "post-period indicator")
+    combined = group * after
+    note = f"treatment = {treatment} x {post} (the treated group in its post periods)"
+    return df.assign(**{treatment: combined}), roles.model_copy(update={"treatment_coding": {}}), note
+
+
+def _zero_one(values: pd.Series, coding: dict[str, int], role: str) -> pd.Series:
+    """0/1 floats (NaN where missing) from bools, 0/1 numbers or labels the coding names."""
+    if coding:
+        lookup = {str(label).strip(): float(code) for label, code in coding.items()}
+        return values.map(lambda v: lookup.get(str(v).strip(), np.nan) if pd.notna(v) else np.nan)
+    numeric = (
+        values.astype(float) if pd.api.types.is_bool_dtype(values) else pd.to_numeric(values, errors="coerce")
+    )
+    if not numeric.dropna().isin([0.0, 1.0]).all() or numeric.isna().sum() > values.isna().sum():
+        raise EstimationError(f"the {role} {values.name!r} must be 0/1 or true/false for a DiD")
+    return numeric.astype(float)
 
 
 def _treatment_timing(
