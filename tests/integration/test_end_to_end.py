@@ -111,6 +111,8 @@ def test_every_service_logs_json_and_exposes_metrics(api: httpx.Client, stack: S
         assert lines, f"{service.name} wrote no JSON log lines"
         assert all(json.loads(line)["service"] for line in lines[:20])
     assert metric(stack.services["estimator"].url, "cqox_estimates_total", outcome="completed") > 0
+    # The estimator reads a dataset version once per process, not once per method.
+    assert metric(stack.services["estimator"].url, "cqox_estimator_frame_reads_total", source="cache") > 0
 
 
 def test_new_analysis_of_a_stored_dataset_with_chosen_methods_and_roles(

@@ -28,6 +28,7 @@ from cqox_contracts.v1 import (
 from cqox_estimator.db.models import EstimateRecord, Plan, PlanResult
 from cqox_estimator.domain import MethodRun, run
 from cqox_estimator.estimators import EstimationError, select_methods
+from cqox_estimator.frames import FrameCache
 from cqox_shared.artifacts import read_frame
 from cqox_shared.bus import HandlerContext
 from cqox_shared.logging import get_logger
@@ -37,6 +38,11 @@ if TYPE_CHECKING:
 
 log = get_logger("cqox.estimator")
 ESTIMATES = Counter("cqox_estimates_total", "Estimates computed by this process", ["method", "outcome"])
+FRAME_READS = Counter(
+    "cqox_estimator_frame_reads_total",
+    "Dataset versions a method needed, by where they came from",
+    ["source"],
+)
 
 
 def analysis_seed(analysis_id: str, requested: int | None) -> int:
@@ -102,11 +108,20 @@ def plan_handler(timeout_s: float) -> Callable[[DatasetQualified, HandlerContext
     return handle
 
 
-def estimate_handler(instance_id: str) -> Callable[[EstimateRequested, HandlerContext], Awaitable[None]]:
-    """Handler of one method pool: estimate, record, and report completed or failed."""
+def estimate_handler(
+    instance_id: str, frames: FrameCache | None = None
+) -> Callable[[EstimateRequested, HandlerContext], Awaitable[None]]:
+    """Handler of one method pool: estimate, record, and report completed or failed.
+
+    Pools of one process share `frames`, so a dataset version is read once, not once per method.
+    """
+    cache = frames or FrameCache(max_bytes=0)
 
     async def handle(event: EstimateRequested, ctx: HandlerContext) -> None:
-        frame = await asyncio.to_thread(read_frame, ctx.store, event.dataset.parquet_uri)
+        uri = event.dataset.parquet_uri
+        stored = cache.misses
+        frame = await asyncio.to_thread(cache.get, uri, lambda u: read_frame(ctx.store, u))
+        FRAME_READS.labels("store" if cache.misses > stored else "cache").inc()
         common = {
             **event.caused(),
             "producer": ctx.producer,

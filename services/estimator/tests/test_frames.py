@@ -1,0 +1,70 @@
+"""The per-process frame cache, and the promise it rests on: methods never modify their input."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from cqox_contracts.v1 import RoleMapping
+from cqox_estimator.domain import run
+from cqox_estimator.estimators import REGISTRY
+from cqox_estimator.frames import FrameCache
+from cqox_estimator.simulation import confounded
+
+# The smallest settings that still run each heavy method's code path.
+FAST = {
+    "causal_forest": {"n_estimators": 8, "outcome_model": "linear", "propensity_model": "linear"},
+    "s_learner": {"base_model": "linear", "n_bootstrap": 20},
+    "t_learner": {"base_model": "linear", "n_bootstrap": 20},
+    "x_learner": {"base_model": "linear", "n_bootstrap": 20},
+    "entropy_balancing": {"n_bootstrap": 20},
+}
+
+
+def frame(rows: int) -> pd.DataFrame:
+    """A small frame of `rows` rows."""
+    return pd.DataFrame({"a": range(rows), "b": [1.5] * rows})
+
+
+def test_reads_each_uri_once_and_evicts_the_least_recently_used() -> None:
+    loads: list[str] = []
+
+    def load(uri: str) -> pd.DataFrame:
+        loads.append(uri)
+        return frame(1000)
+
+    size = int(frame(1000).memory_usage(deep=True).sum())
+    cache = FrameCache(max_bytes=2 * size)
+    first = cache.get("s3://a", load)
+    assert cache.get("s3://a", load) is first
+    cache.get("s3://b", load)
+    cache.get("s3://a", load)  # a is now the most recent
+    cache.get("s3://c", load)  # evicts b
+    cache.get("s3://a", load)
+    cache.get("s3://b", load)
+    assert loads == ["s3://a", "s3://b", "s3://c", "s3://b"]
+    assert (cache.hits, cache.misses) == (3, 4)
+
+
+def test_a_frame_larger_than_the_cache_is_returned_but_not_kept() -> None:
+    loads: list[str] = []
+    cache = FrameCache(max_bytes=0)
+    for _ in range(2):
+        cache.get("s3://big", lambda uri: loads.append(uri) or frame(10))  # type: ignore[func-returns-value]
+    assert loads == ["s3://big", "s3://big"]
+
+
+@pytest.mark.parametrize("method", list(REGISTRY))
+def test_no_method_modifies_the_shared_input_frame(method: str) -> None:
+    data = confounded(n=400, seed=3)
+    # 40 units x 10 periods; the treatment switches on mid-way for the units treated at random.
+    data = data.assign(id=[f"u{i // 10}" for i in range(400)], period=[i % 10 for i in range(400)])
+    if REGISTRY[method].estimator.panel:
+        data = data.assign(treated=((data.index // 10) % 2) * (data["period"] >= 5))
+    data.loc[data.index[:5], "x1"] = None
+    before = data.copy(deep=True)
+    roles = RoleMapping(
+        treatment="treated", outcome="y", unit="id", time="period", covariates=["x1", "x2", "segment"]
+    )
+    run(method, data, roles, seed=1, options=FAST.get(method))
+    pd.testing.assert_frame_equal(data, before)
