@@ -85,11 +85,26 @@ def test_cp932_japanese_columns_survive_end_to_end(api: httpx.Client, stack: Sta
     assert pq.read_schema(parquet).names == list(JAPANESE.values())
 
 
-@pytest.mark.parametrize("kind", ["xlsx", "ndjson", "csv.gz"])
+@pytest.mark.parametrize("kind", ["xlsx", "xls", "ods", "ndjson", "csv.gz"])
 def test_other_formats_upload(api: httpx.Client, tmp_path: Path, kind: str) -> None:
     rows: list[list[Any]] = [["単位", "処置", "結果"], *[[f"u{i}", i % 2, float(i)] for i in range(40)]]
     if kind == "xlsx":
         path = _write_xlsx()(tmp_path / "data.bin", {"空": [], "データ": rows})  # the extension lies
+    elif kind == "xls":
+        import xlwt  # type: ignore[import-untyped]  # dev-only writer
+
+        book = xlwt.Workbook(encoding="utf-8")
+        sheet = book.add_sheet("データ")
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                sheet.write(r, c, value)
+        path = tmp_path / "data.xls"
+        book.save(str(path))
+    elif kind == "ods":
+        import pandas as pd
+
+        path = tmp_path / "data.ods"
+        pd.DataFrame(rows[1:], columns=rows[0]).to_excel(path, engine="odf", index=False)
     elif kind == "ndjson":
         path = tmp_path / "data.ndjson"
         path.write_text("\n".join(json.dumps(dict(zip(rows[0], r, strict=True))) for r in rows[1:]))
@@ -101,4 +116,6 @@ def test_other_formats_upload(api: httpx.Client, tmp_path: Path, kind: str) -> N
     body = response.json()
     assert [c["name"] for c in body["columns"]] == ["単位", "処置", "結果"]
     assert body["rows"] == 40
-    assert body["format"].startswith({"xlsx": "xlsx", "ndjson": "ndjson", "csv.gz": "csv+gz"}[kind])
+    assert body["format"].startswith(
+        {"xlsx": "xlsx", "xls": "xls", "ods": "ods", "ndjson": "ndjson", "csv.gz": "csv+gz"}[kind]
+    )

@@ -26,10 +26,10 @@ from cqox_contracts.v1 import (
     DatasetRef,
 )
 from cqox_ingest import schema_registry
-from cqox_ingest.conversion import convert
+from cqox_ingest.conversion import Converted, convert
 from cqox_ingest.db.models import Analysis, AnalysisEvent, AuditEntry, Dataset, DatasetVersion
 from cqox_ingest.domain import TERMINAL
-from cqox_ingest.readers import IngestError, Limits, Table, safe_filename
+from cqox_ingest.readers import IngestError, Limits, safe_filename
 from cqox_shared.artifacts import ArtifactNotFoundError
 from cqox_shared.auth import Principal
 from cqox_shared.runtime import ServiceRuntime
@@ -43,7 +43,7 @@ class Upload:
 
     dataset_name: str
     filename: str
-    table: Table
+    table: Converted
     notes: list[str]
     raw_path: Path
     parquet_path: Path
@@ -138,8 +138,8 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
                 Upload(
                     dataset_name=dataset_name,
                     filename=filename,
-                    table=converted.table,
-                    notes=renamed + converted.table.notes,
+                    table=converted,
+                    notes=renamed + converted.notes,
                     raw_path=raw_path,
                     parquet_path=parquet_path,
                     size=size,
@@ -207,7 +207,7 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
                         parquet_uri=parquet_uri,
                         size_bytes=up.size,
                         sha256=up.digest,
-                        n_rows=up.table.data.num_rows,
+                        n_rows=up.table.n_rows,
                         n_columns=len(up.columns),
                         columns=[c.model_dump() for c in up.columns],
                         notes=notes,
@@ -240,7 +240,7 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
                     version=version,
                     name=dataset_name,
                     parquet_uri=parquet_uri,
-                    n_rows=up.table.data.num_rows,
+                    n_rows=up.table.n_rows,
                     columns=up.columns,
                 )
                 await ctx.emit(
@@ -270,7 +270,7 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
             "analysis_id": analysis_id,
             "format": up.table.file_format,
             "encoding": up.table.encoding,
-            "rows": up.table.data.num_rows,
+            "rows": up.table.n_rows,
             "columns": [c.model_dump() for c in up.columns],
             "notes": notes,
             "schema_diff": change.model_dump(mode="json"),
@@ -587,6 +587,7 @@ def _links(dataset_id: str, analysis_id: str) -> dict[str, str]:
 def _local_path(uri: str) -> str | None:
     parsed = urlparse(uri)
     return parsed.path if parsed.scheme == "file" else None
+
 
 def _mapping_context(analysis: Analysis) -> dict[str, Any]:
     """Designs the mapping considered (supported or not, and why), its notes and threshold."""

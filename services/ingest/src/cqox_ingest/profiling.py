@@ -1,57 +1,236 @@
-"""A profile of one dataset version: per column its type, missing share, distinct count, range, mean, top values."""
+"""A profile of one dataset version: per column its type, missing share, distinct count, range, mean, top values.
+
+Computed incrementally, one record batch at a time, with Arrow compute kernels and numpy (no row-by-row
+Python), so a file never has to be held whole. Rows, missing share, min, max and mean are exact.
+Per-batch value counts are folded together geometrically, so distinct counts and top values are exact
+while a column has at most `EXACT_DISTINCT` distinct values. Above that they are approximate: the
+distinct count comes from a K-minimum-values sketch (about 1.6% error), and the top values are the
+most frequent ones at the moment the column passed `EXACT_DISTINCT` values (their counts stop there).
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from cqox_contracts.v1 import ColumnProfile, DatasetProfile, ValueCount
 
 TOP_VALUES = 5
+EXACT_DISTINCT = 1 << 16
+KEPT_VALUES = 1 << 10
+SKETCH_SIZE = 4096
+_P = 0x100000001B3  # odd: invertible modulo 2**64
+_P_INVERSE = pow(_P, -1, 1 << 64)
 
 
 def profile(data: pa.Table) -> DatasetProfile:
-    """Profile every column of a table with Arrow compute kernels (no row-by-row Python)."""
-    return DatasetProfile(
-        n_rows=data.num_rows,
-        columns=[_column(name, data.column(name), data.num_rows) for name in data.column_names],
-    )
+    """Profile every column of a whole table."""
+    profiler = Profiler(data.schema)
+    for batch in data.to_batches():
+        profiler.update(batch)
+    return profiler.result()
 
 
-def _column(name: str, column: pa.ChunkedArray, n_rows: int) -> ColumnProfile:
-    kind = column.type
+class Profiler:
+    """Accumulates a profile over record batches of one schema."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self.n_rows = 0
+        self.columns = [_ColumnState(f.name, f.type) for f in schema]
+
+    def update(self, batch: pa.RecordBatch) -> None:
+        """Add one batch."""
+        self.n_rows += batch.num_rows
+        for state, column in zip(self.columns, batch.columns, strict=True):
+            state.update(column)
+
+    def result(self) -> DatasetProfile:
+        """The profile of everything added so far."""
+        return DatasetProfile(n_rows=self.n_rows, columns=[c.result(self.n_rows) for c in self.columns])
+
+
+@dataclass
+class _ColumnState:
+    name: str
+    kind: pa.DataType
+    nulls: int = 0
+    present: int = 0
     low: Any = None
     high: Any = None
-    mean = None
-    numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind)
-    if numeric or pa.types.is_temporal(kind) or pa.types.is_string(kind):
-        bounds = pc.min_max(column)
-        low, high = _plain(bounds["min"].as_py()), _plain(bounds["max"].as_py())
-    if numeric or pa.types.is_boolean(kind):
-        mean = _plain(pc.mean(column).as_py())
-    top: list[ValueCount] = []
-    if not pa.types.is_floating(kind) or n_rows <= 100_000:
-        counts = pc.value_counts(pc.drop_null(column))
-        if len(counts):
-            order = pc.sort_indices(counts, sort_keys=[("counts", "descending")])[:TOP_VALUES]
-            for item in counts.take(order).to_pylist():
-                top.append(ValueCount(value=str(item["values"]), count=int(item["counts"])))
-        distinct = len(counts)
-    else:
-        distinct = int(pc.count_distinct(column, mode="only_valid").as_py())
-    return ColumnProfile(
-        name=name,
-        dtype=str(kind),
-        missing_share=round(column.null_count / n_rows, 6) if n_rows else 0.0,
-        distinct_count=distinct,
-        min=low,
-        max=high,
-        mean=mean,
-        top_values=top,
+    total: Any = 0
+    merged: int = 0
+    unmerged: int = 0
+
+    def __post_init__(self) -> None:
+        kind = self.kind
+        self.numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind)
+        self.ranged = self.numeric or pa.types.is_temporal(kind) or pa.types.is_string(kind)
+        self.averaged = self.numeric or pa.types.is_boolean(kind)
+        self.counted = not pa.types.is_null(kind)
+        self.parts: list[pa.Table] = []  # values → counts, per batch until merged
+        self.sketch: Sketch | None = None  # beyond EXACT_DISTINCT distinct values
+
+    def update(self, column: pa.Array) -> None:
+        self.nulls += column.null_count
+        present = len(column) - column.null_count
+        self.present += present
+        if not present:
+            return
+        if self.ranged:
+            bounds = pc.min_max(column)
+            low, high = bounds["min"].as_py(), bounds["max"].as_py()
+            if low is not None and (self.low is None or low < self.low):
+                self.low = low
+            if high is not None and (self.high is None or high > self.high):
+                self.high = high
+        if self.averaged:
+            total = pc.sum(column).as_py()
+            self.total = self.total + (total or 0)
+        if self.counted:
+            self._count(column)
+
+    def _count(self, column: pa.Array) -> None:
+        present = column.drop_null() if column.null_count else column
+        if self.sketch is not None:
+            self.sketch.add(present)
+            return
+        values, counts = pc.value_counts(present).flatten()
+        self.parts.append(pa.table({"values": values, "counts": counts}))
+        self.unmerged += len(values)
+        if self.unmerged > max(3 * self.merged, 1 << 16):
+            self._merge()
+
+    def _merge(self) -> None:
+        """Fold the per-batch counts together (geometrically: each value is folded a few times at most)."""
+        if self.sketch is not None or not self.parts:
+            return
+        if len(self.parts) == 1:
+            merged = self.parts[0]
+        else:  # dictionary-encode + bincount: several times faster than Table.group_by here
+            values = pa.concat_arrays([p["values"].combine_chunks() for p in self.parts])
+            counts = np.concatenate([p["counts"].to_numpy() for p in self.parts])
+            encoded = pc.dictionary_encode(values)
+            sums = np.bincount(encoded.indices.to_numpy(), weights=counts, minlength=len(encoded.dictionary))
+            merged = pa.table({"values": encoded.dictionary, "counts": pa.array(sums.astype(np.int64))})
+        self.parts = [merged]
+        self.merged, self.unmerged = len(merged), 0
+        if len(merged) > EXACT_DISTINCT:  # from here on: a distinct-count sketch, top values frozen
+            self.sketch = Sketch()
+            self.sketch.add(merged["values"].combine_chunks())
+            keep = pc.select_k_unstable(merged, KEPT_VALUES, sort_keys=[("counts", "descending")])
+            self.parts = [merged.take(keep)]
+
+    @property
+    def counts(self) -> pa.Table | None:
+        return self.parts[0] if self.parts else None
+
+    def result(self, n_rows: int) -> ColumnProfile:
+        self._merge()
+        mean = None
+        if self.averaged and self.present:
+            mean = _plain(self.total / self.present)
+        top: list[ValueCount] = []
+        if self.counts is not None and len(self.counts):
+            order = pc.select_k_unstable(self.counts, TOP_VALUES, sort_keys=[("counts", "descending")])
+            best = self.counts.take(order)
+            best = best.take(pc.sort_indices(best, sort_keys=[("counts", "descending")]))
+            for item in best.to_pylist():
+                top.append(ValueCount(value=_text(item["values"]), count=int(item["counts"])))
+        return ColumnProfile(
+            name=self.name,
+            dtype=str(self.kind),
+            missing_share=round(self.nulls / n_rows, 6) if n_rows else 0.0,
+            distinct_count=self.sketch.estimate() if self.sketch else (self.merged if self.parts else 0),
+            min=_plain(self.low),
+            max=_plain(self.high),
+            mean=mean,
+            top_values=top,
+        )
+
+
+class Sketch:
+    """A K-minimum-values sketch of the distinct count (relative error about 1/sqrt(SKETCH_SIZE), ~1.6%).
+
+    Values are hashed with numpy (64-bit mixing of the value's bits; a polynomial hash of each
+    string's bytes); the SKETCH_SIZE smallest distinct hashes are kept.
+    """
+
+    def __init__(self) -> None:
+        self.smallest = np.empty(0, np.uint64)
+
+    def add(self, values: pa.Array) -> None:
+        """Fold a batch of values into the sketch."""
+        hashes = _hashes(values)
+        if len(self.smallest) == SKETCH_SIZE:
+            hashes = hashes[hashes < self.smallest[-1]]  # only smaller hashes can enter
+        self.smallest = np.union1d(self.smallest, hashes)[:SKETCH_SIZE]
+
+    def estimate(self) -> int:
+        """Estimated number of distinct values seen (exact while fewer than SKETCH_SIZE)."""
+        if len(self.smallest) < SKETCH_SIZE:
+            return len(self.smallest)
+        return round((SKETCH_SIZE - 1) * 2.0**64 / (float(self.smallest[-1]) + 1))
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: every input bit affects every output bit."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+_POWERS: dict[int, np.ndarray] = {}
+
+
+def _powers(base: int, n: int) -> np.ndarray:
+    """base**0 … base**(n-1) modulo 2**64 (cached, grown by doubling)."""
+    cached = _POWERS.get(base)
+    if cached is None or len(cached) < n:
+        size = max(n, 2 * len(cached) if cached is not None else 1 << 20)
+        powers = np.full(size, base, np.uint64)
+        powers[0] = 1
+        with np.errstate(over="ignore"):
+            cached = _POWERS[base] = np.cumprod(powers, dtype=np.uint64)
+    return cached[:n]
+
+
+def _hashes(values: pa.Array) -> np.ndarray:
+    """64-bit hashes of non-null values (equal values, equal hashes)."""
+    kind = values.type
+    if pa.types.is_boolean(kind):
+        return _mix(values.cast(pa.int8()).to_numpy().astype(np.uint64))
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_temporal(kind):
+        width = {8: pa.int8(), 16: pa.int16(), 32: pa.int32(), 64: pa.int64()}[kind.bit_width]
+        as_int = values.view(width).to_numpy(zero_copy_only=False).astype(np.int64)
+        return _mix(as_int.view(np.uint64))
+    if not (pa.types.is_string(kind) or pa.types.is_binary(kind)):
+        values = values.cast(pa.string())  # large strings, decimals and the rest: by their text
+    _, offsets_buffer, data_buffer = values.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int32, len(values) + 1, values.offset * 4).astype(np.int64)
+    start, end = int(offsets[0]), int(offsets[-1])
+    data = (
+        np.frombuffer(data_buffer, np.uint8, end - start, start).astype(np.uint64)
+        if data_buffer is not None and end > start
+        else np.empty(0, np.uint64)
     )
+    offsets -= start
+    with np.errstate(over="ignore"):
+        prefix = np.zeros(len(data) + 1, np.uint64)
+        np.cumsum(data * _powers(_P, len(data)), dtype=np.uint64, out=prefix[1:])
+        shift = _powers(_P_INVERSE, len(data) + 1)[offsets[:-1]]
+        body = (prefix[offsets[1:]] - prefix[offsets[:-1]]) * shift
+        return _mix(body ^ _mix(np.diff(offsets).astype(np.uint64)))
+
+
+def _text(value: Any) -> str:
+    return str(value)
 
 
 def _plain(value: Any) -> float | str | None:

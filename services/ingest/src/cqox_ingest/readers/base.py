@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,20 @@ class Table:
     """A parsed upload: an Arrow table, its detected format and notes on what was done to it."""
 
     data: pa.Table
+    file_format: str
+    notes: list[str] = field(default_factory=list)
+    encoding: str | None = None
+
+
+@dataclass
+class TableStream:
+    """A parsed upload as a stream of record batches with one schema (for files read incrementally).
+
+    `notes` is complete only once `batches` is exhausted (counts of converted values come last).
+    """
+
+    schema: pa.Schema
+    batches: Iterator[pa.RecordBatch]
     file_format: str
     notes: list[str] = field(default_factory=list)
     encoding: str | None = None

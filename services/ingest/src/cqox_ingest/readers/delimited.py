@@ -5,13 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from cqox_ingest.readers import values
-from cqox_ingest.readers.base import IngestError, Limits, Table
+from cqox_ingest.readers.base import IngestError, Limits, Table, TableStream
 from cqox_ingest.readers.encoding import SAMPLE_BYTES, detect_encoding
 
 DELIMITERS = ",;\t|"
@@ -21,10 +23,37 @@ PARALLEL_BLOCK_BYTES = 1 << 20
 NUMBER = re.compile(r"^\s*[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?\s*$")
 
 
-def read_delimited(
-    path: Path, *, encoding: str | None = None, limits: Limits = Limits(), hint: str = ""
-) -> Table:
-    """Read delimited text into a typed Arrow table."""
+STREAM_BLOCK_BYTES = 1 << 20  # Arrow's streaming reader keeps dozens of blocks in flight: keep them small
+
+
+@dataclass
+class _Plan:
+    """What the sample of a delimited file says: encoding, dialect, header, Arrow options, notes."""
+
+    encoding: str
+    dialect: type[csv.Dialect]
+    skip: int
+    read_options: pacsv.ReadOptions
+    convert: pacsv.ConvertOptions
+    notes: list[str]
+    kind: str
+
+    def parse(self, newlines_in_values: bool) -> pacsv.ParseOptions:
+        return pacsv.ParseOptions(
+            delimiter=self.dialect.delimiter,
+            quote_char=self.dialect.quotechar or False,
+            double_quote=True,
+            newlines_in_values=newlines_in_values,
+            ignore_empty_lines=True,
+        )
+
+    def tail_notes(self) -> list[str]:
+        if self.dialect.delimiter not in ",\t":
+            return [f"{DELIMITER_NAMES[self.dialect.delimiter]}-separated"]
+        return []
+
+
+def _plan(path: Path, encoding: str | None, limits: Limits, hint: str) -> _Plan:
     encoding = detect_encoding(path, encoding)
     with path.open("rb") as handle:
         head = handle.read(SAMPLE_BYTES)
@@ -59,15 +88,62 @@ def read_delimited(
         true_values=["true", "True", "TRUE"],
         false_values=["false", "False", "FALSE"],
     )
+    kind = {"\t": "tsv"}.get(dialect.delimiter, "csv")
+    return _Plan(encoding, dialect, skip, read_options, convert, notes, kind)
+
+
+def stream_delimited(
+    path: Path, *, encoding: str | None = None, limits: Limits = Limits(), hint: str = ""
+) -> TableStream:
+    """Delimited text as a stream of typed record batches (bounded memory; the conversion's fast path).
+
+    Arrow types each column on the first block and every later block with the same type; text
+    columns follow the first batch's value plan (`values.BatchNormalizer`). Anything unusual (an
+    Arrow parse error, a value that breaks the plan, no data rows) raises `values.PlanBroken`: the
+    caller then reads the file whole with `read_delimited`, which also explains errors.
+    """
+    plan = _plan(path, encoding, limits, hint)
+    options = pacsv.ReadOptions(
+        encoding=plan.read_options.encoding,
+        block_size=STREAM_BLOCK_BYTES,
+        skip_rows=plan.skip,
+        column_names=plan.read_options.column_names,
+    )
+    normalize = values.BatchNormalizer(decimal_comma=plan.dialect.delimiter == ";")
+    try:
+        reader = pacsv.open_csv(path, options, plan.parse(False), plan.convert)
+        reader.schema.names  # noqa: B018  (header names are decoded lazily)
+        first = next((b for b in reader if b.num_rows), None)
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise values.PlanBroken(str(exc)) from exc
+    if first is None:
+        raise values.PlanBroken("no data rows")
+    head = normalize(first)
+    notes = plan.notes + plan.tail_notes()
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        yield head
+        try:
+            for batch in reader:
+                if batch.num_rows:
+                    yield normalize(batch)
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            raise values.PlanBroken(str(exc)) from exc
+        notes.extend(normalize.notes(head.schema, {}))
+
+    return TableStream(head.schema, batches(), plan.kind, notes, plan.encoding)
+
+
+def read_delimited(
+    path: Path, *, encoding: str | None = None, limits: Limits = Limits(), hint: str = ""
+) -> Table:
+    """Read delimited text into a typed Arrow table (the whole file at once)."""
+    plan = _plan(path, encoding, limits, hint)
+    encoding, dialect, skip = plan.encoding, plan.dialect, plan.skip
+    read_options, convert = plan.read_options, plan.convert
     data = None
     for newlines_in_values in (False, True):  # quoted newlines need the slower serial mode
-        parse = pacsv.ParseOptions(
-            delimiter=dialect.delimiter,
-            quote_char=dialect.quotechar or False,
-            double_quote=True,
-            newlines_in_values=newlines_in_values,
-            ignore_empty_lines=True,
-        )
+        parse = plan.parse(newlines_in_values)
         try:
             data = pacsv.read_csv(path, read_options, parse, convert)
             data.schema.names  # noqa: B018  (header names are decoded lazily: fail here, clearly)
@@ -92,10 +168,7 @@ def read_delimited(
             ) from exc
     assert data is not None
     data, value_notes = values.normalize(data, decimal_comma=dialect.delimiter == ";")
-    kind = {"\t": "tsv"}.get(dialect.delimiter, "csv")
-    if dialect.delimiter not in ",\t":
-        notes.append(f"{DELIMITER_NAMES[dialect.delimiter]}-separated")
-    return Table(data, kind, notes + value_notes, encoding)
+    return Table(data, plan.kind, plan.notes + plan.tail_notes() + value_notes, encoding)
 
 
 def _preamble(text: str, dialect: type[csv.Dialect]) -> tuple[int, list[list[str]]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,26 +10,8 @@ import pyarrow as pa
 from python_calamine import CalamineError, CalamineWorkbook
 
 from cqox_ingest.readers import values
+from cqox_ingest.readers.archive import check_inflation
 from cqox_ingest.readers.base import IngestError, Limits, Table
-
-
-def check_inflation(path: Path, limits: Limits) -> None:
-    """Refuse a zip container that would inflate beyond the limits (a zip bomb) before opening it."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            inflated = sum(info.file_size for info in archive.infolist())
-    except zipfile.BadZipFile as exc:
-        raise IngestError(422, f"the file is a damaged zip container: {exc}") from exc
-    packed = max(path.stat().st_size, 1)
-    if inflated > limits.max_inflated_bytes or (
-        inflated > 64 << 20 and inflated / packed > limits.max_inflation_ratio
-    ):
-        raise IngestError(
-            413,
-            f"the file inflates to {inflated} bytes from {packed} (ratio {inflated // packed}:1); "
-            f"refused as a possible zip bomb (limit {limits.max_inflated_bytes} bytes, "
-            f"ratio {limits.max_inflation_ratio}:1)",
-        )
 
 
 def read_excel(
@@ -38,7 +19,7 @@ def read_excel(
 ) -> Table:
     """Read one sheet (by name or 0-based index; default the first non-empty one) with a header row."""
     if kind != "xls":
-        check_inflation(path, limits)
+        check_inflation(path, limits)  # inflates every part once, counting real bytes
     try:
         workbook = CalamineWorkbook.from_path(str(path))
         names = list(workbook.sheet_names)

@@ -7,6 +7,9 @@ forms users' exports contain. A column converts only if every non-missing value 
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -139,3 +142,166 @@ def _parsed(text: pa.ChunkedArray, fmt: str) -> tuple[pa.ChunkedArray, str] | No
     if "%H" not in fmt:
         return stamps.cast(pa.date32()), f"dates ({fmt}) read as date32"
     return stamps, f"timestamps ({fmt}) read as timestamp[s]"
+
+
+# ---- streaming: one plan per column, decided on the first batch, checked on every later batch ----
+
+
+class PlanBroken(Exception):
+    """A later batch does not fit the form chosen on the first one: re-read the file whole."""
+
+
+@dataclass
+class ColumnPlan:
+    """How one text column of a streamed file is typed, and what the whole-column reader would say.
+
+    `form` is "text", "boolean", "thousands"/"decimal" (numbers), "date" or "undecided" (no values
+    yet). Every batch is checked against the running state: when the decision the whole-column
+    reader would take differs from the plan already applied to earlier batches, `PlanBroken`.
+    """
+
+    form: str
+    fmt: str = ""
+    integer: bool = False
+    thousands_all: bool = True
+    decimal_all: bool = True
+    tokens_missing: int = 0
+
+    def note(self, dtype: pa.DataType) -> str:
+        """What reading the column as `dtype` did to its values, for the upload's notes."""
+        if self.form == "undecided":
+            return "no values"
+        if self.form == "text":
+            n = self.tokens_missing
+            return f"{n} missing-value tokens read as missing" if n > 0 else ""
+        if self.form == "boolean":
+            return "read as boolean"
+        if self.form == "date":
+            if "%H" not in self.fmt:
+                return f"dates ({self.fmt}) read as date32"
+            return f"timestamps ({self.fmt}) read as timestamp[s]"
+        kind = (
+            "numbers with thousands separators" if self.form == "thousands" else "numbers with decimal commas"
+        )
+        return f"{kind} read as {dtype}"
+
+
+@dataclass
+class BatchNormalizer:
+    """`normalize`, one record batch at a time, for files too large to hold whole (CSV streaming).
+
+    Plans are taken from the first batch with `normalize_column`'s rules; a later batch that would
+    change any column's decision raises `PlanBroken` (the caller then falls back to the whole file).
+    """
+
+    decimal_comma: bool = False
+    plans: dict[str, ColumnPlan] = field(default_factory=dict)
+    schema: pa.Schema | None = None
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        columns = []
+        first = self.schema is None
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            columns.append(self._column(name, column, first))
+        out = pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+        if first:
+            self.schema = out.schema
+        elif out.schema != self.schema:
+            raise PlanBroken(f"schema changed: {out.schema} vs {self.schema}")
+        return out
+
+    def notes(self, schema: pa.Schema, widened: dict[str, str]) -> list[str]:
+        """The same notes `normalize` gives for the whole file."""
+        notes = []
+        for f in schema:
+            note = widened.get(f.name) or (self.plans[f.name].note(f.type) if f.name in self.plans else "")
+            if note:
+                notes.append(f"column {f.name!r}: {note}")
+        return notes
+
+    def _column(self, name: str, column: pa.Array, first: bool) -> pa.Array:
+        kind = column.type
+        if pa.types.is_integer(kind):
+            if kind != pa.int64():
+                raise PlanBroken("narrow integers")  # CSV gives int64 only; anything else goes whole
+            return column
+        if not pa.types.is_string(kind):
+            return column
+        stripped = pc.utf8_trim_whitespace(column)
+        missing = pc.is_in(stripped, value_set=pa.array(NA_TOKENS))
+        text = pc.if_else(missing, pa.scalar(None, pa.string()), stripped)
+        present = pc.drop_null(text)
+        plan = self.plans.get(name)
+        if plan is None or plan.form == "undecided":
+            if plan is not None and len(present):
+                raise PlanBroken(f"column {name!r} has its first values after the first batch")
+            plan = self.plans[name] = _plan_of(text, present, self.decimal_comma)
+            if not first and plan.form != "undecided":
+                raise PlanBroken(name)
+        plan.tokens_missing += text.null_count - column.null_count
+        return _apply(plan, text, present, self.decimal_comma)
+
+
+def _plan_of(text: pa.Array, present: pa.Array, decimal_comma: bool) -> ColumnPlan:
+    if len(present) == 0:
+        return ColumnPlan("undecided")
+    sample = present.slice(0, SAMPLE_VALUES)
+    lower = pc.utf8_lower(sample)
+    if pc.all(pc.is_in(lower, value_set=pa.array(TRUE_TOKENS + FALSE_TOKENS))).as_py() and (
+        _boolean(text, present, decimal_comma) is not None
+    ):
+        return ColumnPlan("boolean")
+    if _number(sample, sample, decimal_comma) is not None:
+        number = _number(text, present, decimal_comma)
+        if number is not None:
+            thousands = _all_match(present, THOUSANDS_COMMA)
+            decimal = _all_match(present, DECIMAL_COMMA)
+            form = "thousands" if number[1].startswith("numbers with thousands") else "decimal"
+            return ColumnPlan(
+                form, integer=number[0].type == pa.int64(), thousands_all=thousands, decimal_all=decimal
+            )
+    if _date(sample, sample, decimal_comma) is not None:
+        dated = _date(text, present, decimal_comma)
+        if dated is not None:
+            found = re.search(r"\((.+)\)", dated[1])
+            assert found is not None
+            return ColumnPlan("date", fmt=found.group(1))
+    return ColumnPlan("text")
+
+
+def _apply(plan: ColumnPlan, text: pa.Array, present: pa.Array, decimal_comma: bool) -> pa.Array:
+    if plan.form in ("text", "undecided"):
+        return text
+    if plan.form == "boolean":
+        result = _boolean(text, present, decimal_comma)
+        if result is None:
+            raise PlanBroken("boolean")
+        return result[0]
+    if plan.form == "date":
+        pattern = dict(DATE_FORMATS).get(plan.fmt, SLASH_DATE)
+        if not _all_match(present, pattern):
+            raise PlanBroken("date shape")
+        parsed = _parsed(text, plan.fmt)
+        if parsed is None:
+            raise PlanBroken("date calendar")
+        return parsed[0]
+    plan.thousands_all = plan.thousands_all and _all_match(present, THOUSANDS_COMMA)
+    plan.decimal_all = plan.decimal_all and _all_match(present, DECIMAL_COMMA)
+    thousands, decimal = plan.thousands_all, plan.decimal_all
+    if thousands and decimal:
+        thousands = not decimal_comma
+    if (plan.form == "thousands") != thousands or (plan.form == "decimal" and not decimal):
+        raise PlanBroken("number form")
+    if plan.form == "thousands":
+        cleaned = pc.replace_substring(text, ",", "")
+    else:
+        cleaned = pc.replace_substring_regex(text, r"[. \x{00A0}\x{202F}]", "")
+        cleaned = pc.replace_substring(cleaned, ",", ".")
+    if plan.integer:
+        if pc.any(pc.match_substring(cleaned, ".")).as_py():
+            raise PlanBroken("integers became decimals")
+        try:
+            return cleaned.cast(pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise PlanBroken("int64 overflow") from exc
+    return cleaned.cast(pa.float64())
