@@ -235,3 +235,13 @@ def test_report_renders_for_many_methods(n_methods: int) -> None:
     html = render(estimates=estimates, figures={"forest_plot": forest_plot_png(estimates)})
     assert all(f">m{i}" in html for i in range(n_methods))
     assert html.rstrip().endswith("</html>")
+
+
+def test_report_shows_a_methods_own_caveat_escaped() -> None:
+    twfe = estimate("twfe", 150.0, estimand="ATT").model_copy(
+        update={"diagnostics": {"warning": f"Staggered adoption (3 cohorts) {HOSTILE}"}}
+    )
+    html = render(estimates=[*ESTIMATES, twfe])
+    row = re.search(r'<th scope="row">twfe.*?</tr>', html, re.S)
+    assert row is not None and "Staggered adoption (3 cohorts)" in row.group(0)
+    assert HOSTILE not in html

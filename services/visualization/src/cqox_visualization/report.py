@@ -63,6 +63,7 @@ class EstimateRow:
     inference: str
     flags: list[str]
     agrees: str
+    warning: str = ""  # the method's own caveat (e.g. staggered adoption under TWFE)
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,7 @@ def _estimate_rows(
                 n_note=_n_note(estimate),
                 inference=estimate.inference or MISSING,
                 flags=list(flags.get(estimate.method, [])),
+                warning=str(estimate.diagnostics.get("warning") or ""),
                 agrees={True: "yes", False: "no", None: MISSING}[verdict],
             )
         )
