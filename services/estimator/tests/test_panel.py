@@ -133,3 +133,25 @@ def test_classic_did_layout_uses_the_treated_group_in_its_post_periods() -> None
     assert did.diagnostics["treatment_definition"].startswith("treatment = group x post")  # type: ignore[union-attr]
     with pytest.raises(EstimationError, match="post-period indicator 'post' must be 0/1"):
         estimate("twfe", layout.assign(post="later"), roles)
+
+
+def test_pretrend_test_passes_parallel_trends_and_catches_a_diverging_group() -> None:
+    parallel = [estimate("twfe", panel(n_units=80, seed=s, cohorts=(4, 5)), ROLES) for s in range(10)]
+    p_values = [r.diagnostics["pretrend_p_value"] for r in parallel]
+    assert all(isinstance(p, float) for p in p_values)
+    assert sum(p < 0.05 for p in p_values) <= 2  # type: ignore[operator]
+    assert "event-study leads" in str(parallel[0].diagnostics["pretrend_test"])
+
+    # Treated units trend upwards by 0.5 a period from the start: the leads pick it up.
+    frame = panel(n_units=80, seed=1, cohorts=(4, 5))
+    ever = frame.groupby("unit")["treated"].transform("max")
+    diverging = frame.assign(y=frame["y"] + 0.5 * ever * frame["period"])
+    result = estimate("twfe", diverging, ROLES)
+    assert (result.diagnostics["pretrend_p_value"] or 1) < 0.001  # type: ignore[operator]
+
+
+def test_pretrend_test_is_skipped_with_reasons_it_cannot_run() -> None:
+    frame = panel(seed=2, cohorts=(1,))  # adoption in the second period: no lead beyond -1
+    result = estimate("twfe", frame, ROLES)
+    assert "not run" in str(result.diagnostics["pretrend_test"])
+    assert "pretrend_p_value" not in result.diagnostics

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from linearmodels.panel import PanelOLS
 from numpy.typing import NDArray
+from scipy import stats
 
 from cqox_contracts.v1 import RoleMapping
 from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSummary
@@ -15,6 +16,9 @@ from cqox_estimator.estimators.design import EstimationError
 
 MIN_CLUSTERS = 2
 FEW_CLUSTERS = 30
+# Event-study leads tested for pre-trends: periods -MAX_LEADS..-2 before adoption (-1 is the
+# reference; earlier periods are binned into the furthest lead).
+MAX_LEADS = 5
 
 
 class TwoWayFixedEffects(CausalEstimator):
@@ -58,6 +62,7 @@ class TwoWayFixedEffects(CausalEstimator):
             "within_r2": float(fitted.rsquared_within),
             "absorbed_covariates": float(absorbed),
             "negative_weight_share": negative_share,
+            **_pretrend_test(y, t, X, index, timing),
         }
         notes = _notes(timing, negative_share)
         if notes:
@@ -163,6 +168,56 @@ def _negative_weight_share(t: NDArray[np.int64], X: NDArray[np.float64], index: 
         )
     treated = t == 1
     return float((residual[treated] < -1e-12).mean())
+
+
+def _pretrend_test(
+    y: NDArray[np.float64],
+    t: NDArray[np.int64],
+    X: NDArray[np.float64],
+    index: pd.MultiIndex,
+    timing: dict[str, float],
+) -> Diagnostics:
+    """Joint Wald test that the event-study leads are zero (no effect before adoption).
+
+    The TWFE regression gains dummies for 2..MAX_LEADS periods before each switching unit's first
+    treated period; never-treated units are the comparison. A small p-value says treated and
+    comparison units were already drifting apart before treatment: parallel trends is doubtful.
+    Not run when units switch treatment off again (adoption time is then ambiguous).
+    """
+    if timing["n_units_with_reversals"] > 0:
+        return {"pretrend_test": "not run: some units switch treatment off again"}
+    unit = index.get_level_values("unit").to_numpy()
+    time = index.get_level_values("time").to_numpy()
+    first = pd.Series(np.where(t == 1, time, np.iinfo(np.int64).max)).groupby(unit).transform("min")
+    event_time = np.where(first.to_numpy() < np.iinfo(np.int64).max, time - first.to_numpy(), 0)
+    lags = sorted({int(-e) for e in event_time if e <= -2})
+    if not lags:
+        return {"pretrend_test": "not run: no switching unit is seen two or more periods before adoption"}
+    leads = list(range(2, min(max(lags), MAX_LEADS) + 1))
+    columns = {
+        f"lead{k}": ((-event_time == k) if k < leads[-1] else (-event_time >= k)).astype(float) for k in leads
+    }
+    exog = pd.DataFrame({"treatment": t.astype(float), **columns}, index=index)
+    for j in range(X.shape[1]):
+        exog[f"x{j}"] = X[:, j]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = PanelOLS(
+            pd.Series(y, index=index), exog, entity_effects=True, time_effects=True, drop_absorbed=True
+        ).fit(cov_type="clustered", cluster_entity=True, group_debias=True)
+    names = [name for name in columns if name in fitted.params.index]
+    if not names:
+        return {"pretrend_test": "not run: the leads are absorbed by the fixed effects"}
+    b = fitted.params[names].to_numpy()
+    V = fitted.cov.loc[names, names].to_numpy()
+    wald = float(b @ np.linalg.pinv(V) @ b)
+    n_clusters = int(timing["n_units"])
+    p_value = float(stats.f.sf(wald / len(names), len(names), max(n_clusters - 1, 1)))
+    return {
+        "pretrend_test": f"joint F-test of {len(names)} event-study leads (-{leads[-1]}..-2; -1 reference)",
+        "pretrend_p_value": p_value,
+        "pretrend_max_abs_lead": float(np.abs(b).max()),
+    }
 
 
 def _notes(timing: dict[str, float], negative_share: float) -> list[str]:

@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from cqox_contracts.v1 import EstimateResult, GateResult, RoleMapping
 from cqox_quality_gate.gates.thresholds import GateThresholds
 from cqox_quality_gate.gates.treatment import code_treatment
+from cqox_quality_gate.gates.trends import parallel_trends_gate
 
 # Methods that compare raw arm means; raw imbalance makes them prone to confounding.
 UNADJUSTED_METHODS = frozenset({"diff_in_means"})
@@ -312,12 +313,15 @@ def causal_gates(
     estimates: list[EstimateResult],
     thresholds: GateThresholds,
 ) -> list[GateResult]:
-    """Judge covariate balance (SMD before/after IPW) and propensity overlap for the estimates."""
+    """Judge covariate balance (SMD before/after IPW), propensity overlap and, for panel methods
+    that test them, parallel pre-trends."""
+    trends = parallel_trends_gate(estimates, thresholds)
     sample = causal_sample(df, roles)
     if isinstance(sample, str):
-        return _cannot_assess(sample, thresholds)
+        return [*_cannot_assess(sample, thresholds), *trends]
     propensity = fit_propensity(sample.covariates, sample.treated)
     return [
         *_balance_gate(sample, propensity, estimates, thresholds),
         _overlap_gate(sample, propensity, estimates, thresholds),
+        *trends,
     ]

@@ -34,6 +34,12 @@ class GateThresholds(BaseModel):
     min_overlap_share: float = Field(
         default=0.9, ge=0, le=1, description="Share of units that must fall in the overlap region."
     )
+    min_pretrend_p: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="Below this p-value of the event-study pre-trend test, parallel trends fails.",
+    )
     overlap_error_share: float = Field(
         default=0.5,
         ge=0,
