@@ -83,22 +83,27 @@ def prepare(df: pd.DataFrame, roles: RoleMapping, *, panel: bool = False) -> Des
     covariates = _covariate_columns(df, roles, treatment, outcome)
     index = _panel_columns(df, roles, [treatment, outcome, *covariates]) if panel else []
     used = list(dict.fromkeys([treatment, outcome, *covariates, *index]))
-    frame = df.loc[:, used].replace([np.inf, -np.inf], np.nan)
 
-    missing = frame.isna()
-    keep = ~missing.any(axis=1)
-    n_input = len(frame)
-    n_dropped = int((~keep).sum())
-    dropped_reason = _dropped_reason(missing, n_dropped)
-    frame = frame.loc[keep]
-    if frame.empty:
+    # Column by column (no copy of the frame): missing or non-finite values drop the row.
+    series = {column: df[column] for column in used}
+    masks = {column: _missing_mask(values) for column, values in series.items()}
+    n_input = len(df)
+    missing_any = np.zeros(n_input, dtype=bool)
+    for mask in masks.values():
+        missing_any |= mask
+    n_dropped = int(missing_any.sum())
+    dropped_reason = _dropped_reason(masks, n_dropped)
+    if n_dropped == n_input:
         raise EstimationError(f"no usable rows: all {dropped_reason}")
+    keep = ~missing_any
+    if n_dropped:
+        series = {column: values[keep] for column, values in series.items()}
 
-    t, coding = _treatment_codes(frame[treatment], treatment, roles.treatment_coding)
-    y = _outcome_values(frame[outcome], outcome)
+    t, coding = _treatment_codes(series[treatment], treatment, roles.treatment_coding)
+    y = _outcome_values(series[outcome], outcome)
     _check_arms(t, treatment)
-    X, names, constant = _covariate_matrix(frame, covariates)
-    _check_rank(t, X, names, treatment)
+    X, names, constant, max_abs = _covariate_matrix(series, covariates, y.shape[0])
+    _check_rank(t, X, names, treatment, max_abs)
     return DesignData(
         y=y,
         t=t,
@@ -111,9 +116,9 @@ def prepare(df: pd.DataFrame, roles: RoleMapping, *, panel: bool = False) -> Des
         n_dropped=n_dropped,
         dropped_reason=dropped_reason,
         dropped_constant=constant,
-        rows=np.flatnonzero(keep.to_numpy()),
-        unit=_codes(frame[index[0]]) if index else None,
-        time=_codes(frame[index[1]]) if index else None,
+        rows=np.flatnonzero(keep),
+        unit=_codes(series[index[0]]) if index else None,
+        time=_codes(series[index[1]]) if index else None,
     )
 
 
@@ -155,11 +160,26 @@ def _covariate_columns(df: pd.DataFrame, roles: RoleMapping, treatment: str, out
     return list(dict.fromkeys(roles.covariates))
 
 
-def _dropped_reason(missing: pd.DataFrame, n_dropped: int) -> str:
+def _missing_mask(values: pd.Series) -> NDArray[np.bool_]:
+    """Rows whose value is missing, or infinite in a numeric (or mixed object) column."""
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "biu":  # NumPy ints and bools hold no NA
+        return np.zeros(len(values), dtype=bool)
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        return ~np.isfinite(values.to_numpy())
+    if pd.api.types.is_float_dtype(dtype):  # nullable Float64
+        return ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+    mask = np.asarray(values.isna(), dtype=bool)
+    if pd.api.types.is_object_dtype(dtype):
+        return mask | np.asarray(values.isin([np.inf, -np.inf]), dtype=bool)
+    return mask
+
+
+def _dropped_reason(masks: dict[str, NDArray[np.bool_]], n_dropped: int) -> str:
     if n_dropped == 0:
         return ""
-    per_column = missing.sum()
-    detail = ", ".join(f"{col} ({int(k)})" for col, k in per_column.items() if k > 0)
+    counts = {column: int(mask.sum()) for column, mask in masks.items()}
+    detail = ", ".join(f"{col} ({k})" for col, k in counts.items() if k > 0)
     return f"{n_dropped} rows with missing or non-finite values in: {detail}"
 
 
@@ -270,53 +290,96 @@ def _check_arms(t: NDArray[np.int64], name: str) -> None:
 
 
 def _covariate_matrix(
-    frame: pd.DataFrame, covariates: list[str]
-) -> tuple[NDArray[np.float64], list[str], list[str]]:
-    blocks: list[NDArray[np.float64]] = []
+    series: dict[str, pd.Series], covariates: list[str], n: int
+) -> tuple[NDArray[np.float64], list[str], list[str], NDArray[np.float64]]:
+    """X (one-hot with drop-first for non-numeric columns), its names, the constant columns
+    left out, and every X column's largest absolute value (for the rank check)."""
+    columns: list[NDArray[np.float64]] = []  # numeric values, or a one-hot column's level codes
+    widths: list[int] = []
+    max_abs: list[float] = []
     names: list[str] = []
     constant: list[str] = []
     for column in covariates:
-        values = frame[column]
-        is_numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        values = series[column]
+        dtype = values.dtype
+        if isinstance(dtype, np.dtype):  # NumPy-backed: ints and floats are numeric, bool is not
+            is_numeric = dtype.kind in "iuf"
+        else:
+            is_numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
         if is_numeric:
-            block, block_names = values.to_numpy(dtype=float)[:, None], [column]
+            numbers = values.to_numpy(dtype=float)
+            low, high = (numbers.min(), numbers.max()) if numbers.size else (0.0, 0.0)
+            if low == high:
+                constant.append(column)
+                continue
+            columns.append(numbers)
+            widths.append(0)
+            names.append(column)
+            max_abs.append(max(abs(float(low)), abs(float(high))))
         elif pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(values):
             raise EstimationError(
                 f"covariate {column!r} is a date/time column; derive a numeric feature from it"
             )
         else:
-            block, block_names = _one_hot(values, column)
-        if block.shape[1] == 0 or np.ptp(block, axis=0).max() == 0:
-            constant.append(column)
-            continue
-        blocks.append(block)
-        names.extend(block_names)
-    X = np.hstack(blocks) if blocks else np.empty((len(frame), 0))
-    return X, names, constant
+            codes, levels = _level_codes(values, column)
+            if len(levels) < 2:  # one level: every dummy would be constant
+                constant.append(column)
+                continue
+            columns.append(codes)
+            widths.append(len(levels) - 1)
+            max_abs.extend([1.0] * (len(levels) - 1))
+            # Drop-first coding: the first level is the reference.
+            names.extend(f"{column}={level}" for level in levels[1:])
+    # Filled column by column as rows of X' (contiguous writes), then one blocked transpose.
+    transposed = np.empty((len(names), n))
+    j = 0
+    for block, width in zip(columns, widths, strict=True):
+        if width == 0:
+            transposed[j] = block
+            j += 1
+        else:
+            transposed[j : j + width] = block[None, :] == np.arange(1, width + 1)[:, None]
+            j += width
+    X = np.ascontiguousarray(transposed.T)
+    return X, names, constant, np.asarray(max_abs, dtype=float)
 
 
-def _one_hot(values: pd.Series, column: str) -> tuple[NDArray[np.float64], list[str]]:
+def _level_codes(values: pd.Series, column: str) -> tuple[NDArray[np.float64], list[str]]:
+    """Each row's level index (0 = reference) and the level labels, for one-hot coding."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        present = set(values.unique())
-        levels = [str(c) for c in values.cat.categories if c in present]
-        labels = values.astype(str)
+        category_codes = np.asarray(values.cat.codes, dtype=np.int64)
+        present = np.bincount(category_codes, minlength=len(values.cat.categories)) > 0
+        labels = [str(c) for c in values.cat.categories]
+        position = np.cumsum(present) - 1
+        levels = [label for label, seen in zip(labels, present, strict=True) if seen]
+        codes = position[category_codes]
     else:
-        labels = values.astype(str)
-        levels = sorted(labels.unique())
+        factor_codes, uniques = pd.factorize(values)
+        # Labels compare as text (as `astype(str)` shows them), levels in sorted text order.
+        labels = pd.Series(uniques, dtype=values.dtype).astype(str).tolist()
+        levels = sorted(set(labels))
+        index = {label: k for k, label in enumerate(levels)}
+        codes = np.asarray([index[label] for label in labels], dtype=np.int64)[factor_codes]
     if len(levels) > MAX_CATEGORY_LEVELS:
         raise EstimationError(
             f"covariate {column!r} has {len(levels)} categories (more than "
             f"{MAX_CATEGORY_LEVELS}); it looks like an identifier, exclude it or group its levels"
         )
-    # Drop-first coding: the first level is the reference.
-    kept = levels[1:]
-    block = np.zeros((len(values), len(kept)))
-    for j, level in enumerate(kept):
-        block[:, j] = (labels == level).to_numpy(dtype=float)
-    return block, [f"{column}={level}" for level in kept]
+    return codes.astype(float), levels
 
 
-def _check_rank(t: NDArray[np.int64], X: NDArray[np.float64], names: list[str], treatment: str) -> None:
+def _check_rank(
+    t: NDArray[np.int64],
+    X: NDArray[np.float64],
+    names: list[str],
+    treatment: str,
+    max_abs: NDArray[np.float64] | None = None,
+) -> None:
+    """Raise when [1, t, X] is rank deficient (rank-revealing QR on max-abs scaled columns)."""
+    if max_abs is None:
+        max_abs = np.abs(X).max(axis=0) if X.size else np.empty(0)
+    if _clearly_full_rank(t, X, max_abs):
+        return
     design = np.column_stack([np.ones(t.shape[0]), t.astype(float), X])
     scale = np.abs(design).max(axis=0)
     scaled = design / np.where(scale > 0, scale, 1.0)
@@ -335,3 +398,38 @@ def _check_rank(t: NDArray[np.int64], X: NDArray[np.float64], names: list[str], 
         "singular design: the intercept, treatment and covariates are linearly dependent "
         f"(redundant: {', '.join(redundant)}); drop duplicated or derived covariates"
     )
+
+
+SCREEN_ROWS = 1024
+
+
+def _clearly_full_rank(t: NDArray[np.int64], X: NDArray[np.float64], max_abs: NDArray[np.float64]) -> bool:
+    """Cheap sufficient condition for the QR check above to find full rank.
+
+    S = [1, t, X] with columns scaled by their largest absolute value (as the QR check does).
+    For every `step`-th row S_m of S (about SCREEN_ROWS rows), sigma_min(S) >= sigma_min(S_m) (more rows only add to
+    S'S), and sigma_min(S_m) >= sqrt(lambda_min(C)) * min_j |S_m,j| for C the correlation-like
+    cross-product of S_m with unit-norm columns. The QR check's smallest diagonal is at least
+    sigma_min(S) and its tolerance is at most sigma_max(S) <= sqrt(n k) (entries are at most 1)
+    times its relative tolerance; a tenfold margin over that bound returns True. Anything closer
+    to singular (or a screen sample missing a level) goes to the exact QR check.
+    """
+    n, k = X.shape[0], X.shape[1] + 2
+    step = max(1, n // SCREEN_ROWS)
+    scale = np.concatenate([[1.0, 1.0], np.where(max_abs > 0, max_abs, 1.0)])
+    rows_X = X[::step]
+    sample = np.empty((rows_X.shape[0], k))
+    sample[:, 0] = 1.0
+    sample[:, 1] = t[::step]
+    sample[:, 2:] = rows_X
+    sample /= scale
+    gram = sample.T @ sample
+    norms = np.sqrt(np.diag(gram))
+    if not np.isfinite(gram).all() or not (norms > 0).all():
+        return False
+    eigenvalues = np.linalg.eigvalsh(gram / np.outer(norms, norms))
+    if eigenvalues[0] <= 1e-9 * eigenvalues[-1]:
+        return False
+    sigma_min = np.sqrt(eigenvalues[0]) * norms.min()
+    qr_tol = np.sqrt(n * k) * max(n, k) * np.finfo(float).eps * 1e3
+    return bool(sigma_min > 10 * qr_tol)

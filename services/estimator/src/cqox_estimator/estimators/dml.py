@@ -17,6 +17,9 @@ from cqox_estimator.estimators.nuisance import (
     propensity_learner,
 )
 
+# Default cap on the rows each causal-forest tree is grown on (see CausalForest.max_samples).
+MAX_ROWS_PER_TREE = 10_000
+
 
 class _EconMLDML(CausalEstimator):
     def __init__(
@@ -106,8 +109,13 @@ class CausalForest(_EconMLDML):
     ----------
     n_estimators : int, default 100
         Trees (a multiple of 4, EconML's sub-forest size).
-    min_samples_leaf : int, default 5
+    min_samples_leaf : int, default 10
         Minimum rows per leaf.
+    max_samples : float, int or None, default None
+        Rows drawn (without replacement) for each tree: a fraction in (0, 0.5] or a count below
+        half the rows. None: 45 % of the rows (EconML's default) but at most 10,000, which keeps
+        a fit at 100k rows to seconds instead of minutes; the forest's variance estimate (bootstrap
+        of little bags) stays valid for any subsample size.
     outcome_model, propensity_model : {"linear", "lightgbm"}, default "lightgbm"
         First stages.
     n_folds : int, default 3
@@ -123,7 +131,8 @@ class CausalForest(_EconMLDML):
         self,
         *,
         n_estimators: int = 100,
-        min_samples_leaf: int = 5,
+        min_samples_leaf: int = 10,
+        max_samples: float | int | None = None,
         outcome_model: str = "lightgbm",
         propensity_model: str = "lightgbm",
         n_folds: int = 3,
@@ -137,6 +146,7 @@ class CausalForest(_EconMLDML):
         )
         self.n_estimators = n_estimators
         self.min_samples_leaf = min_samples_leaf
+        self.max_samples = max_samples
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -146,6 +156,29 @@ class CausalForest(_EconMLDML):
             raise EstimationError(
                 f"min_samples_leaf must be a positive integer, got {self.min_samples_leaf!r}"
             )
+        value = self.max_samples
+        if value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, Integral | float)
+            or (isinstance(value, float) and not 0 < value <= 0.5)
+            or (isinstance(value, Integral) and value < 2 * int(self.min_samples_leaf))
+        ):
+            raise EstimationError(
+                "max_samples must be null, a fraction in (0, 0.5] or a row count of at least "
+                f"2 x min_samples_leaf, got {value!r}"
+            )
+
+    def _subsample(self, n: int) -> float | int:
+        """Rows per tree: the option, or 45 % of the rows capped at MAX_ROWS_PER_TREE."""
+        if self.max_samples is None:
+            return min(0.45, MAX_ROWS_PER_TREE / n)
+        if isinstance(self.max_samples, Integral):
+            if self.max_samples >= n / 2:
+                raise EstimationError(
+                    f"max_samples={self.max_samples} rows must be below half of the {n} rows"
+                )
+            return int(self.max_samples)
+        return float(self.max_samples)
 
     def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
         from econml.dml import CausalForestDML
@@ -158,6 +191,7 @@ class CausalForest(_EconMLDML):
                 **self._nuisances(),
                 n_estimators=int(self.n_estimators),
                 min_samples_leaf=int(self.min_samples_leaf),
+                max_samples=self._subsample(y.shape[0]),
                 n_jobs=1,
             ).fit(y, t, X=features)
         # EconML warns e.g. when too few trees leave rows without out-of-bag predictions.
@@ -171,6 +205,7 @@ class CausalForest(_EconMLDML):
                 "outcome_model": self.outcome_model,
                 "propensity_model": self.propensity_model,
                 "n_estimators": float(self.n_estimators),
+                "rows_per_tree": float(_rows_per_tree(self._subsample(y.shape[0]), y.shape[0])),
                 "nuisance_score_y": _mean_score(model.nuisance_scores_y),
                 "nuisance_score_t": _mean_score(model.nuisance_scores_t),
                 "max_feature_importance": float(importances.max()) if importances.size else None,
@@ -178,6 +213,10 @@ class CausalForest(_EconMLDML):
             },
             effects=np.asarray(model.effect(features), dtype=float).reshape(-1),
         )
+
+
+def _rows_per_tree(subsample: float | int, n: int) -> int:
+    return int(subsample) if isinstance(subsample, Integral) else int(subsample * n)
 
 
 def _mean_score(scores: object) -> float | None:

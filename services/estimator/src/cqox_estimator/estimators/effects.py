@@ -39,9 +39,13 @@ def top_drivers(effects: NDArray[np.float64], X: NDArray[np.float64]) -> list[tu
     varying = scale > 0
     if not varying.any() or effects.std() == 0:
         return []
-    standardised = (X[:, varying] - X[:, varying].mean(axis=0)) / scale[varying]
-    design = np.column_stack([np.ones(X.shape[0]), standardised])
-    coef = np.linalg.lstsq(design, effects, rcond=None)[0][1:]
+    # Least squares of the effects on the standardised covariates (with an intercept), through
+    # the small k x k normal equations of the centred columns: an SVD of the n x k design costs
+    # as much as some of the fits it summarises.
+    centred = X[:, varying] - X[:, varying].mean(axis=0)
+    gram = centred.T @ centred / np.outer(scale[varying], scale[varying])
+    moment = centred.T @ (effects - effects.mean()) / scale[varying]
+    coef = np.linalg.lstsq(gram, moment, rcond=None)[0]
     columns = np.flatnonzero(varying)
     order = np.argsort(-np.abs(coef))[:N_DRIVERS]
     return [(int(columns[i]), float(coef[i])) for i in order]

@@ -21,7 +21,11 @@ class PropensityScoreMatching(CausalEstimator):
     deviations of the logit are dropped (the estimand is then the ATT of the matched
     treated, reported). Without replacement, matching is greedy in a seeded random order.
     The SE is Abadie & Imbens (2006): it accounts for controls reused across matches but
-    treats the propensity score as known.
+    treats the propensity score as known. What it leaves out is the first-step estimation of
+    the logistic propensity (the Abadie & Imbens 2016 adjustment, not applied): for the ATE
+    that adjustment can only lower the variance, so ignoring it is conservative; for the ATT
+    it adds a term of either sign, so the SE is not guaranteed conservative (the coverage
+    study and the tests check it on simulated data).
 
     Parameters
     ----------
@@ -115,6 +119,7 @@ class PropensityScoreMatching(CausalEstimator):
             "replace": "yes" if self.replace else "no",
             "max_abs_smd_after": _max_smd(X, treated[matched], weight),
             "propensity_converged": "yes" if converged else "no",
+            "se_ignores": "estimation of the propensity score (Abadie-Imbens 2016 adjustment)",
         }
         return FitSummary(
             ate=att,

@@ -95,7 +95,7 @@ class InteractedRegression(CausalEstimator):
                 f"ols_interacted needs more rows ({n}) than coefficients ({regressors.shape[1]})"
             )
         for arm in (0, 1):
-            constant = [j for j in range(k) if np.ptp(X[t == arm, j]) == 0]
+            constant = np.flatnonzero(np.ptp(X[t == arm], axis=0) == 0).tolist() if k else []
             if constant:
                 raise EstimationError(
                     f"ols_interacted cannot interact covariate column(s) {constant} that are constant "
