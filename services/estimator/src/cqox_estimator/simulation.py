@@ -46,3 +46,26 @@ def heterogeneous(n: int = 3000, seed: int = 0) -> pd.DataFrame:
             "segment": segment,
         }
     )
+
+
+def staggered_panel(
+    n_units: int = 500, n_periods: int = 20, seed: int = 0, *, n_extra: int = 0
+) -> pd.DataFrame:
+    """Units over periods, staggered adoption confounded by the unit effect, constant effect 1.5.
+
+    Larger unit effects adopt earlier (periods 6, 10 or 14); a third never adopt. x1 and x2 vary
+    over time; `n_extra` adds noise covariates z1..zk.
+    """
+    rng = np.random.default_rng(seed)
+    unit_effect = rng.normal(size=n_units)
+    cohort = np.select([unit_effect > 0.8, unit_effect > 0.0, unit_effect > -0.5], [6, 10, 14], n_periods)
+    unit = np.repeat(np.arange(n_units), n_periods)
+    period = np.tile(np.arange(n_periods), n_units)
+    treated = (period >= cohort[unit]).astype(int)
+    x1 = rng.normal(size=unit.size) + 0.5 * unit_effect[unit]
+    x2 = rng.uniform(-1, 1, size=unit.size)
+    y = 2 * unit_effect[unit] + 0.1 * period + 1.5 * treated + x1 + 0.8 * x2 + rng.normal(size=unit.size)
+    frame = pd.DataFrame({"unit": unit, "period": period, "treated": treated, "y": y, "x1": x1, "x2": x2})
+    for j in range(n_extra):
+        frame[f"z{j + 1}"] = rng.normal(size=unit.size)
+    return frame
