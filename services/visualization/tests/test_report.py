@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 import pytest
 
 from cqox_contracts.v1.models import (
+    ArmContrast,
     ColumnSchema,
     DatasetRef,
     EstimateResult,
@@ -245,3 +246,30 @@ def test_report_shows_a_methods_own_caveat_escaped() -> None:
     row = re.search(r'<th scope="row">twfe.*?</tr>', html, re.S)
     assert row is not None and "Staggered adoption (3 cohorts)" in row.group(0)
     assert HOSTILE not in html
+
+
+def test_report_shows_each_contrast_of_a_multi_valued_treatment_under_its_method() -> None:
+    contrasts = [
+        ArmContrast(
+            arm="B", reference="A", estimate=1.02, std_error=0.05, ci_lower=0.922, ci_upper=1.118,
+            p_value=1e-9, n_arm=1200,
+        ),
+        ArmContrast(
+            arm=f"C {HOSTILE}", reference="A", estimate=2.1, std_error=0.06, ci_lower=1.982,
+            ci_upper=2.218, p_value=0.03, n_arm=900,
+        ),
+    ]  # fmt: skip
+    multi = estimate("ols", 1.02).model_copy(
+        update={"contrasts": contrasts, "diagnostics": {"headline_contrast": "B vs A"}}
+    )
+    html = render(estimates=[multi, estimate("psm", 1.9, estimand="ATT")])
+    assert HOSTILE not in html
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", html.split('id="estimates-title"')[1].split("</table>")[0], re.S)
+    kinds = [re.search(r'<th scope="row">(?:<span[^>]*>[^<]*</span>)?\s*([^<\n]+)', row) for row in rows[1:]]
+    labels = [match.group(1).strip() if match else "" for match in kinds]
+    # The method row, then its two contrasts indented beneath it, then the next method.
+    assert labels == ["ols", "B vs A", "C &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; vs A", "psm"]
+    assert all('class="contrast"' in row for row in rows[2:4]) and 'class="contrast"' not in rows[4]
+    assert "[0.922, 1.118] (95%)" in rows[2] and "1,200" in rows[2] and "headline estimate" in rows[2]
+    assert "[1.982, 2.218] (95%)" in rows[3] and "0.030" in rows[3] and "900" in rows[3]
+    assert "headline estimate" not in rows[3]

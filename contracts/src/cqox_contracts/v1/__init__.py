@@ -26,6 +26,7 @@ from cqox_contracts.v1.events import (
 )
 from cqox_contracts.v1.models import (
     AnalysisSpec,
+    ArmContrast,
     Artifact,
     ColumnProfile,
     ColumnRetype,
@@ -72,6 +73,7 @@ __all__ = [
     "AnalysisFailed",
     "AnalysisRequested",
     "AnalysisSpec",
+    "ArmContrast",
     "Artifact",
     "ColumnProfile",
     "ColumnRetype",

@@ -192,6 +192,23 @@ class Artifact(_Value):
     media_type: str
 
 
+class ArmContrast(_Value):
+    """One arm of a multi-valued treatment compared with the reference (control) arm."""
+
+    arm: str = Field(description="Label of the compared treatment level as it appears in the data.")
+    reference: str = Field(description="Label of the reference (control) level.")
+    estimate: float = Field(description="Effect of `arm` versus `reference` (same estimand as the result).")
+    std_error: float | None = Field(default=None, description="Standard error of the contrast.")
+    ci_lower: float | None = Field(
+        default=None, description="Lower confidence bound at the result's ci_level."
+    )
+    ci_upper: float | None = Field(
+        default=None, description="Upper confidence bound at the result's ci_level."
+    )
+    p_value: float | None = Field(default=None, description="Two-sided p-value for a zero contrast.")
+    n_arm: int | None = Field(default=None, description="Rows in `arm` that were used.")
+
+
 class EstimateResult(_Value):
     """One method's estimate, stated with its estimand and uncertainty."""
 
@@ -214,6 +231,13 @@ class EstimateResult(_Value):
     artifacts: list[Artifact] = Field(
         default_factory=list,
         description="Per-unit outputs in the artifact store (CATE Parquet, policy CSV).",
+    )
+    contrasts: list[ArmContrast] = Field(
+        default_factory=list,
+        description=(
+            "Multi-valued treatment: every arm versus the reference arm; `estimate` is then the "
+            "first non-reference arm's contrast. Empty for a binary treatment."
+        ),
     )
 
 

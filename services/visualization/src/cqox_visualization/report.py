@@ -29,9 +29,11 @@ from cqox_visualization.domain import (
     flagged_methods,
     format_count,
     format_interval,
+    format_level,
     format_number,
     format_p_value,
     headline,
+    is_finite,
 )
 
 FOREST_FIGURE = "forest_plot"
@@ -46,6 +48,19 @@ _IMAGE_SIGNATURES = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
     (b"\xff\xd8\xff", "image/jpeg"),
 )
+
+
+@dataclass(frozen=True)
+class ContrastRow:
+    """One arm-versus-reference contrast of a multi-valued treatment, shown under its method."""
+
+    label: str  # e.g. "B vs A"
+    headline: bool  # the contrast the method's own row reports
+    estimate: str
+    std_error: str
+    interval: str
+    p_value: str
+    n: str
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,7 @@ class EstimateRow:
     flags: list[str]
     agrees: str
     warning: str = ""  # the method's own caveat (e.g. staggered adoption under TWFE)
+    contrasts: list[ContrastRow] = field(default_factory=list)  # multi-valued treatment only
 
 
 @dataclass(frozen=True)
@@ -185,6 +201,28 @@ def _estimate_rows(
                 flags=list(flags.get(estimate.method, [])),
                 warning=str(estimate.diagnostics.get("warning") or ""),
                 agrees={True: "yes", False: "no", None: MISSING}[verdict],
+                contrasts=_contrast_rows(estimate),
+            )
+        )
+    return rows
+
+
+def _contrast_rows(estimate: EstimateResult) -> list[ContrastRow]:
+    rows = []
+    for index, contrast in enumerate(estimate.contrasts):
+        interval = MISSING
+        if is_finite(contrast.ci_lower) and is_finite(contrast.ci_upper):
+            lower, upper = format_number(contrast.ci_lower), format_number(contrast.ci_upper)
+            interval = f"[{lower}, {upper}] ({format_level(estimate.ci_level)})"
+        rows.append(
+            ContrastRow(
+                label=f"{contrast.arm} vs {contrast.reference}",
+                headline=index == 0,
+                estimate=format_number(contrast.estimate),
+                std_error=format_number(contrast.std_error),
+                interval=interval,
+                p_value=format_p_value(contrast.p_value),
+                n=format_count(contrast.n_arm) if contrast.n_arm is not None else MISSING,
             )
         )
     return rows

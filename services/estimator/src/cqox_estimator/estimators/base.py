@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
@@ -14,11 +15,20 @@ from scipy import stats
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from cqox_contracts.v1 import EstimateResult
+from cqox_contracts.v1 import ArmContrast, EstimateResult
 from cqox_estimator.estimators.design import DesignData, EstimationError
 from cqox_estimator.estimators.effects import summarize_effects
 
 Diagnostics = dict[str, float | str | None]
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """One arm of a multi-valued treatment versus the reference arm (code 0)."""
+
+    estimate: float
+    stderr: float
+    dof: float | None = None  # t degrees of freedom; None means normal
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,9 @@ class FitSummary:
     effects: NDArray[np.float64] | None = None  # per-unit (conditional) effects of CATE methods
     recommendation: NDArray[np.int64] | None = None  # per-unit recommended arm of policy methods
     bootstrap_reps: int | None = None  # B when the SE comes from a bootstrap
+    # Multi-valued treatment: arm j (codes 1..k-1) versus arm 0, in code order; `ate`/`stderr`/
+    # `dof` must then be those of the first contrast (the headline).
+    contrasts: tuple[Contrast, ...] = ()
 
 
 class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
@@ -47,6 +60,8 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
     estimand: ClassVar[str] = "ATE"
     # Panel methods also need every row's unit and period (`fit(..., unit=, time=)`).
     panel: ClassVar[bool] = False
+    # Multi-arm methods accept t coded 0..k-1 (0 = reference) and report every arm vs arm 0.
+    multi_arm: ClassVar[bool] = False
 
     def fit(
         self,
@@ -59,11 +74,14 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
     ) -> Self:
         """Estimate the effect of binary `t` on `y`, adjusting for covariates `X` if used.
 
+        Multi-arm methods also take `t` coded 0..k-1 and estimate every arm against arm 0
+        (`contrasts_`; `ate_` is arm 1 vs arm 0).
+
         Panel methods take each row's `unit` and `time` (any hashable labels; time must sort in
         time order); other methods ignore them.
         """
         self._check_params()
-        y_arr, t_arr, X_arr = _check_arrays(y, t, X)
+        y_arr, t_arr, X_arr = _check_arrays(y, t, X, multi_arm=self.multi_arm, method=self.method)
         if self.panel:
             self.unit_, self.time_ = _check_panel_index(unit, time, y_arr.shape[0], self.method)
         summary = self._fit(y_arr, t_arr, X_arr)
@@ -85,10 +103,47 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         self.effects_ = summary.effects
         self.recommendation_ = summary.recommendation
         self.n_ = int(t_arr.shape[0])
-        self.n_treated_ = int(t_arr.sum())
+        self.n_treated_ = int((t_arr != 0).sum())
         self.n_control_ = self.n_ - self.n_treated_
         self.ate_pvalue_ = float(2 * self._sf(abs(self.ate_ / self.ate_stderr_)))
+        self.contrasts_ = self._check_contrasts(summary, t_arr)
+        self.arm_counts_ = np.bincount(t_arr).astype(np.int64)
         return self
+
+    def _check_contrasts(self, summary: FitSummary, t: NDArray[np.int64]) -> list[Contrast]:
+        n_contrasts = int(t.max())
+        if n_contrasts < 2:
+            return []
+        contrasts = list(summary.contrasts)
+        if len(contrasts) != n_contrasts:
+            raise EstimationError(
+                f"{self.method} returned {len(contrasts)} contrasts for {n_contrasts + 1} treatment arms"
+            )
+        for j, contrast in enumerate(contrasts, start=1):
+            if (
+                not math.isfinite(contrast.estimate)
+                or not math.isfinite(contrast.stderr)
+                or contrast.stderr <= 0
+            ):
+                raise EstimationError(
+                    f"{self.method} cannot estimate arm {j} against the reference arm "
+                    f"(estimate {contrast.estimate}, SE {contrast.stderr})"
+                )
+        return contrasts
+
+    def contrast_table(self, alpha: float = 0.05) -> list[tuple[float, float, float, float, float]]:
+        """Per non-reference arm: estimate, SE, CI lower, CI upper, two-sided p-value."""
+        check_is_fitted(self, "ate_")
+        rows = []
+        for contrast in self.contrasts_:
+            sf, ppf = _tails(contrast.dof)
+            half_width = ppf(1 - alpha / 2) * contrast.stderr
+            p_value = 2 * sf(abs(contrast.estimate / contrast.stderr))
+            rows.append(
+                (contrast.estimate, contrast.stderr, contrast.estimate - half_width,
+                 contrast.estimate + half_width, p_value)
+            )  # fmt: skip
+        return rows
 
     def ate_interval(self, alpha: float = 0.05) -> tuple[float, float]:
         """Two-sided (1 - alpha) confidence interval for the average effect."""
@@ -115,6 +170,26 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         if self.effects_ is not None:
             names = design.covariate_names if design is not None else []
             diagnostics.update(summarize_effects(self.effects_, self.X_, names))
+        contrasts: list[ArmContrast] = []
+        if self.contrasts_:
+            k = len(self.contrasts_) + 1
+            arms = design.arms if design is not None and len(design.arms) == k else [str(j) for j in range(k)]
+            table = self.contrast_table(alpha=1 - ci_level)
+            contrasts = [
+                ArmContrast(
+                    arm=arms[j],
+                    reference=arms[0],
+                    estimate=row[0],
+                    std_error=row[1],
+                    ci_lower=row[2],
+                    ci_upper=row[3],
+                    p_value=row[4],
+                    n_arm=int(self.arm_counts_[j]),
+                )
+                for j, row in enumerate(table, start=1)
+            ]
+            diagnostics["headline_contrast"] = f"{arms[1]} vs {arms[0]}"
+            diagnostics["n_reference_arm"] = float(self.arm_counts_[0])
         return EstimateResult(
             method=self.method,
             estimand=self.estimand,
@@ -132,6 +207,7 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
             inference=self.inference_,
             runtime_s=runtime_s,
             diagnostics={key: _plain(value) for key, value in diagnostics.items()},
+            contrasts=contrasts,
         )
 
     def _check_params(self) -> None:
@@ -157,8 +233,15 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         return float(stats.norm.ppf(quantile) if self.dof_ is None else stats.t.ppf(quantile, self.dof_))
 
 
+def _tails(dof: float | None) -> tuple[Callable[[float], float], Callable[[float], float]]:
+    """Survival function and quantile function of the normal (dof None) or t reference."""
+    if dof is None:
+        return (lambda v: float(stats.norm.sf(v))), (lambda q: float(stats.norm.ppf(q)))
+    return (lambda v: float(stats.t.sf(v, dof))), (lambda q: float(stats.t.ppf(q, dof)))
+
+
 def _check_arrays(
-    y: ArrayLike, t: ArrayLike, X: ArrayLike | None
+    y: ArrayLike, t: ArrayLike, X: ArrayLike | None, *, multi_arm: bool = False, method: str = ""
 ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]:
     y_arr = np.asarray(y, dtype=float).reshape(-1)
     t_raw = np.asarray(t, dtype=float).reshape(-1)
@@ -172,6 +255,8 @@ def _check_arrays(
         )
     if not (np.isfinite(y_arr).all() and np.isfinite(t_raw).all() and np.isfinite(X_arr).all()):
         raise EstimationError("y, t and X must not contain missing or infinite values")
+    if multi_arm and not np.isin(t_raw, (0.0, 1.0)).all():
+        return y_arr, _check_arm_codes(t_raw, method), X_arr
     if not np.isin(t_raw, (0.0, 1.0)).all():
         raise EstimationError("t must be coded 0/1")
     t_arr = t_raw.astype(np.int64)
@@ -180,6 +265,20 @@ def _check_arrays(
             f"both arms are needed: {int(t_arr.sum())} treated and {n - int(t_arr.sum())} control"
         )
     return y_arr, t_arr, X_arr
+
+
+def _check_arm_codes(t_raw: NDArray[np.float64], method: str) -> NDArray[np.int64]:
+    """A multi-valued t must hold the codes 0..k-1, each at least twice."""
+    t_arr = t_raw.astype(np.int64)
+    if (t_arr != t_raw).any() or t_arr.min() < 0:
+        raise EstimationError(f"{method}: a multi-valued t must be coded 0, 1, ..., k-1 (0 = reference)")
+    counts = np.bincount(t_arr)
+    if (counts < 2).any():
+        empty = ", ".join(str(j) for j in np.flatnonzero(counts < 2))
+        raise EstimationError(
+            f"{method}: every arm 0..{counts.size - 1} needs two or more rows (not: {empty})"
+        )
+    return t_arr
 
 
 def _check_panel_index(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,9 @@ class DesignData:
     # Panel index of every used row (codes 0..k-1, time codes in time order); None outside panels.
     unit: NDArray[np.int64] | None = None
     time: NDArray[np.int64] | None = None
+    # Multi-valued treatment (multi-arm methods only): the level labels in code order, so
+    # arms[0] is the reference (control) level and t holds 0..k-1. Empty for a binary treatment.
+    arms: list[str] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -54,8 +58,8 @@ class DesignData:
 
     @property
     def n_treated(self) -> int:
-        """Rows with t == 1."""
-        return int(self.t.sum())
+        """Rows outside the reference arm (t == 1 for a binary treatment)."""
+        return int((self.t != 0).sum())
 
     @property
     def n_control(self) -> int:
@@ -65,18 +69,32 @@ class DesignData:
     def describe(self) -> dict[str, float | str | None]:
         """Flat diagnostics describing how the design was built."""
         coding = ", ".join(f"{label}={code}" for label, code in self.treatment_coding.items())
+        arms: dict[str, float | str | None] = {}
+        if self.arms:
+            arms = {"n_arms": float(len(self.arms)), "reference_arm": self.arms[0]}
         return {
             "treatment_coding": coding,
+            **arms,
             "n_covariate_columns": float(self.X.shape[1]),
             "covariate_columns": ", ".join(self.covariate_names),
             "dropped_constant_columns": ", ".join(self.dropped_constant),
         }
 
 
-def prepare(df: pd.DataFrame, roles: RoleMapping, *, panel: bool = False) -> DesignData:
+def prepare(
+    df: pd.DataFrame,
+    roles: RoleMapping,
+    *,
+    panel: bool = False,
+    multi_arm: bool = False,
+    method: str | None = None,
+) -> DesignData:
     """Build y, 0/1 t and the covariate matrix X from `df`, dropping rows with missing values.
 
     With `panel`, the unit and time columns are required too and coded into `unit`/`time`.
+    With `multi_arm`, a treatment with k > 2 levels is coded 0..k-1 (0 = the reference level,
+    see `_multi_arm_codes`) and its labels are kept in `arms`; otherwise such a treatment is
+    refused, naming `method` when given.
     """
     treatment = _required_column(df, roles.treatment, "treatment")
     outcome = _required_column(df, roles.outcome, "outcome")
@@ -99,9 +117,14 @@ def prepare(df: pd.DataFrame, roles: RoleMapping, *, panel: bool = False) -> Des
     if n_dropped:
         series = {column: values[keep] for column, values in series.items()}
 
-    t, coding = _treatment_codes(series[treatment], treatment, roles.treatment_coding)
+    t, coding, arms = _treatment_codes(
+        series[treatment], treatment, roles.treatment_coding, multi_arm=multi_arm, method=method
+    )
     y = _outcome_values(series[outcome], outcome)
-    _check_arms(t, treatment)
+    if arms:
+        _check_multi_arms(t, arms, treatment)
+    else:
+        _check_arms(t, treatment)
     X, names, constant, max_abs = _covariate_matrix(series, covariates, y.shape[0])
     _check_rank(t, X, names, treatment, max_abs)
     return DesignData(
@@ -119,6 +142,7 @@ def prepare(df: pd.DataFrame, roles: RoleMapping, *, panel: bool = False) -> Des
         rows=np.flatnonzero(keep),
         unit=_codes(series[index[0]]) if index else None,
         time=_codes(series[index[1]]) if index else None,
+        arms=arms,
     )
 
 
@@ -184,17 +208,53 @@ def _dropped_reason(masks: dict[str, NDArray[np.bool_]], n_dropped: int) -> str:
 
 
 def _treatment_codes(
-    values: pd.Series, name: str, mapped: dict[str, int] | None = None
-) -> tuple[NDArray[np.int64], dict[str, int]]:
+    values: pd.Series,
+    name: str,
+    mapped: dict[str, int] | None = None,
+    *,
+    multi_arm: bool = False,
+    method: str | None = None,
+) -> tuple[NDArray[np.int64], dict[str, int], list[str]]:
+    """Treatment codes, the coding shown to the user, and the arm labels (multi-valued only)."""
     levels = pd.unique(values)
-    if mapped:
-        return _mapped_treatment_codes(values, name, mapped)
     if len(levels) > 2:
+        if mapped:
+            # A confirmed coding that covers every level pools them into two arms, as before.
+            try:
+                codes, coding = _mapped_treatment_codes(values, name, mapped)
+            except EstimationError:
+                if not multi_arm and method is None:
+                    raise
+            else:
+                return codes, coding, []
+        if multi_arm:
+            return _multi_arm_codes(values, name, mapped or {})
         shown = ", ".join(repr(v) for v in sorted(map(str, levels))[:5])
         more = "" if len(levels) <= 5 else f" and {len(levels) - 5} more"
+        who = f"{method} needs a binary treatment: " if method else ""
         raise EstimationError(
-            f"treatment {name!r} must be binary but has {len(levels)} distinct values ({shown}{more})"
+            f"{who}treatment {name!r} must be binary but has {len(levels)} distinct values "
+            f"({shown}{more}){_multi_arm_hint(method)}"
         )
+    codes, coding = _binary_treatment_codes(values, name, mapped, levels)
+    return codes, coding, []
+
+
+def _multi_arm_hint(method: str | None) -> str:
+    """Which methods would accept the multi-valued treatment (asked of the registry lazily)."""
+    if method is None:
+        return ""
+    from cqox_estimator.estimators.registry import REGISTRY  # the registry imports this module
+
+    accepting = [name for name, spec in REGISTRY.items() if spec.estimator.multi_arm]
+    return f"; methods that accept a multi-valued treatment: {', '.join(accepting)}" if accepting else ""
+
+
+def _binary_treatment_codes(
+    values: pd.Series, name: str, mapped: dict[str, int] | None, levels: Any
+) -> tuple[NDArray[np.int64], dict[str, int]]:
+    if mapped:
+        return _mapped_treatment_codes(values, name, mapped)
     if pd.api.types.is_bool_dtype(values):
         codes = values.astype(bool).to_numpy().astype(np.int64)
         return codes, {"True": 1, "False": 0}
@@ -206,6 +266,54 @@ def _treatment_codes(
             )
         return values.to_numpy(dtype=float).astype(np.int64), {"1": 1, "0": 0}
     return _string_treatment_codes(values, name)
+
+
+def _multi_arm_codes(
+    values: pd.Series, name: str, mapped: dict[str, int]
+) -> tuple[NDArray[np.int64], dict[str, int], list[str]]:
+    """Code a k-level treatment 0..k-1 with 0 the reference (control) level.
+
+    The reference is the level the confirmed coding maps to 0, else a recognised control label
+    (control, no, 0, false, untreated...), else the smallest number (all levels numeric), else
+    the first label in sorted text order. The other levels follow in numeric order (numbers) or
+    sorted text order.
+    """
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    text = values.map(_number_label) if numeric else values.astype(str).str.strip()
+    labels = sorted(set(text))
+    numbers = {label: _as_float(label) for label in labels}
+    if all(number is not None for number in numbers.values()):
+        labels.sort(key=lambda label: numbers[label] or 0.0)
+    reference = _reference_level(labels, name, mapped)
+    arms = [reference, *(label for label in labels if label != reference)]
+    coding = {label: code for code, label in enumerate(arms)}
+    codes: NDArray[np.int64] = np.asarray(text.map(coding), dtype=np.int64)
+    return codes, coding, arms
+
+
+def _reference_level(labels: list[str], name: str, mapped: dict[str, int]) -> str:
+    stated = [str(label).strip() for label, code in mapped.items() if code == 0]
+    if stated:
+        by_value = {_as_float(label): label for label in labels}
+        for label in stated:
+            if label in labels:
+                return label
+            if (number := _as_float(label)) is not None and number in by_value:
+                return by_value[number]
+        raise EstimationError(
+            f"the confirmed coding gives 0 to {', '.join(map(repr, stated))}, which is not a level of "
+            f"treatment {name!r} (levels: {', '.join(map(repr, labels[:10]))})"
+        )
+    controls = [label for label in labels if label.lower() in _CONTROL_TOKENS]
+    if len(controls) == 1:
+        return controls[0]
+    return labels[0]  # the smallest number, or the first in sorted text order
+
+
+def _number_label(value: object) -> str:
+    """A numeric level as text: integral floats without the trailing '.0' (2.0 -> '2')."""
+    number = float(value)  # type: ignore[arg-type]
+    return str(int(number)) if number.is_integer() else repr(number)
 
 
 def _mapped_treatment_codes(
@@ -271,6 +379,17 @@ def _outcome_values(values: pd.Series, name: str) -> NDArray[np.float64]:
             f"outcome {name!r} must be numeric; {len(bad)} values are not (e.g. {bad.iloc[0]!r})"
         )
     return converted.to_numpy(dtype=float)
+
+
+def _check_multi_arms(t: NDArray[np.int64], arms: list[str], name: str) -> None:
+    counts = np.bincount(t, minlength=len(arms))
+    thin = [f"{label!r} ({int(count)})" for label, count in zip(arms, counts, strict=True)
+            if count < MIN_ROWS_PER_ARM]  # fmt: skip
+    if thin:
+        raise EstimationError(
+            f"too few rows per arm of treatment {name!r}: {', '.join(thin)}; "
+            f"at least {MIN_ROWS_PER_ARM} per arm are needed"
+        )
 
 
 def _check_arms(t: NDArray[np.int64], name: str) -> None:
@@ -375,12 +494,16 @@ def _check_rank(
     treatment: str,
     max_abs: NDArray[np.float64] | None = None,
 ) -> None:
-    """Raise when [1, t, X] is rank deficient (rank-revealing QR on max-abs scaled columns)."""
+    """Raise when [1, t, X] is rank deficient (rank-revealing QR on max-abs scaled columns).
+
+    A multi-valued t (codes 0..k-1) enters as its k-1 arm indicators.
+    """
     if max_abs is None:
         max_abs = np.abs(X).max(axis=0) if X.size else np.empty(0)
     if _clearly_full_rank(t, X, max_abs):
         return
-    design = np.column_stack([np.ones(t.shape[0]), t.astype(float), X])
+    arms = arm_dummies(t)
+    design = np.column_stack([np.ones(t.shape[0]), arms, X])
     scale = np.abs(design).max(axis=0)
     scaled = design / np.where(scale > 0, scale, 1.0)
     # Blocked QR of the tall matrix first, then the rank-revealing pivoted QR of its small
@@ -392,7 +515,10 @@ def _check_rank(
     rank = int((diag > tol).sum())
     if rank == design.shape[1]:
         return
-    labels = ["intercept", treatment, *names]
+    arm_labels = (
+        [treatment] if arms.shape[1] == 1 else [f"{treatment}={j}" for j in range(1, arms.shape[1] + 1)]
+    )
+    labels = ["intercept", *arm_labels, *names]
     redundant = [labels[i] for i in pivot[rank:]]
     raise EstimationError(
         "singular design: the intercept, treatment and covariates are linearly dependent "
@@ -414,14 +540,15 @@ def _clearly_full_rank(t: NDArray[np.int64], X: NDArray[np.float64], max_abs: ND
     times its relative tolerance; a tenfold margin over that bound returns True. Anything closer
     to singular (or a screen sample missing a level) goes to the exact QR check.
     """
-    n, k = X.shape[0], X.shape[1] + 2
+    m = max(1, int(t.max())) if t.size else 1  # arm indicators: 1 for a binary treatment
+    n, k = X.shape[0], X.shape[1] + 1 + m
     step = max(1, n // SCREEN_ROWS)
-    scale = np.concatenate([[1.0, 1.0], np.where(max_abs > 0, max_abs, 1.0)])
+    scale = np.concatenate([np.ones(1 + m), np.where(max_abs > 0, max_abs, 1.0)])
     rows_X = X[::step]
     sample = np.empty((rows_X.shape[0], k))
     sample[:, 0] = 1.0
-    sample[:, 1] = t[::step]
-    sample[:, 2:] = rows_X
+    sample[:, 1 : 1 + m] = arm_dummies(t[::step], m)
+    sample[:, 1 + m :] = rows_X
     sample /= scale
     gram = sample.T @ sample
     norms = np.sqrt(np.diag(gram))
@@ -433,3 +560,12 @@ def _clearly_full_rank(t: NDArray[np.int64], X: NDArray[np.float64], max_abs: ND
     sigma_min = np.sqrt(eigenvalues[0]) * norms.min()
     qr_tol = np.sqrt(n * k) * max(n, k) * np.finfo(float).eps * 1e3
     return bool(sigma_min > 10 * qr_tol)
+
+
+def arm_dummies(t: NDArray[np.int64], n_contrasts: int | None = None) -> NDArray[np.float64]:
+    """Indicators of arms 1..m (m = n_contrasts, default max t) as an n x m float matrix.
+
+    For a binary 0/1 t this is t itself as one column.
+    """
+    m = max(1, int(t.max())) if n_contrasts is None and t.size else int(n_contrasts or 1)
+    return np.asarray(t[:, None] == np.arange(1, m + 1)[None, :], dtype=float)

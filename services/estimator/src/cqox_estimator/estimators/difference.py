@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from cqox_estimator.estimators.base import CausalEstimator, FitSummary
+from cqox_estimator.estimators.base import CausalEstimator, Contrast, FitSummary
 from cqox_estimator.estimators.design import EstimationError
 
 
@@ -14,6 +14,8 @@ class DifferenceInMeans(CausalEstimator):
 
     Unbiased for the ATE when treatment is randomised; in observational data it is the
     unadjusted baseline that the adjusted methods are compared against. Covariates are ignored.
+    With a multi-valued treatment every arm is compared with the reference arm by its own
+    Welch test (no adjustment for multiple comparisons).
 
     Parameters
     ----------
@@ -24,6 +26,7 @@ class DifferenceInMeans(CausalEstimator):
 
     method = "diff_in_means"
     estimand = "ATE"
+    multi_arm = True
 
     def __init__(self, *, use_t: bool = True) -> None:
         self.use_t = use_t
@@ -33,16 +36,12 @@ class DifferenceInMeans(CausalEstimator):
             raise EstimationError(f"use_t must be true or false, got {self.use_t!r}")
 
     def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
+        if t.max() > 1:
+            return self._fit_arms(y, t)
         treated, control = y[t == 1], y[t == 0]
         if min(treated.size, control.size) < 2:
             raise EstimationError("each arm needs at least two rows to estimate its variance")
-        var_treated = treated.var(ddof=1) / treated.size
-        var_control = control.var(ddof=1) / control.size
-        stderr = float(np.sqrt(var_treated + var_control))
-        # Welch-Satterthwaite degrees of freedom for the unequal-variance t reference.
-        welch_df = (var_treated + var_control) ** 2 / (
-            var_treated**2 / (treated.size - 1) + var_control**2 / (control.size - 1)
-        )
+        stderr, welch_df = _welch(treated, control)
         return FitSummary(
             ate=float(treated.mean() - control.mean()),
             stderr=stderr,
@@ -57,3 +56,38 @@ class DifferenceInMeans(CausalEstimator):
                 "covariates_used": "none (unadjusted)",
             },
         )
+
+    def _fit_arms(self, y: NDArray[np.float64], t: NDArray[np.int64]) -> FitSummary:
+        control = y[t == 0]
+        contrasts: list[Contrast] = []
+        diagnostics: dict[str, float | str | None] = {
+            "mean_control": float(control.mean()),
+            "sd_control": float(control.std(ddof=1)),
+        }
+        for arm in range(1, int(t.max()) + 1):
+            treated = y[t == arm]
+            stderr, welch_df = _welch(treated, control)
+            contrasts.append(
+                Contrast(float(treated.mean() - control.mean()), stderr, welch_df if self.use_t else None)
+            )
+            diagnostics[f"mean_arm_{arm}"] = float(treated.mean())
+            diagnostics[f"welch_df_arm_{arm}"] = welch_df
+        diagnostics["covariates_used"] = "none (unadjusted)"
+        return FitSummary(
+            ate=contrasts[0].estimate,
+            stderr=contrasts[0].stderr,
+            inference="Neyman (unequal variances), each arm vs the reference",
+            dof=contrasts[0].dof,
+            diagnostics=diagnostics,
+            contrasts=tuple(contrasts),
+        )
+
+
+def _welch(treated: NDArray[np.float64], control: NDArray[np.float64]) -> tuple[float, float]:
+    """Neyman SE of the difference in means and the Welch-Satterthwaite degrees of freedom."""
+    var_treated = treated.var(ddof=1) / treated.size
+    var_control = control.var(ddof=1) / control.size
+    welch_df = (var_treated + var_control) ** 2 / (
+        var_treated**2 / (treated.size - 1) + var_control**2 / (control.size - 1)
+    )
+    return float(np.sqrt(var_treated + var_control)), float(welch_df)

@@ -8,7 +8,7 @@ from numbers import Integral
 import numpy as np
 from numpy.typing import NDArray
 
-from cqox_estimator.estimators.base import CausalEstimator, FitSummary
+from cqox_estimator.estimators.base import CausalEstimator, Contrast, FitSummary
 from cqox_estimator.estimators.design import EstimationError
 from cqox_estimator.estimators.nuisance import (
     check_first_stage,
@@ -72,21 +72,39 @@ class LinearDML(_EconMLDML):
         Cross-fitting folds.
     random_state : int, default 0
         Seed of the folds and first stages.
+
+    A multi-valued treatment (codes 0..k-1) uses EconML's discrete multi-category treatment
+    (arm 0 the baseline, multinomial first stage): every arm's mean CATE against arm 0 with its
+    final-stage SE (`ate_inference(T0=0, T1=j)`); the per-unit effects are the headline arm's.
     """
 
     method = "linear_dml"
     estimand = "ATE"
+    multi_arm = True
 
     def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
         from econml.dml import LinearDML as EconLinearDML
 
-        check_folds(self.n_folds, t)
+        k = int(t.max()) + 1
+        if k > 2:
+            if np.bincount(t).min() < 2 * int(self.n_folds):
+                raise EstimationError(f"too few rows per arm for {self.n_folds}-fold cross-fitting")
+        else:
+            check_folds(self.n_folds, t)
         features = self._features(X)
         model = EconLinearDML(**self._nuisances()).fit(y, t, X=features)
         inference = model.ate_inference(X=features)
+        contrasts: tuple[Contrast, ...] = ()
+        if k > 2:
+            per_arm = [model.ate_inference(X=features, T0=0, T1=j) for j in range(1, k)]
+            contrasts = tuple(
+                Contrast(float(np.ravel(arm.mean_point)[0]), float(np.ravel(arm.stderr_mean)[0]))
+                for arm in per_arm
+            )
         return FitSummary(
-            ate=float(inference.mean_point),
-            stderr=float(inference.stderr_mean),
+            ate=float(np.ravel(inference.mean_point)[0]),
+            stderr=float(np.ravel(inference.stderr_mean)[0]),
+            contrasts=contrasts,
             inference=f"EconML LinearDML final-stage HC covariance ({self.n_folds}-fold cross-fitting)",
             diagnostics={
                 "outcome_model": self.outcome_model,
@@ -95,7 +113,7 @@ class LinearDML(_EconMLDML):
                 "nuisance_score_y": _mean_score(model.nuisance_scores_y),
                 "nuisance_score_t": _mean_score(model.nuisance_scores_t),
             },
-            effects=np.asarray(model.effect(features), dtype=float).reshape(-1),
+            effects=np.asarray(model.effect(features, T0=0, T1=1), dtype=float).reshape(-1),
         )
 
 

@@ -7,16 +7,17 @@ from numbers import Real
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.base import clone
-from sklearn.model_selection import KFold
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.tree import DecisionTreeRegressor, export_text
 
-from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSummary
+from cqox_estimator.estimators.base import CausalEstimator, Contrast, Diagnostics, FitSummary
 from cqox_estimator.estimators.design import EstimationError
 from cqox_estimator.estimators.nuisance import (
     check_first_stage,
     check_folds,
     crossfit,
     outcome_learner,
+    propensity_learner,
     propensity_summary,
 )
 
@@ -90,12 +91,21 @@ class AugmentedIPW(_CrossFitted):
         Propensities are clipped to [trim, 1 - trim] in the score.
     random_state : int, default 0
         Seed of the folds and of LightGBM.
+
+    A multi-valued treatment (codes 0..k-1) gets an outcome model per arm and a multinomial
+    propensity (multinomial logistic or multiclass LightGBM), cross-fitted on folds stratified by
+    arm; each arm's contrast with the reference is the mean of the difference of the two arms'
+    doubly robust scores, with its influence-function SE. Propensities are clipped below at
+    `trim` in the scores.
     """
 
     method = "aipw"
     estimand = "ATE"
+    multi_arm = True
 
     def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
+        if t.max() > 1:
+            return self._fit_arms(y, t, X)
         scores, diagnostics = self._scores(y, t, X)
         return FitSummary(
             ate=float(scores.mean()),
@@ -103,6 +113,73 @@ class AugmentedIPW(_CrossFitted):
             inference=f"influence function ({self.n_folds}-fold cross-fitting)",
             diagnostics=diagnostics,
         )
+
+    def _fit_arms(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
+        k = int(t.max()) + 1
+        n_folds = int(self.n_folds)
+        if np.bincount(t).min() < 2 * n_folds:
+            raise EstimationError(f"too few rows per arm for {n_folds}-fold cross-fitting")
+        mu, raw = _crossfit_arms(
+            y, t, X,
+            outcome_model=self.outcome_model, propensity_model=self.propensity_model,
+            n_folds=n_folds, seed=int(self.random_state),
+        )  # fmt: skip
+        propensity = np.maximum(raw, self.trim)
+        onehot = t[:, None] == np.arange(k)[None, :]
+        # Doubly robust score of each arm's mean outcome: mu_j + 1{t=j} (y - mu_j) / e_j.
+        gamma = mu + onehot * (y[:, None] - mu) / propensity
+        contrasts = []
+        for j in range(1, k):
+            scores = gamma[:, j] - gamma[:, 0]
+            contrasts.append(Contrast(float(scores.mean()), float(scores.std(ddof=1) / np.sqrt(scores.size))))
+        fitted = mu[onehot]
+        log_loss = -np.mean(np.log(np.clip(raw[onehot], 1e-12, 1)))
+        return FitSummary(
+            ate=contrasts[0].estimate,
+            stderr=contrasts[0].stderr,
+            inference=f"influence function ({n_folds}-fold cross-fitting, multinomial propensity)",
+            diagnostics={
+                "outcome_model": self.outcome_model,
+                "propensity_model": self.propensity_model,
+                "n_folds": float(n_folds),
+                "outcome_r2_oof": float(1 - np.mean((y - fitted) ** 2) / y.var()) if y.var() > 0 else None,
+                "propensity_log_loss_oof": float(log_loss),
+                "propensity_min_own_arm": float(raw[onehot].min()),
+                "n_clipped": float((propensity != raw).any(axis=1).sum()),
+            },
+            contrasts=tuple(contrasts),
+        )
+
+
+def _crossfit_arms(
+    y: NDArray[np.float64],
+    t: NDArray[np.int64],
+    X: NDArray[np.float64],
+    *,
+    outcome_model: str,
+    propensity_model: str,
+    n_folds: int,
+    seed: int,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Out-of-fold E[y | X, t=j] and P(t=j | X) for every arm j (n x k each; seeded folds)."""
+    n, k = y.shape[0], int(t.max()) + 1
+    mu, propensity = np.empty((n, k)), np.empty((n, k))
+    features = X if X.shape[1] else np.zeros((n, 1))
+    folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    outcome = outcome_learner(outcome_model, seed)
+    treatment = propensity_learner(propensity_model, seed)
+    for train, test in folds.split(features, t):
+        for arm in range(k):
+            rows = train[t[train] == arm]
+            if rows.size < 2:
+                raise EstimationError(f"a cross-fitting fold has fewer than 2 rows with t={arm}")
+            mu[test, arm] = clone(outcome).fit(features[rows], y[rows]).predict(features[test])
+        if X.shape[1]:
+            model = clone(treatment).fit(features[train], t[train])
+            propensity[test] = model.predict_proba(features[test])[:, np.argsort(model.classes_)]
+        else:
+            propensity[test] = np.bincount(t[train], minlength=k) / train.size
+    return mu, propensity
 
 
 class DRLearner(_CrossFitted):

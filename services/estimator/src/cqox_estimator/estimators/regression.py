@@ -7,8 +7,8 @@ import statsmodels.api as sm
 from numpy.typing import NDArray
 from scipy import stats
 
-from cqox_estimator.estimators.base import CausalEstimator, FitSummary
-from cqox_estimator.estimators.design import EstimationError
+from cqox_estimator.estimators.base import CausalEstimator, Contrast, FitSummary
+from cqox_estimator.estimators.design import EstimationError, arm_dummies
 
 ROBUST_COV_TYPES = ("HC0", "HC1", "HC2", "HC3")
 
@@ -19,6 +19,8 @@ class RegressionAdjustment(CausalEstimator):
     The coefficient is the ATE under a constant treatment effect (no t-by-X interactions)
     and a linear outcome model given the covariates, plus no unmeasured confounding.
     If effects vary with X it is a variance-weighted average of them, not the ATE.
+    A multi-valued treatment enters as one indicator per non-reference arm
+    (y ~ 1 + D_1 + ... + D_{k-1} + X); each coefficient is that arm's contrast with the reference.
 
     Parameters
     ----------
@@ -28,6 +30,7 @@ class RegressionAdjustment(CausalEstimator):
 
     method = "ols"
     estimand = "ATE"
+    multi_arm = True
 
     def __init__(self, *, cov_type: str = "HC1") -> None:
         self.cov_type = cov_type
@@ -39,17 +42,23 @@ class RegressionAdjustment(CausalEstimator):
             )
 
     def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
-        regressors = np.column_stack([np.ones(y.shape[0]), t.astype(float), X])
+        arms = t.astype(float)[:, None] if t.max() <= 1 else arm_dummies(t)
+        regressors = np.column_stack([np.ones(y.shape[0]), arms, X])
         if regressors.shape[0] <= regressors.shape[1]:
             raise EstimationError(
                 f"ols needs more rows ({regressors.shape[0]}) than coefficients ({regressors.shape[1]})"
             )
         fitted = sm.OLS(y, regressors).fit(cov_type=self.cov_type, use_t=True)
+        dof = float(fitted.df_resid)
+        contrasts = tuple(
+            Contrast(float(fitted.params[j]), float(fitted.bse[j]), dof) for j in range(1, arms.shape[1] + 1)
+        )
         return FitSummary(
             ate=float(fitted.params[1]),
             stderr=float(fitted.bse[1]),
-            inference=f"OLS {self.cov_type} robust",
-            dof=float(fitted.df_resid),
+            inference=f"OLS {self.cov_type} robust" + (", arm indicators" if len(contrasts) > 1 else ""),
+            dof=dof,
+            contrasts=contrasts if len(contrasts) > 1 else (),
             diagnostics={
                 "r_squared": float(fitted.rsquared),
                 "adj_r_squared": float(fitted.rsquared_adj),

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import expit
+from scipy.special import expit, softmax
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 
-from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSummary
+from cqox_estimator.estimators.base import CausalEstimator, Contrast, Diagnostics, FitSummary
 from cqox_estimator.estimators.design import EstimationError
 from cqox_estimator.estimators.nuisance import (
     kish,
@@ -38,10 +41,16 @@ class InversePropensityWeighting(CausalEstimator):
     trimming : {"clip", "drop"}, default "clip"
         "clip" keeps every unit with its propensity clipped to the bounds; "drop" removes units
         outside them (Crump et al.), which changes the estimand to the ATE of the kept units.
+
+    A multi-valued treatment (codes 0..k-1) gets a multinomial logistic propensity e_j(x), Hajek
+    means per arm with weights 1{t=j}/e_j, and every arm's contrast with the reference; the SE
+    stacks the multinomial score with the arm means in the same way (its light ridge penalty,
+    1/C, is left out of that correction). Trimming then applies to every arm's propensity.
     """
 
     method = "ipw"
     estimand = "ATE"
+    multi_arm = True
 
     def __init__(
         self, *, C: float = 1e6, max_iter: int = 1000, trim: float = 0.01, trimming: str = "clip"
@@ -62,6 +71,8 @@ class InversePropensityWeighting(CausalEstimator):
             raise EstimationError(f"trimming must be 'clip' or 'drop', got {self.trimming!r}")
 
     def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
+        if t.max() > 1:
+            return self._fit_arms(y, t, X)
         if self.trimming == "drop" and self.trim > 0:
             Z, coef, _ = logistic_propensity(t, X, C=float(self.C), max_iter=int(self.max_iter))
             raw = expit(Z @ coef)
@@ -135,6 +146,117 @@ class InversePropensityWeighting(CausalEstimator):
             inference="influence function (stacked M-estimation, estimated propensity)",
             diagnostics=diagnostics,
         )
+
+    def _fit_arms(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
+        k = int(t.max()) + 1
+        if self.trimming == "drop" and self.trim > 0:
+            _, _, raw, _ = multinomial_propensity(t, X, C=float(self.C), max_iter=int(self.max_iter))
+            keep = raw.min(axis=1) >= self.trim
+            if np.bincount(t[keep], minlength=k).min() < 2:
+                raise EstimationError(
+                    f"no overlap: after dropping units with an arm's propensity below {self.trim} "
+                    "an arm has fewer than 2 rows"
+                )
+            summary = self._weighted_arms(y[keep], t[keep], X[keep], clip=0.0)
+            summary.diagnostics.update(
+                {
+                    "trimming": "drop",
+                    "n_trimmed": float((~keep).sum()),
+                    "share_trimmed": float((~keep).mean()),
+                }
+            )
+            return summary
+        summary = self._weighted_arms(y, t, X, clip=float(self.trim))
+        summary.diagnostics["trimming"] = "clip"
+        return summary
+
+    def _weighted_arms(
+        self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64], clip: float
+    ) -> FitSummary:
+        n, k = y.shape[0], int(t.max()) + 1
+        Z, _, raw, converged = multinomial_propensity(t, X, C=float(self.C), max_iter=int(self.max_iter))
+        propensity = np.maximum(raw, clip)
+        clipped = propensity != raw
+        onehot = t[:, None] == np.arange(k)[None, :]
+        weights = onehot / propensity  # n x k: 1{t=j} / e_j
+        means = (weights * y[:, None]).sum(axis=0) / weights.sum(axis=0)
+        if_beta = multinomial_influence(Z, t, raw)  # n x (k-1)p, arm-major
+        influence = np.empty((n, k))
+        for j in range(k):
+            residual = onehot[:, j] * (y - means[j])
+            psi = weights[:, j] * (y - means[j])
+            # d(1/e_j)/d beta_l = -(1/e_j^2) e_j (1{j=l} - e_l) Z; clipped propensities do not move.
+            slope = np.where(clipped[:, j], 0.0, residual * raw[:, j] / propensity[:, j] ** 2)
+            blocks = [
+                -((slope * ((j == arm) - raw[:, arm]))[:, None] * Z).sum(axis=0) / n for arm in range(1, k)
+            ]
+            influence[:, j] = (psi + if_beta @ np.concatenate(blocks)) / weights[:, j].mean()
+        contrasts = []
+        for j in range(1, k):
+            difference = influence[:, j] - influence[:, 0]
+            contrasts.append(
+                Contrast(float(means[j] - means[0]), float(np.sqrt(difference @ difference) / n))
+            )
+        diagnostics: Diagnostics = {
+            "propensity_model": "multinomial logistic",
+            "propensity_min_own_arm": float(raw[onehot].min()),
+            "n_clipped": float(clipped.any(axis=1).sum()),
+            "share_clipped": float(clipped.any(axis=1).mean()),
+            "trim": float(self.trim),
+            "max_normalized_weight": float((weights.max(axis=0) / weights.sum(axis=0)).max()),
+            "propensity_converged": "yes" if converged else "no",
+        }
+        for j in range(k):
+            label = "control" if j == 0 else f"arm_{j}"
+            diagnostics[f"ess_{label}"] = kish(weights[t == j, j])
+            diagnostics[f"weighted_mean_{label}"] = float(means[j])
+        return FitSummary(
+            ate=contrasts[0].estimate,
+            stderr=contrasts[0].stderr,
+            inference="influence function (stacked M-estimation, estimated multinomial propensity)",
+            diagnostics=diagnostics,
+            contrasts=tuple(contrasts),
+        )
+
+
+def multinomial_propensity(
+    t: NDArray[np.int64], X: NDArray[np.float64], *, C: float = 1e6, max_iter: int = 1000
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], bool]:
+    """Design [1, standardised X], coefficients (p x (k-1), arm 0 the base), P(t=j | X), convergence."""
+    n, k = t.shape[0], int(t.max()) + 1
+    if X.shape[1] == 0:
+        share = np.bincount(t, minlength=k) / n
+        coef = np.log(share[1:] / share[0])[None, :]
+        return np.ones((n, 1)), coef, np.tile(share, (n, 1)), True
+    scale = X.std(axis=0)
+    standardised = (X - X.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
+    model = LogisticRegression(C=float(C), solver="lbfgs", max_iter=int(max_iter), tol=1e-8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(standardised, t)
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    Z = np.column_stack([np.ones(n), standardised])
+    full = np.column_stack([model.intercept_, model.coef_]).T  # p x k, softmax-symmetric (k > 2)
+    # The same probabilities with arm 0 as the base (two arms: already so, one column).
+    coef = full if full.shape[1] == 1 else full[:, 1:] - full[:, :1]
+    probabilities = softmax(np.column_stack([np.zeros(n), Z @ coef]), axis=1)
+    return Z, coef, probabilities, converged
+
+
+def multinomial_influence(
+    Z: NDArray[np.float64], t: NDArray[np.int64], probabilities: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Per-row influence of the multinomial logistic coefficients (arm 0 the base), n x (k-1)p."""
+    n, p = Z.shape
+    k = probabilities.shape[1]
+    score = np.concatenate([Z * ((t == j) - probabilities[:, j])[:, None] for j in range(1, k)], axis=1)
+    hessian = np.empty(((k - 1) * p, (k - 1) * p))
+    for j in range(1, k):
+        for arm in range(1, k):
+            w = probabilities[:, j] * ((j == arm) - probabilities[:, arm])
+            block = (Z * w[:, None]).T @ Z / n
+            hessian[(j - 1) * p : j * p, (arm - 1) * p : arm * p] = block
+    return np.asarray(np.linalg.solve(hessian, score.T).T)
 
 
 class OverlapWeighting(CausalEstimator):
