@@ -21,10 +21,14 @@ from threadpoolctl import threadpool_limits
 from cqox_contracts.v1 import RoleMapping
 from cqox_estimator.domain import estimate
 from cqox_estimator.estimators import REGISTRY
-from cqox_estimator.simulation import confounded
+from cqox_estimator.simulation import confounded, staggered_panel
 
 TRUTH = 1.5
 ROLES = RoleMapping(treatment="treated", outcome="y", covariates=["x1", "x2", "segment"])
+PANEL_ROLES = RoleMapping(
+    treatment="treated", outcome="y", unit="unit", time="period", covariates=["x1", "x2"]
+)
+PERIODS = 20  # panel methods: rows / PERIODS units with staggered adoption (staggered_panel)
 FAST = [name for name, spec in REGISTRY.items() if spec.cost == "light" and name != "policy_tree"]
 
 
@@ -45,10 +49,14 @@ def main() -> None:
     for sim in range(args.sims):
         observational = confounded(args.rows, 10_000 + sim, effect=TRUTH)
         randomised = confounded(args.rows, 10_000 + sim, effect=TRUTH, randomised=True)
+        panel = staggered_panel(args.rows // PERIODS, PERIODS, 10_000 + sim)
         for method in args.methods:
             frame = randomised if "observational" not in REGISTRY[method].designs else observational
+            roles = ROLES
+            if REGISTRY[method].estimator.panel:
+                frame, roles = panel, PANEL_ROLES
             started = time.perf_counter()
-            result = estimate(method, frame, ROLES, seed=sim)
+            result = estimate(method, frame, roles, seed=sim)
             seconds[method] += time.perf_counter() - started
             estimates[method].append(result.estimate)
             errors[method].append(result.std_error or float("nan"))

@@ -108,10 +108,13 @@ class PropensityScoreMatching(CausalEstimator):
             float(((differences - att) ** 2).sum()) + float(((weight**2 - weight_sq) * sigma2).sum())
         ) / n1**2
         known_variance = variance
+        adjusted_variance = None
         if self.replace:
-            variance += _estimated_propensity_adjustment(y, t, Z, score, att, M)
-        if variance <= 0:  # the adjustment can only exceed the variance in tiny or degenerate samples
-            variance = known_variance
+            adjusted_variance = variance + _estimated_propensity_adjustment(y, t, Z, score, att, M)
+            # The adjustment's estimate is noisy and its quadratic forms are biased away from zero,
+            # so a shrinking adjustment over-shrinks in finite samples (coverage 92.8 % instead of
+            # 95.5 % on bench/coverage): keep the larger of the two variances.
+            variance = max(known_variance, adjusted_variance)
         used = weight > 0
         diagnostics: Diagnostics = {
             **propensity_summary(expit(score), t),
@@ -126,8 +129,12 @@ class PropensityScoreMatching(CausalEstimator):
             "propensity_converged": "yes" if converged else "no",
             "se_propensity_known": float(np.sqrt(known_variance)),
         }
-        if self.replace:
-            inference = "Abadie-Imbens (2006) matching variance adjusted for the estimated propensity (2016)"
+        if adjusted_variance is not None:
+            diagnostics["se_propensity_adjusted"] = float(np.sqrt(max(adjusted_variance, 0.0)))
+            inference = (
+                "Abadie-Imbens (2006) matching variance or, when larger, the variance adjusted for the "
+                "estimated propensity (Abadie-Imbens 2016)"
+            )
         else:
             inference = "Abadie-Imbens (2006) matching variance, propensity treated as known"
             diagnostics["se_ignores"] = (
