@@ -326,6 +326,18 @@ def test_select_methods_auto_uses_roles_and_design() -> None:
     assert select_methods(ROLES, "rd", "auto") == ([], {})
 
 
+def test_select_methods_keeps_multi_arm_methods_for_a_many_level_treatment() -> None:
+    multi = [name for name, spec in REGISTRY.items() if spec.estimator.multi_arm]
+    assert select_methods(ROLES, "experiment", "auto", treatment_levels=3)[0] == [
+        name for name in multi if "experiment" in REGISTRY[name].designs
+    ]
+    assert select_methods(ROLES, "experiment", "auto", treatment_levels=2) == select_methods(
+        ROLES, "experiment", "auto"
+    )
+    _, skipped = select_methods(ROLES, "observational", ["psm", "ols"], treatment_levels=4)
+    assert skipped == {"psm": "psm needs a binary treatment; the treatment has 4 levels"}
+
+
 def test_select_methods_explains_each_skipped_request() -> None:
     no_covariates = ROLES.model_copy(update={"covariates": []})
     chosen, skipped = select_methods(no_covariates, "observational", ["ols", "ipw", "magic", "ols"])

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cqox_contracts.v1 import EstimateResult, GateResult, RoleMapping
+from cqox_contracts.v1 import ArmContrast, EstimateResult, GateResult, RoleMapping
 from cqox_quality_gate.domain import GateThresholds, causal_gates
 
 N = 2000
@@ -194,3 +194,24 @@ def test_unassessable_treatment_fails_both_gates(frame: pd.DataFrame) -> None:
 def test_causal_gates_round_trip_through_json(assignment: str) -> None:
     for gate in causal_gates(simulate(assignment), ROLES, ESTIMATES, GateThresholds()):
         assert GateResult.model_validate_json(gate.model_dump_json()) == gate
+
+
+def test_a_multi_arm_analysis_is_judged_arm_by_arm_against_the_reference() -> None:
+    rng = np.random.default_rng(3)
+    n = 1800
+    age = rng.normal(40, 10, n)
+    arm = np.where(rng.random(n) < 0.34, "A", np.where(age > 45, "C", "B"))  # C: older customers
+    frame = pd.DataFrame({"arm": arm, "y": rng.normal(size=n), "age": age})
+    roles = RoleMapping(treatment="arm", outcome="y", covariates=["age"])
+    contrasts = [
+        ArmContrast(
+            arm=a, reference="A", estimate=1.0, std_error=0.1, ci_lower=0.8, ci_upper=1.2, p_value=0.01
+        )
+        for a in ("B", "C")
+    ]
+    multi = estimate("ols").model_copy(update={"contrasts": contrasts})
+    gates = {g.name: g for g in causal_gates(frame, roles, [multi], GateThresholds())}
+    assert {"balance_smd[B vs A]", "balance_smd[C vs A]", "propensity_overlap[C vs A]"} <= gates.keys()
+    raw = {name: g for name, g in gates.items() if name.startswith("raw_balance_smd")}
+    assert raw["raw_balance_smd[B vs A]"].value > 0.5 and raw["raw_balance_smd[C vs A]"].value > 0.5
+    assert all(g.details["n_used"] < n for g in gates.values() if g.details.get("n_used"))

@@ -110,11 +110,25 @@ def test_arms_count_only_rows_with_an_outcome() -> None:
     assert (gate.passed, gate.value) == (False, 15.0)
 
 
-def test_multi_level_treatment_fails_treatment_arms() -> None:
+def test_a_multi_arm_treatment_passes_when_every_arm_is_large_enough() -> None:
     df = clean_frame().assign(treated=lambda d: d["user_id"] % 3)
-    gate = by_name(data_gates(df, ROLES, GateThresholds()))["treatment_arms"]
-    assert not gate.passed
+    gate = by_name(data_gates(df, ROLES, GateThresholds(min_arm_size=10)))["treatment_arms"]
+    assert gate.passed and gate.severity == "error"
     assert gate.details["n_levels"] == 3.0
+    assert [gate.details[f"n[{level}]"] for level in ("0", "1", "2")] == [134.0, 133.0, 133.0]
+    assert gate.value == 133.0
+    assert "3 arms" in gate.message
+
+
+def test_a_thin_arm_or_too_many_levels_fail_treatment_arms() -> None:
+    df = clean_frame().assign(treated=lambda d: np.where(d["user_id"] < 3, 2, d["user_id"] % 2))
+    thin = by_name(data_gates(df, ROLES, GateThresholds(min_arm_size=10)))["treatment_arms"]
+    assert (thin.passed, thin.value) == (False, 3.0)
+    assert "smallest has 3 rows" in thin.message
+    many = by_name(
+        data_gates(clean_frame().assign(treated=lambda d: d["user_id"] % 12), ROLES, GateThresholds())
+    )
+    assert not many["treatment_arms"].passed and "12 levels" in many["treatment_arms"].message
 
 
 def test_string_treatment_labels_are_understood() -> None:

@@ -104,6 +104,10 @@ class DatasetQualified(Event):
     roles: RoleMapping
     design: str
     gates: list[GateResult]
+    treatment_levels: int | None = Field(
+        default=None,
+        description="Distinct treatment levels in the usable rows; above 2 only multi-arm methods apply.",
+    )
 
 
 class DatasetRejected(Event):

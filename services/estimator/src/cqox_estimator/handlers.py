@@ -56,7 +56,9 @@ def plan_handler(timeout_s: float) -> Callable[[DatasetQualified, HandlerContext
     """Handler choosing the methods for a qualified dataset and requesting one estimate each."""
 
     async def handle(event: DatasetQualified, ctx: HandlerContext) -> None:
-        methods, skipped = select_methods(event.roles, event.design, event.spec.methods)
+        methods, skipped = select_methods(
+            event.roles, event.design, event.spec.methods, event.treatment_levels
+        )
         if not methods:
             reasons = "; ".join(f"{m}: {r}" for m, r in skipped.items()) or "no registered method fits"
             await ctx.emit(

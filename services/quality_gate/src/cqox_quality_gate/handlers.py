@@ -40,6 +40,15 @@ async def _record(
         )
 
 
+def treatment_levels(gates: list[GateResult]) -> int | None:
+    """How many levels the treatment has, as the treatment_arms gate counted them."""
+    for gate in gates:
+        levels = gate.details.get("n_levels") if gate.name == "treatment_arms" else None
+        if isinstance(levels, int | float):
+            return int(levels)
+    return None
+
+
 def data_gates_handler(
     thresholds: GateThresholds,
 ) -> Callable[[DatasetMapped, HandlerContext], Awaitable[None]]:
@@ -63,7 +72,12 @@ def data_gates_handler(
         else:
             await ctx.emit(
                 DatasetQualified(
-                    **common, spec=event.spec, roles=event.roles, design=event.design, gates=gates
+                    **common,
+                    spec=event.spec,
+                    roles=event.roles,
+                    design=event.design,
+                    gates=gates,
+                    treatment_levels=treatment_levels(gates),
                 )
             )
 

@@ -206,9 +206,15 @@ def methods_by_cost(cost: Cost) -> list[str]:
 
 
 def select_methods(
-    roles: RoleMapping, design: str, requested: Literal["auto"] | list[str]
+    roles: RoleMapping,
+    design: str,
+    requested: Literal["auto"] | list[str],
+    treatment_levels: int | None = None,
 ) -> tuple[list[str], dict[str, str]]:
-    """Methods to run for this design and roles, plus a reason for each requested one skipped."""
+    """Methods to run for this design and roles, plus a reason for each requested one skipped.
+
+    With more than two treatment levels only methods that accept a multi-valued treatment fit.
+    """
     if design not in DESIGNS:
         raise ValueError(f"unknown design {design!r}; known: {', '.join(sorted(DESIGNS))}")
     auto = requested == "auto"
@@ -220,6 +226,8 @@ def select_methods(
     skipped: dict[str, str] = {}
     for name in names:
         reason = _unusable_reason(name, roles, design)
+        if reason is None and (treatment_levels or 0) > 2 and not REGISTRY[name].estimator.multi_arm:
+            reason = f"{name} needs a binary treatment; the treatment has {treatment_levels} levels"
         if reason is None:
             chosen.append(name)
         elif not auto:

@@ -316,12 +316,48 @@ def causal_gates(
     """Judge covariate balance (SMD before/after IPW), propensity overlap and, for panel methods
     that test them, parallel pre-trends."""
     trends = parallel_trends_gate(estimates, thresholds)
+    arms = _contrasted_arms(estimates)
+    if arms is not None and roles.treatment in df.columns:
+        return [*_per_arm_gates(df, roles, estimates, thresholds, *arms), *trends]
+    return [*_binary_gates(df, roles, estimates, thresholds), *trends]
+
+
+def _binary_gates(
+    df: pd.DataFrame, roles: RoleMapping, estimates: list[EstimateResult], thresholds: GateThresholds
+) -> list[GateResult]:
     sample = causal_sample(df, roles)
     if isinstance(sample, str):
-        return [*_cannot_assess(sample, thresholds), *trends]
+        return _cannot_assess(sample, thresholds)
     propensity = fit_propensity(sample.covariates, sample.treated)
     return [
         *_balance_gate(sample, propensity, estimates, thresholds),
         _overlap_gate(sample, propensity, estimates, thresholds),
-        *trends,
     ]
+
+
+def _contrasted_arms(estimates: list[EstimateResult]) -> tuple[str, list[str]] | None:
+    """The reference and the other arms of a multi-arm analysis, from the estimates' contrasts."""
+    for estimate in estimates:
+        if estimate.contrasts:
+            return estimate.contrasts[0].reference, [c.arm for c in estimate.contrasts]
+    return None
+
+
+def _per_arm_gates(
+    df: pd.DataFrame,
+    roles: RoleMapping,
+    estimates: list[EstimateResult],
+    thresholds: GateThresholds,
+    reference: str,
+    arms: list[str],
+) -> list[GateResult]:
+    """Balance and overlap of each arm against the reference, as `<gate>[<arm> vs <reference>]`."""
+    labels = df[roles.treatment].astype(str).str.strip()
+    gates: list[GateResult] = []
+    for arm in arms:
+        pair = df[labels.isin([arm, reference])]
+        coded = roles.model_copy(update={"treatment_coding": {reference: 0, arm: 1}})
+        pair = pair.assign(**{roles.treatment: labels[pair.index]})
+        for gate in _binary_gates(pair, coded, estimates, thresholds):
+            gates.append(gate.model_copy(update={"name": f"{gate.name}[{arm} vs {reference}]"}))
+    return gates

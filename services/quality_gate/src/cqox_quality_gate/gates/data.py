@@ -13,6 +13,8 @@ from cqox_quality_gate.gates.treatment import code_treatment
 # Roles whose failures block the analysis; every other mapped column only warns.
 BLOCKING_ROLES = ("treatment", "outcome")
 REQUIRED_ROLES = ("treatment", "outcome")
+# Most treatment levels read as arms of a multi-arm comparison; more look like a dose or an id.
+MAX_ARMS = 10
 
 
 def mapped_columns(roles: RoleMapping) -> list[tuple[str, str]]:
@@ -141,20 +143,7 @@ def _treatment_arms_gate(df: pd.DataFrame, roles: RoleMapping, min_arm: int) -> 
         "n_control": float(coding.n_control),
     }
     if len(coding.levels) > 2:
-        return GateResult(
-            name="treatment_arms",
-            category="data",
-            threshold=float(min_arm),
-            value=None,
-            passed=False,
-            severity="error",
-            message=(
-                f"Treatment {treatment!r} has {len(coding.levels)} levels but a binary treatment "
-                "is expected; recode it to two arms."
-            ),
-            applies_to=[treatment],
-            details=details,
-        )
+        return _multi_arm_gate(treatment, usable, min_arm, details)
     smallest = min(coding.n_treated, coding.n_control)
     passed = coding.is_binary and smallest >= min_arm
     if passed:
@@ -172,6 +161,44 @@ def _treatment_arms_gate(df: pd.DataFrame, roles: RoleMapping, min_arm: int) -> 
         message = (
             f"Treatment arm sizes {coding.n_treated} treated / {coding.n_control} control are "
             f"below the minimum of {min_arm} rows per arm; collect more data."
+        )
+    return GateResult(
+        name="treatment_arms",
+        category="data",
+        threshold=float(min_arm),
+        value=float(smallest),
+        passed=passed,
+        severity="error",
+        message=message,
+        applies_to=[treatment],
+        details=details,
+    )
+
+
+def _multi_arm_gate(
+    treatment: str, usable: pd.Series, min_arm: int, details: dict[str, float | str | None]
+) -> GateResult:
+    """Three to MAX_ARMS levels are arms (multi-arm methods compare each with the reference)."""
+    sizes = usable.dropna().astype(str).value_counts()
+    details = {**details, **{f"n[{level}]": float(n) for level, n in sizes.items()}}
+    smallest = int(sizes.min())
+    if len(sizes) > MAX_ARMS:
+        passed, message = (
+            False,
+            f"Treatment {treatment!r} has {len(sizes)} levels; up to {MAX_ARMS} arms can be compared. "
+            "Group its levels, or map a binary treatment.",
+        )
+    elif smallest < min_arm:
+        passed, message = (
+            False,
+            f"Treatment {treatment!r} has {len(sizes)} arms but the smallest has {smallest} rows, "
+            f"below the minimum of {min_arm}; collect more data or merge thin arms.",
+        )
+    else:
+        passed, message = (
+            True,
+            f"Treatment {treatment!r} has {len(sizes)} arms, each with at least {min_arm} rows; "
+            "methods that accept a multi-valued treatment compare each arm with the reference.",
         )
     return GateResult(
         name="treatment_arms",
