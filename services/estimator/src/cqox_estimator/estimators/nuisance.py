@@ -65,6 +65,16 @@ def logistic_propensity(
     n = t.shape[0]
     if X.shape[1] == 0:
         return np.ones((n, 1)), np.array([float(logit(t.mean()))]), True
+    Z, model, converged = fit_logistic(t, X, C=C, max_iter=max_iter)
+    coef = np.concatenate([model.intercept_, model.coef_.ravel()])
+    return Z, coef, converged
+
+
+def fit_logistic(
+    t: NDArray[np.int64], X: NDArray[np.float64], *, C: float, max_iter: int
+) -> tuple[NDArray[np.float64], LogisticRegression, bool]:
+    """(Multinomial) logistic regression of t on standardised X: the design [1, standardised X],
+    the fitted model and whether the solver converged."""
     scale = X.std(axis=0)
     standardised = (X - X.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
     model = LogisticRegression(C=float(C), solver="lbfgs", max_iter=int(max_iter), tol=1e-8)
@@ -72,9 +82,7 @@ def logistic_propensity(
         warnings.simplefilter("always", ConvergenceWarning)
         model.fit(standardised, t)
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    Z = np.column_stack([np.ones(n), standardised])
-    coef = np.concatenate([model.intercept_, model.coef_.ravel()])
-    return Z, coef, converged
+    return np.column_stack([np.ones(t.shape[0]), standardised]), model, converged
 
 
 def logistic_influence(

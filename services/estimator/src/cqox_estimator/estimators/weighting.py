@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import expit, softmax
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 
 from cqox_estimator.estimators.base import CausalEstimator, Contrast, Diagnostics, FitSummary
 from cqox_estimator.estimators.design import EstimationError
 from cqox_estimator.estimators.nuisance import (
+    fit_logistic,
     kish,
     logistic_influence,
     logistic_propensity,
@@ -228,14 +226,7 @@ def multinomial_propensity(
         share = np.bincount(t, minlength=k) / n
         coef = np.log(share[1:] / share[0])[None, :]
         return np.ones((n, 1)), coef, np.tile(share, (n, 1)), True
-    scale = X.std(axis=0)
-    standardised = (X - X.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
-    model = LogisticRegression(C=float(C), solver="lbfgs", max_iter=int(max_iter), tol=1e-8)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        model.fit(standardised, t)
-    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    Z = np.column_stack([np.ones(n), standardised])
+    Z, model, converged = fit_logistic(t, X, C=C, max_iter=max_iter)
     full = np.column_stack([model.intercept_, model.coef_]).T  # p x k, softmax-symmetric (k > 2)
     # The same probabilities with arm 0 as the base (two arms: already so, one column).
     coef = full if full.shape[1] == 1 else full[:, 1:] - full[:, :1]
