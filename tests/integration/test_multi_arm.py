@@ -40,10 +40,11 @@ def three_arm_campaign(path: Path, n: int = 1500) -> Path:
 def test_each_arm_is_compared_with_the_reference_and_binary_methods_are_not_planned(
     api: httpx.Client, tmp_path: Path
 ) -> None:
-    spec = {"methods": "auto", "roles": {"treatment": "variant", "outcome": "spend", "covariates": ["age"]}}
-    created = upload(api, three_arm_campaign(tmp_path / "campaign.csv"), name="three-arms", spec=spec)
+    # No roles given: the mapper reads the A/B/C column named "variant" as the treatment.
+    created = upload(api, three_arm_campaign(tmp_path / "campaign.csv"), name="three-arms")
     analysis = wait_done(api, created["analysis_id"], timeout=180)
     assert analysis["status"] == "completed", analysis["error"]
+    assert (analysis["roles"]["treatment"], analysis["roles"]["covariates"]) == ("variant", ["age"])
     assert analysis["failures"] == []
     methods = {e["method"]: e for e in analysis["estimates"]}
     assert methods.keys() == {"diff_in_means", "ols", "ipw", "aipw", "linear_dml"}

@@ -212,6 +212,36 @@ def test_two_level_text_treatment() -> None:
     assert "treatment/control" in assignment(result, "group").reason
 
 
+def test_a_column_of_three_arms_is_the_treatment() -> None:
+    rng = np.random.default_rng(9)
+    df = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(N)],
+            "variant": rng.choice(["A", "B", "C"], N),
+            "spend": rng.normal(size=N),
+            "age": rng.normal(40, 10, N),
+        }
+    )
+    result = infer_roles(df)
+    assert result.roles.treatment == "variant"
+    assert "3 experiment arms (A, B, C)" in assignment(result, "variant").reason
+    assert not result.needs_confirmation
+
+
+def test_a_named_binary_treatment_beats_a_lettered_segment() -> None:
+    rng = np.random.default_rng(10)
+    df = pd.DataFrame(
+        {
+            "treated": rng.integers(0, 2, N),
+            "segment": rng.choice(["a", "b", "c"], N),
+            "revenue": rng.normal(size=N),
+        }
+    )
+    result = infer_roles(df)
+    assert result.roles.treatment == "treated"
+    assert result.roles.covariates == ["segment"]
+
+
 def test_panel_layout() -> None:
     result = infer_roles(panel())
     assert result.roles.treatment == "treated"

@@ -33,6 +33,10 @@ _DATE_TEXT = re.compile(
 )
 
 
+# A column with at most this many levels keeps them in its profile (a treatment may have arms).
+MAX_ARMS = 10
+
+
 @dataclass(frozen=True)
 class Profile:
     """What the values of one column look like."""
@@ -41,7 +45,7 @@ class Profile:
     n_rows: int
     n_non_null: int
     n_unique: int
-    levels: tuple[str, ...]  # the two levels of a binary column, else empty
+    levels: tuple[str, ...]  # the levels of a column with 2..MAX_ARMS of them, else empty
     is_zero_one: bool
     is_id_like: bool
     is_free_text: bool
@@ -132,10 +136,12 @@ def profile(series: pd.Series, unit_named: bool) -> Profile:
 
     levels: tuple[str, ...] = ()
     is_zero_one = False
-    if n_unique == 2:
+    if 2 <= n_unique <= MAX_ARMS:
         distinct = sorted(values.unique().tolist(), key=str)
         levels = tuple(_format_level(v) for v in distinct)
-        is_zero_one = kind == "bool" or (kind == "integer" and {float(v) for v in distinct} == {0.0, 1.0})
+        is_zero_one = n_unique == 2 and (
+            kind == "bool" or (kind == "integer" and {float(v) for v in distinct} == {0.0, 1.0})
+        )
 
     is_free_text = False
     is_date_text = False
@@ -235,6 +241,20 @@ def looks_like_arms(p: Profile, dictionaries: tuple[SynonymDictionary, ...]) -> 
     return all(normalise_level(level) in arms for level in p.levels)
 
 
+def reads_as_arms(p: Profile, dictionaries: tuple[SynonymDictionary, ...]) -> bool:
+    """True when every level of a 3+-level column names an arm: 'A/B/C', 'control/variant 1/variant 2'."""
+    if len(p.levels) < 3:
+        return False
+    words = frozenset().union(*(d.arm_levels | d.treatment_levels | d.control_levels for d in dictionaries))
+
+    def is_arm(level: str) -> bool:
+        norm = normalise_level(level)
+        first = norm.split(" ")[0] if norm else ""
+        return (len(norm) == 1 and norm.isalpha()) or norm in words or first in words
+
+    return all(is_arm(level) for level in p.levels)
+
+
 def treatment_evidence(p: Profile, dictionaries: tuple[SynonymDictionary, ...]) -> Evidence | None:
     """Binary and two-level columns suit a treatment; many-valued numbers barely do."""
     if p.is_constant or p.is_id_like or p.is_year_like or p.is_date_text or p.kind == "datetime":
@@ -247,6 +267,11 @@ def treatment_evidence(p: Profile, dictionaries: tuple[SynonymDictionary, ...]) 
         if reads_as_levels(p, dictionaries):
             return Evidence(1.0, f"values look like treatment/control ({stated})")
         return Evidence(0.8, f"values two-level ({stated})")
+    if p.kind == "text" and p.levels and not p.is_free_text:
+        shown = ", ".join(p.levels)
+        if reads_as_arms(p, dictionaries):
+            return Evidence(0.8, f"values read as {p.n_unique} experiment arms ({shown})")
+        return Evidence(0.3, f"values multi-level text ({p.n_unique} levels: {shown})")
     if p.kind in ("integer", "float") and p.n_unique <= 9:
         return Evidence(0.3, f"values multi-valued ({p.n_unique} levels)")
     if p.kind in ("integer", "float"):
