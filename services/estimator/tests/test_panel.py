@@ -155,3 +155,17 @@ def test_pretrend_test_is_skipped_with_reasons_it_cannot_run() -> None:
     result = estimate("twfe", frame, ROLES)
     assert "not run" in str(result.diagnostics["pretrend_test"])
     assert "pretrend_p_value" not in result.diagnostics
+
+
+def test_standard_errors_cluster_on_the_mapped_cluster_column() -> None:
+    frame = panel(seed=3).assign(region=lambda f: f["unit"] // 6)  # 10 regions of 6 units
+    roles = ROLES.model_copy(update={"cluster": "region"})
+    result = estimate("twfe", frame, roles)
+    lsdv = smf.ols("y ~ treated + x + C(unit) + C(period)", data=frame).fit(
+        cov_type="cluster", cov_kwds={"groups": frame["region"]}
+    )
+    assert result.std_error == pytest.approx(lsdv.bse["treated"], rel=1e-8)
+    assert result.diagnostics["n_clusters"] == 10 and result.diagnostics["cluster"] == "cluster column"
+    assert "Only 10 clusters" in str(result.diagnostics["warning"])
+    same_as_unit = ROLES.model_copy(update={"cluster": "unit"})
+    assert estimate("twfe", frame, same_as_unit).std_error == estimate("twfe", frame, ROLES).std_error

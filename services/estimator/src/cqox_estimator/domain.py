@@ -88,7 +88,9 @@ def run(
     if "random_state" in accepted:
         estimator.set_params(random_state=seed)
     try:
-        estimator.fit(design.y, design.t, X=design.X, unit=design.unit, time=design.time)
+        estimator.fit(
+            design.y, design.t, X=design.X, unit=design.unit, time=design.time, cluster=design.cluster
+        )
     except np.linalg.LinAlgError as exc:
         raise EstimationError(f"{method} failed numerically: {exc}") from exc
     result = estimator.result(ci_level=ci_level, design=design, runtime_s=time.perf_counter() - started)

@@ -71,6 +71,7 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         X: ArrayLike | None = None,
         unit: ArrayLike | None = None,
         time: ArrayLike | None = None,
+        cluster: ArrayLike | None = None,
     ) -> Self:
         """Estimate the effect of binary `t` on `y`, adjusting for covariates `X` if used.
 
@@ -78,12 +79,15 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         (`contrasts_`; `ate_` is arm 1 vs arm 0).
 
         Panel methods take each row's `unit` and `time` (any hashable labels; time must sort in
-        time order); other methods ignore them.
+        time order) and optionally a `cluster` for the standard errors (default: the unit);
+        other methods ignore them.
         """
         self._check_params()
         y_arr, t_arr, X_arr = _check_arrays(y, t, X, multi_arm=self.multi_arm, method=self.method)
         if self.panel:
-            self.unit_, self.time_ = _check_panel_index(unit, time, y_arr.shape[0], self.method)
+            self.unit_, self.time_, self.cluster_ = _check_panel_index(
+                unit, time, cluster, y_arr.shape[0], self.method
+            )
         summary = self._fit(y_arr, t_arr, X_arr)
         self.X_ = X_arr
         if not math.isfinite(summary.ate):
@@ -282,13 +286,14 @@ def _check_arm_codes(t_raw: NDArray[np.float64], method: str) -> NDArray[np.int6
 
 
 def _check_panel_index(
-    unit: ArrayLike | None, time: ArrayLike | None, n: int, method: str
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Unit and period codes (0..k-1, periods in sorted order) for a panel method."""
+    unit: ArrayLike | None, time: ArrayLike | None, cluster: ArrayLike | None, n: int, method: str
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64] | None]:
+    """Unit, period (sorted order) and optional cluster codes 0..k-1 for a panel method."""
     if unit is None or time is None:
         raise EstimationError(f"{method} is a panel method: it needs the unit and time of every row")
     coded: list[NDArray[np.int64]] = []
-    for name, values in (("unit", unit), ("time", time)):
+    keys = [("unit", unit), ("time", time), *([("cluster", cluster)] if cluster is not None else [])]
+    for name, values in keys:
         array = np.asarray(values).reshape(-1)
         if array.shape[0] != n:
             raise EstimationError(f"{name} must have one value per row (got {array.shape[0]}, expected {n})")
@@ -296,7 +301,7 @@ def _check_panel_index(
         if (codes < 0).any():
             raise EstimationError(f"{name} must not contain missing values")
         coded.append(np.asarray(codes, dtype=np.int64))
-    return coded[0], coded[1]
+    return coded[0], coded[1], coded[2] if cluster is not None else None
 
 
 def _plain(value: float | str | None) -> float | str | None:

@@ -47,6 +47,8 @@ class DesignData:
     # Panel index of every used row (codes 0..k-1, time codes in time order); None outside panels.
     unit: NDArray[np.int64] | None = None
     time: NDArray[np.int64] | None = None
+    # Codes of the mapped cluster column (panels only; None: cluster by unit).
+    cluster: NDArray[np.int64] | None = None
     # Multi-valued treatment (multi-arm methods only): the level labels in code order, so
     # arms[0] is the reference (control) level and t holds 0..k-1. Empty for a binary treatment.
     arms: list[str] = field(default_factory=list)
@@ -142,6 +144,7 @@ def prepare(
         rows=np.flatnonzero(keep),
         unit=_codes(series[index[0]]) if index else None,
         time=_codes(series[index[1]]) if index else None,
+        cluster=_codes(series[index[2]]) if len(index) > 2 else None,
         arms=arms,
     )
 
@@ -155,7 +158,13 @@ def _panel_columns(df: pd.DataFrame, roles: RoleMapping, used: list[str]) -> lis
             f"the unit and time columns ({unit!r}, {time!r}) must differ from each other and from "
             "the treatment, outcome and covariates"
         )
-    return [unit, time]
+    cluster = roles.cluster
+    if not cluster or cluster == unit:
+        return [unit, time]
+    _required_column(df, cluster, "cluster")
+    if cluster in (time, *used[:2]):
+        raise EstimationError(f"the cluster column {cluster!r} cannot be the time, treatment or outcome")
+    return [unit, time, cluster]
 
 
 def _codes(values: pd.Series) -> NDArray[np.int64]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ MAX_LEADS = 5
 
 
 class TwoWayFixedEffects(CausalEstimator):
-    """y_it = a_i + l_t + tau * D_it + X_it b + e_it, SE clustered by unit.
+    """y_it = a_i + l_t + tau * D_it + X_it b + e_it, SE clustered by unit (or the cluster role).
 
     tau is the average effect on treated unit-periods when effects are homogeneous. With
     staggered adoption and effects that vary over time it is a weighted average whose weights
@@ -49,22 +50,22 @@ class TwoWayFixedEffects(CausalEstimator):
                 time_effects=True,
                 drop_absorbed=True,
             )
-            fitted = model.fit(cov_type="clustered", cluster_entity=True, group_debias=True)
+            fitted = model.fit(**self._clustering(index))
         if "treatment" not in fitted.params.index:
             raise EstimationError("the treatment is absorbed by the unit and time fixed effects")
         absorbed = X.shape[1] - (len(fitted.params) - 1)
-        n_clusters = int(timing["n_units"])
+        n_clusters = int(timing["n_units"]) if self.cluster_ is None else int(self.cluster_.max()) + 1
         negative_share = _negative_weight_share(t, X, index)
         diagnostics: Diagnostics = {
             **timing,
-            "cluster": "unit",
+            "cluster": "unit" if self.cluster_ is None else "cluster column",
             "n_clusters": float(n_clusters),
             "within_r2": float(fitted.rsquared_within),
             "absorbed_covariates": float(absorbed),
             "negative_weight_share": negative_share,
-            **_pretrend_test(y, t, X, index, timing),
+            **_pretrend_test(y, t, X, index, timing, self._clustering(index), n_clusters),
         }
-        notes = _notes(timing, negative_share)
+        notes = _notes(timing, negative_share, n_clusters)
         if notes:
             diagnostics["warning"] = " ".join(notes)
         if absorbed:
@@ -76,6 +77,17 @@ class TwoWayFixedEffects(CausalEstimator):
             dof=float(n_clusters - 1),
             diagnostics=diagnostics,
         )
+
+    def _clustering(self, index: pd.MultiIndex) -> dict[str, Any]:
+        return _clustering_options(self.cluster_, index)
+
+
+def _clustering_options(cluster: NDArray[np.int64] | None, index: pd.MultiIndex) -> dict[str, Any]:
+    """PanelOLS.fit options: cluster by unit, or by the mapped cluster column's codes."""
+    options: dict[str, Any] = {"cov_type": "clustered", "group_debias": True}
+    if cluster is None:
+        return {**options, "cluster_entity": True}
+    return {**options, "clusters": pd.DataFrame({"cluster": cluster}, index=index)}
 
 
 def did_treatment(df: pd.DataFrame, roles: RoleMapping) -> tuple[pd.DataFrame, RoleMapping, str | None]:
@@ -176,6 +188,8 @@ def _pretrend_test(
     X: NDArray[np.float64],
     index: pd.MultiIndex,
     timing: dict[str, float],
+    clustering: dict[str, Any],
+    n_clusters: int,
 ) -> Diagnostics:
     """Joint Wald test that the event-study leads are zero (no effect before adoption).
 
@@ -204,14 +218,13 @@ def _pretrend_test(
         warnings.simplefilter("ignore")
         fitted = PanelOLS(
             pd.Series(y, index=index), exog, entity_effects=True, time_effects=True, drop_absorbed=True
-        ).fit(cov_type="clustered", cluster_entity=True, group_debias=True)
+        ).fit(**clustering)
     names = [name for name in columns if name in fitted.params.index]
     if not names:
         return {"pretrend_test": "not run: the leads are absorbed by the fixed effects"}
     b = fitted.params[names].to_numpy()
     V = fitted.cov.loc[names, names].to_numpy()
     wald = float(b @ np.linalg.pinv(V) @ b)
-    n_clusters = int(timing["n_units"])
     p_value = float(stats.f.sf(wald / len(names), len(names), max(n_clusters - 1, 1)))
     return {
         "pretrend_test": f"joint F-test of {len(names)} event-study leads (-{leads[-1]}..-2; -1 reference)",
@@ -220,9 +233,8 @@ def _pretrend_test(
     }
 
 
-def _notes(timing: dict[str, float], negative_share: float) -> list[str]:
+def _notes(timing: dict[str, float], negative_share: float, n_clusters: int) -> list[str]:
     notes: list[str] = []
-    n_clusters = int(timing["n_units"])
     if timing["n_adoption_cohorts"] > 1:
         notes.append(
             f"Staggered adoption ({int(timing['n_adoption_cohorts'])} cohorts): under effects that "
