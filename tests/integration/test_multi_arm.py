@@ -60,3 +60,23 @@ def test_each_arm_is_compared_with_the_reference_and_binary_methods_are_not_plan
     gates = {g["name"]: g for g in analysis["gates"]}
     assert gates["treatment_arms"]["passed"]
     assert {"balance_smd[B vs A]", "balance_smd[C vs A]"} <= gates.keys()
+
+    # The user picks B as the reference: a new analysis compares A and C with B.
+    changed = api.put(
+        f"/v1/datasets/{created['dataset_id']}/mapping", json={"roles": {"reference_level": "B"}}
+    )
+    assert changed.status_code == 202, changed.text
+    rerun = wait_done(api, changed.json()["analysis_id"], timeout=180)
+    assert rerun["status"] == "completed", rerun["error"]
+    assert rerun["roles"]["treatment_coding"] == {"B": 0}
+    ols = next(e for e in rerun["estimates"] if e["method"] == "ols")
+    by_arm = {c["arm"]: c for c in ols["contrasts"]}
+    assert by_arm.keys() == {"A", "C"} and {c["reference"] for c in by_arm.values()} == {"B"}
+    assert by_arm["A"]["ci_lower"] < -EFFECTS["B"] < by_arm["A"]["ci_upper"]
+
+
+def test_a_level_override_that_is_not_a_string_is_refused(api: httpx.Client, tmp_path: Path) -> None:
+    created = upload(api, three_arm_campaign(tmp_path / "campaign2.csv", n=300), name="three-arms-bad")
+    refused = api.put(f"/v1/datasets/{created['dataset_id']}/mapping", json={"roles": {"treated_level": 3}})
+    assert refused.status_code == 422
+    assert "'treated_level' must be a level of the treatment column" in refused.json()["detail"]

@@ -430,3 +430,21 @@ def test_input_frame_is_not_modified() -> None:
     before = df.copy()
     infer_roles(df, {"treatment": "received_coupon"})
     pd.testing.assert_frame_equal(df, before)
+
+
+def test_treated_level_and_reference_level_overrides_state_the_coding() -> None:
+    rng = np.random.default_rng(11)
+    two = pd.DataFrame({"version": rng.choice(["new", "old"], N), "sales": rng.normal(size=N)})
+    assert infer_roles(two, {"treatment": "version"}).roles.treatment_coding == {"new": 0, "old": 1}
+    flipped = infer_roles(two, {"treatment": "version", "treated_level": "new"})
+    assert flipped.roles.treatment_coding == {"old": 0, "new": 1}
+    assert infer_roles(two, {"treatment": "version", "reference_level": "old"}).roles.treatment_coding == {
+        "old": 0,
+        "new": 1,
+    }
+    arms = pd.DataFrame({"variant": rng.choice(["A", "B", "C"], N), "sales": rng.normal(size=N)})
+    assert infer_roles(arms, {"reference_level": "B"}).roles.treatment_coding == {"B": 0}
+    with pytest.raises(MappingError, match="treated_level needs a two-level treatment"):
+        infer_roles(arms, {"treated_level": "B"})
+    with pytest.raises(MappingError, match=r"reference_level 'Z' is not a level of the treatment 'variant'"):
+        infer_roles(arms, {"reference_level": "Z"})

@@ -22,6 +22,8 @@ from cqox_shared.runtime import ServiceRuntime
 WAITING = "awaiting_confirmation"
 # Keys that name a value rather than a column.
 _VALUE_KEYS = frozenset({"cutoff"})
+# Labels of the treatment column, not column names: checked by the mapping service.
+_LEVEL_KEYS = frozenset({"treated_level", "reference_level"})
 
 
 class MappingIn(BaseModel):
@@ -154,6 +156,11 @@ def _checked_roles(
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise HTTPException(422, f"{role!r} must be a number, got {value!r}")
             checked[role] = str(value)
+            continue
+        if role in _LEVEL_KEYS:
+            if not isinstance(value, str) or not value.strip():
+                raise HTTPException(422, f"{role!r} must be a level of the treatment column, got {value!r}")
+            checked[role] = value
             continue
         if isinstance(value, int | float):
             raise HTTPException(422, f"role {role!r} takes a column name, got {value!r}")

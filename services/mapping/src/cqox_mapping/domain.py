@@ -96,7 +96,9 @@ _OVERRIDE_ALIASES = {
     "lon": "longitude",
     "lng": "longitude",
 }
-OVERRIDE_KEYS: tuple[str, ...] = (*SINGLE_ROLES, "covariates", "excluded", "cutoff")
+# Level overrides: which label of the treatment is treated (two levels) or the reference (arms).
+LEVEL_KEYS = ("treated_level", "reference_level")
+OVERRIDE_KEYS: tuple[str, ...] = (*SINGLE_ROLES, "covariates", "excluded", "cutoff", *LEVEL_KEYS)
 
 # Weights of name and value evidence, and how much a name pointing elsewhere costs.
 _NAME_WEIGHT = 0.6
@@ -275,6 +277,7 @@ class _Overrides:
     covariates: list[str] | None
     excluded: list[str]
     cutoff: float | None
+    levels: dict[str, str] = field(default_factory=dict)  # treated_level / reference_level
 
 
 def _parse_overrides(overrides: Mapping[str, str | list[str]] | None, columns: list[str]) -> _Overrides:
@@ -283,6 +286,7 @@ def _parse_overrides(overrides: Mapping[str, str | list[str]] | None, columns: l
     covariates: list[str] | None = None
     excluded: list[str] = []
     cutoff: float | None = None
+    levels: dict[str, str] = {}
     available = set(columns)
 
     def check(role: str, column: object) -> str:
@@ -304,6 +308,10 @@ def _parse_overrides(overrides: Mapping[str, str | list[str]] | None, columns: l
                 cutoff = float(value if isinstance(value, str | int | float) else value[0])
             except (TypeError, ValueError, IndexError) as exc:
                 raise MappingError(f"override 'cutoff' must be a number, got {value!r}") from exc
+        elif role in LEVEL_KEYS:
+            if not isinstance(value, str) or not value.strip():
+                raise MappingError(f"override {role!r} must be a level of the treatment, got {value!r}")
+            levels[role] = value.strip()
         elif role in ("covariates", "excluded"):
             names = [value] if isinstance(value, str) else list(value)
             checked = [check(role, c) for c in names]
@@ -335,7 +343,28 @@ def _parse_overrides(overrides: Mapping[str, str | list[str]] | None, columns: l
         if column in seen or column in (covariates or []):
             role = seen.get(column, "covariate")
             raise MappingError(f"column {column!r} is both excluded and set as {role}")
-    return _Overrides(singles, covariates, excluded, cutoff)
+    if len(levels) > 1:
+        raise MappingError("give either treated_level (two levels) or reference_level (arms), not both")
+    return _Overrides(singles, covariates, excluded, cutoff, levels)
+
+
+def _stated_coding(profile: Profile, column: str, given: _Overrides) -> dict[str, int]:
+    """The coding a treated_level / reference_level override states, checked against the levels."""
+    levels = list(profile.levels)
+    ((key, level),) = given.levels.items()
+    if level not in levels:
+        shown = ", ".join(map(repr, levels)) or "more than 10 levels"
+        raise MappingError(f"{key} {level!r} is not a level of the treatment {column!r} ({shown})")
+    if key == "treated_level":
+        if len(levels) != 2:
+            raise MappingError(
+                f"treated_level needs a two-level treatment; {column!r} has {len(levels)}: "
+                "use reference_level to choose the arm the others are compared with"
+            )
+        return {other: 0 for other in levels if other != level} | {level: 1}
+    if len(levels) == 2:
+        return {level: 0} | {other: 1 for other in levels if other != level}
+    return {level: 0}
 
 
 # --------------------------------------------------------------------------- inference
@@ -757,6 +786,10 @@ def infer_roles(
     coding: dict[str, int] = {}
     if "treatment" in chosen:
         coding = treatment_coding(data.profiles[chosen["treatment"].column], data.dictionaries)
+        if given.levels:
+            coding = _stated_coding(
+                data.profiles[chosen["treatment"].column], chosen["treatment"].column, given
+            )
     post_coding: dict[str, int] = {}
     if "post" in chosen:
         post_coding = treatment_coding(data.profiles[chosen["post"].column], data.dictionaries)
