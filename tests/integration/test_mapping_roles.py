@@ -120,11 +120,15 @@ def test_japanese_shift_jis_panel_is_mapped_by_its_japanese_names(api: httpx.Cli
     assert designs["panel"]["supported"] and designs["panel"]["reason"]
     assert not designs["iv"]["supported"] and designs["iv"]["reason"]
     assert analysis["confidence_threshold"] and "ja:" in analysis["dictionary_version"]
-    # The planner picks the panel method: two-way fixed effects, clustered by store.
+    # The planner picks the panel methods: two-way fixed effects and Callaway-Sant'Anna.
     assert analysis["status"] == "completed", analysis["error"]
     estimates = {e["method"]: e for e in analysis["estimates"]}
-    assert set(estimates) == {"twfe"}
+    assert set(estimates) == {"twfe", "cs_did"}
     twfe = estimates["twfe"]
+    # One adoption date, so both agree; cs_did compares the treated stores with never-treated ones.
+    cs = estimates["cs_did"]
+    assert cs["ci_lower"] < CAMPAIGN_EFFECT < cs["ci_upper"]
+    assert cs["diagnostics"]["control_group"] == "never treated"
     assert twfe["ci_lower"] < CAMPAIGN_EFFECT < twfe["ci_upper"]
     assert abs(twfe["estimate"] - CAMPAIGN_EFFECT) < 20
     assert twfe["inference"] == "cluster" and twfe["diagnostics"]["n_clusters"] == 40

@@ -135,7 +135,9 @@ def data_for(spec: MethodSpec, seed: int = 1) -> pd.DataFrame:
 def test_recovers_known_effect(spec: MethodSpec) -> None:
     result = estimate(spec.name, data_for(spec), ROLES)
     assert result.estimate == pytest.approx(TRUE_EFFECT, abs=4 * result.std_error)
-    assert abs(result.estimate - TRUE_EFFECT) < 0.15
+    # Precise methods land within 0.15; cs_did (no covariate adjustment, clean comparisons
+    # only) is noisier on the 100-unit panel, so it gets 2.5 of its own SEs.
+    assert abs(result.estimate - TRUE_EFFECT) < max(0.15, 2.5 * result.std_error)
     assert result.ci_lower < TRUE_EFFECT < result.ci_upper
 
 
@@ -312,7 +314,7 @@ def test_select_methods_auto_uses_roles_and_design() -> None:
     assert "cuped" not in observational and {"psm", "causal_forest", "policy_tree"} <= set(observational)
     experiment = [name for name, spec in REGISTRY.items() if "experiment" in spec.designs]
     assert select_methods(ROLES, "experiment", "auto") == (experiment, {})
-    assert select_methods(ROLES, "panel", "auto") == (["twfe"], {})
+    assert select_methods(ROLES, "panel", "auto") == (["twfe", "cs_did"], {})
     no_panel_keys = ROLES.model_copy(update={"unit": None})
     assert select_methods(no_panel_keys, "panel", ["twfe"]) == (
         [],

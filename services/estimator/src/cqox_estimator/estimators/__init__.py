@@ -21,6 +21,7 @@ from cqox_estimator.estimators.registry import (
     select_methods,
 )
 from cqox_estimator.estimators.regression import Cuped, InteractedRegression, RegressionAdjustment
+from cqox_estimator.estimators.staggered import CallawaySantAnna
 from cqox_estimator.estimators.weighting import (
     EntropyBalancing,
     InversePropensityWeighting,
@@ -32,6 +33,7 @@ __all__ = [
     "MIN_ROWS_PER_ARM",
     "REGISTRY",
     "AugmentedIPW",
+    "CallawaySantAnna",
     "CausalEstimator",
     "CausalForest",
     "Cuped",

@@ -238,8 +238,8 @@ def _notes(timing: dict[str, float], negative_share: float, n_clusters: int) -> 
     if timing["n_adoption_cohorts"] > 1:
         notes.append(
             f"Staggered adoption ({int(timing['n_adoption_cohorts'])} cohorts): under effects that "
-            "change over time TWFE mixes already-treated units into the controls; compare with a "
-            "heterogeneity-robust DiD estimator."
+            "change over time TWFE mixes already-treated units into the controls; compare with cs_did "
+            "(Callaway-Sant'Anna), which uses clean comparisons only."
         )
     if negative_share > 0:
         notes.append(f"{negative_share:.0%} of treated rows carry negative weight.")

@@ -16,6 +16,7 @@ from cqox_estimator.estimators.matching import PropensityScoreMatching, Propensi
 from cqox_estimator.estimators.metalearners import SLearner, TLearner, XLearner
 from cqox_estimator.estimators.panel import TwoWayFixedEffects
 from cqox_estimator.estimators.regression import Cuped, InteractedRegression, RegressionAdjustment
+from cqox_estimator.estimators.staggered import CallawaySantAnna
 from cqox_estimator.estimators.weighting import (
     EntropyBalancing,
     InversePropensityWeighting,
@@ -196,6 +197,14 @@ REGISTRY: dict[str, MethodSpec] = _register(
         required_roles=frozenset({"treatment", "outcome", "unit", "time"}),
         optional_roles=frozenset({"covariates"}),
         designs=frozenset({"panel"}),
+    ),
+    MethodSpec(
+        name="cs_did",
+        estimator=CallawaySantAnna,
+        estimand="ATT",
+        required_roles=frozenset({"treatment", "outcome", "unit", "time"}),
+        designs=frozenset({"panel"}),
+        adjusts_for_covariates=False,
     ),
 )
 
