@@ -54,7 +54,7 @@ def test_unbiased_under_growing_effects_where_twfe_is_not() -> None:
     assert covered >= 17
 
 
-def test_a_two_by_two_is_the_difference_in_mean_changes_with_its_unpooled_se() -> None:
+def test_a_two_by_two_is_the_difference_in_mean_changes_with_the_welch_se() -> None:
     frame = staggered(n_periods=2, seed=3, cohorts=(1,))
     wide = frame.pivot(index="unit", columns="period", values="y")
     change = wide[1] - wide[0]
@@ -62,7 +62,7 @@ def test_a_two_by_two_is_the_difference_in_mean_changes_with_its_unpooled_se() -
     treated, control = change[group == 1], change[group == 0]
     result = estimate("cs_did", frame, ROLES)
     assert result.estimate == pytest.approx(treated.mean() - control.mean())
-    se = np.sqrt(treated.var(ddof=0) / len(treated) + control.var(ddof=0) / len(control))
+    se = np.sqrt(treated.var(ddof=1) / len(treated) + control.var(ddof=1) / len(control))
     assert result.std_error == pytest.approx(se)
     assert result.diagnostics["control_group"] == "never treated"
 

@@ -66,6 +66,7 @@ class CallawaySantAnna(CausalEstimator):
         return FitSummary(
             ate=ate,
             stderr=stderr,
+            dof=float(n - 1),
             inference="influence function (clustered by unit), estimated cohort weights included",
             diagnostics=diagnostics,
         )
@@ -105,15 +106,23 @@ def _group_time_effects(wide: pd.DataFrame, cohort: pd.Series) -> list[Cell]:
             observed = ~np.isnan(change)
             treated = observed & (groups == g)
             control = observed & ((groups == NEVER) if has_never else (groups > period) & (groups != g))
-            if treated.sum() < 1 or control.sum() < 2:
+            if treated.sum() < 2 or control.sum() < 2:
                 continue
             mean_t, mean_c = change[treated].mean(), change[control].mean()
             share_t, share_c = treated.sum() / n, control.sum() / n
+            # Each group's deviations carry the n/(n-1) small-sample factor (unbiased group
+            # variances, as in Welch's test): with a dozen units per cohort it matters.
+            n_t, n_c = int(treated.sum()), int(control.sum())
             influence = np.zeros(n)
-            influence[treated] += (change[treated] - mean_t) / share_t
-            influence[control] -= (change[control] - mean_c) / share_c
+            influence[treated] += (change[treated] - mean_t) / share_t * _small_sample(n_t)
+            influence[control] -= (change[control] - mean_c) / share_c * _small_sample(n_c)
             cells.append((int(g), int(period), float(mean_t - mean_c), influence))
     return cells
+
+
+def _small_sample(k: int) -> float:
+    """sqrt(k / (k - 1)): turns a group's ddof-0 variance into the unbiased one."""
+    return float(np.sqrt(k / (k - 1))) if k > 1 else 1.0
 
 
 def _simple_aggregate(cells: list[Cell], cohort: pd.Series, n: int) -> tuple[float, NDArray[np.float64]]:
