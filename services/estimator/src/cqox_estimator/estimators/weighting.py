@@ -318,8 +318,11 @@ class EntropyBalancing(CausalEstimator):
 
     Parameters
     ----------
+    se : {"sandwich", "bootstrap"}, default "sandwich"
+        Standard error from the stacked estimating equations (treated means, balance
+        conditions, weighted control mean, treated mean), or a seeded bootstrap.
     n_bootstrap : int, default 200
-        Bootstrap replications (rows resampled, weights re-solved) for the SE.
+        Bootstrap replications (rows resampled, weights re-solved) when se="bootstrap".
     max_iter : int, default 100
         Newton iterations for the weights.
     tol : float, default 1e-8
@@ -332,14 +335,23 @@ class EntropyBalancing(CausalEstimator):
     estimand = "ATT"
 
     def __init__(
-        self, *, n_bootstrap: int = 200, max_iter: int = 100, tol: float = 1e-8, random_state: int = 0
+        self,
+        *,
+        se: str = "sandwich",
+        n_bootstrap: int = 200,
+        max_iter: int = 100,
+        tol: float = 1e-8,
+        random_state: int = 0,
     ) -> None:
+        self.se = se
         self.n_bootstrap = n_bootstrap
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
 
     def _check_params(self) -> None:
+        if self.se not in ("sandwich", "bootstrap"):
+            raise EstimationError(f"se must be 'sandwich' or 'bootstrap', got {self.se!r}")
         if not isinstance(self.n_bootstrap, Integral) or self.n_bootstrap < 20:
             raise EstimationError(f"n_bootstrap must be an integer >= 20, got {self.n_bootstrap!r}")
         if not isinstance(self.max_iter, Integral) or self.max_iter < 1:
@@ -355,6 +367,21 @@ class EntropyBalancing(CausalEstimator):
                 "covariate means (a treated mean lies outside the controls' range)"
             )
         att = float(y[t == 1].mean() - weights @ y[t == 0])
+        control_weights = np.zeros(y.shape[0])
+        control_weights[t == 0] = weights
+        diagnostics: Diagnostics = {
+            "ess_control": kish(weights),
+            "max_normalized_weight": float(weights.max()),
+            "newton_iterations": float(iterations),
+            "max_abs_smd_after": weighted_max_smd(X, t, control_weights + t / max(t.sum(), 1)),
+        }
+        if self.se == "sandwich":
+            return FitSummary(
+                ate=att,
+                stderr=_entropy_balancing_se(y, t, X, control_weights, att),
+                inference="M-estimation sandwich (treated means, balance conditions and both arm means stacked)",
+                diagnostics=diagnostics,
+            )
         rng = np.random.default_rng(self.random_state)
         n = y.shape[0]
         draws: list[float] = []
@@ -371,19 +398,12 @@ class EntropyBalancing(CausalEstimator):
                 f"entropy balancing failed in {int(self.n_bootstrap) - len(draws)} of "
                 f"{self.n_bootstrap} bootstrap samples: overlap is too weak for a reliable SE"
             )
-        control_weights = np.zeros(n)
-        control_weights[t == 0] = weights
         return FitSummary(
             ate=att,
             stderr=float(np.std(draws, ddof=1)),
             inference=f"bootstrap (B={len(draws)}, rows resampled, weights re-solved)",
             bootstrap_reps=len(draws),
-            diagnostics={
-                "ess_control": kish(weights),
-                "max_normalized_weight": float(weights.max()),
-                "newton_iterations": float(iterations),
-                "max_abs_smd_after": weighted_max_smd(X, t, control_weights + t / max(t.sum(), 1)),
-            },
+            diagnostics=diagnostics,
         )
 
     def _balance(
@@ -419,6 +439,49 @@ class EntropyBalancing(CausalEstimator):
                 return None, iteration
             lam = lam - size * step
         return None, int(self.max_iter)
+
+
+def _entropy_balancing_se(
+    y: NDArray[np.float64],
+    t: NDArray[np.int64],
+    X: NDArray[np.float64],
+    control_weights: NDArray[np.float64],
+    att: float,
+) -> float:
+    """SE of the entropy-balancing ATT from its stacked estimating equations.
+
+    theta = (m, lambda, mu0, mu1) solves the sample means of
+      T (Z - m),  u (Z - m),  u (Y - mu0),  T (Y - mu1),
+    with Z the standardised covariates, m their treated mean and u = exp(lambda'Z) on controls
+    (proportional to the balancing weights; the proportionality constant cancels in the
+    sandwich). Var(theta) = A^-1 B A^-T / n; ATT = mu1 - mu0.
+    """
+    n, p = X.shape
+    scale = X.std(axis=0) if p else np.empty(0)
+    Z = X / np.where(scale > 0, scale, 1.0) if p else X
+    treated = (t == 1).astype(float)
+    u = control_weights * int((t == 0).sum())  # mean one over the controls
+    m = Z[t == 1].mean(axis=0)
+    mu1 = float(y[t == 1].mean())
+    mu0 = mu1 - att
+    centred = Z - m
+    psi = np.column_stack(
+        [treated[:, None] * centred, u[:, None] * centred, u * (y - mu0), treated * (y - mu1)]
+    )
+    k = 2 * p + 2
+    A = np.zeros((k, k))
+    A[:p, :p] = -treated.mean() * np.eye(p)
+    A[p : 2 * p, :p] = -u.mean() * np.eye(p)
+    A[p : 2 * p, p : 2 * p] = (centred * u[:, None]).T @ Z / n
+    A[2 * p, p : 2 * p] = (u * (y - mu0)) @ Z / n
+    A[2 * p, 2 * p] = -u.mean()
+    A[2 * p + 1, 2 * p + 1] = -treated.mean()
+    B = psi.T @ psi / n
+    inverse = np.linalg.pinv(A)
+    covariance = inverse @ B @ inverse.T / n
+    contrast = np.zeros(k)
+    contrast[2 * p + 1], contrast[2 * p] = 1.0, -1.0
+    return float(np.sqrt(contrast @ covariance @ contrast))
 
 
 def weighted_max_smd(
