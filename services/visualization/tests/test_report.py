@@ -273,3 +273,19 @@ def test_report_shows_each_contrast_of_a_multi_valued_treatment_under_its_method
     assert "[0.922, 1.118] (95%)" in rows[2] and "1,200" in rows[2] and "headline estimate" in rows[2]
     assert "[1.982, 2.218] (95%)" in rows[3] and "0.030" in rows[3] and "900" in rows[3]
     assert "headline estimate" not in rows[3]
+
+
+def test_an_event_study_figure_is_drawn_from_panel_diagnostics() -> None:
+    from cqox_visualization.figures import event_study_png
+
+    assert event_study_png(ESTIMATES) is None
+    dynamic = estimate("cs_did", 1.5, estimand="ATT").model_copy(
+        update={
+            "diagnostics": {"att_event_0": 1.0, "se_event_0": 0.2, "att_event_1": 1.5, "se_event_1": 0.25}
+        }
+    )
+    png = event_study_png([*ESTIMATES, dynamic])
+    assert png is not None and png.startswith(b"\x89PNG")
+    html = render(estimates=[*ESTIMATES, dynamic], figures={"event_study": png})
+    assert "Effect by time since adoption" in html
+    assert parse(html).images[-1]["alt"].startswith("Event-study plot")  # type: ignore[union-attr]

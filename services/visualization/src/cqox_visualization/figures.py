@@ -417,3 +417,55 @@ def love_plot_png(gates: list[GateResult]) -> bytes | None:
         axes.set_title(title, loc="left", pad=10)
         _legend(figure, axes, handles)
         return _png_bytes(figure)
+
+
+EVENT_ESTIMATE_PREFIX, EVENT_SE_PREFIX = "att_event_", "se_event_"
+_EVENT_HEIGHT_PX = 420
+
+
+def event_study_png(estimates: Sequence[EstimateResult]) -> bytes | None:
+    """Effect by periods since adoption with 95 % intervals, from the first estimate reporting it.
+
+    Panel methods such as cs_did put `att_event_<e>` and `se_event_<e>` in their diagnostics;
+    None when no estimate does.
+    """
+    for estimate in estimates:
+        points = _event_points(estimate.diagnostics)
+        if points:
+            break
+    else:
+        return None
+    with _figure_style():
+        width_in, height_in = ((px + 0.25) / DPI for px in (_FOREST_WIDTH_PX, _EVENT_HEIGHT_PX))
+        figure = Figure(figsize=(width_in, height_in), dpi=DPI)
+        FigureCanvasAgg(figure)
+        axes = figure.add_axes((0.08, 0.16, 0.88, 0.72))  # no row labels or legend to make room for
+        for side in ("top", "right"):
+            axes.spines[side].set_visible(False)
+        axes.grid(axis="y", color="#DDDDDD", linewidth=0.8)
+        axes.set_axisbelow(True)
+        times = [e for e, _, _ in points]
+        values = [v for _, v, _ in points]
+        half = [1.96 * se for _, _, se in points]
+        axes.errorbar(
+            times, values, yerr=half, fmt="o", color=ESTIMATE_COLOUR, ecolor=ESTIMATE_COLOUR, capsize=4
+        )
+        axes.axhline(0, color=NEUTRAL_COLOUR, linewidth=1.0, zorder=0)
+        axes.set_xticks(times, [str(e) for e in times])
+        axes.set_xlabel("Periods since adoption")
+        axes.set_ylabel("Effect")
+        axes.set_title(f"Effect by time since adoption ({estimate.method})", loc="left", pad=10)
+        return _png_bytes(figure)
+
+
+def _event_points(diagnostics: Mapping[str, float | str | None]) -> list[tuple[int, float, float]]:
+    points = []
+    for key, value in diagnostics.items():
+        if not key.startswith(EVENT_ESTIMATE_PREFIX):
+            continue
+        suffix = key[len(EVENT_ESTIMATE_PREFIX) :]
+        se = diagnostics.get(EVENT_SE_PREFIX + suffix)
+        numbers = isinstance(value, int | float) and isinstance(se, int | float)
+        if suffix.lstrip("-").isdigit() and numbers and is_finite(value) and is_finite(se):  # type: ignore[arg-type]
+            points.append((int(suffix), float(value), float(se)))  # type: ignore[arg-type]
+    return sorted(points)

@@ -10,7 +10,7 @@ from cqox_contracts.v1 import AnalysisAssessed, Artifact, ReportGenerated
 from cqox_shared.bus import HandlerContext
 from cqox_visualization.db.models import ReportRecord
 from cqox_visualization.domain import flagged_methods, headline
-from cqox_visualization.figures import forest_plot_png, love_plot_png
+from cqox_visualization.figures import event_study_png, forest_plot_png, love_plot_png
 from cqox_visualization.report import render_report_html
 
 
@@ -19,6 +19,9 @@ def _render(event: AnalysisAssessed) -> tuple[dict[str, bytes], str, str]:
     love = love_plot_png(event.gates)
     if love is not None:
         figures["love_plot"] = love
+    dynamic = event_study_png(event.estimates)
+    if dynamic is not None:
+        figures["event_study"] = dynamic
     html = render_report_html(
         analysis_id=event.analysis_id,
         dataset=event.dataset,

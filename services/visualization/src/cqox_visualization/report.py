@@ -38,6 +38,7 @@ from cqox_visualization.domain import (
 
 FOREST_FIGURE = "forest_plot"
 LOVE_FIGURE = "love_plot"
+EVENT_FIGURE = "event_study"
 
 _CATEGORY_TITLES = {
     "data": "Data gates (before estimation)",
@@ -329,6 +330,21 @@ def _figure_view(
             caption=(
                 "Hollow circles: imbalance before adjustment; filled: after. Points inside the "
                 "dashed lines meet the balance threshold."
+            ),
+            data_uri=data_uri,
+        )
+    if key == EVENT_FIGURE:
+        return FigureView(
+            key=EVENT_FIGURE,
+            title="Effect by time since adoption",
+            alt=(
+                "Event-study plot: the estimated effect in each period after units were first "
+                "treated, with 95 % confidence intervals and a line at zero."
+            ),
+            caption=(
+                "Each point averages the cohorts observed that many periods after adoption, "
+                "compared with units not (yet) treated; whiskers are 95 % intervals. A rising "
+                "pattern means the effect grows with exposure, which biases two-way fixed effects."
             ),
             data_uri=data_uri,
         )
