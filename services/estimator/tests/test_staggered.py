@@ -99,3 +99,36 @@ def test_event_time_effects_are_reported() -> None:
             abs(result.diagnostics[f"att_event_{e}"] - (1.0 + 0.5 * e))
             < 4 * result.diagnostics[f"se_event_{e}"]
         )  # type: ignore[operator]
+
+
+def test_covariates_make_parallel_trends_conditional() -> None:
+    # Units with larger x trend upwards and adopt more often: only the adjusted estimate is right.
+    errors: dict[bool, list[float]] = {True: [], False: []}
+    for seed in range(15):
+        rng = np.random.default_rng(seed)
+        n_units, n_periods = 300, 8
+        x = rng.normal(size=n_units)
+        adopt = np.where(rng.random(n_units) < 1 / (1 + np.exp(-1.5 * x)), rng.choice([3, 5], n_units), 99)
+        unit = np.repeat(np.arange(n_units), n_periods)
+        period = np.tile(np.arange(n_periods), n_units)
+        treated = (period >= adopt[unit]).astype(int)
+        y = x[unit] * 0.4 * period + 2.0 * treated + rng.normal(size=unit.size)
+        frame = pd.DataFrame(
+            {
+                "unit": unit,
+                "period": period,
+                "treated": treated,
+                "y": y,
+                "x": x[unit],
+                "z": rng.normal(size=unit.size),
+            }
+        )
+        for adjust in (False, True):
+            roles = ROLES.model_copy(update={"covariates": ["x", "z"]})
+            result = estimate("cs_did", frame, roles, options={"adjust_for_covariates": adjust})
+            errors[adjust].append(result.estimate - 2.0)
+    # z changes within units: its base-period value is not conditioned on (last: adjusted).
+    assert result.diagnostics["time_varying_covariates_not_used"] == 1.0
+    assert "conditional on 1 unit-level covariate" in str(result.diagnostics["parallel_trends"])
+    assert abs(np.mean(errors[True])) < 0.05
+    assert np.mean(errors[False]) > 0.5  # treated units were trending up anyway

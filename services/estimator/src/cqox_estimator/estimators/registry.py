@@ -203,8 +203,8 @@ REGISTRY: dict[str, MethodSpec] = _register(
         estimator=CallawaySantAnna,
         estimand="ATT",
         required_roles=frozenset({"treatment", "outcome", "unit", "time"}),
+        optional_roles=frozenset({"covariates"}),
         designs=frozenset({"panel"}),
-        adjusts_for_covariates=False,
     ),
 )
 

@@ -22,14 +22,25 @@ class CallawaySantAnna(CausalEstimator):
     controls, so effects that grow or vary across cohorts do not bias the result as they do in
     TWFE. The headline is the cohort-size weighted average of the post-treatment ATT(g, t)
     ("simple" aggregation); its SE comes from the units' influence functions, including the
-    estimated weights (clustered by unit). Parallel trends is unconditional: covariates are not
-    used. Treatment must be absorbing (once on, it stays on); units treated from their first
+    estimated weights (clustered by unit). With unit-level covariates (constant within units),
+    parallel trends is conditional on them: the controls' change is predicted for the treated by
+    least squares (outcome-regression DiD); time-varying covariates are not used. Treatment must
+    be absorbing (once on, it stays on); units treated from their first
     period have no pre-period and are left out (counted).
     """
 
     method = "cs_did"
     estimand = "ATT"
     panel = True
+
+    def __init__(self, *, adjust_for_covariates: bool = True) -> None:
+        self.adjust_for_covariates = adjust_for_covariates
+
+    def _check_params(self) -> None:
+        if not isinstance(self.adjust_for_covariates, bool):
+            raise EstimationError(
+                f"adjust_for_covariates must be true or false, got {self.adjust_for_covariates!r}"
+            )
 
     def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
         frame = pd.DataFrame({"unit": self.unit_, "time": self.time_, "y": y, "t": t})
@@ -43,7 +54,23 @@ class CallawaySantAnna(CausalEstimator):
         always = cohort.index[(cohort != NEVER) & (cohort <= first_seen.reindex(cohort.index))]
         cohort = cohort.drop(always)
         wide = wide.loc[cohort.index]
-        cells = _group_time_effects(wide, cohort)
+        covariates = None
+        fixed = _fixed_within_units(X, self.unit_) if self.adjust_for_covariates else []
+        if fixed:
+            # Unit-level covariates only (constant within each unit): conditioning a change on a
+            # time-varying covariate's base value lets its transitory part bias the comparison.
+            covariates = np.stack(
+                [
+                    frame.assign(x=X[:, j])
+                    .pivot(index="unit", columns="time", values="x")
+                    .loc[cohort.index]
+                    .reindex(columns=wide.columns)
+                    .to_numpy()
+                    for j in fixed
+                ],
+                axis=2,
+            )
+        cells = _group_time_effects(wide, cohort, covariates)
         if not cells:
             raise EstimationError(
                 "no cohort can be compared: cs_did needs units observed before and after they are "
@@ -60,7 +87,12 @@ class CallawaySantAnna(CausalEstimator):
             "n_always_treated_units_left_out": float(len(always)),
             "n_adoption_cohorts": float(len({g for g, _, _, _ in cells})),
             "n_group_time_effects": float(len(cells)),
-            "parallel_trends": "unconditional (covariates not used)",
+            "parallel_trends": (
+                f"conditional on {len(fixed)} unit-level covariate column(s) (outcome regression)"
+                if covariates is not None
+                else "unconditional (covariates not used)"
+            ),
+            "time_varying_covariates_not_used": float(X.shape[1] - len(fixed)),
             **_event_study(cells, cohort, n),
         }
         return FitSummary(
@@ -70,6 +102,15 @@ class CallawaySantAnna(CausalEstimator):
             inference="influence function (clustered by unit), estimated cohort weights included",
             diagnostics=diagnostics,
         )
+
+
+def _fixed_within_units(X: NDArray[np.float64], unit: NDArray[np.int64]) -> list[int]:
+    """Columns of X that take one value within every unit."""
+    if X.shape[1] == 0:
+        return []
+    grouped = pd.DataFrame(X).assign(unit=unit).groupby("unit")
+    spread = (grouped.max() - grouped.min()).abs().max(axis=0).to_numpy()
+    return [j for j in range(X.shape[1]) if spread[j] == 0]
 
 
 def _cohorts(frame: pd.DataFrame) -> pd.Series:
@@ -90,10 +131,18 @@ def _cohorts(frame: pd.DataFrame) -> pd.Series:
 Cell = tuple[int, int, float, NDArray[np.float64]]
 
 
-def _group_time_effects(wide: pd.DataFrame, cohort: pd.Series) -> list[Cell]:
-    """ATT(g, t) for every cohort g and period t >= g, each with its per-unit influence function."""
+def _group_time_effects(
+    wide: pd.DataFrame, cohort: pd.Series, covariates: NDArray[np.float64] | None = None
+) -> list[Cell]:
+    """ATT(g, t) for every cohort g and period t >= g, each with its per-unit influence function.
+
+    With `covariates` (units x periods x p), the controls' change is predicted from the
+    covariates of the base period by least squares (outcome-regression DiD, conditional parallel
+    trends) and the influence function includes that regression's estimation error.
+    """
     n = len(cohort)
     periods = list(wide.columns)
+    position = {p: k for k, p in enumerate(periods)}
     groups = cohort.to_numpy()
     cells: list[Cell] = []
     has_never = bool((groups == NEVER).any())
@@ -103,21 +152,44 @@ def _group_time_effects(wide: pd.DataFrame, cohort: pd.Series) -> list[Cell]:
             continue
         for period in (p for p in periods if p >= g):
             change = (wide[period] - wide[base]).to_numpy()
-            observed = ~np.isnan(change)
+            Z = np.ones((n, 1))
+            if covariates is not None:
+                Z = np.column_stack([Z, covariates[:, position[base], :]])
+            observed = ~np.isnan(change) & np.isfinite(Z).all(axis=1)
             treated = observed & (groups == g)
             control = observed & ((groups == NEVER) if has_never else (groups > period) & (groups != g))
-            if treated.sum() < 2 or control.sum() < 2:
+            if treated.sum() < 2 or control.sum() < Z.shape[1] + 1:
                 continue
-            mean_t, mean_c = change[treated].mean(), change[control].mean()
-            share_t, share_c = treated.sum() / n, control.sum() / n
-            # Each group's deviations carry the n/(n-1) small-sample factor (unbiased group
-            # variances, as in Welch's test): with a dozen units per cohort it matters.
-            n_t, n_c = int(treated.sum()), int(control.sum())
-            influence = np.zeros(n)
-            influence[treated] += (change[treated] - mean_t) / share_t * _small_sample(n_t)
-            influence[control] -= (change[control] - mean_c) / share_c * _small_sample(n_c)
-            cells.append((int(g), int(period), float(mean_t - mean_c), influence))
+            cell = _regression_did(change, Z, treated, control)
+            cells.append((int(g), int(period), *cell))
     return cells
+
+
+def _regression_did(
+    change: NDArray[np.float64],
+    Z: NDArray[np.float64],
+    treated: NDArray[np.bool_],
+    control: NDArray[np.bool_],
+) -> tuple[float, NDArray[np.float64]]:
+    """ATT of one cell: the treated units' change minus the change the controls' regression on Z
+    predicts for them, and each unit's influence (Z = a constant only: the plain 2x2 DiD).
+
+    psi_i = T_i / p_T (r_i - ATT) - C_i zbar_T' M^-1 z_i e_i, with r the treated residuals from
+    the control fit, e the controls' residuals and M = E[C z z']; each group's part carries a
+    small-sample factor (Welch-like for the treated, n / (n - k) for the regression).
+    """
+    n = change.shape[0]
+    n_t, n_c, k = int(treated.sum()), int(control.sum()), Z.shape[1]
+    beta = np.linalg.lstsq(Z[control], change[control], rcond=None)[0]
+    residual = change - Z @ beta
+    att = float(residual[treated].mean())
+    moment = Z[control].T @ Z[control] / n
+    direction = np.linalg.pinv(moment) @ Z[treated].mean(axis=0)
+    influence = np.zeros(n)
+    influence[treated] = (residual[treated] - att) / (n_t / n) * _small_sample(n_t)
+    correction = float(np.sqrt(n_c / (n_c - k))) if n_c > k else 1.0
+    influence[control] = -(Z[control] @ direction) * residual[control] * correction
+    return att, influence
 
 
 def _small_sample(k: int) -> float:
