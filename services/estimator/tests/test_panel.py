@@ -169,3 +169,23 @@ def test_standard_errors_cluster_on_the_mapped_cluster_column() -> None:
     assert "Only 10 clusters" in str(result.diagnostics["warning"])
     same_as_unit = ROLES.model_copy(update={"cluster": "unit"})
     assert estimate("twfe", frame, same_as_unit).std_error == estimate("twfe", frame, ROLES).std_error
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        lambda p: f"2023年{p + 1}月",
+        lambda p: f"{2020 + p // 4}Q{p % 4 + 1}",
+        lambda p: ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug"][p] + " 2023",
+    ],
+    ids=["japanese-months", "quarters", "month-names"],
+)
+def test_text_periods_are_put_in_time_order(label) -> None:  # type: ignore[no-untyped-def]
+    frame = panel(seed=8, cohorts=(3, 5))
+    numeric = estimate("cs_did", frame, ROLES)
+    texted = estimate("cs_did", frame.assign(period=frame["period"].map(label)), ROLES)
+    assert texted.estimate == pytest.approx(numeric.estimate)
+    twfe = estimate("twfe", frame.assign(period=frame["period"].map(label)), ROLES)
+    assert twfe.diagnostics["pretrend_p_value"] == pytest.approx(
+        estimate("twfe", frame, ROLES).diagnostics["pretrend_p_value"]
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,7 +145,7 @@ def prepare(
         dropped_constant=constant,
         rows=np.flatnonzero(keep),
         unit=_codes(series[index[0]]) if index else None,
-        time=_codes(series[index[1]]) if index else None,
+        time=_time_codes(series[index[1]]) if index else None,
         cluster=_codes(series[index[2]]) if len(index) > 2 else None,
         arms=arms,
     )
@@ -165,6 +167,34 @@ def _panel_columns(df: pd.DataFrame, roles: RoleMapping, used: list[str]) -> lis
     if cluster in (time, *used[:2]):
         raise EstimationError(f"the cluster column {cluster!r} cannot be the time, treatment or outcome")
     return [unit, time, cluster]
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def _time_codes(values: pd.Series) -> NDArray[np.int64]:
+    """Period codes 0..k-1 in time order, also for text periods that do not sort as text.
+
+    '2023年10月' sorts before '2023年2月' as text; periods whose labels are all numbers and
+    separators ('2023年2月', '2021Q3', '2021-W05', '2023-01-15') are ordered by their numbers,
+    other text by the dates pandas reads from it, and anything else as text.
+    """
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return _codes(values)
+    labels = pd.unique(values.astype(str))
+    keys = {label: tuple(int(d) for d in _DIGITS.findall(label)) for label in labels}
+    if all(keys.values()) and len(set(keys.values())) == len(keys):
+        order = {label: rank for rank, label in enumerate(sorted(labels, key=keys.__getitem__))}
+        return np.asarray(values.astype(str).map(order), dtype=np.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dates = pd.to_datetime(pd.Series(labels), errors="coerce", format="mixed")
+    if dates.notna().all() and dates.is_unique:
+        order = {
+            label: rank for rank, label in enumerate(pd.Series(labels).iloc[np.argsort(dates.to_numpy())])
+        }
+        return np.asarray(values.astype(str).map(order), dtype=np.int64)
+    return _codes(values)
 
 
 def _codes(values: pd.Series) -> NDArray[np.int64]:
