@@ -99,6 +99,23 @@ def test_compressed_csv(tmp_path: Path) -> None:
 # ---- values ------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("values", "first"),
+    [
+        (["2023年1月", "2023年10月", "2023年2月"], "2023-01-01"),
+        (["2023-01", "2023-10", "2023-02"], "2023-01-01"),
+        (["2023/1", "2023/10", "2023/2"], "2023-01-01"),
+    ],
+)
+def test_year_months_become_the_first_of_the_month(tmp_path: Path, values: list[str], first: str) -> None:
+    # As text they sort 10月 before 2月; as dates they sort in time order.
+    text = "store,month\n" + "".join(f"A,{v}\n" for v in values)
+    data = _read(tmp_path, "m.csv", text.encode())
+    assert str(data.schema.field("month").type) == "date32[day]"
+    assert str(data.column("month")[0]) == first
+    assert sorted(map(str, data.column("month").to_pylist())) == ["2023-01-01", "2023-02-01", "2023-10-01"]
+
+
 def test_localized_numbers_na_tokens_booleans_and_dates(tmp_path: Path) -> None:
     text = (
         "id;amount;big;flag;jp;when;eu_date;us_date;note\n"
