@@ -132,3 +132,17 @@ def test_covariates_make_parallel_trends_conditional() -> None:
     assert "conditional on 1 unit-level covariate" in str(result.diagnostics["parallel_trends"])
     assert abs(np.mean(errors[True])) < 0.05
     assert np.mean(errors[False]) > 0.5  # treated units were trending up anyway
+
+
+def test_placebo_effects_before_adoption_test_parallel_trends() -> None:
+    parallel = estimate("cs_did", staggered(seed=9), ROLES)
+    assert "pre-adoption effects" in str(parallel.diagnostics["pretrend_test"])
+    assert (parallel.diagnostics["pretrend_p_value"] or 0) > 0.01  # type: ignore[operator]
+    assert abs(parallel.diagnostics["att_event_-2"]) < 4 * parallel.diagnostics["se_event_-2"]  # type: ignore[arg-type,operator]
+    # Units about to adopt were already rising by 0.5 a period: the placebos catch it.
+    frame = staggered(seed=9)
+    first = frame[frame["treated"] == 1].groupby("unit")["period"].min()
+    adopts = frame["unit"].map(first).notna()
+    drifting = frame.assign(y=frame["y"] + 0.5 * frame["period"] * adopts)
+    result = estimate("cs_did", drifting, ROLES)
+    assert (result.diagnostics["pretrend_p_value"] or 1) < 0.001  # type: ignore[operator]

@@ -451,8 +451,10 @@ def event_study_png(estimates: Sequence[EstimateResult]) -> bytes | None:
             times, values, yerr=half, fmt="o", color=ESTIMATE_COLOUR, ecolor=ESTIMATE_COLOUR, capsize=4
         )
         axes.axhline(0, color=NEUTRAL_COLOUR, linewidth=1.0, zorder=0)
+        if times[0] < 0:  # placebos before adoption: mark where treatment starts
+            axes.axvline(-0.5, color=NEUTRAL_COLOUR, linestyle="--", linewidth=1.0, zorder=0)
         axes.set_xticks(times, [str(e) for e in times])
-        axes.set_xlabel("Periods since adoption")
+        axes.set_xlabel("Periods since adoption (before 0: placebos)")
         axes.set_ylabel("Effect")
         axes.set_title(f"Effect by time since adoption ({estimate.method})", loc="left", pad=10)
         return _png_bytes(figure)

@@ -338,13 +338,14 @@ def _figure_view(
             key=EVENT_FIGURE,
             title="Effect by time since adoption",
             alt=(
-                "Event-study plot: the estimated effect in each period after units were first "
-                "treated, with 95 % confidence intervals and a line at zero."
+                "Event-study plot: the estimated effect in each period before and after units "
+                "were first treated, with 95 % confidence intervals and a line at zero."
             ),
             caption=(
-                "Each point averages the cohorts observed that many periods after adoption, "
-                "compared with units not (yet) treated; whiskers are 95 % intervals. A rising "
-                "pattern means the effect grows with exposure, which biases two-way fixed effects."
+                "Each point averages the cohorts observed that many periods from adoption, "
+                "compared with units not (yet) treated; whiskers are 95 % intervals. Points before "
+                "0 are placebos and should sit on zero; a rising pattern after 0 means the effect "
+                "grows with exposure, which biases two-way fixed effects."
             ),
             data_uri=data_uri,
         )

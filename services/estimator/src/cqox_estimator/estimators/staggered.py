@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from scipy import stats
 
 from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSummary
 from cqox_estimator.estimators.design import EstimationError
@@ -71,6 +72,7 @@ class CallawaySantAnna(CausalEstimator):
                 axis=2,
             )
         cells = _group_time_effects(wide, cohort, covariates)
+        placebos = _group_time_effects(wide, cohort, covariates, placebo=True)
         if not cells:
             raise EstimationError(
                 "no cohort can be compared: cs_did needs units observed before and after they are "
@@ -93,7 +95,7 @@ class CallawaySantAnna(CausalEstimator):
                 else "unconditional (covariates not used)"
             ),
             "time_varying_covariates_not_used": float(X.shape[1] - len(fixed)),
-            **_event_study(cells, cohort, n),
+            **_event_study(cells, placebos, cohort, n),
         }
         return FitSummary(
             ate=ate,
@@ -132,25 +134,33 @@ Cell = tuple[int, int, float, NDArray[np.float64]]
 
 
 def _group_time_effects(
-    wide: pd.DataFrame, cohort: pd.Series, covariates: NDArray[np.float64] | None = None
+    wide: pd.DataFrame,
+    cohort: pd.Series,
+    covariates: NDArray[np.float64] | None = None,
+    *,
+    placebo: bool = False,
 ) -> list[Cell]:
     """ATT(g, t) for every cohort g and period t >= g, each with its per-unit influence function.
 
+    With `placebo`, the pre-adoption ATT(g, t) for t < g instead, each from t - 1 to t (the
+    short differences of Callaway & Sant'Anna's "varying" base): zero under parallel trends.
     With `covariates` (units x periods x p), the controls' change is predicted from the
     covariates of the base period by least squares (outcome-regression DiD, conditional parallel
     trends) and the influence function includes that regression's estimation error.
     """
     n = len(cohort)
-    periods = list(wide.columns)
+    periods = [int(p) for p in wide.columns]  # period codes 0..k-1, in time order
     position = {p: k for k, p in enumerate(periods)}
     groups = cohort.to_numpy()
     cells: list[Cell] = []
     has_never = bool((groups == NEVER).any())
     for g in sorted(set(groups) - {NEVER}):
-        base = g - 1
-        if base not in wide.columns:
+        if not placebo and g - 1 not in wide.columns:
             continue
-        for period in (p for p in periods if p >= g):
+        for period in (p for p in periods if (p < g if placebo else p >= g)):
+            base = period - 1 if placebo else g - 1
+            if base not in position:
+                continue
             change = (wide[period] - wide[base]).to_numpy()
             Z = np.ones((n, 1))
             if covariates is not None:
@@ -212,17 +222,44 @@ def _simple_aggregate(cells: list[Cell], cohort: pd.Series, n: int) -> tuple[flo
     return float(estimate), np.asarray(influence)
 
 
-def _event_study(cells: list[Cell], cohort: pd.Series, n: int) -> Diagnostics:
-    """Effects 0..EVENT_TIMES-1 periods after adoption (cohort-size weighted; weights taken as known)."""
+def _event_time(cells: list[Cell], cohort: pd.Series, e: int) -> tuple[float, NDArray[np.float64]] | None:
+    """Cohort-size weighted mean of the cells e periods from adoption, with its influence."""
     groups = cohort.to_numpy()
+    at = [(g, att, psi) for g, period, att, psi in cells if period - g == e]
+    if not at:
+        return None
+    weights = np.array([float((groups == g).mean()) for g, _, _ in at])
+    weights /= weights.sum()
+    estimate = float(sum(w * att for w, (_, att, _) in zip(weights, at, strict=True)))
+    return estimate, np.asarray(sum(w * p for w, (_, _, p) in zip(weights, at, strict=True)))
+
+
+def _event_study(cells: list[Cell], placebos: list[Cell], cohort: pd.Series, n: int) -> Diagnostics:
+    """Effects -EVENT_TIMES..EVENT_TIMES-1 periods from adoption (weights taken as known), and
+    the joint Wald test that the pre-adoption ones (placebos) are zero."""
     out: Diagnostics = {}
     for e in range(EVENT_TIMES):
-        at = [(g, att, psi) for g, period, att, psi in cells if period - g == e]
-        if not at:
+        point = _event_time(cells, cohort, e)
+        if point is None:
             break
-        weights = np.array([float((groups == g).mean()) for g, _, _ in at])
-        weights /= weights.sum()
-        out[f"att_event_{e}"] = float(sum(w * att for w, (_, att, _) in zip(weights, at, strict=True)))
-        psi = sum(w * p for w, (_, _, p) in zip(weights, at, strict=True))
-        out[f"se_event_{e}"] = float(np.sqrt((np.asarray(psi) ** 2).sum()) / n)
+        out[f"att_event_{e}"] = point[0]
+        out[f"se_event_{e}"] = float(np.sqrt((point[1] ** 2).sum()) / n)
+    leads: list[tuple[float, NDArray[np.float64]]] = []
+    for e in range(-1, -EVENT_TIMES - 1, -1):
+        point = _event_time(placebos, cohort, e)
+        if point is None:
+            continue
+        out[f"att_event_{e}"] = point[0]
+        out[f"se_event_{e}"] = float(np.sqrt((point[1] ** 2).sum()) / n)
+        leads.append(point)
+    if not leads:
+        out["pretrend_test"] = "not run: no cohort is seen two or more periods before adoption"
+        return out
+    estimates = np.array([a for a, _ in leads])
+    influence = np.column_stack([psi for _, psi in leads])
+    covariance = influence.T @ influence / n**2
+    wald = float(estimates @ np.linalg.pinv(covariance) @ estimates)
+    k = len(leads)
+    out["pretrend_test"] = f"joint F-test of {k} pre-adoption effects (placebos, short differences)"
+    out["pretrend_p_value"] = float(stats.f.sf(wald / k, k, max(n - 1, 1)))
     return out
