@@ -135,6 +135,10 @@ def test_japanese_shift_jis_panel_is_mapped_by_its_japanese_names(api: httpx.Cli
     assert twfe["n"] == 480 and twfe["n_treated"] > 0 and twfe["n_treated"] % 6 == 0  # 6 months each
     # Stores moved in parallel before the campaign: the pre-trend gate passes.
     trends = next(g for g in analysis["gates"] if g["name"] == "parallel_trends")
+    # A panel is judged on pre-trends, not on cross-sectional balance between rows.
+    assert not {"balance_smd", "raw_balance_smd", "propensity_overlap"} & {
+        g["name"] for g in analysis["gates"]
+    }
     pretrend = [twfe["diagnostics"]["pretrend_p_value"], cs["diagnostics"]["pretrend_p_value"]]
     assert trends["passed"] and trends["value"] == min(pretrend)
 

@@ -53,3 +53,12 @@ def test_fails_and_flags_the_method_below_the_threshold(threshold: float, flagge
     assert result["applies_to"] == flagged
     assert result["severity"] == "warning" and result["threshold"] == threshold
     assert result["details"] == {"pretrend_p_value[twfe]": 0.01}
+
+
+def test_a_panel_design_is_judged_on_pre_trends_not_on_cross_sectional_balance() -> None:
+    results = causal_gates(FRAME, ROLES, [panel_estimate("twfe", 0.4)], GateThresholds(), "panel")
+    assert [g.name for g in results] == ["parallel_trends"]
+    observational = causal_gates(
+        FRAME, ROLES, [panel_estimate("ols", None)], GateThresholds(), "observational"
+    )
+    assert "balance_smd" in {g.name for g in observational}

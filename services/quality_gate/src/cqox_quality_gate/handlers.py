@@ -91,7 +91,9 @@ def causal_gates_handler(
 
     async def handle(event: AnalysisEstimated, ctx: HandlerContext) -> None:
         frame = await asyncio.to_thread(read_frame, ctx.store, event.dataset.parquet_uri)
-        gates = await asyncio.to_thread(causal_gates, frame, event.roles, event.estimates, thresholds)
+        gates = await asyncio.to_thread(
+            causal_gates, frame, event.roles, event.estimates, thresholds, event.design
+        )
         await _record(ctx, gates, analysis_id=event.analysis_id, tenant_id=event.tenant_id, stage="causal")
         earlier = (
             await ctx.session.scalars(

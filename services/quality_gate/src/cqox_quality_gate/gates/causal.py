@@ -312,10 +312,15 @@ def causal_gates(
     roles: RoleMapping,
     estimates: list[EstimateResult],
     thresholds: GateThresholds,
+    design: str | None = None,
 ) -> list[GateResult]:
-    """Judge covariate balance (SMD before/after IPW), propensity overlap and, for panel methods
-    that test them, parallel pre-trends."""
+    """Judge covariate balance (SMD before/after IPW) and propensity overlap per arm, plus
+    parallel pre-trends for panel methods that test them; a panel design gets the latter only."""
     trends = parallel_trends_gate(estimates, thresholds)
+    if design == "panel":
+        # Difference-in-differences compares changes, not levels: covariate balance and
+        # propensity overlap across rows say nothing about it; parallel pre-trends do.
+        return trends
     arms = _contrasted_arms(estimates)
     if arms is not None and roles.treatment in df.columns:
         return [*_per_arm_gates(df, roles, estimates, thresholds, *arms), *trends]
