@@ -8,7 +8,7 @@ from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from cqox_contracts.v1 import GateResult, RoleMapping
 from cqox_quality_gate.gates.thresholds import GateThresholds
-from cqox_quality_gate.gates.treatment import code_treatment
+from cqox_quality_gate.gates.treatment import TreatmentCoding, code_treatment
 
 # Roles whose failures block the analysis; every other mapped column only warns.
 BLOCKING_ROLES = ("treatment", "outcome")
@@ -143,7 +143,24 @@ def _treatment_arms_gate(df: pd.DataFrame, roles: RoleMapping, min_arm: int) -> 
         "n_control": float(coding.n_control),
     }
     if len(coding.levels) > 2:
-        return _multi_arm_gate(treatment, usable, min_arm, details)
+        smallest, passed, message, details = _multi_arm_verdict(treatment, usable, min_arm, details)
+    else:
+        smallest, passed, message = _binary_verdict(treatment, coding, min_arm)
+    return GateResult(
+        name="treatment_arms",
+        category="data",
+        threshold=float(min_arm),
+        value=float(smallest),
+        passed=passed,
+        severity="error",
+        message=message,
+        applies_to=[treatment],
+        details=details,
+    )
+
+
+def _binary_verdict(treatment: str, coding: TreatmentCoding, min_arm: int) -> tuple[int, bool, str]:
+    """Smallest arm, pass/fail and message for a one- or two-level treatment."""
     smallest = min(coding.n_treated, coding.n_control)
     passed = coding.is_binary and smallest >= min_arm
     if passed:
@@ -162,22 +179,12 @@ def _treatment_arms_gate(df: pd.DataFrame, roles: RoleMapping, min_arm: int) -> 
             f"Treatment arm sizes {coding.n_treated} treated / {coding.n_control} control are "
             f"below the minimum of {min_arm} rows per arm; collect more data."
         )
-    return GateResult(
-        name="treatment_arms",
-        category="data",
-        threshold=float(min_arm),
-        value=float(smallest),
-        passed=passed,
-        severity="error",
-        message=message,
-        applies_to=[treatment],
-        details=details,
-    )
+    return smallest, passed, message
 
 
-def _multi_arm_gate(
+def _multi_arm_verdict(
     treatment: str, usable: pd.Series, min_arm: int, details: dict[str, float | str | None]
-) -> GateResult:
+) -> tuple[int, bool, str, dict[str, float | str | None]]:
     """Three to MAX_ARMS levels are arms (multi-arm methods compare each with the reference)."""
     sizes = usable.dropna().astype(str).value_counts()
     details = {**details, **{f"n[{level}]": float(n) for level, n in sizes.items()}}
@@ -200,17 +207,7 @@ def _multi_arm_gate(
             f"Treatment {treatment!r} has {len(sizes)} arms, each with at least {min_arm} rows; "
             "methods that accept a multi-valued treatment compare each arm with the reference.",
         )
-    return GateResult(
-        name="treatment_arms",
-        category="data",
-        threshold=float(min_arm),
-        value=float(smallest),
-        passed=passed,
-        severity="error",
-        message=message,
-        applies_to=[treatment],
-        details=details,
-    )
+    return smallest, passed, message, details
 
 
 def _outcome_variance_gate(df: pd.DataFrame, roles: RoleMapping) -> GateResult:
