@@ -109,7 +109,8 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         self.n_ = int(t_arr.shape[0])
         self.n_treated_ = int((t_arr != 0).sum())
         self.n_control_ = self.n_ - self.n_treated_
-        self.ate_pvalue_ = float(2 * self._sf(abs(self.ate_ / self.ate_stderr_)))
+        sf, _ = _tails(self.dof_)
+        self.ate_pvalue_ = 2 * sf(abs(self.ate_ / self.ate_stderr_))
         self.contrasts_ = self._check_contrasts(summary, t_arr)
         self.arm_counts_ = np.bincount(t_arr).astype(np.int64)
         return self
@@ -154,7 +155,8 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         check_is_fitted(self, "ate_")
         if not 0 < alpha < 1:
             raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-        half_width = float(self._ppf(1 - alpha / 2)) * self.ate_stderr_
+        _, ppf = _tails(self.dof_)
+        half_width = ppf(1 - alpha / 2) * self.ate_stderr_
         return self.ate_ - half_width, self.ate_ + half_width
 
     def result(
@@ -228,17 +230,12 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
             raise AttributeError(f"{self.method} estimates an average effect only, not per-unit effects")
         return self.effects_
 
-    # The reference distribution's tails, called directly: freezing a scipy distribution costs
-    # about a millisecond, as much as a small fit.
-    def _sf(self, value: float) -> float:
-        return float(stats.norm.sf(value) if self.dof_ is None else stats.t.sf(value, self.dof_))
-
-    def _ppf(self, quantile: float) -> float:
-        return float(stats.norm.ppf(quantile) if self.dof_ is None else stats.t.ppf(quantile, self.dof_))
-
 
 def _tails(dof: float | None) -> tuple[Callable[[float], float], Callable[[float], float]]:
-    """Survival function and quantile function of the normal (dof None) or t reference."""
+    """Survival function and quantile function of the normal (dof None) or t reference.
+
+    Called directly rather than through a frozen scipy distribution, which costs about a
+    millisecond, as much as a small fit."""
     if dof is None:
         return (lambda v: float(stats.norm.sf(v))), (lambda q: float(stats.norm.ppf(q)))
     return (lambda v: float(stats.t.sf(v, dof))), (lambda q: float(stats.t.ppf(q, dof)))
@@ -288,7 +285,8 @@ def _check_arm_codes(t_raw: NDArray[np.float64], method: str) -> NDArray[np.int6
 def _check_panel_index(
     unit: ArrayLike | None, time: ArrayLike | None, cluster: ArrayLike | None, n: int, method: str
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64] | None]:
-    """Unit, period (sorted order) and optional cluster codes 0..k-1 for a panel method."""
+    """Unit, period (sorted order) and optional cluster codes 0..k-1 for a panel method; every
+    (unit, period) pair must occur once."""
     if unit is None or time is None:
         raise EstimationError(f"{method} is a panel method: it needs the unit and time of every row")
     coded: list[NDArray[np.int64]] = []
@@ -301,6 +299,12 @@ def _check_panel_index(
         if (codes < 0).any():
             raise EstimationError(f"{name} must not contain missing values")
         coded.append(np.asarray(codes, dtype=np.int64))
+    repeated = pd.Series(coded[0] * (int(coded[1].max()) + 1) + coded[1]).duplicated()
+    if repeated.any():
+        raise EstimationError(
+            f"unit and time must identify the rows, but {int(repeated.sum())} rows repeat a "
+            "(unit, time) pair; aggregate to one row per unit and period first"
+        )
     return coded[0], coded[1], coded[2] if cluster is not None else None
 
 

@@ -16,6 +16,7 @@ from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSumm
 from cqox_estimator.estimators.design import EstimationError
 
 MIN_CLUSTERS = 2
+NEVER = 1 << 62  # first treated period of never-treated units (exact as a float, beyond any code)
 FEW_CLUSTERS = 30
 # Event-study leads tested for pre-trends: periods -MAX_LEADS..-2 before adoption (-1 is the
 # reference; earlier periods are binned into the furthest lead).
@@ -127,28 +128,20 @@ def _treatment_timing(
 ) -> dict[str, float]:
     """Units, periods, balance and adoption pattern; refuses panels TWFE cannot use."""
     frame = pd.DataFrame({"unit": unit, "time": time, "t": t})
-    duplicated = frame.duplicated(["unit", "time"])
-    if duplicated.any():
-        raise EstimationError(
-            f"unit and time must identify the rows, but {int(duplicated.sum())} rows repeat a "
-            "(unit, time) pair; aggregate to one row per unit and period first"
-        )
     n_units, n_periods = int(unit.max()) + 1, int(time.max()) + 1
     if n_periods < 2:
         raise EstimationError("a panel needs at least two periods; the time column has one")
     if n_units < MIN_CLUSTERS:
         raise EstimationError("a panel needs at least two units to cluster the standard errors")
-    by_unit = frame.sort_values(["unit", "time"]).groupby("unit")["t"]
-    share = by_unit.mean()
+    share = frame.groupby("unit")["t"].mean()
     switchers = share[(share > 0) & (share < 1)].index
     if len(switchers) == 0:
         raise EstimationError(
             "the treatment never changes within a unit, so the unit fixed effects absorb it; "
             "two-way fixed effects need units observed both before and after treatment"
         )
-    reversals = int((by_unit.diff() < 0).groupby(frame["unit"]).any().sum())
-    first = frame[frame["t"] == 1].groupby("unit")["time"].min()
-    cohorts = first.loc[first.index.isin(switchers)].nunique()
+    first, switching_off = adoption(unit, time, t)
+    cohorts = first.loc[switchers].nunique()
     return {
         "n_units": float(n_units),
         "n_periods": float(n_periods),
@@ -157,8 +150,19 @@ def _treatment_timing(
         "n_never_treated_units": float((share == 0).sum()),
         "n_always_treated_units": float((share == 1).sum()),
         "n_adoption_cohorts": float(cohorts),
-        "n_units_with_reversals": float(reversals),
+        "n_units_with_reversals": float(switching_off.sum()),
     }
+
+
+def adoption(
+    unit: NDArray[np.int64], time: NDArray[np.int64], t: NDArray[np.int64]
+) -> tuple[pd.Series, pd.Series]:
+    """Per unit: the first treated period (NEVER if never treated) and whether treatment is
+    switched off again afterwards."""
+    ordered = pd.DataFrame({"unit": unit, "time": time, "t": t}).sort_values(["unit", "time"])
+    switching_off = (ordered.groupby("unit")["t"].diff() < 0).groupby(ordered["unit"]).any()
+    first = ordered[ordered["t"] == 1].groupby("unit")["time"].min()
+    return first.reindex(switching_off.index, fill_value=NEVER).astype(np.int64), switching_off
 
 
 def _negative_weight_share(t: NDArray[np.int64], X: NDArray[np.float64], index: pd.MultiIndex) -> float:
@@ -202,8 +206,8 @@ def _pretrend_test(
         return {"pretrend_test": "not run: some units switch treatment off again"}
     unit = index.get_level_values("unit").to_numpy()
     time = index.get_level_values("time").to_numpy()
-    first = pd.Series(np.where(t == 1, time, np.iinfo(np.int64).max)).groupby(unit).transform("min")
-    event_time = np.where(first.to_numpy() < np.iinfo(np.int64).max, time - first.to_numpy(), 0)
+    first = adoption(unit, time, t)[0].reindex(unit).to_numpy()
+    event_time = np.where(first != NEVER, time - first, 0)
     lags = sorted({int(-e) for e in event_time if e <= -2})
     if not lags:
         return {"pretrend_test": "not run: no switching unit is seen two or more periods before adoption"}

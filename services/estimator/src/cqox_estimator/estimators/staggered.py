@@ -9,8 +9,8 @@ from scipy import stats
 
 from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSummary
 from cqox_estimator.estimators.design import EstimationError
+from cqox_estimator.estimators.panel import NEVER, adoption
 
-NEVER = 1 << 62  # the cohort of never-treated units (exact as a float, beyond any period code)
 EVENT_TIMES = 5  # dynamic effects reported for 0..EVENT_TIMES-1 periods after adoption
 
 
@@ -45,12 +45,13 @@ class CallawaySantAnna(CausalEstimator):
 
     def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
         frame = pd.DataFrame({"unit": self.unit_, "time": self.time_, "y": y, "t": t})
-        if frame.duplicated(["unit", "time"]).any():
-            raise EstimationError(
-                "unit and time must identify the rows; aggregate to one row per unit and period first"
-            )
         wide = frame.pivot(index="unit", columns="time", values="y")
-        cohort = _cohorts(frame)
+        cohort, switching_off = adoption(self.unit_, self.time_, t)
+        if switching_off.any():
+            raise EstimationError(
+                f"cs_did needs treatment that stays on once started; {int(switching_off.sum())} unit(s) "
+                "switch it off again"
+            )
         first_seen = frame.groupby("unit")["time"].min()
         always = cohort.index[(cohort != NEVER) & (cohort <= first_seen.reindex(cohort.index))]
         cohort = cohort.drop(always)
@@ -113,20 +114,6 @@ def _fixed_within_units(X: NDArray[np.float64], unit: NDArray[np.int64]) -> list
     grouped = pd.DataFrame(X).assign(unit=unit).groupby("unit")
     spread = (grouped.max() - grouped.min()).abs().max(axis=0).to_numpy()
     return [j for j in range(X.shape[1]) if spread[j] == 0]
-
-
-def _cohorts(frame: pd.DataFrame) -> pd.Series:
-    """First treated period per unit (NEVER if never treated); refuses treatment that switches off."""
-    ordered = frame.sort_values(["unit", "time"])
-    switches_off = (ordered.groupby("unit")["t"].diff() < 0).groupby(ordered["unit"]).any()
-    if switches_off.any():
-        raise EstimationError(
-            f"cs_did needs treatment that stays on once started; {int(switches_off.sum())} unit(s) "
-            "switch it off again"
-        )
-    first = ordered[ordered["t"] == 1].groupby("unit")["time"].min().to_dict()
-    units = ordered["unit"].unique()
-    return pd.Series([first.get(u, NEVER) for u in units], index=units, dtype=np.int64)
 
 
 # (cohort, period, ATT(g, t), influence function over the units in `cohort` order)
