@@ -66,8 +66,54 @@ def simulate(n: int = N_CUSTOMERS, seed: int = SEED) -> pd.DataFrame:
     )
 
 
+CAMPAIGN_EFFECT = 150.0
+
+
+def store_panel(units: int = 40, months: int = 12, seed: int = 42) -> pd.DataFrame:
+    """Stores by month with Japanese column names; about half get a campaign (はい/いいえ) from month 7.
+
+    Larger stores are more likely to get the campaign (confounded through the store effect,
+    which the store fixed effects remove); the campaign adds 150 to monthly sales.
+    """
+    rng = np.random.default_rng(seed)
+    k = np.tile(np.arange(months), units)
+    size = rng.normal(0, 200, units)
+    treated_store = np.repeat(rng.random(units) < 1 / (1 + np.exp(-size / 100)), months)
+    campaign = (treated_store & (k >= 6)).astype(int)
+    noise = rng.normal(0, 30, units * months)
+    return pd.DataFrame(
+        {
+            "店舗ID": np.repeat([f"S{i:03d}" for i in range(units)], months),
+            "年月": np.tile([f"2023-{m:02d}" for m in range(1, months + 1)], units),
+            "キャンペーン配信": np.where(campaign == 1, "はい", "いいえ"),
+            "売上高": np.round(
+                1000 + np.repeat(size, months) + 40 * k + CAMPAIGN_EFFECT * campaign + noise, 1
+            ),
+            "従業員数": np.repeat(rng.integers(5, 40, units), months),
+            "都道府県": np.repeat(rng.choice(["東京都", "大阪府", "愛知県", "福岡県"], units), months),
+        }
+    )
+
+
+def write_store_panel(directory: Path = HERE) -> Path:
+    """Write store_panel_sjis.csv (Shift-JIS, as Japanese spreadsheets export it) and its meta."""
+    path = directory / "store_panel_sjis.csv"
+    store_panel().to_csv(path, index=False, encoding="cp932")
+    meta = {
+        "true_ate": CAMPAIGN_EFFECT,
+        "description": (
+            "Synthetic monthly sales of 40 stores, Japanese column names, Shift-JIS. About half the "
+            "stores, larger ones more often, run a campaign from month 7 that adds 150 to sales."
+        ),
+    }
+    (directory / "store_panel_sjis.meta.json").write_text(
+        json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
+    )
+    return path
+
+
 def main() -> None:
-    """Write customers.csv and customers.meta.json next to this script and print the estimates."""
+    """Write the two demo data sets and their meta files next to this script; print estimates."""
     customers = simulate()
     covariates = ["age", "income", "tenure_months", "prior_purchases", "region"]
     meta = {
@@ -89,6 +135,7 @@ def main() -> None:
     (HERE / "customers.meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"wrote {len(customers)} rows to {HERE / 'customers.csv'} (true ATE {TRUE_ATE})")
     _print_estimates(customers, meta)
+    print(f"wrote {write_store_panel()} (true campaign effect {CAMPAIGN_EFFECT})")
 
 
 def _print_estimates(customers: pd.DataFrame, meta: dict[str, object]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -11,44 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.integration.conftest import upload, wait_done
+from tests.integration.conftest import EXAMPLES, upload, wait_done
 
 pytestmark = pytest.mark.integration
 
 
-CAMPAIGN_EFFECT = 150.0
-
-
-def japanese_panel(path: Path, units: int = 40, months: int = 12) -> Path:
-    """Stores by month; half get the campaign (はい/いいえ) from month 7; written as Shift-JIS (cp932).
-
-    Larger stores are more likely to get the campaign (confounded through the store effect);
-    the campaign adds 150 to monthly sales.
-    """
-    rng = np.random.default_rng(42)
-    k = np.tile(np.arange(months), units)
-    size = rng.normal(0, 200, units)
-    treated_store = np.repeat(rng.random(units) < 1 / (1 + np.exp(-size / 100)), months)
-    campaign = (treated_store & (k >= 6)).astype(int)
-    frame = pd.DataFrame(
-        {
-            "店舗ID": np.repeat([f"S{i:03d}" for i in range(units)], months),
-            "年月": np.tile([f"2023-{m:02d}" for m in range(1, months + 1)], units),
-            "キャンペーン配信": np.where(campaign == 1, "はい", "いいえ"),
-            "売上高": np.round(
-                1000
-                + np.repeat(size, months)
-                + 40 * k
-                + CAMPAIGN_EFFECT * campaign
-                + rng.normal(0, 30, units * months),
-                1,
-            ),
-            "従業員数": np.repeat(rng.integers(5, 40, units), months),
-            "都道府県": np.repeat(rng.choice(["東京都", "大阪府", "愛知県", "福岡県"], units), months),
-        }
-    )
-    frame.to_csv(path, index=False, encoding="cp932")
-    return path
+# examples/store_panel_sjis.csv (written by examples/generate_sample.py): 40 stores x 12 months,
+# Japanese names, Shift-JIS; about half the stores run a campaign from month 7 that adds 150.
+STORE_PANEL = EXAMPLES / "store_panel_sjis.csv"
+CAMPAIGN_EFFECT = json.loads((EXAMPLES / "store_panel_sjis.meta.json").read_text())["true_ate"]
 
 
 def opaque_names(path: Path, n: int = 600) -> Path:
@@ -93,9 +65,8 @@ def event_types(api: httpx.Client, analysis_id: str) -> list[str]:
     return seen
 
 
-def test_japanese_shift_jis_panel_is_mapped_by_its_japanese_names(api: httpx.Client, tmp_path: Path) -> None:
-    path = japanese_panel(tmp_path / "店舗パネル.csv")
-    with path.open("rb") as handle:  # no analysis spec at all
+def test_japanese_shift_jis_panel_is_mapped_by_its_japanese_names(api: httpx.Client) -> None:
+    with STORE_PANEL.open("rb") as handle:  # no analysis spec at all
         response = api.post("/v1/datasets", files={"file": ("store_panel.csv", handle, "text/csv")})
     assert response.status_code == 202, response.text
     created = response.json()

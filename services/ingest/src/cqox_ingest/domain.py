@@ -67,7 +67,9 @@ def summarize(event: Event) -> str:
             r = event.roles
             text = (
                 f"treatment={r.treatment} ({conf.get('treatment', 0):.2f}), outcome={r.outcome} "
-                f"({conf.get('outcome', 0):.2f}), unit={r.unit}, {len(r.covariates)} covariates; design {event.design}"
+                f"({conf.get('outcome', 0):.2f}), unit={r.unit}"
+                + (f", time={r.time}" if r.time else "")
+                + f", {len(r.covariates)} covariates; design {event.design}"
             )
             return text + ("; needs confirmation" if event.needs_confirmation else "")
         case DatasetConfirmed():
