@@ -9,6 +9,7 @@ import pytest
 from cqox_contracts.v1 import EstimateResult, RoleMapping
 from cqox_estimator.domain import estimate
 from cqox_estimator.estimators import REGISTRY, EstimationError, prepare
+from cqox_estimator.estimators.base import holm_adjust
 
 EFFECTS = {"B": 1.0, "C": 2.0}  # against arm A
 ROLES = RoleMapping(treatment="arm", outcome="y", covariates=["x1", "x2"])
@@ -46,6 +47,8 @@ def test_each_multi_arm_method_recovers_both_contrasts(method: str) -> None:
         assert abs(contrast.estimate - truth) < 3 * contrast.std_error, (contrast, truth)
         assert contrast.ci_lower < truth < contrast.ci_upper
         assert contrast.p_value is not None and contrast.p_value < 1e-6
+        assert contrast.p_value_adjusted is not None and contrast.p_value <= contrast.p_value_adjusted < 1e-6
+    assert result.diagnostics["multiple_comparisons"] == "Holm (family-wise), 2 contrasts"
     # The headline is the first non-reference arm, and says so.
     first = result.contrasts[0]
     assert result.estimate == pytest.approx(first.estimate)
@@ -56,6 +59,53 @@ def test_each_multi_arm_method_recovers_both_contrasts(method: str) -> None:
     counts = frame["arm"].value_counts()
     assert [c.n_arm for c in result.contrasts] == [counts["B"], counts["C"]]
     assert (result.n_control, result.n_treated) == (counts["A"], counts["B"] + counts["C"])
+
+
+def hand_holm(p_values: list[float]) -> list[float]:
+    """Holm by hand: sorted p times (k - rank), running maximum, capped at 1, in the original order."""
+    k = len(p_values)
+    order = sorted(range(k), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * k, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, p_values[i] * (k - rank)))
+        adjusted[i] = running
+    return adjusted
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ([0.01, 0.04, 0.03], [0.03, 0.06, 0.06]),  # 0.01*3, 0.03*2, max(0.06, 0.04*1)
+        ([0.5, 0.6, 0.02], [1.0, 1.0, 0.06]),  # 0.02*3, min(1, 0.5*2), max(1, 0.6*1)
+        ([0.2], [0.2]),  # one contrast: nothing to adjust
+        ([], []),
+    ],
+)
+def test_holm_adjustment_matches_the_hand_computation(raw: list[float], expected: list[float]) -> None:
+    assert holm_adjust(raw) == pytest.approx(expected)
+    assert hand_holm(raw) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("method", ["diff_in_means", "ols"])
+def test_contrasts_carry_holm_adjusted_p_values_when_only_one_of_four_arms_works(method: str) -> None:
+    rng = np.random.default_rng(11)
+    n = 2000
+    arm = rng.choice(np.array(["A", "B", "C", "D"]), size=n)  # randomised; only B has an effect
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    y = 1 + x1 + 0.5 * x2 + np.where(arm == "B", 1.0, 0.0) + rng.normal(size=n)
+    frame = pd.DataFrame({"arm": arm, "y": y, "x1": x1, "x2": x2})
+    result = estimate(method, frame, ROLES)
+    assert [c.arm for c in result.contrasts] == ["B", "C", "D"]
+    raw = [c.p_value for c in result.contrasts]
+    adjusted = [c.p_value_adjusted for c in result.contrasts]
+    assert all(p is not None for p in raw) and all(p is not None for p in adjusted)
+    assert adjusted == pytest.approx(hand_holm([p for p in raw if p is not None]))
+    effect, *nulls = result.contrasts
+    assert effect.p_value_adjusted is not None and effect.p_value_adjusted < 1e-6
+    for contrast in nulls:
+        assert contrast.p_value is not None and contrast.p_value_adjusted is not None
+        assert contrast.p_value <= contrast.p_value_adjusted <= 1.0
+    assert result.diagnostics["multiple_comparisons"] == "Holm (family-wise), 3 contrasts"
 
 
 def test_the_unadjusted_contrast_is_biased_under_confounding() -> None:

@@ -275,6 +275,20 @@ def test_report_shows_each_contrast_of_a_multi_valued_treatment_under_its_method
     assert "headline estimate" not in rows[3]
 
 
+def test_report_shows_each_contrasts_holm_adjusted_p_value_next_to_the_raw_one() -> None:
+    contrasts = [
+        ArmContrast(arm="B", reference="A", estimate=0.4, p_value=0.012, p_value_adjusted=0.036),
+        ArmContrast(arm="C", reference="A", estimate=0.1, p_value=0.3, p_value_adjusted=0.6),
+        ArmContrast(arm="D", reference="A", estimate=0.0, p_value=0.9),  # an older result: raw p only
+    ]
+    multi = estimate("ols", 0.4).model_copy(update={"contrasts": contrasts})
+    html = render(estimates=[multi])
+    rows = re.findall(r'<tr class="contrast">.*?</tr>', html, re.S)
+    assert len(rows) == 3
+    assert "0.012 (Holm 0.036)" in rows[0] and "0.300 (Holm 0.600)" in rows[1]
+    assert "0.900" in rows[2] and "Holm" not in rows[2]
+
+
 def test_an_event_study_figure_is_drawn_from_panel_diagnostics() -> None:
     from cqox_visualization.figures import event_study_png
 

@@ -207,6 +207,12 @@ class ArmContrast(_Value):
     )
     p_value: float | None = Field(default=None, description="Two-sided p-value for a zero contrast.")
     n_arm: int | None = Field(default=None, description="Rows in `arm` that were used.")
+    p_value_adjusted: float | None = Field(
+        default=None,
+        description=(
+            "Holm-adjusted p-value across this result's contrasts (controls the family-wise error rate)."
+        ),
+    )
 
 
 class EstimateResult(_Value):

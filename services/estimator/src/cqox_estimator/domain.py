@@ -83,7 +83,14 @@ def run(
     did_note = None
     if spec.estimator.panel:
         df, roles, did_note = did_treatment(df, roles)
-    design = prepare(df, roles, panel=spec.estimator.panel, multi_arm=spec.estimator.multi_arm, method=method)
+    design = prepare(
+        df,
+        roles,
+        panel=spec.estimator.panel,
+        multi_arm=spec.estimator.multi_arm,
+        method=method,
+        covariates=spec.estimator.uses_covariates,
+    )
     estimator = spec.build(options)
     if "random_state" in accepted:
         estimator.set_params(random_state=seed)

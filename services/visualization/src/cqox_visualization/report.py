@@ -60,7 +60,7 @@ class ContrastRow:
     estimate: str
     std_error: str
     interval: str
-    p_value: str
+    p_value: str  # raw, then Holm-adjusted across the method's contrasts when known
     n: str
 
 
@@ -215,6 +215,9 @@ def _contrast_rows(estimate: EstimateResult) -> list[ContrastRow]:
         if is_finite(contrast.ci_lower) and is_finite(contrast.ci_upper):
             lower, upper = format_number(contrast.ci_lower), format_number(contrast.ci_upper)
             interval = f"[{lower}, {upper}] ({format_level(estimate.ci_level)})"
+        p_value = format_p_value(contrast.p_value)
+        if is_finite(contrast.p_value_adjusted):
+            p_value = f"{p_value} (Holm {format_p_value(contrast.p_value_adjusted)})"
         rows.append(
             ContrastRow(
                 label=f"{contrast.arm} vs {contrast.reference}",
@@ -222,7 +225,7 @@ def _contrast_rows(estimate: EstimateResult) -> list[ContrastRow]:
                 estimate=format_number(contrast.estimate),
                 std_error=format_number(contrast.std_error),
                 interval=interval,
-                p_value=format_p_value(contrast.p_value),
+                p_value=p_value,
                 n=format_count(contrast.n_arm) if contrast.n_arm is not None else MISSING,
             )
         )

@@ -14,6 +14,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
+from statsmodels.stats.multitest import multipletests
 
 from cqox_contracts.v1 import ArmContrast, EstimateResult
 from cqox_estimator.estimators.design import DesignData, EstimationError
@@ -62,6 +63,9 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
     panel: ClassVar[bool] = False
     # Multi-arm methods accept t coded 0..k-1 (0 = reference) and report every arm vs arm 0.
     multi_arm: ClassVar[bool] = False
+    # False: the method ignores covariates, so no covariate matrix is built for it (rows
+    # missing a mapped covariate are still dropped: every method uses the same sample).
+    uses_covariates: ClassVar[bool] = True
 
     def fit(
         self,
@@ -181,6 +185,7 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
             k = len(self.contrasts_) + 1
             arms = design.arms if design is not None and len(design.arms) == k else [str(j) for j in range(k)]
             table = self.contrast_table(alpha=1 - ci_level)
+            adjusted = holm_adjust([row[4] for row in table])
             contrasts = [
                 ArmContrast(
                     arm=arms[j],
@@ -191,10 +196,12 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
                     ci_upper=row[3],
                     p_value=row[4],
                     n_arm=int(self.arm_counts_[j]),
+                    p_value_adjusted=adjusted[j - 1],
                 )
                 for j, row in enumerate(table, start=1)
             ]
             diagnostics["headline_contrast"] = f"{arms[1]} vs {arms[0]}"
+            diagnostics["multiple_comparisons"] = f"Holm (family-wise), {len(table)} contrasts"
             diagnostics["n_reference_arm"] = float(self.arm_counts_[0])
         return EstimateResult(
             method=self.method,
@@ -239,6 +246,14 @@ def _tails(dof: float | None) -> tuple[Callable[[float], float], Callable[[float
     if dof is None:
         return (lambda v: float(stats.norm.sf(v))), (lambda q: float(stats.norm.ppf(q)))
     return (lambda v: float(stats.t.sf(v, dof))), (lambda q: float(stats.t.ppf(q, dof)))
+
+
+def holm_adjust(p_values: list[float]) -> list[float]:
+    """Holm step-down adjusted p-values, controlling the family-wise error rate over the family."""
+    if not p_values:
+        return []
+    adjusted = multipletests(np.asarray(p_values, dtype=float), method="holm")[1]
+    return [float(value) for value in adjusted]
 
 
 def _check_arrays(

@@ -92,19 +92,21 @@ def prepare(
     panel: bool = False,
     multi_arm: bool = False,
     method: str | None = None,
+    covariates: bool = True,
 ) -> DesignData:
     """Build y, 0/1 t and the covariate matrix X from `df`, dropping rows with missing values.
 
     With `panel`, the unit and time columns are required too and coded into `unit`/`time`.
     With `multi_arm`, a treatment with k > 2 levels is coded 0..k-1 (0 = the reference level,
     see `_multi_arm_codes`) and its labels are kept in `arms`; otherwise such a treatment is
-    refused, naming `method` when given.
+    refused, naming `method` when given. Without `covariates`, X has no columns (for methods
+    that ignore them), but rows missing a covariate are dropped all the same.
     """
     treatment = _required_column(df, roles.treatment, "treatment")
     outcome = _required_column(df, roles.outcome, "outcome")
-    covariates = _covariate_columns(df, roles, treatment, outcome)
-    index = _panel_columns(df, roles, [treatment, outcome, *covariates]) if panel else []
-    used = list(dict.fromkeys([treatment, outcome, *covariates, *index]))
+    used_covariates = _covariate_columns(df, roles, treatment, outcome)
+    index = _panel_columns(df, roles, [treatment, outcome, *used_covariates]) if panel else []
+    used = list(dict.fromkeys([treatment, outcome, *used_covariates, *index]))
 
     # Column by column (no copy of the frame): missing or non-finite values drop the row.
     series = {column: df[column] for column in used}
@@ -129,8 +131,11 @@ def prepare(
         _check_multi_arms(t, arms, treatment)
     else:
         _check_arms(t, treatment)
-    X, names, constant, max_abs = _covariate_matrix(series, covariates, y.shape[0])
-    _check_rank(t, X, names, treatment, max_abs)
+    if covariates:
+        X, names, constant, max_abs = _covariate_matrix(series, used_covariates, y.shape[0])
+        _check_rank(t, X, names, treatment, max_abs)
+    else:
+        X, names, constant = np.empty((y.shape[0], 0)), [], []
     return DesignData(
         y=y,
         t=t,
@@ -452,11 +457,9 @@ def _covariate_matrix(
 ) -> tuple[NDArray[np.float64], list[str], list[str], NDArray[np.float64]]:
     """X (one-hot with drop-first for non-numeric columns), its names, the constant columns
     left out, and every X column's largest absolute value (for the rank check)."""
-    columns: list[NDArray[np.float64]] = []  # numeric values, or a one-hot column's level codes
-    widths: list[int] = []
-    max_abs: list[float] = []
-    names: list[str] = []
-    constant: list[str] = []
+    n_numeric = 0
+    coded: dict[str, tuple[NDArray[np.float64], list[str]]] = {}
+    one_level: list[str] = []
     for column in covariates:
         values = series[column]
         dtype = values.dtype
@@ -465,15 +468,7 @@ def _covariate_matrix(
         else:
             is_numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
         if is_numeric:
-            numbers = values.to_numpy(dtype=float)
-            low, high = (numbers.min(), numbers.max()) if numbers.size else (0.0, 0.0)
-            if low == high:
-                constant.append(column)
-                continue
-            columns.append(numbers)
-            widths.append(0)
-            names.append(column)
-            max_abs.append(max(abs(float(low)), abs(float(high))))
+            n_numeric += 1
         elif pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(values):
             raise EstimationError(
                 f"covariate {column!r} is a date/time column; derive a numeric feature from it"
@@ -481,25 +476,35 @@ def _covariate_matrix(
         else:
             codes, levels = _level_codes(values, column)
             if len(levels) < 2:  # one level: every dummy would be constant
-                constant.append(column)
-                continue
-            columns.append(codes)
-            widths.append(len(levels) - 1)
-            max_abs.extend([1.0] * (len(levels) - 1))
+                one_level.append(column)
+            else:
+                coded[column] = codes, levels
+    # X' is filled row by row (contiguous writes), then one blocked transpose makes X.
+    width = n_numeric + sum(len(levels) - 1 for _, levels in coded.values())
+    transposed = np.empty((width, n))
+    names: list[str] = []
+    is_numeric_row = np.zeros(width, dtype=bool)
+    for column in covariates:
+        j = len(names)
+        if column in coded:
+            codes, levels = coded[column]
+            transposed[j : j + len(levels) - 1] = codes[None, :] == np.arange(1, len(levels))[:, None]
             # Drop-first coding: the first level is the reference.
             names.extend(f"{column}={level}" for level in levels[1:])
-    # Filled column by column as rows of X' (contiguous writes), then one blocked transpose.
-    transposed = np.empty((len(names), n))
-    j = 0
-    for block, width in zip(columns, widths, strict=True):
-        if width == 0:
-            transposed[j] = block
-            j += 1
-        else:
-            transposed[j : j + width] = block[None, :] == np.arange(1, width + 1)[:, None]
-            j += width
+        elif column not in one_level:
+            transposed[j] = series[column].to_numpy(dtype=float)
+            is_numeric_row[j] = True
+            names.append(column)
+    # One vectorised pass finds the numeric columns that take a single value: left out.
+    low = transposed.min(axis=1) if n else np.zeros(width)
+    high = transposed.max(axis=1) if n else np.zeros(width)
+    flat = is_numeric_row & (low == high)
+    constant = [c for c in covariates if c in one_level or (c in names and flat[names.index(c)])]
+    if flat.any():
+        transposed, low, high = transposed[~flat], low[~flat], high[~flat]
+        names = [name for name, dropped in zip(names, flat, strict=True) if not dropped]
     X = np.ascontiguousarray(transposed.T)
-    return X, names, constant, np.asarray(max_abs, dtype=float)
+    return X, names, constant, np.maximum(np.abs(low), np.abs(high))
 
 
 def _level_codes(values: pd.Series, column: str) -> tuple[NDArray[np.float64], list[str]]:

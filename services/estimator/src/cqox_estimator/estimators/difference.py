@@ -15,7 +15,7 @@ class DifferenceInMeans(CausalEstimator):
     Unbiased for the ATE when treatment is randomised; in observational data it is the
     unadjusted baseline that the adjusted methods are compared against. Covariates are ignored.
     With a multi-valued treatment every arm is compared with the reference arm by its own
-    Welch test (no adjustment for multiple comparisons).
+    Welch test; the result adds Holm-adjusted p-values across the arms.
 
     Parameters
     ----------
@@ -27,6 +27,7 @@ class DifferenceInMeans(CausalEstimator):
     method = "diff_in_means"
     estimand = "ATE"
     multi_arm = True
+    uses_covariates = False
 
     def __init__(self, *, use_t: bool = True) -> None:
         self.use_t = use_t
