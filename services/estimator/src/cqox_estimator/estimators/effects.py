@@ -35,23 +35,31 @@ def summarize_effects(
 
 def top_drivers(effects: NDArray[np.float64], X: NDArray[np.float64]) -> list[tuple[int, float]]:
     """Covariates whose standardised linear association with the effects is largest."""
-    scale = X.std(axis=0)
-    varying = scale > 0
-    if not varying.any() or effects.std() == 0:
+    if effects.std() == 0:
         return []
     # Least squares of the effects on the standardised covariates (with an intercept), through
     # the small k x k normal equations of the centred columns: an SVD of the n x k design costs
-    # as much as some of the fits it summarises.
-    centred = X[:, varying] - X[:, varying].mean(axis=0)
-    gram = centred.T @ centred / np.outer(scale[varying], scale[varying])
-    moment = centred.T @ (effects - effects.mean()) / scale[varying]
-    coef = np.linalg.lstsq(gram, moment, rcond=None)[0]
-    columns = np.flatnonzero(varying)
+    # as much as some of the fits it summarises. One centred copy of X gives the cross-products
+    # and the scales (sd = sqrt(diag / n)).
+    centred = X - X.mean(axis=0)
+    cross = centred.T @ centred
+    moment = centred.T @ (effects - effects.mean())
+    scale = np.sqrt(np.diag(cross) / X.shape[0])
+    columns = np.flatnonzero(scale > 0)
+    if not columns.size:
+        return []
+    scale = scale[columns]
+    gram = cross[np.ix_(columns, columns)] / np.outer(scale, scale)
+    coef = np.linalg.lstsq(gram, moment[columns] / scale, rcond=None)[0]
     order = np.argsort(-np.abs(coef))[:N_DRIVERS]
     return [(int(columns[i]), float(coef[i])) for i in order]
 
 
 def _mean_by_quartile(effects: NDArray[np.float64], column: NDArray[np.float64]) -> list[float | None]:
     edges = np.unique(np.quantile(column, [0.25, 0.5, 0.75]))
-    bins = np.searchsorted(edges, column, side="right")
-    return [float(effects[bins == k].mean()) if (bins == k).any() else None for k in range(4)]
+    bins = np.zeros(column.shape[0], dtype=np.intp)
+    for edge in edges:  # bin k holds the values with k edges at or below them
+        bins += column >= edge
+    counts = np.bincount(bins, minlength=4)
+    sums = np.bincount(bins, weights=effects, minlength=4)
+    return [float(sums[k] / counts[k]) if counts[k] else None for k in range(4)]
