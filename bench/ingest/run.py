@@ -173,7 +173,7 @@ def main() -> None:
         ),
         (xlsx_path, ["platform", "platform read only"], ["calamine", "pandas.read_excel"], []),
     ]
-    header = f"{'file':<11}{'reader':<19}{'rows':>9}{'s':>8}{'rows/s':>12}{'MB/s':>8}{'peak MB':>9}{'×size':>7}{'ratio':>7}"
+    header = f"{'file':<11}{'reader':<25}{'rows':>9}{'s':>8}{'rows/s':>12}{'MB/s':>8}{'peak MB':>9}{'×size':>7}{'ratio':>7}"
     print(header)
     print("-" * len(header))
     summaries: list[str] = []
@@ -191,7 +191,7 @@ def main() -> None:
         for kind, r in results.items():
             ratio = fastest_raw / r["seconds"]  # speed relative to the faster raw reader
             print(
-                f"{path.suffix[1:] + f' {size_mb:.0f}MB':<11}{kind:<19}{r['rows']:>9.0f}{r['seconds']:>8.2f}"
+                f"{path.suffix[1:] + f' {size_mb:.0f}MB':<11}{kind:<25}{r['rows']:>9.0f}{r['seconds']:>8.2f}"
                 f"{r['rows'] / r['seconds']:>12,.0f}{size_mb / r['seconds']:>8.1f}{r['peak_mb']:>9.0f}"
                 f"{r['peak_mb'] / size_mb:>7.2f}{ratio:>7.2f}"
             )

@@ -346,3 +346,28 @@ def test_write_parquet_once_with_the_schema(tmp_path: Path) -> None:
 def test_safe_filename(name: str | None, expected: str) -> None:
     assert safe_filename(name) == expected
     assert len(safe_filename("x" * 500 + ".csv")) == 120
+
+
+def test_excel_cells_become_typed_columns(tmp_path: Path, write_xlsx: Callable[..., Any]) -> None:
+    rows: list[list[Any]] = [
+        ["whole", "fraction", "huge", "blank", "mixed", "text", "flag"],
+        [1.0, 1.5, 2.0**60, "", 1, "a", True],
+        [2.0, "", 3.0, "", "x", "b", False],
+        ["", 2.25, 4.0, "", 2.5, "", True],
+    ]
+    table = read_table(write_xlsx(tmp_path / "t.xlsx", {"s": rows}), "t.xlsx").data
+    types = {field.name: field.type for field in table.schema}
+    assert types["whole"] == pa.int64() and table.column("whole").to_pylist() == [1, 2, None]
+    assert types["fraction"] == pa.float64() and table.column("fraction").to_pylist() == [1.5, None, 2.25]
+    assert types["huge"] == pa.float64()  # whole, but past 2**53: not exact as an integer
+    assert table.column("blank").null_count == 3
+    assert types["mixed"] == pa.string() and table.column("mixed").to_pylist() == ["1", "x", "2.5"]
+    assert table.column("text").to_pylist() == ["a", "b", None]
+    assert types["flag"] == pa.bool_()
+
+
+def test_excel_ragged_rows_are_padded(tmp_path: Path, write_xlsx: Callable[..., Any]) -> None:
+    rows: list[list[Any]] = [["a", "b", "c"], [1, 2], [3, 4, 5], [6]]
+    table = read_table(write_xlsx(tmp_path / "r.xlsx", {"s": rows}), "r.xlsx").data
+    assert table.column("c").to_pylist() == [None, 5, None]
+    assert table.column("b").to_pylist() == [2, 4, None]

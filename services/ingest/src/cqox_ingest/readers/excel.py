@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from python_calamine import CalamineError, CalamineWorkbook
 
 from cqox_ingest.readers import values
@@ -43,7 +45,12 @@ def read_excel(
         raise IngestError(422, f"sheet {chosen!r} has {width} columns; the limit is {limits.max_columns}")
     header = (header + [""] * width)[:width]
     header = [name or f"column_{i + 1}" for i, name in enumerate(header)]
-    columns = [_column([row[i] if i < len(row) else None for row in rows[1:]]) for i in range(width)]
+    body = rows[1:]
+    if {len(row) for row in body} == {width}:  # the usual rectangular sheet: transpose in C
+        cells: list[Sequence[Any]] = list(zip(*body, strict=True)) if body else [()] * width
+    else:
+        cells = [[row[i] if i < len(row) else None for row in body] for i in range(width)]
+    columns = [_column(column) for column in cells]
     data = pa.table(columns, names=header)
     data, notes = values.normalize(data)
     notes = [f"sheet {chosen!r}" + (f" of {len(names)}" if len(names) > 1 else ""), *notes]
@@ -64,19 +71,28 @@ def _sheet_rows(workbook: Any, names: list[str], sheet: str | None) -> tuple[lis
     raise IngestError(422, f"every sheet of the workbook is empty ({names})")
 
 
-def _column(cells: list[Any]) -> pa.Array:
-    kinds = {type(c) for c in cells if c not in ("", None)}
+def _column(cells: Sequence[Any]) -> pa.Array:
+    """One typed Arrow column from a sheet column's cells (blank cells are missing)."""
     cleaned = [None if c == "" else c for c in cells]
+    kinds = set(map(type, cleaned)) - {type(None)}
     if kinds <= {int, float}:
-        if kinds == {float} and all(c is None or float(c).is_integer() for c in cleaned):
-            return pa.array([None if c is None else int(c) for c in cleaned], pa.int64())
+        if kinds == {float}:
+            numbers = pa.array(cleaned, pa.float64())
+            # Whole numbers stored as floats (Excel's only number type) become integers, as long
+            # as every one is exact in a float (|x| < 2**53).
+            whole = pc.all(pc.equal(numbers, pc.floor(numbers))).as_py() is not False
+            if whole and (pc.max(pc.abs(numbers)).as_py() or 0) < 2**53:
+                return numbers.cast(pa.int64())
+            return numbers
         return pa.array(cleaned, pa.int64() if kinds == {int} else pa.float64())
     if kinds == {bool}:
         return pa.array(cleaned, pa.bool_())
-    if kinds and kinds <= {date}:
+    if kinds <= {date}:
         return pa.array(cleaned, pa.date32())
-    if kinds and kinds <= {datetime, date}:
+    if kinds <= {datetime, date}:
         return pa.array([_stamp(c) for c in cleaned], pa.timestamp("s"))
+    if kinds == {str}:
+        return pa.array(cleaned, pa.string())
     return pa.array([None if c is None else _cell_text(c) for c in cleaned], pa.string())
 
 
