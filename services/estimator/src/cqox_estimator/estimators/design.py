@@ -457,9 +457,10 @@ def _covariate_matrix(
 ) -> tuple[NDArray[np.float64], list[str], list[str], NDArray[np.float64]]:
     """X (one-hot with drop-first for non-numeric columns), its names, the constant columns
     left out, and every X column's largest absolute value (for the rank check)."""
-    n_numeric = 0
-    coded: dict[str, tuple[NDArray[np.float64], list[str]]] = {}
-    one_level: list[str] = []
+    sources: list[tuple[NDArray[np.float64], int]] = []  # values (0) or level codes (k dummies)
+    max_abs: list[float] = []
+    names: list[str] = []
+    constant: list[str] = []
     for column in covariates:
         values = series[column]
         dtype = values.dtype
@@ -468,7 +469,14 @@ def _covariate_matrix(
         else:
             is_numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
         if is_numeric:
-            n_numeric += 1
+            numbers = values.to_numpy(dtype=float)
+            low, high = (float(numbers.min()), float(numbers.max())) if numbers.size else (0.0, 0.0)
+            if low == high:
+                constant.append(column)
+                continue
+            sources.append((numbers, 0))
+            names.append(column)
+            max_abs.append(max(abs(low), abs(high)))
         elif pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(values):
             raise EstimationError(
                 f"covariate {column!r} is a date/time column; derive a numeric feature from it"
@@ -476,35 +484,41 @@ def _covariate_matrix(
         else:
             codes, levels = _level_codes(values, column)
             if len(levels) < 2:  # one level: every dummy would be constant
-                one_level.append(column)
-            else:
-                coded[column] = codes, levels
-    # X' is filled row by row (contiguous writes), then one blocked transpose makes X.
-    width = n_numeric + sum(len(levels) - 1 for _, levels in coded.values())
-    transposed = np.empty((width, n))
-    names: list[str] = []
-    is_numeric_row = np.zeros(width, dtype=bool)
-    for column in covariates:
-        j = len(names)
-        if column in coded:
-            codes, levels = coded[column]
-            transposed[j : j + len(levels) - 1] = codes[None, :] == np.arange(1, len(levels))[:, None]
+                constant.append(column)
+                continue
+            sources.append((codes, len(levels) - 1))
+            max_abs.extend([1.0] * (len(levels) - 1))
             # Drop-first coding: the first level is the reference.
             names.extend(f"{column}={level}" for level in levels[1:])
-        elif column not in one_level:
-            transposed[j] = series[column].to_numpy(dtype=float)
-            is_numeric_row[j] = True
-            names.append(column)
-    # One vectorised pass finds the numeric columns that take a single value: left out.
-    low = transposed.min(axis=1) if n else np.zeros(width)
-    high = transposed.max(axis=1) if n else np.zeros(width)
-    flat = is_numeric_row & (low == high)
-    constant = [c for c in covariates if c in one_level or (c in names and flat[names.index(c)])]
-    if flat.any():
-        transposed, low, high = transposed[~flat], low[~flat], high[~flat]
-        names = [name for name, dropped in zip(names, flat, strict=True) if not dropped]
-    X = np.ascontiguousarray(transposed.T)
-    return X, names, constant, np.maximum(np.abs(low), np.abs(high))
+    return _filled(sources, n, len(names)), names, constant, np.asarray(max_abs, dtype=float)
+
+
+BLOCK_ROWS = 4096
+
+
+def _filled(sources: list[tuple[NDArray[np.float64], int]], n: int, width: int) -> NDArray[np.float64]:
+    """The n x width matrix of the sources' columns, written one block of rows at a time.
+
+    Each block is filled column by column in a small cache-resident buffer (contiguous writes)
+    and copied into X transposed: about half the time of filling X' whole and transposing it,
+    and one large allocation instead of two.
+    """
+    X = np.empty((n, width))
+    buffer = np.empty((width, min(n, BLOCK_ROWS)))
+    for start in range(0, n, BLOCK_ROWS):
+        stop = min(n, start + BLOCK_ROWS)
+        rows = buffer[:, : stop - start]
+        j = 0
+        for values, dummies in sources:
+            part = values[start:stop]
+            if dummies == 0:
+                rows[j] = part
+                j += 1
+            else:
+                rows[j : j + dummies] = part[None, :] == np.arange(1, dummies + 1)[:, None]
+                j += dummies
+        X[start:stop] = rows.T
+    return X
 
 
 def _level_codes(values: pd.Series, column: str) -> tuple[NDArray[np.float64], list[str]]:
