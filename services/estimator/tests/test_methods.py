@@ -64,6 +64,16 @@ def test_ols_coefficient_is_not_the_ate_under_heterogeneity_but_lin_is() -> None
     assert InteractedRegression().get_params() == {"cov_type": "HC2"}
 
 
+@pytest.mark.parametrize("arm", [0, 1])
+def test_interacted_regression_refuses_a_covariate_constant_within_an_arm(arm: int) -> None:
+    frame = simulate(seed=4)
+    # x2 varies overall (so [1, t, X] has full rank) but takes one value in one arm.
+    frame.loc[frame["treated"] == arm, "x2"] = 0.25
+    with pytest.raises(EstimationError, match=f"constant among rows with t={arm}"):
+        estimate("ols_interacted", frame, ROLES)
+    assert estimate("ols", frame, ROLES).n == len(frame)  # the plain regression is unaffected
+
+
 @pytest.mark.parametrize("method", ["linear_dml", "dr_learner"])
 def test_cate_methods_find_the_driver(method: str) -> None:
     frame = heterogeneous(seed=2)

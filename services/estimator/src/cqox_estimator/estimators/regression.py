@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import statsmodels.api as sm
 from numpy.typing import NDArray
 from scipy import stats
+from statsmodels.tools.sm_exceptions import SingularMatrixWarning
 
 from cqox_estimator.estimators.base import CausalEstimator, Contrast, FitSummary
 from cqox_estimator.estimators.design import EstimationError, arm_dummies
@@ -103,14 +106,11 @@ class InteractedRegression(CausalEstimator):
             raise EstimationError(
                 f"ols_interacted needs more rows ({n}) than coefficients ({regressors.shape[1]})"
             )
-        for arm in (0, 1):
-            constant = np.flatnonzero(np.ptp(X[t == arm], axis=0) == 0).tolist() if k else []
-            if constant:
-                raise EstimationError(
-                    f"ols_interacted cannot interact covariate column(s) {constant} that are constant "
-                    f"among rows with t={arm}; use ols or drop them"
-                )
-        fitted = sm.OLS(y, regressors).fit(cov_type=self.cov_type, use_t=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SingularMatrixWarning)  # the rank is checked next
+            fitted = sm.OLS(y, regressors).fit(cov_type=self.cov_type, use_t=True)
+        if fitted.model.rank < regressors.shape[1]:
+            _check_interactions(t, X)  # names a covariate constant within an arm, if one is
         gamma = np.asarray(fitted.params[2 + k :])
         variance = float(fitted.bse[1]) ** 2
         if k:
@@ -128,6 +128,17 @@ class InteractedRegression(CausalEstimator):
             },
             effects=float(fitted.params[1]) + centred @ gamma,
         )
+
+
+def _check_interactions(t: NDArray[np.int64], X: NDArray[np.float64]) -> None:
+    """Refuse a covariate that takes one value within an arm: its interaction is collinear."""
+    for arm in (0, 1):
+        constant = np.flatnonzero(np.ptp(X[t == arm], axis=0) == 0).tolist() if X.shape[1] else []
+        if constant:
+            raise EstimationError(
+                f"ols_interacted cannot interact covariate column(s) {constant} that are constant "
+                f"among rows with t={arm}; use ols or drop them"
+            )
 
 
 class Cuped(CausalEstimator):
