@@ -338,6 +338,18 @@ def test_bad_pools_fail_rendering(chart, pools, message):
         render(chart, {"estimator": {"pools": pools}})
 
 
+def test_webhook_private_targets_are_refused_unless_allowed(chart):
+    def notification_env(values: dict[str, Any]) -> dict[str, str]:
+        deployment = of_kind(render(chart, values), "Deployment")["cqox-notification"]
+        return env_map(container(deployment))
+
+    assert notification_env({})["CQOX_WEBHOOK_ALLOW_PRIVATE_TARGETS"] == "false"
+    allowed = {"services": {"notification": {"allowPrivateTargets": True}}}
+    assert notification_env(allowed)["CQOX_WEBHOOK_ALLOW_PRIVATE_TARGETS"] == "true"
+    other = of_kind(render(chart, allowed), "Deployment")["cqox-ingest"]
+    assert "CQOX_WEBHOOK_ALLOW_PRIVATE_TARGETS" not in env_map(container(other))
+
+
 def test_disabled_service_renders_nothing(chart):
     docs = render(chart, {"services": {"notification": {"enabled": False}}})
     assert "cqox-notification" not in of_kind(docs, "Deployment")

@@ -1,4 +1,4 @@
-"""Webhook signing, retry backoff and target validation."""
+"""Webhook signing, retry backoff, target validation and the private-address policy."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ import re
 import pytest
 
 from cqox_notification.domain import (
+    ALLOW_PRIVATE_TARGETS_ENV,
     DEFAULT_EVENT_TYPES,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     backoff_s,
     new_secret,
+    non_public_kind,
+    refused_target,
     sign,
     validate_target,
     verify,
@@ -125,3 +128,74 @@ def test_validate_target_rejects(url: str, fragment: str) -> None:
 
 def test_validate_target_malformed_ipv6_returns_reason() -> None:
     assert validate_target("http://[::1/hook") is not None
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("10.0.0.5", "a private address"),
+        ("172.16.3.4", "a private address"),
+        ("192.168.1.10", "a private address"),
+        ("127.0.0.1", "a loopback address"),
+        ("127.8.9.10", "a loopback address"),
+        ("169.254.169.254", "a link-local address"),  # cloud metadata
+        ("0.0.0.0", "an unspecified address"),
+        ("224.0.0.1", "a multicast address"),
+        ("100.100.100.200", "a non-public address"),  # shared address space (Alibaba metadata)
+        ("::1", "a loopback address"),
+        ("::", "an unspecified address"),
+        ("fc00::1", "a private address"),
+        ("fd12:3456::1", "a private address"),
+        ("fe80::1", "a link-local address"),
+        ("fe80::1%eth0", "a link-local address"),
+        ("ff02::1", "a multicast address"),
+        ("::ffff:10.0.0.1", "the IPv4-mapped form of 10.0.0.1, a private address"),
+        ("::ffff:127.0.0.1", "the IPv4-mapped form of 127.0.0.1, a loopback address"),
+        ("::ffff:169.254.169.254", "the IPv4-mapped form of 169.254.169.254, a link-local address"),
+        ("64:ff9b::a00:1", "the NAT64 form of 10.0.0.1, a private address"),
+        ("2002:a00:1::", "the 6to4 form of 10.0.0.1, a private address"),
+        ("not-an-ip", "an unrecognised address"),
+    ],
+)
+def test_non_public_addresses_are_named(address: str, kind: str) -> None:
+    assert non_public_kind(address) == kind
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "93.184.216.34",
+        "8.8.8.8",
+        "2606:2800:220:1:248:1893:25c8:1946",
+        "::ffff:93.184.216.34",
+        "64:ff9b::808:808",
+    ],
+)
+def test_public_addresses_are_accepted(address: str) -> None:
+    assert non_public_kind(address) is None
+    assert refused_target("hooks.example.com", [address]) is None
+
+
+def test_refusal_says_what_resolved_where_and_how_to_allow() -> None:
+    reason = refused_target("example.internal", ["10.0.0.5"])
+    assert reason == (
+        "the webhook URL's host example.internal resolves to 10.0.0.5, a private address; webhooks must "
+        "reach a public address (an operator can allow private targets with "
+        f"{ALLOW_PRIVATE_TARGETS_ENV}=true)"
+    )
+    assert ALLOW_PRIVATE_TARGETS_ENV == "CQOX_WEBHOOK_ALLOW_PRIVATE_TARGETS"
+
+
+def test_refusal_of_a_literal_address_host() -> None:
+    assert refused_target("127.0.0.1", ["127.0.0.1"]).startswith(  # type: ignore[union-attr]
+        "the webhook URL's host 127.0.0.1 is a loopback address;"
+    )
+    assert refused_target("::1", ["::1"]).startswith(  # type: ignore[union-attr]
+        "the webhook URL's host ::1 is a loopback address;"
+    )
+
+
+def test_one_private_address_among_public_ones_refuses() -> None:
+    reason = refused_target("mixed.example.com", ["93.184.216.34", "169.254.169.254"])
+    assert reason is not None and "169.254.169.254, a link-local address" in reason
+    assert refused_target("mixed.example.com", []) is None  # nothing to refuse; resolution decides

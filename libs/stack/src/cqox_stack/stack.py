@@ -80,6 +80,9 @@ class Stack:
             "CQOX_DATABASE_URL": self.database_url,
             "CQOX_ARTIFACT_URL": self.artifacts.resolve().as_uri(),
             "CQOX_HTTP_HOST": "127.0.0.1",
+            # Local webhook receivers (demo, integration tests) listen on 127.0.0.1, which the
+            # notification service refuses by default.
+            "CQOX_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
             "PYTHONUNBUFFERED": "1",
             **self.env_overrides,
         }

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from cqox_notification.db.models import Delivery, DeliveryAttempt, Subscription
-from cqox_notification.domain import DEFAULT_EVENT_TYPES, new_secret, validate_target
+from cqox_notification.domain import DEFAULT_EVENT_TYPES, new_secret
+from cqox_notification.targets import target_problem
 from cqox_shared.auth import Principal
 from cqox_shared.runtime import ServiceRuntime
 
@@ -36,18 +37,26 @@ class SubscriptionOut(BaseModel):
     secret: str | None = None
 
 
-def router(runtime: ServiceRuntime, auth: Callable[..., Principal]) -> APIRouter:
-    """Routes bound to the service runtime and the auth dependency."""
+def router(
+    runtime: ServiceRuntime, auth: Callable[..., Principal], *, allow_private_targets: bool = False
+) -> APIRouter:
+    """Routes bound to the service runtime and the auth dependency.
+
+    Webhook URLs whose host resolves to a private, loopback, link-local or otherwise non-public
+    address are refused unless `allow_private_targets`."""
     api = APIRouter(prefix="/v1")
     Caller = Annotated[Principal, Depends(auth)]
     from cqox_contracts.v1 import EVENT_TYPES
 
     @api.post("/subscriptions", status_code=201, response_model=SubscriptionOut)
     async def create_subscription(body: SubscriptionIn, caller: Caller) -> SubscriptionOut:
-        """Register a webhook; deliveries are signed with HMAC-SHA256 of `timestamp.body`."""
+        """Register a webhook; deliveries are signed with HMAC-SHA256 of `timestamp.body`.
+
+        The URL's host must resolve, and only to public addresses (unless the operator allows
+        private targets)."""
         caller.require("analyst")
-        if problem := validate_target(body.url):
-            raise HTTPException(422, problem)
+        if problem := await target_problem(body.url, allow_private=allow_private_targets):
+            raise HTTPException(422, problem.reason)
         unknown = [t for t in body.event_types if t not in EVENT_TYPES]
         if unknown or not body.event_types:
             raise HTTPException(422, f"unknown event types {unknown}; choose from {sorted(EVENT_TYPES)}")

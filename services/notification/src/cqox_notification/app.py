@@ -28,6 +28,9 @@ class NotificationSettings(Settings):
     webhook_max_attempts: int = 5
     webhook_backoff_s: float = 2.0
     webhook_timeout_s: float = 10.0
+    # CQOX_WEBHOOK_ALLOW_PRIVATE_TARGETS: let webhooks reach private, loopback, link-local and
+    # other non-public addresses (refused by default against SSRF; the embedded stack allows them).
+    webhook_allow_private_targets: bool = False
 
 
 def build_runtime(settings: NotificationSettings) -> ServiceRuntime:
@@ -51,6 +54,7 @@ def build_runtime(settings: NotificationSettings) -> ServiceRuntime:
                 max_attempts=settings.webhook_max_attempts,
                 backoff_base_s=settings.webhook_backoff_s,
                 timeout_s=settings.webhook_timeout_s,
+                allow_private_targets=settings.webhook_allow_private_targets,
             )
         ],
     )
@@ -68,7 +72,13 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         await runtime.stop()
 
     app = FastAPI(title="CQOx notification", version="1", lifespan=lifespan)
-    app.include_router(api.router(runtime, ApiKeyAuth(settings.api_keys, settings.default_tenant)))
+    app.include_router(
+        api.router(
+            runtime,
+            ApiKeyAuth(settings.api_keys, settings.default_tenant),
+            allow_private_targets=settings.webhook_allow_private_targets,
+        )
+    )
     for route in runtime.health_routes():
         app.router.routes.append(route)
     return app

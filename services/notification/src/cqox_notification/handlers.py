@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from cqox_contracts.v1 import Event, NotificationDelivered, NotificationFailed
 from cqox_notification.db.models import Delivery, DeliveryAttempt, Subscription
 from cqox_notification.domain import SIGNATURE_HEADER, TIMESTAMP_HEADER, backoff_s, sign
+from cqox_notification.targets import target_problem
 from cqox_shared.bus import HandlerContext
 from cqox_shared.logging import get_logger
 
@@ -58,16 +59,28 @@ async def enqueue_deliveries(event: Event, ctx: HandlerContext) -> None:
 
 
 def dispatcher(
-    *, max_attempts: int, backoff_base_s: float, timeout_s: float = 10.0, interval_s: float = 0.5
+    *,
+    max_attempts: int,
+    backoff_base_s: float,
+    timeout_s: float = 10.0,
+    interval_s: float = 0.5,
+    allow_private_targets: bool = False,
 ) -> Callable[[ServiceRuntime], Awaitable[None]]:
-    """Background task delivering due webhooks (rows locked so replicas never double-send)."""
+    """Background task delivering due webhooks (rows locked so replicas never double-send).
+
+    Unless `allow_private_targets`, the target is resolved again before every attempt and a
+    delivery whose host now resolves to a non-public address fails at once (no retry)."""
 
     async def run(runtime: ServiceRuntime) -> None:
         async with httpx.AsyncClient(timeout=timeout_s, follow_redirects=False) as client:
             while True:
                 try:
                     sent = await _deliver_due(
-                        runtime, client, max_attempts=max_attempts, backoff_base_s=backoff_base_s
+                        runtime,
+                        client,
+                        max_attempts=max_attempts,
+                        backoff_base_s=backoff_base_s,
+                        allow_private_targets=allow_private_targets,
                     )
                 except asyncio.CancelledError:
                     raise
@@ -81,7 +94,12 @@ def dispatcher(
 
 
 async def _deliver_due(
-    runtime: ServiceRuntime, client: httpx.AsyncClient, *, max_attempts: int, backoff_base_s: float
+    runtime: ServiceRuntime,
+    client: httpx.AsyncClient,
+    *,
+    max_attempts: int,
+    backoff_base_s: float,
+    allow_private_targets: bool = False,
 ) -> int:
     async with runtime.transaction() as ctx:
         due = (
@@ -99,7 +117,13 @@ async def _deliver_due(
                 delivery.status = "cancelled"
                 continue
             await _attempt(
-                ctx, client, delivery, sub, max_attempts=max_attempts, backoff_base_s=backoff_base_s
+                ctx,
+                client,
+                delivery,
+                sub,
+                max_attempts=max_attempts,
+                backoff_base_s=backoff_base_s,
+                allow_private_targets=allow_private_targets,
             )
         return len(due)
 
@@ -112,6 +136,7 @@ async def _attempt(
     *,
     max_attempts: int,
     backoff_base_s: float,
+    allow_private_targets: bool = False,
 ) -> None:
     body = delivery.payload.encode()
     timestamp = int(time.time())
@@ -127,13 +152,18 @@ async def _attempt(
     started = time.perf_counter()
     status_code: int | None = None
     error = ""
-    try:
-        response = await client.post(sub.url, content=body, headers=headers)
-        status_code = response.status_code
-        if not 200 <= status_code < 300:
-            error = f"HTTP {status_code}"
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    refused = False  # by the target policy: final, never retried
+    problem = None if allow_private_targets else await target_problem(sub.url, allow_private=False)
+    if problem is not None:
+        error, refused = problem.reason, problem.permanent
+    else:
+        try:
+            response = await client.post(sub.url, content=body, headers=headers)
+            status_code = response.status_code
+            if not 200 <= status_code < 300:
+                error = f"HTTP {status_code}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}".rstrip(": ")
     duration_ms = (time.perf_counter() - started) * 1000
     ctx.session.add(
         DeliveryAttempt(
@@ -159,12 +189,11 @@ async def _attempt(
         delivery.status = "delivered"
         delivery.delivered_at = datetime.now(UTC)
         await ctx.emit(NotificationDelivered(**common, status_code=status_code))
-    elif delivery.attempts >= max_attempts:
+    elif refused or delivery.attempts >= max_attempts:
         delivery.status = "failed"
         delivery.last_error = error
-        await ctx.emit(
-            NotificationFailed(**common, reason=f"gave up after {delivery.attempts} attempts: {error}")
-        )
+        reason = error if refused else f"gave up after {delivery.attempts} attempts: {error}"
+        await ctx.emit(NotificationFailed(**common, reason=reason))
     else:
         delivery.last_error = error
         delivery.next_attempt_at = datetime.now(UTC) + timedelta(

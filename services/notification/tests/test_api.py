@@ -1,0 +1,135 @@
+"""The subscription API and the dispatcher against a real nats-server and PostgreSQL: webhook
+targets on private addresses are refused unless the operator allows them."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from cqox_notification.app import NotificationSettings, create_app
+from cqox_notification.db.models import Delivery, Subscription, outbox
+from cqox_shared.db import ensure_database
+
+pytestmark = pytest.mark.integration
+
+HOOK = "http://127.0.0.1:9/hook"
+
+
+@pytest.fixture(scope="module")
+def database_url(infra) -> str:  # type: ignore[no-untyped-def]
+    url = str(infra.database_url).rsplit("/", 1)[0] + f"/notif_{uuid.uuid4().hex[:8]}"
+    ensure_database(url)
+    return url
+
+
+def _client(infra, database_url: str, *, allow_private: bool) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    settings = NotificationSettings(
+        nats_url=infra.nats_url,
+        database_url=database_url,
+        api_keys="",
+        webhook_allow_private_targets=allow_private,
+        webhook_backoff_s=0.1,
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+def strict(infra, database_url: str) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    yield from _client(infra, database_url, allow_private=False)
+
+
+@pytest.fixture
+def lenient(infra, database_url: str) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    yield from _client(infra, database_url, allow_private=True)
+
+
+def test_setting_defaults_to_refusing_and_reads_its_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CQOX_WEBHOOK_ALLOW_PRIVATE_TARGETS", raising=False)
+    assert NotificationSettings().webhook_allow_private_targets is False
+    monkeypatch.setenv("CQOX_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
+    assert NotificationSettings().webhook_allow_private_targets is True
+
+
+def test_loopback_webhook_is_refused_by_default(strict: TestClient) -> None:
+    response = strict.post("/v1/subscriptions", json={"url": HOOK})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == (
+        "the webhook URL's host 127.0.0.1 is a loopback address; webhooks must reach a public address "
+        "(an operator can allow private targets with CQOX_WEBHOOK_ALLOW_PRIVATE_TARGETS=true)"
+    )
+    metadata = strict.post("/v1/subscriptions", json={"url": "http://169.254.169.254/latest/meta-data/"})
+    assert metadata.status_code == 422 and "link-local" in metadata.json()["detail"]
+    unresolvable = strict.post("/v1/subscriptions", json={"url": "http://no-such-host.invalid/hook"})
+    assert unresolvable.status_code == 422 and "resolve" in unresolvable.json()["detail"]
+    assert strict.get("/v1/subscriptions").json() == []
+
+
+def test_loopback_webhook_is_accepted_when_allowed(lenient: TestClient) -> None:
+    response = lenient.post("/v1/subscriptions", json={"url": HOOK})
+    assert response.status_code == 201, response.text
+    assert response.json()["url"] == HOOK
+    assert lenient.post("/v1/subscriptions", json={"url": "ftp://x"}).status_code == 422
+
+
+def test_delivery_to_a_now_private_target_fails_without_retry(strict: TestClient, database_url: str) -> None:
+    # A subscription accepted earlier (or a host re-pointed since: DNS rebinding) now aims at
+    # a loopback address: the dispatcher refuses to send, once, and says why.
+    sub_id, delivery_id, event_id = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.insert(Subscription.__table__).values(
+                    id=sub_id,
+                    tenant_id="default",
+                    url=HOOK,
+                    secret="s",
+                    event_types=["report.generated"],
+                    active=True,
+                )
+            )
+            conn.execute(
+                sa.insert(Delivery.__table__).values(
+                    id=delivery_id,
+                    subscription_id=sub_id,
+                    tenant_id="default",
+                    analysis_id="a-ssrf",
+                    correlation_id="a-ssrf",
+                    causation_id=event_id,
+                    event_id=event_id,
+                    event_type="report.generated",
+                    payload="{}",
+                    status="pending",
+                    attempts=0,
+                    last_error="",
+                )
+            )
+        deliveries: list[dict] = []  # type: ignore[type-arg]
+        for _ in range(100):
+            deliveries = strict.get(f"/v1/subscriptions/{sub_id}/deliveries").json()
+            if deliveries and deliveries[0]["status"] != "pending":
+                break
+            time.sleep(0.1)
+        assert deliveries[0]["status"] == "failed"
+        [attempt] = deliveries[0]["attempts"]
+        assert attempt["status_code"] is None
+        assert "host 127.0.0.1 is a loopback address" in attempt["error"]
+        with engine.connect() as conn:
+            failed = (
+                conn.execute(
+                    sa.select(outbox.c.payload).where(
+                        outbox.c.subject.like("%notification.failed%"), outbox.c.payload.contains(sub_id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        assert len(failed) == 1 and "loopback address" in failed[0]
+    finally:
+        engine.dispose()
