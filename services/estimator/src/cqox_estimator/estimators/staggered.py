@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
 from numpy.typing import NDArray
-from scipy import stats
+from scipy import special, stats
+from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
 from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSummary
 from cqox_estimator.estimators.design import EstimationError
 from cqox_estimator.estimators.panel import NEVER, adoption
 
 EVENT_TIMES = 5  # dynamic effects reported for 0..EVENT_TIMES-1 periods after adoption
+ADJUSTMENTS = {
+    "dr": "doubly robust (Sant'Anna & Zhao 2020)",
+    "or": "outcome regression",
+}
+# Comparison units whose propensity reaches this level get no weight (R's DRDID / `did` default).
+PROPENSITY_TRIM = 0.995
+# A fitted logit beyond this (odds of e**25, p within 1e-11 of 0 or 1) means separation.
+SEPARATION_LOGIT = 25.0
 
 
 class CallawaySantAnna(CausalEstimator):
@@ -24,23 +36,39 @@ class CallawaySantAnna(CausalEstimator):
     TWFE. The headline is the cohort-size weighted average of the post-treatment ATT(g, t)
     ("simple" aggregation); its SE comes from the units' influence functions, including the
     estimated weights (clustered by unit). With unit-level covariates (constant within units),
-    parallel trends is conditional on them: the controls' change is predicted for the treated by
-    least squares (outcome-regression DiD); time-varying covariates are not used. Treatment must
+    parallel trends is conditional on them; time-varying covariates are not used. Treatment must
     be absorbing (once on, it stays on); units treated from their first
     period have no pre-period and are left out (counted).
+
+    Parameters
+    ----------
+    adjust_for_covariates : bool, default True
+        False: ignore the covariates (unconditional parallel trends, the plain 2x2 DiD per cell).
+    adjustment : {"dr", "or"}, default "dr"
+        How each ATT(g, t) conditions on the unit-level covariates. "dr": the doubly robust DiD
+        of Sant'Anna & Zhao (2020) for panel data, the default of R's `did` package: a logit
+        propensity of cohort g against its comparison units plus a least-squares regression of
+        the comparison units' change, consistent if either model is right. "or": outcome
+        regression only (the comparison units' regression predicts the treated's change).
+        Without covariates both are the plain 2x2 DiD.
     """
 
     method = "cs_did"
     estimand = "ATT"
     panel = True
 
-    def __init__(self, *, adjust_for_covariates: bool = True) -> None:
+    def __init__(self, *, adjust_for_covariates: bool = True, adjustment: str = "dr") -> None:
         self.adjust_for_covariates = adjust_for_covariates
+        self.adjustment = adjustment
 
     def _check_params(self) -> None:
         if not isinstance(self.adjust_for_covariates, bool):
             raise EstimationError(
                 f"adjust_for_covariates must be true or false, got {self.adjust_for_covariates!r}"
+            )
+        if self.adjustment not in ADJUSTMENTS:
+            raise EstimationError(
+                f"adjustment must be one of {', '.join(map(repr, ADJUSTMENTS))}, got {self.adjustment!r}"
             )
 
     def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
@@ -72,8 +100,11 @@ class CallawaySantAnna(CausalEstimator):
                 ],
                 axis=2,
             )
-        cells = _group_time_effects(wide, cohort, covariates)
-        placebos = _group_time_effects(wide, cohort, covariates, placebo=True)
+        trimmed: list[tuple[int, int]] = []  # per DR cell: (comparison units trimmed, of how many)
+        cells = _group_time_effects(wide, cohort, covariates, adjustment=self.adjustment, trimmed=trimmed)
+        placebos = _group_time_effects(
+            wide, cohort, covariates, placebo=True, adjustment=self.adjustment, trimmed=trimmed
+        )
         if not cells:
             raise EstimationError(
                 "no cohort can be compared: cs_did needs units observed before and after they are "
@@ -91,13 +122,20 @@ class CallawaySantAnna(CausalEstimator):
             "n_adoption_cohorts": float(len({g for g, _, _, _ in cells})),
             "n_group_time_effects": float(len(cells)),
             "parallel_trends": (
-                f"conditional on {len(fixed)} unit-level covariate column(s) (outcome regression)"
+                f"conditional on {len(fixed)} unit-level covariate column(s) ({ADJUSTMENTS[self.adjustment]})"
                 if covariates is not None
                 else "unconditional (covariates not used)"
+            ),
+            "adjustment": (
+                ADJUSTMENTS[self.adjustment] if covariates is not None else "none (2x2 DiD per cell)"
             ),
             "time_varying_covariates_not_used": float(X.shape[1] - len(fixed)),
             **_event_study(cells, placebos, cohort, n),
         }
+        if trimmed:
+            diagnostics["propensity_trim"] = PROPENSITY_TRIM
+            diagnostics["max_comparison_units_trimmed"] = float(max(k for k, _ in trimmed))
+            diagnostics["max_share_comparison_trimmed"] = max(k / m for k, m in trimmed)
         return FitSummary(
             ate=ate,
             stderr=stderr,
@@ -126,6 +164,8 @@ def _group_time_effects(
     covariates: NDArray[np.float64] | None = None,
     *,
     placebo: bool = False,
+    adjustment: str = "or",
+    trimmed: list[tuple[int, int]] | None = None,
 ) -> list[Cell]:
     """ATT(g, t) for every cohort g and period t >= g, each with its per-unit influence function.
 
@@ -133,7 +173,9 @@ def _group_time_effects(
     short differences of Callaway & Sant'Anna's "varying" base): zero under parallel trends.
     With `covariates` (units x periods x p), the controls' change is predicted from the
     covariates of the base period by least squares (outcome-regression DiD, conditional parallel
-    trends) and the influence function includes that regression's estimation error.
+    trends) and the influence function includes that regression's estimation error; with
+    `adjustment="dr"` the cell is the doubly robust DiD instead (`_doubly_robust_did`), whose
+    trimming counts are appended to `trimmed`.
     """
     n = len(cohort)
     periods = [int(p) for p in wide.columns]  # period codes 0..k-1, in time order
@@ -156,6 +198,12 @@ def _group_time_effects(
             treated = observed & (groups == g)
             control = observed & ((groups == NEVER) if has_never else (groups > period) & (groups != g))
             if treated.sum() < 2 or control.sum() < Z.shape[1] + 1:
+                continue
+            if covariates is not None and adjustment == "dr":
+                att, influence, n_trimmed = _doubly_robust_did(change, Z, treated, control, cell=(g, period))
+                if trimmed is not None:
+                    trimmed.append((n_trimmed, int(control.sum())))
+                cells.append((int(g), int(period), att, influence))
                 continue
             cell = _regression_did(change, Z, treated, control)
             cells.append((int(g), int(period), *cell))
@@ -187,6 +235,95 @@ def _regression_did(
     correction = float(np.sqrt(n_c / (n_c - k))) if n_c > k else 1.0
     influence[control] = -(Z[control] @ direction) * residual[control] * correction
     return att, influence
+
+
+def _doubly_robust_did(
+    change: NDArray[np.float64],
+    Z: NDArray[np.float64],
+    treated: NDArray[np.bool_],
+    control: NDArray[np.bool_],
+    *,
+    cell: tuple[int, int],
+) -> tuple[float, NDArray[np.float64], int]:
+    """Doubly robust ATT of one cell (Sant'Anna & Zhao 2020, "traditional" DR DiD for panel data),
+    its influence over all units, and how many comparison units were trimmed.
+
+    On the cell's units (cohort g and its comparison units; Z holds a constant first): a logit
+    propensity p(z) of being in g (maximum likelihood) and a least-squares fit m(z) of the
+    comparison units' change. ATT = mean_T(dY - m) - sum_C w (dY - m) / sum_C w with
+    w = p / (1 - p). The influence function includes both fits' estimation error; the formulas
+    are those of R's DRDID `drdid_panel` (and the `drdid` Python port, which the tests compare
+    against), including its trimming: p is capped at 1 - 1e-6 and comparison units with
+    p >= PROPENSITY_TRIM get no weight. It is scaled to the full sample as R's `did` does
+    (n / n_cell) and by sqrt(n_cell / (n_cell - 1)), so the cell's SE equals DRDID's
+    sd(influence) / sqrt(n_cell). Raises EstimationError when the covariates separate the cohort
+    from its comparison units (no overlap) rather than returning an extreme-weight estimate.
+    """
+    n = change.shape[0]
+    rows = treated | control
+    d = treated[rows].astype(float)
+    dy = change[rows]
+    x = Z[rows]
+    m, k = x.shape
+    g, period = cell
+    ps = _logit_propensity(d, x, cell)
+    keep = (d == 1) | (ps < PROPENSITY_TRIM)
+    n_trimmed = int((~keep).sum())
+    if int((keep & (d == 0)).sum()) < k + 1:
+        raise EstimationError(
+            f"no overlap: cohort {g} (period {period}) has {int((keep & (d == 0)).sum())} comparison "
+            f"unit(s) left with propensity below {PROPENSITY_TRIM}; the covariates nearly determine "
+            "who adopts, so the doubly robust DiD would rest on a few extreme weights "
+            "(try adjustment: or, or fewer covariates)"
+        )
+    comparison = d == 0
+    beta = np.linalg.lstsq(x[comparison], dy[comparison], rcond=None)[0]
+    residual = dy - x @ beta
+    w_treat = d
+    w_cont = keep * ps * (1 - d) / (1 - ps)
+    eta_treat = float(np.mean(w_treat * residual) / np.mean(w_treat))
+    eta_cont = float(np.mean(w_cont * residual) / np.mean(w_cont))
+    att = eta_treat - eta_cont
+    # Asymptotic linear representations of the two nuisance fits.
+    ols_if = (comparison * residual)[:, None] * x @ np.linalg.pinv(x[comparison].T @ x[comparison] / m)
+    information = (x * (ps * (1 - ps))[:, None]).T @ x / m
+    ps_if = ((d - ps)[:, None] * x) @ np.linalg.pinv(information)
+    inf_treat = (w_treat * (residual - eta_treat) - ols_if @ np.mean(w_treat[:, None] * x, axis=0)) / np.mean(
+        w_treat
+    )
+    inf_cont = (
+        w_cont * (residual - eta_cont)
+        + ps_if @ np.mean((w_cont * (residual - eta_cont))[:, None] * x, axis=0)
+        - ols_if @ np.mean(w_cont[:, None] * x, axis=0)
+    ) / np.mean(w_cont)
+    influence = np.zeros(n)
+    influence[rows] = (inf_treat - inf_cont) * (n / m) * _small_sample(m)
+    return att, influence, n_trimmed
+
+
+def _logit_propensity(
+    d: NDArray[np.float64], x: NDArray[np.float64], cell: tuple[int, int]
+) -> NDArray[np.float64]:
+    """Fitted P(d = 1 | x) of a logit by maximum likelihood (statsmodels), capped at 1 - 1e-6;
+    EstimationError when the covariates separate the groups (no finite maximum)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # separation warnings: detected below
+        try:
+            fitted = sm.Logit(d, x).fit(disp=0, maxiter=100)
+            converged = bool(fitted.mle_retvals.get("converged", False))
+            eta = x @ fitted.params
+        except (np.linalg.LinAlgError, PerfectSeparationError):
+            converged, eta = False, np.zeros(d.shape[0])
+    # Under (quasi-)separation the likelihood keeps rising as the coefficients run off: Newton
+    # stops without converging, or with linear predictors far beyond any finite odds.
+    if not converged or not np.isfinite(eta).all() or np.abs(eta).max() > SEPARATION_LOGIT:
+        g, period = cell
+        raise EstimationError(
+            f"no overlap: the unit-level covariates separate cohort {g} from its comparison units "
+            f"(period {period}; the propensity logit has no finite maximum), so the doubly robust "
+            "DiD cannot weight them (try adjustment: or, or fewer covariates)"
+        )
+    return np.asarray(np.minimum(special.expit(eta), 1 - 1e-6))
 
 
 def _small_sample(k: int) -> float:
