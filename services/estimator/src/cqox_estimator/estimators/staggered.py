@@ -44,12 +44,13 @@ class CallawaySantAnna(CausalEstimator):
     ----------
     adjust_for_covariates : bool, default True
         False: ignore the covariates (unconditional parallel trends, the plain 2x2 DiD per cell).
-    adjustment : {"dr", "or"}, default "dr"
-        How each ATT(g, t) conditions on the unit-level covariates. "dr": the doubly robust DiD
-        of Sant'Anna & Zhao (2020) for panel data, the default of R's `did` package: a logit
-        propensity of cohort g against its comparison units plus a least-squares regression of
-        the comparison units' change, consistent if either model is right. "or": outcome
-        regression only (the comparison units' regression predicts the treated's change).
+    adjustment : {"or", "dr"}, default "or"
+        How each ATT(g, t) conditions on the unit-level covariates. "or": outcome regression
+        (the comparison units' regression predicts the treated's change). "dr": the doubly
+        robust DiD of Sant'Anna & Zhao (2020) for panel data, the default of R's `did`: a logit
+        propensity of cohort g against its comparison units plus that regression, consistent if
+        either model is right; its influence-function SE runs about 10 % small with cohorts of
+        ten or so units (bench/coverage: 90.5 % at 50 units, 93 % at 200), hence not the default.
         Without covariates both are the plain 2x2 DiD.
     """
 
@@ -57,7 +58,7 @@ class CallawaySantAnna(CausalEstimator):
     estimand = "ATT"
     panel = True
 
-    def __init__(self, *, adjust_for_covariates: bool = True, adjustment: str = "dr") -> None:
+    def __init__(self, *, adjust_for_covariates: bool = True, adjustment: str = "or") -> None:
         self.adjust_for_covariates = adjust_for_covariates
         self.adjustment = adjustment
 
