@@ -133,3 +133,21 @@ def test_delivery_to_a_now_private_target_fails_without_retry(strict: TestClient
         assert len(failed) == 1 and "loopback address" in failed[0]
     finally:
         engine.dispose()
+
+
+def test_subscription_api_is_rate_limited_per_key(infra, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    settings = NotificationSettings(
+        nats_url=infra.nats_url,
+        database_url=database_url,
+        api_keys="a-key:acme:admin,g-key:globex:admin",
+        rate_limit_requests_per_minute=2,
+    )
+    with TestClient(create_app(settings)) as client:
+        acme, globex = {"X-API-Key": "a-key"}, {"X-API-Key": "g-key"}
+        assert [client.get("/v1/subscriptions", headers=acme).status_code for _ in range(2)] == [200, 200]
+        refused = client.get("/v1/subscriptions", headers=acme)
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["Retry-After"]) <= 30
+        assert refused.json()["detail"].startswith("rate limit of 2 requests per minute for tenant acme")
+        assert client.get("/v1/subscriptions", headers=globex).status_code == 200
+        assert all(client.get("/healthz").status_code == 200 for _ in range(10))

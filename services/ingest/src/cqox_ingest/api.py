@@ -35,6 +35,8 @@ from cqox_shared.auth import Principal
 from cqox_shared.runtime import ServiceRuntime
 
 CHUNK = 1 << 20
+# Routes taking a file body: rate-limited as uploads (CQOX_RATE_LIMIT_UPLOADS_PER_MINUTE).
+UPLOAD_ROUTES = (("POST", "/v1/datasets"),)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from cqox_ingest.readers import IngestError
 from cqox_ingest.upload_limit import UploadLimit
 from cqox_shared.auth import ApiKeyAuth
 from cqox_shared.bus import Subscription
+from cqox_shared.ratelimit import RateLimit
 from cqox_shared.runtime import ServiceRuntime
 from cqox_shared.settings import Settings
 
@@ -40,6 +41,9 @@ class IngestSettings(Settings):
     max_cell_bytes: int = 1 << 20
     max_inflated_bytes: int = 1 << 30
     max_inflation_ratio: int = 200
+    # Per-principal limits per replica (0 disables); uploads are POST /v1/datasets.
+    rate_limit_requests_per_minute: int = 600
+    rate_limit_uploads_per_minute: int = 60
 
 
 def build_runtime(settings: IngestSettings) -> ServiceRuntime:
@@ -71,11 +75,19 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         await runtime.stop()
 
     app = FastAPI(title="CQOx ingest API", version="1", lifespan=lifespan)
-    app.include_router(
-        api.router(runtime, ApiKeyAuth(settings.api_keys, settings.default_tenant), settings.max_upload_bytes)
-    )
-    app.include_router(mapping_api.router(runtime, ApiKeyAuth(settings.api_keys, settings.default_tenant)))
+    auth = ApiKeyAuth(settings.api_keys, settings.default_tenant)
+    app.include_router(api.router(runtime, auth, settings.max_upload_bytes))
+    app.include_router(mapping_api.router(runtime, auth))
     app.add_middleware(UploadLimit, limit=settings.max_upload_bytes)
+    # Added last, so it runs first: a refused request is answered before its body is read.
+    app.add_middleware(
+        RateLimit,
+        service="ingest",
+        auth=auth,
+        requests_per_minute=settings.rate_limit_requests_per_minute,
+        uploads_per_minute=settings.rate_limit_uploads_per_minute,
+        upload_routes=api.UPLOAD_ROUTES,
+    )
     for route in runtime.health_routes():
         app.router.routes.append(route)
 

@@ -16,6 +16,7 @@ from cqox_notification.db import MIGRATIONS
 from cqox_notification.db.models import metadata
 from cqox_shared.auth import ApiKeyAuth
 from cqox_shared.bus import Subscription
+from cqox_shared.ratelimit import RateLimit
 from cqox_shared.runtime import ServiceRuntime
 from cqox_shared.settings import Settings
 
@@ -31,6 +32,8 @@ class NotificationSettings(Settings):
     # CQOX_WEBHOOK_ALLOW_PRIVATE_TARGETS: let webhooks reach private, loopback, link-local and
     # other non-public addresses (refused by default against SSRF; the embedded stack allows them).
     webhook_allow_private_targets: bool = False
+    # Per-principal limit per replica (0 disables); this API takes no uploads.
+    rate_limit_requests_per_minute: int = 600
 
 
 def build_runtime(settings: NotificationSettings) -> ServiceRuntime:
@@ -72,12 +75,16 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         await runtime.stop()
 
     app = FastAPI(title="CQOx notification", version="1", lifespan=lifespan)
+    auth = ApiKeyAuth(settings.api_keys, settings.default_tenant)
     app.include_router(
-        api.router(
-            runtime,
-            ApiKeyAuth(settings.api_keys, settings.default_tenant),
-            allow_private_targets=settings.webhook_allow_private_targets,
-        )
+        api.router(runtime, auth, allow_private_targets=settings.webhook_allow_private_targets)
+    )
+    app.add_middleware(
+        RateLimit,
+        service="notification",
+        auth=auth,
+        requests_per_minute=settings.rate_limit_requests_per_minute,
+        uploads_per_minute=0,
     )
     for route in runtime.health_routes():
         app.router.routes.append(route)
