@@ -35,7 +35,7 @@ from cqox_contracts.v1 import (
     RoleAssignment,
     RoleMapping,
 )
-from cqox_ingest.domain import STATUS_RANK, project, summarize
+from cqox_ingest.domain import STATUS_RANK, project, sse_poll_delay, summarize
 
 # ---- sample events ----------------------------------------------------------------------------
 
@@ -380,3 +380,12 @@ def test_late_method_result_does_not_change_a_closed_analysis() -> None:
                               ci_upper=1.2, p_value=0.01, n=10, inference="x"),
     )  # fmt: skip
     assert project(closed, late) == closed
+
+
+def test_sse_polls_back_off_while_idle_and_reset_when_events_flow() -> None:
+    delays = [sse_poll_delay(k) for k in range(1, 10)]
+    assert delays[0] == 0.25  # the first empty poll waits as before
+    assert delays == sorted(delays) and delays[-1] == 2.0  # grows, capped at 2 s
+    assert sse_poll_delay(0) == 0.25
+    # Over a long idle stretch the stream queries the database 0.5 times a second instead of 4.
+    assert 1 / sse_poll_delay(60) == pytest.approx(0.5)

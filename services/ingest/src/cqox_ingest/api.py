@@ -28,7 +28,7 @@ from cqox_contracts.v1 import (
 from cqox_ingest import schema_registry
 from cqox_ingest.conversion import Converted, convert
 from cqox_ingest.db.models import Analysis, AnalysisEvent, AuditEntry, Dataset, DatasetVersion
-from cqox_ingest.domain import TERMINAL
+from cqox_ingest.domain import SSE_KEEPALIVE_S, TERMINAL, sse_poll_delay
 from cqox_ingest.readers import IngestError, Limits, safe_filename
 from cqox_shared.artifacts import ArtifactNotFoundError
 from cqox_shared.auth import Principal
@@ -450,7 +450,7 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
         )
 
     async def _events(analysis_id: str, after: int, request: Request) -> AsyncIterator[bytes]:
-        idle = 0.0
+        idle, empty_polls = 0.0, 0
         while not await request.is_disconnected():
             async with runtime.sessions() as session:  # type: ignore[misc]
                 rows = (
@@ -477,13 +477,15 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
                 yield f"event: end\ndata: {json.dumps({'status': status})}\n\n".encode()
                 return
             if rows:
-                idle = 0.0
+                idle, empty_polls = 0.0, 0
                 continue
-            idle += 0.25
-            if idle >= 15:
+            empty_polls += 1
+            delay = sse_poll_delay(empty_polls)
+            idle += delay
+            if idle >= SSE_KEEPALIVE_S:
                 idle = 0.0
                 yield b": keep-alive\n\n"
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(delay)
 
     @api.get("/analyses/{analysis_id}/report")
     async def get_report(analysis_id: str, caller: Caller) -> Response:
