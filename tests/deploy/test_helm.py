@@ -305,6 +305,17 @@ def test_optional_settings_reach_the_configmap(chart):
     assert "CQOX_ACK_WAIT_S" not in plain
 
 
+def test_rate_limits_reach_the_configmap_and_zero_turns_one_off(chart):
+    data = of_kind(
+        render(chart, {"config": {"rateLimitRequestsPerMinute": 0, "rateLimitUploadsPerMinute": 5}}),
+        "ConfigMap",
+    )["cqox-config"]["data"]
+    assert data["CQOX_RATE_LIMIT_REQUESTS_PER_MINUTE"] == "0"
+    assert data["CQOX_RATE_LIMIT_UPLOADS_PER_MINUTE"] == "5"
+    plain = of_kind(render(chart, {}), "ConfigMap")["cqox-config"]["data"]
+    assert not {"CQOX_RATE_LIMIT_REQUESTS_PER_MINUTE", "CQOX_RATE_LIMIT_UPLOADS_PER_MINUTE"} & set(plain)
+
+
 # --- scaling knobs ------------------------------------------------------------------
 
 
