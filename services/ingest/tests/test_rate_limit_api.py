@@ -36,9 +36,9 @@ def artifacts(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def client(infra, database_url: str, artifacts: Path) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def client(own_nats: str, database_url: str, artifacts: Path) -> Iterator[TestClient]:
     settings = IngestSettings(
-        nats_url=infra.nats_url,
+        nats_url=own_nats,
         database_url=database_url,
         artifact_url=f"file://{artifacts}",
         api_keys="acme-key:acme:analyst,globex-key:globex:analyst",

@@ -27,9 +27,9 @@ def database_url(infra) -> str:  # type: ignore[no-untyped-def]
     return url
 
 
-def _client(infra, database_url: str, *, allow_private: bool) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def _client(nats_url: str, database_url: str, *, allow_private: bool) -> Iterator[TestClient]:
     settings = NotificationSettings(
-        nats_url=infra.nats_url,
+        nats_url=nats_url,
         database_url=database_url,
         api_keys="",
         webhook_allow_private_targets=allow_private,
@@ -40,13 +40,13 @@ def _client(infra, database_url: str, *, allow_private: bool) -> Iterator[TestCl
 
 
 @pytest.fixture
-def strict(infra, database_url: str) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    yield from _client(infra, database_url, allow_private=False)
+def strict(own_nats: str, database_url: str) -> Iterator[TestClient]:
+    yield from _client(own_nats, database_url, allow_private=False)
 
 
 @pytest.fixture
-def lenient(infra, database_url: str) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    yield from _client(infra, database_url, allow_private=True)
+def lenient(own_nats: str, database_url: str) -> Iterator[TestClient]:
+    yield from _client(own_nats, database_url, allow_private=True)
 
 
 def test_setting_defaults_to_refusing_and_reads_its_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -140,9 +140,9 @@ def test_delivery_to_a_now_private_target_fails_without_retry(strict: TestClient
         engine.dispose()
 
 
-def test_subscription_api_is_rate_limited_per_key(infra, database_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_subscription_api_is_rate_limited_per_key(own_nats: str, database_url: str) -> None:
     settings = NotificationSettings(
-        nats_url=infra.nats_url,
+        nats_url=own_nats,
         database_url=database_url,
         api_keys="a-key:acme:admin,g-key:globex:admin",
         rate_limit_requests_per_minute=2,

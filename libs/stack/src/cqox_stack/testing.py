@@ -40,3 +40,20 @@ def infra() -> Iterator[Infra]:
         nats.stop()
         postgres.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def own_nats(infra: Infra) -> Iterator[str]:
+    """A nats-server of this test module's own, for tests that run a service in-process.
+
+    A service's durable consumers on the session's shared server would work through every event
+    other tests published before; on its own server it sees only its module's events.
+    """
+    root = Path(tempfile.mkdtemp(prefix="nats-", dir=infra.root))
+    nats = NatsServer(root)
+    try:
+        nats.start()
+        yield nats.url
+    finally:
+        nats.stop()
+        shutil.rmtree(root, ignore_errors=True)
