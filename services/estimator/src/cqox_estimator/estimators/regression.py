@@ -46,7 +46,7 @@ class RegressionAdjustment(CausalEstimator):
 
     def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
         arms = t.astype(float)[:, None] if t.max() <= 1 else arm_dummies(t)
-        regressors = side_by_side(np.ones(y.shape[0]), arms, X)
+        regressors = np.column_stack([np.ones(y.shape[0]), arms, X])
         if regressors.shape[0] <= regressors.shape[1]:
             raise EstimationError(
                 f"ols needs more rows ({regressors.shape[0]}) than coefficients ({regressors.shape[1]})"
@@ -101,7 +101,7 @@ class InteractedRegression(CausalEstimator):
     def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
         n, k = X.shape
         centred = X - X.mean(axis=0)
-        regressors = side_by_side(np.ones(n), t.astype(float), centred, t[:, None] * centred)
+        regressors = np.column_stack([np.ones(n), t.astype(float), centred, t[:, None] * centred])
         if n <= regressors.shape[1]:
             raise EstimationError(
                 f"ols_interacted needs more rows ({n}) than coefficients ({regressors.shape[1]})"
@@ -128,21 +128,6 @@ class InteractedRegression(CausalEstimator):
             },
             effects=float(fitted.params[1]) + centred @ gamma,
         )
-
-
-def side_by_side(*blocks: NDArray[np.float64]) -> NDArray[np.float64]:
-    """The blocks' columns side by side (like `np.column_stack`) in column-major order.
-
-    LAPACK works on column-major matrices: statsmodels' SVD-based fit with a robust covariance
-    takes a column-major design 13-20 % faster than the row-major one `np.column_stack` gives.
-    """
-    columns = [block.reshape(block.shape[0], -1) for block in blocks]
-    out = np.empty((columns[0].shape[0], sum(c.shape[1] for c in columns)), order="F")
-    j = 0
-    for column in columns:
-        out[:, j : j + column.shape[1]] = column
-        j += column.shape[1]
-    return out
 
 
 def _check_interactions(t: NDArray[np.int64], X: NDArray[np.float64]) -> None:
