@@ -18,8 +18,8 @@ The library call is the library where the method is one (scipy Welch test, stats
 the same robust covariance, EconML LinearDML / CausalForestDML with the same first stages and
 forest settings, plus the per-unit effects the wrapper returns), otherwise our estimator class
 fitted on the arrays (`ours`: the identical statistical work without the data frame handling).
-The calls are timed alternately and the best of `--repeat` runs is kept (heavy methods: one run
-each); `prep s` is the time of `design.prepare` alone. Peak memory is the tracemalloc peak of a
+The calls are timed alternately and the best of `--repeat` (default 7) runs is kept (heavy methods:
+one run each); `prep s` is the time of `design.prepare` alone. Peak memory is the tracemalloc peak of a
 separate traced run.
 """
 
@@ -173,7 +173,7 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--methods", nargs="+", default=None)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
     direct = direct_calls()
     print(
