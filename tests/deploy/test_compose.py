@@ -131,6 +131,14 @@ def test_api_keys_only_where_there_is_an_api(services):
         assert ("CQOX_API_KEYS" in env) == (name in {"ingest", "notification"}), name
 
 
+def test_webhooks_may_reach_receivers_on_the_compose_network(services):
+    """Compose is a local stack: private webhook targets are allowed there, only for notification."""
+    for name in CQOX_SERVICES:
+        env = env_of(services[name])
+        allowed = env.get("CQOX_WEBHOOK_ALLOW_PRIVATE_TARGETS")
+        assert (resolve(allowed) if allowed else None) == ("true" if name == "notification" else None), name
+
+
 @pytest.mark.parametrize("name", sorted(CQOX_SERVICES))
 def test_cqox_services_wait_for_healthy_dependencies(services, name):
     deps = services[name]["depends_on"]
