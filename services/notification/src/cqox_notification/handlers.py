@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from cqox_contracts.v1 import Event, NotificationDelivered, NotificationFailed
 from cqox_notification.db.models import Delivery, DeliveryAttempt, Subscription
 from cqox_notification.domain import SIGNATURE_HEADER, TIMESTAMP_HEADER, backoff_s, sign
-from cqox_notification.targets import target_problem
+from cqox_notification.targets import PinnedTarget, TargetProblem, check_target
 from cqox_shared.bus import HandlerContext
 from cqox_shared.logging import get_logger
 
@@ -68,11 +68,12 @@ def dispatcher(
 ) -> Callable[[ServiceRuntime], Awaitable[None]]:
     """Background task delivering due webhooks (rows locked so replicas never double-send).
 
-    Unless `allow_private_targets`, the target is resolved again before every attempt and a
-    delivery whose host now resolves to a non-public address fails at once (no retry)."""
+    Unless `allow_private_targets`, the target is resolved again before every attempt, a
+    delivery whose host now resolves to a non-public address fails at once (no retry), and the
+    request connects to the address that was checked (no second lookup to rebind)."""
 
     async def run(runtime: ServiceRuntime) -> None:
-        async with httpx.AsyncClient(timeout=timeout_s, follow_redirects=False) as client:
+        async with webhook_client(timeout_s) as client:
             while True:
                 try:
                     sent = await _deliver_due(
@@ -91,6 +92,31 @@ def dispatcher(
                     await asyncio.sleep(interval_s)
 
     return run
+
+
+def webhook_client(timeout_s: float) -> httpx.AsyncClient:
+    """The HTTP client webhooks are posted with: no redirects followed, no connection reused."""
+    # A pinned request connects to an IP address, and httpcore pools connections by origin
+    # (scheme, IP, port) only: a kept-alive TLS connection opened for a.example (SNI and
+    # certificate checked for that name) could be reused for b.example on the same address.
+    # So no idle connection is kept; webhooks are low-volume, an extra handshake is cheap.
+    # HTTP(S)_PROXY from the environment is ignored (trust_env=False): a proxy would resolve the
+    # name itself, and httpcore's CONNECT tunnel does not carry the pinned TLS server name.
+    return httpx.AsyncClient(
+        timeout=timeout_s,
+        follow_redirects=False,
+        limits=httpx.Limits(max_keepalive_connections=0),
+        trust_env=False,
+    )
+
+
+async def post_webhook(
+    client: httpx.AsyncClient, target: PinnedTarget, *, content: bytes, headers: dict[str, str]
+) -> httpx.Response:
+    """POST `content` to the target's checked address, under its original Host and TLS name."""
+    return await client.post(
+        target.url, content=content, headers={**headers, **target.headers}, extensions=target.extensions
+    )
 
 
 async def _deliver_due(
@@ -153,12 +179,12 @@ async def _attempt(
     status_code: int | None = None
     error = ""
     refused = False  # by the target policy: final, never retried
-    problem = None if allow_private_targets else await target_problem(sub.url, allow_private=False)
-    if problem is not None:
-        error, refused = problem.reason, problem.permanent
+    target = await check_target(sub.url, allow_private=allow_private_targets)
+    if isinstance(target, TargetProblem):
+        error, refused = target.reason, target.permanent
     else:
         try:
-            response = await client.post(sub.url, content=body, headers=headers)
+            response = await post_webhook(client, target, content=body, headers=headers)
             status_code = response.status_code
             if not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"
