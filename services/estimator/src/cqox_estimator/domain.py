@@ -90,13 +90,23 @@ def run(
         multi_arm=spec.estimator.multi_arm,
         method=method,
         covariates=spec.estimator.uses_covariates,
+        design_roles=spec.estimator.design_roles,
     )
     estimator = spec.build(options)
     if "random_state" in accepted:
         estimator.set_params(random_state=seed)
+    if "cutoff" in accepted and "cutoff" not in (options or {}) and roles.cutoff is not None:
+        estimator.set_params(cutoff=roles.cutoff)  # the mapping's (or the user's) threshold
     try:
         estimator.fit(
-            design.y, design.t, X=design.X, unit=design.unit, time=design.time, cluster=design.cluster
+            design.y,
+            design.t,
+            X=design.X,
+            unit=design.unit,
+            time=design.time,
+            cluster=design.cluster,
+            instrument=design.instrument,
+            running=design.running,
         )
     except np.linalg.LinAlgError as exc:
         raise EstimationError(f"{method} failed numerically: {exc}") from exc

@@ -47,6 +47,9 @@ class FitSummary:
     # Multi-valued treatment: arm j (codes 1..k-1) versus arm 0, in code order; `ate`/`stderr`/
     # `dof` must then be those of the first contrast (the headline).
     contrasts: tuple[Contrast, ...] = ()
+    # Where the CI and p-value are centred when not on `ate`: the bias-corrected estimate of
+    # robust bias-corrected inference (RD), with `stderr` its robust SE.
+    interval_centre: float | None = None
 
 
 class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
@@ -66,6 +69,9 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
     # False: the method ignores covariates, so no covariate matrix is built for it (rows
     # missing a mapped covariate are still dropped: every method uses the same sample).
     uses_covariates: ClassVar[bool] = True
+    # Design roles the method reads besides y, t and X: "instrument" (IV) and/or
+    # "running_variable" (RD), passed to `fit` as `instrument=` / `running=`.
+    design_roles: ClassVar[tuple[str, ...]] = ()
 
     def fit(
         self,
@@ -76,6 +82,8 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         unit: ArrayLike | None = None,
         time: ArrayLike | None = None,
         cluster: ArrayLike | None = None,
+        instrument: ArrayLike | None = None,
+        running: ArrayLike | None = None,
     ) -> Self:
         """Estimate the effect of binary `t` on `y`, adjusting for covariates `X` if used.
 
@@ -84,7 +92,8 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
 
         Panel methods take each row's `unit` and `time` (any hashable labels; time must sort in
         time order) and optionally a `cluster` for the standard errors (default: the unit);
-        other methods ignore them.
+        other methods ignore them. IV methods take each row's `instrument` and RD methods its
+        `running` variable (`design_roles`).
         """
         self._check_params()
         y_arr, t_arr, X_arr = _check_arrays(y, t, X, multi_arm=self.multi_arm, method=self.method)
@@ -92,6 +101,10 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
             self.unit_, self.time_, self.cluster_ = _check_panel_index(
                 unit, time, cluster, y_arr.shape[0], self.method
             )
+        given = {"instrument": instrument, "running_variable": running}
+        for role in self.design_roles:
+            values = _check_design_role(given[role], role, y_arr.shape[0], self.method)
+            setattr(self, "instrument_" if role == "instrument" else "running_", values)
         summary = self._fit(y_arr, t_arr, X_arr)
         self.X_ = X_arr
         if not math.isfinite(summary.ate):
@@ -103,6 +116,10 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
             )
         self.ate_ = float(summary.ate)
         self.ate_stderr_ = float(summary.stderr)
+        centre = self.ate_ if summary.interval_centre is None else float(summary.interval_centre)
+        if not math.isfinite(centre):
+            raise EstimationError(f"{self.method} produced a non-finite bias-corrected estimate")
+        self.interval_centre_ = centre
         self.dof_ = summary.dof
         self.inference_ = summary.inference
         self.diagnostics_ = dict(summary.diagnostics)
@@ -114,7 +131,7 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         self.n_treated_ = int((t_arr != 0).sum())
         self.n_control_ = self.n_ - self.n_treated_
         sf, _ = _tails(self.dof_)
-        self.ate_pvalue_ = 2 * sf(abs(self.ate_ / self.ate_stderr_))
+        self.ate_pvalue_ = 2 * sf(abs(self.interval_centre_ / self.ate_stderr_))
         self.contrasts_ = self._check_contrasts(summary, t_arr)
         self.arm_counts_ = np.bincount(t_arr).astype(np.int64)
         return self
@@ -161,7 +178,7 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
             raise ValueError(f"alpha must be in (0, 1), got {alpha}")
         _, ppf = _tails(self.dof_)
         half_width = ppf(1 - alpha / 2) * self.ate_stderr_
-        return self.ate_ - half_width, self.ate_ + half_width
+        return self.interval_centre_ - half_width, self.interval_centre_ + half_width
 
     def result(
         self,
@@ -281,6 +298,19 @@ def _check_arrays(
             f"both arms are needed: {int(t_arr.sum())} treated and {n - int(t_arr.sum())} control"
         )
     return y_arr, t_arr, X_arr
+
+
+def _check_design_role(values: ArrayLike | None, role: str, n: int, method: str) -> NDArray[np.float64]:
+    """The instrument or running variable of every row: present, finite, one per row."""
+    label = role.replace("_", " ")
+    if values is None:
+        raise EstimationError(f"{method} needs the {label} of every row")
+    array = np.asarray(values, dtype=float).reshape(-1)
+    if array.shape[0] != n:
+        raise EstimationError(f"the {label} must have one value per row (got {array.shape[0]}, not {n})")
+    if not np.isfinite(array).all():
+        raise EstimationError(f"the {label} must not contain missing or infinite values")
+    return array
 
 
 def _check_arm_codes(t_raw: NDArray[np.float64], method: str) -> NDArray[np.int64]:

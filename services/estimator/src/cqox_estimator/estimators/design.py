@@ -54,6 +54,9 @@ class DesignData:
     # Multi-valued treatment (multi-arm methods only): the level labels in code order, so
     # arms[0] is the reference (control) level and t holds 0..k-1. Empty for a binary treatment.
     arms: list[str] = field(default_factory=list)
+    # Design roles of IV and RD methods (numeric, same rows as y); None when not asked for.
+    instrument: NDArray[np.float64] | None = None
+    running: NDArray[np.float64] | None = None
 
     @property
     def n(self) -> int:
@@ -93,6 +96,7 @@ def prepare(
     multi_arm: bool = False,
     method: str | None = None,
     covariates: bool = True,
+    design_roles: tuple[str, ...] = (),
 ) -> DesignData:
     """Build y, 0/1 t and the covariate matrix X from `df`, dropping rows with missing values.
 
@@ -100,13 +104,15 @@ def prepare(
     With `multi_arm`, a treatment with k > 2 levels is coded 0..k-1 (0 = the reference level,
     see `_multi_arm_codes`) and its labels are kept in `arms`; otherwise such a treatment is
     refused, naming `method` when given. Without `covariates`, X has no columns (for methods
-    that ignore them), but rows missing a covariate are dropped all the same.
+    that ignore them), but rows missing a covariate are dropped all the same. `design_roles`
+    ("instrument", "running_variable") adds those numeric columns for IV and RD methods.
     """
     treatment = _required_column(df, roles.treatment, "treatment")
     outcome = _required_column(df, roles.outcome, "outcome")
     used_covariates = _covariate_columns(df, roles, treatment, outcome)
     index = _panel_columns(df, roles, [treatment, outcome, *used_covariates]) if panel else []
-    used = list(dict.fromkeys([treatment, outcome, *used_covariates, *index]))
+    extra = _design_role_columns(df, roles, design_roles, [treatment, outcome, *used_covariates])
+    used = list(dict.fromkeys([treatment, outcome, *used_covariates, *index, *extra.values()]))
 
     # Column by column (no copy of the frame): missing or non-finite values drop the row.
     series = {column: df[column] for column in used}
@@ -126,7 +132,8 @@ def prepare(
     t, coding, arms = _treatment_codes(
         series[treatment], treatment, roles.treatment_coding, multi_arm=multi_arm, method=method
     )
-    y = _outcome_values(series[outcome], outcome)
+    y = _numeric_values(series[outcome], outcome, "outcome")
+    numeric = {role: _numeric_values(series[column], column, role) for role, column in extra.items()}
     if arms:
         _check_multi_arms(t, arms, treatment)
     else:
@@ -153,7 +160,27 @@ def prepare(
         time=_time_codes(series[index[1]]) if index else None,
         cluster=_codes(series[index[2]]) if len(index) > 2 else None,
         arms=arms,
+        instrument=numeric.get("instrument"),
+        running=numeric.get("running_variable"),
     )
+
+
+def _design_role_columns(
+    df: pd.DataFrame, roles: RoleMapping, design_roles: tuple[str, ...], used: list[str]
+) -> dict[str, str]:
+    """The instrument / running-variable column of each asked-for design role (checked)."""
+    columns: dict[str, str] = {}
+    for role in design_roles:
+        if role not in ("instrument", "running_variable"):
+            raise ValueError(f"unknown design role {role!r}")
+        column = _required_column(df, getattr(roles, role), role.replace("_", " "))
+        if column in used:
+            raise EstimationError(
+                f"the {role.replace('_', ' ')} column {column!r} cannot also be the treatment, "
+                "the outcome or a covariate"
+            )
+        columns[role] = column
+    return columns
 
 
 def _panel_columns(df: pd.DataFrame, roles: RoleMapping, used: list[str]) -> list[str]:
@@ -413,14 +440,16 @@ def _string_treatment_codes(values: pd.Series, name: str) -> tuple[NDArray[np.in
     return codes, coding
 
 
-def _outcome_values(values: pd.Series, name: str) -> NDArray[np.float64]:
+def _numeric_values(values: pd.Series, name: str, role: str) -> NDArray[np.float64]:
+    """A column as floats, or a refusal naming its role and a value that is not a number."""
     if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
         return values.to_numpy(dtype=float)
     converted = pd.to_numeric(values, errors="coerce")
     bad = values[converted.isna()]
     if not bad.empty:
         raise EstimationError(
-            f"outcome {name!r} must be numeric; {len(bad)} values are not (e.g. {bad.iloc[0]!r})"
+            f"{role.replace('_', ' ')} {name!r} must be numeric; {len(bad)} values are not "
+            f"(e.g. {bad.iloc[0]!r})"
         )
     return converted.to_numpy(dtype=float)
 
