@@ -23,6 +23,9 @@ from cqox_estimator.estimators.weighting import (
     OverlapWeighting,
 )
 
+# IV imports (instrumental.py)
+# RD imports (discontinuity.py)
+
 DESIGNS = frozenset(
     {
         "observational",
@@ -206,6 +209,8 @@ REGISTRY: dict[str, MethodSpec] = _register(
         optional_roles=frozenset({"covariates"}),
         designs=frozenset({"panel"}),
     ),
+    # IV methods (instrumental.py)
+    # RD methods (discontinuity.py)
 )
 
 
