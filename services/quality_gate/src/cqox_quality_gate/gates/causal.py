@@ -14,9 +14,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from cqox_contracts.v1 import EstimateResult, GateResult, RoleMapping
+from cqox_quality_gate.gates.reported import reported_gates
 from cqox_quality_gate.gates.thresholds import GateThresholds
 from cqox_quality_gate.gates.treatment import code_treatment
-from cqox_quality_gate.gates.trends import parallel_trends_gate
 
 # Methods that compare raw arm means; raw imbalance makes them prone to confounding.
 UNADJUSTED_METHODS = frozenset({"diff_in_means"})
@@ -307,6 +307,13 @@ def causal_sample(df: pd.DataFrame, roles: RoleMapping) -> CausalSample | str:
     )
 
 
+# Balance and propensity overlap between treated and untreated rows say nothing about these
+# designs: difference-in-differences compares changes, not levels; IV treatment is confounded by
+# design (the instrument is what must be as good as random); and RD treats by the running
+# variable, so there is no overlap by construction. Their own reported tests judge them.
+DESIGNS_JUDGED_BY_REPORTED_TESTS = frozenset({"panel", "iv", "rd"})
+
+
 def causal_gates(
     df: pd.DataFrame,
     roles: RoleMapping,
@@ -314,12 +321,11 @@ def causal_gates(
     thresholds: GateThresholds,
     design: str | None = None,
 ) -> list[GateResult]:
-    """Judge covariate balance (SMD before/after IPW) and propensity overlap per arm, plus
-    parallel pre-trends for panel methods that test them; a panel design gets the latter only."""
-    trends = parallel_trends_gate(estimates, thresholds)
-    if design == "panel":
-        # Difference-in-differences compares changes, not levels: covariate balance and
-        # propensity overlap across rows say nothing about it; parallel pre-trends do.
+    """Judge covariate balance (SMD before/after IPW) and propensity overlap per arm, plus the
+    tests methods report themselves (pre-trends, instrument strength, RD manipulation and
+    covariate continuity); panel, IV and RD designs get only the latter."""
+    trends = reported_gates(estimates, thresholds)
+    if design in DESIGNS_JUDGED_BY_REPORTED_TESTS:
         return trends
     arms = _contrasted_arms(estimates)
     if arms is not None and roles.treatment in df.columns:

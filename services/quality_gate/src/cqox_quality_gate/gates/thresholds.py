@@ -40,6 +40,23 @@ class GateThresholds(BaseModel):
         lt=1,
         description="Below this p-value of the event-study pre-trend test, parallel trends fails.",
     )
+    min_first_stage_f: float = Field(
+        default=10.0,
+        gt=0,
+        description="Below this first-stage F (IV), the instrument is weak (Staiger-Stock rule).",
+    )
+    min_density_p: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="Below this p-value of the RD density test, the running variable looks manipulated.",
+    )
+    min_covariate_jump_p: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="Below this smallest placebo p-value, a covariate jumps at the RD cutoff.",
+    )
     overlap_error_share: float = Field(
         default=0.5,
         ge=0,

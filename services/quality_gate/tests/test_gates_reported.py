@@ -1,4 +1,5 @@
-"""The parallel-trends gate reads the pre-trend test panel methods report."""
+"""Gates read the tests methods report: pre-trends (panel), first-stage F (IV), RD manipulation
+and covariate continuity."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ from cqox_quality_gate.domain import GateThresholds, causal_gates
 
 def panel_estimate(method: str, pretrend_p: float | None) -> EstimateResult:
     """An estimate whose diagnostics carry a pre-trend p-value (or none)."""
-    diagnostics = {} if pretrend_p is None else {"pretrend_p_value": pretrend_p}
+    return reporting(method, {} if pretrend_p is None else {"pretrend_p_value": pretrend_p})
+
+
+def reporting(method: str, diagnostics: dict[str, float | str | None]) -> EstimateResult:
+    """An estimate whose diagnostics carry the given tests."""
     return EstimateResult(
         method=method,
         estimand="ATT",
@@ -62,3 +67,48 @@ def test_a_panel_design_is_judged_on_pre_trends_not_on_cross_sectional_balance()
         FRAME, ROLES, [panel_estimate("ols", None)], GateThresholds(), "observational"
     )
     assert "balance_smd" in {g.name for g in observational}
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "threshold_field", "good", "bad", "advice"),
+    [
+        ("weak_instrument", "first_stage_f", "min_first_stage_f", 45.0, 4.2, "Anderson-Rubin"),
+        ("rd_manipulation", "density_test_p", "min_density_p", 0.6, 0.004, "donut RD"),
+        ("rd_covariate_continuity", "covariate_jump_min_p", "min_covariate_jump_p", 0.3, 0.01, "RD plot"),
+    ],
+)
+def test_design_tests_gate_the_methods_that_report_them(
+    name: str, key: str, threshold_field: str, good: float, bad: float, advice: str
+) -> None:
+    passing = [
+        g
+        for g in causal_gates(FRAME, ROLES, [reporting("m1", {key: good})], GateThresholds())
+        if g.name == name
+    ]
+    assert len(passing) == 1 and passing[0].passed and passing[0].value == good
+    estimates = [reporting("m1", {key: good}), reporting("m2", {key: bad}), reporting("ols", {})]
+    [failing] = [g for g in causal_gates(FRAME, ROLES, estimates, GateThresholds()) if g.name == name]
+    assert not failing.passed and failing.applies_to == ["m2"] and failing.value == bad
+    assert failing.threshold == getattr(GateThresholds(), threshold_field)
+    assert advice in failing.message
+    assert failing.details == {f"{key}[m1]": good, f"{key}[m2]": bad}
+
+
+@pytest.mark.parametrize(
+    ("design", "diagnostics", "expected"),
+    [
+        ("iv", {"first_stage_f": 30.0}, ["weak_instrument"]),
+        (
+            "rd",
+            {"density_test_p": 0.5, "covariate_jump_min_p": 0.4},
+            ["rd_manipulation", "rd_covariate_continuity"],
+        ),
+    ],
+)
+def test_iv_and_rd_designs_are_judged_by_their_own_tests_not_by_balance(
+    design: str, diagnostics: dict[str, float | str | None], expected: list[str]
+) -> None:
+    """Treated and untreated rows differ by design there: balance and overlap would flag every
+    estimate for the wrong reason."""
+    results = causal_gates(FRAME, ROLES, [reporting("m", diagnostics)], GateThresholds(), design)
+    assert [g.name for g in results] == expected
