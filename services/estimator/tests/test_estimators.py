@@ -25,11 +25,20 @@ from cqox_estimator.estimators import (
     RegressionAdjustment,
     select_methods,
 )
+from cqox_estimator.simulation import discontinuity, instrumented
 
 TRUE_EFFECT = 1.5
 # unit/time are read by panel methods only (the cross-sectional data has no such columns).
+# So are the instrument (IV) and the running variable with its cutoff (RD).
 ROLES = RoleMapping(
-    treatment="treated", outcome="y", unit="unit", time="period", covariates=["x1", "x2", "segment"]
+    treatment="treated",
+    outcome="y",
+    unit="unit",
+    time="period",
+    covariates=["x1", "x2", "segment"],
+    instrument="z",
+    running_variable="score",
+    cutoff=0.0,
 )
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 SPECS = [pytest.param(spec, id=name) for name, spec in REGISTRY.items()]
@@ -124,6 +133,10 @@ def data_for(spec: MethodSpec, seed: int = 1) -> pd.DataFrame:
     confounded cross-sections otherwise."""
     if spec.estimator.panel:
         return simulate_panel(seed=seed)
+    if "instrument" in spec.estimator.design_roles:
+        return instrumented(2000, seed, effect=TRUE_EFFECT)
+    if "running_variable" in spec.estimator.design_roles:
+        return discontinuity(2000, seed, effect=TRUE_EFFECT)
     observational = spec.adjusts_for_covariates and "observational" in spec.designs
     return simulate(seed=seed, confounded=observational)
 
@@ -200,6 +213,11 @@ def test_fit_returns_self_and_sets_fitted_attributes(spec: MethodSpec) -> None:
     with pytest.raises(NotFittedError):
         estimator.ate_interval()
     index = {"unit": frame["unit"], "time": frame["period"]} if spec.estimator.panel else {}
+    if "instrument" in spec.estimator.design_roles:
+        index["instrument"] = frame["z"]
+    if "running_variable" in spec.estimator.design_roles:
+        index["running"] = frame["score"]
+        estimator.set_params(cutoff=ROLES.cutoff)
     assert estimator.fit(frame["y"], frame["treated"], X=X, **index) is estimator
     lower, upper = estimator.ate_interval(alpha=0.05)
     assert lower < estimator.ate_ < upper
@@ -327,7 +345,9 @@ def test_select_methods_auto_uses_roles_and_design() -> None:
         ["diff_in_means", "ols", "ols_interacted", "cuped"],
         {},
     )
-    assert select_methods(ROLES, "rd", "auto") == ([], {})
+    assert select_methods(ROLES, "rd", "auto") == (["rd_robust"], {})
+    assert select_methods(ROLES, "iv", "auto") == (["iv_2sls"], {})
+    assert select_methods(ROLES, "synthetic_control", "auto") == ([], {})
 
 
 def test_select_methods_keeps_multi_arm_methods_for_a_many_level_treatment() -> None:

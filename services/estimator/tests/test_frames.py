@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -61,10 +62,22 @@ def test_no_method_modifies_the_shared_input_frame(method: str) -> None:
     data = data.assign(id=[f"u{i // 10}" for i in range(400)], period=[i % 10 for i in range(400)])
     if REGISTRY[method].estimator.panel:
         data = data.assign(treated=((data.index // 10) % 2) * (data["period"] >= 5))
+    # An instrument that moves the treatment, and a running variable that sets it at 0 (sharp RD).
+    rng = np.random.default_rng(3)
+    data = data.assign(z=data["treated"] * (rng.random(400) < 0.8), score=rng.uniform(-1, 1, 400))
+    if "running_variable" in REGISTRY[method].estimator.design_roles:
+        data = data.assign(treated=(data["score"] >= 0).astype(int))
     data.loc[data.index[:5], "x1"] = None
     before = data.copy(deep=True)
     roles = RoleMapping(
-        treatment="treated", outcome="y", unit="id", time="period", covariates=["x1", "x2", "segment"]
+        treatment="treated",
+        outcome="y",
+        unit="id",
+        time="period",
+        covariates=["x1", "x2", "segment"],
+        instrument="z",
+        running_variable="score",
+        cutoff=0.0,
     )
     run(method, data, roles, seed=1, options=FAST.get(method))
     pd.testing.assert_frame_equal(data, before)

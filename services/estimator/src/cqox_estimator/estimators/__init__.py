@@ -8,8 +8,10 @@ from cqox_estimator.estimators.design import (
     prepare,
 )
 from cqox_estimator.estimators.difference import DifferenceInMeans
+from cqox_estimator.estimators.discontinuity import RegressionDiscontinuity
 from cqox_estimator.estimators.dml import CausalForest, LinearDML
 from cqox_estimator.estimators.doubly_robust import AugmentedIPW, DRLearner, PolicyTree
+from cqox_estimator.estimators.instrumental import TwoStageLeastSquares
 from cqox_estimator.estimators.matching import PropensityScoreMatching, PropensityStratification
 from cqox_estimator.estimators.metalearners import SLearner, TLearner, XLearner
 from cqox_estimator.estimators.panel import TwoWayFixedEffects
@@ -52,8 +54,10 @@ __all__ = [
     "PropensityScoreMatching",
     "PropensityStratification",
     "RegressionAdjustment",
+    "RegressionDiscontinuity",
     "SLearner",
     "TLearner",
+    "TwoStageLeastSquares",
     "TwoWayFixedEffects",
     "XLearner",
     "methods_by_cost",

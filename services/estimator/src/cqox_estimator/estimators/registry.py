@@ -10,8 +10,10 @@ from typing import Any, Literal
 from cqox_contracts.v1 import RoleMapping
 from cqox_estimator.estimators.base import CausalEstimator
 from cqox_estimator.estimators.difference import DifferenceInMeans
+from cqox_estimator.estimators.discontinuity import RegressionDiscontinuity
 from cqox_estimator.estimators.dml import CausalForest, LinearDML
 from cqox_estimator.estimators.doubly_robust import AugmentedIPW, DRLearner, PolicyTree
+from cqox_estimator.estimators.instrumental import TwoStageLeastSquares
 from cqox_estimator.estimators.matching import PropensityScoreMatching, PropensityStratification
 from cqox_estimator.estimators.metalearners import SLearner, TLearner, XLearner
 from cqox_estimator.estimators.panel import TwoWayFixedEffects
@@ -22,9 +24,6 @@ from cqox_estimator.estimators.weighting import (
     InversePropensityWeighting,
     OverlapWeighting,
 )
-
-# IV imports (instrumental.py)
-# RD imports (discontinuity.py)
 
 DESIGNS = frozenset(
     {
@@ -209,8 +208,22 @@ REGISTRY: dict[str, MethodSpec] = _register(
         optional_roles=frozenset({"covariates"}),
         designs=frozenset({"panel"}),
     ),
-    # IV methods (instrumental.py)
-    # RD methods (discontinuity.py)
+    MethodSpec(
+        name="iv_2sls",
+        estimator=TwoStageLeastSquares,
+        estimand="LATE",
+        required_roles=frozenset({"treatment", "outcome", "instrument"}),
+        optional_roles=frozenset({"covariates"}),
+        designs=frozenset({"iv"}),
+    ),
+    MethodSpec(
+        name="rd_robust",
+        estimator=RegressionDiscontinuity,
+        estimand="LATE",
+        required_roles=frozenset({"treatment", "outcome", "running_variable"}),
+        optional_roles=frozenset({"covariates"}),
+        designs=frozenset({"rd"}),
+    ),
 )
 
 
