@@ -11,7 +11,8 @@ refused with a reason (target 93-97 %; with 200 simulations the Monte Carlo SE o
 95 % coverage is about 1.5 points). `cs_did` also runs as `cs_did+unit_x` (outcome regression,
 its default) and `cs_did+unit_x+dr` (`adjustment: dr`) with each unit's first x1 as a unit-level
 covariate (it predicts adoption); the common panel's covariates vary over time and are not used
-by cs_did.
+by cs_did. `iv_2sls` gets a treatment confounded by an unobserved trait with a randomised binary
+instrument, `rd_robust` a sharp discontinuity at 0 with a cubic trend (the same effect, 1.5).
 """
 
 from __future__ import annotations
@@ -26,10 +27,17 @@ from cqox_contracts.v1 import RoleMapping
 from cqox_estimator.domain import estimate
 from cqox_estimator.estimators import REGISTRY
 from cqox_estimator.estimators.design import EstimationError
-from cqox_estimator.simulation import confounded, staggered_panel
+from cqox_estimator.simulation import confounded, discontinuity, instrumented, staggered_panel
 
 TRUTH = 1.5
-ROLES = RoleMapping(treatment="treated", outcome="y", covariates=["x1", "x2", "segment"])
+ROLES = RoleMapping(
+    treatment="treated",
+    outcome="y",
+    covariates=["x1", "x2", "segment"],
+    instrument="z",  # read by IV methods only
+    running_variable="score",  # read by RD methods only, with the cutoff
+    cutoff=0.0,
+)
 PANEL_ROLES = RoleMapping(
     treatment="treated", outcome="y", unit="unit", time="period", covariates=["x1", "x2"]
 )
@@ -64,10 +72,16 @@ def main() -> None:
         randomised = confounded(args.rows, 10_000 + sim, effect=TRUTH, randomised=True)
         panel = staggered_panel(args.rows // PERIODS, PERIODS, 10_000 + sim)
         panel["x1_first"] = panel.groupby("unit")["x1"].transform("first")
+        by_role = {
+            "instrument": instrumented(args.rows, 10_000 + sim, effect=TRUTH),
+            "running_variable": discontinuity(args.rows, 10_000 + sim, effect=TRUTH),
+        }
         for label in args.methods:
             method, options = VARIANTS.get(label, (label, {}))
             frame = randomised if "observational" not in REGISTRY[method].designs else observational
             roles = ROLES
+            for role in REGISTRY[method].estimator.design_roles:
+                frame = by_role[role]
             if REGISTRY[method].estimator.panel:
                 frame, roles = panel, UNIT_X_ROLES if label in VARIANTS else PANEL_ROLES
             started = time.perf_counter()
