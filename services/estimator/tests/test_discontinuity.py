@@ -164,3 +164,74 @@ def test_covariate_adjustment_without_covariates_is_refused() -> None:
             ROLES.model_copy(update={"covariates": []}),
             options={"covariate_adjustment": True},
         )
+
+
+def _plot_points(diagnostics: dict[str, float | str | None], prefix: str) -> list[tuple[float, float]]:
+    """(x, y) pairs of `prefix{i}_x` / `prefix{i}_y` diagnostics, in index order."""
+    points = []
+    for i in range(100):
+        x, y = diagnostics.get(f"{prefix}{i}_x"), diagnostics.get(f"{prefix}{i}_y")
+        if isinstance(x, float) and isinstance(y, float):
+            points.append((x, y))
+    return points
+
+
+@pytest.mark.parametrize(("kernel", "p"), [("triangular", 1), ("epanechnikov", 1), ("uniform", 2)])
+def test_rd_plot_fit_lines_jump_by_the_sharp_estimate_at_the_cutoff(kernel: str, p: int) -> None:
+    """The plot's local polynomial fits are rdrobust's own conventional fits, side by side."""
+    fitted = _fit(simulation.discontinuity(4000, seed=1), kernel=kernel, p=p)
+    d = fitted.diagnostics_
+    left, right = _plot_points(d, "rd_plot_fit_left_"), _plot_points(d, "rd_plot_fit_right_")
+    assert len(left) == len(right) == (2 if p == 1 else 9)
+    assert left[0][0] == right[0][0] == 0.0  # j = 0 at the cutoff
+    assert left[-1][0] == pytest.approx(-d["bandwidth_h_left"])
+    assert right[-1][0] == pytest.approx(d["bandwidth_h_right"])
+    assert right[0][1] - left[0][1] == pytest.approx(fitted.ate_, abs=1e-6)
+
+
+def test_rd_plot_bins_lie_in_the_window_on_their_side() -> None:
+    frame = simulation.discontinuity(4000, seed=1)
+    d = _fit(frame).diagnostics_
+    h = d["bandwidth_h_left"]
+    assert d["rd_plot_window_left"] == pytest.approx(min(2 * h, -frame["score"].min()))
+    assert d["rd_plot_window_right"] == pytest.approx(min(2 * d["bandwidth_h_right"], frame["score"].max()))
+    bins = {k: d[f"rd_plot_bin_{k}_x"] for k in range(30) if f"rd_plot_bin_{k}_x" in d}
+    assert len(bins) == 30  # 4000 uniform scores fill every bin
+    assert all(-d["rd_plot_window_left"] <= x < 0 for k, x in bins.items() if k < 15)
+    assert all(0 <= x <= d["rd_plot_window_right"] for k, x in bins.items() if k >= 15)
+    assert list(bins.values()) == sorted(bins.values())  # numbered left to right
+    in_window = (
+        (frame["score"] >= -d["rd_plot_window_left"]) & (frame["score"] <= d["rd_plot_window_right"])
+    ).sum()
+    assert sum(d[f"rd_plot_bin_{k}_n"] for k in bins) == in_window
+    # Near the cutoff the bin means sit close to the fit lines (y is smooth, noise sd 0.5).
+    assert d["rd_plot_bin_14_y"] == pytest.approx(d["rd_plot_fit_left_0_y"], abs=0.3)
+    assert d["rd_plot_bin_15_y"] == pytest.approx(d["rd_plot_fit_right_0_y"], abs=0.3)
+    assert sum(key.startswith("rd_plot_") for key in d) <= 2 + 30 * 3 + 2 * 9 * 2  # bounded
+
+
+def test_rd_plot_of_a_fuzzy_design_shows_the_outcome_jump() -> None:
+    """Fuzzy: the fits jump by the reduced form, the estimate times the first-stage jump."""
+    fitted = _fit(simulation.discontinuity(4000, seed=2, fuzzy=True))
+    d = fitted.diagnostics_
+    gap = d["rd_plot_fit_right_0_y"] - d["rd_plot_fit_left_0_y"]
+    assert gap == pytest.approx(fitted.ate_ * d["first_stage_jump"], abs=1e-6)
+
+
+def test_rd_plot_with_treatment_below_the_cutoff_still_plots_the_outcome() -> None:
+    frame = simulation.discontinuity(2000, seed=5)
+    flipped = frame.assign(treated=1 - frame["treated"], y=frame["y"] - 2 * 1.5 * frame["treated"])
+    fitted = _fit(flipped)
+    d = fitted.diagnostics_
+    # The outcome drops at the cutoff; the estimate (treated minus untreated) is positive.
+    assert d["rd_plot_fit_right_0_y"] - d["rd_plot_fit_left_0_y"] == pytest.approx(-fitted.ate_, abs=1e-6)
+
+
+def test_rdrobust_notices_become_a_diagnostic_not_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    """A running variable with many repeated values (scores in whole points) makes rdrobust print
+    a notice; it is kept in `rdrobust_notes` and nothing reaches stdout (the service's JSON logs)."""
+    frame = simulation.discontinuity(3000, seed=4)
+    frame["score"] = (frame["score"] * 20).round() / 20  # 41 distinct values
+    result = estimate("rd_robust", frame, ROLES)
+    assert "Mass points detected in the running variable." in str(result.diagnostics["rdrobust_notes"])
+    assert capsys.readouterr().out == ""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import io
 import re
 from html.parser import HTMLParser
 
+import matplotlib.image
 import pytest
 
 from cqox_contracts.v1.models import (
@@ -303,3 +305,83 @@ def test_an_event_study_figure_is_drawn_from_panel_diagnostics() -> None:
     html = render(estimates=[*ESTIMATES, dynamic], figures={"event_study": png})
     assert "Effect by time since adoption" in html
     assert parse(html).images[-1]["alt"].startswith("Event-study plot")  # type: ignore[union-attr]
+
+
+def rd_estimate(*, design: str = "sharp", p: int = 1) -> EstimateResult:
+    """An rd_robust result with the RD plot data its diagnostics carry (cutoff 50)."""
+    diagnostics: dict[str, float | str | None] = {
+        "rd_design": design,
+        "cutoff": 50.0,
+        "polynomial_order": float(p),
+        "bandwidth_h_left": 10.0,
+        "bandwidth_h_right": 10.0,
+    }
+    for k in range(30):
+        x = 30.0 + 40.0 * (k + 0.5) / 30
+        diagnostics[f"rd_plot_bin_{k}_x"] = x
+        diagnostics[f"rd_plot_bin_{k}_y"] = 0.1 * x + (2.0 if x >= 50 else 0.0)
+        diagnostics[f"rd_plot_bin_{k}_n"] = 40.0 + k
+    points = 2 if p == 1 else 9
+    for side, direction, jump in (("left", -1, 0.0), ("right", 1, 2.0)):
+        for j in range(points):
+            x = 50.0 + direction * 10.0 * j / (points - 1)
+            diagnostics[f"rd_plot_fit_{side}_{j}_x"] = x
+            diagnostics[f"rd_plot_fit_{side}_{j}_y"] = 0.1 * x + jump
+    return estimate("rd_robust", 2.0, estimand="LATE").model_copy(update={"diagnostics": diagnostics})
+
+
+@pytest.mark.parametrize(("design", "p"), [("sharp", 1), ("fuzzy", 2)])
+def test_an_rd_plot_is_drawn_from_discontinuity_diagnostics(design: str, p: int) -> None:
+    from cqox_visualization.figures import rd_plot_png, rd_plot_size
+
+    assert rd_plot_png(ESTIMATES) is None
+    assert rd_plot_png([]) is None
+    rd = rd_estimate(design=design, p=p)
+    roles = RoleMapping(treatment="treated", outcome="得票率", running_variable="margin", cutoff=50.0)
+    png = rd_plot_png([*ESTIMATES, rd], roles=roles)
+    assert png is not None and png.startswith(b"\x89PNG")
+    assert rd_plot_png([rd]) == rd_plot_png([rd])  # deterministic bytes, default axis labels
+    pixels = matplotlib.image.imread(io.BytesIO(png), format="png")
+    assert pixels.shape[1::-1] == rd_plot_size()
+    assert (pixels[..., :3] < 0.95).any(axis=-1).mean() > 0.01  # not blank
+    html = render(estimates=[*ESTIMATES, rd], figures={"rd_plot": png})
+    assert "Regression discontinuity plot" in html
+    image = parse(html).images[-1]
+    assert (image["alt"] or "").startswith("Regression discontinuity plot")
+    caption = re.search(
+        r"<figcaption><strong>Regression discontinuity plot\.</strong>(.*?)</figcaption>", html
+    )
+    assert caption is not None and "jump between them at the dashed cutoff" in caption.group(1)
+    assert ("local quadratic" if p == 2 else "local linear") in caption.group(1)
+    assert ("fuzzy design" in caption.group(1)) is (design == "fuzzy")
+    assert "adjusts for covariates" not in caption.group(1)
+    adjusted = rd.model_copy(update={"diagnostics": {**rd.diagnostics, "covariate_adjustment": "yes"}})
+    assert rd_plot_png([adjusted]) != rd_plot_png([rd])  # says so under the title
+    html = render(estimates=[adjusted], figures={"rd_plot": png})
+    assert "adjusts for covariates, so it can differ slightly" in html
+
+
+def test_an_rd_plot_needs_both_fit_lines() -> None:
+    from cqox_visualization.figures import rd_plot_png
+
+    rd = rd_estimate()
+    one_side = {k: v for k, v in rd.diagnostics.items() if not k.startswith("rd_plot_fit_right")}
+    assert rd_plot_png([rd.model_copy(update={"diagnostics": one_side})]) is None
+    no_bins = {k: v for k, v in rd.diagnostics.items() if not k.startswith("rd_plot_bin")}
+    no_bins["rd_plot_fit_left_0_y"] = float("nan")  # a non-finite point ends the line there
+    assert rd_plot_png([rd.model_copy(update={"diagnostics": no_bins})]) is None
+
+
+def test_the_handler_adds_the_rd_plot_to_the_figures_and_the_report() -> None:
+    from cqox_contracts.v1 import AnalysisAssessed
+    from cqox_visualization.handlers import _render
+
+    roles = RoleMapping(treatment="treated", outcome="vote", running_variable="margin", cutoff=50.0)
+    event = AnalysisAssessed(
+        correlation_id="an_42", producer="test", analysis_id="an_42", dataset=DATASET, roles=roles,
+        design="regression discontinuity", estimates=[rd_estimate()], gates=[],
+    )  # fmt: skip
+    figures, html, _ = _render(event)
+    assert set(figures) == {"forest_plot", "rd_plot"}
+    assert figures["rd_plot"].startswith(b"\x89PNG")
+    assert "Regression discontinuity plot" in html

@@ -56,10 +56,11 @@ def demo(root: Path) -> int:
         _banner("Starting the embedded CQOx stack")
         _start(stack)
         examples = Path("examples")
-        # An observational customer file, then a Japanese Shift-JIS store panel (no spec for either).
+        # An observational customer file, a Japanese Shift-JIS store panel and a regression
+        # discontinuity (no spec for any of them: the mapper works out the roles and the design).
         statuses = [
             run_demo(stack.api_url, examples / f"{name}.csv", examples / f"{name}.meta.json").get("status")
-            for name in ("customers", "store_panel_sjis")
+            for name in ("customers", "store_panel_sjis", "grant_rd")
         ]
         code = 0 if all(status == "completed" for status in statuses) else 1
     except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""Static figures of an analysis as PNG bytes: the forest plot and the love (balance) plot.
+"""Static figures of an analysis as PNG bytes: forest, love (balance), event-study and RD plots.
 
 Matplotlib's object API on an Agg canvas (no pyplot, no global figure registry), fixed sizes
 per row count and PNG metadata without the library version, so the same input gives the same
@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.transforms import blended_transform_factory
 
-from cqox_contracts.v1.models import EstimateResult, GateResult
+from cqox_contracts.v1.models import EstimateResult, GateResult, RoleMapping
 from cqox_visualization.domain import format_level, format_number, is_finite
 
 BALANCE_GATE = "balance_smd"
@@ -109,16 +109,18 @@ def love_plot_size(n_covariates: int) -> tuple[int, int]:
     return _LOVE_WIDTH_PX, _FRAME_PX + _LOVE_ROW_PX * rows
 
 
-def _new_figure(size_px: tuple[int, int], *, right_in: float = _RIGHT_IN) -> tuple[Figure, Axes]:
+def _new_figure(
+    size_px: tuple[int, int], *, right_in: float = _RIGHT_IN, left_in: float = _LEFT_IN
+) -> tuple[Figure, Axes]:
     # Agg truncates the size in pixels; a quarter pixel keeps float error from losing one.
     width_in, height_in = ((px + 0.25) / DPI for px in size_px)
     figure = Figure(figsize=(width_in, height_in), dpi=DPI)
     FigureCanvasAgg(figure)
     axes = figure.add_axes(
         (
-            _LEFT_IN / width_in,
+            left_in / width_in,
             _BOTTOM_IN / height_in,
-            (width_in - _LEFT_IN - right_in) / width_in,
+            (width_in - left_in - right_in) / width_in,
             (height_in - _TOP_IN - _BOTTOM_IN) / height_in,
         )
     )
@@ -471,3 +473,138 @@ def _event_points(diagnostics: Mapping[str, float | str | None]) -> list[tuple[i
         if suffix.lstrip("-").isdigit() and numbers and is_finite(value) and is_finite(se):  # type: ignore[arg-type]
             points.append((int(suffix), float(value), float(se)))  # type: ignore[arg-type]
     return sorted(points)
+
+
+RD_PLOT_PREFIX = "rd_plot_"
+RD_BINS = 30  # rd_plot_bin_0 .. rd_plot_bin_29: 15 per side
+RD_MAX_FIT_POINTS = 50  # rd_plot_fit_<side>_<j>, j = 0 at the cutoff
+RD_PLOT_SIZE_PX = (_FOREST_WIDTH_PX, 600)
+
+
+def rd_plot_size() -> tuple[int, int]:
+    """Width and height in pixels of the regression discontinuity plot."""
+    return RD_PLOT_SIZE_PX
+
+
+def _number(value: float | str | None) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _rd_bins(diagnostics: Mapping[str, float | str | None]) -> list[tuple[float, float, float]]:
+    bins = []
+    for k in range(RD_BINS):
+        x, y = _number(diagnostics.get(f"rd_plot_bin_{k}_x")), _number(diagnostics.get(f"rd_plot_bin_{k}_y"))
+        n = _number(diagnostics.get(f"rd_plot_bin_{k}_n"))
+        if x is not None and y is not None:
+            bins.append((x, y, n if n is not None and n > 0 else 1.0))
+    return bins
+
+
+def _rd_fit(diagnostics: Mapping[str, float | str | None], side: str) -> list[tuple[float, float]]:
+    points = []
+    for j in range(RD_MAX_FIT_POINTS):
+        x = _number(diagnostics.get(f"rd_plot_fit_{side}_{j}_x"))
+        y = _number(diagnostics.get(f"rd_plot_fit_{side}_{j}_y"))
+        if x is None or y is None:
+            break
+        points.append((x, y))
+    return sorted(points)
+
+
+def _rd_title(estimate: EstimateResult) -> str:
+    title = f"Jump at the cutoff ({estimate.method}): {estimate.estimand} {format_number(estimate.estimate)}"
+    if is_finite(estimate.ci_lower) and is_finite(estimate.ci_upper):
+        interval = f"[{format_number(estimate.ci_lower)}, {format_number(estimate.ci_upper)}]"
+        title += f", {format_level(estimate.ci_level)} robust CI {interval}"
+    return title
+
+
+def rd_plot_png(estimates: Sequence[EstimateResult], *, roles: RoleMapping | None = None) -> bytes | None:
+    """Regression discontinuity plot from the first estimate reporting RD plot data.
+
+    rd_robust puts binned outcome means (`rd_plot_bin_<k>_x/y/n`) and its local polynomial
+    fits on each side (`rd_plot_fit_<left|right>_<j>_x/y`, j = 0 at the cutoff) in its
+    diagnostics; drawn as dots sized by the bin's rows, two fit lines and a dashed line at the
+    `cutoff`. Axis labels are the mapped running variable and outcome when `roles` are given.
+    None when no estimate carries both fit lines. Size: `rd_plot_size()` pixels.
+    """
+    for estimate in estimates:
+        left, right = _rd_fit(estimate.diagnostics, "left"), _rd_fit(estimate.diagnostics, "right")
+        if left and right:
+            break
+    else:
+        return None
+    diagnostics = estimate.diagnostics
+    bins = _rd_bins(diagnostics)
+    cutoff = _number(diagnostics.get("cutoff"))
+    order = _number(diagnostics.get("polynomial_order"))
+    fit_name = {1: "local linear fit", 2: "local quadratic fit"}.get(int(order or 0), "local polynomial fit")
+    with _figure_style():
+        figure, axes = _new_figure(rd_plot_size(), right_in=0.4, left_in=1.0)
+        _style_axes(axes)
+        axes.spines["left"].set_visible(True)
+        axes.tick_params(axis="y", length=3.5)
+        axes.grid(axis="y", color="#DDDDDD", linewidth=0.8)
+        handles = []
+        if bins:
+            largest = max(n for _, _, n in bins)
+            axes.scatter(
+                [x for x, _, _ in bins],
+                [y for _, y, _ in bins],
+                s=[14 + 46 * n / largest for _, _, n in bins],
+                color=BEFORE_COLOUR,
+                edgecolors="white",
+                linewidths=0.5,
+                zorder=2,
+            )
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    marker="o",
+                    linestyle="none",
+                    color=BEFORE_COLOUR,
+                    label="binned means (size: rows)",
+                )
+            )
+        for points in (left, right):
+            axes.plot(
+                [x for x, _ in points], [y for _, y in points], color=ESTIMATE_COLOUR, linewidth=2.2, zorder=3
+            )
+        handles.append(
+            Line2D([], [], color=ESTIMATE_COLOUR, linewidth=2.2, label=f"{fit_name} within the bandwidth")
+        )
+        if cutoff is not None:
+            axes.axvline(cutoff, color=NEUTRAL_COLOUR, linestyle="--", linewidth=1.0, zorder=1)
+            handles.append(
+                Line2D(
+                    [], [], color=NEUTRAL_COLOUR, linestyle="--", label=f"cutoff = {format_number(cutoff)}"
+                )
+            )
+            # The jump: both fits at the cutoff, joined by a short bracket.
+            at_left, at_right = left[-1][1], right[0][1]
+            axes.plot([cutoff, cutoff], [at_left, at_right], color=FLAG_COLOUR, linewidth=2.0, zorder=4)
+            handles.append(Line2D([], [], color=FLAG_COLOUR, linewidth=2.0, label="jump at the cutoff"))
+        running = (
+            roles.running_variable if roles is not None and roles.running_variable else "running variable"
+        )
+        outcome = roles.outcome if roles is not None and roles.outcome else "outcome"
+        axes.set_xlabel(_truncate(running, 60))
+        axes.set_ylabel(_truncate(outcome, 40))
+        if diagnostics.get("rd_design") == "fuzzy":
+            note = "Fuzzy design: the estimate is this outcome jump divided by the jump in treatment."
+        elif diagnostics.get("treated_side") == "below the cutoff":
+            note = "Treated below the cutoff: the estimate is the jump with its sign turned."
+        else:
+            note = ""
+        if diagnostics.get("covariate_adjustment") == "yes":
+            note += (" " if note else "") + "The estimate adjusts for covariates; the fits do not."
+        if note:  # between the title and the axes
+            axes.text(
+                0.0, 1.015, note, transform=axes.transAxes, va="bottom", fontsize=8, color=NEUTRAL_COLOUR
+            )
+        axes.set_title(_rd_title(estimate), loc="left", pad=22 if note else 10)
+        _legend(figure, axes, handles)
+        return _png_bytes(figure)

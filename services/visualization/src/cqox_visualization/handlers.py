@@ -10,7 +10,7 @@ from cqox_contracts.v1 import AnalysisAssessed, Artifact, ReportGenerated
 from cqox_shared.bus import HandlerContext
 from cqox_visualization.db.models import ReportRecord
 from cqox_visualization.domain import flagged_methods, headline
-from cqox_visualization.figures import event_study_png, forest_plot_png, love_plot_png
+from cqox_visualization.figures import event_study_png, forest_plot_png, love_plot_png, rd_plot_png
 from cqox_visualization.report import render_report_html
 
 
@@ -22,6 +22,9 @@ def _render(event: AnalysisAssessed) -> tuple[dict[str, bytes], str, str]:
     dynamic = event_study_png(event.estimates)
     if dynamic is not None:
         figures["event_study"] = dynamic
+    discontinuity = rd_plot_png(event.estimates, roles=event.roles)
+    if discontinuity is not None:
+        figures["rd_plot"] = discontinuity
     html = render_report_html(
         analysis_id=event.analysis_id,
         dataset=event.dataset,

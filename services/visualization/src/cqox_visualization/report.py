@@ -39,6 +39,7 @@ from cqox_visualization.domain import (
 FOREST_FIGURE = "forest_plot"
 LOVE_FIGURE = "love_plot"
 EVENT_FIGURE = "event_study"
+RD_FIGURE = "rd_plot"
 
 _CATEGORY_TITLES = {
     "data": "Data gates (before estimation)",
@@ -352,8 +353,45 @@ def _figure_view(
             ),
             data_uri=data_uri,
         )
+    if key == RD_FIGURE:
+        return FigureView(
+            key=RD_FIGURE,
+            title="Regression discontinuity plot",
+            alt=(
+                "Regression discontinuity plot: mean outcome in bins of the running variable on "
+                "each side of the cutoff (dashed line), with the local polynomial fit on each "
+                "side; the gap between the fits at the cutoff is the jump."
+            ),
+            caption=_rd_caption(estimates),
+            data_uri=data_uri,
+        )
     title = key.replace("_", " ").capitalize()
     return FigureView(key=key, title=title, alt=f"Figure: {title}", caption="", data_uri=data_uri)
+
+
+def _rd_caption(estimates: Sequence[EstimateResult]) -> str:
+    """What the RD plot shows, worded for the design of the estimate it was drawn from."""
+    plotted = (
+        e.diagnostics
+        for e in estimates
+        if {"rd_plot_fit_left_0_y", "rd_plot_fit_right_0_y"} <= set(e.diagnostics)
+    )
+    diagnostics: Mapping[str, float | str | None] = next(plotted, {})
+    fit = "local quadratic" if diagnostics.get("polynomial_order") == 2.0 else "local linear"
+    caption = (
+        "Dots are mean outcomes in equal-width bins of the running variable (larger dots: more "
+        f"rows), the lines are {fit} fits within the bandwidth on each side, and the jump between "
+        "them at the dashed cutoff is the estimated effect"
+    )
+    if diagnostics.get("rd_design") == "fuzzy":
+        caption += " once divided by the jump in the share treated (fuzzy design)"
+    elif diagnostics.get("treated_side") == "below the cutoff":
+        caption += " with its sign turned (treated below the cutoff)"
+    if diagnostics.get("covariate_adjustment") == "yes":
+        caption += (
+            "; the estimate adjusts for covariates, so it can differ slightly from this unadjusted jump"
+        )
+    return caption + "."
 
 
 def _cards(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
+import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -22,6 +25,9 @@ POLYNOMIAL_ORDERS = (1, 2)
 MIN_ROWS_PER_SIDE = 10  # rows needed on each side of the cutoff
 PLACEBO_COVARIATES = 10  # covariate columns tested for a jump at the cutoff
 ASSUMPTION = "no manipulation of the running variable; potential outcomes continuous at the cutoff"
+PLOT_BINS_PER_SIDE = 15  # binned means of the outcome per side of the cutoff, for the RD plot
+PLOT_WINDOW_BANDWIDTHS = 2.0  # the plot spans this many bandwidths on each side (or the data's reach)
+PLOT_FIT_POINTS = {1: 2, 2: 9}  # points per side tracing the local polynomial fit, by order p
 
 
 class RegressionDiscontinuity(CausalEstimator):
@@ -36,6 +42,14 @@ class RegressionDiscontinuity(CausalEstimator):
     p-value are the robust bias-corrected ones (centred on the bias-corrected estimate, with
     the robust SE), the package's recommended inference. Diagnostics add a manipulation test
     of the running variable's density (`rddensity`) and placebo jumps of the covariates.
+
+    RD plot data (flat diagnostics, drawn by the visualization service): outcome means in 15
+    equal bins per side within `rd_plot_window_{left,right}` (2 h or the data's reach), keys
+    `rd_plot_bin_{k}_{x,y,n}`, k = 0..14 left (far to near), 15..29 right (near to far), empty
+    bins omitted; the kernel-weighted local polynomial fit of the outcome on each side within h,
+    `rd_plot_fit_{left,right}_{j}_{x,y}`, j = 0 at the cutoff out to c -/+ h (2 points for p=1,
+    9 for p=2). Without covariate adjustment, sharp: right_0_y - left_0_y is the jump rdrobust
+    estimates (sign aside); fuzzy: the jump in the outcome (the estimate's numerator).
 
     Parameters
     ----------
@@ -113,7 +127,7 @@ class RegressionDiscontinuity(CausalEstimator):
         else:
             rd_design, sign, fuzzy = "fuzzy", 1.0, t.astype(float)
         covs = X if self.covariate_adjustment else None
-        fit = self._rdrobust(y, running, cutoff, fuzzy=fuzzy, covs=covs)
+        fit, notices = self._rdrobust(y, running, cutoff, fuzzy=fuzzy, covs=covs)
         conventional = sign * _cell(fit.coef, "Conventional")
         bias_corrected = sign * _cell(fit.coef, "Robust")
         conventional_se = _cell(fit.se, "Conventional")
@@ -137,6 +151,7 @@ class RegressionDiscontinuity(CausalEstimator):
         diagnostics: Diagnostics = {
             "rd_design": rd_design,
             "cutoff": cutoff,
+            **({"rdrobust_notes": " ".join(notices)} if notices else {}),
             **bandwidths,
             "n_left": float(fit.N[0]),
             "n_right": float(fit.N[1]),
@@ -154,6 +169,13 @@ class RegressionDiscontinuity(CausalEstimator):
             diagnostics["treated_side"] = "below the cutoff" if sign < 0 else "at or above the cutoff"
         else:
             diagnostics.update(_first_stage(fit))
+        diagnostics.update(
+            _plot_data(
+                y, running, cutoff,
+                h_left=bandwidths["bandwidth_h_left"], h_right=bandwidths["bandwidth_h_right"],
+                kernel=self.kernel, p=self.p,
+            )
+        )  # fmt: skip
         diagnostics.update(_density_test(running, cutoff))
         diagnostics.update(self._covariate_placebos(running, cutoff, X))
         return FitSummary(
@@ -177,18 +199,20 @@ class RegressionDiscontinuity(CausalEstimator):
         *,
         fuzzy: NDArray[np.float64] | None = None,
         covs: NDArray[np.float64] | None = None,
-    ) -> Any:
-        """One rdrobust fit with this estimator's settings; its failures become EstimationError."""
+    ) -> tuple[Any, list[str]]:
+        """One rdrobust fit with this estimator's settings, and the notices it printed (e.g. mass
+        points in the running variable); its failures become EstimationError."""
         rdrobust = _rdrobust_function()
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _printed_notices() as notices:
                 warnings.simplefilter("ignore", RuntimeWarning)
-                return rdrobust(
+                fit = rdrobust(
                     y, running, c=cutoff, fuzzy=fuzzy, covs=covs, p=self.p,
                     kernel=self.kernel, bwselect=self.bwselect,
                 )  # fmt: skip
         except Exception as exc:  # rdrobust raises bare Exception for unusable data
             raise EstimationError(f"rdrobust could not fit the discontinuity: {exc}") from exc
+        return fit, notices
 
     def _covariate_placebos(
         self, running: NDArray[np.float64], cutoff: float, X: NDArray[np.float64]
@@ -197,7 +221,7 @@ class RegressionDiscontinuity(CausalEstimator):
         p_values: list[tuple[float, int]] = []
         for j in range(min(X.shape[1], PLACEBO_COVARIATES)):
             try:
-                fit = self._rdrobust(X[:, j], running, cutoff)
+                fit, _ = self._rdrobust(X[:, j], running, cutoff)
             except EstimationError:
                 continue  # e.g. a dummy constant on one side: no jump test possible
             p_value = _cell(fit.pv, "Robust")
@@ -211,6 +235,31 @@ class RegressionDiscontinuity(CausalEstimator):
             "covariate_jump_min_p": p_min,
             "covariate_jump_worst": f"covariate column {worst + 1} of {X.shape[1]}",
         }
+
+
+# Lines rdrobust prints (it has no quiet option); they become the `rdrobust_notes` diagnostic.
+_NOTICE_PREFIXES = ("Mass points detected", "Try using option masspoints", "Not enough observations")
+
+
+@contextlib.contextmanager
+def _printed_notices() -> Iterator[list[str]]:
+    """Collect rdrobust's printed notices instead of letting them reach the service's stdout
+    (JSON logs). Anything else written meanwhile (another thread's log line) is passed on."""
+    notices: list[str] = []
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer):
+            yield notices
+    finally:
+        passed_on = []
+        for line in buffer.getvalue().splitlines(keepends=True):
+            if line.startswith(_NOTICE_PREFIXES):
+                if line.strip() not in notices:
+                    notices.append(line.strip())
+            else:
+                passed_on.append(line)
+        if passed_on:
+            sys.stdout.write("".join(passed_on))
 
 
 def _rdrobust_function() -> Callable[..., Any]:
@@ -250,6 +299,68 @@ def _first_stage(fit: Any) -> Diagnostics:
         "first_stage_jump": _cell(fit.tau_T, "Conventional"),
         "first_stage_robust_p": _cell(fit.pv_T, "Robust"),
     }
+
+
+def _kernel_weights(u: NDArray[np.float64], kernel: str) -> NDArray[np.float64]:
+    """rdrobust's kernel weights of scaled distances u = (x - c) / h (up to the constant 1/h)."""
+    inside = np.abs(u) <= 1
+    if kernel == "epanechnikov":
+        return 0.75 * (1 - u**2) * inside
+    if kernel == "uniform":
+        return 0.5 * inside.astype(float)
+    return (1 - np.abs(u)) * inside
+
+
+def _plot_data(
+    y: NDArray[np.float64],
+    running: NDArray[np.float64],
+    cutoff: float,
+    *,
+    h_left: float,
+    h_right: float,
+    kernel: str,
+    p: int,
+) -> Diagnostics:
+    """Binned outcome means and local polynomial fit lines on each side of the cutoff (RD plot)."""
+    out: Diagnostics = {}
+    above = running >= cutoff
+    n_points = PLOT_FIT_POINTS[p]
+    for side, mask, h, direction, first_bin in (
+        ("left", ~above, h_left, -1.0, 0),
+        ("right", above, h_right, 1.0, PLOT_BINS_PER_SIDE),
+    ):
+        distance = direction * (running[mask] - cutoff)  # >= 0, away from the cutoff
+        values = y[mask]
+        reach = float(distance.max())
+        window = min(PLOT_WINDOW_BANDWIDTHS * h, reach)
+        out[f"rd_plot_window_{side}"] = window
+        inside = distance <= window
+        index = np.minimum(
+            (distance[inside] / window * PLOT_BINS_PER_SIDE).astype(int), PLOT_BINS_PER_SIDE - 1
+        )
+        if side == "left":  # bins numbered from the far left up to the cutoff
+            index = PLOT_BINS_PER_SIDE - 1 - index
+        counts = np.bincount(index, minlength=PLOT_BINS_PER_SIDE)
+        x_sums = np.bincount(index, weights=running[mask][inside], minlength=PLOT_BINS_PER_SIDE)
+        y_sums = np.bincount(index, weights=values[inside], minlength=PLOT_BINS_PER_SIDE)
+        for b in np.flatnonzero(counts):
+            k = first_bin + int(b)
+            out[f"rd_plot_bin_{k}_x"] = float(x_sums[b] / counts[b])
+            out[f"rd_plot_bin_{k}_y"] = float(y_sums[b] / counts[b])
+            out[f"rd_plot_bin_{k}_n"] = float(counts[b])
+        # Weighted least squares of y on powers of (x - c), as rdrobust fits each side.
+        signed = direction * distance
+        weights = _kernel_weights(signed / h, kernel)
+        used = weights > 0
+        design = np.vander(signed[used], p + 1, increasing=True)
+        root = np.sqrt(weights[used])
+        beta = np.linalg.lstsq(design * root[:, None], values[used] * root, rcond=None)[0]
+        span = min(h, reach)
+        for j in range(n_points):
+            offset = direction * span * j / (n_points - 1)
+            out[f"rd_plot_fit_{side}_{j}_x"] = cutoff + offset
+            out[f"rd_plot_fit_{side}_{j}_y"] = float(np.polynomial.polynomial.polyval(offset, beta))
+    return out
 
 
 def _density_test(running: NDArray[np.float64], cutoff: float) -> Diagnostics:
