@@ -32,6 +32,11 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 FROM ${PYTHON_IMAGE}
 
 ARG CQOX_UID=10001
+# Pango/HarfBuzz for weasyprint's PDF report (visualization); without them the report is HTML only.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+       libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid "${CQOX_UID}" cqox \
     && useradd --system --uid "${CQOX_UID}" --gid cqox --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin cqox

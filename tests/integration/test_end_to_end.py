@@ -93,6 +93,13 @@ def test_sample_upload_runs_every_stage_and_recovers_the_true_effect(
     html = api.get(f"/v1/analyses/{created['analysis_id']}/report")
     assert html.status_code == 200 and "received_coupon" in html.text
     assert api.get(f"/v1/analyses/{created['analysis_id']}/artifacts/forest_plot").content[:4] == b"\x89PNG"
+    # the same report as PDF, next to the HTML; report_uri stays the HTML
+    names = {a["name"]: a for a in report["artifacts"]}
+    assert names["report_pdf"]["media_type"] == "application/pdf"
+    assert names["report_pdf"]["uri"].endswith(f"/analyses/{created['analysis_id']}/report.pdf")
+    pdf = api.get(f"/v1/analyses/{created['analysis_id']}/artifacts/report_pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF-") and len(pdf.content) > 20_000
 
     dataset = api.get(f"/v1/datasets/{created['dataset_id']}").json()
     assert dataset["mapping"]["roles"]["treatment"] == "received_coupon"

@@ -100,6 +100,8 @@ def print_results(analysis: dict[str, Any], truth: float | None, out=print) -> N
     report = analysis.get("report") or {}
     if report:
         out(f"\nReport: {report.get('path') or report.get('uri')}")
+        if report.get("path") and any(a.get("name") == "report_pdf" for a in report.get("artifacts", [])):
+            out(f"        {Path(report['path']).with_suffix('.pdf')} (PDF)")
         if report.get("headline"):
             out(f"        {report['headline']}")
 

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from cqox_contracts.v1 import AnalysisAssessed, Artifact, ReportGenerated
 from cqox_shared.bus import HandlerContext
+from cqox_shared.logging import get_logger
 from cqox_visualization.db.models import ReportRecord
 from cqox_visualization.domain import flagged_methods, headline
 from cqox_visualization.figures import event_study_png, forest_plot_png, love_plot_png, rd_plot_png
+from cqox_visualization.pdf import render_report_pdf
 from cqox_visualization.report import render_report_html
+
+log = get_logger("cqox.visualization")
 
 
 def _render(event: AnalysisAssessed) -> tuple[dict[str, bytes], str, str]:
@@ -38,9 +43,24 @@ def _render(event: AnalysisAssessed) -> tuple[dict[str, bytes], str, str]:
     return figures, html, headline(event.estimates, event.gates)
 
 
+def _render_pdf(html: str, analysis_id: str) -> bytes | None:
+    """The report as PDF, or None (logged) when it cannot be rendered: the HTML still stands."""
+    started = time.perf_counter()
+    try:
+        pdf = render_report_pdf(html, analysis_id=analysis_id)
+    except Exception as exc:
+        log.warning(
+            "pdf report failed; storing the html report only", analysis_id=analysis_id, error=repr(exc)
+        )
+        return None
+    log.info("pdf report rendered", analysis_id=analysis_id, seconds=round(time.perf_counter() - started, 3))
+    return pdf
+
+
 async def draw_report(event: AnalysisAssessed, ctx: HandlerContext) -> None:
-    """Draw the figures and the HTML report, store them, and emit report.generated."""
+    """Draw the figures, the HTML report and its PDF, store them, and emit report.generated."""
     figures, html, summary = await asyncio.to_thread(_render, event)
+    pdf = await asyncio.to_thread(_render_pdf, html, event.analysis_id)
     prefix = f"{event.tenant_id}/analyses/{event.analysis_id}"
     artifacts = []
     for name, png in figures.items():
@@ -50,6 +70,9 @@ async def draw_report(event: AnalysisAssessed, ctx: HandlerContext) -> None:
         ctx.store.put_bytes, f"{prefix}/report.html", html.encode("utf-8"), "text/html; charset=utf-8"
     )
     artifacts.append(Artifact(name="report", uri=report_uri, media_type="text/html"))
+    if pdf is not None:
+        pdf_uri = await asyncio.to_thread(ctx.store.put_bytes, f"{prefix}/report.pdf", pdf, "application/pdf")
+        artifacts.append(Artifact(name="report_pdf", uri=pdf_uri, media_type="application/pdf"))
     values = {
         "analysis_id": event.analysis_id,
         "tenant_id": event.tenant_id,
