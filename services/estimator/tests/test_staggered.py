@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from cqox_contracts.v1 import RoleMapping
 from cqox_estimator.domain import estimate
 from cqox_estimator.estimators import EstimationError
+from cqox_estimator.estimators.staggered import CallawaySantAnna, _uniform_band
 
 ROLES = RoleMapping(treatment="treated", outcome="y", unit="unit", time="period")
 
@@ -146,3 +148,91 @@ def test_placebo_effects_before_adoption_test_parallel_trends() -> None:
     drifting = frame.assign(y=frame["y"] + 0.5 * frame["period"] * adopts)
     result = estimate("cs_did", drifting, ROLES)
     assert (result.diagnostics["pretrend_p_value"] or 1) < 0.001  # type: ignore[operator]
+
+
+BAND_KEYS = ("event_band_critical_value", "event_band_level", "event_band_draws")
+
+
+def event_times(diagnostics: dict[str, float | str | None]) -> list[int]:
+    suffixes = (key[len("att_event_") :] for key in diagnostics if key.startswith("att_event_"))
+    return sorted(int(s) for s in suffixes if s.lstrip("-").isdigit())
+
+
+def test_the_event_study_band_is_simultaneous_between_pointwise_and_bonferroni() -> None:
+    result = estimate("cs_did", staggered(seed=7), ROLES)
+    d = result.diagnostics
+    times = event_times(d)
+    assert len(times) == 10  # e = -5..4, placebos included in the band
+    critical = float(d["event_band_critical_value"])  # type: ignore[arg-type]
+    dof = staggered(seed=7)["unit"].nunique() - 1  # read on the t scale, like the ATT's interval
+    assert stats.t.ppf(0.975, dof) < critical < stats.t.ppf(1 - 0.025 / len(times), dof)
+    assert (d["event_band_level"], d["event_band_draws"]) == (0.95, 999.0)
+    for e in times:
+        att, se = float(d[f"att_event_{e}"]), float(d[f"se_event_{e}"])  # type: ignore[arg-type]
+        lower, upper = float(d[f"att_event_{e}_band_lower"]), float(d[f"att_event_{e}_band_upper"])  # type: ignore[arg-type]
+        assert (lower, upper) == (pytest.approx(att - critical * se), pytest.approx(att + critical * se))
+        assert lower < att - 1.96 * se and upper > att + 1.96 * se  # contains the pointwise interval
+    # The overall ATT's interval stays analytic: the band leaves it untouched.
+    plain = estimate("cs_did", staggered(seed=7), ROLES, options={"n_bootstrap": 0})
+    assert (plain.estimate, plain.std_error, plain.ci_lower) == (
+        result.estimate,
+        result.std_error,
+        result.ci_lower,
+    )
+
+
+def test_the_band_critical_value_matches_the_gaussian_max_quantile() -> None:
+    # Influence functions with known correlation: independent event times give Sidak's quantile,
+    # identical ones the pointwise 1.96; the multiplier bootstrap must reproduce both (3,000 units:
+    # the t scale the critical value is read on is the normal one to 0.002).
+    rng = np.random.default_rng(1)
+    n, k = 3000, 6
+    independent = rng.normal(size=(n, k))
+    se = np.sqrt((independent**2).sum(axis=0)) / n
+    sidak = stats.norm.ppf(1 - (1 - 0.95 ** (1 / k)) / 2)
+    assert _uniform_band(independent, se, 4999, 0) == pytest.approx(sidak, abs=0.08)
+    identical = np.repeat(independent[:, :1], k, axis=1)
+    assert _uniform_band(identical, np.repeat(se[:1], k), 4999, 0) == pytest.approx(1.96, abs=0.08)
+    # Scaling an event time's influence (and so its SE) leaves its t statistics, and the band, alone.
+    scaled = independent * np.arange(1, k + 1)
+    assert _uniform_band(scaled, se * np.arange(1, k + 1), 999, 3) == pytest.approx(
+        _uniform_band(independent, se, 999, 3), rel=1e-5
+    )
+
+
+def test_the_band_is_reproducible_for_a_seed_and_moves_slightly_with_it() -> None:
+    frame = staggered(seed=8)
+    critical = [
+        float(estimate("cs_did", frame, ROLES, seed=s).diagnostics["event_band_critical_value"])  # type: ignore[arg-type]
+        for s in (0, 0, 1, 2)
+    ]
+    assert critical[0] == critical[1]
+    assert critical[2] != critical[0] and critical[3] != critical[0]
+    assert (
+        max(critical) - min(critical) < 0.3
+    )  # Monte Carlo noise of 999 draws (SD ~0.06), not a different band
+
+
+def test_no_bootstrap_means_no_band_and_the_same_event_study() -> None:
+    frame = staggered(seed=10)
+    banded = estimate("cs_did", frame, ROLES).diagnostics
+    plain = estimate("cs_did", frame, ROLES, options={"n_bootstrap": 0}).diagnostics
+    assert not any(key in plain for key in BAND_KEYS)
+    assert not any(key.endswith(("_band_lower", "_band_upper")) for key in plain)
+    assert {key: value for key, value in banded.items() if "band" not in key} == plain
+
+
+@pytest.mark.parametrize("draws", [50, 98, -1, 1.5, True, "999", 1_000_000])
+def test_bad_bootstrap_counts_are_refused(draws: object) -> None:
+    with pytest.raises(
+        EstimationError, match=r"n_bootstrap must be 0 \(no simultaneous band\) or an integer from 99"
+    ):
+        estimate("cs_did", staggered(seed=0), ROLES, options={"n_bootstrap": draws})
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "0", None])
+def test_bad_random_states_are_refused(seed: object) -> None:
+    frame = staggered(seed=0)
+    estimator = CallawaySantAnna(random_state=seed)  # type: ignore[arg-type]
+    with pytest.raises(EstimationError, match="random_state must be a non-negative integer"):
+        estimator.fit(frame["y"], frame["treated"], unit=frame["unit"], time=frame["period"])

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from drdid.drdid import drdid_panel
+from scipy import stats
 
 from cqox_contracts.v1 import RoleMapping
 from cqox_estimator.domain import estimate
@@ -191,3 +192,22 @@ def test_outcome_regression_is_the_default() -> None:
     # Outcome regression stays the default (tighter when its linear model is right, and it
     # never refuses for separation); DR is asked for with adjustment: dr.
     assert CallawaySantAnna().get_params()["adjustment"] == "or"
+
+
+def test_the_event_study_band_uses_the_doubly_robust_influence_functions() -> None:
+    roles = RoleMapping(treatment="treated", outcome="y", unit="unit", time="period", covariates=["size"])
+    frame = staggered_panel(300, 20, 3)
+    frame["size"] = frame.groupby("unit")["x1"].transform("first")
+    result = estimate("cs_did", frame, roles, options={"adjustment": "dr"}, seed=5)
+    d = result.diagnostics
+    assert d["adjustment"] == "doubly robust (Sant'Anna & Zhao 2020)"
+    critical = float(d["event_band_critical_value"])  # type: ignore[arg-type]
+    times = [int(k[len("att_event_") : -len("_band_lower")]) for k in d if k.endswith("_band_lower")]
+    assert sorted(times) == list(range(-5, 5))
+    assert 1.96 < critical < stats.norm.ppf(1 - 0.025 / len(times))
+    for e in times:
+        half = float(d[f"att_event_{e}_band_upper"]) - float(d[f"att_event_{e}"])  # type: ignore[arg-type]
+        assert half == pytest.approx(critical * float(d[f"se_event_{e}"]))  # type: ignore[arg-type]
+    # Same data and seed, same band.
+    again = estimate("cs_did", frame, roles, options={"adjustment": "dr"}, seed=5)
+    assert again.diagnostics["event_band_critical_value"] == critical

@@ -307,6 +307,24 @@ def test_an_event_study_figure_is_drawn_from_panel_diagnostics() -> None:
     assert parse(html).images[-1]["alt"].startswith("Event-study plot")  # type: ignore[union-attr]
 
 
+def test_the_event_study_shades_the_simultaneous_band_when_reported() -> None:
+    from cqox_visualization.figures import _event_band, event_study_png
+
+    points = {"att_event_0": 1.0, "se_event_0": 0.2, "att_event_1": 1.5, "se_event_1": 0.25}
+    band = {
+        "att_event_0_band_lower": 0.45,
+        "att_event_0_band_upper": 1.55,
+        "att_event_1_band_lower": 0.81,
+        "att_event_1_band_upper": 2.19,
+    }
+    assert _event_band({**points, **band}, [0, 1]) == ([0.45, 0.81], [1.55, 2.19])
+    assert _event_band({**points, "att_event_0_band_lower": 0.45}, [0, 1]) is None  # incomplete
+    plain = estimate("cs_did", 1.5, estimand="ATT").model_copy(update={"diagnostics": points})
+    banded = plain.model_copy(update={"diagnostics": {**points, **band}})
+    with_band, without = event_study_png([banded]), event_study_png([plain])
+    assert with_band is not None and without is not None and with_band != without
+
+
 def rd_estimate(*, design: str = "sharp", p: int = 1) -> EstimateResult:
     """An rd_robust result with the RD plot data its diagnostics carry (cutoff 50)."""
     diagnostics: dict[str, float | str | None] = {

@@ -429,7 +429,9 @@ def event_study_png(estimates: Sequence[EstimateResult]) -> bytes | None:
     """Effect by periods since adoption with 95 % intervals, from the first estimate reporting it.
 
     Panel methods such as cs_did put `att_event_<e>` and `se_event_<e>` in their diagnostics;
-    None when no estimate does.
+    None when no estimate does. When the method also reports a simultaneous band
+    (`att_event_<e>_band_lower/upper`, covering every event-time effect at once), it is shaded
+    behind the pointwise intervals.
     """
     for estimate in estimates:
         points = _event_points(estimate.diagnostics)
@@ -449,6 +451,13 @@ def event_study_png(estimates: Sequence[EstimateResult]) -> bytes | None:
         times = [e for e, _, _ in points]
         values = [v for _, v, _ in points]
         half = [1.96 * se for _, _, se in points]
+        band = _event_band(estimate.diagnostics, times)
+        if band is not None:
+            lower, upper = band
+            heights = [high - low for low, high in zip(lower, upper, strict=True)]
+            # One box per event time (no interpolation across the adoption line).
+            axes.bar(times, heights, bottom=lower, width=0.5, color=ESTIMATE_COLOUR, alpha=0.15, zorder=0)
+            axes.use_sticky_edges = False  # keep the usual margin below the lowest box
         axes.errorbar(
             times, values, yerr=half, fmt="o", color=ESTIMATE_COLOUR, ecolor=ESTIMATE_COLOUR, capsize=4
         )
@@ -458,8 +467,28 @@ def event_study_png(estimates: Sequence[EstimateResult]) -> bytes | None:
         axes.set_xticks(times, [str(e) for e in times])
         axes.set_xlabel("Periods since adoption (before 0: placebos)")
         axes.set_ylabel("Effect")
-        axes.set_title(f"Effect by time since adoption ({estimate.method})", loc="left", pad=10)
+        title = f"Effect by time since adoption ({estimate.method})"
+        if band is not None:
+            title += ": whiskers 95 % pointwise, boxes 95 % simultaneous band"
+        axes.set_title(title, loc="left", pad=10)
         return _png_bytes(figure)
+
+
+def _event_band(
+    diagnostics: Mapping[str, float | str | None], times: list[int]
+) -> tuple[list[float], list[float]] | None:
+    """The simultaneous band at every plotted event time, or None unless all of it is reported."""
+    lower, upper = [], []
+    for e in times:
+        low = diagnostics.get(f"{EVENT_ESTIMATE_PREFIX}{e}_band_lower")
+        high = diagnostics.get(f"{EVENT_ESTIMATE_PREFIX}{e}_band_upper")
+        if not (isinstance(low, int | float) and isinstance(high, int | float)):
+            return None
+        if not (is_finite(low) and is_finite(high)):
+            return None
+        lower.append(float(low))
+        upper.append(float(high))
+    return lower, upper
 
 
 def _event_points(diagnostics: Mapping[str, float | str | None]) -> list[tuple[int, float, float]]:

@@ -347,9 +347,10 @@ def _figure_view(
             ),
             caption=(
                 "Each point averages the cohorts observed that many periods from adoption, "
-                "compared with units not (yet) treated; whiskers are 95 % intervals. Points before "
-                "0 are placebos and should sit on zero; a rising pattern after 0 means the effect "
-                "grows with exposure, which biases two-way fixed effects."
+                "compared with units not (yet) treated; whiskers are 95 % intervals for each point "
+                "alone, shaded boxes (when shown) a 95 % band that covers every point at once. Points "
+                "before 0 are placebos and should sit on zero; a rising pattern after 0 means the "
+                "effect grows with exposure, which biases two-way fixed effects."
             ),
             data_uri=data_uri,
         )
