@@ -14,7 +14,10 @@ covariate (it predicts adoption); the common panel's covariates vary over time a
 by cs_did; for plain `cs_did` a last line also gives how often its simultaneous event-study band
 (`att_event_e_band_lower/upper`) covers all event-time truths at once (1.5 after adoption, 0 for
 the placebos), against how often the pointwise 95 % intervals all do. `iv_2sls` gets a treatment confounded by an unobserved trait with a randomised binary
-instrument, `rd_robust` a sharp discontinuity at 0 with a cubic trend (the same effect, 1.5).
+instrument, `rd_robust` a sharp discontinuity at 0 with a cubic trend, `synthetic_control` one
+treated unit among 30 donors over 30 periods (adoption at 20) from a linear factor model, the
+treated unit inside the donors' convex hull, and as `synthetic_control+exch` with the treated unit
+drawn like the donors (the same effect, 1.5).
 """
 
 from __future__ import annotations
@@ -29,7 +32,13 @@ from cqox_contracts.v1 import RoleMapping
 from cqox_estimator.domain import estimate
 from cqox_estimator.estimators import REGISTRY
 from cqox_estimator.estimators.design import EstimationError
-from cqox_estimator.simulation import confounded, discontinuity, instrumented, staggered_panel
+from cqox_estimator.simulation import (
+    confounded,
+    discontinuity,
+    instrumented,
+    staggered_panel,
+    synthetic_panel,
+)
 
 TRUTH = 1.5
 ROLES = RoleMapping(
@@ -44,10 +53,12 @@ PANEL_ROLES = RoleMapping(
     treatment="treated", outcome="y", unit="unit", time="period", covariates=["x1", "x2"]
 )
 UNIT_X_ROLES = PANEL_ROLES.model_copy(update={"covariates": ["x1_first"]})
+SYNTHETIC_ROLES = RoleMapping(treatment="treated", outcome="y", unit="unit", time="period")
 # label -> (method, options), run on the panel with a unit-level covariate
 VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     "cs_did+unit_x": ("cs_did", {}),
     "cs_did+unit_x+dr": ("cs_did", {"adjustment": "dr"}),
+    "synthetic_control+exch": ("synthetic_control", {}),  # treated unit drawn like the donors
 }
 PERIODS = 20  # panel methods: rows / PERIODS units with staggered adoption (staggered_panel)
 FAST = [name for name, spec in REGISTRY.items() if spec.cost == "light" and name != "policy_tree"]
@@ -87,6 +98,12 @@ def main() -> None:
                 frame = by_role[role]
             if REGISTRY[method].estimator.panel:
                 frame, roles = panel, UNIT_X_ROLES if label in VARIANTS else PANEL_ROLES
+            if "synthetic_control" in REGISTRY[method].designs:
+                exchangeable = label.endswith("+exch")
+                frame = synthetic_panel(
+                    30, 30, 20, effect=TRUTH, seed=10_000 + sim, inside_hull=not exchangeable
+                )
+                roles = SYNTHETIC_ROLES
             started = time.perf_counter()
             try:
                 result = estimate(method, frame, roles, seed=sim, options=options)

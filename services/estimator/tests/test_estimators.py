@@ -25,7 +25,7 @@ from cqox_estimator.estimators import (
     RegressionAdjustment,
     select_methods,
 )
-from cqox_estimator.simulation import discontinuity, instrumented
+from cqox_estimator.simulation import discontinuity, instrumented, synthetic_panel
 
 TRUE_EFFECT = 1.5
 # unit/time are read by panel methods only (the cross-sectional data has no such columns).
@@ -131,6 +131,16 @@ def simulate_panel(n_units: int = 100, n_periods: int = 20, seed: int = 0) -> pd
 def data_for(spec: MethodSpec, seed: int = 1) -> pd.DataFrame:
     """A panel for panel methods; randomised data for unadjusted and experiment-only methods,
     confounded cross-sections otherwise."""
+    if "synthetic_control" in spec.designs:  # one treated unit against never-treated donors
+        panel = synthetic_panel(n_donors=39, n_periods=50, adoption=35, effect=TRUE_EFFECT, seed=seed)
+        # 40 units x 50 periods = 2,000 rows, donors first (the suite blanks the first rows).
+        panel = panel.sort_values("unit", kind="stable", ignore_index=True)
+        rng = np.random.default_rng(seed)
+        segment = rng.choice(["a", "b", "c"], size=panel["unit"].nunique())
+        codes = panel["unit"].astype("category").cat.codes.to_numpy()
+        return panel.assign(
+            x1=rng.normal(size=len(panel)), x2=rng.uniform(-1, 1, len(panel)), segment=segment[codes]
+        )
     if spec.estimator.panel:
         return simulate_panel(seed=seed)
     if "instrument" in spec.estimator.design_roles:
@@ -261,6 +271,10 @@ def test_unusable_data_raises_readable_error(spec: MethodSpec, corrupt, expected
         # Multi-arm methods compare every arm with arm 0 instead (tests/test_multi_arm.py).
         assert len(estimate(spec.name, corrupt(data_for(spec)), ROLES).contrasts) == 2
         return
+    if corrupt is _tiny_control_arm and spec.estimator.min_rows_per_arm == 1:
+        # A synthetic control needs one row per arm; dropping control rows also drops the
+        # treated unit's pre-adoption periods, which it refuses by name.
+        expected = r"treated unit\(s\) \[\d+\] miss some periods"
     with pytest.raises(EstimationError, match=expected) as caught:
         estimate(spec.name, corrupt(data_for(spec)), ROLES)
     assert caught.value.reason == str(caught.value)
@@ -347,7 +361,8 @@ def test_select_methods_auto_uses_roles_and_design() -> None:
     )
     assert select_methods(ROLES, "rd", "auto") == (["rd_robust"], {})
     assert select_methods(ROLES, "iv", "auto") == (["iv_2sls"], {})
-    assert select_methods(ROLES, "synthetic_control", "auto") == ([], {})
+    assert select_methods(ROLES, "synthetic_control", "auto") == (["synthetic_control"], {})
+    assert select_methods(ROLES, "geographic", "auto") == ([], {})
 
 
 def test_select_methods_keeps_multi_arm_methods_for_a_many_level_treatment() -> None:

@@ -187,3 +187,17 @@ def test_data_gates_round_trip_through_json() -> None:
     frame = with_missing(clean_frame(), "spend", 0.5)
     for gate in data_gates(frame, ROLES, GateThresholds()):
         assert GateResult.model_validate_json(gate.model_dump_json()) == gate
+
+
+def test_a_synthetic_control_needs_only_a_few_treated_rows() -> None:
+    """One treated unit observed for eight periods after adoption is the design, not a defect."""
+    frame = pd.DataFrame({"t": [1] * 8 + [0] * 300, "y": range(308)})
+    roles = RoleMapping(treatment="t", outcome="y")
+    [default] = [g for g in data_gates(frame, roles, GateThresholds()) if g.name == "treatment_arms"]
+    assert not default.passed and default.threshold == 20
+    [synthetic] = [
+        g
+        for g in data_gates(frame, roles, GateThresholds(), "synthetic_control")
+        if g.name == "treatment_arms"
+    ]
+    assert synthetic.passed and synthetic.value == 8

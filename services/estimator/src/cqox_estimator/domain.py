@@ -91,6 +91,7 @@ def run(
         method=method,
         covariates=spec.estimator.uses_covariates,
         design_roles=spec.estimator.design_roles,
+        min_rows_per_arm=spec.estimator.min_rows_per_arm,
     )
     estimator = spec.build(options)
     if "random_state" in accepted:

@@ -109,3 +109,63 @@ def discontinuity(
     s = score - cutoff
     y = 1.0 + effect * treated + 0.8 * s - 0.6 * s**2 + 0.4 * s**3 + 0.5 * x1 + rng.normal(scale=0.5, size=n)
     return pd.DataFrame({"treated": treated, "y": y, "score": score, "x1": x1, "x2": x2, "segment": segment})
+
+
+def synthetic_panel(
+    n_donors: int = 30,
+    n_periods: int = 30,
+    adoption: int = 20,
+    effect: float = 2.0,
+    seed: int = 0,
+    *,
+    n_treated: int = 1,
+    n_factors: int = 2,
+    noise: float = 0.5,
+    inside_hull: bool = True,
+) -> pd.DataFrame:
+    """A linear factor panel with 1-3 treated units inside the donors' convex hull, constant effect.
+
+    With `inside_hull=False` the treated units' effects and loadings are drawn like the donors'
+    (exchangeable units, the assumption behind placebo inference; no exact synthetic control).
+
+    y_it = a_i + l_i'f_t + 0.05 t + e_it (+ `effect` from period `adoption` on for treated units).
+    Donor unit effects a_i and loadings l_i are drawn at random; each treated unit's are a convex
+    combination (Dirichlet weights) of five donors', so a synthetic control of the donors
+    reproduces its noise-free path exactly. The factors are smooth AR(1) processes.
+    """
+    rng = np.random.default_rng(seed)
+    factors = np.zeros((n_periods, n_factors))
+    for s in range(1, n_periods):
+        factors[s] = 0.8 * factors[s - 1] + rng.normal(scale=0.6, size=n_factors)
+    donor_effect = rng.normal(scale=1.0, size=n_donors)
+    donor_loading = rng.uniform(0.0, 2.0, size=(n_donors, n_factors))
+    mix = np.zeros((n_treated, n_donors))
+    for i in range(n_treated):
+        chosen = rng.choice(n_donors, size=min(5, n_donors), replace=False)
+        mix[i, chosen] = rng.dirichlet(np.ones(chosen.size))
+    if inside_hull:
+        unit_effect = np.concatenate([mix @ donor_effect, donor_effect])
+        loading = np.vstack([mix @ donor_loading, donor_loading])
+    else:
+        unit_effect = np.concatenate([rng.normal(scale=1.0, size=n_treated), donor_effect])
+        loading = np.vstack([rng.uniform(0.0, 2.0, size=(n_treated, n_factors)), donor_loading])
+    n_units = n_treated + n_donors
+    period = np.arange(n_periods)
+    treated = np.zeros((n_units, n_periods), dtype=int)
+    treated[:n_treated, adoption:] = 1
+    y = (
+        unit_effect[:, None]
+        + loading @ factors.T
+        + 0.05 * period[None, :]
+        + effect * treated
+        + rng.normal(scale=noise, size=(n_units, n_periods))
+    )
+    labels = [f"treated{i + 1}" for i in range(n_treated)] + [f"donor{j + 1:03d}" for j in range(n_donors)]
+    return pd.DataFrame(
+        {
+            "unit": np.repeat(labels, n_periods),
+            "period": np.tile(period, n_units),
+            "treated": treated.reshape(-1),
+            "y": y.reshape(-1),
+        }
+    )

@@ -58,7 +58,7 @@ def data_gates_handler(
         if event.needs_confirmation:
             return  # the analysis waits for the user to confirm the mapping
         frame = await asyncio.to_thread(read_frame, ctx.store, event.dataset.parquet_uri)
-        gates = await asyncio.to_thread(data_gates, frame, event.roles, thresholds)
+        gates = await asyncio.to_thread(data_gates, frame, event.roles, thresholds, event.design)
         await _record(ctx, gates, analysis_id=event.analysis_id, tenant_id=event.tenant_id, stage="data")
         reason = rejection_reason(gates)
         common = {

@@ -24,6 +24,7 @@ from cqox_estimator.estimators.registry import (
 )
 from cqox_estimator.estimators.regression import Cuped, InteractedRegression, RegressionAdjustment
 from cqox_estimator.estimators.staggered import CallawaySantAnna
+from cqox_estimator.estimators.synthetic import SyntheticControl
 from cqox_estimator.estimators.weighting import (
     EntropyBalancing,
     InversePropensityWeighting,
@@ -56,6 +57,7 @@ __all__ = [
     "RegressionAdjustment",
     "RegressionDiscontinuity",
     "SLearner",
+    "SyntheticControl",
     "TLearner",
     "TwoStageLeastSquares",
     "TwoWayFixedEffects",

@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from statsmodels.stats.multitest import multipletests
 
 from cqox_contracts.v1 import ArmContrast, EstimateResult
-from cqox_estimator.estimators.design import DesignData, EstimationError
+from cqox_estimator.estimators.design import MIN_ROWS_PER_ARM, DesignData, EstimationError
 from cqox_estimator.estimators.effects import summarize_effects
 
 Diagnostics = dict[str, float | str | None]
@@ -72,6 +72,8 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
     # Design roles the method reads besides y, t and X: "instrument" (IV) and/or
     # "running_variable" (RD), passed to `fit` as `instrument=` / `running=`.
     design_roles: ClassVar[tuple[str, ...]] = ()
+    # Fewest rows each arm needs in `prepare` (a synthetic control has one treated unit).
+    min_rows_per_arm: ClassVar[int] = MIN_ROWS_PER_ARM
 
     def fit(
         self,

@@ -97,6 +97,7 @@ def prepare(
     method: str | None = None,
     covariates: bool = True,
     design_roles: tuple[str, ...] = (),
+    min_rows_per_arm: int = MIN_ROWS_PER_ARM,
 ) -> DesignData:
     """Build y, 0/1 t and the covariate matrix X from `df`, dropping rows with missing values.
 
@@ -106,6 +107,7 @@ def prepare(
     refused, naming `method` when given. Without `covariates`, X has no columns (for methods
     that ignore them), but rows missing a covariate are dropped all the same. `design_roles`
     ("instrument", "running_variable") adds those numeric columns for IV and RD methods.
+    `min_rows_per_arm` is the fewest rows each arm of a binary treatment needs.
     """
     treatment = _required_column(df, roles.treatment, "treatment")
     outcome = _required_column(df, roles.outcome, "outcome")
@@ -137,7 +139,7 @@ def prepare(
     if arms:
         _check_multi_arms(t, arms, treatment)
     else:
-        _check_arms(t, treatment)
+        _check_arms(t, treatment, min_rows_per_arm)
     if covariates:
         X, names, constant, max_abs = _covariate_matrix(series, used_covariates, y.shape[0])
         _check_rank(t, X, names, treatment, max_abs)
@@ -465,7 +467,7 @@ def _check_multi_arms(t: NDArray[np.int64], arms: list[str], name: str) -> None:
         )
 
 
-def _check_arms(t: NDArray[np.int64], name: str) -> None:
+def _check_arms(t: NDArray[np.int64], name: str, minimum: int = MIN_ROWS_PER_ARM) -> None:
     n_treated, n = int(t.sum()), int(t.shape[0])
     n_control = n - n_treated
     if n_treated == 0 or n_control == 0:
@@ -474,10 +476,10 @@ def _check_arms(t: NDArray[np.int64], name: str) -> None:
             f"no {missing_arm} rows: treatment {name!r} has {n_treated} treated and "
             f"{n_control} control rows among {n} usable rows"
         )
-    if min(n_treated, n_control) < MIN_ROWS_PER_ARM:
+    if min(n_treated, n_control) < minimum:
         raise EstimationError(
             f"too few rows per arm: {n_treated} treated and {n_control} control rows; "
-            f"at least {MIN_ROWS_PER_ARM} per arm are needed"
+            f"at least {minimum} per arm are needed"
         )
 
 

@@ -19,6 +19,7 @@ from cqox_estimator.estimators.metalearners import SLearner, TLearner, XLearner
 from cqox_estimator.estimators.panel import TwoWayFixedEffects
 from cqox_estimator.estimators.regression import Cuped, InteractedRegression, RegressionAdjustment
 from cqox_estimator.estimators.staggered import CallawaySantAnna
+from cqox_estimator.estimators.synthetic import SyntheticControl
 from cqox_estimator.estimators.weighting import (
     EntropyBalancing,
     InversePropensityWeighting,
@@ -223,6 +224,14 @@ REGISTRY: dict[str, MethodSpec] = _register(
         required_roles=frozenset({"treatment", "outcome", "running_variable"}),
         optional_roles=frozenset({"covariates"}),
         designs=frozenset({"rd"}),
+    ),
+    MethodSpec(
+        name="synthetic_control",
+        estimator=SyntheticControl,
+        estimand="ATT",
+        required_roles=frozenset({"treatment", "outcome", "unit", "time"}),
+        designs=frozenset({"synthetic_control"}),
+        adjusts_for_covariates=False,
     ),
 )
 

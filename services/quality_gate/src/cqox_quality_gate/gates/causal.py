@@ -310,8 +310,10 @@ def causal_sample(df: pd.DataFrame, roles: RoleMapping) -> CausalSample | str:
 # Balance and propensity overlap between treated and untreated rows say nothing about these
 # designs: difference-in-differences compares changes, not levels; IV treatment is confounded by
 # design (the instrument is what must be as good as random); and RD treats by the running
-# variable, so there is no overlap by construction. Their own reported tests judge them.
-DESIGNS_JUDGED_BY_REPORTED_TESTS = frozenset({"panel", "iv", "rd"})
+# variable, so there is no overlap by construction; a synthetic control compares one treated
+# unit with a weighted mix of donors, not treated rows with untreated ones. Their own reported
+# tests judge them.
+DESIGNS_JUDGED_BY_REPORTED_TESTS = frozenset({"panel", "iv", "rd", "synthetic_control"})
 
 
 def causal_gates(

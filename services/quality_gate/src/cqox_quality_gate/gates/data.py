@@ -248,14 +248,19 @@ def _outcome_variance_gate(df: pd.DataFrame, roles: RoleMapping) -> GateResult:
     )
 
 
-def data_gates(df: pd.DataFrame, roles: RoleMapping, thresholds: GateThresholds) -> list[GateResult]:
+def data_gates(
+    df: pd.DataFrame, roles: RoleMapping, thresholds: GateThresholds, design: str | None = None
+) -> list[GateResult]:
     """Run the data gates on a mapped dataset, in a fixed order."""
     pairs = mapped_columns(roles)
     gates = [_required_roles_gate(roles), _columns_present_gate(df, pairs)]
     gates.extend(
         _completeness_gate(df, role, column, thresholds) for role, column in pairs if column in df.columns
     )
-    gates.append(_treatment_arms_gate(df, roles, thresholds.min_arm_size))
+    # A synthetic control has one to three treated units by design, so a few treated rows (their
+    # post-adoption periods) are expected; the method itself checks periods and donors.
+    min_arm = 1 if design == "synthetic_control" else thresholds.min_arm_size
+    gates.append(_treatment_arms_gate(df, roles, min_arm))
     gates.append(_outcome_variance_gate(df, roles))
     return gates
 
