@@ -33,9 +33,10 @@ def test_recovers_a_known_effect_within_its_interval() -> None:
     assert diagnostics["n_donors"] == 30 and diagnostics["n_placebos"] == 30
     assert diagnostics["n_pre_periods"] == 20 and diagnostics["n_post_periods"] == 10
     assert float(diagnostics["pre_rmspe"]) < 0.6 < float(diagnostics["post_rmspe"])
-    gaps = [f"gap_t_{k}" for k in range(-5, 10)]
-    assert all(key in diagnostics for key in gaps) and "gap_t_-6" not in diagnostics
-    assert np.mean([diagnostics[f"gap_t_{k}"] for k in range(10)]) == pytest.approx(model.ate_)
+    gaps = [f"att_event_{k}" for k in range(-5, 10)]
+    assert all(key in diagnostics for key in gaps) and "att_event_-6" not in diagnostics
+    assert all(float(diagnostics[f"se_event_{k}"]) > 0 for k in range(-5, 10))  # type: ignore[arg-type]
+    assert np.mean([diagnostics[f"att_event_{k}"] for k in range(10)]) == pytest.approx(model.ate_)
 
 
 def test_recovers_the_effect_on_average_over_panels() -> None:

@@ -346,8 +346,10 @@ def _figure_view(
                 "were first treated, with 95 % confidence intervals and a line at zero."
             ),
             caption=(
-                "Each point averages the cohorts observed that many periods from adoption, "
-                "compared with units not (yet) treated; whiskers are 95 % intervals for each point "
+                "Each point is the effect that many periods from adoption: for cs_did the cohorts "
+                "observed then against units not (yet) treated, for synthetic_control the treated "
+                "unit minus its synthetic control (whiskers from the donors' placebo gaps); "
+                "whiskers are 95 % intervals for each point "
                 "alone, shaded boxes (when shown) a 95 % band that covers every point at once. Points "
                 "before 0 are placebos and should sit on zero; a rising pattern after 0 means the "
                 "effect grows with exposure, which biases two-way fixed effects."

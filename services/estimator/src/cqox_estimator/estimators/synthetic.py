@@ -119,8 +119,13 @@ class SyntheticControl(CausalEstimator):
             "placebo_p_value": p_value,
             "n_placebos": float(placebo_ratio.size),
         }
+        # The gap path in the event-study keys every panel method uses (the report draws it): the
+        # gap k periods from adoption, and the SD of the placebo sets' gaps in that period as its
+        # placebo SE (before adoption: how closely the synthetic control tracks).
+        placebo_sd = set_gaps.std(axis=0, ddof=1)
         for k in range(-min(GAP_LEADS, start), min(GAP_LAGS, gap.size - start)):
-            diagnostics[f"gap_t_{k}"] = float(gap[start + k])
+            diagnostics[f"att_event_{k}"] = float(gap[start + k])
+            diagnostics[f"se_event_{k}"] = float(placebo_sd[start + k])
         if treated.shape[0] > 1:
             diagnostics["note"] = (
                 "several treated units: gaps, RMSPEs and weights are averaged over them; placebo sets "
