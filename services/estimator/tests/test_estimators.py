@@ -362,7 +362,9 @@ def test_select_methods_auto_uses_roles_and_design() -> None:
     assert select_methods(ROLES, "rd", "auto") == (["rd_robust"], {})
     assert select_methods(ROLES, "iv", "auto") == (["iv_2sls"], {})
     assert select_methods(ROLES, "synthetic_control", "auto") == (["synthetic_control"], {})
-    assert select_methods(ROLES, "geographic", "auto") == ([], {})
+    # Units with locations: the observational family runs, the coordinates among the covariates.
+    assert select_methods(ROLES, "geographic", "auto") == (observational, {})
+    assert select_methods(ROLES, "network", "auto") == ([], {})
 
 
 def test_select_methods_keeps_multi_arm_methods_for_a_many_level_treatment() -> None:
@@ -384,7 +386,7 @@ def test_select_methods_explains_each_skipped_request() -> None:
     assert skipped["ipw"] == "ipw needs the covariates role(s), which the mapping leaves empty"
     assert skipped["magic"].startswith("unknown method 'magic'")
     _, skipped_panel = select_methods(ROLES, "panel", ["ols"])
-    assert skipped_panel["ols"] == "ols supports experiment, observational designs, not panel"
+    assert skipped_panel["ols"] == "ols supports experiment, geographic, observational designs, not panel"
     with pytest.raises(ValueError, match="unknown design 'quasi'"):
         select_methods(ROLES, "quasi", "auto")
 

@@ -51,7 +51,9 @@ class MethodSpec:
     estimand: str
     required_roles: frozenset[str]
     optional_roles: frozenset[str] = frozenset()
-    designs: frozenset[str] = frozenset({"observational", "experiment"})
+    # Cross-section methods by default; a geographic design (units with locations) is still
+    # selection on observables, with the coordinates among the covariates.
+    designs: frozenset[str] = frozenset({"observational", "experiment", "geographic"})
     default_params: Mapping[str, Any] = field(default_factory=dict)
     cost: Cost = "light"
     adjusts_for_covariates: bool = True
