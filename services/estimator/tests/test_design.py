@@ -140,3 +140,26 @@ def test_single_arm_and_small_arm_messages_count_rows() -> None:
     small = frame().assign(t=lambda d: (np.arange(len(d)) < 8).astype(int))
     with pytest.raises(EstimationError, match="8 treated and 52 control rows; at least 10"):
         prepare(small, roles())
+
+
+def test_coordinates_may_be_covariates_but_an_instrument_may_not() -> None:
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame(
+        {
+            "t": np.tile([0, 1], 50),
+            "y": rng.normal(size=100),
+            "lat": rng.uniform(30, 40, 100),
+            "lon": rng.uniform(130, 140, 100),
+            "z": rng.integers(0, 2, 100),
+        }
+    )
+    frame.loc[3, "lat"] = np.nan
+    roles = RoleMapping(
+        treatment="t", outcome="y", covariates=["lat", "lon"], latitude="lat", longitude="lon", instrument="z"
+    )
+    design = prepare(frame, roles, design_roles=("latitude", "longitude"))
+    assert design.n == 99 and design.latitude is not None and design.longitude is not None
+    assert np.array_equal(design.latitude, frame["lat"].drop(index=3).to_numpy())
+    assert design.covariate_names == ["lat", "lon"]
+    with pytest.raises(EstimationError, match="instrument column 'z' cannot also be the treatment"):
+        prepare(frame, roles.model_copy(update={"covariates": ["z"]}), design_roles=("instrument",))

@@ -108,6 +108,8 @@ def run(
             cluster=design.cluster,
             instrument=design.instrument,
             running=design.running,
+            latitude=design.latitude,
+            longitude=design.longitude,
         )
     except np.linalg.LinAlgError as exc:
         raise EstimationError(f"{method} failed numerically: {exc}") from exc

@@ -69,8 +69,9 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
     # False: the method ignores covariates, so no covariate matrix is built for it (rows
     # missing a mapped covariate are still dropped: every method uses the same sample).
     uses_covariates: ClassVar[bool] = True
-    # Design roles the method reads besides y, t and X: "instrument" (IV) and/or
-    # "running_variable" (RD), passed to `fit` as `instrument=` / `running=`.
+    # Design roles the method reads besides y, t and X: "instrument" (IV), "running_variable" (RD),
+    # "latitude" and "longitude" (spatial), passed to `fit` as `instrument=` / `running=` /
+    # `latitude=` / `longitude=`.
     design_roles: ClassVar[tuple[str, ...]] = ()
     # Fewest rows each arm needs in `prepare` (a synthetic control has one treated unit).
     min_rows_per_arm: ClassVar[int] = MIN_ROWS_PER_ARM
@@ -86,6 +87,8 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         cluster: ArrayLike | None = None,
         instrument: ArrayLike | None = None,
         running: ArrayLike | None = None,
+        latitude: ArrayLike | None = None,
+        longitude: ArrayLike | None = None,
     ) -> Self:
         """Estimate the effect of binary `t` on `y`, adjusting for covariates `X` if used.
 
@@ -94,8 +97,8 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
 
         Panel methods take each row's `unit` and `time` (any hashable labels; time must sort in
         time order) and optionally a `cluster` for the standard errors (default: the unit);
-        other methods ignore them. IV methods take each row's `instrument` and RD methods its
-        `running` variable (`design_roles`).
+        other methods ignore them. IV methods take each row's `instrument`, RD methods its
+        `running` variable and spatial methods its `latitude` and `longitude` (`design_roles`).
         """
         self._check_params()
         y_arr, t_arr, X_arr = _check_arrays(y, t, X, multi_arm=self.multi_arm, method=self.method)
@@ -103,10 +106,15 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
             self.unit_, self.time_, self.cluster_ = _check_panel_index(
                 unit, time, cluster, y_arr.shape[0], self.method
             )
-        given = {"instrument": instrument, "running_variable": running}
+        given = {
+            "instrument": (instrument, "instrument_"),
+            "running_variable": (running, "running_"),
+            "latitude": (latitude, "latitude_"),
+            "longitude": (longitude, "longitude_"),
+        }
         for role in self.design_roles:
-            values = _check_design_role(given[role], role, y_arr.shape[0], self.method)
-            setattr(self, "instrument_" if role == "instrument" else "running_", values)
+            values, attribute = given[role]
+            setattr(self, attribute, _check_design_role(values, role, y_arr.shape[0], self.method))
         summary = self._fit(y_arr, t_arr, X_arr)
         self.X_ = X_arr
         if not math.isfinite(summary.ate):

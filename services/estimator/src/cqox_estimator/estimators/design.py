@@ -15,6 +15,8 @@ from scipy.linalg import qr
 from cqox_contracts.v1 import RoleMapping
 
 MIN_ROWS_PER_ARM = 10
+# Per-row columns a method may ask for besides y, t and X (`CausalEstimator.design_roles`).
+DESIGN_ROLES = ("instrument", "running_variable", "latitude", "longitude")
 MAX_CATEGORY_LEVELS = 50
 
 # Two-level string codings we can read without guessing which level is the treatment.
@@ -54,9 +56,11 @@ class DesignData:
     # Multi-valued treatment (multi-arm methods only): the level labels in code order, so
     # arms[0] is the reference (control) level and t holds 0..k-1. Empty for a binary treatment.
     arms: list[str] = field(default_factory=list)
-    # Design roles of IV and RD methods (numeric, same rows as y); None when not asked for.
+    # Design roles of IV, RD and spatial methods (numeric, same rows as y); None when not asked for.
     instrument: NDArray[np.float64] | None = None
     running: NDArray[np.float64] | None = None
+    latitude: NDArray[np.float64] | None = None
+    longitude: NDArray[np.float64] | None = None
 
     @property
     def n(self) -> int:
@@ -106,7 +110,7 @@ def prepare(
     see `_multi_arm_codes`) and its labels are kept in `arms`; otherwise such a treatment is
     refused, naming `method` when given. Without `covariates`, X has no columns (for methods
     that ignore them), but rows missing a covariate are dropped all the same. `design_roles`
-    ("instrument", "running_variable") adds those numeric columns for IV and RD methods.
+    (`DESIGN_ROLES`) adds those numeric columns for IV, RD and spatial methods.
     `min_rows_per_arm` is the fewest rows each arm of a binary treatment needs.
     """
     treatment = _required_column(df, roles.treatment, "treatment")
@@ -164,23 +168,28 @@ def prepare(
         arms=arms,
         instrument=numeric.get("instrument"),
         running=numeric.get("running_variable"),
+        latitude=numeric.get("latitude"),
+        longitude=numeric.get("longitude"),
     )
 
 
 def _design_role_columns(
     df: pd.DataFrame, roles: RoleMapping, design_roles: tuple[str, ...], used: list[str]
 ) -> dict[str, str]:
-    """The instrument / running-variable column of each asked-for design role (checked)."""
+    """The column of each asked-for design role, checked against `used` ([treatment, outcome,
+    *covariates]). Coordinates may also be covariates (location as a confounder); an instrument or
+    a running variable may not (it would absorb the variation the design rests on)."""
     columns: dict[str, str] = {}
     for role in design_roles:
-        if role not in ("instrument", "running_variable"):
+        if role not in DESIGN_ROLES:
             raise ValueError(f"unknown design role {role!r}")
         column = _required_column(df, getattr(roles, role), role.replace("_", " "))
-        if column in used:
-            raise EstimationError(
-                f"the {role.replace('_', ' ')} column {column!r} cannot also be the treatment, "
-                "the outcome or a covariate"
+        coordinate = role in ("latitude", "longitude")
+        if column in (used[:2] if coordinate else used):
+            also = (
+                "the treatment or the outcome" if coordinate else "the treatment, the outcome or a covariate"
             )
+            raise EstimationError(f"the {role.replace('_', ' ')} column {column!r} cannot also be {also}")
         columns[role] = column
     return columns
 
