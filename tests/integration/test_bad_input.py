@@ -53,6 +53,14 @@ def test_malformed_requests_get_actionable_4xx(api: httpx.Client) -> None:
     with (EXAMPLES / "customers.csv").open("rb") as handle:
         bad_spec = api.post("/v1/datasets", files={"file": ("c.csv", handle)}, data={"analysis": "{not json"})
     assert bad_spec.status_code == 422 and "not valid JSON" in bad_spec.json()["detail"]
+    for analysis, fragment in (
+        ('{"method": "auto"}', "unknown key(s) in 'analysis': method; known: methods, roles"),
+        ('{"options": {"ipw": 3}}', "invalid analysis spec (options.ipw)"),
+        ('{"ci_level": 95}', "invalid analysis spec (ci_level)"),
+    ):
+        with (EXAMPLES / "customers.csv").open("rb") as handle:
+            refused = api.post("/v1/datasets", files={"file": ("c.csv", handle)}, data={"analysis": analysis})
+        assert refused.status_code == 422 and fragment in refused.json()["detail"], refused.text
     assert api.post("/v1/analyses", json={"dataset_id": "nope"}).status_code == 404
     assert api.get("/v1/analyses/nope").status_code == 404
     assert api.get("/v1/datasets/nope").status_code == 404

@@ -96,6 +96,14 @@ class AnalysisSpec(_Value):
     seed: int | None = Field(
         default=None, description="Seed for random steps; derived from the analysis id when absent."
     )
+    options: dict[str, dict[str, float | int | str | bool]] = Field(
+        default_factory=dict,
+        description=(
+            "Per-method options (keyword arguments of the method), e.g. "
+            "{'cs_did': {'adjustment': 'dr'}, 'spatial_spillover': {'radius_km': 5}}; an unknown "
+            "option fails that method with the list of accepted ones."
+        ),
+    )
 
 
 class RoleAssignment(_Value):

@@ -104,6 +104,7 @@ def plan_handler(timeout_s: float) -> Callable[[DatasetQualified, HandlerContext
                     design=event.design,
                     ci_level=event.spec.ci_level,
                     seed=seed,
+                    options=dict(event.spec.options.get(method, {})),
                 )
             )
 

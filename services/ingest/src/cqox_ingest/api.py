@@ -64,15 +64,27 @@ class AnalysisIn(BaseModel):
     roles: dict[str, str | list[str]] = Field(default_factory=dict, description="Role overrides")
     ci_level: float = Field(default=0.95, gt=0, lt=1)
     seed: int | None = None
+    options: dict[str, dict[str, float | int | str | bool]] = Field(
+        default_factory=dict, description="Per-method options, e.g. {'cs_did': {'adjustment': 'dr'}}"
+    )
 
 
-def _spec(methods: Any, roles: Any, ci_level: Any = 0.95, seed: Any = None) -> AnalysisSpec:
+SPEC_KEYS = ("methods", "roles", "ci_level", "seed", "options")
+
+
+def _spec(
+    methods: Any, roles: Any, ci_level: Any = 0.95, seed: Any = None, options: Any = None
+) -> AnalysisSpec:
     if isinstance(methods, str) and methods != "auto":
         methods = [m.strip() for m in methods.split(",") if m.strip()]
     try:
-        return AnalysisSpec(methods=methods, roles=roles or {}, ci_level=ci_level, seed=seed)
+        return AnalysisSpec(
+            methods=methods, roles=roles or {}, ci_level=ci_level, seed=seed, options=options or {}
+        )
     except ValidationError as exc:
-        raise HTTPException(422, f"invalid analysis spec: {exc.errors()[0]['msg']}") from exc
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise HTTPException(422, f"invalid analysis spec ({where}): {error['msg']}") from exc
 
 
 def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_bytes: int) -> APIRouter:
@@ -116,11 +128,17 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
             raise HTTPException(422, f"the 'analysis' field is not valid JSON: {exc}") from exc
         if not isinstance(raw_spec, dict):
             raise HTTPException(422, "the 'analysis' field must be a JSON object")
+        unknown = sorted(set(raw_spec) - set(SPEC_KEYS))
+        if unknown:
+            raise HTTPException(
+                422, f"unknown key(s) in 'analysis': {', '.join(unknown)}; known: {', '.join(SPEC_KEYS)}"
+            )
         spec = _spec(
             raw_spec.get("methods", "auto"),
             raw_spec.get("roles"),
             raw_spec.get("ci_level", 0.95),
             raw_spec.get("seed"),
+            raw_spec.get("options"),
         )
         filename = safe_filename(file.filename)
         renamed = (
@@ -353,7 +371,7 @@ def router(runtime: ServiceRuntime, auth: Callable[..., Principal], max_upload_b
     async def create_analysis(body: AnalysisIn, caller: Caller) -> dict[str, Any]:
         """Start a new analysis of a stored dataset version."""
         caller.require("analyst")
-        spec = _spec(body.methods, body.roles, body.ci_level, body.seed)
+        spec = _spec(body.methods, body.roles, body.ci_level, body.seed, body.options)
         analysis_id = str(uuid.uuid4())
         async with runtime.transaction() as ctx:
             dataset = await _dataset(ctx.session, body.dataset_id, caller)
