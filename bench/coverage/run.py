@@ -17,7 +17,9 @@ the placebos), against how often the pointwise 95 % intervals all do. `iv_2sls` 
 instrument, `rd_robust` a sharp discontinuity at 0 with a cubic trend, `synthetic_control` one
 treated unit among 30 donors over 30 periods (adoption at 20) from a linear factor model, the
 treated unit inside the donors' convex hull, and as `synthetic_control+exch` with the treated unit
-drawn like the donors (the same effect, 1.5).
+drawn like the donors; `spatial_spillover` units in towns with spillovers reaching 5 km and
+town-level shocks, with its data-driven radius and as `spatial_spillover+5km` with the true one
+(the same direct effect, 1.5).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from cqox_estimator.simulation import (
     confounded,
     discontinuity,
     instrumented,
+    spatial_units,
     staggered_panel,
     synthetic_panel,
 )
@@ -48,6 +51,8 @@ ROLES = RoleMapping(
     instrument="z",  # read by IV methods only
     running_variable="score",  # read by RD methods only, with the cutoff
     cutoff=0.0,
+    latitude="latitude",  # read by spatial methods only
+    longitude="longitude",
 )
 PANEL_ROLES = RoleMapping(
     treatment="treated", outcome="y", unit="unit", time="period", covariates=["x1", "x2"]
@@ -59,6 +64,7 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     "cs_did+unit_x": ("cs_did", {}),
     "cs_did+unit_x+dr": ("cs_did", {"adjustment": "dr"}),
     "synthetic_control+exch": ("synthetic_control", {}),  # treated unit drawn like the donors
+    "spatial_spillover+5km": ("spatial_spillover", {"radius_km": 5.0}),  # the true reach
 }
 PERIODS = 20  # panel methods: rows / PERIODS units with staggered adoption (staggered_panel)
 FAST = [name for name, spec in REGISTRY.items() if spec.cost == "light" and name != "policy_tree"]
@@ -90,6 +96,11 @@ def main() -> None:
             "instrument": instrumented(args.rows, 10_000 + sim, effect=TRUTH),
             "running_variable": discontinuity(args.rows, 10_000 + sim, effect=TRUTH),
         }
+        if any(
+            "latitude" in REGISTRY[VARIANTS.get(m, (m, {}))[0]].estimator.design_roles for m in args.methods
+        ):
+            units = spatial_units(args.rows, 10_000 + sim, direct=TRUTH, radius_km=5.0)
+            by_role["latitude"] = by_role["longitude"] = units.assign(segment="a")
         for label in args.methods:
             method, options = VARIANTS.get(label, (label, {}))
             frame = randomised if "observational" not in REGISTRY[method].designs else observational

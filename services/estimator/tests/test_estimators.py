@@ -25,7 +25,7 @@ from cqox_estimator.estimators import (
     RegressionAdjustment,
     select_methods,
 )
-from cqox_estimator.simulation import discontinuity, instrumented, synthetic_panel
+from cqox_estimator.simulation import discontinuity, instrumented, spatial_units, synthetic_panel
 
 TRUE_EFFECT = 1.5
 # unit/time are read by panel methods only (the cross-sectional data has no such columns).
@@ -39,6 +39,8 @@ ROLES = RoleMapping(
     instrument="z",
     running_variable="score",
     cutoff=0.0,
+    latitude="latitude",
+    longitude="longitude",
 )
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 SPECS = [pytest.param(spec, id=name) for name, spec in REGISTRY.items()]
@@ -52,6 +54,7 @@ SUITE_OPTIONS: dict[str, dict[str, object]] = {
     "x_learner": {"base_model": "linear", "n_bootstrap": 20},
     "dr_learner": {"outcome_model": "linear", "n_folds": 3},
     "policy_tree": {"outcome_model": "linear", "n_folds": 3},
+    "spatial_spillover": {"radius_km": 5.0},  # the simulation's interference radius
 }
 
 
@@ -131,6 +134,10 @@ def simulate_panel(n_units: int = 100, n_periods: int = 20, seed: int = 0) -> pd
 def data_for(spec: MethodSpec, seed: int = 1) -> pd.DataFrame:
     """A panel for panel methods; randomised data for unadjusted and experiment-only methods,
     confounded cross-sections otherwise."""
+    if spec.designs == {"geographic"}:  # units in towns with coordinates and spillovers
+        units = spatial_units(2000, seed, direct=TRUE_EFFECT, radius_km=5.0)
+        segment = np.random.default_rng(seed).choice(["a", "b", "c"], size=len(units))
+        return units.drop(columns="exposure").assign(segment=segment)
     if "synthetic_control" in spec.designs:  # one treated unit against never-treated donors
         panel = synthetic_panel(n_donors=39, n_periods=50, adoption=35, effect=TRUE_EFFECT, seed=seed)
         # 40 units x 50 periods = 2,000 rows, donors first (the suite blanks the first rows).
@@ -228,6 +235,8 @@ def test_fit_returns_self_and_sets_fitted_attributes(spec: MethodSpec) -> None:
     if "running_variable" in spec.estimator.design_roles:
         index["running"] = frame["score"]
         estimator.set_params(cutoff=ROLES.cutoff)
+    if "latitude" in spec.estimator.design_roles:
+        index["latitude"], index["longitude"] = frame["latitude"], frame["longitude"]
     assert estimator.fit(frame["y"], frame["treated"], X=X, **index) is estimator
     lower, upper = estimator.ate_interval(alpha=0.05)
     assert lower < estimator.ate_ < upper
@@ -363,7 +372,7 @@ def test_select_methods_auto_uses_roles_and_design() -> None:
     assert select_methods(ROLES, "iv", "auto") == (["iv_2sls"], {})
     assert select_methods(ROLES, "synthetic_control", "auto") == (["synthetic_control"], {})
     # Units with locations: the observational family runs, the coordinates among the covariates.
-    assert select_methods(ROLES, "geographic", "auto") == (observational, {})
+    assert select_methods(ROLES, "geographic", "auto") == ([*observational, "spatial_spillover"], {})
     assert select_methods(ROLES, "network", "auto") == ([], {})
 
 

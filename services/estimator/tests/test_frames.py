@@ -64,7 +64,12 @@ def test_no_method_modifies_the_shared_input_frame(method: str) -> None:
         data = data.assign(treated=((data.index // 10) % 2) * (data["period"] >= 5))
     # An instrument that moves the treatment, and a running variable that sets it at 0 (sharp RD).
     rng = np.random.default_rng(3)
-    data = data.assign(z=data["treated"] * (rng.random(400) < 0.8), score=rng.uniform(-1, 1, 400))
+    data = data.assign(
+        z=data["treated"] * (rng.random(400) < 0.8),
+        score=rng.uniform(-1, 1, 400),
+        lat=rng.uniform(40.0, 40.2, 400),  # units within ~20 km, so each has neighbours
+        lon=rng.uniform(-3.2, -3.0, 400),
+    )
     if "running_variable" in REGISTRY[method].estimator.design_roles:
         data = data.assign(treated=(data["score"] >= 0).astype(int))
     if "synthetic_control" in REGISTRY[method].designs:  # one treated unit from period 6
@@ -80,6 +85,8 @@ def test_no_method_modifies_the_shared_input_frame(method: str) -> None:
         instrument="z",
         running_variable="score",
         cutoff=0.0,
+        latitude="lat",
+        longitude="lon",
     )
     run(method, data, roles, seed=1, options=FAST.get(method))
     pd.testing.assert_frame_equal(data, before)

@@ -169,3 +169,84 @@ def synthetic_panel(
             "y": y.reshape(-1),
         }
     )
+
+
+def spatial_units(
+    n: int = 2000,
+    seed: int = 0,
+    *,
+    direct: float = 1.5,
+    spillover: float = 0.8,
+    radius_km: float = 5.0,
+    town_shock: float = 1.0,
+    rural_share: float = 0.1,
+    units_per_town: int = 50,
+) -> pd.DataFrame:
+    """Units in towns on a lat/lon region, town-clustered treatment and spillovers within a radius.
+
+    Towns (about `units_per_town` units each, spread 1.5 km around the centre) are placed
+    uniformly on a square region near 40N 3W whose side grows with n (100 km at n = 2,000), so
+    the density stays the same; a `rural_share` of units are scattered uniformly (some have no
+    neighbour). Each town has a treatment propensity (logit normal with sd 1.5) and each unit's
+    treatment also depends on x1, so treatment is spatially clustered and confounded by x1.
+    exposure = share of the other units within `radius_km` (great-circle) that are treated
+    (0 without neighbours), and
+
+        y = 1 + direct * t + spillover * exposure + x1 + 0.5 x2 + town_shock * s_town + e,
+
+    with s_town a standard-normal town-level shock (rural units: their own) and e i.i.d. normal:
+    the errors are spatially correlated unless `town_shock` is 0.
+    """
+    from sklearn.neighbors import BallTree  # local: the other generators need no sklearn
+
+    rng = np.random.default_rng(seed)
+    side_km = 100.0 * np.sqrt(n / 2000)
+    n_towns = max(2, round(n * (1 - rural_share) / units_per_town))
+    rural = rng.random(n) < rural_share
+    town = np.where(rural, -1, rng.integers(0, n_towns, size=n))
+    centres = rng.uniform(0, side_km, size=(n_towns, 2))
+    km = np.where(
+        rural[:, None],
+        rng.uniform(0, side_km, size=(n, 2)),
+        centres[np.maximum(town, 0)] + rng.normal(scale=1.5, size=(n, 2)),
+    )
+    latitude = 40.0 + km[:, 1] / 111.195
+    longitude = -3.0 + km[:, 0] / (111.195 * np.cos(np.radians(latitude)))
+
+    x1 = rng.normal(size=n)
+    x2 = rng.uniform(-1, 1, size=n)
+    town_logit = rng.normal(scale=1.5, size=n_towns)
+    unit_logit = np.where(rural, rng.normal(scale=1.5, size=n), town_logit[np.maximum(town, 0)])
+    treated = (rng.random(n) < expit(unit_logit + 0.8 * x1)).astype(int)
+
+    coords = np.radians(np.column_stack([latitude, longitude]))
+    tree = BallTree(coords, metric="haversine")
+    index = tree.query_radius(coords, r=radius_km / 6371.0088)
+    exposure = np.zeros(n)
+    for i, neighbours in enumerate(index):
+        others = neighbours[neighbours != i]
+        if others.size:
+            exposure[i] = treated[others].mean()
+
+    shock = np.where(rural, rng.normal(size=n), rng.normal(size=n_towns)[np.maximum(town, 0)])
+    y = (
+        1.0
+        + direct * treated
+        + spillover * exposure
+        + x1
+        + 0.5 * x2
+        + town_shock * shock
+        + rng.normal(size=n)
+    )
+    return pd.DataFrame(
+        {
+            "latitude": latitude,
+            "longitude": longitude,
+            "town": town,
+            "treated": treated,
+            "y": y,
+            "x1": x1,
+            "x2": x2,
+            "exposure": exposure,
+        }
+    )

@@ -23,6 +23,7 @@ from cqox_estimator.estimators.registry import (
     select_methods,
 )
 from cqox_estimator.estimators.regression import Cuped, InteractedRegression, RegressionAdjustment
+from cqox_estimator.estimators.spatial import SpatialSpillover
 from cqox_estimator.estimators.staggered import CallawaySantAnna
 from cqox_estimator.estimators.synthetic import SyntheticControl
 from cqox_estimator.estimators.weighting import (
@@ -57,6 +58,7 @@ __all__ = [
     "RegressionAdjustment",
     "RegressionDiscontinuity",
     "SLearner",
+    "SpatialSpillover",
     "SyntheticControl",
     "TLearner",
     "TwoStageLeastSquares",

@@ -18,6 +18,7 @@ from cqox_estimator.estimators.matching import PropensityScoreMatching, Propensi
 from cqox_estimator.estimators.metalearners import SLearner, TLearner, XLearner
 from cqox_estimator.estimators.panel import TwoWayFixedEffects
 from cqox_estimator.estimators.regression import Cuped, InteractedRegression, RegressionAdjustment
+from cqox_estimator.estimators.spatial import SpatialSpillover
 from cqox_estimator.estimators.staggered import CallawaySantAnna
 from cqox_estimator.estimators.synthetic import SyntheticControl
 from cqox_estimator.estimators.weighting import (
@@ -234,6 +235,14 @@ REGISTRY: dict[str, MethodSpec] = _register(
         required_roles=frozenset({"treatment", "outcome", "unit", "time"}),
         designs=frozenset({"synthetic_control"}),
         adjusts_for_covariates=False,
+    ),
+    MethodSpec(
+        name="spatial_spillover",
+        estimator=SpatialSpillover,
+        estimand="ATE",
+        required_roles=_CORE | frozenset({"latitude", "longitude"}),
+        optional_roles=frozenset({"covariates"}),
+        designs=frozenset({"geographic"}),
     ),
 )
 
