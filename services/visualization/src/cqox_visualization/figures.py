@@ -465,7 +465,7 @@ def event_study_png(estimates: Sequence[EstimateResult]) -> bytes | None:
         if times[0] < 0:  # placebos before adoption: mark where treatment starts
             axes.axvline(-0.5, color=NEUTRAL_COLOUR, linestyle="--", linewidth=1.0, zorder=0)
         axes.set_xticks(times, [str(e) for e in times])
-        axes.set_xlabel("Periods since adoption (before 0: placebos)")
+        axes.set_xlabel("Periods since adoption (before 0: placebos, or the pre-adoption fit)")
         axes.set_ylabel("Effect")
         title = f"Effect by time since adoption ({estimate.method})"
         if band is not None:
