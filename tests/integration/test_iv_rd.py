@@ -77,3 +77,25 @@ def test_an_instrument_is_found_and_beats_the_confounded_comparison(
     assert iv["diagnostics"]["ols_estimate"] > iv["ci_upper"]  # OLS is biased by the hidden trait
     gates = {g["name"]: g for g in analysis["gates"] if g["category"] == "causal"}
     assert gates.keys() == {"weak_instrument"} and gates["weak_instrument"]["passed"]
+
+
+def test_card_returns_to_schooling_with_a_continuous_treatment(api: httpx.Client, tmp_path: Path) -> None:
+    """Card (1995) through the upload API: log wage on years of schooling, instrumented by growing
+    up near a four-year college (Wooldridge, Example 15.4: 0.1315; OLS 0.0747)."""
+    from linearmodels.datasets import card
+
+    controls = ["exper", "expersq", "black", "smsa", "south", "smsa66", *[f"reg66{j}" for j in range(2, 10)]]
+    path = tmp_path / "card.csv"
+    card.load()[["id", "lwage", "educ", "nearc4", *controls]].to_csv(path, index=False)
+    spec = {
+        "methods": "auto",
+        "roles": {"treatment": "educ", "outcome": "lwage", "instrument": "nearc4", "covariates": controls},
+        "options": {"iv_2sls": {"cov_type": "unadjusted"}},
+    }
+    analysis = wait_done(api, upload(api, path, name="card", spec=spec)["analysis_id"], timeout=180)
+    assert analysis["status"] == "completed", analysis["error"]
+    assert analysis["design"] == "iv"
+    [iv] = analysis["estimates"]
+    assert iv["method"] == "iv_2sls" and iv["estimate"] == pytest.approx(0.1315, abs=5e-4)
+    assert iv["diagnostics"]["treatment_scale"] == "continuous"
+    assert iv["diagnostics"]["ols_estimate"] == pytest.approx(0.0747, abs=5e-4)

@@ -280,6 +280,11 @@ def test_unusable_data_raises_readable_error(spec: MethodSpec, corrupt, expected
         # Multi-arm methods compare every arm with arm 0 instead (tests/test_multi_arm.py).
         assert len(estimate(spec.name, corrupt(data_for(spec)), ROLES).contrasts) == 2
         return
+    if corrupt is _three_level_treatment and spec.estimator.continuous_treatment:
+        # Continuous-treatment methods (iv_2sls) read a numeric 0/1/2 treatment as a dose.
+        result = estimate(spec.name, corrupt(data_for(spec)), ROLES)
+        assert result.contrasts == [] and result.diagnostics["treatment_scale"] == "continuous"
+        return
     if corrupt is _tiny_control_arm and spec.estimator.min_rows_per_arm == 1:
         # A synthetic control needs one row per arm; dropping control rows also drops the
         # treated unit's pre-adoption periods, which it refuses by name.

@@ -201,3 +201,21 @@ def test_a_synthetic_control_needs_only_a_few_treated_rows() -> None:
         if g.name == "treatment_arms"
     ]
     assert synthetic.passed and synthetic.value == 8
+
+
+def test_an_iv_design_passes_a_continuous_numeric_treatment() -> None:
+    roles = ROLES.model_copy(update={"treatment": "years", "instrument": "near"})
+    df = clean_frame().assign(years=lambda d: 8 + d["user_id"] % 15, near=lambda d: d["user_id"] % 2)
+    gate = by_name(data_gates(df, roles, GateThresholds(), "iv"))["treatment_arms"]
+    assert gate.passed and gate.value == 400.0
+    assert "continuous treatment (15 values, 8 to 22): only methods that accept one will run" in gate.message
+    assert gate.details["n_levels"] == 15.0 and gate.details["treatment_scale"] == "continuous"
+    # Other designs keep reading it as too many arms; a text treatment stays arms under iv too.
+    for design in (None, "observational"):
+        other = by_name(data_gates(df, roles, GateThresholds(), design))["treatment_arms"]
+        assert not other.passed and "15 levels" in other.message
+    text = df.assign(years=lambda d: "level" + d["years"].astype(str))
+    assert not by_name(data_gates(text, roles, GateThresholds(), "iv"))["treatment_arms"].passed
+    # A 0/1 treatment under iv is still judged as two arms.
+    binary = by_name(data_gates(clean_frame(), ROLES, GateThresholds(), "iv"))["treatment_arms"]
+    assert binary.passed and "two arms" in binary.message

@@ -92,6 +92,7 @@ def run(
         covariates=spec.estimator.uses_covariates,
         design_roles=spec.estimator.design_roles,
         min_rows_per_arm=spec.estimator.min_rows_per_arm,
+        continuous_treatment=spec.estimator.continuous_treatment,
     )
     estimator = spec.build(options)
     if "random_state" in accepted:

@@ -6,7 +6,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -66,6 +66,10 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
     panel: ClassVar[bool] = False
     # Multi-arm methods accept t coded 0..k-1 (0 = reference) and report every arm vs arm 0.
     multi_arm: ClassVar[bool] = False
+    # Continuous-treatment methods also accept a numeric t with any number of distinct values
+    # (a dose, years of schooling), passed to `_fit` as floats; a 0/1 t stays binary. For such a
+    # t, n_treated counts rows with t != 0 and n_control rows with t == 0; there are no arms.
+    continuous_treatment: ClassVar[bool] = False
     # False: the method ignores covariates, so no covariate matrix is built for it (rows
     # missing a mapped covariate are still dropped: every method uses the same sample).
     uses_covariates: ClassVar[bool] = True
@@ -93,7 +97,8 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         """Estimate the effect of binary `t` on `y`, adjusting for covariates `X` if used.
 
         Multi-arm methods also take `t` coded 0..k-1 and estimate every arm against arm 0
-        (`contrasts_`; `ate_` is arm 1 vs arm 0).
+        (`contrasts_`; `ate_` is arm 1 vs arm 0). Continuous-treatment methods also take any
+        numeric `t` with two or more distinct values (`ate_` is then the coefficient per unit of t).
 
         Panel methods take each row's `unit` and `time` (any hashable labels; time must sort in
         time order) and optionally a `cluster` for the standard errors (default: the unit);
@@ -101,7 +106,9 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         `running` variable and spatial methods its `latitude` and `longitude` (`design_roles`).
         """
         self._check_params()
-        y_arr, t_arr, X_arr = _check_arrays(y, t, X, multi_arm=self.multi_arm, method=self.method)
+        y_arr, t_arr, X_arr = _check_arrays(
+            y, t, X, multi_arm=self.multi_arm, continuous=self.continuous_treatment, method=self.method
+        )
         if self.panel:
             self.unit_, self.time_, self.cluster_ = _check_panel_index(
                 unit, time, cluster, y_arr.shape[0], self.method
@@ -143,10 +150,16 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         sf, _ = _tails(self.dof_)
         self.ate_pvalue_ = 2 * sf(abs(self.interval_centre_ / self.ate_stderr_))
         self.contrasts_ = self._check_contrasts(summary, t_arr)
-        self.arm_counts_ = np.bincount(t_arr).astype(np.int64)
+        # A continuous t (floats) has no arms to count.
+        continuous = t_arr.dtype.kind == "f"
+        self.arm_counts_ = np.empty(0, dtype=np.int64) if continuous else np.bincount(t_arr).astype(np.int64)
         return self
 
-    def _check_contrasts(self, summary: FitSummary, t: NDArray[np.int64]) -> list[Contrast]:
+    def _check_contrasts(
+        self, summary: FitSummary, t: NDArray[np.int64] | NDArray[np.float64]
+    ) -> list[Contrast]:
+        if t.dtype.kind == "f":  # continuous treatment: one coefficient, no arm contrasts
+            return []
         n_contrasts = int(t.max())
         if n_contrasts < 2:
             return []
@@ -254,8 +267,12 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         """Raise `EstimationError` for invalid constructor parameters (none by default)."""
 
     @abstractmethod
-    def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
-        """Compute the estimate on validated arrays."""
+    def _fit(self, y: NDArray[np.float64], t: NDArray[Any], X: NDArray[np.float64]) -> FitSummary:
+        """Compute the estimate on validated arrays.
+
+        `t` is int64 0/1 (or arm codes 0..k-1 for multi-arm methods); only continuous-treatment
+        methods may also receive a float64 t with other values.
+        """
 
     def effect(self) -> NDArray[np.float64]:
         """Per-unit effects of the fitted rows (CATE methods only; EconML's `effect`)."""
@@ -284,8 +301,16 @@ def holm_adjust(p_values: list[float]) -> list[float]:
 
 
 def _check_arrays(
-    y: ArrayLike, t: ArrayLike, X: ArrayLike | None, *, multi_arm: bool = False, method: str = ""
-) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]:
+    y: ArrayLike,
+    t: ArrayLike,
+    X: ArrayLike | None,
+    *,
+    multi_arm: bool = False,
+    continuous: bool = False,
+    method: str = "",
+) -> tuple[NDArray[np.float64], NDArray[np.int64] | NDArray[np.float64], NDArray[np.float64]]:
+    """y, t and X as arrays: t int64 0/1 (arm codes for `multi_arm`), or, for `continuous`
+    methods, float64 when it holds values other than 0/1 (at least two distinct ones)."""
     y_arr = np.asarray(y, dtype=float).reshape(-1)
     t_raw = np.asarray(t, dtype=float).reshape(-1)
     n = y_arr.shape[0]
@@ -300,6 +325,10 @@ def _check_arrays(
         raise EstimationError("y, t and X must not contain missing or infinite values")
     if multi_arm and not np.isin(t_raw, (0.0, 1.0)).all():
         return y_arr, _check_arm_codes(t_raw, method), X_arr
+    if continuous and not np.isin(t_raw, (0.0, 1.0)).all():
+        if np.ptp(t_raw) == 0:
+            raise EstimationError(f"{method}: the treatment takes one value ({t_raw[0]:g}) in every row")
+        return y_arr, t_raw, X_arr
     if not np.isin(t_raw, (0.0, 1.0)).all():
         raise EstimationError("t must be coded 0/1")
     t_arr = t_raw.astype(np.int64)

@@ -37,7 +37,8 @@ class DesignData:
     """Outcome, binary treatment and covariate matrix ready for fitting, with what was dropped."""
 
     y: NDArray[np.float64]
-    t: NDArray[np.int64]
+    # 0/1 (or arm codes 0..k-1); float64 values as given for a continuous treatment.
+    t: NDArray[np.int64] | NDArray[np.float64]
     X: NDArray[np.float64]
     covariate_names: list[str]
     treatment: str
@@ -77,12 +78,20 @@ class DesignData:
         """Rows with t == 0."""
         return self.n - self.n_treated
 
+    @property
+    def continuous(self) -> bool:
+        """Whether the treatment is used as continuous numeric values (not 0/1 or arm codes)."""
+        return self.t.dtype.kind == "f"
+
     def describe(self) -> dict[str, float | str | None]:
         """Flat diagnostics describing how the design was built."""
         coding = ", ".join(f"{label}={code}" for label, code in self.treatment_coding.items())
         arms: dict[str, float | str | None] = {}
         if self.arms:
             arms = {"n_arms": float(len(self.arms)), "reference_arm": self.arms[0]}
+        if self.continuous:
+            coding = "numeric values as given (continuous)"
+            arms = {"treatment_scale": "continuous", "n_treatment_values": float(np.unique(self.t).size)}
         return {
             "treatment_coding": coding,
             **arms,
@@ -102,6 +111,7 @@ def prepare(
     covariates: bool = True,
     design_roles: tuple[str, ...] = (),
     min_rows_per_arm: int = MIN_ROWS_PER_ARM,
+    continuous_treatment: bool = False,
 ) -> DesignData:
     """Build y, 0/1 t and the covariate matrix X from `df`, dropping rows with missing values.
 
@@ -112,6 +122,8 @@ def prepare(
     that ignore them), but rows missing a covariate are dropped all the same. `design_roles`
     (`DESIGN_ROLES`) adds those numeric columns for IV, RD and spatial methods.
     `min_rows_per_arm` is the fewest rows each arm of a binary treatment needs.
+    With `continuous_treatment`, a numeric treatment that is not coded 0/1 (two or more distinct
+    values, e.g. years of schooling) is kept as its float values: no arms, no per-arm minimum.
     """
     treatment = _required_column(df, roles.treatment, "treatment")
     outcome = _required_column(df, roles.outcome, "outcome")
@@ -136,14 +148,19 @@ def prepare(
         series = {column: values[keep] for column, values in series.items()}
 
     t, coding, arms = _treatment_codes(
-        series[treatment], treatment, roles.treatment_coding, multi_arm=multi_arm, method=method
+        series[treatment],
+        treatment,
+        roles.treatment_coding,
+        multi_arm=multi_arm,
+        continuous=continuous_treatment,
+        method=method,
     )
     y = _numeric_values(series[outcome], outcome, "outcome")
     numeric = {role: _numeric_values(series[column], column, role) for role, column in extra.items()}
     if arms:
-        _check_multi_arms(t, arms, treatment)
-    else:
-        _check_arms(t, treatment, min_rows_per_arm)
+        _check_multi_arms(t.astype(np.int64, copy=False), arms, treatment)
+    elif t.dtype.kind != "f":  # a continuous treatment has no arms to size
+        _check_arms(t.astype(np.int64, copy=False), treatment, min_rows_per_arm)
     if covariates:
         X, names, constant, max_abs = _covariate_matrix(series, used_covariates, y.shape[0])
         _check_rank(t, X, names, treatment, max_abs)
@@ -295,22 +312,35 @@ def _treatment_codes(
     mapped: dict[str, int] | None = None,
     *,
     multi_arm: bool = False,
+    continuous: bool = False,
     method: str | None = None,
-) -> tuple[NDArray[np.int64], dict[str, int], list[str]]:
-    """Treatment codes, the coding shown to the user, and the arm labels (multi-valued only)."""
+) -> tuple[NDArray[np.int64] | NDArray[np.float64], dict[str, int], list[str]]:
+    """Treatment codes, the coding shown to the user, and the arm labels (multi-valued only).
+
+    With `continuous`, a numeric treatment not coded 0/1 is returned as its float values with an
+    empty coding (a 0/1 one, or one a confirmed coding covers, is coded as before).
+    """
     levels = pd.unique(values)
+    as_values = (
+        continuous
+        and pd.api.types.is_numeric_dtype(values)
+        and not pd.api.types.is_bool_dtype(values)
+        and not set(np.asarray(levels, dtype=float)) <= {0.0, 1.0}
+    )
     if len(levels) > 2:
         if mapped:
             # A confirmed coding that covers every level pools them into two arms, as before.
             try:
                 codes, coding = _mapped_treatment_codes(values, name, mapped)
             except EstimationError:
-                if not multi_arm and method is None:
+                if not multi_arm and not as_values and method is None:
                     raise
             else:
                 return codes, coding, []
         if multi_arm:
             return _multi_arm_codes(values, name, mapped or {})
+        if as_values:
+            return values.to_numpy(dtype=float), {}, []
         shown = ", ".join(repr(v) for v in sorted(map(str, levels))[:5])
         more = "" if len(levels) <= 5 else f" and {len(levels) - 5} more"
         who = f"{method} needs a binary treatment: " if method else ""
@@ -318,6 +348,8 @@ def _treatment_codes(
             f"{who}treatment {name!r} must be binary but has {len(levels)} distinct values "
             f"({shown}{more}){_multi_arm_hint(method)}"
         )
+    if as_values and not mapped:
+        return values.to_numpy(dtype=float), {}, []
     codes, coding = _binary_treatment_codes(values, name, mapped, levels)
     return codes, coding, []
 
@@ -577,7 +609,7 @@ def _level_codes(values: pd.Series, column: str) -> tuple[NDArray[np.float64], l
 
 
 def _check_rank(
-    t: NDArray[np.int64],
+    t: NDArray[np.int64] | NDArray[np.float64],
     X: NDArray[np.float64],
     names: list[str],
     treatment: str,
@@ -585,13 +617,14 @@ def _check_rank(
 ) -> None:
     """Raise when [1, t, X] is rank deficient (rank-revealing QR on max-abs scaled columns).
 
-    A multi-valued t (codes 0..k-1) enters as its k-1 arm indicators.
+    A multi-valued t (codes 0..k-1) enters as its k-1 arm indicators, a continuous (float) t as
+    itself.
     """
     if max_abs is None:
         max_abs = np.abs(X).max(axis=0) if X.size else np.empty(0)
     if _clearly_full_rank(t, X, max_abs):
         return
-    arms = arm_dummies(t)
+    arms = _treatment_columns(t)
     design = np.column_stack([np.ones(t.shape[0]), arms, X])
     scale = np.abs(design).max(axis=0)
     scaled = design / np.where(scale > 0, scale, 1.0)
@@ -618,7 +651,9 @@ def _check_rank(
 SCREEN_ROWS = 1024
 
 
-def _clearly_full_rank(t: NDArray[np.int64], X: NDArray[np.float64], max_abs: NDArray[np.float64]) -> bool:
+def _clearly_full_rank(
+    t: NDArray[np.int64] | NDArray[np.float64], X: NDArray[np.float64], max_abs: NDArray[np.float64]
+) -> bool:
     """Cheap sufficient condition for the QR check above to find full rank.
 
     S = [1, t, X] with columns scaled by their largest absolute value (as the QR check does).
@@ -629,14 +664,17 @@ def _clearly_full_rank(t: NDArray[np.int64], X: NDArray[np.float64], max_abs: ND
     times its relative tolerance; a tenfold margin over that bound returns True. Anything closer
     to singular (or a screen sample missing a level) goes to the exact QR check.
     """
-    m = max(1, int(t.max())) if t.size else 1  # arm indicators: 1 for a binary treatment
+    continuous = t.dtype.kind == "f"
+    # arm indicators: 1 for a binary treatment; a continuous treatment is one column
+    m = 1 if continuous or not t.size else max(1, int(t.max()))
     n, k = X.shape[0], X.shape[1] + 1 + m
     step = max(1, n // SCREEN_ROWS)
-    scale = np.concatenate([np.ones(1 + m), np.where(max_abs > 0, max_abs, 1.0)])
+    t_scale = float(np.abs(t).max()) if continuous and t.size else 1.0
+    scale = np.concatenate([np.ones(1), np.full(m, t_scale or 1.0), np.where(max_abs > 0, max_abs, 1.0)])
     rows_X = X[::step]
     sample = np.empty((rows_X.shape[0], k))
     sample[:, 0] = 1.0
-    sample[:, 1 : 1 + m] = arm_dummies(t[::step], m)
+    sample[:, 1 : 1 + m] = _treatment_columns(t[::step], m)
     sample[:, 1 + m :] = rows_X
     sample /= scale
     gram = sample.T @ sample
@@ -649,6 +687,15 @@ def _clearly_full_rank(t: NDArray[np.int64], X: NDArray[np.float64], max_abs: ND
     sigma_min = np.sqrt(eigenvalues[0]) * norms.min()
     qr_tol = np.sqrt(n * k) * max(n, k) * np.finfo(float).eps * 1e3
     return bool(sigma_min > 10 * qr_tol)
+
+
+def _treatment_columns(
+    t: NDArray[np.int64] | NDArray[np.float64], n_contrasts: int | None = None
+) -> NDArray[np.float64]:
+    """The treatment's columns in [1, t, X]: a continuous (float) t itself, else its arm dummies."""
+    if t.dtype.kind == "f":
+        return np.asarray(t, dtype=float)[:, None]
+    return arm_dummies(t.astype(np.int64), n_contrasts)
 
 
 def arm_dummies(t: NDArray[np.int64], n_contrasts: int | None = None) -> NDArray[np.float64]:

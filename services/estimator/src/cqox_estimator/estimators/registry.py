@@ -260,7 +260,8 @@ def select_methods(
 ) -> tuple[list[str], dict[str, str]]:
     """Methods to run for this design and roles, plus a reason for each requested one skipped.
 
-    With more than two treatment levels only methods that accept a multi-valued treatment fit.
+    With more than two treatment levels only methods that accept a multi-valued treatment
+    (`multi_arm`) or a continuous numeric one (`continuous_treatment`) fit.
     """
     if design not in DESIGNS:
         raise ValueError(f"unknown design {design!r}; known: {', '.join(sorted(DESIGNS))}")
@@ -273,7 +274,12 @@ def select_methods(
     skipped: dict[str, str] = {}
     for name in names:
         reason = _unusable_reason(name, roles, design)
-        if reason is None and (treatment_levels or 0) > 2 and not REGISTRY[name].estimator.multi_arm:
+        estimator = REGISTRY[name].estimator if reason is None else None
+        if (
+            estimator is not None
+            and (treatment_levels or 0) > 2
+            and not (estimator.multi_arm or estimator.continuous_treatment)
+        ):
             reason = f"{name} needs a binary treatment; the treatment has {treatment_levels} levels"
         if reason is None:
             chosen.append(name)

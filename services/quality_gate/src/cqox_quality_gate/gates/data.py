@@ -15,6 +15,9 @@ BLOCKING_ROLES = ("treatment", "outcome")
 REQUIRED_ROLES = ("treatment", "outcome")
 # Most treatment levels read as arms of a multi-arm comparison; more look like a dose or an id.
 MAX_ARMS = 10
+# Designs whose methods also take a continuous numeric treatment (2SLS with years of schooling,
+# a dose): there a numeric treatment with more than two values is a dose, not arms.
+CONTINUOUS_TREATMENT_DESIGNS = frozenset({"iv"})
 
 
 def mapped_columns(roles: RoleMapping) -> list[tuple[str, str]]:
@@ -126,7 +129,9 @@ def _unavailable(name: str, role: str, column: str | None, threshold: float) -> 
     )
 
 
-def _treatment_arms_gate(df: pd.DataFrame, roles: RoleMapping, min_arm: int) -> GateResult:
+def _treatment_arms_gate(
+    df: pd.DataFrame, roles: RoleMapping, min_arm: int, design: str | None = None
+) -> GateResult:
     treatment = roles.treatment
     if not treatment or treatment not in df.columns:
         return _unavailable("treatment_arms", "treatment", treatment, float(min_arm))
@@ -142,7 +147,10 @@ def _treatment_arms_gate(df: pd.DataFrame, roles: RoleMapping, min_arm: int) -> 
         "n_treated": float(coding.n_treated),
         "n_control": float(coding.n_control),
     }
-    if len(coding.levels) > 2:
+    numeric = numeric_values(usable) if len(coding.levels) > 2 else None
+    if design in CONTINUOUS_TREATMENT_DESIGNS and numeric is not None:
+        smallest, passed, message, details = _continuous_verdict(treatment, numeric, details)
+    elif len(coding.levels) > 2:
         smallest, passed, message, details = _multi_arm_verdict(treatment, usable, min_arm, details)
     else:
         smallest, passed, message = _binary_verdict(treatment, coding, min_arm)
@@ -180,6 +188,31 @@ def _binary_verdict(treatment: str, coding: TreatmentCoding, min_arm: int) -> tu
             f"below the minimum of {min_arm} rows per arm; collect more data."
         )
     return smallest, passed, message
+
+
+def _continuous_verdict(
+    treatment: str, values: pd.Series, details: dict[str, float | str | None]
+) -> tuple[int, bool, str, dict[str, float | str | None]]:
+    """A numeric treatment with more than two values, in a design whose methods take it as is.
+
+    It has no arms to size: the value reported is the number of rows with a treatment value.
+    """
+    observed = values.dropna()
+    k = int(observed.nunique())
+    low, high = float(observed.min()), float(observed.max())
+    details = {
+        **details,
+        "treatment_scale": "continuous",
+        "treatment_min": low,
+        "treatment_max": high,
+        "n_nonzero": float((observed != 0).sum()),
+        "n_zero": float((observed == 0).sum()),
+    }
+    message = (
+        f"Treatment {treatment!r} is a continuous treatment ({k} values, {low:g} to {high:g}): only "
+        "methods that accept one will run."
+    )
+    return len(observed), k >= 2, message, details
 
 
 def _multi_arm_verdict(
@@ -260,7 +293,7 @@ def data_gates(
     # A synthetic control has one to three treated units by design, so a few treated rows (their
     # post-adoption periods) are expected; the method itself checks periods and donors.
     min_arm = 1 if design == "synthetic_control" else thresholds.min_arm_size
-    gates.append(_treatment_arms_gate(df, roles, min_arm))
+    gates.append(_treatment_arms_gate(df, roles, min_arm, design))
     gates.append(_outcome_variance_gate(df, roles))
     return gates
 
