@@ -12,7 +12,8 @@ Run N replicas of a heavy method's pool by starting N processes with `--roles wo
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 
 from threadpoolctl import threadpool_limits
 
@@ -23,8 +24,11 @@ from cqox_estimator.db.models import metadata
 from cqox_estimator.estimators import REGISTRY, methods_by_cost
 from cqox_estimator.frames import FrameCache
 from cqox_shared.bus import Subscription
+from cqox_shared.logging import get_logger
 from cqox_shared.runtime import ServiceRuntime, run_worker
 from cqox_shared.settings import Settings
+
+log = get_logger("cqox.estimator")
 
 ROLES = ("planner", "aggregator", "worker")
 
@@ -39,6 +43,20 @@ class EstimatorSettings(Settings):
     estimator_blas_threads: int = 1
     # Dataset versions kept in memory per worker process (0 turns the cache off).
     estimator_frame_cache_mb: int = 512
+
+
+def warm_up(methods: Sequence[str]) -> Callable[[ServiceRuntime], Awaitable[None]]:
+    """Background task importing the served methods' lazy dependencies once, off the event loop,
+    so the first request does not wait for them; a failure is logged and left to that request."""
+
+    async def run(_runtime: ServiceRuntime) -> None:
+        for method in methods:
+            try:
+                await asyncio.to_thread(REGISTRY[method].estimator.warm_up)
+            except Exception as exc:  # the method's own fits will report it as a failed estimate
+                log.warning("warm-up failed", method=method, error=repr(exc))
+
+    return run
 
 
 def build_runtime(
@@ -63,7 +81,9 @@ def build_runtime(
         )
     if "worker" in roles:
         frames = FrameCache(max_bytes=settings.estimator_frame_cache_mb * 2**20)
-        for method in methods if methods is not None else sorted(REGISTRY):
+        served = list(methods) if methods is not None else sorted(REGISTRY)
+        background.append(warm_up(served))
+        for method in served:
             subject = EstimateRequested.subject_template.format(method=method)
             subscriptions.append(
                 Subscription(

@@ -263,6 +263,10 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
             contrasts=contrasts,
         )
 
+    @classmethod
+    def warm_up(cls) -> None:
+        """Import what the first fit would import lazily (a worker calls it when it starts)."""
+
     def _check_params(self) -> None:
         """Raise `EstimationError` for invalid constructor parameters (none by default)."""
 

@@ -1,0 +1,27 @@
+"""Workers import their methods' lazy dependencies when they start, not on the first request."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_warming_up_rd_imports_rdrobust_and_rddensity() -> None:
+    """In a fresh interpreter: the registry alone does not import rdrobust; warm_up does."""
+    code = (
+        "import sys\n"
+        "from cqox_estimator.estimators import REGISTRY\n"
+        "assert 'rdrobust' not in sys.modules\n"
+        "REGISTRY['rd_robust'].estimator.warm_up()\n"
+        "assert {'rdrobust', 'rddensity'} <= set(sys.modules)\n"
+        "REGISTRY['ols'].estimator.warm_up()  # no lazy imports: nothing to do\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_a_worker_runtime_warms_up_what_it_serves() -> None:
+    from cqox_estimator.app import build_runtime
+
+    worker = build_runtime(["worker"], ["rd_robust", "ols"])
+    planner = build_runtime(["planner"], [])
+    assert len(worker.background) == 1 and planner.background == []
