@@ -288,7 +288,7 @@ def test_unusable_data_raises_readable_error(spec: MethodSpec, corrupt, expected
     if corrupt is _tiny_control_arm and spec.estimator.min_rows_per_arm == 1:
         # A synthetic control needs one row per arm; dropping control rows also drops the
         # treated unit's pre-adoption periods, which it refuses by name.
-        expected = r"treated unit\(s\) \[\d+\] miss some periods"
+        expected = r"treated unit\(s\) treated1 miss some periods"
     with pytest.raises(EstimationError, match=expected) as caught:
         estimate(spec.name, corrupt(data_for(spec)), ROLES)
     assert caught.value.reason == str(caught.value)

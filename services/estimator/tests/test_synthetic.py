@@ -192,3 +192,12 @@ def test_one_treated_unit_with_five_post_periods_is_accepted_through_the_domain(
     assert abs(result.estimate - 2.0) < 3 * result.std_error
     with pytest.raises(EstimationError, match="too few rows per arm: 5 treated"):
         estimate("twfe", frame, roles)
+
+
+def test_donors_are_named_by_their_labels_through_the_domain() -> None:
+    frame = synthetic_panel(n_donors=12, n_periods=20, adoption=14, effect=2.0, seed=9)
+    roles = RoleMapping(treatment="treated", outcome="y", unit="unit", time="period")
+    top = str(estimate("synthetic_control", frame, roles).diagnostics["top_donor_weights"])
+    assert top.startswith("donor") and all(
+        part.split(": ")[0].startswith("donor") for part in top.split(", ")
+    )

@@ -111,6 +111,7 @@ def run(
             running=design.running,
             latitude=design.latitude,
             longitude=design.longitude,
+            unit_labels=design.unit_labels,
         )
     except np.linalg.LinAlgError as exc:
         raise EstimationError(f"{method} failed numerically: {exc}") from exc

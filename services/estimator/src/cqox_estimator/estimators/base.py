@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
@@ -93,6 +93,7 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         running: ArrayLike | None = None,
         latitude: ArrayLike | None = None,
         longitude: ArrayLike | None = None,
+        unit_labels: Sequence[str] | None = None,
     ) -> Self:
         """Estimate the effect of binary `t` on `y`, adjusting for covariates `X` if used.
 
@@ -104,6 +105,7 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         time order) and optionally a `cluster` for the standard errors (default: the unit);
         other methods ignore them. IV methods take each row's `instrument`, RD methods its
         `running` variable and spatial methods its `latitude` and `longitude` (`design_roles`).
+        `unit_labels` names the units when `unit` holds codes 0..k-1 (messages, diagnostics).
         """
         self._check_params()
         y_arr, t_arr, X_arr = _check_arrays(
@@ -113,6 +115,7 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
             self.unit_, self.time_, self.cluster_ = _check_panel_index(
                 unit, time, cluster, y_arr.shape[0], self.method
             )
+            self.unit_labels_ = list(unit_labels) if unit_labels is not None else None
         given = {
             "instrument": (instrument, "instrument_"),
             "running_variable": (running, "running_"),
@@ -262,6 +265,11 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
             diagnostics={key: _plain(value) for key, value in diagnostics.items()},
             contrasts=contrasts,
         )
+
+    def unit_label(self, code: int) -> str:
+        """The name of panel unit `code` (its label when the caller gave them, else the code)."""
+        labels = getattr(self, "unit_labels_", None)
+        return labels[code] if labels is not None and 0 <= code < len(labels) else str(code)
 
     @classmethod
     def warm_up(cls) -> None:

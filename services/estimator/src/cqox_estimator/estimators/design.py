@@ -51,6 +51,8 @@ class DesignData:
     rows: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     # Panel index of every used row (codes 0..k-1, time codes in time order); None outside panels.
     unit: NDArray[np.int64] | None = None
+    # The unit labels in code order (unit code k is unit_labels[k]), for messages and diagnostics.
+    unit_labels: list[str] | None = None
     time: NDArray[np.int64] | None = None
     # Codes of the mapped cluster column (panels only; None: cluster by unit).
     cluster: NDArray[np.int64] | None = None
@@ -166,6 +168,10 @@ def prepare(
         _check_rank(t, X, names, treatment, max_abs)
     else:
         X, names, constant = np.empty((y.shape[0], 0)), [], []
+    unit_codes, unit_labels = None, None
+    if index:
+        codes, uniques = pd.factorize(series[index[0]], sort=True)
+        unit_codes, unit_labels = np.asarray(codes, dtype=np.int64), [str(label) for label in uniques]
     return DesignData(
         y=y,
         t=t,
@@ -179,7 +185,8 @@ def prepare(
         dropped_reason=dropped_reason,
         dropped_constant=constant,
         rows=np.flatnonzero(keep),
-        unit=_codes(series[index[0]]) if index else None,
+        unit=unit_codes,
+        unit_labels=unit_labels,
         time=_time_codes(series[index[1]]) if index else None,
         cluster=_codes(series[index[2]]) if len(index) > 2 else None,
         arms=arms,

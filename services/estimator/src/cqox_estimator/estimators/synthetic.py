@@ -19,6 +19,7 @@ gain here.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from itertools import combinations
 from numbers import Integral
 
@@ -81,7 +82,7 @@ class SyntheticControl(CausalEstimator):
             raise EstimationError(f"random_state must be a non-negative integer, got {seed!r}")
 
     def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
-        panel = _wide_panel(self.unit_, self.time_, y, t)
+        panel = _wide_panel(self.unit_, self.time_, y, t, self.unit_label)
         treated, donors, start = panel.treated, panel.donors, panel.start
         weights = np.stack([simplex_weights(row[:start], donors[:, :start].T) for row in treated])
         gaps = treated - weights @ donors  # treated units x periods
@@ -102,7 +103,9 @@ class SyntheticControl(CausalEstimator):
         mean_weights = weights.mean(axis=0)
         order = np.argsort(-mean_weights, kind="stable")[:TOP_WEIGHTS]
         top = ", ".join(
-            f"{panel.donor_codes[j]}: {mean_weights[j]:.3f}" for j in order if mean_weights[j] > 0
+            f"{self.unit_label(int(panel.donor_codes[j]))}: {mean_weights[j]:.3f}"
+            for j in order
+            if mean_weights[j] > 0
         )
         diagnostics: Diagnostics = {
             "n_treated_units": float(treated.shape[0]),
@@ -165,7 +168,11 @@ class _Panel:
 
 
 def _wide_panel(
-    unit: NDArray[np.int64], time: NDArray[np.int64], y: NDArray[np.float64], t: NDArray[np.int64]
+    unit: NDArray[np.int64],
+    time: NDArray[np.int64],
+    y: NDArray[np.float64],
+    t: NDArray[np.int64],
+    label: Callable[[int], str] = str,
 ) -> _Panel:
     """Units x periods outcomes; refuses designs a synthetic control cannot serve."""
     wide = pd.DataFrame({"unit": unit, "time": time, "y": y}).pivot(index="unit", columns="time", values="y")
@@ -194,7 +201,7 @@ def _wide_panel(
         )
     incomplete = wide.isna().any(axis=1)
     if incomplete.loc[treated_codes].any():
-        missing = [int(u) for u in treated_codes if incomplete.loc[u]]
+        missing = ", ".join(label(int(u)) for u in treated_codes if incomplete.loc[u])
         raise EstimationError(
             f"treated unit(s) {missing} miss some periods; synthetic_control needs every treated unit "
             "observed in every period (fill the gaps or drop the periods)"
