@@ -235,3 +235,21 @@ def test_rdrobust_notices_become_a_diagnostic_not_stdout(capsys: pytest.CaptureF
     result = estimate("rd_robust", frame, ROLES)
     assert "Mass points detected in the running variable." in str(result.diagnostics["rdrobust_notes"])
     assert capsys.readouterr().out == ""
+
+
+def test_a_donut_leaves_out_the_rows_nearest_the_cutoff() -> None:
+    """Units just above the cutoff that sorted themselves there (their outcomes are off) bias the
+    plain estimate; a donut that leaves them out recovers the effect, and says how many it left."""
+    frame = simulation.discontinuity(6000, seed=12)
+    sorted_in = (frame["score"] >= 0) & (frame["score"] < 0.03)
+    frame.loc[sorted_in, "y"] += 3.0
+    plain = estimate("rd_robust", frame, ROLES)
+    donut = estimate("rd_robust", frame, ROLES, options={"donut": 0.05})
+    assert abs(plain.estimate - 1.5) > 3 * plain.std_error
+    assert abs(donut.estimate - 1.5) < 3 * donut.std_error
+    near = int((frame["score"].abs() < 0.05).sum())
+    assert (donut.diagnostics["donut"], donut.diagnostics["donut_rows_left_out"]) == (0.05, float(near))
+    with pytest.raises(EstimationError, match="donut must be a distance of 0 or more"):
+        estimate("rd_robust", frame, ROLES, options={"donut": -1})
+    with pytest.raises(EstimationError, match="with a donut of 5 around the cutoff"):
+        estimate("rd_robust", frame, ROLES, options={"donut": 5})

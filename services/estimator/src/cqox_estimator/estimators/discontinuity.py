@@ -67,6 +67,10 @@ class RegressionDiscontinuity(CausalEstimator):
         Pass the covariates to rdrobust (`covs`) for covariate-adjusted local polynomial
         estimation (Calonico, Cattaneo, Farrell & Titiunik 2019): same estimand, usually
         narrower CIs, valid when the covariates do not jump at the cutoff.
+    donut : float, default 0.0
+        Leave out the rows whose running variable lies within this distance of the cutoff (a
+        "donut" RD): the estimate then does not rest on the units nearest the cutoff, the ones
+        that could have sorted themselves across it. The density test still uses every row.
     """
 
     method = "rd_robust"
@@ -81,12 +85,14 @@ class RegressionDiscontinuity(CausalEstimator):
         p: int = 1,
         bwselect: str = "mserd",
         covariate_adjustment: bool = False,
+        donut: float = 0.0,
     ) -> None:
         self.cutoff = cutoff
         self.kernel = kernel
         self.p = p
         self.bwselect = bwselect
         self.covariate_adjustment = covariate_adjustment
+        self.donut = donut
 
     @classmethod
     def warm_up(cls) -> None:
@@ -116,11 +122,27 @@ class RegressionDiscontinuity(CausalEstimator):
             raise EstimationError(
                 f"covariate_adjustment must be true or false, got {self.covariate_adjustment!r}"
             )
+        donut = self.donut
+        if (
+            isinstance(donut, bool)
+            or not isinstance(donut, int | float)
+            or not math.isfinite(donut)
+            or donut < 0
+        ):
+            raise EstimationError(f"donut must be a distance of 0 or more, got {donut!r}")
 
     def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
         running: NDArray[np.float64] = self.running_
         cutoff = float(self.cutoff)  # type: ignore[arg-type]  # checked in _check_params
         _check_sides(running, cutoff)
+        everyone = running
+        if self.donut > 0:
+            outside = np.abs(running - cutoff) >= self.donut
+            y, t, X, running = y[outside], t[outside], X[outside], running[outside]
+            try:
+                _check_sides(running, cutoff)
+            except EstimationError as exc:
+                raise EstimationError(f"with a donut of {self.donut:g} around the cutoff, {exc}") from exc
         if self.covariate_adjustment and X.shape[1] == 0:
             raise EstimationError(
                 "covariate_adjustment needs covariates: map covariate columns or turn the option off"
@@ -182,7 +204,10 @@ class RegressionDiscontinuity(CausalEstimator):
                 kernel=self.kernel, p=self.p,
             )
         )  # fmt: skip
-        diagnostics.update(_density_test(running, cutoff))
+        diagnostics.update(_density_test(everyone, cutoff))
+        if self.donut > 0:
+            diagnostics["donut"] = float(self.donut)
+            diagnostics["donut_rows_left_out"] = float(everyone.size - running.size)
         diagnostics.update(self._covariate_placebos(running, cutoff, X))
         return FitSummary(
             ate=conventional,
@@ -282,6 +307,8 @@ def _cell(table: Any, row: str) -> float:
 
 def _check_sides(running: NDArray[np.float64], cutoff: float) -> None:
     """Refuse a cutoff outside the running variable's range or with too few rows on a side."""
+    if running.size == 0:
+        raise EstimationError(f"no rows are left on either side of the cutoff {cutoff:g}")
     low, high = float(running.min()), float(running.max())
     if not low < cutoff < high:
         raise EstimationError(
