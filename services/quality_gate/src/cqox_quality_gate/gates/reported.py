@@ -67,7 +67,8 @@ CHECKS = (
             f"The density of the running variable jumps at the cutoff (manipulation test p = "
             f"{value:.3g} < {limit:g}): units may have sorted themselves across it, so those just "
             "above and just below are not comparable. Check how the running variable is assigned; "
-            "a donut RD (dropping units nearest the cutoff) shows how much the estimate depends on them."
+            "a donut RD (rd_robust's option `donut`, leaving out the units nearest the cutoff) shows "
+            "how much the estimate depends on them."
         ),
         passed=lambda value, limit: (
             f"No sign of manipulation: the running variable's density is continuous at the cutoff "
