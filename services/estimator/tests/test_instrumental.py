@@ -159,14 +159,14 @@ def _first_stage(y: np.ndarray, t: np.ndarray, X: np.ndarray, z: np.ndarray) -> 
 
 def test_the_anderson_rubin_quadratic_has_three_shapes() -> None:
     # Strong first stage: an interval around pi_y / pi_t.
-    strong = anderson_rubin_set(PartialRegressions(2.0, 1.0, 0.01, 0.0, 0.01, 1.0))
+    strong = anderson_rubin_set(PartialRegressions(2.0, 1.0, 0.01, 0.0, 0.01, 1.0, 0.5))
     assert strong.kind == "interval" and strong.contains(2.0) and not strong.contains(3.0)
     # Insignificant first stage and clear reduced form: two rays excluding b near 0.
-    rays = anderson_rubin_set(PartialRegressions(1.0, 0.05, 0.01, 0.0, 0.01, 1.0))
+    rays = anderson_rubin_set(PartialRegressions(1.0, 0.05, 0.01, 0.0, 0.01, 1.0, 0.5))
     assert rays.kind == "two rays" and not rays.contains(0.0) and rays.contains(20.0) and rays.contains(-1e6)
     assert "∪" in rays.describe()
     # Neither is significant: every b is accepted.
-    whole = anderson_rubin_set(PartialRegressions(0.05, 0.05, 0.01, 0.0, 0.01, 1.0))
+    whole = anderson_rubin_set(PartialRegressions(0.05, 0.05, 0.01, 0.0, 0.01, 1.0, 0.5))
     assert whole == ARSet("whole line") and whole.describe() == "the whole line"
 
 

@@ -95,20 +95,19 @@ class TwoStageLeastSquares(CausalEstimator):
                 "the covariates): there are no compliers, so the instrument identifies no effect"
             )
         fitted = self._linearmodels_fit(y, treatment, z, exog)
-        first_stage = fitted.first_stage
-        # diagnostics: one row per endogenous regressor; f.stat is the partial F of the excluded
-        # instruments (robust Wald, chi2(1), under robust covariance), partial.rsquared their
-        # partial R2 (rsquared is the R2 of the whole first stage, covariates included).
-        summary = first_stage.diagnostics.loc["treatment"].to_dict()
-        coefficient = float(first_stage.individual["treatment"].params["instrument"])
-        f_stat = float(summary["f.stat"])  # one instrument: F = Wald statistic
+        # The first stage from the partial regressions the Anderson-Rubin set needs anyway: with
+        # one instrument, linearmodels' first-stage partial F (robust Wald under robust covariance)
+        # is pi_t^2 / Var(pi_t), the same numbers (tested to 1e-10); its `first_stage.diagnostics`
+        # would refit it and deep-copy the data (1.5 s of 2.3 s at 100k rows).
+        coefficient = first.pi_t
+        f_stat = first.pi_t**2 / first.v_tt
         weak = f_stat < self.weak_f_threshold
         ar = anderson_rubin_set(first, level=AR_LEVEL)
         diagnostics: Diagnostics = {
             "first_stage_f": f_stat,
             "first_stage_f_type": "robust Wald" if self.cov_type == "robust" else "homoskedastic F",
             "first_stage_coef": coefficient,
-            "first_stage_partial_r2": float(summary["partial.rsquared"]),
+            "first_stage_partial_r2": first.partial_r2_t,
             # With a continuous t the first stage is not a share of compliers.
             **({} if continuous else _complier_share(z, coefficient)),
             "treatment_scale": "continuous" if continuous else "binary",
@@ -181,6 +180,7 @@ class PartialRegressions:
     v_yt: float
     v_tt: float
     z_scale: float
+    partial_r2_t: float  # share of t's variation given [1, X] that z explains
 
 
 def partial_regressions(
@@ -202,13 +202,21 @@ def partial_regressions(
     responses = np.column_stack([y, t])
     full = np.column_stack([exog, w])  # same column space as [1, X, z]
     residuals = responses - full @ np.linalg.lstsq(full, responses, rcond=None)[0]
+    t_given_exog = t - exog @ np.linalg.lstsq(exog, t, rcond=None)[0]
+    partial_r2 = 1.0 - float(residuals[:, 1] @ residuals[:, 1]) / float(t_given_exog @ t_given_exog)
     if cov_type == "robust":
         weighted = residuals * w[:, None]
         V = weighted.T @ weighted / ww**2
     else:
         V = residuals.T @ residuals / n / ww
     return PartialRegressions(
-        float(pi[0]), float(pi[1]), float(V[0, 0]), float(V[0, 1]), float(V[1, 1]), math.sqrt(ww / n)
+        float(pi[0]),
+        float(pi[1]),
+        float(V[0, 0]),
+        float(V[0, 1]),
+        float(V[1, 1]),
+        math.sqrt(ww / n),
+        partial_r2,
     )
 
 
