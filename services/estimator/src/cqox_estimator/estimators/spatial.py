@@ -31,26 +31,18 @@ IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 
 
-def check_coordinates(latitude: ArrayLike | None, longitude: ArrayLike | None, n: int) -> FloatArray:
-    """Latitude and longitude in degrees, one finite in-range pair per row, as an (n, 2) radian array."""
-    if latitude is None or longitude is None:
-        raise EstimationError("spatial_spillover needs the latitude and longitude of every row")
-    columns = []
-    for name, values, bound in (("latitude", latitude, 90.0), ("longitude", longitude, 180.0)):
-        array = np.asarray(values, dtype=float).reshape(-1)
-        if array.shape[0] != n:
-            raise EstimationError(f"the {name} must have one value per row (got {array.shape[0]}, not {n})")
-        if not np.isfinite(array).all():
-            raise EstimationError(f"the {name} must not contain missing or infinite values")
+def check_coordinates(latitude: FloatArray, longitude: FloatArray) -> FloatArray:
+    """Latitude and longitude in degrees (present, one finite value per row: checked by `fit`)
+    within range and not all at one place, as an (n, 2) radian array."""
+    for name, array, bound in (("latitude", latitude, 90.0), ("longitude", longitude, 180.0)):
         if np.abs(array).max() > bound:
             raise EstimationError(
                 f"the {name} must lie in [-{bound:g}, {bound:g}] degrees "
                 f"(found {array[np.abs(array) > bound][0]:g}); are the columns swapped or projected?"
             )
-        columns.append(array)
-    if np.ptp(columns[0]) == 0 and np.ptp(columns[1]) == 0:
+    if np.ptp(latitude) == 0 and np.ptp(longitude) == 0:
         raise EstimationError("every unit is at the same location: there are no neighbours to compare")
-    return np.radians(np.column_stack(columns))
+    return np.radians(np.column_stack([latitude, longitude]))
 
 
 def default_radius_km(tree: BallTree, coords: FloatArray, k: int = DEFAULT_NEIGHBOURS) -> float:
@@ -197,7 +189,7 @@ class SpatialSpillover(CausalEstimator):
         n = y.shape[0]
         if n < MIN_ROWS:
             raise EstimationError(f"spatial_spillover needs at least {MIN_ROWS} rows, got {n}")
-        coords = check_coordinates(getattr(self, "latitude_", None), getattr(self, "longitude_", None), n)
+        coords = check_coordinates(self.latitude_, self.longitude_)
         tree = BallTree(coords, metric="haversine")
         if self.radius_km is None:
             radius = default_radius_km(tree, coords)
