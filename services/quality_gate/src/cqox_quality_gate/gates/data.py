@@ -15,9 +15,13 @@ BLOCKING_ROLES = ("treatment", "outcome")
 REQUIRED_ROLES = ("treatment", "outcome")
 # Most treatment levels read as arms of a multi-arm comparison; more look like a dose or an id.
 MAX_ARMS = 10
-# Designs whose methods also take a continuous numeric treatment (2SLS with years of schooling,
-# a dose): there a numeric treatment with more than two values is a dose, not arms.
+# Designs whose treatment the `treatment_arms` gate reads differently:
+# - their methods also take a continuous numeric treatment (2SLS with years of schooling, a dose):
+#   there a numeric treatment with more than two values is a dose, not arms;
 CONTINUOUS_TREATMENT_DESIGNS = frozenset({"iv"})
+# - they have one to three treated units by design, so a few treated rows (their post-adoption
+#   periods) are expected: one row per arm is asked; the method checks periods and donors itself.
+FEW_TREATED_DESIGNS = frozenset({"synthetic_control"})
 
 
 def mapped_columns(roles: RoleMapping) -> list[tuple[str, str]]:
@@ -133,6 +137,7 @@ def _treatment_arms_gate(
     df: pd.DataFrame, roles: RoleMapping, min_arm: int, design: str | None = None
 ) -> GateResult:
     treatment = roles.treatment
+    min_arm = 1 if design in FEW_TREATED_DESIGNS else min_arm
     if not treatment or treatment not in df.columns:
         return _unavailable("treatment_arms", "treatment", treatment, float(min_arm))
     usable = df[treatment]
@@ -290,10 +295,7 @@ def data_gates(
     gates.extend(
         _completeness_gate(df, role, column, thresholds) for role, column in pairs if column in df.columns
     )
-    # A synthetic control has one to three treated units by design, so a few treated rows (their
-    # post-adoption periods) are expected; the method itself checks periods and donors.
-    min_arm = 1 if design == "synthetic_control" else thresholds.min_arm_size
-    gates.append(_treatment_arms_gate(df, roles, min_arm, design))
+    gates.append(_treatment_arms_gate(df, roles, thresholds.min_arm_size, design))
     gates.append(_outcome_variance_gate(df, roles))
     return gates
 
