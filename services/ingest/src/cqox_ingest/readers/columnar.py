@@ -1,4 +1,4 @@
-"""Parquet and Arrow IPC (Feather v2) files."""
+"""Parquet and Arrow IPC (Feather v2) files, and the one Parquet file every upload becomes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
+from cqox_contracts.v1 import ColumnSchema
 from cqox_ingest.readers import values
 from cqox_ingest.readers.base import IngestError, Table
 
@@ -34,3 +35,9 @@ def read_arrow(path: Path) -> Table:
             raise IngestError(422, f"the Arrow file cannot be read: {exc}") from exc
     table, notes = values.normalize(data)
     return Table(table, "arrow", notes)
+
+
+def write_parquet(data: pa.Table, path: Path) -> list[ColumnSchema]:
+    """Write the table as Parquet once; return the Arrow schema as column descriptions."""
+    pq.write_table(data, path, compression="zstd")
+    return [ColumnSchema(name=f.name, dtype=str(f.type), nullable=f.nullable) for f in data.schema]
