@@ -36,6 +36,7 @@ from cqox_contracts.v1.models import (
     DesignSupport,
     EstimateResult,
     GateResult,
+    Headline,
     MethodFailure,
     RoleAssignment,
     RoleMapping,
@@ -43,6 +44,13 @@ from cqox_contracts.v1.models import (
     ValueCount,
 )
 from cqox_contracts.v1.streams import STREAMS, StreamSpec, stream_for
+from cqox_contracts.v1.vocabulary import (
+    AVERAGE_ESTIMANDS,
+    PROPENSITY_BASED,
+    Adjustment,
+    Design,
+    Estimand,
+)
 
 
 class UnknownEventError(ValueError):
@@ -65,9 +73,12 @@ def parse_event(data: bytes | str) -> Event:
 
 
 __all__ = [
+    "AVERAGE_ESTIMANDS",
     "EVENT_TYPES",
+    "PROPENSITY_BASED",
     "SCHEMA_VERSION",
     "STREAMS",
+    "Adjustment",
     "AnalysisAssessed",
     "AnalysisEstimated",
     "AnalysisFailed",
@@ -85,13 +96,16 @@ __all__ = [
     "DatasetQualified",
     "DatasetRef",
     "DatasetRejected",
+    "Design",
     "DesignSupport",
+    "Estimand",
     "EstimateCompleted",
     "EstimateFailed",
     "EstimateRequested",
     "EstimateResult",
     "Event",
     "GateResult",
+    "Headline",
     "MessageDeadLettered",
     "MethodFailure",
     "NotificationDelivered",

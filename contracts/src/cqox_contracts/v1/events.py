@@ -15,6 +15,7 @@ from cqox_contracts.v1.models import (
     DesignSupport,
     EstimateResult,
     GateResult,
+    Headline,
     MethodFailure,
     RoleAssignment,
     RoleMapping,
@@ -186,6 +187,10 @@ class AnalysisAssessed(Event):
     estimates: list[EstimateResult]
     failures: list[MethodFailure] = Field(default_factory=list)
     gates: list[GateResult]
+    headline: Headline | None = Field(
+        default=None,
+        description="One estimand's answer, chosen from design and overlap, with the reason; none when no estimate.",
+    )
 
 
 class ReportGenerated(Event):

@@ -90,7 +90,10 @@ class AnalysisSpec(_Value):
     methods: Literal["auto"] | list[str] = "auto"
     roles: dict[str, str | list[str]] = Field(
         default_factory=dict,
-        description="Role overrides: role -> column (or list of columns for 'covariates').",
+        description=(
+            "Role overrides: role -> column (or list of columns for 'covariates'); 'cutoff' holds "
+            "the running variable's threshold (the API also takes it as a JSON number)."
+        ),
     )
     ci_level: float = Field(default=0.95, gt=0, lt=1)
     seed: int | None = Field(
@@ -253,6 +256,27 @@ class EstimateResult(_Value):
             "first non-reference arm's contrast. Empty for a binary treatment."
         ),
     )
+    adjustment: str | None = Field(
+        default=None,
+        description=(
+            "How the method removes confounding (vocabulary.Adjustment): none, outcome, propensity, "
+            "doubly_robust or design. Gates decide from it which doubts apply to the estimate."
+        ),
+    )
+    relies_on_overlap: bool | None = Field(
+        default=None,
+        description=(
+            "Whether the estimate needs treated and control units with similar covariates (common "
+            "support): poor propensity overlap casts doubt on it."
+        ),
+    )
+    dropped_covariates: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Covariate columns left out because they were constant or a linear combination of the "
+            "intercept, the other covariates (or fixed effects); as R's lm and Stata report aliased terms."
+        ),
+    )
 
 
 class MethodFailure(_Value):
@@ -261,3 +285,23 @@ class MethodFailure(_Value):
     method: str
     reason: str
     error_type: str = "error"
+
+
+class Headline(_Value):
+    """The one answer an analysis leads with: one estimand, chosen from design and overlap."""
+
+    estimand: str = Field(description="The estimand the headline speaks for (vocabulary.Estimand).")
+    method: str = Field(description="The method whose estimate is shown (the median of its group).")
+    estimate: float
+    ci_lower: float | None = None
+    ci_upper: float | None = None
+    ci_level: float = 0.95
+    reason: str = Field(description="Why this estimand leads, in plain words.")
+    methods: list[str] = Field(
+        default_factory=list,
+        description="Methods of this estimand that no gate casts doubt on (the group the median is of).",
+    )
+    flagged: list[str] = Field(
+        default_factory=list, description="Methods of this estimand left out because a gate flags them."
+    )
+    n_agreeing: int = Field(default=0, description="Methods of the group whose CIs overlap the headline's.")

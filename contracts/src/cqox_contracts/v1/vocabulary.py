@@ -1,0 +1,56 @@
+"""The words every service must agree on: designs, estimands, kinds of adjustment.
+
+Services never keep their own lists of these names; when two services must agree on a word, the
+word lives here. Events carry them as plain strings (so an older consumer still reads a newer
+value), and every producer writes one of these values.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Design(StrEnum):
+    """A study design: what identifies the effect."""
+
+    OBSERVATIONAL = "observational"  # selection on observables
+    EXPERIMENT = "experiment"  # randomised assignment
+    PANEL = "panel"  # units over time: difference in differences, staggered adoption
+    REPEATED_CROSS_SECTION = "repeated_cross_section"  # 2x2 DiD: group x post, no unit id
+    IV = "iv"  # an instrument shifts the treatment
+    RD = "rd"  # treatment switches at a cutoff of a running variable
+    SYNTHETIC_CONTROL = "synthetic_control"  # one or few treated units, many donors
+    NETWORK = "network"
+    GEOGRAPHIC = "geographic"  # units with locations: spillovers in space
+
+
+class Estimand(StrEnum):
+    """The population and contrast an estimate speaks for."""
+
+    ATE = "ATE"  # average effect over everyone
+    ATT = "ATT"  # average effect on the treated
+    ATC = "ATC"  # average effect on the controls
+    ATO = "ATO"  # average effect in the overlap population (overlap weights)
+    LATE = "LATE"  # local effect: compliers (IV) or units at the cutoff (RD)
+    CATE = "CATE"
+    POLICY_GAIN = "policy gain"  # gain of a targeting policy over treating no one
+    BOUNDS = "bounds"  # partial identification (e.g. Lee bounds): an interval, not a point
+
+
+class Adjustment(StrEnum):
+    """How a method removes confounding; the gates decide from this which doubts apply to it."""
+
+    NONE = "none"  # raw contrast of arm means
+    OUTCOME = "outcome"  # models the outcome given covariates (regression, S/T-learners)
+    PROPENSITY = "propensity"  # weights or matches on the treatment model (IPW, matching)
+    DOUBLY_ROBUST = "doubly_robust"  # both models (AIPW, DML, DR-learner, forests)
+    DESIGN = "design"  # identification from the design itself (DiD, IV, RD, synthetic control)
+
+
+# Estimands that are averages over a population of units, comparable across methods only within
+# one estimand (an ATE and an ATT differ whenever effects vary).
+AVERAGE_ESTIMANDS = frozenset({Estimand.ATE, Estimand.ATT, Estimand.ATC, Estimand.ATO, Estimand.LATE})
+
+# Adjustments that lean on the treatment model, so weak overlap or residual imbalance undermines
+# them directly; outcome-model methods extrapolate across poor overlap instead.
+PROPENSITY_BASED = frozenset({Adjustment.PROPENSITY, Adjustment.DOUBLY_ROBUST})
