@@ -196,13 +196,13 @@ def test_estimator_roles_and_pools(services):
 
 
 def test_commands_match_declared_console_scripts(services):
-    """Once a service declares [project.scripts], compose must use one of them."""
+    """Every compose command is a console script its service's package declares, calling a main()."""
     for name, (script, _) in CQOX_SERVICES.items():
         assert services[name]["command"][0] == script
         pyproject = ROOT / "services" / SCRIPT_OWNER[script] / "pyproject.toml"
-        declared = tomllib.loads(pyproject.read_text()).get("project", {}).get("scripts")
-        if declared:
-            assert script in declared, (name, pyproject)
+        declared = tomllib.loads(pyproject.read_text()).get("project", {}).get("scripts", {})
+        assert script in declared, f"{pyproject} declares no [project.scripts] {script} (compose {name})"
+        assert declared[script].endswith(":main"), (script, declared[script])
 
 
 def test_infrastructure(services):

@@ -11,7 +11,6 @@ Run N replicas of a heavy method's pool by starting N processes with `--roles wo
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -24,6 +23,7 @@ from cqox_estimator.db.models import metadata
 from cqox_estimator.estimators import REGISTRY, methods_by_cost
 from cqox_estimator.frames import FrameCache
 from cqox_shared.bus import Subscription
+from cqox_shared.cli import service_parser
 from cqox_shared.logging import get_logger
 from cqox_shared.runtime import ServiceRuntime, run_worker
 from cqox_shared.settings import Settings
@@ -114,7 +114,7 @@ def build_runtime(
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point `cqox-estimator [--roles planner,aggregator,worker] [--methods a,b]`."""
-    parser = argparse.ArgumentParser(prog="cqox-estimator", description=__doc__)
+    parser = service_parser("cqox-estimator", __doc__ or "", EstimatorSettings)
     parser.add_argument(
         "--roles", default=",".join(ROLES), help="comma-separated subset of planner,aggregator,worker"
     )

@@ -3,11 +3,14 @@ says dataset.mapped (or analysis.failed for overrides that cannot apply)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cqox_contracts.v1 import AnalysisRequested, DatasetConfirmed, DatasetIngested
 from cqox_mapping import handlers
 from cqox_mapping.db import MIGRATIONS
 from cqox_mapping.db.models import metadata
 from cqox_shared.bus import Subscription
+from cqox_shared.cli import parse_service_args
 from cqox_shared.runtime import ServiceRuntime, run_worker
 from cqox_shared.settings import Settings
 
@@ -47,6 +50,12 @@ def build_runtime(settings: MappingSettings | None = None) -> ServiceRuntime:
     )
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point `cqox-mapping`."""
+    parse_service_args(
+        "cqox-mapping",
+        "CQOx mapping worker: infers the roles of a dataset's columns (hears dataset.ingested, analysis.requested, dataset.confirmed; says dataset.mapped).",
+        MappingSettings,
+        argv,
+    )
     run_worker(build_runtime())

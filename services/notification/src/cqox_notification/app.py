@@ -4,7 +4,7 @@ subscription API over HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import uvicorn
@@ -16,6 +16,7 @@ from cqox_notification.db import MIGRATIONS
 from cqox_notification.db.models import metadata
 from cqox_shared.auth import ApiKeyAuth
 from cqox_shared.bus import Subscription
+from cqox_shared.cli import parse_service_args
 from cqox_shared.ratelimit import RateLimit
 from cqox_shared.runtime import ServiceRuntime
 from cqox_shared.settings import Settings
@@ -91,7 +92,13 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
     return app
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point `cqox-notification`."""
+    parse_service_args(
+        "cqox-notification",
+        "CQOx notification service: webhook subscriptions and deliveries, over HTTP.",
+        NotificationSettings,
+        argv,
+    )
     settings = NotificationSettings()
     uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_level="warning")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cqox_contracts.v1 import AnalysisAssessed
 from cqox_shared.bus import Subscription
+from cqox_shared.cli import parse_service_args
 from cqox_shared.runtime import ServiceRuntime, run_worker
 from cqox_shared.settings import Settings
 from cqox_visualization import handlers
@@ -26,6 +29,12 @@ def build_runtime(settings: Settings | None = None) -> ServiceRuntime:
     )
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point `cqox-visualization`."""
+    parse_service_args(
+        "cqox-visualization",
+        "CQOx visualization worker: figures and the HTML/PDF report of each assessed analysis.",
+        Settings,
+        argv,
+    )
     run_worker(build_runtime())
