@@ -3,7 +3,7 @@ stream to keep the analyses read model (GET /v1/analyses/{id}, SSE)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
@@ -11,14 +11,13 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from cqox_contracts.v1 import STREAMS
-from cqox_ingest import api, handlers, mapping_api
+from cqox_ingest import api, handlers
 from cqox_ingest.db import MIGRATIONS
 from cqox_ingest.db.models import metadata
 from cqox_ingest.readers import IngestError
 from cqox_ingest.upload_limit import UploadLimit
 from cqox_shared.auth import ApiKeyAuth
 from cqox_shared.bus import Subscription
-from cqox_shared.cli import parse_service_args
 from cqox_shared.ratelimit import RateLimit
 from cqox_shared.runtime import ServiceRuntime
 from cqox_shared.settings import Settings
@@ -77,8 +76,9 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="CQOx ingest API", version="1", lifespan=lifespan)
     auth = ApiKeyAuth(settings.api_keys, settings.default_tenant)
-    app.include_router(api.router(runtime, auth, settings.max_upload_bytes))
-    app.include_router(mapping_api.router(runtime, auth))
+    # The routers reach these through cqox_ingest.dependencies.
+    app.state.runtime, app.state.auth = runtime, auth
+    app.include_router(api.router)
     app.add_middleware(UploadLimit, limit=settings.max_upload_bytes)
     # Added last, so it runs first: a refused request is answered before its body is read.
     app.add_middleware(
@@ -105,13 +105,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     return app
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main() -> None:
     """Console entry point `cqox-ingest`."""
-    parse_service_args(
-        "cqox-ingest",
-        "CQOx ingest API: uploads, analyses, the read model and its Server-Sent Events.",
-        IngestSettings,
-        argv,
-    )
     settings = IngestSettings()
     uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_level="warning")

@@ -87,6 +87,26 @@ class Analysis(Base):
         sa.DateTime(timezone=True), server_default=sa.func.now(), onupdate=sa.func.now()
     )
 
+    @classmethod
+    def accepted(
+        cls, analysis_id: str, tenant_id: str, dataset_id: str, version: int, spec: dict[str, Any]
+    ) -> Analysis:
+        """A new analysis of a dataset version, accepted and empty: its events fill it in."""
+        return cls(
+            id=analysis_id,
+            tenant_id=tenant_id,
+            dataset_id=dataset_id,
+            dataset_version=version,
+            status="accepted",
+            spec=spec,
+            assignments=[],
+            estimates=[],
+            failures=[],
+            gates=[],
+            notifications=[],
+            planned_methods=[],
+        )
+
 
 class AnalysisEvent(Base):
     """Every event of an analysis in arrival order (feeds the SSE stream)."""

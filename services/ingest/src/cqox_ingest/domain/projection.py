@@ -1,4 +1,6 @@
-"""Pure ingest logic: project events into the analyses read model (file reading lives in `readers`)."""
+"""The analyses read model: how each event changes an analysis row, and its one-line summary.
+
+Pure (no I/O); `handlers.project_event` applies it to the database."""
 
 from __future__ import annotations
 
@@ -22,8 +24,6 @@ from cqox_contracts.v1 import (
     ReportGenerated,
 )
 
-# ---- read model ---------------------------------------------------------------------------
-
 STATUS_RANK = {
     "accepted": 0,
     "mapped": 1,
@@ -37,17 +37,6 @@ STATUS_RANK = {
     "failed": 9,
 }
 TERMINAL = {"completed", "rejected", "failed"}
-
-# Server-Sent Events poll the read model: quickly while events flow, backing off while idle.
-SSE_POLL_S = 0.25
-SSE_POLL_MAX_S = 2.0
-SSE_KEEPALIVE_S = 15.0
-
-
-def sse_poll_delay(empty_polls: int) -> float:
-    """Seconds to wait after `empty_polls` polls in a row found nothing: 0.25 s, then 1.5x more
-    each time up to 2 s, so an idle stream costs the database 8x fewer queries."""
-    return float(min(SSE_POLL_MAX_S, SSE_POLL_S * 1.5 ** max(0, empty_polls - 1)))
 
 
 def _advance(state: dict[str, Any], status: str) -> None:

@@ -1,0 +1,98 @@
+"""What the analysis routes take and answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from cqox_ingest.db.models import Analysis
+
+
+class AnalysisIn(BaseModel):
+    """A new analysis of an existing dataset version."""
+
+    dataset_id: str
+    version: int | None = Field(default=None, description="Dataset version (default: latest)")
+    methods: str | list[str] = Field(default="auto", description='"auto" or a list of method names')
+    roles: dict[str, str | list[str]] = Field(default_factory=dict, description="Role overrides")
+    ci_level: float = Field(default=0.95, gt=0, lt=1)
+    seed: int | None = None
+    options: dict[str, dict[str, float | int | str | bool]] = Field(
+        default_factory=dict, description="Per-method options, e.g. {'cs_did': {'adjustment': 'dr'}}"
+    )
+
+
+class AnalysisLinks(BaseModel):
+    """Where to read a dataset and one of its analyses."""
+
+    dataset: str
+    analysis: str
+    events: str
+    report: str
+
+    @classmethod
+    def of(cls, dataset_id: str, analysis_id: str) -> AnalysisLinks:
+        """The links of one analysis of one dataset."""
+        return cls(
+            dataset=f"/v1/datasets/{dataset_id}",
+            analysis=f"/v1/analyses/{analysis_id}",
+            events=f"/v1/analyses/{analysis_id}/events",
+            report=f"/v1/analyses/{analysis_id}/report",
+        )
+
+
+class MappingContext(BaseModel):
+    """Designs the mapping considered (supported or not, and why), its notes and threshold."""
+
+    designs: list[dict[str, Any]] = Field(default_factory=list)
+    mapping_notes: list[str] = Field(default_factory=list)
+    confidence_threshold: float | None = None
+    dictionary_version: str | None = None
+    mapping_confirmed: bool = False
+
+    @classmethod
+    def of(cls, analysis: Analysis) -> MappingContext:
+        """The mapping context kept in the analysis's read model."""
+        context = analysis.mapping_context or {}
+        return cls(
+            designs=context.get("designs", []),
+            mapping_notes=context.get("notes", []),
+            confidence_threshold=context.get("confidence_threshold"),
+            dictionary_version=context.get("dictionary_version"),
+            mapping_confirmed=context.get("confirmed", False),
+        )
+
+
+class AnalysisCreated(BaseModel):
+    """An accepted analysis request: follow it at the links."""
+
+    analysis_id: str
+    dataset_id: str
+    version: int
+    links: AnalysisLinks
+
+
+class AnalysisOut(MappingContext):
+    """Status, roles, estimates, gates and report of an analysis (the read model)."""
+
+    analysis_id: str
+    dataset_id: str
+    version: int
+    status: str
+    spec: dict[str, Any]
+    design: str | None
+    roles: dict[str, Any] | None
+    mapping: list[dict[str, Any]]
+    needs_confirmation: bool
+    planned_methods: list[str]
+    estimates: list[dict[str, Any]]
+    failures: list[dict[str, Any]]
+    gates: list[dict[str, Any]]
+    report: dict[str, Any] | None
+    notifications: list[dict[str, Any]]
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    links: AnalysisLinks

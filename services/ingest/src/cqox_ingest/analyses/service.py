@@ -1,0 +1,221 @@
+"""Analysis service functions: the spec a user gives, a new analysis, the read model and its
+events, and the artifacts a report names. Database functions take a keyword-only `session`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlparse
+
+import sqlalchemy as sa
+from fastapi import HTTPException, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cqox_contracts.v1 import AnalysisRequested, AnalysisSpec, ColumnSchema, DatasetRef
+from cqox_ingest import audit
+from cqox_ingest.analyses.models import (
+    AnalysisCreated,
+    AnalysisIn,
+    AnalysisLinks,
+    AnalysisOut,
+    MappingContext,
+)
+from cqox_ingest.datasets import service as datasets
+from cqox_ingest.db.models import Analysis, AnalysisEvent
+from cqox_ingest.domain import SSE_KEEPALIVE_S, TERMINAL, sse_poll_delay
+from cqox_shared.artifacts import ArtifactNotFoundError
+from cqox_shared.auth import Principal
+from cqox_shared.runtime import ServiceRuntime
+
+# The keys of the upload's JSON 'analysis' field.
+SPEC_KEYS = ("methods", "roles", "ci_level", "seed", "options")
+
+
+def spec_of(
+    methods: Any, roles: Any, ci_level: Any = 0.95, seed: Any = None, options: Any = None
+) -> AnalysisSpec:
+    """The analysis spec from what a user gave ('a,b' lists methods); 422 naming a bad field."""
+    if isinstance(methods, str) and methods != "auto":
+        methods = [m.strip() for m in methods.split(",") if m.strip()]
+    try:
+        return AnalysisSpec(
+            methods=methods, roles=roles or {}, ci_level=ci_level, seed=seed, options=options or {}
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise HTTPException(422, f"invalid analysis spec ({where}): {error['msg']}") from exc
+
+
+def spec_from_form(analysis: str | None) -> AnalysisSpec:
+    """The spec in an upload's 'analysis' form field (a JSON object); 422 naming what is wrong."""
+    try:
+        raw_spec = json.loads(analysis) if analysis else {}
+    except json.JSONDecodeError as exc:
+        raise HTTPException(422, f"the 'analysis' field is not valid JSON: {exc}") from exc
+    if not isinstance(raw_spec, dict):
+        raise HTTPException(422, "the 'analysis' field must be a JSON object")
+    unknown = sorted(set(raw_spec) - set(SPEC_KEYS))
+    if unknown:
+        raise HTTPException(
+            422, f"unknown key(s) in 'analysis': {', '.join(unknown)}; known: {', '.join(SPEC_KEYS)}"
+        )
+    return spec_of(
+        raw_spec.get("methods", "auto"),
+        raw_spec.get("roles"),
+        raw_spec.get("ci_level", 0.95),
+        raw_spec.get("seed"),
+        raw_spec.get("options"),
+    )
+
+
+async def create(runtime: ServiceRuntime, caller: Principal, body: AnalysisIn) -> AnalysisCreated:
+    """Record a new analysis of a stored dataset version and say analysis.requested."""
+    spec = spec_of(body.methods, body.roles, body.ci_level, body.seed, body.options)
+    analysis_id = str(uuid.uuid4())
+    async with runtime.transaction() as ctx:
+        dataset = await datasets.get(session=ctx.session, dataset_id=body.dataset_id, caller=caller)
+        version = await datasets.one_version(session=ctx.session, dataset_id=dataset.id, version=body.version)
+        if version is None:
+            raise HTTPException(404, f"dataset {dataset.id} has no version {body.version}")
+        ctx.session.add(
+            Analysis.accepted(
+                analysis_id, caller.tenant_id, dataset.id, version.version, spec.model_dump(mode="json")
+            )
+        )
+        audit.record(ctx.session, caller, "analysis.create", analysis_id, dataset_id=dataset.id)
+        ref = DatasetRef(
+            dataset_id=dataset.id,
+            version=version.version,
+            name=dataset.name,
+            parquet_uri=version.parquet_uri,
+            n_rows=version.n_rows,
+            columns=[ColumnSchema.model_validate(c) for c in version.columns],
+        )
+        await ctx.emit(
+            AnalysisRequested(
+                correlation_id=analysis_id,
+                tenant_id=caller.tenant_id,
+                producer="ingest",
+                dataset=ref,
+                analysis_id=analysis_id,
+                spec=spec,
+            )
+        )
+    return AnalysisCreated(
+        analysis_id=analysis_id,
+        dataset_id=dataset.id,
+        version=version.version,
+        links=AnalysisLinks.of(dataset.id, analysis_id),
+    )
+
+
+async def get(*, session: AsyncSession, analysis_id: str, caller: Principal) -> Analysis:
+    """The caller's analysis, or 404 (another tenant's analysis does not exist for them)."""
+    analysis = await session.get(Analysis, analysis_id)
+    if analysis is None or analysis.tenant_id != caller.tenant_id:
+        raise HTTPException(404, f"no analysis {analysis_id}")
+    return analysis
+
+
+def read_model(analysis: Analysis) -> AnalysisOut:
+    """The analysis as the API shows it, with report and artifact links."""
+    report = None
+    if analysis.report:
+        report = {
+            **analysis.report,
+            "url": f"/v1/analyses/{analysis.id}/report",
+            "path": _local_path(analysis.report["uri"]),
+        }
+    return AnalysisOut(
+        analysis_id=analysis.id,
+        dataset_id=analysis.dataset_id,
+        version=analysis.dataset_version,
+        status=analysis.status,
+        spec=analysis.spec,
+        design=analysis.design,
+        roles=analysis.roles,
+        mapping=analysis.assignments,
+        needs_confirmation=analysis.needs_confirmation,
+        **MappingContext.of(analysis).model_dump(),
+        planned_methods=analysis.planned_methods,
+        estimates=analysis.estimates,
+        failures=analysis.failures,
+        gates=analysis.gates,
+        report=report,
+        notifications=analysis.notifications,
+        error=analysis.error,
+        created_at=analysis.created_at,
+        updated_at=analysis.updated_at,
+        links=AnalysisLinks.of(analysis.dataset_id, analysis.id),
+    )
+
+
+async def events(
+    runtime: ServiceRuntime, analysis_id: str, after: int, request: Request
+) -> AsyncIterator[bytes]:
+    """Server-Sent Events of the analysis after sequence number `after`, until it ends or the
+    client leaves; polls the read model, backing off while idle, with keep-alive comments."""
+    idle, empty_polls = 0.0, 0
+    while not await request.is_disconnected():
+        async with runtime.sessions() as session:  # type: ignore[misc]
+            rows = (
+                await session.scalars(
+                    sa.select(AnalysisEvent)
+                    .where(AnalysisEvent.analysis_id == analysis_id, AnalysisEvent.seq > after)
+                    .order_by(AnalysisEvent.seq)
+                    .limit(500)
+                )
+            ).all()
+            status = await session.scalar(sa.select(Analysis.status).where(Analysis.id == analysis_id))
+        for row in rows:
+            after = row.seq
+            data = {
+                "seq": row.seq,
+                "event_type": row.event_type,
+                "subject": row.subject,
+                "producer": row.producer,
+                "occurred_at": row.occurred_at.isoformat(),
+                "summary": row.summary,
+            }
+            yield f"id: {row.seq}\nevent: {row.event_type}\ndata: {json.dumps(data)}\n\n".encode()
+        if not rows and status in TERMINAL:
+            yield f"event: end\ndata: {json.dumps({'status': status})}\n\n".encode()
+            return
+        if rows:
+            idle, empty_polls = 0.0, 0
+            continue
+        empty_polls += 1
+        delay = sse_poll_delay(empty_polls)
+        idle += delay
+        if idle >= SSE_KEEPALIVE_S:
+            idle = 0.0
+            yield b": keep-alive\n\n"
+        await asyncio.sleep(delay)
+
+
+async def artifact(runtime: ServiceRuntime, analysis_id: str, name: str, caller: Principal) -> Response:
+    """One artifact of the analysis's report, by name, from the object store (404 until it exists)."""
+    async with runtime.sessions() as session:  # type: ignore[misc]
+        analysis = await get(session=session, analysis_id=analysis_id, caller=caller)
+    artifacts = {a["name"]: a for a in (analysis.report or {}).get("artifacts", [])}
+    if name not in artifacts:
+        raise HTTPException(
+            404, f"analysis {analysis_id} has no artifact {name!r} (yet); status {analysis.status}"
+        )
+    assert runtime.store is not None
+    try:
+        body = await asyncio.to_thread(runtime.store.get_bytes, artifacts[name]["uri"])
+    except ArtifactNotFoundError as exc:
+        raise HTTPException(404, f"artifact {name!r} is missing from the store") from exc
+    return Response(body, media_type=artifacts[name]["media_type"])
+
+
+def _local_path(uri: str) -> str | None:
+    parsed = urlparse(uri)
+    return parsed.path if parsed.scheme == "file" else None

@@ -1,0 +1,54 @@
+"""Analysis routes: start one, read it, follow its events, fetch its report and artifacts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+
+from cqox_ingest.analyses import service
+from cqox_ingest.analyses.models import AnalysisCreated, AnalysisIn, AnalysisOut
+from cqox_ingest.dependencies import Caller, Runtime
+
+router = APIRouter(prefix="/v1", tags=["analyses"])
+
+
+@router.post("/analyses", status_code=202)
+async def create_analysis(body: AnalysisIn, caller: Caller, runtime: Runtime) -> AnalysisCreated:
+    """Start a new analysis of a stored dataset version."""
+    caller.require("analyst")
+    return await service.create(runtime, caller, body)
+
+
+@router.get("/analyses/{analysis_id}")
+async def get_analysis(analysis_id: str, caller: Caller, runtime: Runtime) -> AnalysisOut:
+    """Status, estimates, gates and report links of an analysis."""
+    async with runtime.sessions() as session:  # type: ignore[misc]
+        analysis = await service.get(session=session, analysis_id=analysis_id, caller=caller)
+    return service.read_model(analysis)
+
+
+@router.get("/analyses/{analysis_id}/events")
+async def stream_events(
+    analysis_id: str, request: Request, caller: Caller, runtime: Runtime
+) -> StreamingResponse:
+    """Server-Sent Events: every event of the analysis as it happens; ends when it is done."""
+    async with runtime.sessions() as session:  # type: ignore[misc]
+        await service.get(session=session, analysis_id=analysis_id, caller=caller)
+    last = int(request.headers.get("last-event-id") or 0)
+    return StreamingResponse(
+        service.events(runtime, analysis_id, last, request),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/analyses/{analysis_id}/report")
+async def get_report(analysis_id: str, caller: Caller, runtime: Runtime) -> Response:
+    """The self-contained HTML report."""
+    return await service.artifact(runtime, analysis_id, "report", caller)
+
+
+@router.get("/analyses/{analysis_id}/artifacts/{name}")
+async def get_artifact(analysis_id: str, name: str, caller: Caller, runtime: Runtime) -> Response:
+    """A figure or other artifact of the analysis, by name."""
+    return await service.artifact(runtime, analysis_id, name, caller)

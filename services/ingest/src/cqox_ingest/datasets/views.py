@@ -1,0 +1,113 @@
+"""Dataset routes: upload a file (a new version), read versions, schemas and profiles, confirm the
+roles the mapping inferred."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile
+
+from cqox_ingest.analyses.service import spec_from_form
+from cqox_ingest.conversion import convert
+from cqox_ingest.datasets import mapping, service
+from cqox_ingest.datasets.models import (
+    DatasetOut,
+    DatasetUploaded,
+    MappingConfirmed,
+    MappingIn,
+    SchemaOut,
+    Upload,
+    VersionsOut,
+)
+from cqox_ingest.dependencies import Caller, MaxUploadBytes, Runtime, UploadLimits
+from cqox_ingest.readers import safe_filename
+
+router = APIRouter(prefix="/v1", tags=["datasets"])
+
+
+@router.post("/datasets", status_code=202)
+async def upload_dataset(
+    caller: Caller,
+    runtime: Runtime,
+    limits: UploadLimits,
+    max_upload_bytes: MaxUploadBytes,
+    file: Annotated[
+        UploadFile, File(description="CSV/TSV (optionally .gz/.zip), JSON, NDJSON, Parquet, Arrow, Excel")
+    ],
+    name: Annotated[str | None, Form()] = None,
+    analysis: Annotated[str | None, Form(description="JSON analysis spec")] = None,
+    encoding: Annotated[str | None, Form(description="Text encoding; detected when absent")] = None,
+    sheet: Annotated[str | None, Form(description="Excel sheet name or 0-based index")] = None,
+    allow_breaking: Annotated[
+        bool, Form(description="Accept a version that removes or retypes columns")
+    ] = False,
+) -> DatasetUploaded:
+    """Store a file, convert it to Parquet once, register its schema and profile, start an analysis."""
+    caller.require("analyst")
+    spec = spec_from_form(analysis)
+    filename = safe_filename(file.filename)
+    renamed = (
+        []
+        if not file.filename or filename == file.filename
+        else [f"file name {str(file.filename)[:200]!r} stored as {filename!r}"]
+    )
+    dataset_name = (name or Path(filename).stem or "dataset").strip()[:300]
+    with tempfile.TemporaryDirectory(prefix="cqox-upload-") as tmp:
+        raw_path, parquet_path = Path(tmp) / "raw", Path(tmp) / "data.parquet"
+        size, digest = await service.spool(file, raw_path, max_upload_bytes)
+        converted = await asyncio.to_thread(
+            convert, raw_path, parquet_path, filename, encoding=encoding, sheet=sheet, limits=limits
+        )
+        upload = Upload(
+            dataset_name=dataset_name,
+            filename=filename,
+            table=converted,
+            notes=renamed + converted.notes,
+            raw_path=raw_path,
+            parquet_path=parquet_path,
+            size=size,
+            digest=digest,
+            columns=converted.columns,
+            profile=converted.profile,
+        )
+        return await service.register(runtime, caller, upload, spec, allow_breaking=allow_breaking)
+
+
+@router.get("/datasets/{dataset_id}")
+async def get_dataset(dataset_id: str, caller: Caller, runtime: Runtime) -> DatasetOut:
+    """A dataset with its versions and the current mapping (role → column, confidence)."""
+    async with runtime.sessions() as session:  # type: ignore[misc]
+        return await service.describe(session=session, dataset_id=dataset_id, caller=caller)
+
+
+@router.get("/datasets/{dataset_id}/versions")
+async def list_versions(dataset_id: str, caller: Caller, runtime: Runtime) -> VersionsOut:
+    """Every version of a dataset with its schema change from the one before."""
+    async with runtime.sessions() as session:  # type: ignore[misc]
+        return await service.versions(session=session, dataset_id=dataset_id, caller=caller)
+
+
+@router.get("/datasets/{dataset_id}/schema")
+async def latest_schema(dataset_id: str, caller: Caller, runtime: Runtime) -> SchemaOut:
+    """The registered schema and profile of the latest version."""
+    async with runtime.sessions() as session:  # type: ignore[misc]
+        return await service.schema(session=session, dataset_id=dataset_id, version=None, caller=caller)
+
+
+@router.get("/datasets/{dataset_id}/versions/{version}/schema")
+async def version_schema(dataset_id: str, version: int, caller: Caller, runtime: Runtime) -> SchemaOut:
+    """The registered schema and profile of one version."""
+    async with runtime.sessions() as session:  # type: ignore[misc]
+        return await service.schema(session=session, dataset_id=dataset_id, version=version, caller=caller)
+
+
+@router.put("/datasets/{dataset_id}/mapping", status_code=202)
+async def confirm_mapping(
+    dataset_id: str, body: MappingIn, caller: Caller, runtime: Runtime
+) -> MappingConfirmed:
+    """Confirm or override the roles; the waiting analysis continues, a finished one re-runs."""
+    caller.require("analyst")
+    return await mapping.confirm(runtime, caller, dataset_id, body)

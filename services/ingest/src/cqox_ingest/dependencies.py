@@ -1,0 +1,54 @@
+"""FastAPI dependencies of the ingest routes: the service runtime, the caller and the upload limits.
+
+`app.create_app` puts the runtime and the auth on `app.state`; the module-level routers reach them
+only through these dependencies, so a route is a plain function of its inputs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from cqox_ingest.readers import Limits
+from cqox_shared.auth import Principal
+from cqox_shared.runtime import ServiceRuntime
+
+DEFAULT_MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    """The service runtime the app was created with (database sessions, outbox, object store)."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+def get_caller(request: Request) -> Principal:
+    """The caller's tenant and role, resolved by the app's auth (401 without a known API key)."""
+    principal: Principal = request.app.state.auth(request)
+    return principal
+
+
+Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
+Caller = Annotated[Principal, Depends(get_caller)]
+
+
+def get_limits(runtime: Runtime) -> Limits:
+    """Bounds on columns, cell size and decompression, from the service settings."""
+    settings = runtime.settings
+    return Limits(
+        max_columns=getattr(settings, "max_columns", Limits.max_columns),
+        max_cell_bytes=getattr(settings, "max_cell_bytes", Limits.max_cell_bytes),
+        max_inflated_bytes=getattr(settings, "max_inflated_bytes", Limits.max_inflated_bytes),
+        max_inflation_ratio=getattr(settings, "max_inflation_ratio", Limits.max_inflation_ratio),
+    )
+
+
+def get_max_upload_bytes(runtime: Runtime) -> int:
+    """The largest upload accepted, in bytes (CQOX_MAX_UPLOAD_BYTES)."""
+    limit: int = getattr(runtime.settings, "max_upload_bytes", DEFAULT_MAX_UPLOAD_BYTES)
+    return limit
+
+
+UploadLimits = Annotated[Limits, Depends(get_limits)]
+MaxUploadBytes = Annotated[int, Depends(get_max_upload_bytes)]
