@@ -3,7 +3,7 @@ stream to keep the analyses read model (GET /v1/analyses/{id}, SSE)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import uvicorn
@@ -18,6 +18,7 @@ from cqox_ingest.readers import IngestError
 from cqox_ingest.upload_limit import UploadLimit
 from cqox_shared.auth import ApiKeyAuth
 from cqox_shared.bus import Subscription
+from cqox_shared.cli import parse_service_args
 from cqox_shared.ratelimit import RateLimit
 from cqox_shared.runtime import ServiceRuntime
 from cqox_shared.settings import Settings
@@ -105,7 +106,13 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     return app
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point `cqox-ingest`."""
+    parse_service_args(
+        "cqox-ingest",
+        "CQOx ingest API: uploads, analyses, the read model and its Server-Sent Events.",
+        IngestSettings,
+        argv,
+    )
     settings = IngestSettings()
     uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_level="warning")
