@@ -177,6 +177,15 @@ spec:
           valueFrom:
             fieldRef:
               fieldPath: metadata.name
+        {{- /* The root filesystem is read-only: caches live on the tmp emptyDir (numba: rdrobust). */}}
+        - name: HOME
+          value: /tmp
+        - name: XDG_CACHE_HOME
+          value: /tmp/.cache
+        - name: NUMBA_CACHE_DIR
+          value: /tmp/numba-cache
+        - name: MPLCONFIGDIR
+          value: /tmp/matplotlib
         {{- range $k, $v := $s.env }}
         - name: {{ $k }}
           value: {{ $v | toString | quote }}
