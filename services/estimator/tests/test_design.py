@@ -110,15 +110,34 @@ def test_role_problems_are_named(role_mapping: RoleMapping, message: str) -> Non
         prepare(frame(), role_mapping)
 
 
-def test_singular_design_names_the_redundant_column() -> None:
+def test_aliased_covariate_is_dropped_and_named() -> None:
+    """As R's lm: a covariate that is a linear combination of earlier ones is left out, and said."""
     data = frame().assign(age_again=lambda d: d["age"] * 2.0)
-    with pytest.raises(EstimationError, match=r"singular design: .*redundant: (age|age_again)\)"):
-        prepare(data, roles("age", "age_again"))
+    design = prepare(data, roles("age", "age_again"))
+    assert design.covariate_names == ["age"]
+    assert design.dropped_aliased == ["age_again"]
+    assert design.describe()["dropped_collinear_columns"] == "age_again"
 
 
-def test_covariate_that_copies_the_treatment_is_singular() -> None:
+def test_full_set_of_dummies_with_intercept_drops_one() -> None:
+    """Region dummies for every region (the dummy trap) plus a linear function of two columns."""
+    rng = np.random.default_rng(3)
+    data = frame()
+    region = rng.integers(0, 3, len(data))
+    data = data.assign(
+        north=(region == 0).astype(float),
+        south=(region == 1).astype(float),
+        west=(region == 2).astype(float),
+        age2=lambda d: 3.0 * d["age"] - 1.0,
+    )
+    design = prepare(data, roles("age", "north", "south", "west", "age2"))
+    assert design.dropped_aliased == ["west", "age2"]
+    assert design.X.shape[1] == 3
+
+
+def test_covariate_that_copies_the_treatment_is_refused() -> None:
     data = frame().assign(flag=lambda d: 1.0 - d["t"])
-    with pytest.raises(EstimationError, match="singular design"):
+    with pytest.raises(EstimationError, match="linear combination of the intercept and the covariates"):
         prepare(data, roles("flag"))
 
 

@@ -14,7 +14,7 @@ from scipy.special import expit
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from cqox_contracts.v1 import EstimateResult, RoleMapping
+from cqox_contracts.v1 import Adjustment, EstimateResult, RoleMapping
 from cqox_estimator.domain import estimate as _estimate
 from cqox_estimator.estimators import (
     REGISTRY,
@@ -154,7 +154,8 @@ def data_for(spec: MethodSpec, seed: int = 1) -> pd.DataFrame:
         return instrumented(2000, seed, effect=TRUE_EFFECT)
     if "running_variable" in spec.estimator.design_roles:
         return discontinuity(2000, seed, effect=TRUE_EFFECT)
-    observational = spec.adjusts_for_covariates and "observational" in spec.designs
+    adjusts = spec.estimator.uses_covariates and spec.estimator.adjustment_kind is not Adjustment.NONE
+    observational = adjusts and "observational" in spec.designs
     return simulate(seed=seed, confounded=observational)
 
 
@@ -176,6 +177,8 @@ def test_result_fields_are_well_formed(spec: MethodSpec) -> None:
     result = estimate(spec.name, data_for(spec), ROLES, ci_level=0.9)
     assert result.method == spec.name
     assert result.estimand == spec.estimand
+    assert result.adjustment == spec.estimator.adjustment_kind.value
+    assert result.relies_on_overlap is spec.estimator.relies_on_overlap
     assert result.std_error is not None and result.std_error > 0
     assert result.ci_lower is not None and result.ci_upper is not None
     assert result.ci_lower < result.estimate < result.ci_upper

@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from statsmodels.stats.multitest import multipletests
 
-from cqox_contracts.v1 import ArmContrast, EstimateResult
+from cqox_contracts.v1 import Adjustment, ArmContrast, Estimand, EstimateResult
 from cqox_estimator.estimators.design import MIN_ROWS_PER_ARM, DesignData, EstimationError
 from cqox_estimator.estimators.effects import summarize_effects
 
@@ -61,7 +61,13 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
     """
 
     method: ClassVar[str]
-    estimand: ClassVar[str] = "ATE"
+    estimand: ClassVar[str] = Estimand.ATE
+    # How the method removes confounding, stated once here and carried in every result, so the
+    # gates decide from it which doubts apply (never from lists of method names).
+    adjustment_kind: ClassVar[Adjustment] = Adjustment.OUTCOME
+    # Whether the estimate needs treated and control units with comparable covariates: weighting,
+    # matching and outcome models alike extrapolate (or explode) where one arm has no counterpart.
+    relies_on_overlap: ClassVar[bool] = True
     # Panel methods also need every row's unit and period (`fit(..., unit=, time=)`).
     panel: ClassVar[bool] = False
     # Multi-arm methods accept t coded 0..k-1 (0 = reference) and report every arm vs arm 0.
@@ -264,7 +270,19 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
             runtime_s=runtime_s,
             diagnostics={key: _plain(value) for key, value in diagnostics.items()},
             contrasts=contrasts,
+            adjustment=self.effective_adjustment(),
+            relies_on_overlap=self.relies_on_overlap,
+            dropped_covariates=(
+                [*design.dropped_constant, *design.dropped_aliased] if design is not None else []
+            ),
         )
+
+    def effective_adjustment(self) -> str:
+        """The adjustment this fit made: a covariate-adjusting method given no covariates made none."""
+        check_is_fitted(self, "ate_")
+        if self.adjustment_kind is not Adjustment.DESIGN and self.X_.shape[1] == 0:
+            return Adjustment.NONE.value
+        return self.adjustment_kind.value
 
     def unit_label(self, code: int) -> str:
         """The name of panel unit `code` (its label when the caller gave them, else the code)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from cqox_contracts.v1 import Adjustment
 from cqox_estimator.estimators.base import CausalEstimator, Contrast, FitSummary
 from cqox_estimator.estimators.design import EstimationError
 
@@ -23,6 +24,9 @@ class DifferenceInMeans(CausalEstimator):
         Use a t reference distribution with Welch-Satterthwaite degrees of freedom;
         False uses the normal distribution.
     """
+
+    adjustment_kind = Adjustment.NONE
+    relies_on_overlap = False
 
     method = "diff_in_means"
     estimand = "ATE"

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from cqox_contracts.v1 import Adjustment
 from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSummary
 from cqox_estimator.estimators.design import EstimationError
 
@@ -72,6 +73,9 @@ class RegressionDiscontinuity(CausalEstimator):
         "donut" RD): the estimate then does not rest on the units nearest the cutoff, the ones
         that could have sorted themselves across it. The density test still uses every row.
     """
+
+    adjustment_kind = Adjustment.DESIGN
+    relies_on_overlap = False
 
     method = "rd_robust"
     estimand = "LATE"

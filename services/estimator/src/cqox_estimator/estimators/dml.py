@@ -8,6 +8,7 @@ from numbers import Integral
 import numpy as np
 from numpy.typing import NDArray
 
+from cqox_contracts.v1 import Adjustment
 from cqox_estimator.estimators.base import CausalEstimator, Contrast, FitSummary
 from cqox_estimator.estimators.design import EstimationError
 from cqox_estimator.estimators.nuisance import (
@@ -77,6 +78,8 @@ class LinearDML(_EconMLDML):
     (arm 0 the baseline, multinomial first stage): every arm's mean CATE against arm 0 with its
     final-stage SE (`ate_inference(T0=0, T1=j)`); the per-unit effects are the headline arm's.
     """
+
+    adjustment_kind = Adjustment.DOUBLY_ROBUST
 
     method = "linear_dml"
     estimand = "ATE"

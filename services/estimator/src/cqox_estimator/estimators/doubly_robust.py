@@ -10,6 +10,7 @@ from sklearn.base import clone
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.tree import DecisionTreeRegressor, export_text
 
+from cqox_contracts.v1 import Adjustment
 from cqox_estimator.estimators.base import CausalEstimator, Contrast, Diagnostics, FitSummary
 from cqox_estimator.estimators.design import EstimationError
 from cqox_estimator.estimators.nuisance import (
@@ -24,6 +25,8 @@ from cqox_estimator.estimators.nuisance import (
 
 class _CrossFitted(CausalEstimator):
     """Shared parameters and the doubly robust score of the cross-fitted estimators."""
+
+    adjustment_kind = Adjustment.DOUBLY_ROBUST
 
     def __init__(
         self,

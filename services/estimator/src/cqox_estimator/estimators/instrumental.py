@@ -15,6 +15,7 @@ from linearmodels.iv.results import IVResults
 from numpy.typing import NDArray
 from scipy import stats
 
+from cqox_contracts.v1 import Adjustment
 from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSummary
 from cqox_estimator.estimators.design import EstimationError
 
@@ -62,6 +63,9 @@ class TwoStageLeastSquares(CausalEstimator):
     weak_f_threshold : float, default 10.0
         First-stage F below which the instrument is flagged as weak (Staiger and Stock 1997).
     """
+
+    adjustment_kind = Adjustment.DESIGN
+    relies_on_overlap = False
 
     method = "iv_2sls"
     estimand = "LATE"

@@ -8,9 +8,11 @@ from numpy.typing import NDArray
 from scipy.special import expit
 from sklearn.neighbors import NearestNeighbors
 
+from cqox_contracts.v1 import Adjustment
 from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSummary
 from cqox_estimator.estimators.design import EstimationError
-from cqox_estimator.estimators.nuisance import logistic_propensity, propensity_summary
+from cqox_estimator.estimators.nuisance import propensity_summary
+from cqox_shared.causal.propensity import logistic_propensity
 
 
 class PropensityScoreMatching(CausalEstimator):
@@ -38,6 +40,8 @@ class PropensityScoreMatching(CausalEstimator):
     random_state : int, default 0
         Seed of the greedy matching order (without replacement).
     """
+
+    adjustment_kind = Adjustment.PROPENSITY
 
     method = "psm"
     estimand = "ATT"
@@ -308,6 +312,8 @@ class PropensityStratification(CausalEstimator):
     adjust : bool, default True
         Regression-adjust for the covariates within strata.
     """
+
+    adjustment_kind = Adjustment.PROPENSITY
 
     method = "ps_stratification"
     estimand = "ATE"

@@ -6,14 +6,12 @@ EconML's `auto` model selection (minutes at 100k rows).
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import expit, logit
+from scipy.special import expit
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
@@ -56,33 +54,6 @@ def propensity_learner(kind: str, seed: int) -> Any:
 
         return LGBMClassifier(**LIGHTGBM_PARAMS, random_state=seed)
     return make_pipeline(StandardScaler(), LogisticRegression(C=1e6, max_iter=1000, tol=1e-6))
-
-
-def logistic_propensity(
-    t: NDArray[np.int64], X: NDArray[np.float64], *, C: float = 1e6, max_iter: int = 1000
-) -> tuple[NDArray[np.float64], NDArray[np.float64], bool]:
-    """Design [1, standardised X], logistic coefficients on it, and whether the solver converged."""
-    n = t.shape[0]
-    if X.shape[1] == 0:
-        return np.ones((n, 1)), np.array([float(logit(t.mean()))]), True
-    Z, model, converged = fit_logistic(t, X, C=C, max_iter=max_iter)
-    coef = np.concatenate([model.intercept_, model.coef_.ravel()])
-    return Z, coef, converged
-
-
-def fit_logistic(
-    t: NDArray[np.int64], X: NDArray[np.float64], *, C: float, max_iter: int
-) -> tuple[NDArray[np.float64], LogisticRegression, bool]:
-    """(Multinomial) logistic regression of t on standardised X: the design [1, standardised X],
-    the fitted model and whether the solver converged."""
-    scale = X.std(axis=0)
-    standardised = (X - X.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
-    model = LogisticRegression(C=float(C), solver="lbfgs", max_iter=int(max_iter), tol=1e-8)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        model.fit(standardised, t)
-    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    return np.column_stack([np.ones(t.shape[0]), standardised]), model, converged
 
 
 def logistic_influence(

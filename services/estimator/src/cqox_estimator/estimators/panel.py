@@ -11,7 +11,7 @@ from linearmodels.panel import PanelOLS
 from numpy.typing import NDArray
 from scipy import stats
 
-from cqox_contracts.v1 import RoleMapping
+from cqox_contracts.v1 import Adjustment, RoleMapping
 from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSummary
 from cqox_estimator.estimators.design import EstimationError
 
@@ -31,6 +31,9 @@ class TwoWayFixedEffects(CausalEstimator):
     can be negative (Goodman-Bacon 2021; de Chaisemartin and D'Haultfoeuille 2020); the
     diagnostics report the timing and the share of treated rows with negative weight.
     """
+
+    adjustment_kind = Adjustment.DESIGN
+    relies_on_overlap = False
 
     method = "twfe"
     estimand = "ATT"

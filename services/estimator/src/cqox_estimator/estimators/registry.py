@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from cqox_contracts.v1 import RoleMapping
+from cqox_contracts.v1 import Design, RoleMapping
 from cqox_estimator.estimators.base import CausalEstimator
 from cqox_estimator.estimators.difference import DifferenceInMeans
 from cqox_estimator.estimators.discontinuity import RegressionDiscontinuity
@@ -27,29 +27,20 @@ from cqox_estimator.estimators.weighting import (
     OverlapWeighting,
 )
 
-DESIGNS = frozenset(
-    {
-        "observational",
-        "experiment",
-        "panel",
-        "iv",
-        "rd",
-        "synthetic_control",
-        "network",
-        "geographic",
-    }
-)
+DESIGNS = frozenset(Design)
 ROLE_FIELDS = frozenset(RoleMapping.model_fields) - {"excluded"}
 Cost = Literal["light", "heavy"]
 
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """One registered method: its class, estimand, the roles and designs it needs, its cost."""
+    """One registered method: its class, the roles and designs it needs, its cost.
+
+    What the method is (estimand, adjustment, reliance on overlap) is stated once, on its class.
+    """
 
     name: str
     estimator: type[CausalEstimator]
-    estimand: str
     required_roles: frozenset[str]
     optional_roles: frozenset[str] = frozenset()
     # Cross-section methods by default; a geographic design (units with locations) is still
@@ -57,18 +48,22 @@ class MethodSpec:
     designs: frozenset[str] = frozenset({"observational", "experiment", "geographic"})
     default_params: Mapping[str, Any] = field(default_factory=dict)
     cost: Cost = "light"
-    adjusts_for_covariates: bool = True
     # Per-unit outputs written to the artifact store: CATE Parquet, policy CSV.
     writes_effects: bool = False
     writes_policy: bool = False
 
     def __post_init__(self) -> None:
-        if self.estimator.method != self.name or self.estimator.estimand != self.estimand:
+        if self.estimator.method != self.name:
             raise ValueError(f"spec {self.name!r} disagrees with {self.estimator.__name__}")
         unknown_roles = (self.required_roles | self.optional_roles) - ROLE_FIELDS
         if unknown_roles or not self.designs <= DESIGNS:
             raise ValueError(f"spec {self.name!r} names unknown roles or designs")
         object.__setattr__(self, "default_params", MappingProxyType(dict(self.default_params)))
+
+    @property
+    def estimand(self) -> str:
+        """The estimand the method's class states."""
+        return str(self.estimator.estimand)
 
     def missing_roles(self, roles: RoleMapping) -> list[str]:
         """Required roles that `roles` leaves empty."""
@@ -91,22 +86,17 @@ REGISTRY: dict[str, MethodSpec] = _register(
     MethodSpec(
         name="diff_in_means",
         estimator=DifferenceInMeans,
-        estimand="ATE",
         required_roles=_CORE,
-        # In observational data it is the unadjusted baseline the other methods are read against.
-        adjusts_for_covariates=False,
     ),
     MethodSpec(
         name="ols",
         estimator=RegressionAdjustment,
-        estimand="ATE",
         required_roles=_CORE,
         optional_roles=frozenset({"covariates"}),
     ),
     MethodSpec(
         name="ols_interacted",
         estimator=InteractedRegression,
-        estimand="ATE",
         required_roles=_CORE,
         optional_roles=frozenset({"covariates"}),
         writes_effects=True,
@@ -114,37 +104,27 @@ REGISTRY: dict[str, MethodSpec] = _register(
     MethodSpec(
         name="ipw",
         estimator=InversePropensityWeighting,
-        estimand="ATE",
         required_roles=_WITH_COVARIATES,
         default_params={"trim": 0.01},
     ),
-    MethodSpec(
-        name="psm", estimator=PropensityScoreMatching, estimand="ATT", required_roles=_WITH_COVARIATES
-    ),
+    MethodSpec(name="psm", estimator=PropensityScoreMatching, required_roles=_WITH_COVARIATES),
     MethodSpec(
         name="ps_stratification",
         estimator=PropensityStratification,
-        estimand="ATE",
         required_roles=_WITH_COVARIATES,
     ),
-    MethodSpec(name="aipw", estimator=AugmentedIPW, estimand="ATE", required_roles=_WITH_COVARIATES),
-    MethodSpec(
-        name="overlap_weights", estimator=OverlapWeighting, estimand="ATO", required_roles=_WITH_COVARIATES
-    ),
-    MethodSpec(
-        name="entropy_balancing", estimator=EntropyBalancing, estimand="ATT", required_roles=_WITH_COVARIATES
-    ),
+    MethodSpec(name="aipw", estimator=AugmentedIPW, required_roles=_WITH_COVARIATES),
+    MethodSpec(name="overlap_weights", estimator=OverlapWeighting, required_roles=_WITH_COVARIATES),
+    MethodSpec(name="entropy_balancing", estimator=EntropyBalancing, required_roles=_WITH_COVARIATES),
     MethodSpec(
         name="linear_dml",
         estimator=LinearDML,
-        estimand="ATE",
         required_roles=_WITH_COVARIATES,
         writes_effects=True,
     ),
     MethodSpec(
         name="causal_forest",
         estimator=CausalForest,
-        estimand="ATE",
         required_roles=_WITH_COVARIATES,
         cost="heavy",
         writes_effects=True,
@@ -152,7 +132,6 @@ REGISTRY: dict[str, MethodSpec] = _register(
     MethodSpec(
         name="s_learner",
         estimator=SLearner,
-        estimand="ATE",
         required_roles=_WITH_COVARIATES,
         cost="heavy",  # bootstrap refits every model B times
         writes_effects=True,
@@ -160,7 +139,6 @@ REGISTRY: dict[str, MethodSpec] = _register(
     MethodSpec(
         name="t_learner",
         estimator=TLearner,
-        estimand="ATE",
         required_roles=_WITH_COVARIATES,
         cost="heavy",
         writes_effects=True,
@@ -168,7 +146,6 @@ REGISTRY: dict[str, MethodSpec] = _register(
     MethodSpec(
         name="x_learner",
         estimator=XLearner,
-        estimand="ATE",
         required_roles=_WITH_COVARIATES,
         cost="heavy",
         writes_effects=True,
@@ -176,14 +153,12 @@ REGISTRY: dict[str, MethodSpec] = _register(
     MethodSpec(
         name="dr_learner",
         estimator=DRLearner,
-        estimand="ATE",
         required_roles=_WITH_COVARIATES,
         writes_effects=True,
     ),
     MethodSpec(
         name="policy_tree",
         estimator=PolicyTree,
-        estimand="policy gain",
         required_roles=_WITH_COVARIATES,
         writes_effects=True,
         writes_policy=True,
@@ -191,7 +166,6 @@ REGISTRY: dict[str, MethodSpec] = _register(
     MethodSpec(
         name="cuped",
         estimator=Cuped,
-        estimand="ATE",
         required_roles=_CORE,
         optional_roles=frozenset({"covariates"}),
         designs=frozenset({"experiment"}),
@@ -199,7 +173,6 @@ REGISTRY: dict[str, MethodSpec] = _register(
     MethodSpec(
         name="twfe",
         estimator=TwoWayFixedEffects,
-        estimand="ATT",
         required_roles=frozenset({"treatment", "outcome", "unit", "time"}),
         optional_roles=frozenset({"covariates"}),
         designs=frozenset({"panel"}),
@@ -207,7 +180,6 @@ REGISTRY: dict[str, MethodSpec] = _register(
     MethodSpec(
         name="cs_did",
         estimator=CallawaySantAnna,
-        estimand="ATT",
         required_roles=frozenset({"treatment", "outcome", "unit", "time"}),
         optional_roles=frozenset({"covariates"}),
         designs=frozenset({"panel"}),
@@ -215,7 +187,6 @@ REGISTRY: dict[str, MethodSpec] = _register(
     MethodSpec(
         name="iv_2sls",
         estimator=TwoStageLeastSquares,
-        estimand="LATE",
         required_roles=frozenset({"treatment", "outcome", "instrument"}),
         optional_roles=frozenset({"covariates"}),
         designs=frozenset({"iv"}),
@@ -223,7 +194,6 @@ REGISTRY: dict[str, MethodSpec] = _register(
     MethodSpec(
         name="rd_robust",
         estimator=RegressionDiscontinuity,
-        estimand="LATE",
         required_roles=frozenset({"treatment", "outcome", "running_variable"}),
         optional_roles=frozenset({"covariates"}),
         designs=frozenset({"rd"}),
@@ -231,15 +201,12 @@ REGISTRY: dict[str, MethodSpec] = _register(
     MethodSpec(
         name="synthetic_control",
         estimator=SyntheticControl,
-        estimand="ATT",
         required_roles=frozenset({"treatment", "outcome", "unit", "time"}),
         designs=frozenset({"synthetic_control"}),
-        adjusts_for_covariates=False,
     ),
     MethodSpec(
         name="spatial_spillover",
         estimator=SpatialSpillover,
-        estimand="ATE",
         required_roles=_CORE | frozenset({"latitude", "longitude"}),
         optional_roles=frozenset({"covariates"}),
         designs=frozenset({"geographic"}),

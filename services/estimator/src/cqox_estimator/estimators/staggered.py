@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 from scipy import special, stats
 from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
+from cqox_contracts.v1 import Adjustment
 from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSummary
 from cqox_estimator.estimators.design import EstimationError
 from cqox_estimator.estimators.panel import NEVER, adoption
@@ -71,6 +72,9 @@ class CallawaySantAnna(CausalEstimator):
     random_state : int, default 0
         Seed of the bootstrap weights (set from the analysis seed).
     """
+
+    adjustment_kind = Adjustment.DESIGN
+    relies_on_overlap = False
 
     method = "cs_did"
     estimand = "ATT"

@@ -28,6 +28,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy.optimize import nnls
 
+from cqox_contracts.v1 import Adjustment
 from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSummary
 from cqox_estimator.estimators.design import EstimationError
 from cqox_estimator.estimators.panel import NEVER, adoption
@@ -66,6 +67,9 @@ class SyntheticControl(CausalEstimator):
         Seed for sampling the placebo sets when there are two or three treated units and more
         than 20,000 possible sets of donors; otherwise unused (the placebos are enumerated).
     """
+
+    adjustment_kind = Adjustment.DESIGN
+    relies_on_overlap = False
 
     method = "synthetic_control"
     estimand = "ATT"

@@ -8,15 +8,11 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import expit, softmax
 
+from cqox_contracts.v1 import Adjustment
 from cqox_estimator.estimators.base import CausalEstimator, Contrast, Diagnostics, FitSummary
 from cqox_estimator.estimators.design import EstimationError
-from cqox_estimator.estimators.nuisance import (
-    fit_logistic,
-    kish,
-    logistic_influence,
-    logistic_propensity,
-    propensity_summary,
-)
+from cqox_estimator.estimators.nuisance import kish, logistic_influence, propensity_summary
+from cqox_shared.causal.propensity import fit_logistic, logistic_propensity
 
 
 class InversePropensityWeighting(CausalEstimator):
@@ -45,6 +41,8 @@ class InversePropensityWeighting(CausalEstimator):
     stacks the multinomial score with the arm means in the same way (its light ridge penalty,
     1/C, is left out of that correction). Trimming then applies to every arm's propensity.
     """
+
+    adjustment_kind = Adjustment.PROPENSITY
 
     method = "ipw"
     estimand = "ATE"
@@ -266,6 +264,9 @@ class OverlapWeighting(CausalEstimator):
         Iteration limit for the lbfgs solver.
     """
 
+    adjustment_kind = Adjustment.PROPENSITY
+    relies_on_overlap = False
+
     method = "overlap_weights"
     estimand = "ATO"
 
@@ -330,6 +331,8 @@ class EntropyBalancing(CausalEstimator):
     random_state : int, default 0
         Seed of the bootstrap.
     """
+
+    adjustment_kind = Adjustment.PROPENSITY
 
     method = "entropy_balancing"
     estimand = "ATT"

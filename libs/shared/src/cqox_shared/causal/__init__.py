@@ -1,0 +1,1 @@
+"""Causal vocabulary in code: covariate matrices, treatment coding, propensity models."""

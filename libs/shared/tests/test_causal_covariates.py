@@ -1,0 +1,59 @@
+"""The shared covariate matrix, aliasing check and propensity model (estimator and gate use them)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cqox_shared.causal.covariates import CovariateError, aliased_columns, covariate_matrix
+from cqox_shared.causal.propensity import propensity_scores
+
+
+def test_aliased_columns_follow_column_order_like_r_lm() -> None:
+    rng = np.random.default_rng(0)
+    n = 500
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    region = rng.integers(0, 3, n)
+    dummies = np.column_stack([region == k for k in range(3)]).astype(float)
+    design = np.column_stack([np.ones(n), a, b, a + 2 * b, dummies, 5 * a])
+    # a + 2b (3), the last dummy (6: the three sum to the intercept) and 5a (7) are aliased.
+    assert aliased_columns(design) == [3, 6, 7]
+
+
+def test_aliased_columns_never_report_the_kept_leading_columns() -> None:
+    n = 50
+    x = np.arange(n, dtype=float)
+    design = np.column_stack([np.ones(n), np.ones(n), x])
+    assert aliased_columns(design, keep=2) == []
+    assert aliased_columns(design, keep=1) == [1]
+
+
+def test_aliased_columns_keep_nearly_but_not_exactly_collinear_columns() -> None:
+    rng = np.random.default_rng(1)
+    n = 2000
+    x = rng.normal(size=n)
+    noisy = x + 1e-3 * rng.normal(size=n)  # r = 0.9999995: collinear in practice, not exactly
+    assert aliased_columns(np.column_stack([np.ones(n), x, noisy])) == []
+
+
+def test_covariate_matrix_codes_categories_drop_first_and_skips_constants() -> None:
+    frame = pd.DataFrame({"age": [30.0, 40, 50, 60], "city": ["b", "a", "c", "a"], "one": [1, 1, 1, 1]})
+    matrix = covariate_matrix({c: frame[c] for c in frame}, ["age", "city", "one"], 4)
+    assert matrix.names == ["age", "city=b", "city=c"]
+    assert matrix.constant == ["one"]
+    assert matrix.X[:, 1].tolist() == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_covariate_matrix_refuses_identifier_like_categories() -> None:
+    ids = pd.Series([f"id{i}" for i in range(60)])
+    with pytest.raises(CovariateError, match="60 categories"):
+        covariate_matrix({"id": ids}, ["id"], 60)
+
+
+def test_propensity_scores_recover_a_logistic_model() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(20_000, 1))
+    truth = 1 / (1 + np.exp(-(0.5 + 1.5 * x[:, 0])))
+    t = (rng.uniform(size=len(truth)) < truth).astype(np.int64)
+    assert np.abs(propensity_scores(t, x) - truth).max() < 0.03
