@@ -33,8 +33,8 @@ def test_causal_forest_pool_scales_out_without_touching_light_pools(api: httpx.C
         assert metric(heavy.url, "cqox_estimates_total", method=LIGHT) == 0
         assert metric(main.url, "cqox_estimates_total", method=LIGHT) - before[LIGHT] == 4
         log = heavy.process.log_path.read_text()
-        assert "estimator-method-causal_forest" in log or forest_extra > 0
-        assert "estimator-method-ols" not in log
+        assert "estimator-estimate-requested-causal_forest" in log or forest_extra > 0
+        assert "estimator-estimate-requested-ols" not in log
     finally:
         heavy.process.stop()
         del stack.services[heavy.name]

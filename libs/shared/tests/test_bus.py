@@ -11,7 +11,15 @@ import sqlalchemy as sa
 from sqlalchemy import MetaData
 
 from cqox_contracts.v1 import MessageDeadLettered, ReportGenerated, parse_event
-from cqox_shared.bus import Bus, Consumer, HandlerContext, OutboxRelay, RejectMessage, Subscription
+from cqox_shared.bus import (
+    Bus,
+    Consumer,
+    HandlerContext,
+    OutboxRelay,
+    RejectMessage,
+    Subscription,
+    outbox_row,
+)
 from cqox_shared.db import create_engine, messaging_tables, session_factory
 
 pytestmark = pytest.mark.integration
@@ -60,6 +68,17 @@ async def env(infra):  # type: ignore[no-untyped-def]
     await engine.dispose()
 
 
+async def _publish(bus: Bus, event: ReportGenerated) -> None:
+    """Publish as the outbox relay does (the tests play the upstream service)."""
+    row = outbox_row(event)
+    await bus.publish_raw(row["subject"], row["payload"].encode(), row["event_id"], row["headers"])
+
+
+def _service() -> str:
+    """A service name of one test's own, so its derived durable is fresh."""
+    return f"t{uuid.uuid4().hex[:8]}"
+
+
 async def _collect(url: str, subject: str, n: int, wait_s: float = 10.0) -> list[bytes]:
     nc = await nats.connect(url)
     js = nc.jetstream()
@@ -94,10 +113,9 @@ async def test_same_event_twice_is_handled_once_and_emits_through_outbox(env, in
             )
         )
 
-    durable = f"c{uuid.uuid4().hex[:8]}"
     consumer = Consumer(
-        "test",
-        Subscription(event.subject, durable, handler, deliver_new_only=True),
+        _service(),
+        Subscription(ReportGenerated, handler, publishes=(MessageDeadLettered,), deliver_new_only=True),
         env["bus"],
         env["sessions"],
         env["processed"],
@@ -107,8 +125,8 @@ async def test_same_event_twice_is_handled_once_and_emits_through_outbox(env, in
     task = asyncio.create_task(consumer.run())
     await asyncio.sleep(0.5)
     # the same event published twice: once deduplicated by Nats-Msg-Id, once with another msg id
-    await env["bus"].publish(event)
-    await env["bus"].publish(event)
+    await _publish(env["bus"], event)
+    await _publish(env["bus"], event)
     await env["bus"].publish_raw(event.subject, event.model_dump_json().encode(), "other-msg-id")
     try:
 
@@ -138,18 +156,18 @@ async def test_failing_handler_is_retried_then_dead_lettered_with_analysis_faile
     attempts: list[int] = []
 
     async def handler(ev, ctx: HandlerContext) -> None:  # type: ignore[no-untyped-def]
-        attempts.append(ctx.deliveries)
+        attempts.append(len(attempts) + 1)
         await ctx.session.execute(sa.insert(env["effects"]).values(analysis_id=ev.analysis_id))
         raise RuntimeError("boom")
 
-    durable = f"c{uuid.uuid4().hex[:8]}"
-    sub = Subscription(event.subject, durable, handler, max_deliver=3, deliver_new_only=True)
+    service = _service()
+    sub = Subscription(ReportGenerated, handler, max_deliver=3, deliver_new_only=True)
     consumer = Consumer(
-        "test", sub, env["bus"], env["sessions"], env["processed"], env["outbox"], env["relay"]
+        service, sub, env["bus"], env["sessions"], env["processed"], env["outbox"], env["relay"]
     )
     task = asyncio.create_task(consumer.run())
     await asyncio.sleep(0.5)
-    await env["bus"].publish(event)
+    await _publish(env["bus"], event)
     try:
         for _ in range(200):
             if len(attempts) >= 3:
@@ -165,7 +183,7 @@ async def test_failing_handler_is_retried_then_dead_lettered_with_analysis_faile
     mine = [d for d in dead if d.correlation_id == analysis]
     assert len(mine) == 1 and "gave up after 3 deliveries" in mine[0].reason and "boom" in mine[0].reason
     fails = [parse_event(m) for m in await _collect_all(infra.nats_url, "cqox.v1.analysis.failed")]
-    assert any(f.correlation_id == analysis and f.producer == "test" and f.stage == "test" for f in fails)
+    assert any(f.correlation_id == analysis and f.producer == service and f.stage == service for f in fails)
 
 
 async def test_rejected_and_undecodable_messages_are_dead_lettered_at_once(env, infra):  # type: ignore[no-untyped-def]
@@ -175,10 +193,9 @@ async def test_rejected_and_undecodable_messages_are_dead_lettered_at_once(env, 
     async def handler(ev, ctx: HandlerContext) -> None:  # type: ignore[no-untyped-def]
         raise RejectMessage("this can never work")
 
-    durable = f"c{uuid.uuid4().hex[:8]}"
     consumer = Consumer(
-        "test",
-        Subscription(event.subject, durable, handler, deliver_new_only=True),
+        _service(),
+        Subscription(ReportGenerated, handler, deliver_new_only=True),
         env["bus"],
         env["sessions"],
         env["processed"],
@@ -187,7 +204,7 @@ async def test_rejected_and_undecodable_messages_are_dead_lettered_at_once(env, 
     )
     task = asyncio.create_task(consumer.run())
     await asyncio.sleep(0.5)
-    await env["bus"].publish(event)
+    await _publish(env["bus"], event)
     await env["bus"].publish_raw(event.subject, b"not json at all", str(uuid.uuid4()))
     await asyncio.sleep(2.5)
     task.cancel()
@@ -225,16 +242,15 @@ async def test_trace_context_travels_in_message_headers(env, infra):  # type: ig
     async def handler(ev, ctx: HandlerContext) -> None:  # type: ignore[no-untyped-def]
         seen.append(trace.get_current_span().get_span_context().trace_id)
 
-    durable = f"c{uuid.uuid4().hex[:8]}"
-    sub = Subscription(event.subject, durable, handler, deliver_new_only=True)
+    sub = Subscription(ReportGenerated, handler, deliver_new_only=True)
     consumer = Consumer(
-        "test", sub, env["bus"], env["sessions"], env["processed"], env["outbox"], env["relay"]
+        _service(), sub, env["bus"], env["sessions"], env["processed"], env["outbox"], env["relay"]
     )
     task = asyncio.create_task(consumer.run())
     await asyncio.sleep(0.5)
     with tracer().start_as_current_span("upload") as span:
         publisher_trace = span.get_span_context().trace_id
-        await env["bus"].publish(event)
+        await _publish(env["bus"], event)
     try:
         for _ in range(100):
             if seen:

@@ -7,9 +7,9 @@ import io
 import re
 import zlib
 from pathlib import Path
-from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from structlog.testing import capture_logs
 
 from cqox_contracts.v1 import AnalysisAssessed, ReportGenerated
@@ -21,10 +21,11 @@ from cqox_contracts.v1.models import (
     MethodFailure,
     RoleMapping,
 )
-from cqox_shared.artifacts import LocalArtifactStore
-from cqox_shared.bus import HandlerContext
+from cqox_shared.harness import HandlerHarness, HandlerRun, scratch_database
+from cqox_shared.settings import Settings
 from cqox_visualization import handlers
-from cqox_visualization.db.models import outbox
+from cqox_visualization.app import build_runtime
+from cqox_visualization.db.models import ReportRecord
 from cqox_visualization.domain import flagged_methods, headline
 from cqox_visualization.figures import forest_plot_png, love_plot_png
 from cqox_visualization.pdf import _offline_fetcher, japanese_font_path, render_report_pdf
@@ -148,37 +149,35 @@ def test_the_renderer_fetches_nothing_but_data_uris_and_the_font() -> None:
     assert render_report_pdf(html).startswith(b"%PDF-")
 
 
-class _Session:
-    """Records the statements a handler executes."""
-
-    def __init__(self) -> None:
-        self.statements: list[Any] = []
-
-    async def execute(self, statement: Any) -> None:
-        self.statements.append(statement)
+@pytest.fixture(scope="module")
+def database_url(infra) -> str:  # type: ignore[no-untyped-def]
+    return scratch_database(infra.database_url, "visualization")
 
 
-def _run_handler(tmp_path: Path) -> tuple[HandlerContext, ReportGenerated]:
+def _run_handler(database_url: str, tmp_path: Path) -> ReportGenerated:
+    """draw_report on one event, against the visualization schema; its one emitted event."""
     event = AnalysisAssessed(
         correlation_id="an_ja", producer="test", analysis_id="an_ja", dataset=DATASET,
         roles=JAPANESE_ROLES, design="panel, binary treatment", estimates=ESTIMATES,
         failures=FAILURES, gates=GATES,
     )  # fmt: skip
-    ctx = HandlerContext(
-        session=_Session(),  # type: ignore[arg-type]
-        outbox=outbox,
-        deliveries=1,
-        producer="visualization",
-        store=LocalArtifactStore(tmp_path),
-    )
-    asyncio.run(handlers.draw_report(event, ctx))
-    (emitted,) = ctx.emitted
-    assert isinstance(emitted, ReportGenerated)
-    return ctx, emitted
+    settings = Settings(database_url=database_url, artifact_url=f"file://{tmp_path}")
+
+    async def twice() -> tuple[HandlerRun, HandlerRun]:
+        async with HandlerHarness(build_runtime(settings)) as harness:
+            return await harness.run(event), await harness.run(event)
+
+    run, again = asyncio.run(twice())
+    assert run.outcome == "ok" and again.outcome == "duplicate" and again.emitted == []
+    (emitted,) = run.emitted
+    assert isinstance(emitted, ReportGenerated) and emitted.causation_id == event.event_id
+    assert emitted.producer == "visualization"
+    return emitted
 
 
-def test_the_handler_stores_the_pdf_next_to_the_html(tmp_path: Path) -> None:
-    _, event = _run_handler(tmp_path)
+@pytest.mark.integration
+def test_the_handler_stores_the_pdf_next_to_the_html(database_url: str, tmp_path: Path) -> None:
+    event = _run_handler(database_url, tmp_path)
     artifacts = {a.name: a for a in event.artifacts}
     assert artifacts["report"].uri == event.report_uri and event.report_uri.endswith("/report.html")
     pdf = artifacts["report_pdf"]
@@ -187,17 +186,26 @@ def test_the_handler_stores_the_pdf_next_to_the_html(tmp_path: Path) -> None:
     assert Path(pdf.uri.removeprefix("file://")).read_bytes().startswith(b"%PDF-")
 
 
-def test_a_failing_pdf_costs_only_the_pdf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.integration
+def test_a_failing_pdf_costs_only_the_pdf(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(html: str, *, analysis_id: str = "") -> bytes:
         raise OSError("cannot load library 'libpango-1.0-0'")
 
     monkeypatch.setattr(handlers, "render_report_pdf", broken)
     with capture_logs() as logs:
-        ctx, event = _run_handler(tmp_path)
+        event = _run_handler(database_url, tmp_path)
     assert "report_pdf" not in {a.name for a in event.artifacts}
     assert {"report", "forest_plot"} <= {a.name for a in event.artifacts}
     assert Path(event.report_uri.removeprefix("file://")).read_text().startswith("<!DOCTYPE html>")
     assert not (tmp_path / "default" / "analyses" / "an_ja" / "report.pdf").exists()
-    assert len(ctx.session.statements) == 2  # type: ignore[attr-defined]  # the report row, the outbox row
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:  # the report row is there, without the PDF
+            stored = conn.execute(sa.select(ReportRecord.artifacts)).scalar_one()
+    finally:
+        engine.dispose()
+    assert {a["name"] for a in stored} == {a.name for a in event.artifacts}
     (warning,) = [entry for entry in logs if entry["log_level"] == "warning"]
     assert "libpango" in warning["error"] and warning["analysis_id"] == "an_ja"

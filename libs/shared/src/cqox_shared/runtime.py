@@ -1,7 +1,9 @@
 """One runtime for every service: migrate, connect, consume, relay, serve health and metrics.
 
 A worker's `app.py` builds a `ServiceRuntime` with its subscriptions and calls `run_worker`;
-an HTTP service starts the same runtime inside its FastAPI lifespan.
+an HTTP service starts the same runtime inside its FastAPI lifespan. The runtime's flows
+(`subscriptions`, plus `publishes` for what HTTP routes and background tasks say) are the
+service's whole declaration of what it hears and says (ADR 0013).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from cqox_shared.bus import Bus, Consumer, HandlerContext, OutboxRelay, Subscrip
 from cqox_shared.db import create_engine, migrate, session_factory
 from cqox_shared.logging import configure_logging, get_logger
 from cqox_shared.metrics import render_metrics
+from cqox_shared.retention import longest_stream_age_s, run_retention
 from cqox_shared.settings import Settings
 from cqox_shared.tracing import configure_tracing
 
@@ -49,14 +52,20 @@ class ServiceRuntime:
         metadata: MetaData,
         migrations: Path,
         subscriptions: Sequence[Subscription] = (),
+        publishes: Sequence[type[Event]] = (),
         background: Sequence[BackgroundTask] = (),
     ) -> None:
+        """`publishes`: what the service says outside its subscriptions (HTTP routes, background tasks)."""
         self.service = service
         self.settings = settings
         self.metadata = metadata
         self.schema = metadata.schema or service
         self.migrations = migrations
         self.subscriptions = list(subscriptions)
+        self.publishes = tuple(publishes)
+        durables = [sub.durable(service) for sub in self.subscriptions]
+        if len(set(durables)) != len(durables):
+            raise ValueError(f"{service}: two subscriptions share a durable: {sorted(durables)}")
         self.background = list(background)
         self.instance_id = settings.instance_id or f"{socket.gethostname()}-{os.getpid()}"
         self.bus = Bus(service)
@@ -90,19 +99,8 @@ class ServiceRuntime:
         self.relay = OutboxRelay(self.bus, self.sessions, self.outbox)
         self._spawn(self.relay.run())
         for sub in self.subscriptions:
-            consumer = Consumer(
-                self.service,
-                sub,
-                self.bus,
-                self.sessions,
-                self.processed,
-                self.outbox,
-                self.relay,
-                store=self.store,
-                max_deliver=self.settings.max_deliver,
-                ack_wait_s=self.settings.ack_wait_s,
-            )
-            self._spawn(consumer.run())
+            self._spawn(self.consumer(sub).run())
+        self._spawn(self._retention())
         for task in self.background:
             self._spawn(task(self))
         self.ready = True
@@ -110,6 +108,43 @@ class ServiceRuntime:
             "service started",
             instance=self.instance_id,
             consumes=[s.subject for s in self.subscriptions],
+        )
+
+    def consumer(self, subscription: Subscription) -> Consumer:
+        """The consumer running one of this runtime's subscriptions (after `start`, or in a harness)."""
+        assert self.sessions is not None
+        return Consumer(
+            self.service,
+            subscription,
+            self.bus,
+            self.sessions,
+            self.processed,
+            self.outbox,
+            OutboxRelay(self.bus, self.sessions, self.outbox) if self.relay is None else self.relay,
+            store=self.store,
+            max_deliver=self.settings.max_deliver,
+            ack_wait_s=self.settings.ack_wait_s,
+        )
+
+    async def _retention(self) -> None:
+        """Prune published outbox rows and old processed-event records on a schedule."""
+        assert self.sessions is not None
+        settings = self.settings
+        replayable_s = longest_stream_age_s(sub.stream_name for sub in self.subscriptions)
+        if settings.processed_events_retention_s < replayable_s:
+            log.warning(
+                "processed_events retention is shorter than the streams' max_age: a message "
+                "redelivered or replayed after it would be handled again",
+                retention_s=settings.processed_events_retention_s,
+                max_age_s=replayable_s,
+            )
+        await run_retention(
+            self.sessions,
+            self.outbox,
+            self.processed,
+            outbox_retention_s=settings.outbox_retention_s,
+            processed_retention_s=settings.processed_events_retention_s,
+            interval_s=settings.retention_interval_s,
         )
 
     def _spawn(self, coro: Awaitable[None]) -> None:
@@ -138,21 +173,21 @@ class ServiceRuntime:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[HandlerContext]:
-        """A transaction whose emitted events are published after commit (for HTTP handlers)."""
+        """A transaction whose emitted events (of the runtime's `publishes`) are published after
+        commit: for HTTP routes and background tasks."""
         assert self.sessions is not None and self.relay is not None
         session: AsyncSession
         async with self.sessions() as session, session.begin():
             yield HandlerContext(
-                session=session, outbox=self.outbox, deliveries=1, producer=self.service, store=self.store
+                session=session,
+                outbox=self.outbox,
+                producer=self.service,
+                publishes=frozenset(self.publishes),
+                flow=f"{self.service} (outside a subscription)",
+                store=self.store,
             )
         with contextlib.suppress(Exception):
             await self.relay.flush()
-
-    async def emit(self, *events: Event) -> None:
-        """Publish events through the outbox in their own transaction."""
-        async with self.transaction() as ctx:
-            for event in events:
-                await ctx.emit(event)
 
     async def check_ready(self) -> dict[str, bool]:
         """Readiness of each dependency."""

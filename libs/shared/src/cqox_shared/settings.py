@@ -25,3 +25,9 @@ class Settings(BaseSettings):
     max_deliver: int = 5
     default_tenant: str = "default"
     instance_id: str = ""
+    # Retention of the bus runtime's tables, pruned by a background task every interval.
+    # Published outbox rows are history only; a processed-event record must outlive any redelivery
+    # or replay of its message, so keep it longer than the streams' max_age (7 days).
+    outbox_retention_s: float = 24 * 3600
+    processed_events_retention_s: float = 8 * 24 * 3600
+    retention_interval_s: float = 3600

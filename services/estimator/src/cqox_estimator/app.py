@@ -16,7 +16,15 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from threadpoolctl import threadpool_limits
 
-from cqox_contracts.v1 import DatasetQualified, EstimateCompleted, EstimateFailed, EstimateRequested
+from cqox_contracts.v1 import (
+    AnalysisEstimated,
+    AnalysisFailed,
+    DatasetQualified,
+    EstimateCompleted,
+    EstimateFailed,
+    EstimateRequested,
+    Event,
+)
 from cqox_estimator import handlers
 from cqox_estimator.db import MIGRATIONS
 from cqox_estimator.db.models import metadata
@@ -30,6 +38,7 @@ from cqox_shared.settings import Settings
 
 log = get_logger("cqox.estimator")
 
+SERVICE = "estimator"
 ROLES = ("planner", "aggregator", "worker")
 
 
@@ -70,13 +79,15 @@ def build_runtime(
     if unknown:
         raise SystemExit(f"unknown methods {unknown}; known: {sorted(REGISTRY)}")
     subscriptions: list[Subscription] = []
+    publishes: list[type[Event]] = []
     background = []
     if "planner" in roles:
         subscriptions.append(
             Subscription(
-                DatasetQualified.subject_template,
-                "estimator-planner",
+                DatasetQualified,
                 handlers.plan_handler(settings.estimator_timeout_s),
+                publishes=(EstimateRequested, AnalysisFailed),
+                formerly="estimator-planner",
             )
         )
     if "worker" in roles:
@@ -84,30 +95,35 @@ def build_runtime(
         served = list(methods) if methods is not None else sorted(REGISTRY)
         background.append(warm_up(served))
         for method in served:
-            subject = EstimateRequested.subject_template.format(method=method)
             subscriptions.append(
                 Subscription(
-                    subject,
-                    f"estimator-method-{method}",
+                    EstimateRequested,
                     handlers.estimate_handler(settings.instance_id, frames),
+                    publishes=(EstimateCompleted, EstimateFailed),
+                    method=method,
+                    formerly=f"estimator-method-{method}",
                 )
             )
     if "aggregator" in roles:
         for event_class, name in ((EstimateCompleted, "completed"), (EstimateFailed, "failed")):
             subscriptions.append(
                 Subscription(
-                    event_class.subject_template.format(method="*"),
-                    f"estimator-aggregator-{name}",
+                    event_class,
                     handlers.aggregate_handler,
+                    publishes=(AnalysisEstimated,),
+                    method="*",
+                    formerly=f"estimator-aggregator-{name}",
                 )
             )
+        publishes.append(AnalysisEstimated)  # the timeout sweeper closes analyses that ran out of time
         background.append(handlers.timeout_sweeper(settings.estimator_sweep_interval_s))
     return ServiceRuntime(
-        "estimator",
+        SERVICE,
         settings=settings,
         metadata=metadata,
         migrations=MIGRATIONS,
         subscriptions=subscriptions,
+        publishes=publishes,
         background=background,
     )
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cqox_contracts.v1 import AnalysisRequested, DatasetConfirmed, DatasetIngested
+from cqox_contracts.v1 import (
+    AnalysisFailed,
+    AnalysisRequested,
+    DatasetConfirmed,
+    DatasetIngested,
+    DatasetMapped,
+)
 from cqox_mapping import handlers
 from cqox_mapping.db import MIGRATIONS
 from cqox_mapping.db.models import metadata
@@ -13,6 +19,8 @@ from cqox_shared.bus import Subscription
 from cqox_shared.cli import parse_service_args
 from cqox_shared.runtime import ServiceRuntime, run_worker
 from cqox_shared.settings import Settings
+
+SERVICE = "mapping"
 
 
 class MappingSettings(Settings):
@@ -25,27 +33,16 @@ def build_runtime(settings: MappingSettings | None = None) -> ServiceRuntime:
     """The mapping service's runtime with its subscriptions."""
     settings = settings or MappingSettings()
     threshold = settings.mapping_confidence_threshold
+    says = (DatasetMapped, AnalysisFailed)
     return ServiceRuntime(
-        "mapping",
+        SERVICE,
         settings=settings,
         metadata=metadata,
         migrations=MIGRATIONS,
         subscriptions=[
-            Subscription(
-                DatasetIngested.subject_template,
-                "mapping-dataset-ingested",
-                handlers.map_roles_handler(threshold),
-            ),
-            Subscription(
-                AnalysisRequested.subject_template,
-                "mapping-analysis-requested",
-                handlers.map_roles_handler(threshold),
-            ),
-            Subscription(
-                DatasetConfirmed.subject_template,
-                "mapping-dataset-confirmed",
-                handlers.confirm_roles_handler(threshold),
-            ),
+            Subscription(DatasetIngested, handlers.map_roles_handler(threshold), publishes=says),
+            Subscription(AnalysisRequested, handlers.map_roles_handler(threshold), publishes=says),
+            Subscription(DatasetConfirmed, handlers.confirm_roles_handler(threshold), publishes=says),
         ],
     )
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cqox_contracts.v1 import AnalysisEstimated, DatasetMapped
+from cqox_contracts.v1 import (
+    AnalysisAssessed,
+    AnalysisEstimated,
+    DatasetMapped,
+    DatasetQualified,
+    DatasetRejected,
+)
 from cqox_quality_gate import handlers
 from cqox_quality_gate.db import MIGRATIONS
 from cqox_quality_gate.db.models import metadata
@@ -15,6 +21,10 @@ from cqox_shared.cli import parse_service_args
 from cqox_shared.runtime import ServiceRuntime, run_worker
 from cqox_shared.settings import Settings
 
+# The one name of this service (logs, durables, producer, metrics); its Postgres schema keeps the
+# name `quality` (ADR 0013).
+SERVICE = "quality-gate"
+
 
 def build_runtime(
     settings: Settings | None = None, thresholds: GateThresholds | None = None
@@ -22,20 +32,22 @@ def build_runtime(
     """The quality-gate runtime; thresholds from CQOX_GATE_* variables by default."""
     thresholds = thresholds or GateThresholds.from_env()
     return ServiceRuntime(
-        "quality-gate",
+        SERVICE,
         settings=settings or Settings(),
         metadata=metadata,
         migrations=MIGRATIONS,
         subscriptions=[
             Subscription(
-                DatasetMapped.subject_template,
-                "quality-dataset-mapped",
+                DatasetMapped,
                 handlers.data_gates_handler(thresholds),
+                publishes=(DatasetQualified, DatasetRejected),
+                formerly="quality-dataset-mapped",
             ),
             Subscription(
-                AnalysisEstimated.subject_template,
-                "quality-analysis-estimated",
+                AnalysisEstimated,
                 handlers.causal_gates_handler(thresholds),
+                publishes=(AnalysisAssessed,),
+                formerly="quality-analysis-estimated",
             ),
         ],
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cqox_contracts.v1 import AnalysisAssessed
+from cqox_contracts.v1 import AnalysisAssessed, ReportGenerated
 from cqox_shared.bus import Subscription
 from cqox_shared.cli import parse_service_args
 from cqox_shared.runtime import ServiceRuntime, run_worker
@@ -13,19 +13,17 @@ from cqox_visualization import handlers
 from cqox_visualization.db import MIGRATIONS
 from cqox_visualization.db.models import metadata
 
+SERVICE = "visualization"
+
 
 def build_runtime(settings: Settings | None = None) -> ServiceRuntime:
     """The visualization runtime."""
     return ServiceRuntime(
-        "visualization",
+        SERVICE,
         settings=settings or Settings(),
         metadata=metadata,
         migrations=MIGRATIONS,
-        subscriptions=[
-            Subscription(
-                AnalysisAssessed.subject_template, "visualization-analysis-assessed", handlers.draw_report
-            )
-        ],
+        subscriptions=[Subscription(AnalysisAssessed, handlers.draw_report, publishes=(ReportGenerated,))],
     )
 
 
