@@ -1,0 +1,124 @@
+"""Ingest wiring: the public HTTP API; says dataset.ingested and analysis.requested; hears every
+stream to keep the analyses read model (GET /v1/analyses/{id}, SSE)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from cqox_contracts.v1 import AnalysisRequested, DatasetConfirmed, DatasetIngested, Event
+from cqox_ingest import api, handlers
+from cqox_ingest.db import MIGRATIONS
+from cqox_ingest.db.models import metadata
+from cqox_ingest.readers import IngestError
+from cqox_ingest.upload_limit import UploadLimit
+from cqox_shared.auth import ApiKeyAuth
+from cqox_shared.bus import Subscription
+from cqox_shared.cli import parse_service_args
+from cqox_shared.ratelimit import RateLimit
+from cqox_shared.runtime import ServiceRuntime
+from cqox_shared.settings import Settings
+
+SERVICE = "ingest"
+READ_MODEL_STREAMS = (
+    "CQOX_DATASETS",
+    "CQOX_ANALYSES",
+    "CQOX_ESTIMATES",
+    "CQOX_REPORTS",
+    "CQOX_NOTIFICATIONS",
+)
+
+
+class IngestSettings(Settings):
+    """Ingest settings (CQOX_ prefix)."""
+
+    http_port: int = 8000
+    api_keys: str = ""
+    max_upload_bytes: int = 200 * 1024 * 1024
+    max_columns: int = 2000
+    max_cell_bytes: int = 1 << 20
+    max_inflated_bytes: int = 1 << 30
+    max_inflation_ratio: int = 200
+    # Per-principal limits per replica (0 disables); uploads are POST /v1/datasets.
+    rate_limit_requests_per_minute: int = 600
+    rate_limit_uploads_per_minute: int = 60
+
+
+def build_runtime(settings: IngestSettings | None = None) -> ServiceRuntime:
+    """The ingest runtime: one read-model consumer per stream; the HTTP API says
+    dataset.ingested, analysis.requested and dataset.confirmed."""
+    subscriptions = [
+        Subscription(
+            Event,
+            handlers.project_event,
+            stream=stream,
+            formerly=f"ingest-readmodel-{stream.removeprefix('CQOX_').lower()}",
+        )
+        for stream in READ_MODEL_STREAMS
+    ]
+    return ServiceRuntime(
+        SERVICE,
+        settings=settings or IngestSettings(),
+        metadata=metadata,
+        migrations=MIGRATIONS,
+        subscriptions=subscriptions,
+        publishes=(DatasetIngested, AnalysisRequested, DatasetConfirmed),
+    )
+
+
+def create_app(settings: IngestSettings | None = None) -> FastAPI:
+    """The FastAPI app; the bus runtime starts and stops with it."""
+    settings = settings or IngestSettings()
+    runtime = build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        yield
+        await runtime.stop()
+
+    app = FastAPI(title="CQOx ingest API", version="1", lifespan=lifespan)
+    auth = ApiKeyAuth(settings.api_keys, settings.default_tenant)
+    # The routers reach these through cqox_ingest.dependencies.
+    app.state.runtime, app.state.auth = runtime, auth
+    app.include_router(api.router)
+    app.add_middleware(UploadLimit, limit=settings.max_upload_bytes)
+    # Added last, so it runs first: a refused request is answered before its body is read.
+    app.add_middleware(
+        RateLimit,
+        service="ingest",
+        auth=auth,
+        requests_per_minute=settings.rate_limit_requests_per_minute,
+        uploads_per_minute=settings.rate_limit_uploads_per_minute,
+        upload_routes=api.UPLOAD_ROUTES,
+    )
+    for route in runtime.health_routes():
+        app.router.routes.append(route)
+
+    @app.exception_handler(IngestError)
+    async def refused(_: Request, exc: IngestError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message, **exc.extra}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, HTTPException):
+            raise exc
+        return JSONResponse({"detail": "internal error; the request was not applied"}, status_code=500)
+
+    return app
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point `cqox-ingest`."""
+    parse_service_args(
+        "cqox-ingest",
+        "CQOx ingest API: uploads, analyses, the read model and its Server-Sent Events.",
+        IngestSettings,
+        argv,
+    )
+    settings = IngestSettings()
+    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_level="warning")
