@@ -10,9 +10,11 @@ from cqox_contracts.v1 import GateResult, RoleMapping
 from cqox_quality_gate.gates.thresholds import GateThresholds
 from cqox_quality_gate.gates.treatment import TreatmentCoding, code_treatment
 
-# Roles whose failures block the analysis; every other mapped column only warns.
-BLOCKING_ROLES = ("treatment", "outcome")
 REQUIRED_ROLES = ("treatment", "outcome")
+# Roles every method drops a row for when its value is missing: the complete cases are the rows
+# with all of them (unit and time too under panel designs, where they index the rows).
+CASE_ROLES = ("treatment", "outcome", "covariate", "instrument", "running_variable")
+INDEXED_DESIGNS = frozenset({"panel", "synthetic_control"})
 # Most treatment levels read as arms of a multi-arm comparison; more look like a dose or an id.
 MAX_ARMS = 10
 # Designs whose treatment the `treatment_arms` gate reads differently:
@@ -96,28 +98,168 @@ def _columns_present_gate(df: pd.DataFrame, pairs: list[tuple[str, str]]) -> Gat
 
 
 def _completeness_gate(df: pd.DataFrame, role: str, column: str, thresholds: GateThresholds) -> GateResult:
+    """Missing share of one mapped column: a warning, never a rejection (the methods run on the
+    complete cases; `complete_cases` decides whether enough of them remain)."""
     n_rows = len(df)
     n_missing = int(df[column].isna().sum())
     share = n_missing / n_rows if n_rows else 1.0
     limit = thresholds.max_missing_share
     passed = share <= limit
-    severity = "error" if role in BLOCKING_ROLES else "warning"
     if passed:
         message = f"Column {column!r} ({role}) is {share:.1%} missing, within the {limit:.0%} cap."
+    elif role in REQUIRED_ROLES:
+        message = (
+            f"Column {column!r} ({role}) is {share:.1%} missing, above the {limit:.0%} cap; the methods "
+            f"use the {n_rows - n_missing} rows where it is present (see complete_cases"
+            + (" and attrition)." if role == "outcome" else ").")
+        )
     else:
-        action = "drop or impute it" if severity == "warning" else "fix the source data"
-        message = f"Column {column!r} ({role}) is {share:.1%} missing, above the {limit:.0%} limit; {action}."
+        message = (
+            f"Column {column!r} ({role}) is {share:.1%} missing, above the {limit:.0%} cap; rows without "
+            "it are dropped: drop it from the covariates or impute it to keep them."
+        )
     return GateResult(
         name=f"completeness:{column}",
         category="data",
         threshold=limit,
         value=share,
         passed=passed,
-        severity=severity,
+        severity="warning",
         message=message,
         applies_to=[column],
         details={"role": role, "n_missing": float(n_missing), "n_rows": float(n_rows)},
     )
+
+
+def _case_columns(pairs: list[tuple[str, str]], design: str | None) -> list[str]:
+    roles = CASE_ROLES + (("unit", "time") if design in INDEXED_DESIGNS else ())
+    return [column for role, column in pairs if role in roles]
+
+
+def _complete_cases_gate(
+    df: pd.DataFrame, pairs: list[tuple[str, str]], thresholds: GateThresholds, design: str | None
+) -> GateResult:
+    """Share of rows with every used column present: the rows every method runs on. Too few
+    left (below `min_complete_share`) rejects the dataset; otherwise the analysis goes on."""
+    columns = [c for c in _case_columns(pairs, design) if c in df.columns]
+    n_rows = len(df)
+    complete = df[columns].notna().all(axis=1) if columns else pd.Series(True, index=df.index)
+    n_complete = int(complete.sum())
+    share = n_complete / n_rows if n_rows else 0.0
+    limit = thresholds.min_complete_share
+    passed = n_rows > 0 and share >= limit
+    worst = max(columns, key=lambda c: int(df[c].isna().sum()), default=None) if columns else None
+    if passed:
+        message = (
+            f"{n_complete} of {n_rows} rows ({share:.1%}) have every used column; the methods run on them."
+            if n_complete < n_rows
+            else f"All {n_rows} rows have every used column."
+        )
+    else:
+        hint = f" (most missing: {worst!r})" if worst is not None and n_rows else ""
+        message = (
+            f"Only {n_complete} of {n_rows} rows ({share:.1%}) have every used column{hint}, below the "
+            f"{limit:.0%} minimum; recover the missing values or map columns that are filled in."
+        )
+    return GateResult(
+        name="complete_cases",
+        category="data",
+        threshold=limit,
+        value=share,
+        passed=passed,
+        severity="error",
+        message=message,
+        applies_to=columns,
+        details={"n_complete": float(n_complete), "n_rows": float(n_rows), "columns": ", ".join(columns)},
+    )
+
+
+def _attrition_gate(
+    df: pd.DataFrame, roles: RoleMapping, thresholds: GateThresholds, design: str | None
+) -> GateResult:
+    """Outcomes missing among rows that have a treatment (attrition), overall and by arm.
+
+    Complete-case estimates assume the outcome is missing at random within each arm; attrition
+    that differs between arms can bias them however large the sample. The gate flags it and
+    points to Lee (2009) bounds, which assume only that treatment moves attrition one way.
+    """
+    treatment, outcome = roles.treatment, roles.outcome
+    limit, differential_limit = thresholds.max_attrition, thresholds.max_differential_attrition
+    if not treatment or treatment not in df.columns or not outcome or outcome not in df.columns:
+        return _unavailable("attrition", "attrition", treatment if treatment else outcome, limit)
+    assigned = df[df[treatment].notna()]
+    missing = assigned[outcome].isna()
+    n_assigned, n_missing = len(assigned), int(missing.sum())
+    overall = n_missing / n_assigned if n_assigned else 0.0
+    details: dict[str, float | str | None] = {
+        "n_assigned": float(n_assigned),
+        "n_missing_outcome": float(n_missing),
+        "max_differential_attrition": differential_limit,
+    }
+    arms = _arm_labels(assigned[treatment], roles, design)
+    differential: float | None = None
+    if arms is not None:
+        shares = missing.groupby(arms).mean()
+        for level, share in shares.items():
+            details[f"attrition[{level}]"] = float(share)
+        if len(shares) >= 2:
+            differential = float(shares.max() - shares.min())
+            details["differential_attrition"] = differential
+            details["most_attrition_arm"] = str(shares.idxmax())
+            details["least_attrition_arm"] = str(shares.idxmin())
+    overall_ok = overall <= limit
+    differential_ok = differential is None or differential <= differential_limit
+    by_arm = ""
+    if arms is not None:
+        listing = ", ".join(f"{level}: {share:.1%}" for level, share in shares.items())
+        by_arm = f" (by {treatment!r} arm: {listing})"
+    if n_missing == 0:
+        message = f"Every row with a treatment has its outcome {outcome!r}: no attrition."
+    elif overall_ok and differential_ok:
+        message = (
+            f"Outcome {outcome!r} is missing for {overall:.1%} of rows with a treatment{by_arm}, within "
+            f"the {limit:.0%} overall and {differential_limit * 100:g}-point differential limits."
+        )
+    else:
+        problems = []
+        if not overall_ok:
+            problems.append(f"above the {limit:.0%} limit")
+        if not differential_ok:
+            problems.append(
+                f"the arms differ by {differential * 100:.1f} percentage points, above the "
+                f"{differential_limit * 100:g}-point limit"
+            )
+        message = (
+            f"Outcome {outcome!r} is missing for {overall:.1%} of rows with a treatment{by_arm}: "
+            f"{'; '.join(problems)}. Estimates use the complete cases and assume outcomes are missing "
+            "at random within arms; read the Lee (2009) bounds (method lee_bounds, experiments) for "
+            "what selective attrition could do, or follow up the missing outcomes."
+        )
+    return GateResult(
+        name="attrition",
+        category="data",
+        threshold=limit,
+        value=overall,
+        passed=overall_ok and differential_ok,
+        severity="warning",
+        message=message,
+        applies_to=[outcome],
+        details=details,
+    )
+
+
+def _arm_labels(values: pd.Series, roles: RoleMapping, design: str | None) -> pd.Series | None:
+    """Each row's arm as a label, or None for a continuous treatment (no arms to compare)."""
+    coding = code_treatment(values, roles.treatment_coding)
+    if len(coding.levels) > MAX_ARMS:
+        return None
+    continuous = design in CONTINUOUS_TREATMENT_DESIGNS and numeric_values(values) is not None
+    if len(coding.levels) > 2 and continuous:
+        return None
+    numeric = numeric_values(values)
+    if numeric is not None and bool((numeric == numeric.round()).all()):
+        return numeric.astype("int64").astype(str)  # 1.0 -> "1"
+    return values.astype(str)
 
 
 def _unavailable(name: str, role: str, column: str | None, threshold: float) -> GateResult:
@@ -289,12 +431,18 @@ def _outcome_variance_gate(df: pd.DataFrame, roles: RoleMapping) -> GateResult:
 def data_gates(
     df: pd.DataFrame, roles: RoleMapping, thresholds: GateThresholds, design: str | None = None
 ) -> list[GateResult]:
-    """Run the data gates on a mapped dataset, in a fixed order."""
+    """Run the data gates on a mapped dataset, in a fixed order.
+
+    Missing values never reject a dataset by themselves: the methods run on the complete cases,
+    `completeness` and `attrition` warn, and only too few complete cases (`complete_cases`) reject.
+    """
     pairs = mapped_columns(roles)
     gates = [_required_roles_gate(roles), _columns_present_gate(df, pairs)]
     gates.extend(
         _completeness_gate(df, role, column, thresholds) for role, column in pairs if column in df.columns
     )
+    gates.append(_complete_cases_gate(df, pairs, thresholds, design))
+    gates.append(_attrition_gate(df, roles, thresholds, design))
     gates.append(_treatment_arms_gate(df, roles, thresholds.min_arm_size, design))
     gates.append(_outcome_variance_gate(df, roles))
     return gates

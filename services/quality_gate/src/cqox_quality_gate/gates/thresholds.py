@@ -17,7 +17,31 @@ class GateThresholds(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_missing_share: float = Field(
-        default=0.2, ge=0, le=1, description="Largest missing share a mapped column may have."
+        default=0.2,
+        ge=0,
+        le=1,
+        description="Largest missing share a mapped column may have before it is flagged (a warning).",
+    )
+    min_complete_share: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description=(
+            "Fewest rows, as a share of all rows, with every used column present (the complete cases "
+            "every method runs on); below it the dataset is rejected."
+        ),
+    )
+    max_attrition: float = Field(
+        default=0.2,
+        ge=0,
+        le=1,
+        description="Largest share of rows with a treatment but no outcome before attrition is flagged.",
+    )
+    max_differential_attrition: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Largest difference in the missing-outcome share between treatment arms.",
     )
     min_arm_size: int = Field(
         default=20, ge=1, description="Fewest usable rows each treatment arm must have."
@@ -62,6 +86,14 @@ class GateThresholds(BaseModel):
         ge=0,
         le=1,
         description="Below this overlap share a failed overlap gate is an error, not a warning.",
+    )
+    max_disagreement_z: float = Field(
+        default=3.0,
+        gt=0,
+        description=(
+            "Two methods of one estimand disagree when their estimates differ by more than this many "
+            "standard errors of the difference (method_disagreement)."
+        ),
     )
 
     @model_validator(mode="after")
