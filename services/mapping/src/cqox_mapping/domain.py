@@ -16,6 +16,7 @@ mapping asks for confirmation instead of guessing. The design follows from the r
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import cast
@@ -49,7 +50,10 @@ from cqox_mapping.profiles import (
 from cqox_mapping.structure import (
     Threshold,
     copies_outcome,
+    cutoff_agreement,
     determines_treatment,
+    event_time,
+    follows_event_time,
     threshold_fit,
     zero_one,
 )
@@ -129,6 +133,22 @@ _CUTOFF_HINTS = (
     (frozenset({"share", "vote", "votes", "ratio", "pct", "percent"}), (0.5, 50.0)),
     (frozenset({"age"}), (21.0, 18.0, 65.0)),
 )
+
+# Names of event-time columns derived from the adoption date: lead1, lag_3, F2, rel_time, _Texp,
+# time_to_treat, post_2, years_since_adoption. Matched on the normalised tokens joined by '_'.
+_EVENT_TIME_NAME = re.compile(
+    r"^(lead|lag|leads|lags|pre|post|dlead|dlag|tau|ev|evt|event|rel|relative)_?(m|minus|p|plus)?_?\d+$"
+    r"|^(rel|relative|event|evt)_(time|year|yr|period|month|quarter|week|t)$"
+    r"|^(t|time|years?|periods?|months?|quarters?)_(to|since|from|relative_to)_(treat\w*|adopt\w*|policy|"
+    r"reform|law|event|intervention|program\w*|first_treat\w*)$"
+    r"|^_?texp$|^ttt$|^time_to_treat\w*$"
+    r"|^post(_?(treat\w*|period|policy|reform|law|adopt\w*|intervention|program\w*|event))?$"
+)
+# A derived RD treatment: an inferred binary column is kept only if it switches at the cutoff.
+_SHARP_AGREEMENT = 0.97
+_FUZZY_JUMP = 0.4
+# Designs are plain strings in v1; the lead adds this one to the contracts' vocabulary.
+REPEATED_CROSS_SECTION = "repeated_cross_section"
 
 
 class MappingError(ValueError):
@@ -392,7 +412,8 @@ class _Dataset:
             elif role == "outcome":
                 evidence = outcome_evidence(p)
             elif role == "time":
-                evidence = time_evidence(p)
+                # Periods since adoption (rel_time, event_time) are not the calendar.
+                evidence = None if _EVENT_TIME_NAME.match("_".join(self.tokens[column])) else time_evidence(p)
             else:
                 evidence = unit_evidence(p, column, self.frame, time_column)
             candidate = _score(column, role, self.names[column], evidence, _ruled_out(p))
@@ -422,8 +443,26 @@ def _read_dataset(df: pd.DataFrame) -> _Dataset:
     return _Dataset(frame, columns, tokens, names, profiles, identifier_named, all_dictionaries())
 
 
-def _pick_roles(data: _Dataset, singles: Mapping[str, str], reserved: set[str]) -> dict[str, _Choice]:
-    """Overridden roles as given; treatment and outcome jointly, then time, then unit."""
+def _switches_at_cutoff(data: _Dataset, column: str, running: str, cutoff: float) -> bool:
+    """Whether a candidate treatment switches at the given cutoff: sharply, or (named so) fuzzily."""
+    p = data.profiles[column]
+    treated = zero_one(data.frame[column], treatment_coding(p, data.dictionaries))
+    if treated is None:
+        return False
+    accuracy, jump = cutoff_agreement(data.frame[running], treated, cutoff)
+    named = data.names[column]["treatment"].score >= _LATER_NAME_SCORE
+    return accuracy >= _SHARP_AGREEMENT or (named and jump >= _FUZZY_JUMP)
+
+
+def _pick_roles(
+    data: _Dataset, singles: Mapping[str, str], reserved: set[str], cutoff: float | None = None
+) -> dict[str, _Choice]:
+    """Overridden roles as given; treatment and outcome jointly, then time, then unit.
+
+    When the user states a running variable and a cutoff but no treatment, only a column that
+    switches at that cutoff may be the treatment; otherwise the treatment stays empty (a sharp RD
+    whose treatment is 1(running ≥ cutoff)).
+    """
     chosen = {
         role: _Choice(column, 1.0, "set by override", [], source="override")
         for role, column in singles.items()
@@ -432,6 +471,9 @@ def _pick_roles(data: _Dataset, singles: Mapping[str, str], reserved: set[str]) 
     taken = set(reserved)
 
     rank_t = data.ranked("treatment", open_columns) if "treatment" not in singles else []
+    running = singles.get("running_variable")
+    if running is not None and cutoff is not None:
+        rank_t = [c for c in rank_t if _switches_at_cutoff(data, c.column, running, cutoff)]
     rank_o = data.ranked("outcome", open_columns) if "outcome" not in singles else []
     pick_t, pick_o = _pick_pair(rank_t, rank_o)
     taken.update(pick for pick in (pick_t, pick_o) if pick is not None)
@@ -599,9 +641,18 @@ def _leakage(
     """Why a leftover column is leakage (a copy of the outcome or treatment), or None."""
     p = data.profiles[column]
     if "outcome" in chosen and p.is_numeric and not p.is_binary:
-        rho = copies_outcome(data.frame[column], data.frame[chosen["outcome"].column])
+        outcome = data.frame[chosen["outcome"].column]
+        rho = copies_outcome(data.frame[column], outcome)
         if rho is not None:
             return f"leakage: near-deterministic function of the outcome (rank correlation {rho:+.3f})"
+        if "post" in chosen:  # e.g. a nominal price beside the real one: a copy within each period
+            periods = data.frame[chosen["post"].column]
+            within = [
+                copies_outcome(data.frame[column][periods == v], outcome[periods == v])
+                for v in periods.dropna().unique()
+            ]
+            if within and all(r is not None for r in within):
+                return "leakage: near-deterministic function of the outcome within each period"
     if treated is None:
         return None
     if p.kind in ("text", "bool", "integer") and determines_treatment(
@@ -615,6 +666,48 @@ def _leakage(
     return None
 
 
+def _event_time(data: _Dataset, chosen: Mapping[str, _Choice], treated: pd.Series | None) -> pd.Series | None:
+    """Periods since each unit's first treated period, in a panel with a two-level treatment."""
+    if treated is None or not _is_panel(data, chosen):
+        return None
+    return event_time(data.frame[chosen["time"].column], data.frame[chosen["unit"].column], treated)
+
+
+def _post_treatment(
+    data: _Dataset, column: str, chosen: Mapping[str, _Choice], since: pd.Series | None
+) -> str | None:
+    """Why a leftover column is an event-time (lead/lag) column derived from the adoption date, or None.
+
+    Values decide where they can (a panel with a treatment): a function of the periods since first
+    treatment is one, whatever its name. Without a panel, a name like `lead2`, `rel_time` or `post`
+    on a binary or small-integer column is enough.
+    """
+    p = data.profiles[column]
+    named = bool(_EVENT_TIME_NAME.match("_".join(data.tokens[column])))
+    if "post" in chosen and not p.is_constant:
+        post = chosen["post"].column
+        after = zero_one(data.frame[post], treatment_coding(data.profiles[post], data.dictionaries))
+        values = data.frame[column]
+        if (
+            after is not None
+            and values[after == 0].nunique(dropna=False) == 1
+            and values[after == 1].nunique() > 1
+        ):
+            return f"post-treatment: one value before {post!r} and varying after it (an interaction with the post period)"
+    if since is not None and p.kind in ("bool", "integer", "float", "text"):
+        unit, time = chosen["unit"].column, chosen["time"].column
+        if follows_event_time(data.frame[column], since, data.frame[time], data.frame[unit]):
+            return (
+                "post-treatment: a function of the periods since first treatment "
+                "(an event-time lead/lag derived from the adoption date)"
+            )
+        if not named:
+            return None
+    if named and (p.is_binary or (p.kind == "integer" and p.n_unique <= 60)):
+        return "post-treatment: named like an event-time lead/lag or post-period indicator"
+    return None
+
+
 def _sort_remaining(
     data: _Dataset,
     chosen: Mapping[str, _Choice],
@@ -623,6 +716,7 @@ def _sort_remaining(
     """Covariate or exclude, with confidence and reason, for every column without a role."""
     assigned = {choice.column for choice in chosen.values()}
     treated = _treated(data, chosen)
+    since = _event_time(data, chosen, treated)
     decisions: dict[str, tuple[Role, float, str]] = {}
     for c in data.columns:
         if c in assigned:
@@ -638,6 +732,8 @@ def _sort_remaining(
             )
         elif (leak := _leakage(data, c, chosen, treated)) is not None:
             decisions[c] = ("exclude", 0.9, leak)
+        elif (derived := _post_treatment(data, c, chosen, since)) is not None:
+            decisions[c] = ("exclude", 0.9, derived)
         else:
             decisions[c] = _covariate_decision(data.profiles[c], data.names[c], c in data.identifier_named)
     return decisions
@@ -691,8 +787,17 @@ def _designs(
 
     if effect and "running_variable" in has and cutoff is not None:
         support["rd"] = (True, f"treatment switches at {chosen['running_variable'].column!r} = {cutoff:g}")
+    elif treatment is None and "outcome" in has and "running_variable" in has and cutoff is not None:
+        running = chosen["running_variable"].column
+        support["rd"] = (
+            True,
+            f"sharp RD: no treatment column; the treatment is 1({running} >= {cutoff:g}), derived from "
+            "the running variable and the cutoff",
+        )
     else:
         support["rd"] = (False, "no running variable with a cutoff")
+
+    support[REPEATED_CROSS_SECTION] = _repeated_cross_section(data, chosen, panel)
 
     treated = _treated(data, chosen)
     if panel and effect and treated is not None:
@@ -722,7 +827,16 @@ def _designs(
     else:
         support["geographic"] = (False, "no location columns")
 
-    order = ("rd", "iv", "synthetic_control", "panel", "experiment", "observational")
+    # A post-period column beside a group (no repeated units) is a 2x2 DiD, even when some column's
+    # threshold reproduces the group: the group is defined before the policy, not at a cutoff.
+    rd_stated = "running_variable" in chosen and chosen["running_variable"].source == "override"
+    order = (("rd", REPEATED_CROSS_SECTION) if rd_stated else (REPEATED_CROSS_SECTION, "rd")) + (
+        "iv",
+        "synthetic_control",
+        "panel",
+        "experiment",
+        "observational",
+    )
     design = next((d for d in order if support[d][0]), "observational")
     if design == "observational" and support["geographic"][0] and {"latitude", "longitude"} <= has:
         design = "geographic"
@@ -730,17 +844,33 @@ def _designs(
     return design, designs
 
 
+def _repeated_cross_section(data: _Dataset, chosen: Mapping[str, _Choice], panel: bool) -> tuple[bool, str]:
+    """A 2x2 DiD on repeated cross-sections: a group and a post column, both groups seen in both periods."""
+    if panel or not {"treatment", "outcome", "post"} <= set(chosen):
+        return False, "needs a group (treatment), a post-period column and no repeated units"
+    group, post = chosen["treatment"].column, chosen["post"].column
+    treated = _treated(data, chosen)
+    after = zero_one(data.frame[post], treatment_coding(data.profiles[post], data.dictionaries))
+    if treated is None or after is None:
+        return False, "the group and the post column must each have two levels"
+    cells = pd.crosstab(treated, after)
+    if cells.shape != (2, 2) or int(cells.to_numpy().min()) < 2:
+        return False, f"{group!r} x {post!r} leaves an empty cell; a 2x2 DiD needs all four"
+    return True, f"2x2 DiD: group {group!r} before and after {post!r}, different people in each period"
+
+
 def _needs_confirmation(
     chosen: Mapping[str, _Choice], design: str, confidence_threshold: float, confirmed: bool
 ) -> bool:
     if confirmed:
         return False
-    required = {"treatment", "outcome"}
+    required = {"outcome"} if design == "rd" and "treatment" not in chosen else {"treatment", "outcome"}
     required |= {
         "panel": {"unit", "time"},
         "synthetic_control": {"unit", "time"},
         "rd": {"running_variable"},
         "iv": {"instrument"},
+        REPEATED_CROSS_SECTION: {"post"},
     }.get(design, set())
     return any(role not in chosen or chosen[role].confidence < confidence_threshold for role in required)
 
@@ -763,9 +893,18 @@ def infer_roles(
     given = _parse_overrides(overrides, data.columns)
     reserved = set(given.singles.values()) | set(given.excluded) | set(given.covariates or [])
 
-    chosen = _pick_roles(data, given.singles, reserved)
+    chosen = _pick_roles(data, given.singles, reserved, given.cutoff)
     taken = reserved | {choice.column for choice in chosen.values()}
     cutoff = _pick_later_roles(data, chosen, taken, given)
+    rd_notes = _rd_notes(data, chosen, cutoff)
+    if (
+        _repeated_cross_section(data, chosen, _is_panel(data, chosen))[0]
+        and "running_variable" in chosen
+        and chosen["running_variable"].source == "inferred"
+    ):  # the group of a 2x2 DiD is not assigned at a cutoff of some column
+        del chosen["running_variable"]
+        cutoff = None
+        rd_notes = []
     decisions = _sort_remaining(data, chosen, given)
     covariates = [c for c, decision in decisions.items() if decision[0] == "covariate"]
     excluded = [c for c, decision in decisions.items() if decision[0] == "exclude"]
@@ -780,6 +919,7 @@ def infer_roles(
     notes = [f"synonym dictionaries {dictionary_versions()}"]
     if "unit" in chosen and "time" in chosen and not _is_panel(data, chosen):
         notes.append("unit and time found but each unit appears once; treated as cross-section")
+    notes += rd_notes if design == "rd" else []
     notes += _notes_for_people(data, chosen, decisions, confidence_threshold)
     needs_confirmation = _needs_confirmation(chosen, design, confidence_threshold, confirmed)
 
@@ -837,6 +977,28 @@ def infer_roles(
     )
 
 
+def _rd_notes(data: _Dataset, chosen: Mapping[str, _Choice], cutoff: float | None) -> list[str]:
+    """How the treatment of an RD relates to its cutoff: derived (sharp), or a given one that disagrees (fuzzy)."""
+    if "running_variable" not in chosen or cutoff is None:
+        return []
+    running = chosen["running_variable"].column
+    if "treatment" not in chosen:
+        return [
+            f"sharp RD: no treatment column; the treatment is 1({running} >= {cutoff:g}), "
+            "derived from the running variable and the cutoff (treatment left empty)"
+        ]
+    treated = _treated(data, chosen)
+    if treated is None:
+        return []
+    accuracy, _ = cutoff_agreement(data.frame[running], treated, cutoff)
+    if accuracy < _SHARP_AGREEMENT:
+        return [
+            f"fuzzy RD: treatment {chosen['treatment'].column!r} agrees with 1({running} >= {cutoff:g}) "
+            f"(or its reverse) in {accuracy:.0%} of rows; the cutoff moves the treatment's probability"
+        ]
+    return []
+
+
 def _notes_for_people(
     data: _Dataset,
     chosen: Mapping[str, _Choice],
@@ -867,7 +1029,7 @@ def _notes_for_people(
                 f"set it with the {later!r} override if it is one"
             )
     for c, (_, _, reason) in decisions.items():
-        if reason.startswith(("named like an outcome", "leakage", "named like a post")):
+        if reason.startswith(("named like an outcome", "leakage", "named like a post", "post-treatment")):
             notes.append(f"{c!r} excluded from covariates: {reason}")
     return notes
 

@@ -1,7 +1,8 @@
 """What a column's values say about its role: a profile per column and evidence per role.
 
 Binary or two-level text → treatment (coded 0/1, the coding stated); dates, years, quarters,
-week numbers → time; repeated ids → unit; continuous numbers → outcome.
+week numbers and other period labels (``cqox_shared.periods``: FY2019, Jan-2019, 令和2年) → time;
+repeated ids → unit; continuous numbers → outcome.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from cqox_mapping.names import SynonymDictionary, normalise_level
+from cqox_shared.periods import looks_like_periods
 
 Kind = Literal["bool", "integer", "float", "datetime", "text", "empty", "other"]
 
@@ -149,7 +151,9 @@ def profile(series: pd.Series, unit_named: bool) -> Profile:
         sample = _even_sample(values)
         lengths = sample.str.len()
         is_free_text = bool(lengths.mean() >= 25 and sample.str.contains(" ").mean() >= 0.5)
-        is_date_text = bool(sample.str.match(_DATE_TEXT).mean() >= 0.95)
+        is_date_text = bool(sample.str.match(_DATE_TEXT).mean() >= 0.95) or looks_like_periods(
+            sample, min_share=0.95
+        )
 
     is_year_like = False
     span = 0.0

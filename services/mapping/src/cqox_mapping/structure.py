@@ -11,7 +11,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["Threshold", "copies_outcome", "determines_treatment", "threshold_fit", "zero_one"]
+from cqox_shared.periods import PeriodLabelError, period_order
+
+__all__ = [
+    "Threshold",
+    "copies_outcome",
+    "cutoff_agreement",
+    "determines_treatment",
+    "event_time",
+    "follows_event_time",
+    "threshold_fit",
+    "zero_one",
+]
 
 # Cutoffs people use, tried first when they fall inside the gap the data leaves.
 _CONVENTIONAL_CUTOFFS = (0.0, 0.5, 50.0, 21.0, 18.0, 65.0, 60.0, 100.0, 1.0)
@@ -19,6 +30,8 @@ _MIN_RUNNING_LEVELS = 20
 # Relations between columns are judged on an even sample of big files (sorting a million rows per
 # column adds seconds, not evidence).
 _MAX_ROWS = 200_000
+# Share of a column's spread among treated rows that the time since adoption must explain.
+_EVENT_TIME_EXPLAINED = 0.8
 
 
 def _thin(frame: pd.DataFrame) -> pd.DataFrame:
@@ -126,3 +139,71 @@ def determines_treatment(column: pd.Series, treated: pd.Series, max_levels: int)
     purity = np.maximum(share, 1 - share)
     weights = pair["c"].value_counts().reindex(share.index)
     return bool((purity * weights).sum() / weights.sum() >= 0.995)
+
+
+def cutoff_agreement(x: pd.Series, treated: pd.Series, cutoff: float) -> tuple[float, float]:
+    """How well 1(x ≥ cutoff) (or its reverse) reproduces a 0/1 treatment: (accuracy, jump at the cutoff).
+
+    The jump is the treated share just above minus just below the cutoff (each side's nearest tenth
+    of the rows), signed so that it is positive when the better-fitting side is the treated one.
+    """
+    frame = _thin(pd.DataFrame({"x": pd.to_numeric(x, errors="coerce"), "t": treated}).dropna())
+    if frame.empty:
+        return 0.0, 0.0
+    above = frame["x"] >= cutoff
+    share = float((above == (frame["t"] >= 0.5)).mean())
+    accuracy = max(share, 1 - share)
+    window = max(10, len(frame) // 10)
+    near_above = frame.loc[above].nsmallest(window, "x")["t"]
+    near_below = frame.loc[~above].nlargest(window, "x")["t"]
+    if near_above.empty or near_below.empty:
+        return accuracy, 0.0
+    jump = float(near_above.mean() - near_below.mean())
+    return accuracy, jump if share >= 0.5 else -jump
+
+
+def event_time(time: pd.Series, unit: pd.Series, treated: pd.Series) -> pd.Series | None:
+    """Periods since each unit's first treated period (0 at adoption, -1 the period before …).
+
+    Periods are counted on the order of the time column's labels (``period_order``: quarters,
+    fiscal years, month names sort as periods). Never-treated units get NaN. None when the time
+    column cannot be ordered or nobody is treated.
+    """
+    try:
+        keys = period_order(time)
+    except PeriodLabelError:
+        return None
+    index = pd.Series(keys).rank(method="dense")
+    frame = pd.DataFrame({"k": index.to_numpy(), "u": unit.to_numpy(), "t": treated.to_numpy()})
+    first = frame.loc[frame["t"] >= 0.5].groupby("u")["k"].min()
+    if first.empty:
+        return None
+    return pd.Series(frame["k"] - frame["u"].map(first), index=time.index, dtype="float64")
+
+
+def follows_event_time(column: pd.Series, since: pd.Series, time: pd.Series, unit: pd.Series) -> bool:
+    """True when a column is a function of the periods since first treatment: a lead/lag dummy.
+
+    Among treated units its value is (nearly: 80 % of its spread) fixed by the event time, checked
+    where several units share an event time; it varies with it; it takes a single value for never-treated units, and it is not
+    a function of calendar time alone (a post-period indicator is one, and has its own role).
+    """
+    values = pd.Series(pd.factorize(column, use_na_sentinel=False)[0], index=column.index)
+    ever = since.notna().to_numpy()
+    if values[~ever].nunique() > 1 or values[ever].nunique() < 2:  # cheap checks first
+        return False
+    frame = _thin(pd.DataFrame({"c": values, "e": since, "t": time, "u": unit}))
+    treated = frame.loc[frame["e"].notna()]
+    if treated["u"].nunique() < 2:
+        return False
+    units_per_time = treated.groupby("e")["u"].nunique()
+    shared = treated.loc[treated["e"].isin(units_per_time.index[units_per_time >= 2])]
+    if shared["e"].nunique() < 2 or len(shared) < 0.5 * len(treated) or shared["c"].nunique() < 2:
+        return False
+    # How much of the column's spread among treated rows the event time explains (1 = all of it);
+    # not 1 exactly, since a release may date adoption a year apart from the treatment column.
+    overall = 1 - shared["c"].value_counts().iloc[0] / len(shared)
+    within = 1 - shared.groupby(["e", "c"]).size().groupby(level="e").max().sum() / len(shared)
+    if within > (1 - _EVENT_TIME_EXPLAINED) * overall:
+        return False
+    return not bool((frame.groupby("t")["c"].nunique() <= 1).all())
