@@ -246,5 +246,5 @@ def test_a_post_named_column_with_a_group_needs_no_override() -> None:
     assert (result.roles.treatment, result.roles.post, result.roles.outcome) == (
         "treated_group",
         "post",
-        "employment",
+        "earnings",
     )
