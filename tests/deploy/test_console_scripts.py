@@ -97,3 +97,14 @@ def test_unknown_argument_is_refused():
         [str(BIN / "cqox-mapping"), "--no-such-flag"], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 2 and "unrecognized arguments" in result.stderr
+
+
+@pytest.mark.parametrize("script", ["cqox-ingest", "cqox-notification"])
+def test_http_services_refuse_to_start_without_api_keys(script):
+    """Secure by default: no keys and no explicit CQOX_AUTH=disabled is a clear refusal, not an
+    open API."""
+    env = {"PATH": str(BIN), "CQOX_NATS_URL": "nats://127.0.0.1:9", "HOME": "/tmp"}
+    result = subprocess.run([str(BIN / script)], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
+    assert f"{script}: no API keys configured" in result.stderr
+    assert "CQOX_AUTH=disabled" in result.stderr

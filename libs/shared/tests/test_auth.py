@@ -6,7 +6,7 @@ import pytest
 from fastapi import HTTPException
 from starlette.requests import Request
 
-from cqox_shared.auth import ApiKeyAuth, Principal, parse_api_keys
+from cqox_shared.auth import ApiKeyAuth, AuthNotConfigured, Principal, parse_api_keys
 
 SPEC = "k-admin:tenant-a:admin, k-analyst:tenant-a:analyst,k-viewer:tenant-b:viewer"
 
@@ -66,8 +66,18 @@ def test_parse_api_keys_bad_entries(entry: str) -> None:
     assert "key:tenant:viewer|analyst|admin" in message
 
 
-def test_no_keys_means_default_admin() -> None:
-    auth = ApiKeyAuth("", default_tenant="acme")
+def test_no_keys_refuses_to_start_unless_auth_is_disabled() -> None:
+    with pytest.raises(AuthNotConfigured) as info:
+        ApiKeyAuth("", default_tenant="acme")
+    assert "CQOX_API_KEYS" in str(info.value) and "CQOX_AUTH=disabled" in str(info.value)
+    with pytest.raises(AuthNotConfigured, match="both set"):
+        ApiKeyAuth(SPEC, mode="disabled")
+    with pytest.raises(AuthNotConfigured, match="not one of"):
+        ApiKeyAuth(SPEC, mode="off")
+
+
+def test_auth_disabled_explicitly_means_default_admin() -> None:
+    auth = ApiKeyAuth("", default_tenant="acme", mode="disabled")
     assert not auth.enabled
     principal = auth(_request())
     assert principal == Principal("acme", "admin")
@@ -147,3 +157,35 @@ def test_require_role_ranking(role: str, needed: str, allowed: bool) -> None:
     assert info.value.status_code == 403
     assert f"'{role}'" in str(info.value.detail)
     assert f"'{needed}' or higher" in str(info.value.detail)
+
+
+def _docs_app(auth: ApiKeyAuth):  # type: ignore[no-untyped-def]
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from cqox_shared.auth import install_docs
+
+    app = FastAPI(title="t", docs_url=None, redoc_url=None, openapi_url=None)
+    install_docs(app, auth)
+
+    @app.get("/v1/thing")
+    async def thing() -> dict[str, bool]:
+        return {"ok": True}
+
+    return TestClient(app)
+
+
+def test_docs_follow_the_api_key_rule() -> None:
+    client = _docs_app(ApiKeyAuth(SPEC))
+    for path in ("/docs", "/openapi.json"):
+        assert client.get(path).status_code == 401, path
+        assert client.get(path, headers={"X-API-Key": "k-viewer"}).status_code == 200, path
+    assert client.get("/redoc").status_code == 404
+    page = client.get("/docs", headers={"X-API-Key": "k-viewer"}).text
+    assert "/v1/thing" in page  # the schema travels inline: the browser needs no second request
+
+
+def test_docs_are_open_when_auth_is_disabled() -> None:
+    client = _docs_app(ApiKeyAuth("", mode="disabled"))
+    assert client.get("/docs").status_code == 200
+    assert "/v1/thing" in client.get("/openapi.json").text

@@ -113,7 +113,7 @@ def _app(*, requests: int, uploads: int, keys: str = "") -> tuple[TestClient, Fa
     app.add_middleware(
         RateLimit,
         service="unit",
-        auth=ApiKeyAuth(keys),
+        auth=ApiKeyAuth(keys, mode="required" if keys else "disabled"),
         requests_per_minute=requests,
         uploads_per_minute=uploads,
         upload_routes=[("POST", "/v1/upload")],

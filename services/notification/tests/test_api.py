@@ -32,6 +32,7 @@ def _client(nats_url: str, database_url: str, *, allow_private: bool) -> Iterato
         nats_url=nats_url,
         database_url=database_url,
         api_keys="",
+        auth="disabled",
         webhook_allow_private_targets=allow_private,
         webhook_backoff_s=0.1,
     )

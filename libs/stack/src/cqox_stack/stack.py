@@ -83,9 +83,15 @@ class Stack:
             # Local webhook receivers (demo, integration tests) listen on 127.0.0.1, which the
             # notification service refuses by default.
             "CQOX_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+            # The services refuse to start without API keys unless told explicitly; this stack
+            # listens on loopback only, so it runs open unless keys are given (CQOX_API_KEYS).
+            **({} if self._api_keys() else {"CQOX_AUTH": "disabled"}),
             "PYTHONUNBUFFERED": "1",
             **self.env_overrides,
         }
+
+    def _api_keys(self) -> str:
+        return self.env_overrides.get("CQOX_API_KEYS", os.environ.get("CQOX_API_KEYS", ""))
 
     def start_infra(self) -> None:
         """Start nats-server and PostgreSQL and create the database."""

@@ -16,7 +16,7 @@ from cqox_ingest.db import MIGRATIONS
 from cqox_ingest.db.models import metadata
 from cqox_ingest.readers import IngestError
 from cqox_ingest.upload_limit import UploadLimit
-from cqox_shared.auth import ApiKeyAuth
+from cqox_shared.auth import ApiKeyAuth, AuthNotConfigured, install_docs
 from cqox_shared.bus import Subscription
 from cqox_shared.cli import parse_service_args
 from cqox_shared.ratelimit import RateLimit
@@ -38,6 +38,9 @@ class IngestSettings(Settings):
 
     http_port: int = 8000
     api_keys: str = ""
+    # CQOX_AUTH=disabled: run without API keys (every caller is admin of the default tenant);
+    # without it and without CQOX_API_KEYS the service refuses to start.
+    auth: str = "required"
     max_upload_bytes: int = 200 * 1024 * 1024
     max_columns: int = 2000
     max_cell_bytes: int = 1 << 20
@@ -81,8 +84,16 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         yield
         await runtime.stop()
 
-    app = FastAPI(title="CQOx ingest API", version="1", lifespan=lifespan)
-    auth = ApiKeyAuth(settings.api_keys, settings.default_tenant)
+    app = FastAPI(
+        title="CQOx ingest API",
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    auth = ApiKeyAuth(settings.api_keys, settings.default_tenant, mode=settings.auth)
+    install_docs(app, auth)
     # The routers reach these through cqox_ingest.dependencies.
     app.state.runtime, app.state.auth = runtime, auth
     app.include_router(api.router)
@@ -121,4 +132,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         argv,
     )
     settings = IngestSettings()
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_level="warning")
+    try:
+        app = create_app(settings)
+    except AuthNotConfigured as exc:
+        raise SystemExit(f"cqox-ingest: {exc}") from None
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning")

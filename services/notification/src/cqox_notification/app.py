@@ -20,7 +20,7 @@ from cqox_contracts.v1 import (
 from cqox_notification import api, handlers
 from cqox_notification.db import MIGRATIONS
 from cqox_notification.db.models import metadata
-from cqox_shared.auth import ApiKeyAuth
+from cqox_shared.auth import ApiKeyAuth, AuthNotConfigured, install_docs
 from cqox_shared.bus import Subscription
 from cqox_shared.cli import parse_service_args
 from cqox_shared.ratelimit import RateLimit
@@ -35,6 +35,9 @@ class NotificationSettings(Settings):
 
     http_port: int = 8000
     api_keys: str = ""
+    # CQOX_AUTH=disabled: run without API keys (every caller is admin of the default tenant);
+    # without it and without CQOX_API_KEYS the service refuses to start.
+    auth: str = "required"
     webhook_max_attempts: int = 5
     webhook_backoff_s: float = 2.0
     webhook_timeout_s: float = 10.0
@@ -82,8 +85,16 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         yield
         await runtime.stop()
 
-    app = FastAPI(title="CQOx notification", version="1", lifespan=lifespan)
-    auth = ApiKeyAuth(settings.api_keys, settings.default_tenant)
+    app = FastAPI(
+        title="CQOx notification",
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    auth = ApiKeyAuth(settings.api_keys, settings.default_tenant, mode=settings.auth)
+    install_docs(app, auth)
     app.include_router(
         api.router(runtime, auth, allow_private_targets=settings.webhook_allow_private_targets)
     )
@@ -108,4 +119,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         argv,
     )
     settings = NotificationSettings()
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_level="warning")
+    try:
+        app = create_app(settings)
+    except AuthNotConfigured as exc:
+        raise SystemExit(f"cqox-notification: {exc}") from None
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning")
