@@ -13,10 +13,24 @@ N = 2000
 ROLES = RoleMapping(treatment="t", outcome="y", covariates=["age", "income", "region"])
 
 
-def estimate(method: str) -> EstimateResult:
+# What each method declares about itself, as the estimator states it on every result.
+DECLARED = {
+    "diff_in_means": ("none", False),
+    "ipw": ("propensity", True),
+    "ols": ("outcome", True),
+    "psm": ("propensity", True),
+    "overlap_weights": ("propensity", False),
+    "twfe": ("design", False),
+}
+
+
+def estimate(method: str, estimand: str = "ATE") -> EstimateResult:
+    adjustment, relies_on_overlap = DECLARED[method]
     return EstimateResult(
         method=method,
-        estimand="ATE",
+        estimand=estimand,
+        adjustment=adjustment,
+        relies_on_overlap=relies_on_overlap,
         estimate=1.0,
         std_error=0.1,
         ci_lower=0.8,
@@ -64,8 +78,9 @@ def number(gate: GateResult, key: str) -> float:
 
 def test_randomised_data_passes_balance_and_overlap() -> None:
     gates = causal_gates(simulate("randomised"), ROLES, ESTIMATES, GateThresholds())
-    assert [gate.name for gate in gates] == ["raw_balance_smd", "balance_smd", "propensity_overlap"]
-    raw, balance, overlap = gates
+    names = ["raw_balance_smd", "balance_smd", "propensity_overlap", "treated_overlap"]
+    assert [gate.name for gate in gates] == names
+    raw, balance, overlap, _ = gates
     assert raw.passed and raw.applies_to == []
     assert balance.passed and balance.applies_to == []
     assert number(balance, "max_smd_before") <= 0.1
@@ -90,7 +105,8 @@ def test_confounded_data_fails_raw_but_weighting_restores_balance() -> None:
 
 def test_balance_details_carry_love_plot_entries() -> None:
     balance = by_name(causal_gates(simulate("confounded"), ROLES, ESTIMATES, GateThresholds()))["balance_smd"]
-    expanded = ["age", "income", "region=east", "region=north", "region=south"]
+    # The methods' own coding: one-hot with the first level ('east') as the reference.
+    expanded = ["age", "income", "region=north", "region=south"]
     for name in expanded:
         assert abs(number(balance, f"smd_after:{name}")) < abs(number(balance, "max_smd_before"))
     smd_keys = {key for key in balance.details if key.startswith("smd_")}
@@ -109,7 +125,8 @@ def test_threshold_assignment_fails_overlap_as_an_error() -> None:
     assert not overlap.passed
     assert overlap.value is not None and overlap.value < 0.5
     assert overlap.severity == "error"
-    assert overlap.applies_to == ["ipw"]
+    # Every method that relies on overlap is flagged: weighting (ipw) and outcome models (ols) alike.
+    assert overlap.applies_to == ["ipw", "ols"]
     assert overlap.details["n_outside"] == N * (1 - overlap.value)
     assert number(overlap, "propensity_max_control") < number(overlap, "propensity_max_treated")
     assert not gates["balance_smd"].passed
@@ -126,19 +143,38 @@ def test_partial_overlap_fails_as_a_warning() -> None:
 
 
 def test_flags_only_methods_that_were_estimated() -> None:
-    gates = causal_gates(simulate("threshold"), ROLES, [estimate("ols")], GateThresholds())
+    gates = causal_gates(simulate("threshold"), ROLES, [estimate("twfe", "ATT")], GateThresholds())
     assert all(gate.applies_to == [] for gate in gates)
 
 
+def test_overlap_flags_follow_what_each_result_declares() -> None:
+    """Decided from adjustment, relies_on_overlap and estimand, never from the method's name."""
+    estimates = [
+        estimate("diff_in_means"),
+        estimate("ols"),
+        estimate("ipw"),
+        estimate("psm", "ATT"),
+        estimate("overlap_weights", "ATO"),
+        estimate("ols").model_copy(update={"method": "a_method_nobody_listed"}),
+    ]
+    gates = by_name(causal_gates(simulate("threshold"), ROLES, estimates, GateThresholds()))
+    assert gates["propensity_overlap"].applies_to == ["ols", "ipw", "a_method_nobody_listed"]
+    assert gates["treated_overlap"].applies_to == ["psm"]
+    assert gates["raw_balance_smd"].applies_to == ["diff_in_means"]
+    assert gates["balance_smd"].applies_to == ["ipw", "psm", "overlap_weights"]
+
+
 def test_thresholds_are_honoured() -> None:
-    loose = GateThresholds(max_abs_smd=5.0, min_overlap_share=0.1, overlap_error_share=0.1)
+    # With a threshold rule no treated unit has a comparable control: only a zero floor passes it.
+    loose = GateThresholds(max_abs_smd=5.0, min_overlap_share=0.0, overlap_error_share=0.0)
     gates = causal_gates(simulate("threshold"), ROLES, ESTIMATES, loose)
     assert all(gate.passed for gate in gates)
 
 
 def test_no_covariates_is_trivially_balanced() -> None:
     roles = ROLES.model_copy(update={"covariates": []})
-    balance, overlap = causal_gates(simulate("confounded"), roles, ESTIMATES, GateThresholds())
+    balance, overlap, treated = causal_gates(simulate("confounded"), roles, ESTIMATES, GateThresholds())
+    assert treated.passed
     assert (balance.passed, balance.severity, balance.value) == (True, "info", None)
     assert "trivially" in balance.message
     # Without covariates the propensity is the constant treated share, well inside the bounds.

@@ -5,23 +5,23 @@ stable import point for the service layer.
 """
 
 from cqox_quality_gate.gates import (
-    PROPENSITY_METHODS,
-    UNADJUSTED_METHODS,
     GateThresholds,
     TreatmentCoding,
     causal_gates,
+    choose_headline,
     code_treatment,
     data_gates,
+    disagreement_gates,
     rejection_reason,
 )
 
 __all__ = [
-    "PROPENSITY_METHODS",
-    "UNADJUSTED_METHODS",
     "GateThresholds",
     "TreatmentCoding",
     "causal_gates",
+    "choose_headline",
     "code_treatment",
     "data_gates",
+    "disagreement_gates",
     "rejection_reason",
 ]

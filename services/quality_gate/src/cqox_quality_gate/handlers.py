@@ -17,7 +17,14 @@ from cqox_contracts.v1 import (
     GateResult,
 )
 from cqox_quality_gate.db.models import GateRecord
-from cqox_quality_gate.domain import GateThresholds, causal_gates, data_gates, rejection_reason
+from cqox_quality_gate.domain import (
+    GateThresholds,
+    causal_gates,
+    choose_headline,
+    data_gates,
+    disagreement_gates,
+    rejection_reason,
+)
 from cqox_shared.artifacts import read_frame
 from cqox_shared.bus import HandlerContext
 
@@ -94,6 +101,7 @@ def causal_gates_handler(
         gates = await asyncio.to_thread(
             causal_gates, frame, event.roles, event.estimates, thresholds, event.design
         )
+        gates = [*gates, *disagreement_gates(event.estimates, thresholds)]
         await _record(ctx, gates, analysis_id=event.analysis_id, tenant_id=event.tenant_id, stage="causal")
         earlier = (
             await ctx.session.scalars(
@@ -113,6 +121,7 @@ def causal_gates_handler(
                 estimates=event.estimates,
                 failures=event.failures,
                 gates=[row.to_gate() for row in earlier] + gates,
+                headline=choose_headline(event.design, event.estimates, gates),
             )
         )
 

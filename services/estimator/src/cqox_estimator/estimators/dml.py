@@ -23,6 +23,10 @@ MAX_ROWS_PER_TREE = 10_000
 
 
 class _EconMLDML(CausalEstimator):
+    """EconML's double machine learning: residual-on-residual, cross-fitted nuisances."""
+
+    adjustment_kind = Adjustment.DOUBLY_ROBUST
+
     def __init__(
         self,
         *,
@@ -78,8 +82,6 @@ class LinearDML(_EconMLDML):
     (arm 0 the baseline, multinomial first stage): every arm's mean CATE against arm 0 with its
     final-stage SE (`ate_inference(T0=0, T1=j)`); the per-unit effects are the headline arm's.
     """
-
-    adjustment_kind = Adjustment.DOUBLY_ROBUST
 
     method = "linear_dml"
     estimand = "ATE"

@@ -1,32 +1,57 @@
-"""Causal gates: covariate balance and propensity overlap, judged after estimation."""
+"""Causal gates: covariate balance and propensity overlap, judged after estimation.
+
+The covariate matrix and the propensity model are the ones the methods use (`cqox_shared.causal`),
+so a gate judges the data the methods fit. Which estimates a failed gate casts doubt on is decided
+from what each result declares about itself (`adjustment`, `relies_on_overlap`, `estimand`), never
+from a list of method names.
+"""
 
 from __future__ import annotations
 
-import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_bool_dtype, is_numeric_dtype
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-from cqox_contracts.v1 import EstimateResult, GateResult, RoleMapping
+from cqox_contracts.v1 import (
+    PROPENSITY_BASED,
+    Adjustment,
+    Design,
+    Estimand,
+    EstimateResult,
+    GateResult,
+    RoleMapping,
+)
 from cqox_quality_gate.gates.reported import reported_gates
 from cqox_quality_gate.gates.thresholds import GateThresholds
 from cqox_quality_gate.gates.treatment import code_treatment
+from cqox_shared.causal.covariates import CovariateError, aliased_columns
+from cqox_shared.causal.covariates import covariate_matrix as shared_covariate_matrix
+from cqox_shared.causal.propensity import propensity_scores
 
-# Methods that compare raw arm means; raw imbalance makes them prone to confounding.
-UNADJUSTED_METHODS = frozenset({"diff_in_means"})
-# Methods that weight or match on the propensity; poor overlap or balance undermines them.
-PROPENSITY_METHODS = frozenset({"ipw", "aipw", "psm", "doubly_robust", "dr"})
-# A categorical covariate keeps its most frequent levels; the rest are pooled into one level.
-MAX_CATEGORY_LEVELS = 20
-OTHER_LEVEL = "<other>"
 # Propensities are clipped this far from 0 and 1 before weighting, only to avoid division by zero.
 PROPENSITY_EPSILON = 1e-6
+
+
+def unadjusted(estimate: EstimateResult) -> bool:
+    """Raw imbalance confounds it: a contrast of arm means with no covariate adjustment."""
+    return estimate.adjustment == Adjustment.NONE
+
+
+def leans_on_propensity(estimate: EstimateResult) -> bool:
+    """Residual imbalance after weighting undermines it: it weights or matches on the propensity."""
+    return estimate.adjustment in PROPENSITY_BASED
+
+
+def needs_two_sided_overlap(estimate: EstimateResult) -> bool:
+    """Units without a counterpart in the other arm, on either side, undermine it (ATE-type)."""
+    return bool(estimate.relies_on_overlap) and estimate.estimand != Estimand.ATT
+
+
+def needs_treated_overlap(estimate: EstimateResult) -> bool:
+    """Treated units without comparable controls undermine it (an ATT needs only that side)."""
+    return bool(estimate.relies_on_overlap) and estimate.estimand == Estimand.ATT
 
 
 @dataclass(frozen=True)
@@ -36,36 +61,25 @@ class CausalSample:
     treated: np.ndarray
     covariates: pd.DataFrame
     n_dropped: int
+    dropped_covariates: tuple[str, ...] = ()
 
 
-def covariate_matrix(frame: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
-    """Numeric covariates as floats, bools as 0/1, other columns one-hot as `<column>=<level>`."""
-    parts: list[pd.DataFrame] = []
-    for name in covariates:
-        column = frame[name]
-        if is_bool_dtype(column.dtype) or is_numeric_dtype(column.dtype):
-            parts.append(column.astype(float).to_frame(name))
-            continue
-        labels = column.astype(str)
-        kept = labels.value_counts().index[: MAX_CATEGORY_LEVELS - 1]
-        labels = labels.where(labels.isin(kept), OTHER_LEVEL)
-        dummies = pd.get_dummies(labels, dtype=float)
-        dummies.columns = [f"{name}={level}" for level in dummies.columns]
-        parts.append(dummies)
-    if not parts:
-        return pd.DataFrame(index=frame.index)
-    return pd.concat(parts, axis=1)
+def covariate_matrix(frame: pd.DataFrame, covariates: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """The methods' covariate matrix as a frame, and the columns left out (constant or aliased).
+
+    Raises `CovariateError` when a covariate cannot enter it (e.g. an identifier-like category).
+    """
+    matrix = shared_covariate_matrix({c: frame[c] for c in covariates}, covariates, len(frame))
+    X, names = matrix.X, matrix.names
+    aliased = [j - 1 for j in aliased_columns(np.column_stack([np.ones(len(frame)), X]))] if names else []
+    kept = [j for j in range(len(names)) if j not in aliased]
+    columns = pd.DataFrame(X[:, kept], index=frame.index, columns=[names[j] for j in kept])
+    return columns, [*matrix.constant, *(names[j] for j in aliased)]
 
 
 def fit_propensity(covariates: pd.DataFrame, treated: np.ndarray) -> np.ndarray:
-    """P(treated | covariates) from an L2 logistic regression on standardised covariates."""
-    if covariates.shape[1] == 0:
-        return np.full(len(treated), float(treated.mean()))
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(covariates.to_numpy(), treated)
-    return np.asarray(model.predict_proba(covariates.to_numpy())[:, 1], dtype=float)
+    """P(treated | covariates) from the propensity model the methods fit."""
+    return propensity_scores(np.asarray(treated, dtype=np.int64), covariates.to_numpy(dtype=float))
 
 
 def ate_weights(propensity: np.ndarray, treated: np.ndarray) -> np.ndarray:
@@ -98,10 +112,11 @@ def standardized_differences(
     return {name: float(value) for name, value in zip(covariates.columns, smd, strict=True)}
 
 
-def _flagged(estimates: list[EstimateResult], methods: frozenset[str]) -> list[str]:
+def _flagged(estimates: list[EstimateResult], applies: Callable[[EstimateResult], bool]) -> list[str]:
+    """The methods (each once) whose results `applies` to."""
     flagged: list[str] = []
     for estimate in estimates:
-        if estimate.method in methods and estimate.method not in flagged:
+        if applies(estimate) and estimate.method not in flagged:
             flagged.append(estimate.method)
     return flagged
 
@@ -134,6 +149,7 @@ def _balance_gate(
     base: dict[str, float | str | None] = {
         "n_used": float(len(sample.treated)),
         "n_dropped": float(sample.n_dropped),
+        "dropped_covariate_columns": ", ".join(sample.dropped_covariates),
     }
     if sample.covariates.shape[1] == 0:
         return [
@@ -160,8 +176,8 @@ def _balance_gate(
     max_before, max_after = abs(before[worst_before]), abs(after[worst_after])
     passed = max_after <= limit
     raw_passed = max_before <= limit
-    unadjusted_present = ", ".join(_flagged(estimates, UNADJUSTED_METHODS))
-    unadjusted = (
+    unadjusted_present = ", ".join(_flagged(estimates, unadjusted))
+    unadjusted_phrase = (
         f"the unadjusted estimates ({unadjusted_present}) are"
         if unadjusted_present
         else "unadjusted comparisons are"
@@ -178,12 +194,12 @@ def _balance_gate(
             "comparisons are not visibly confounded by the mapped covariates."
             if raw_passed
             else f"Raw covariates are imbalanced: max |SMD| {max_before:.2f} > {limit:.2f} ({worst_before}), "
-            f"so {unadjusted} prone to confounding; rely on covariate-adjusted estimates."
+            f"so {unadjusted_phrase} prone to confounding; rely on covariate-adjusted estimates."
         ),
-        applies_to=[] if raw_passed else _flagged(estimates, UNADJUSTED_METHODS),
+        applies_to=[] if raw_passed else _flagged(estimates, unadjusted),
         details={**base, "worst": worst_before},
     )
-    applies_to = [] if passed else _flagged(estimates, PROPENSITY_METHODS)
+    applies_to = [] if passed else _flagged(estimates, leans_on_propensity)
     if passed:
         message = (
             f"Covariate balance after weighting is good: max |SMD| {max_after:.2f} ≤ {limit:.2f} "
@@ -202,7 +218,7 @@ def _balance_gate(
         "max_smd_after": max_after,
         "worst_before": worst_before,
         "worst_after": worst_after,
-        "weighting": "inverse propensity (ATE), logistic propensity on standardised covariates",
+        "weighting": "inverse propensity (ATE), the methods' logistic propensity on standardised covariates",
     }
     for name in sample.covariates.columns:
         details[f"smd_before:{name}"] = before[name]
@@ -223,36 +239,29 @@ def _balance_gate(
     ]
 
 
-def _overlap_gate(
+def _overlap_gates(
     sample: CausalSample,
     propensity: np.ndarray,
     estimates: list[EstimateResult],
     thresholds: GateThresholds,
-) -> GateResult:
+) -> list[GateResult]:
+    """Two-sided overlap (for ATE-type estimands) and treated-side overlap (for the ATT)."""
     lower, upper = thresholds.propensity_lower, thresholds.propensity_upper
     below, above = propensity < lower, propensity > upper
     share = float(1 - (below | above).mean())
-    passed = share >= thresholds.min_overlap_share
-    severity = "error" if share < thresholds.overlap_error_share else "warning"
-    bounds = f"[{lower:.2f}, {upper:.2f}]"
-    if passed:
-        message = (
-            f"Propensity overlap is good: {share:.1%} of units have a propensity in {bounds} "
-            f"(≥ {thresholds.min_overlap_share:.0%})."
-        )
-    else:
-        message = (
-            f"Only {share:.1%} of units have a propensity in {bounds} "
-            f"(< {thresholds.min_overlap_share:.0%}); weighting estimates extrapolate, so trim to "
-            "the overlap region or target the overlap population."
-        )
     is_treated = sample.treated == 1
+    # A treated unit has comparable controls unless its propensity is near 1: the ATT needs
+    # only that side (controls with no treated counterpart are simply not used).
+    treated_share = float(1 - above[is_treated].mean())
+    bounds = f"[{lower:.2f}, {upper:.2f}]"
     details: dict[str, float | str | None] = {
         "n_used": float(len(propensity)),
         "n_dropped": float(sample.n_dropped),
         "n_below_lower": float(below.sum()),
         "n_above_upper": float(above.sum()),
         "n_outside": float((below | above).sum()),
+        "n_treated_above_upper": float(above[is_treated].sum()),
+        "treated_overlap_share": treated_share,
         "propensity_min_treated": float(propensity[is_treated].min()),
         "propensity_max_treated": float(propensity[is_treated].max()),
         "propensity_min_control": float(propensity[~is_treated].min()),
@@ -260,22 +269,66 @@ def _overlap_gate(
         "propensity_lower": lower,
         "propensity_upper": upper,
         "propensity_model": (
-            "logistic regression on standardised covariates"
+            "the methods' logistic regression on standardised covariates"
             if sample.covariates.shape[1]
             else "constant treated share (no covariates)"
         ),
     }
-    return GateResult(
-        name="propensity_overlap",
-        category="causal",
-        threshold=thresholds.min_overlap_share,
-        value=share,
-        passed=passed,
-        severity=severity,
-        message=message,
-        applies_to=[] if passed else _flagged(estimates, PROPENSITY_METHODS),
-        details=details,
-    )
+    passed = share >= thresholds.min_overlap_share
+    flagged = [] if passed else _flagged(estimates, needs_two_sided_overlap)
+    if passed:
+        message = (
+            f"Propensity overlap is good: {share:.1%} of units have a propensity in {bounds} "
+            f"(≥ {thresholds.min_overlap_share:.0%})."
+        )
+    else:
+        doubted = f" This casts doubt on {', '.join(flagged)}." if flagged else ""
+        message = (
+            f"Only {share:.1%} of units have a propensity in {bounds} "
+            f"(< {thresholds.min_overlap_share:.0%}): many units have no comparable counterpart in "
+            "the other arm, so average effects over everyone (ATE) rest on extrapolation by the "
+            f"outcome model or on extreme weights.{doubted} Read the ATT (if the treated have "
+            "comparable controls) or the overlap-population effect (ATO), or trim to the overlap region."
+        )
+    treated_passed = treated_share >= thresholds.min_overlap_share
+    treated_flagged = [] if treated_passed else _flagged(estimates, needs_treated_overlap)
+    if treated_passed:
+        treated_message = (
+            f"The treated have comparable controls: {treated_share:.1%} of treated units have a "
+            f"propensity ≤ {upper:.2f} (≥ {thresholds.min_overlap_share:.0%}), so ATT estimates do "
+            "not rest on extrapolation."
+        )
+    else:
+        treated_message = (
+            f"Only {treated_share:.1%} of treated units have a propensity ≤ {upper:.2f} "
+            f"(< {thresholds.min_overlap_share:.0%}): many treated units have no comparable control, "
+            "so even the ATT extrapolates; trim those treated units or read the overlap-population "
+            "effect (ATO)."
+        )
+    return [
+        GateResult(
+            name="propensity_overlap",
+            category="causal",
+            threshold=thresholds.min_overlap_share,
+            value=share,
+            passed=passed,
+            severity="error" if share < thresholds.overlap_error_share else "warning",
+            message=message,
+            applies_to=flagged,
+            details=details,
+        ),
+        GateResult(
+            name="treated_overlap",
+            category="causal",
+            threshold=thresholds.min_overlap_share,
+            value=treated_share,
+            passed=treated_passed,
+            severity="error" if treated_share < thresholds.overlap_error_share else "warning",
+            message=treated_message,
+            applies_to=treated_flagged,
+            details={k: details[k] for k in ("n_used", "n_treated_above_upper", "propensity_upper")},
+        ),
+    ]
 
 
 def causal_sample(df: pd.DataFrame, roles: RoleMapping) -> CausalSample | str:
@@ -300,10 +353,15 @@ def causal_sample(df: pd.DataFrame, roles: RoleMapping) -> CausalSample | str:
         return f"treatment {treatment!r} does not have two arms in the complete rows"
     if min(coding.n_treated, coding.n_control) < 2:
         return f"treatment {treatment!r} has fewer than two complete rows in an arm"
+    try:
+        matrix, left_out = covariate_matrix(frame, covariates)
+    except CovariateError as exc:
+        return exc.reason
     return CausalSample(
         treated=coding.indicator.to_numpy(dtype=int),
-        covariates=covariate_matrix(frame, covariates),
+        covariates=matrix,
         n_dropped=len(df) - len(frame),
+        dropped_covariates=tuple(left_out),
     )
 
 
@@ -313,7 +371,9 @@ def causal_sample(df: pd.DataFrame, roles: RoleMapping) -> CausalSample | str:
 # variable, so there is no overlap by construction; a synthetic control compares one treated
 # unit with a weighted mix of donors, not treated rows with untreated ones. Their own reported
 # tests judge them.
-DESIGNS_JUDGED_BY_REPORTED_TESTS = frozenset({"panel", "iv", "rd", "synthetic_control"})
+DESIGNS_JUDGED_BY_REPORTED_TESTS = frozenset(
+    {Design.PANEL, Design.REPEATED_CROSS_SECTION, Design.IV, Design.RD, Design.SYNTHETIC_CONTROL}
+)
 
 
 def causal_gates(
@@ -344,7 +404,7 @@ def _binary_gates(
     propensity = fit_propensity(sample.covariates, sample.treated)
     return [
         *_balance_gate(sample, propensity, estimates, thresholds),
-        _overlap_gate(sample, propensity, estimates, thresholds),
+        *_overlap_gates(sample, propensity, estimates, thresholds),
     ]
 
 
