@@ -5,7 +5,7 @@ RUN := $(UV) run --frozen
 export UV_PYTHON_DOWNLOADS := never
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: help setup demo test up down status lint format typecheck unit integration schemas asyncapi migration clean
+.PHONY: help setup demo test up down status lint format typecheck unit integration schemas asyncapi flows migration clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ schemas:  ## regenerate the committed JSON Schemas of the v1 events
 
 asyncapi:  ## regenerate the committed AsyncAPI document from the code
 	@$(RUN) python -m cqox_contracts.export asyncapi
+
+flows:  ## regenerate README's subject table from the services' declared flows
+	@$(RUN) python -m cqox_stack.flows --write
 
 migration:  ## new Alembic revision: make migration SERVICE=ingest MSG="add column"
 	@$(RUN) python -m cqox_stack.revision $(SERVICE) "$(MSG)"

@@ -4,7 +4,7 @@
   drops duplicates inside each stream's (explicit) duplicate window. Only `OutboxRelay` calls it.
 - Services never publish straight from a handler: `HandlerContext.emit` writes the event to
   the service's `outbox` table in the same transaction as its effects; `OutboxRelay` publishes.
-- Flows are declared (ADR 0013): a `Subscription` names the event class it hears and the event
+- Flows are declared (ADR 0016): a `Subscription` names the event class it hears and the event
   classes it may publish; its subject and durable name are derived from them, and `emit` refuses
   an event class the subscription did not declare.
 - `Consumer` runs one durable pull consumer with explicit acks. Each message is handled in
@@ -53,6 +53,11 @@ from cqox_shared.metrics import HANDLE_SECONDS, MESSAGES, PUBLISHED
 from cqox_shared.tracing import extract_context, inject_headers, tracer
 
 log = get_logger("cqox.bus")
+
+
+# What every consumer may say on its own, besides its flows' declarations: a message that
+# exhausted its deliveries or was rejected is parked, and its analysis marked failed.
+DEAD_LETTER_PUBLISHES: tuple[type[Event], ...] = (MessageDeadLettered, AnalysisFailed)
 
 
 class RejectMessage(Exception):
@@ -258,7 +263,7 @@ class Subscription:
     The subject filter comes from `hears` (its `subject_template`, with `method` filled in for
     per-method events: one method, or `*` for all); `hears=Event` with `stream=` hears every event
     of that stream (the ingest read model). The durable name is `durable_name(service, subject)`.
-    `formerly` names the durable this flow had before names were derived (ADR 0013): an event
+    `formerly` names the durable this flow had before names were derived (ADR 0016): an event
     that durable already processed is not handled again.
     """
 

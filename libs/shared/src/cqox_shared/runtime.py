@@ -3,7 +3,7 @@
 A worker's `app.py` builds a `ServiceRuntime` with its subscriptions and calls `run_worker`;
 an HTTP service starts the same runtime inside its FastAPI lifespan. The runtime's flows
 (`subscriptions`, plus `publishes` for what HTTP routes and background tasks say) are the
-service's whole declaration of what it hears and says (ADR 0013).
+service's whole declaration of what it hears and says (ADR 0016).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import contextlib
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -52,17 +52,18 @@ class ServiceRuntime:
         metadata: MetaData,
         migrations: Path,
         subscriptions: Sequence[Subscription] = (),
-        publishes: Sequence[type[Event]] = (),
+        publishes: Mapping[str, Sequence[type[Event]]] | None = None,
         background: Sequence[BackgroundTask] = (),
     ) -> None:
-        """`publishes`: what the service says outside its subscriptions (HTTP routes, background tasks)."""
+        """`publishes`: what the service says outside its subscriptions, by origin
+        (`{"HTTP API": (DatasetIngested,)}`, `{"timeout sweeper": (AnalysisEstimated,)}`)."""
         self.service = service
         self.settings = settings
         self.metadata = metadata
         self.schema = metadata.schema or service
         self.migrations = migrations
         self.subscriptions = list(subscriptions)
-        self.publishes = tuple(publishes)
+        self.publishes = {origin: tuple(classes) for origin, classes in (publishes or {}).items()}
         durables = [sub.durable(service) for sub in self.subscriptions]
         if len(set(durables)) != len(durables):
             raise ValueError(f"{service}: two subscriptions share a durable: {sorted(durables)}")
@@ -182,7 +183,7 @@ class ServiceRuntime:
                 session=session,
                 outbox=self.outbox,
                 producer=self.service,
-                publishes=frozenset(self.publishes),
+                publishes=frozenset(cls for classes in self.publishes.values() for cls in classes),
                 flow=f"{self.service} (outside a subscription)",
                 store=self.store,
             )

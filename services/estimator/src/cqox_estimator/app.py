@@ -79,7 +79,7 @@ def build_runtime(
     if unknown:
         raise SystemExit(f"unknown methods {unknown}; known: {sorted(REGISTRY)}")
     subscriptions: list[Subscription] = []
-    publishes: list[type[Event]] = []
+    publishes: dict[str, tuple[type[Event], ...]] = {}
     background = []
     if "planner" in roles:
         subscriptions.append(
@@ -115,7 +115,7 @@ def build_runtime(
                     formerly=f"estimator-aggregator-{name}",
                 )
             )
-        publishes.append(AnalysisEstimated)  # the timeout sweeper closes analyses that ran out of time
+        publishes["timeout sweeper"] = (AnalysisEstimated,)  # closes analyses that ran out of time
         background.append(handlers.timeout_sweeper(settings.estimator_sweep_interval_s))
     return ServiceRuntime(
         SERVICE,

@@ -69,7 +69,7 @@ def build_runtime(settings: IngestSettings | None = None) -> ServiceRuntime:
         metadata=metadata,
         migrations=MIGRATIONS,
         subscriptions=subscriptions,
-        publishes=(DatasetIngested, AnalysisRequested, DatasetConfirmed),
+        publishes={"HTTP API": (DatasetIngested, AnalysisRequested, DatasetConfirmed)},
     )
 
 

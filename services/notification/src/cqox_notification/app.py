@@ -62,7 +62,7 @@ def build_runtime(settings: NotificationSettings | None = None) -> ServiceRuntim
         metadata=metadata,
         migrations=MIGRATIONS,
         subscriptions=subscriptions,
-        publishes=(NotificationDelivered, NotificationFailed),
+        publishes={"webhook dispatcher": (NotificationDelivered, NotificationFailed)},
         background=[
             handlers.dispatcher(
                 max_attempts=settings.webhook_max_attempts,

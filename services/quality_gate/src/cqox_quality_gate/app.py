@@ -22,7 +22,7 @@ from cqox_shared.runtime import ServiceRuntime, run_worker
 from cqox_shared.settings import Settings
 
 # The one name of this service (logs, durables, producer, metrics); its Postgres schema keeps the
-# name `quality` (ADR 0013).
+# name `quality` (ADR 0016).
 SERVICE = "quality-gate"
 
 
