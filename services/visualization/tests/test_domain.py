@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from cqox_contracts.v1.models import EstimateResult, GateResult
+from cqox_contracts.v1.models import EstimateResult, GateResult, Headline
 from cqox_visualization.domain import (
     consensus,
     failed_gates,
@@ -170,3 +170,23 @@ def test_headline_single_method_and_no_estimates() -> None:
 def test_headline_without_any_ci() -> None:
     text = headline([estimate("a", 1.0, None), estimate("b", 2.0, None)], [])
     assert "agreement is not assessed" in text
+
+
+def test_headline_follows_the_quality_gates_lead_estimand() -> None:
+    """The sentence speaks for one estimand, never a median across ATE and ATT."""
+    lead = Headline(
+        estimand="ATT",
+        method="psm",
+        estimate=1271.0,
+        ci_lower=100.0,
+        ci_upper=2442.0,
+        reason="Propensity overlap fails for the ATE; the treated have comparable controls.",
+        methods=["psm", "entropy_balancing"],
+        n_agreeing=2,
+    )
+    estimates = [estimate("ols", -3101.0, 500.0), estimate("psm", 1271.0, 1171.0, estimand="ATT")]
+    text = headline(estimates, [], lead)
+    assert text.startswith(f"ATT = {format_number(1271.0)} (median of 2 ATT methods (psm, 95% CI")
+    assert "2 of 2 agree" in text and "treated have comparable controls" in text
+    assert "-3.1" not in text
+    assert consensus(estimates, "ATT") is not None and consensus(estimates, "ATT").n_methods == 1  # type: ignore[union-attr]

@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from cqox_contracts.v1.models import EstimateResult, GateResult
+from cqox_contracts.v1.models import EstimateResult, GateResult, Headline
 
 MISSING = "—"
 _MAX_NAMES_IN_HEADLINE = 4
@@ -119,13 +119,14 @@ class Consensus:
         return f"estimate ({', '.join(self.estimands)})"
 
 
-def consensus(estimates: Sequence[EstimateResult]) -> Consensus | None:
-    """Median and range of the finite point estimates; None when there are none.
+def consensus(estimates: Sequence[EstimateResult], estimand: str | None = None) -> Consensus | None:
+    """Median and range of the finite point estimates (of one `estimand` when given); None when
+    there are none.
 
     A method agrees when its confidence interval contains the median; methods without a
     usable interval are left out of that count rather than counted as agreeing.
     """
-    usable = [e for e in estimates if is_finite(e.estimate)]
+    usable = [e for e in estimates if is_finite(e.estimate) and estimand in (None, e.estimand)]
     if not usable:
         return None
     points = [e.estimate for e in usable]
@@ -174,8 +175,41 @@ def gates_sentence(gates: Sequence[GateResult]) -> str:
     return f"{len(failed)} of {_plural(len(gates), 'quality gate')} failed ({names})"
 
 
-def headline(estimates: Sequence[EstimateResult], gates: Sequence[GateResult]) -> str:
-    """One-line summary of the analysis for the report and the `report.generated` event."""
+def lead_sentence(lead: Headline, gates: Sequence[GateResult]) -> str:
+    """The quality gate's headline in words: one estimand, its median method, and why it leads."""
+    level = f"{lead.ci_level:.0%}"
+    interval = (
+        f", {level} CI {format_number(lead.ci_lower)} to {format_number(lead.ci_upper)}"
+        if is_finite(lead.ci_lower) and is_finite(lead.ci_upper)
+        else ""
+    )
+    group = len(lead.methods)
+    if group > 1:
+        source = (
+            f"median of {group} {lead.estimand} methods ({lead.method}{interval}); "
+            f"{lead.n_agreeing} of {group} agree"
+        )
+    else:
+        source = f"{lead.method}{interval}"
+    flagged = (
+        f"; {_plural(len(lead.flagged), 'method')} of this estimand flagged by gates" if lead.flagged else ""
+    )
+    return (
+        f"{lead.estimand} = {format_number(lead.estimate)} ({source}){flagged}; "
+        f"{gates_sentence(gates)}. {lead.reason}"
+    )
+
+
+def headline(
+    estimates: Sequence[EstimateResult], gates: Sequence[GateResult], lead: Headline | None = None
+) -> str:
+    """One-line summary of the analysis for the report and the `report.generated` event.
+
+    With the quality gate's `lead` (one estimand chosen from design and overlap) the sentence is
+    about it; without (an older event), about the median of every method.
+    """
+    if lead is not None:
+        return lead_sentence(lead, gates)
     summary = consensus(estimates)
     if summary is None:
         return f"No method produced an estimate; {gates_sentence(gates)}."

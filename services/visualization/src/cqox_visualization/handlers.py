@@ -39,8 +39,9 @@ def _render(event: AnalysisAssessed) -> tuple[dict[str, bytes], str, str]:
         failures=event.failures,
         gates=event.gates,
         figures=figures,
+        lead=event.headline,
     )
-    return figures, html, headline(event.estimates, event.gates)
+    return figures, html, headline(event.estimates, event.gates, event.headline)
 
 
 def _render_pdf(html: str, analysis_id: str) -> bytes | None:

@@ -17,6 +17,7 @@ from cqox_contracts.v1.models import (
     DatasetRef,
     EstimateResult,
     GateResult,
+    Headline,
     MethodFailure,
     RoleMapping,
 )
@@ -402,14 +403,19 @@ def _cards(
     estimates: Sequence[EstimateResult],
     failures: Sequence[MethodFailure],
     gates: Sequence[GateResult],
+    lead: Headline | None = None,
 ) -> list[SummaryCard]:
     cards = []
+    if lead is not None:
+        cards.append(SummaryCard(f"{lead.estimand} ({lead.method})", format_number(lead.estimate), "accent"))
     if summary is not None:
-        label = f"Median {summary.estimand_label}"
-        cards.append(SummaryCard(label, format_number(summary.median), "accent"))
+        if lead is None:
+            label = f"Median {summary.estimand_label}"
+            cards.append(SummaryCard(label, format_number(summary.median), "accent"))
         if summary.n_methods > 1:
             spread = f"{format_number(summary.low)} to {format_number(summary.high)}"
-            cards.append(SummaryCard("Range across methods", spread))
+            across = f"{lead.estimand} methods" if lead is not None else "methods"
+            cards.append(SummaryCard(f"Range across {across}", spread))
         if summary.n_with_ci:
             agree = f"{summary.n_agree} / {summary.n_with_ci}"
             tone = "good" if summary.n_agree == summary.n_with_ci else "warn"
@@ -448,9 +454,10 @@ def build_report_view(
     failures: list[MethodFailure],
     gates: list[GateResult],
     figures: dict[str, bytes],
+    lead: Headline | None = None,
 ) -> ReportView:
-    """Format everything the report shows (no HTML yet)."""
-    summary = consensus(estimates)
+    """Format everything the report shows (no HTML yet); `lead` is the quality gate's headline."""
+    summary = consensus(estimates, lead.estimand if lead is not None else None)
     flags = flagged_methods(gates)
     views = [
         view
@@ -464,9 +471,9 @@ def build_report_view(
         dataset=dataset,
         n_rows=format_count(dataset.n_rows),
         design=design,
-        headline=headline(estimates, gates),
+        headline=headline(estimates, gates, lead),
         roles=_role_rows(roles),
-        cards=_cards(summary, estimates, failures, gates),
+        cards=_cards(summary, estimates, failures, gates, lead),
         estimates=_estimate_rows(estimates, flags, summary),
         failures=list(failures),
         gate_groups=_gate_groups(gates),
@@ -486,6 +493,7 @@ def render_report_html(
     failures: list[MethodFailure],
     gates: list[GateResult],
     figures: dict[str, bytes],
+    lead: Headline | None = None,
 ) -> str:
     """Self-contained HTML report of one analysis: headline, roles, estimates, gates, figures.
 
@@ -501,6 +509,7 @@ def render_report_html(
         failures=failures,
         gates=gates,
         figures=figures,
+        lead=lead,
     )
     template = _environment().get_template("report.html.j2")
     return template.render(report=view, missing=MISSING)
