@@ -17,14 +17,18 @@ database publishes them.
 from __future__ import annotations
 
 import asyncio
+import io
 import uuid
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from cqox_contracts.v1 import Event, parse_event
+from cqox_contracts.v1 import ColumnSchema, DatasetRef, Event, parse_event
 from cqox_shared.artifacts import store_from_settings
 from cqox_shared.bus import Subscription
 from cqox_shared.db import create_engine, ensure_database, migrate, session_factory
@@ -91,6 +95,35 @@ class HandlerHarness:
         consumer = self.runtime.consumer(self.subscription_for(event, durable))
         outcome, queued = await consumer.process(event)
         return HandlerRun(outcome, await self._take([str(e.event_id) for e in queued]))
+
+    def store_frame(
+        self, frame: pd.DataFrame, *, dataset_id: str = "ds_test", version: int = 1, name: str = "test"
+    ) -> DatasetRef:
+        """Store `frame` as Parquet in the runtime's artifact store; the claim check events carry."""
+        assert self.runtime.store is not None, "use the harness inside `async with`"
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        uri = self.runtime.store.put_bytes(
+            f"default/datasets/{dataset_id}/v{version}/data.parquet",
+            sink.getvalue(),
+            "application/vnd.apache.parquet",
+        )
+        columns = [ColumnSchema(name=f.name, dtype=str(f.type), nullable=f.nullable) for f in table.schema]
+        return DatasetRef(
+            dataset_id=dataset_id,
+            version=version,
+            name=name,
+            parquet_uri=uri,
+            n_rows=len(frame),
+            columns=columns,
+        )
+
+    async def rows(self, statement: sa.Select[Any]) -> list[Any]:
+        """Rows of a query on the service's schema (what the handler left behind)."""
+        assert self.runtime.sessions is not None
+        async with self.runtime.sessions() as session:
+            return list((await session.execute(statement)).all())
 
     async def _take(self, event_ids: list[str]) -> list[Event]:
         """Read the outbox rows of these events and mark them published."""
