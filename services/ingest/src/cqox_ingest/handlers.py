@@ -21,6 +21,7 @@ PROJECTED = (
     "estimates",
     "failures",
     "gates",
+    "headline",
     "report",
     "notifications",
     "error",

@@ -16,7 +16,9 @@ class AnalysisIn(BaseModel):
     dataset_id: str
     version: int | None = Field(default=None, description="Dataset version (default: latest)")
     methods: str | list[str] = Field(default="auto", description='"auto" or a list of method names')
-    roles: dict[str, str | list[str]] = Field(default_factory=dict, description="Role overrides")
+    roles: dict[str, str | float | list[str]] = Field(
+        default_factory=dict, description="Role overrides; 'cutoff' may be a number"
+    )
     ci_level: float = Field(default=0.95, gt=0, lt=1)
     seed: int | None = None
     options: dict[str, dict[str, float | int | str | bool]] = Field(
@@ -90,6 +92,7 @@ class AnalysisOut(MappingContext):
     estimates: list[dict[str, Any]]
     failures: list[dict[str, Any]]
     gates: list[dict[str, Any]]
+    headline: dict[str, Any] | None = None
     report: dict[str, Any] | None
     notifications: list[dict[str, Any]]
     error: str | None

@@ -42,6 +42,12 @@ def spec_of(
     """The analysis spec from what a user gave ('a,b' lists methods); 422 naming a bad field."""
     if isinstance(methods, str) and methods != "auto":
         methods = [m.strip() for m in methods.split(",") if m.strip()]
+    if isinstance(roles, dict):
+        # Numbers are numbers: a cutoff given as 0.5 travels as the text '0.5' in the v1 event.
+        roles = {
+            role: repr(value) if isinstance(value, float) else str(value) if _is_integer(value) else value
+            for role, value in roles.items()
+        }
     try:
         return AnalysisSpec(
             methods=methods, roles=roles or {}, ci_level=ci_level, seed=seed, options=options or {}
@@ -50,6 +56,10 @@ def spec_of(
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
         raise HTTPException(422, f"invalid analysis spec ({where}): {error['msg']}") from exc
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def spec_from_form(analysis: str | None) -> AnalysisSpec:
@@ -147,6 +157,7 @@ def read_model(analysis: Analysis) -> AnalysisOut:
         estimates=analysis.estimates,
         failures=analysis.failures,
         gates=analysis.gates,
+        headline=analysis.headline,
         report=report,
         notifications=analysis.notifications,
         error=analysis.error,

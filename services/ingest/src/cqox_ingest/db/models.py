@@ -79,6 +79,8 @@ class Analysis(Base):
     estimates: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     failures: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     gates: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    # The quality gate's headline (one estimand, its median method, the reason); None until assessed.
+    headline: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     report: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     notifications: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     error: Mapped[str | None] = mapped_column(sa.Text)

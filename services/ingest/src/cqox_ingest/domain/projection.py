@@ -94,8 +94,12 @@ def summarize(event: Event) -> str:
             return f"{len(event.estimates)} of {len(event.planned_methods)} methods estimated{extra}"
         case AnalysisAssessed():
             failed = [g.name for g in event.gates if not g.passed]
-            return f"{len(event.gates) - len(failed)}/{len(event.gates)} gates passed" + (
-                f"; failed: {', '.join(failed)}" if failed else ""
+            lead = event.headline
+            leads = f"; headline {lead.estimand} {lead.estimate:.4g} ({lead.method})" if lead else ""
+            return (
+                f"{len(event.gates) - len(failed)}/{len(event.gates)} gates passed"
+                + (f"; failed: {', '.join(failed)}" if failed else "")
+                + leads
             )
         case ReportGenerated():
             return f"report ready: {event.headline}".strip()
@@ -159,6 +163,7 @@ def project(state: dict[str, Any], event: Event) -> dict[str, Any]:
             state.update(
                 estimates=[e.model_dump(mode="json") for e in event.estimates],
                 gates=[g.model_dump(mode="json") for g in event.gates],
+                headline=event.headline.model_dump(mode="json") if event.headline else None,
             )
             _advance(state, "assessed")
         case ReportGenerated():

@@ -1,0 +1,23 @@
+"""The analysis spec a user writes: numbers are numbers, bad fields are named."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi import HTTPException
+
+from cqox_ingest.analyses.service import spec_from_form
+
+
+@pytest.mark.parametrize("cutoff", [0.5, 60, "60"])
+def test_cutoff_may_be_given_as_a_number(cutoff: float | str) -> None:
+    spec = spec_from_form(json.dumps({"roles": {"running_variable": "margin", "cutoff": cutoff}}))
+    assert float(spec.roles["cutoff"]) == float(cutoff)  # type: ignore[arg-type]
+    assert spec.roles["running_variable"] == "margin"
+
+
+def test_a_bad_role_value_is_a_422_naming_it() -> None:
+    with pytest.raises(HTTPException) as caught:
+        spec_from_form(json.dumps({"roles": {"treatment": {"nested": 1}}}))
+    assert caught.value.status_code == 422 and "roles.treatment" in str(caught.value.detail)
