@@ -1,0 +1,93 @@
+"""The estimator's three roles on one event at a time against the `estimator` schema (handler harness):
+the planner requests one estimate per method, each pool answers, the aggregator closes the analysis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from cqox_contracts.v1 import (
+    AnalysisEstimated,
+    AnalysisFailed,
+    AnalysisSpec,
+    DatasetQualified,
+    EstimateCompleted,
+    EstimateRequested,
+    RoleMapping,
+)
+from cqox_estimator.app import EstimatorSettings, build_runtime
+from cqox_estimator.db.models import Plan
+from cqox_shared.harness import HandlerHarness, scratch_database
+
+pytestmark = pytest.mark.integration
+
+METHODS = ["diff_in_means", "ols"]
+ROLES = RoleMapping(treatment="treated", outcome="revenue", unit="user_id", covariates=["spend"])
+
+
+def _frame(n: int = 600, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    treated = rng.integers(0, 2, size=n)
+    return pd.DataFrame(
+        {
+            "user_id": np.arange(n),
+            "treated": treated,
+            "revenue": 10 + 2 * treated + rng.normal(size=n),
+            "spend": rng.gamma(2.0, 50.0, size=n),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def database_url(infra) -> str:  # type: ignore[no-untyped-def]
+    return scratch_database(infra.database_url, "estimator")
+
+
+def _harness(database_url: str, tmp_path: Path) -> HandlerHarness:
+    settings = EstimatorSettings(database_url=database_url, artifact_url=f"file://{tmp_path}")
+    return HandlerHarness(build_runtime(methods=METHODS, settings=settings))
+
+
+async def test_planner_pools_and_aggregator_close_an_analysis(database_url: str, tmp_path: Path) -> None:
+    async with _harness(database_url, tmp_path) as harness:
+        qualified = DatasetQualified(
+            correlation_id="an_est", producer="quality-gate", dataset=harness.store_frame(_frame()),
+            analysis_id="an_est", spec=AnalysisSpec(methods=METHODS, seed=7), roles=ROLES,
+            design="observational", gates=[], treatment_levels=2,
+        )  # fmt: skip
+        planned = await harness.run(qualified)
+        assert sorted(e.method for e in planned.emitted if isinstance(e, EstimateRequested)) == METHODS
+        assert len(planned.emitted) == len(METHODS)
+        (plan,) = await harness.rows(
+            sa.select(Plan.methods, Plan.seed, Plan.closed_at).where(Plan.analysis_id == "an_est")
+        )
+        assert sorted(plan.methods) == METHODS and plan.seed == 7 and plan.closed_at is None
+
+        said = []
+        for request in planned.emitted:
+            (completed,) = (await harness.run(request)).emitted  # the pool of that method
+            assert isinstance(completed, EstimateCompleted) and completed.method == request.method
+            assert abs(completed.result.estimate - 2.0) < 0.3
+            said += (await harness.run(completed)).emitted  # the aggregator
+        (estimated,) = said  # only the last report closes the analysis
+        assert isinstance(estimated, AnalysisEstimated) and estimated.producer == "estimator"
+        assert sorted(e.method for e in estimated.estimates) == METHODS and estimated.seed == 7
+        (plan,) = await harness.rows(sa.select(Plan.closed_at).where(Plan.analysis_id == "an_est"))
+        assert plan.closed_at is not None
+
+
+async def test_a_design_no_method_serves_fails_the_analysis(database_url: str, tmp_path: Path) -> None:
+    async with _harness(database_url, tmp_path) as harness:
+        run = await harness.run(
+            DatasetQualified(
+                correlation_id="an_none", producer="quality-gate", dataset=harness.store_frame(_frame()),
+                analysis_id="an_none", spec=AnalysisSpec(), roles=RoleMapping(outcome="revenue"),
+                design="observational", gates=[],
+            )
+        )  # fmt: skip
+    (failed,) = run.emitted
+    assert isinstance(failed, AnalysisFailed) and failed.stage == "estimator"
