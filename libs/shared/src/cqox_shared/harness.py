@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import io
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -27,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cqox_contracts.v1 import ColumnSchema, DatasetRef, Event, parse_event
 from cqox_shared.artifacts import store_from_settings
@@ -119,10 +122,16 @@ class HandlerHarness:
             columns=columns,
         )
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A transaction on the service's schema, committed on exit: to set up what a handler expects."""
+        assert self.runtime.sessions is not None, "use the harness inside `async with`"
+        async with self.runtime.sessions() as session, session.begin():
+            yield session
+
     async def rows(self, statement: sa.Select[Any]) -> list[Any]:
         """Rows of a query on the service's schema (what the handler left behind)."""
-        assert self.runtime.sessions is not None
-        async with self.runtime.sessions() as session:
+        async with self.transaction() as session:
             return list((await session.execute(statement)).all())
 
     async def _take(self, event_ids: list[str]) -> list[Event]:
