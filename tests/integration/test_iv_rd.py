@@ -99,3 +99,21 @@ def test_card_returns_to_schooling_with_a_continuous_treatment(api: httpx.Client
     assert iv["method"] == "iv_2sls" and iv["estimate"] == pytest.approx(0.1315, abs=5e-4)
     assert iv["diagnostics"]["treatment_scale"] == "continuous"
     assert iv["diagnostics"]["ols_estimate"] == pytest.approx(0.0747, abs=5e-4)
+
+
+def test_a_sharp_rd_given_as_running_variable_and_cutoff_derives_its_treatment(
+    api: httpx.Client, tmp_path: Path
+) -> None:
+    """No treatment column: the treatment of a sharp RD is 1(running >= cutoff), derived and said."""
+    path = scholarship_study(tmp_path / "scholarship.csv")
+    pd.read_csv(path).drop(columns="scholarship").to_csv(path, index=False)
+    spec = {"roles": {"outcome": "gpa", "running_variable": "entrance_score", "cutoff": 60}}
+    analysis = wait_done(api, upload(api, path, name="rd-derived", spec=spec)["analysis_id"], timeout=180)
+    assert analysis["status"] == "completed", analysis["error"]
+    assert analysis["design"] == "rd"
+    assert not analysis["roles"]["treatment"]
+    [rd] = analysis["estimates"]
+    assert rd["method"] == "rd_robust" and abs(rd["estimate"] - TRUTH) < 3 * rd["std_error"], rd
+    assert rd["diagnostics"]["treatment_definition"].startswith("sharp RD: no treatment column")
+    definition = next(g for g in analysis["gates"] if g["name"] == "treatment_definition")
+    assert definition["passed"] and "entrance_score ≥ 60" in definition["message"]

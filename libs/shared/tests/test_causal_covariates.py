@@ -57,3 +57,19 @@ def test_propensity_scores_recover_a_logistic_model() -> None:
     truth = 1 / (1 + np.exp(-(0.5 + 1.5 * x[:, 0])))
     t = (rng.uniform(size=len(truth)) < truth).astype(np.int64)
     assert np.abs(propensity_scores(t, x) - truth).max() < 0.03
+
+
+def test_a_sharp_rd_without_a_treatment_column_derives_it_from_the_cutoff() -> None:
+    from cqox_contracts.v1 import RoleMapping
+    from cqox_shared.causal.treatment import derive_treatment
+
+    frame = pd.DataFrame({"margin": [-2.0, -0.1, 0.0, 3.0, None], "vote": [40.0, 49, 52, 60, 55]})
+    roles = RoleMapping(outcome="vote", running_variable="margin", cutoff=0.0)
+    derived, named, note = derive_treatment(frame, roles, "rd")
+    assert named.treatment == "margin ≥ 0" and note is not None and "1(margin ≥ 0)" in note
+    assert derived[named.treatment].tolist()[:4] == [0.0, 0.0, 1.0, 1.0]
+    assert np.isnan(derived[named.treatment].iloc[4])
+    # Other designs, or a treatment the user named (fuzzy RD), are left alone.
+    assert derive_treatment(frame, roles, "observational")[2] is None
+    given = roles.model_copy(update={"treatment": "vote"})
+    assert derive_treatment(frame, given, "rd")[1] is given

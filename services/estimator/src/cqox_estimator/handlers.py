@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ from cqox_estimator.estimators import EstimationError, select_methods
 from cqox_estimator.frames import FrameCache
 from cqox_shared.artifacts import read_frame
 from cqox_shared.bus import HandlerContext
+from cqox_shared.causal.treatment import derive_treatment
 from cqox_shared.logging import get_logger
 
 if TYPE_CHECKING:
@@ -137,12 +139,13 @@ def estimate_handler(
             "tenant_id": event.tenant_id,
             "worker": instance_id,
         }
+        frame, roles, definition = derive_treatment(frame, event.roles, event.design)
         try:
             method_run = await asyncio.to_thread(
                 run,
                 event.method,
                 frame,
-                event.roles,
+                roles,
                 ci_level=event.ci_level,
                 seed=event.seed,
                 options=dict(event.options),
@@ -155,6 +158,11 @@ def estimate_handler(
             await _save_estimate(ctx, {**record, "status": "failed", "result": None, "reason": reason})
             await ctx.emit(EstimateFailed(**common, reason=reason, error_type=error_type))
             return
+        if definition:
+            diagnostics = {**method_run.result.diagnostics, "treatment_definition": definition}
+            method_run = replace(
+                method_run, result=method_run.result.model_copy(update={"diagnostics": diagnostics})
+            )
         # Outside the try: a store outage is transient, so it is retried rather than reported.
         result = await asyncio.to_thread(_store_tables, ctx, event, method_run)
         ESTIMATES.labels(event.method, "completed").inc()

@@ -27,6 +27,7 @@ from cqox_quality_gate.domain import (
 )
 from cqox_shared.artifacts import read_frame
 from cqox_shared.bus import HandlerContext
+from cqox_shared.causal.treatment import derive_treatment
 
 
 async def _record(
@@ -56,6 +57,13 @@ def treatment_levels(gates: list[GateResult]) -> int | None:
     return None
 
 
+def _definition_gate(note: str) -> GateResult:
+    """An informational gate saying how a treatment the design defines was derived."""
+    return GateResult(
+        name="treatment_definition", category="data", passed=True, severity="info", message=note
+    )
+
+
 def data_gates_handler(
     thresholds: GateThresholds,
 ) -> Callable[[DatasetMapped, HandlerContext], Awaitable[None]]:
@@ -65,7 +73,10 @@ def data_gates_handler(
         if event.needs_confirmation:
             return  # the analysis waits for the user to confirm the mapping
         frame = await asyncio.to_thread(read_frame, ctx.store, event.dataset.parquet_uri)
-        gates = await asyncio.to_thread(data_gates, frame, event.roles, thresholds, event.design)
+        frame, roles, note = derive_treatment(frame, event.roles, event.design)
+        gates = await asyncio.to_thread(data_gates, frame, roles, thresholds, event.design)
+        if note:
+            gates = [_definition_gate(note), *gates]
         await _record(ctx, gates, analysis_id=event.analysis_id, tenant_id=event.tenant_id, stage="data")
         reason = rejection_reason(gates)
         common = {
@@ -98,9 +109,8 @@ def causal_gates_handler(
 
     async def handle(event: AnalysisEstimated, ctx: HandlerContext) -> None:
         frame = await asyncio.to_thread(read_frame, ctx.store, event.dataset.parquet_uri)
-        gates = await asyncio.to_thread(
-            causal_gates, frame, event.roles, event.estimates, thresholds, event.design
-        )
+        frame, roles, _ = derive_treatment(frame, event.roles, event.design)
+        gates = await asyncio.to_thread(causal_gates, frame, roles, event.estimates, thresholds, event.design)
         gates = [*gates, *disagreement_gates(event.estimates, thresholds)]
         await _record(ctx, gates, analysis_id=event.analysis_id, tenant_id=event.tenant_id, stage="causal")
         earlier = (
