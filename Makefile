@@ -55,6 +55,9 @@ asyncapi:  ## regenerate the committed AsyncAPI document from the code
 flows:  ## regenerate README's subject table from the services' declared flows
 	@$(RUN) python -m cqox_stack.flows --write
 
+chart-schema:  ## regenerate the Helm chart's values.schema.json (methods from the estimator registry)
+	@$(RUN) python deploy/helm/values_schema.py
+
 migration:  ## new Alembic revision: make migration SERVICE=ingest MSG="add column"
 	@$(RUN) python -m cqox_stack.revision $(SERVICE) "$(MSG)"
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cqox_estimator.estimators import REGISTRY
+from cqox_estimator.estimators import REGISTRY, methods_by_cost
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -175,6 +175,13 @@ def test_published_ports(services):
     assert not any("ports" in services[w] for w in workers)
 
 
+def served_by(command: list[str]) -> set[str]:
+    """Methods a worker command serves: `--cost c` (a registry cost class) or `--methods a,b`."""
+    if "--cost" in command:
+        return set(methods_by_cost(flag(command, "--cost")))
+    return {m for m in flag(command, "--methods").split(",") if m}
+
+
 def test_estimator_roles_and_pools(services):
     control = services["estimator-control"]["command"]
     assert flag(control, "--roles") == "planner,aggregator"
@@ -184,15 +191,19 @@ def test_estimator_roles_and_pools(services):
     for name in ("estimator-light", "estimator-heavy"):
         cmd = services[name]["command"]
         assert flag(cmd, "--roles") == "worker"
-        methods = set(flag(cmd, "--methods").split(","))
-        assert methods, name
-        if services[name]["deploy"]["replicas"] > 0:
-            served |= methods
-    assert set(flag(services["estimator-light"]["command"], "--methods").split(",")) == (LIGHT_METHODS)
-    assert services["estimator-light"]["deploy"]["replicas"] >= 1
-    assert services["estimator-heavy"]["deploy"]["replicas"] >= 1
+        assert served_by(cmd), name
+        assert services[name]["deploy"]["replicas"] >= 1, name
+        served |= served_by(cmd)
+    assert served_by(services["estimator-light"]["command"]) == LIGHT_METHODS
+    assert served_by(services["estimator-heavy"]["command"]) == HEAVY_METHODS
     assert served == set(REGISTRY)  # every registered method has a pool
-    assert set(flag(services["estimator-heavy"]["command"], "--methods").split(",")) == HEAVY_METHODS
+
+
+def test_api_services_are_secure_by_default(services):
+    for name in ("ingest", "notification"):
+        env = env_of(services[name])
+        assert resolve(env["CQOX_AUTH"]) == "required", name
+        assert resolve(env["CQOX_API_KEYS"]) == "", name  # the service refuses to start without keys
 
 
 def test_commands_match_declared_console_scripts(services):

@@ -7,6 +7,8 @@ the Kubernetes OpenAPI schemas.
 from __future__ import annotations
 
 import base64
+import importlib.util
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,8 @@ import helm_python
 import kubernetes_validate
 import pytest
 import yaml
+
+from cqox_estimator.estimators import REGISTRY, methods_by_cost
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = ROOT / "deploy" / "helm" / "cqox"
@@ -40,12 +44,30 @@ CONFIG_KEYS = {
 }
 SECRET_KEYS = {"CQOX_DATABASE_URL", "CQOX_S3_ACCESS_KEY", "CQOX_S3_SECRET_KEY", "CQOX_API_KEYS"}
 VALUE_FILES = [None, "values-dev.yaml", "values-prod.yaml"]
+# The chart refuses to render without API keys (or existingSecret, or auth.mode=disabled); tests
+# that are not about keys get this one.
+TEST_API_KEYS = "test-key:default:admin"
+
+
+def with_api_keys(values: dict[str, Any]) -> dict[str, Any]:
+    secrets = values.get("secrets") or {}
+    auth_off = (values.get("auth") or {}).get("mode") == "disabled"
+    if secrets.get("apiKeys") or secrets.get("existingSecret") or auth_off:
+        return values
+    return {**values, "secrets": {**secrets, "apiKeys": TEST_API_KEYS}}
 
 
 def load_values(value_file: str | None) -> dict[str, Any]:
     if value_file is None:
-        return {}
+        return with_api_keys({})
     return yaml.safe_load((CHART_DIR / value_file).read_text()) or {}
+
+
+def pool_methods(args: list[str]) -> set[str]:
+    """Methods a worker serves, from its `--methods a,b` or `--cost c` arguments."""
+    if "--cost" in args:
+        return set(methods_by_cost(args[args.index("--cost") + 1]))
+    return {m for m in args[args.index("--methods") + 1].split(",") if m}
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +76,8 @@ def chart() -> Iterator[helm_python.Chart]:
         yield loaded
 
 
-def render(chart: helm_python.Chart, values: dict[str, Any]) -> list[dict[str, Any]]:
-    manifests = chart.render(values, name=RELEASE, namespace=NAMESPACE)
+def render(chart: helm_python.Chart, values: dict[str, Any], *, keys: bool = True) -> list[dict[str, Any]]:
+    manifests = chart.render(with_api_keys(values) if keys else values, name=RELEASE, namespace=NAMESPACE)
     docs: list[dict[str, Any]] = []
     for path, text in sorted(manifests.items()):
         if path.endswith("NOTES.txt"):
@@ -93,7 +115,7 @@ def rendered(request, chart) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 def test_lint_strict_is_clean():
     for value_file in VALUE_FILES:
-        report = helm_python.lint(CHART_DIR, load_values(value_file), strict=True)
+        report = helm_python.lint(CHART_DIR, with_api_keys(load_values(value_file)), strict=True)
         assert report["errors"] == [], (value_file, report)
         assert report["messages"] == [], (value_file, report)
 
@@ -159,17 +181,84 @@ def test_estimator_pools_render_methods_and_replicas(rendered):
         dep = deployments[f"cqox-estimator-{pool['name']}"]
         ctr = container(dep)
         assert ctr["command"] == ["cqox-estimator"]
-        assert ctr["args"] == ["--roles", "worker", "--methods", ",".join(pool["methods"])]
+        if "cost" in pool:
+            assert ctr["args"] == ["--roles", "worker", "--cost", pool["cost"]]
+        else:
+            assert ctr["args"] == ["--roles", "worker", "--methods", ",".join(pool["methods"])]
         assert dep["spec"]["replicas"] == expected_replicas(pool, values["podDefaults"])
         assert ctr["resources"] == pool.get("resources", values["podDefaults"]["resources"])
         labels = dep["spec"]["template"]["metadata"]["labels"]
         assert labels["cqox.io/estimator-pool"] == pool["name"]
 
 
-def test_current_methods_are_served_by_some_pool(rendered):
-    values, _ = rendered
-    served = {m for pool in values["estimator"]["pools"] for m in pool["methods"]}
-    assert {"diff_in_means", "ols", "ipw"} <= served
+def test_every_registered_method_is_served(rendered):
+    """Every method of the registry has a pool with replicas > 0 in every values file: the planner
+    requests any of them, and a method nobody serves would leave its analyses waiting."""
+    _, docs = rendered
+    served: set[str] = set()
+    for name, dep in of_kind(docs, "Deployment").items():
+        args = container(dep).get("args", [])
+        if name.startswith("cqox-estimator-") and "worker" in args and dep["spec"]["replicas"] > 0:
+            served |= pool_methods(args)
+    assert served == set(REGISTRY), f"unserved: {sorted(set(REGISTRY) - served)}"
+
+
+def test_pools_may_be_declared_by_cost_or_by_methods(chart):
+    pools = [
+        {"name": "cheap", "cost": "light"},
+        {"name": "forest", "methods": ["causal_forest"]},
+        {"name": "learners", "methods": ["s_learner", "t_learner", "x_learner"], "replicas": 3},
+    ]
+    deployments = of_kind(render(chart, {"estimator": {"pools": pools}}), "Deployment")
+    assert container(deployments["cqox-estimator-cheap"])["args"] == ["--roles", "worker", "--cost", "light"]
+    assert pool_methods(container(deployments["cqox-estimator-learners"])["args"]) == {
+        "s_learner",
+        "t_learner",
+        "x_learner",
+    }
+    served = set().union(
+        *(pool_methods(container(deployments[f"cqox-estimator-{p['name']}"])["args"]) for p in pools)
+    )
+    assert served == set(REGISTRY)
+
+
+SCHEMA = json.loads((CHART_DIR / "values.schema.json").read_text())
+
+
+def test_schema_knows_exactly_the_registered_methods_and_costs():
+    spec = importlib.util.spec_from_file_location(
+        "values_schema", ROOT / "deploy" / "helm" / "values_schema.py"
+    )
+    assert spec and spec.loader
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    committed = (CHART_DIR / "values.schema.json").read_text()
+    assert committed == generator.render(), "values.schema.json is stale: run `make chart-schema`"
+    pool = SCHEMA["properties"]["estimator"]["properties"]["pools"]["items"]["properties"]
+    assert pool["methods"]["items"]["enum"] == sorted(REGISTRY)
+    assert set(pool["cost"]["enum"]) == {spec.cost for spec in REGISTRY.values()}
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"imge": {"tag": "x"}}, "additional properties 'imge' not allowed"),
+        ({"podDefaults": {"replica": 2}}, "additional properties 'replica' not allowed"),
+        ({"services": {"ingest": {"replcas": 2}}}, "additional properties 'replcas' not allowed"),
+        ({"estimator": {"pools": [{"name": "a", "methods": ["olss"]}]}}, "value must be one of"),
+        ({"estimator": {"pools": [{"name": "a", "cost": "medium"}]}}, "value must be one of"),
+        ({"estimator": {"pools": [{"name": "a", "cost": "light", "methods": ["ols"]}]}}, "oneOf"),
+        ({"estimator": {"pools": [{"name": "Heavy_Pool", "cost": "heavy"}]}}, "does not match pattern"),
+        ({"estimator": {"pools": [{"name": "control", "cost": "heavy"}]}}, "/estimator/pools/0/name"),
+        ({"estimator": {"pools": [{"name": "a", "methods": []}]}}, "minItems"),
+        ({"estimator": {"pools": [{"methods": ["ols"]}]}}, "missing property 'name'"),
+        ({"auth": {"mode": "off"}}, "value must be one of"),
+        ({"secrets": {"apiKeys": "key-without-role"}}, "does not match pattern"),
+    ],
+)
+def test_schema_rejects_typos_unknown_methods_and_bad_pools(chart, values, message):
+    with pytest.raises(helm_python.HelmValuesError, match=message):
+        render(chart, values)
 
 
 def test_pod_spec_is_hardened_and_probed(rendered):
@@ -336,17 +425,39 @@ def test_custom_pools_scale_independently(chart):
         kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
 
 
-@pytest.mark.parametrize(
-    ("pools", "message"),
-    [
-        ([{"name": "a", "methods": ["ols"]}, {"name": "a", "methods": ["ipw"]}], "duplicated"),
-        ([{"name": "control", "methods": ["ols"]}], "reserved"),
-        ([{"name": "empty", "methods": []}], "no methods"),
-    ],
-)
-def test_bad_pools_fail_rendering(chart, pools, message):
-    with pytest.raises(helm_python.HelmRenderError, match=message):
+def test_duplicated_pools_fail_rendering(chart):
+    pools = [{"name": "a", "methods": ["ols"]}, {"name": "a", "methods": ["ipw"]}]
+    with pytest.raises(helm_python.HelmRenderError, match="duplicated"):
         render(chart, {"estimator": {"pools": pools}})
+
+
+# --- authentication: secure by default --------------------------------------------
+
+
+def test_rendering_without_api_keys_fails_with_the_way_out(chart):
+    with pytest.raises(helm_python.HelmRenderError, match=r"secrets\.apiKeys is required") as info:
+        render(chart, {}, keys=False)
+    assert "auth.mode=disabled" in str(info.value) and "existingSecret" in str(info.value)
+
+
+def test_keys_reach_the_secret_and_auth_mode_the_configmap(chart):
+    docs = render(chart, {"secrets": {"apiKeys": "k1:acme:admin"}}, keys=False)
+    assert of_kind(docs, "ConfigMap")["cqox-config"]["data"]["CQOX_AUTH"] == "required"
+    data = of_kind(docs, "Secret")["cqox-secrets"]["data"]
+    assert base64.b64decode(data["CQOX_API_KEYS"]).decode() == "k1:acme:admin"
+
+
+def test_auth_can_only_be_disabled_explicitly(chart):
+    docs = render(chart, {"auth": {"mode": "disabled"}}, keys=False)
+    assert of_kind(docs, "ConfigMap")["cqox-config"]["data"]["CQOX_AUTH"] == "disabled"
+    assert "CQOX_API_KEYS" not in of_kind(docs, "Secret")["cqox-secrets"]["data"]
+    with pytest.raises(helm_python.HelmRenderError, match="both set"):
+        render(chart, {"auth": {"mode": "disabled"}, "secrets": {"apiKeys": "k:t:admin"}}, keys=False)
+
+
+def test_an_existing_secret_is_trusted_to_hold_the_keys(chart):
+    docs = render(chart, {"secrets": {"existingSecret": "managed"}}, keys=False)
+    assert of_kind(docs, "ConfigMap")["cqox-config"]["data"]["CQOX_AUTH"] == "required"
 
 
 def test_webhook_private_targets_are_refused_unless_allowed(chart):
@@ -376,6 +487,8 @@ def test_spread_across_nodes_adds_topology_constraints(chart):
 
 
 def test_notes_render(chart):
-    notes = chart.render({}, name=RELEASE, namespace=NAMESPACE)["cqox/templates/NOTES.txt"]
-    assert "cqox-estimator-light: diff_in_means, ols, ols_interacted, ipw" in notes
+    notes = chart.render(with_api_keys({}), name=RELEASE, namespace=NAMESPACE)["cqox/templates/NOTES.txt"]
+    assert "cqox-estimator-light: every light method (2 replicas)" in notes
+    assert "cqox-estimator-heavy: every heavy method (1 replicas)" in notes
+    assert "require an API key" in notes
     assert "port-forward svc/cqox-ingest" in notes
