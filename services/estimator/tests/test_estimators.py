@@ -373,7 +373,7 @@ def test_select_methods_auto_uses_roles_and_design() -> None:
     )
     no_covariates = ROLES.model_copy(update={"covariates": []})
     assert select_methods(no_covariates, "experiment", "auto") == (
-        ["diff_in_means", "ols", "ols_interacted", "cuped"],
+        ["diff_in_means", "ols", "ols_interacted", "cuped", "lee_bounds"],
         {},
     )
     assert select_methods(ROLES, "rd", "auto") == (["rd_robust"], {})

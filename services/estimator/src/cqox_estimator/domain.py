@@ -14,6 +14,7 @@ import pandas as pd
 from cqox_contracts.v1 import EstimateResult, RoleMapping
 from cqox_estimator.estimators import REGISTRY, DesignData, EstimationError, prepare
 from cqox_estimator.estimators.base import CausalEstimator
+from cqox_estimator.estimators.bounds import keep_missing_outcome
 from cqox_estimator.estimators.panel import did_treatment
 
 
@@ -83,6 +84,9 @@ def run(
     did_note = None
     if spec.estimator.panel:
         df, roles, did_note = did_treatment(df, roles)
+    observed = None
+    if getattr(spec.estimator, "keeps_missing_outcome", False):  # lee_bounds: lost outcomes are data
+        df, observed = keep_missing_outcome(df, roles.outcome)
     design = prepare(
         df,
         roles,
@@ -101,7 +105,7 @@ def run(
         estimator.set_params(cutoff=roles.cutoff)  # the mapping's (or the user's) threshold
     try:
         estimator.fit(
-            design.y,
+            design.y if observed is None else np.where(observed[design.rows], design.y, np.nan),
             design.t,
             X=design.X,
             unit=design.unit,

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from cqox_contracts.v1 import Design, RoleMapping
 from cqox_estimator.estimators.base import CausalEstimator
+from cqox_estimator.estimators.bounds import LeeBounds
 from cqox_estimator.estimators.difference import DifferenceInMeans
 from cqox_estimator.estimators.discontinuity import RegressionDiscontinuity
 from cqox_estimator.estimators.dml import CausalForest, LinearDML
@@ -210,6 +211,12 @@ REGISTRY: dict[str, MethodSpec] = _register(
         required_roles=_CORE | frozenset({"latitude", "longitude"}),
         optional_roles=frozenset({"covariates"}),
         designs=frozenset({"geographic"}),
+    ),
+    MethodSpec(
+        name="lee_bounds",
+        estimator=LeeBounds,
+        required_roles=_CORE,
+        designs=frozenset({"experiment"}),
     ),
 )
 
