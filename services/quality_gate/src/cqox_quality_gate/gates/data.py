@@ -148,7 +148,7 @@ def _complete_cases_gate(
     share = n_complete / n_rows if n_rows else 0.0
     limit = thresholds.min_complete_share
     passed = n_rows > 0 and share >= limit
-    worst = max(columns, key=lambda c: int(df[c].isna().sum()), default=None) if columns else None
+    worst = max(columns, key=lambda c: int(df[c].isna().to_numpy().sum()), default=None)
     if passed:
         message = (
             f"{n_complete} of {n_rows} rows ({share:.1%}) have every used column; the methods run on them."
@@ -224,7 +224,7 @@ def _attrition_gate(
         problems = []
         if not overall_ok:
             problems.append(f"above the {limit:.0%} limit")
-        if not differential_ok:
+        if differential is not None and not differential_ok:
             problems.append(
                 f"the arms differ by {differential * 100:.1f} percentage points, above the "
                 f"{differential_limit * 100:g}-point limit"
