@@ -12,7 +12,13 @@ import numpy as np
 import pandas as pd
 
 from cqox_contracts.v1 import EstimateResult, RoleMapping
-from cqox_estimator.estimators import REGISTRY, DesignData, EstimationError, prepare
+from cqox_estimator.estimators import (
+    REGISTRY,
+    BinaryTreatmentRequired,
+    DesignData,
+    EstimationError,
+    prepare,
+)
 from cqox_estimator.estimators.base import CausalEstimator
 from cqox_estimator.estimators.bounds import keep_missing_outcome
 from cqox_estimator.estimators.panel import did_treatment
@@ -87,17 +93,10 @@ def run(
     observed = None
     if getattr(spec.estimator, "keeps_missing_outcome", False):  # lee_bounds: lost outcomes are data
         df, observed = keep_missing_outcome(df, roles.outcome)
-    design = prepare(
-        df,
-        roles,
-        panel=spec.estimator.panel,
-        multi_arm=spec.estimator.multi_arm,
-        method=method,
-        covariates=spec.estimator.uses_covariates,
-        design_roles=spec.estimator.design_roles,
-        min_rows_per_arm=spec.estimator.min_rows_per_arm,
-        continuous_treatment=spec.estimator.continuous_treatment,
-    )
+    try:
+        design = prepare(df, roles, **spec.estimator.requirements())
+    except BinaryTreatmentRequired as exc:
+        raise exc.with_hint([name for name, other in REGISTRY.items() if other.estimator.multi_arm]) from exc
     estimator = spec.build(options)
     if "random_state" in accepted:
         estimator.set_params(random_state=seed)
@@ -108,14 +107,7 @@ def run(
             design.y if observed is None else np.where(observed[design.rows], design.y, np.nan),
             design.t,
             X=design.X,
-            unit=design.unit,
-            time=design.time,
-            cluster=design.cluster,
-            instrument=design.instrument,
-            running=design.running,
-            latitude=design.latitude,
-            longitude=design.longitude,
-            unit_labels=design.unit_labels,
+            **design.fit_keywords(),
         )
     except np.linalg.LinAlgError as exc:
         raise EstimationError(f"{method} failed numerically: {exc}") from exc

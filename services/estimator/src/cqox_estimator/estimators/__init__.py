@@ -1,16 +1,12 @@
 """CQOx estimators: one interface, one registry, one design-preparation step."""
 
 from cqox_estimator.estimators.base import CausalEstimator, FitSummary
-from cqox_estimator.estimators.design import (
-    MIN_ROWS_PER_ARM,
-    DesignData,
-    EstimationError,
-    prepare,
-)
+from cqox_estimator.estimators.design import DesignData, prepare
 from cqox_estimator.estimators.difference import DifferenceInMeans
 from cqox_estimator.estimators.discontinuity import RegressionDiscontinuity
 from cqox_estimator.estimators.dml import CausalForest, LinearDML
 from cqox_estimator.estimators.doubly_robust import AugmentedIPW, DRLearner, PolicyTree
+from cqox_estimator.estimators.errors import MIN_ROWS_PER_ARM, BinaryTreatmentRequired, EstimationError
 from cqox_estimator.estimators.instrumental import TwoStageLeastSquares
 from cqox_estimator.estimators.matching import PropensityScoreMatching, PropensityStratification
 from cqox_estimator.estimators.metalearners import SLearner, TLearner, XLearner
@@ -37,6 +33,7 @@ __all__ = [
     "MIN_ROWS_PER_ARM",
     "REGISTRY",
     "AugmentedIPW",
+    "BinaryTreatmentRequired",
     "CallawaySantAnna",
     "CausalEstimator",
     "CausalForest",

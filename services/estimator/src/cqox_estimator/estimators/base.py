@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
@@ -17,10 +17,13 @@ from sklearn.utils.validation import check_is_fitted
 from statsmodels.stats.multitest import multipletests
 
 from cqox_contracts.v1 import Adjustment, ArmContrast, Estimand, EstimateResult
-from cqox_estimator.estimators.design import MIN_ROWS_PER_ARM, DesignData, EstimationError
+from cqox_estimator.estimators.design import DESIGN_ROLES, DesignData
 from cqox_estimator.estimators.effects import summarize_effects
+from cqox_estimator.estimators.errors import MIN_ROWS_PER_ARM, EstimationError
 
 Diagnostics = dict[str, float | str | None]
+# Keywords `CausalEstimator.fit` takes besides y, t and X.
+FIT_KEYWORDS = frozenset({"unit", "time", "cluster", "unit_labels", *DESIGN_ROLES.values()})
 
 
 @dataclass(frozen=True)
@@ -86,21 +89,7 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
     # Fewest rows each arm needs in `prepare` (a synthetic control has one treated unit).
     min_rows_per_arm: ClassVar[int] = MIN_ROWS_PER_ARM
 
-    def fit(
-        self,
-        y: ArrayLike,
-        t: ArrayLike,
-        *,
-        X: ArrayLike | None = None,
-        unit: ArrayLike | None = None,
-        time: ArrayLike | None = None,
-        cluster: ArrayLike | None = None,
-        instrument: ArrayLike | None = None,
-        running: ArrayLike | None = None,
-        latitude: ArrayLike | None = None,
-        longitude: ArrayLike | None = None,
-        unit_labels: Sequence[str] | None = None,
-    ) -> Self:
+    def fit(self, y: ArrayLike, t: ArrayLike, *, X: ArrayLike | None = None, **design: Any) -> Self:
         """Estimate the effect of binary `t` on `y`, adjusting for covariates `X` if used.
 
         Multi-arm methods also take `t` coded 0..k-1 and estimate every arm against arm 0
@@ -110,27 +99,27 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         Panel methods take each row's `unit` and `time` (any hashable labels; time must sort in
         time order) and optionally a `cluster` for the standard errors (default: the unit);
         other methods ignore them. IV methods take each row's `instrument`, RD methods its
-        `running` variable and spatial methods its `latitude` and `longitude` (`design_roles`).
-        `unit_labels` names the units when `unit` holds codes 0..k-1 (messages, diagnostics).
+        `running` variable, spatial methods its `latitude` and `longitude`, repeated
+        cross-section methods its `post` period indicator (`design_roles`, keywords as in
+        `DESIGN_ROLES`). `unit_labels` names the units when `unit` holds codes 0..k-1.
         """
+        unknown = sorted(set(design) - FIT_KEYWORDS)
+        if unknown:
+            raise TypeError(f"{self.method}.fit() got unexpected keyword(s): {', '.join(unknown)}")
         self._check_params()
         y_arr, t_arr, X_arr = _check_arrays(
             y, t, X, multi_arm=self.multi_arm, continuous=self.continuous_treatment, method=self.method
         )
         if self.panel:
             self.unit_, self.time_, self.cluster_ = _check_panel_index(
-                unit, time, cluster, y_arr.shape[0], self.method
+                design.get("unit"), design.get("time"), design.get("cluster"), y_arr.shape[0], self.method
             )
-            self.unit_labels_ = list(unit_labels) if unit_labels is not None else None
-        given = {
-            "instrument": (instrument, "instrument_"),
-            "running_variable": (running, "running_"),
-            "latitude": (latitude, "latitude_"),
-            "longitude": (longitude, "longitude_"),
-        }
+            labels = design.get("unit_labels")
+            self.unit_labels_ = list(labels) if labels is not None else None
         for role in self.design_roles:
-            values, attribute = given[role]
-            setattr(self, attribute, _check_design_role(values, role, y_arr.shape[0], self.method))
+            keyword = DESIGN_ROLES[role]
+            values = _check_design_role(design.get(keyword), role, y_arr.shape[0], self.method)
+            setattr(self, f"{keyword}_", values)
         summary = self._fit(y_arr, t_arr, X_arr)
         self.X_ = X_arr
         if not math.isfinite(summary.ate):
@@ -288,6 +277,19 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         """The name of panel unit `code` (its label when the caller gave them, else the code)."""
         labels = getattr(self, "unit_labels_", None)
         return labels[code] if labels is not None and 0 <= code < len(labels) else str(code)
+
+    @classmethod
+    def requirements(cls) -> dict[str, Any]:
+        """What `prepare` must build for this method, from its class-level tags, taken whole."""
+        return {
+            "panel": cls.panel,
+            "multi_arm": cls.multi_arm,
+            "method": cls.method,
+            "covariates": cls.uses_covariates,
+            "design_roles": cls.design_roles,
+            "min_rows_per_arm": cls.min_rows_per_arm,
+            "continuous_treatment": cls.continuous_treatment,
+        }
 
     @classmethod
     def warm_up(cls) -> None:

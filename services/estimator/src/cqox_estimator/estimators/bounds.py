@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from cqox_contracts.v1 import Adjustment, Estimand
 from cqox_estimator.estimators.base import CausalEstimator, FitSummary
-from cqox_estimator.estimators.design import EstimationError
+from cqox_estimator.estimators.errors import EstimationError
 
 SE_METHODS = ("analytic", "bootstrap")
 # Fewest observed outcomes per arm: a trimmed mean and its variance need a few rows.

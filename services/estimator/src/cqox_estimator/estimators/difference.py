@@ -7,7 +7,7 @@ from numpy.typing import NDArray
 
 from cqox_contracts.v1 import Adjustment
 from cqox_estimator.estimators.base import CausalEstimator, Contrast, FitSummary
-from cqox_estimator.estimators.design import EstimationError
+from cqox_estimator.estimators.errors import EstimationError
 
 
 class DifferenceInMeans(CausalEstimator):

@@ -12,7 +12,7 @@ from sklearn.tree import DecisionTreeRegressor, export_text
 
 from cqox_contracts.v1 import Adjustment
 from cqox_estimator.estimators.base import CausalEstimator, Contrast, Diagnostics, FitSummary
-from cqox_estimator.estimators.design import EstimationError
+from cqox_estimator.estimators.errors import EstimationError
 from cqox_estimator.estimators.nuisance import (
     check_first_stage,
     check_folds,

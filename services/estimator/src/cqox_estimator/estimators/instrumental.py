@@ -17,7 +17,7 @@ from scipy import stats
 
 from cqox_contracts.v1 import Adjustment
 from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSummary
-from cqox_estimator.estimators.design import EstimationError
+from cqox_estimator.estimators.errors import EstimationError
 
 IV_COV_TYPES = ("robust", "unadjusted")
 AR_LEVEL = 0.95

@@ -10,7 +10,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from cqox_contracts.v1 import Adjustment
 from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSummary
-from cqox_estimator.estimators.design import EstimationError
+from cqox_estimator.estimators.errors import EstimationError
 from cqox_estimator.estimators.nuisance import propensity_summary
 from cqox_shared.causal.propensity import logistic_propensity
 

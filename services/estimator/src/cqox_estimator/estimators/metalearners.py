@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 from sklearn.base import clone
 
 from cqox_estimator.estimators.base import CausalEstimator, FitSummary
-from cqox_estimator.estimators.design import EstimationError
+from cqox_estimator.estimators.errors import EstimationError
 from cqox_estimator.estimators.nuisance import (
     check_first_stage,
     outcome_learner,

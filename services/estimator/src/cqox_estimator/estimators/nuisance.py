@@ -17,7 +17,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from cqox_estimator.estimators.design import EstimationError
+from cqox_estimator.estimators.errors import EstimationError
 
 FIRST_STAGES = ("linear", "lightgbm")
 # Small, fast boosted trees (about 0.03 s per fit at 4k rows x 7 columns on 2 cores).

@@ -13,7 +13,7 @@ from scipy import stats
 
 from cqox_contracts.v1 import Adjustment, RoleMapping
 from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSummary
-from cqox_estimator.estimators.design import EstimationError
+from cqox_estimator.estimators.errors import EstimationError
 
 MIN_CLUSTERS = 2
 NEVER = 1 << 62  # first treated period of never-treated units (exact as a float, beyond any code)

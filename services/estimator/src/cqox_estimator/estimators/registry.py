@@ -27,6 +27,7 @@ from cqox_estimator.estimators.weighting import (
     InversePropensityWeighting,
     OverlapWeighting,
 )
+from cqox_shared.causal.treatment import with_derived_treatment
 
 DESIGNS = frozenset(Design)
 ROLE_FIELDS = frozenset(RoleMapping.model_fields) - {"excluded"}
@@ -239,6 +240,7 @@ def select_methods(
     """
     if design not in DESIGNS:
         raise ValueError(f"unknown design {design!r}; known: {', '.join(sorted(DESIGNS))}")
+    roles = with_derived_treatment(roles, design)  # a sharp RD's treatment is 1(running >= cutoff)
     auto = requested == "auto"
     if isinstance(requested, str):
         names = list(REGISTRY) if auto else [requested]

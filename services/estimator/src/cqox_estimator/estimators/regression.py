@@ -11,7 +11,8 @@ from scipy import stats
 from statsmodels.tools.sm_exceptions import SingularMatrixWarning
 
 from cqox_estimator.estimators.base import CausalEstimator, Contrast, FitSummary
-from cqox_estimator.estimators.design import EstimationError, arm_dummies
+from cqox_estimator.estimators.errors import EstimationError
+from cqox_estimator.estimators.rank import arm_dummies
 
 ROBUST_COV_TYPES = ("HC0", "HC1", "HC2", "HC3")
 

@@ -18,7 +18,7 @@ from scipy import stats
 from sklearn.neighbors import BallTree
 
 from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSummary
-from cqox_estimator.estimators.design import EstimationError
+from cqox_estimator.estimators.errors import EstimationError
 
 EARTH_RADIUS_KM = 6371.0088  # mean Earth radius (IUGG)
 MIN_ROWS = 30

@@ -14,7 +14,7 @@ from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
 from cqox_contracts.v1 import Adjustment
 from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSummary
-from cqox_estimator.estimators.design import EstimationError
+from cqox_estimator.estimators.errors import EstimationError
 from cqox_estimator.estimators.panel import NEVER, adoption
 
 EVENT_TIMES = 5  # dynamic effects reported for 0..EVENT_TIMES-1 periods after adoption

@@ -30,7 +30,7 @@ from scipy.optimize import nnls
 
 from cqox_contracts.v1 import Adjustment
 from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSummary
-from cqox_estimator.estimators.design import EstimationError
+from cqox_estimator.estimators.errors import EstimationError
 from cqox_estimator.estimators.panel import NEVER, adoption
 
 MAX_TREATED = 3

@@ -10,7 +10,7 @@ from scipy.special import expit, softmax
 
 from cqox_contracts.v1 import Adjustment
 from cqox_estimator.estimators.base import CausalEstimator, Contrast, Diagnostics, FitSummary
-from cqox_estimator.estimators.design import EstimationError
+from cqox_estimator.estimators.errors import EstimationError
 from cqox_estimator.estimators.nuisance import kish, logistic_influence, propensity_summary
 from cqox_shared.causal.propensity import fit_logistic, logistic_propensity
 
