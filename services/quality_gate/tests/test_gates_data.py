@@ -85,12 +85,50 @@ def test_too_few_complete_cases_reject_and_the_minimum_is_configurable() -> None
     assert rejection_reason(list(relaxed.values())) is None
 
 
-def test_complete_cases_count_rows_missing_any_used_column() -> None:
+def test_complete_cases_need_treatment_and_outcome_and_count_covariates_apart() -> None:
     frame = with_missing(clean_frame(), "revenue", 0.3)
     frame.loc[frame.index[-40:], "spend"] = np.nan  # other rows than the outcome's holes
     gate = by_name(data_gates(frame, ROLES, GateThresholds()))["complete_cases"]
-    assert gate.details["n_complete"] == 400 - 120 - 40
-    assert "user_id" not in gate.applies_to  # an id is not used by cross-section methods
+    assert gate.passed and gate.value == pytest.approx(0.7)
+    assert gate.details["n_complete"] == 280 and gate.details["n_complete_with_covariates"] == 240
+    assert gate.applies_to == ["treated", "revenue"]  # an id is not used by cross-section methods
+    assert "240 (60.0%) also have every covariate" in gate.message and "'spend'" in gate.message
+
+
+def test_a_sparse_covariate_does_not_reject_the_dataset() -> None:
+    """A covariate missing in 90 % of rows warns (drop or impute it); the rows are not lost for good."""
+    gates = by_name(data_gates(with_missing(clean_frame(), "spend", 0.9), ROLES, GateThresholds()))
+    assert gates["complete_cases"].passed and gates["complete_cases"].value == 1.0
+    assert not gates["completeness:spend"].passed
+    assert rejection_reason(list(gates.values())) is None
+
+
+def test_attrition_by_arm_of_a_multi_arm_experiment() -> None:
+    frame = clean_frame(n=3000, seed=5).assign(treated=lambda d: np.arange(len(d)) % 3)
+    rng = np.random.default_rng(1)
+    lost = rng.random(len(frame)) < np.select([frame["treated"] == 2], [0.25], 0.05)
+    frame.loc[lost, "revenue"] = np.nan
+    gate = by_name(data_gates(frame, ROLES, GateThresholds(), "experiment"))["attrition"]
+    assert not gate.passed
+    assert {key for key in gate.details if key.startswith("attrition[")} == {
+        "attrition[0]",
+        "attrition[1]",
+        "attrition[2]",
+    }
+    assert gate.details["most_attrition_arm"] == "2"
+    assert gate.details["differential_attrition"] == pytest.approx(0.2, abs=0.04)
+
+
+def test_a_continuous_iv_treatment_has_overall_attrition_only() -> None:
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame(
+        {"schooling": rng.integers(8, 18, size=500).astype(float), "wage": rng.normal(size=500)}
+    )
+    frame.loc[frame.index[:50], "wage"] = np.nan
+    roles = RoleMapping(treatment="schooling", outcome="wage")
+    gate = by_name(data_gates(frame, roles, GateThresholds(), "iv"))["attrition"]
+    assert gate.passed and gate.value == pytest.approx(0.1)
+    assert "differential_attrition" not in gate.details
 
 
 def test_attrition_equal_across_arms_passes_below_the_overall_limit() -> None:
@@ -138,7 +176,7 @@ def test_rows_without_a_treatment_are_not_attrition() -> None:
 def test_thornton_hiv_with_forty_percent_missing_outcomes_is_not_rejected() -> None:
     """Issue 12 regression on the real file: Thornton (2008)'s HIV-results experiment
     (causaldata.thornton_hiv) has `got` missing in 40 % of rows. It used to be rejected by
-    completeness; now it runs on the complete cases, and the attrition gate reports that among
+    completeness; now it runs on the complete cases (2,829 with age and distance), and the attrition gate reports that among
     assigned people outcomes are missing for 8.2 % of the control arm and 0.5 % of the treated."""
     thornton_hiv = pytest.importorskip("causaldata.thornton_hiv")
     frame = thornton_hiv.load_pandas().data
@@ -148,7 +186,8 @@ def test_thornton_hiv_with_forty_percent_missing_outcomes_is_not_rejected() -> N
     assert gates["completeness:got"].value == pytest.approx(0.4, abs=0.001)
     assert gates["completeness:got"].severity == "warning"
     assert gates["complete_cases"].passed
-    assert gates["complete_cases"].details["n_complete"] == 2829
+    assert gates["complete_cases"].details["n_complete"] == 2834
+    assert gates["complete_cases"].details["n_complete_with_covariates"] == 2829
     attrition = gates["attrition"]
     assert not attrition.passed
     assert attrition.details["attrition[0]"] == pytest.approx(0.0825, abs=0.001)

@@ -11,9 +11,9 @@ from cqox_quality_gate.gates.thresholds import GateThresholds
 from cqox_quality_gate.gates.treatment import TreatmentCoding, code_treatment
 
 REQUIRED_ROLES = ("treatment", "outcome")
-# Roles every method drops a row for when its value is missing: the complete cases are the rows
-# with all of them (unit and time too under panel designs, where they index the rows).
-CASE_ROLES = ("treatment", "outcome", "covariate", "instrument", "running_variable")
+# Roles no analysis can do without: the complete cases are the rows with all of them (unit and time
+# too under panel designs, where they index the rows). Rows missing a covariate are dropped as well.
+CASE_ROLES = ("treatment", "outcome", "instrument", "running_variable")
 INDEXED_DESIGNS = frozenset({"panel", "synthetic_control"})
 # Most treatment levels read as arms of a multi-arm comparison; more look like a dose or an id.
 MAX_ARMS = 10
@@ -131,36 +131,53 @@ def _completeness_gate(df: pd.DataFrame, role: str, column: str, thresholds: Gat
     )
 
 
-def _case_columns(pairs: list[tuple[str, str]], design: str | None) -> list[str]:
+def _case_columns(pairs: list[tuple[str, str]], design: str | None) -> tuple[list[str], list[str]]:
+    """The columns no analysis can do without, and the covariates (a row missing one is dropped
+    too, but the covariate could be dropped instead)."""
     roles = CASE_ROLES + (("unit", "time") if design in INDEXED_DESIGNS else ())
-    return [column for role, column in pairs if role in roles]
+    needed = [column for role, column in pairs if role in roles]
+    covariates = [column for role, column in pairs if role == "covariate"]
+    return needed, covariates
 
 
 def _complete_cases_gate(
     df: pd.DataFrame, pairs: list[tuple[str, str]], thresholds: GateThresholds, design: str | None
 ) -> GateResult:
-    """Share of rows with every used column present: the rows every method runs on. Too few
-    left (below `min_complete_share`) rejects the dataset; otherwise the analysis goes on."""
-    columns = [c for c in _case_columns(pairs, design) if c in df.columns]
+    """Share of rows with the treatment, the outcome and any design column present. Too few
+    (below `min_complete_share`) rejects the dataset; otherwise the methods run on the complete
+    cases. Covariates count apart: a sparse covariate is better dropped than the rows."""
+    needed_all, covariates_all = _case_columns(pairs, design)
+    needed = [c for c in needed_all if c in df.columns]
+    covariates = [c for c in covariates_all if c in df.columns]
     n_rows = len(df)
-    complete = df[columns].notna().all(axis=1) if columns else pd.Series(True, index=df.index)
+    complete = df[needed].notna().all(axis=1) if needed else pd.Series(True, index=df.index)
     n_complete = int(complete.sum())
+    with_covariates = complete & df[covariates].notna().all(axis=1) if covariates else complete
+    n_usable = int(with_covariates.sum())
     share = n_complete / n_rows if n_rows else 0.0
     limit = thresholds.min_complete_share
     passed = n_rows > 0 and share >= limit
-    worst = max(columns, key=lambda c: int(df[c].isna().to_numpy().sum()), default=None)
-    if passed:
-        message = (
-            f"{n_complete} of {n_rows} rows ({share:.1%}) have every used column; the methods run on them."
-            if n_complete < n_rows
-            else f"All {n_rows} rows have every used column."
-        )
-    else:
+    listing = ", ".join(repr(c) for c in needed)
+    if not passed:
+        worst = max(needed, key=lambda c: int(df[c].isna().to_numpy().sum()), default=None)
         hint = f" (most missing: {worst!r})" if worst is not None and n_rows else ""
         message = (
-            f"Only {n_complete} of {n_rows} rows ({share:.1%}) have every used column{hint}, below the "
+            f"Only {n_complete} of {n_rows} rows ({share:.1%}) have {listing}{hint}, below the "
             f"{limit:.0%} minimum; recover the missing values or map columns that are filled in."
         )
+    elif n_usable == n_rows:
+        message = f"All {n_rows} rows have every used column."
+    else:
+        message = f"{n_complete} of {n_rows} rows ({share:.1%}) have {listing}"
+        if n_usable < n_complete:
+            sparse = max(covariates, key=lambda c: int(df[c].isna().to_numpy().sum()))
+            message += (
+                f"; {n_usable} ({n_usable / n_rows:.1%}) also have every covariate, and the methods run "
+                f"on those (most missing: {sparse!r}; drop it from the covariates or impute it to keep "
+                "more rows)."
+            )
+        else:
+            message += "; the methods run on them."
     return GateResult(
         name="complete_cases",
         category="data",
@@ -169,8 +186,13 @@ def _complete_cases_gate(
         passed=passed,
         severity="error",
         message=message,
-        applies_to=columns,
-        details={"n_complete": float(n_complete), "n_rows": float(n_rows), "columns": ", ".join(columns)},
+        applies_to=needed,
+        details={
+            "n_complete": float(n_complete),
+            "n_complete_with_covariates": float(n_usable),
+            "n_rows": float(n_rows),
+            "columns": ", ".join(needed),
+        },
     )
 
 
