@@ -11,12 +11,12 @@ from cqox_estimator.estimators.instrumental import TwoStageLeastSquares
 from cqox_estimator.estimators.matching import PropensityScoreMatching, PropensityStratification
 from cqox_estimator.estimators.metalearners import SLearner, TLearner, XLearner
 from cqox_estimator.estimators.panel import TwoWayFixedEffects
+from cqox_estimator.estimators.planner import select_methods
 from cqox_estimator.estimators.registry import (
     DESIGNS,
     REGISTRY,
     MethodSpec,
     methods_by_cost,
-    select_methods,
 )
 from cqox_estimator.estimators.regression import Cuped, InteractedRegression, RegressionAdjustment
 from cqox_estimator.estimators.spatial import SpatialSpillover
