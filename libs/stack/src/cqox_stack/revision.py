@@ -50,7 +50,7 @@ def autogenerate(service_module: str, message: str) -> None:
         finally:
             template.unlink()
     finally:
-        postgres.stop()
+        postgres.remove()
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -185,6 +185,13 @@ class Stack:
         with contextlib.suppress(FileNotFoundError):
             (self.root / "stack.json").unlink()
 
+    def remove(self) -> None:
+        """Stop, and delete PostgreSQL's runtime folder when it lives outside `root` (tests)."""
+        postgres = self.postgres
+        self.stop()
+        if postgres:
+            postgres.remove()
+
 
 def stop_recorded(root: Path) -> bool:
     """Stop a stack recorded in `root/stack.json` (from `make up`); False if none."""

@@ -38,7 +38,7 @@ def infra() -> Iterator[Infra]:
         yield Infra(nats.url, url, root)
     finally:
         nats.stop()
-        postgres.stop()
+        postgres.remove()
         shutil.rmtree(root, ignore_errors=True)
 
 
