@@ -34,6 +34,7 @@ from cqox_mapping.names import (
     dictionary_versions,
     match_name,
     normalise_name,
+    time_qualifier,
 )
 from cqox_mapping.names import load_synonyms as _load_synonyms
 from cqox_mapping.profiles import (
@@ -197,8 +198,8 @@ def _ruled_out(p: Profile) -> frozenset[str]:
         return frozenset({"outcome", "treatment", "unit", "covariate"})
     if p.kind == "float" and not p.is_binary:
         return frozenset({"time", "unit"})
-    if p.is_binary:
-        return frozenset({"time", "unit"})
+    if p.is_binary:  # two values are no calendar, key, area or set of clusters
+        return frozenset({"time", "unit", "region", "cluster", "cohort"})
     return frozenset()
 
 
@@ -434,6 +435,9 @@ def _read_dataset(df: pd.DataFrame) -> _Dataset:
     frame = df.set_axis(columns, axis=1)
     tokens = {c: normalise_name(c) for c in columns}
     names = {c: match_name(tokens[c]) for c in columns}
+    dated = {c: q for c in columns if (q := time_qualifier(tokens[c])) is not None}
+    dated |= _suffix_years(columns, tokens)
+    names |= {c: _dated(names[c], side, word) for c, (side, word) in dated.items()}
     identifier_named = frozenset(
         c
         for c in columns
@@ -452,6 +456,54 @@ def _switches_at_cutoff(data: _Dataset, column: str, running: str, cutoff: float
     accuracy, jump = cutoff_agreement(data.frame[running], treated, cutoff)
     named = data.names[column]["treatment"].score >= _LATER_NAME_SCORE
     return accuracy >= _SHARP_AGREEMENT or (named and jump >= _FUZZY_JUMP)
+
+
+_YEAR_SUFFIX = re.compile(r"^(?P<stem>[a-z][a-z_]*[a-z])_?(?P<year>\d{2}|\d{4})$")
+_MAX_WAVES = 8
+
+
+def _suffix_years(columns: list[str], tokens: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, str]]:
+    """Codebook waves: in re74/re75/re78 or earn96/earn98 the latest is measured last, the rest before."""
+    families: dict[str, list[tuple[int, str]]] = {}
+    for c in columns:
+        match = _YEAR_SUFFIX.match("_".join(tokens[c]))
+        if match is None:
+            continue
+        raw = match["year"]
+        year = int(raw) if len(raw) == 4 else (1900 + int(raw) if int(raw) >= 30 else 2000 + int(raw))
+        if 1900 <= year <= 2100:
+            families.setdefault(match["stem"], []).append((year, c))
+    dated: dict[str, tuple[str, str]] = {}
+    for members in families.values():
+        years = {year for year, _ in members}
+        if not 2 <= len(years) <= _MAX_WAVES:  # trend_1 … trend_51 are no survey waves
+            continue
+        latest = max(years)
+        shown = "/".join(c for _, c in sorted(members))
+        for year, c in members:
+            dated[c] = (
+                ("after", f"latest of {shown}") if year == latest else ("before", f"earlier of {shown}")
+            )
+    return dated
+
+
+def _dated(names: Mapping[str, NameMatch], side: str, word: str) -> dict[str, NameMatch]:
+    """Name evidence of a measure dated after the treatment (an outcome) or before it (a covariate)."""
+    adjusted = dict(names)
+    if side == "after":
+        own = names["outcome"]
+        adjusted["outcome"] = NameMatch(max(own.score, 0.8), (word, *own.terms)[:2], own.language or "en")
+        for role, match in names.items():
+            if role not in ("outcome", "exclude"):
+                adjusted[role] = NameMatch(min(match.score, 0.3), match.terms, match.language)
+        return adjusted
+    for role in ("outcome", "treatment", "running_variable", "post"):
+        adjusted[role] = NameMatch(0.0)
+    covariate = names["covariate"]
+    adjusted["covariate"] = NameMatch(
+        max(covariate.score, 0.8), (word, *covariate.terms)[:2], covariate.language or "en"
+    )
+    return adjusted
 
 
 def _pick_roles(
@@ -476,6 +528,12 @@ def _pick_roles(
         rank_t = [c for c in rank_t if _switches_at_cutoff(data, c.column, running, cutoff)]
     rank_o = data.ranked("outcome", open_columns) if "outcome" not in singles else []
     pick_t, pick_o = _pick_pair(rank_t, rank_o)
+    given_t = singles.get("treatment")
+    treatment = pick_t or given_t
+    if pick_o is not None and treatment is not None and _runs_treatment(data, pick_o, treatment):
+        # A column whose threshold reproduces the treatment is its running variable, not the outcome.
+        rank_o = [c for c in rank_o if c.column != pick_o]
+        pick_t, pick_o = _pick_pair(rank_t, rank_o)
     taken.update(pick for pick in (pick_t, pick_o) if pick is not None)
     for role, pick, ranked in (("treatment", pick_t, rank_t), ("outcome", pick_o, rank_o)):
         if pick is not None:
@@ -492,6 +550,51 @@ def _pick_roles(
             taken.add(pick)
             chosen[role] = _choose(ranked, pick, taken - {pick})
     return chosen
+
+
+def _runs_treatment(data: _Dataset, column: str, treatment: str) -> bool:
+    """Whether a numeric column is a sharp running variable of the (two-level) treatment."""
+    coded = zero_one(data.frame[treatment], treatment_coding(data.profiles[treatment], data.dictionaries))
+    if coded is None:
+        return False
+    found = _running_evidence(data, column, coded, named=False)
+    return found is not None and found[0].value >= 1.0
+
+
+def _staggered_post(data: _Dataset, chosen: dict[str, _Choice], taken: set[str]) -> None:
+    """In a panel, a post-named 0/1 column that differs across units in the same period is the treatment.
+
+    (Castle doctrine's `post`: each state's own post-adoption indicator.) It replaces an inferred
+    treatment, which goes back to the covariates.
+    """
+    if "treatment" in chosen and chosen["treatment"].source == "override":
+        return
+    if not _is_panel(data, chosen):
+        return
+    unit, time = data.frame[chosen["unit"].column], data.frame[chosen["time"].column]
+    for column in data.columns:
+        p = data.profiles[column]
+        if column in taken or not p.is_binary or data.names[column]["post"].score < _LATER_NAME_SCORE:
+            continue
+        coded = zero_one(data.frame[column], treatment_coding(p, data.dictionaries))
+        if coded is None or (coded.groupby(time).nunique() <= 1).all():
+            continue  # one value per period: a calendar post indicator, the post role
+        since = event_time(time, unit, coded)
+        if since is None or not bool(((since >= 0) == (coded >= 0.5))[since.notna()].all()):
+            continue  # switches off again: not an adoption
+        previous = chosen.get("treatment")
+        chosen["treatment"] = _Choice(
+            column,
+            0.8,
+            "post-period indicator that differs across units in the same period: each unit's adoption "
+            "(a staggered treatment)",
+            [previous.column] if previous else [],
+            language=data.names[column]["post"].language,
+        )
+        taken.add(column)
+        if previous is not None:
+            taken.discard(previous.column)
+        return
 
 
 def _treated(data: _Dataset, chosen: Mapping[str, _Choice]) -> pd.Series | None:
@@ -895,6 +998,7 @@ def infer_roles(
 
     chosen = _pick_roles(data, given.singles, reserved, given.cutoff)
     taken = reserved | {choice.column for choice in chosen.values()}
+    _staggered_post(data, chosen, taken)
     cutoff = _pick_later_roles(data, chosen, taken, given)
     rd_notes = _rd_notes(data, chosen, cutoff)
     if (

@@ -29,6 +29,7 @@ __all__ = [
     "match_name",
     "normalise_level",
     "normalise_name",
+    "time_qualifier",
 ]
 
 LANGUAGES: tuple[str, ...] = ("en", "ja", "zh", "ko", "es", "fr", "de", "pt")
@@ -40,6 +41,8 @@ _SCRIPT_BOUNDARY = re.compile(rf"([{_CJK}])([A-Za-z0-9])|([A-Za-z0-9])([{_CJK}])
 _CJK_CHAR = re.compile(rf"[{_CJK}]")
 _SEPARATORS = re.compile(r"[\W_]+")
 _TRAILING_DIGITS = re.compile(r"^([a-z]+)\d+$")
+# d89, y81, y1985: a one-letter stem with a year is a period dummy, not 'd' (treatment) or 'y' (outcome).
+_YEAR_DUMMY = re.compile(r"^[a-z]\d{2,4}$")
 
 
 class SynonymError(ValueError):
@@ -67,6 +70,9 @@ class SynonymDictionary:
     control_levels: frozenset[str] = frozenset()
     arm_levels: frozenset[str] = frozenset()  # levels that name experiment arms (A/B, test/control)
     abbreviations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Words that date a measure before or after the treatment: 'prior', '前年' / 'next', '卒業後'.
+    before_qualifiers: tuple[Synonym, ...] = ()
+    after_qualifiers: tuple[Synonym, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,7 +144,14 @@ def load_synonyms(language: str = "en") -> SynonymDictionary:
             normalise_level(short): normalise_name(long)
             for short, long in raw.get("abbreviations", {}).items()
         },
+        before_qualifiers=_qualifiers(raw.get("before_qualifiers", ())),
+        after_qualifiers=_qualifiers(raw.get("after_qualifiers", ())),
     )
+
+
+def _qualifiers(words: object) -> tuple[Synonym, ...]:
+    terms = [str(w) for w in words] if isinstance(words, list | tuple) else []
+    return tuple(Synonym(t, normalise_name(t), 1.0, is_cjk(t)) for t in terms if normalise_name(t))
 
 
 @cache
@@ -148,7 +161,7 @@ def all_dictionaries() -> tuple[SynonymDictionary, ...]:
 
 
 def dictionary_versions() -> str:
-    """The versions of every dictionary, recorded with each mapping: 'en:2,ja:1,...'."""
+    """The versions of every dictionary, recorded with each mapping: 'en:3,ja:2,...'."""
     return ",".join(f"{d.language}:{d.version}" for d in all_dictionaries())
 
 
@@ -212,7 +225,9 @@ def _latin_score(name: _Prepared, synonym: Synonym) -> float:
     phrase = synonym.tokens
     if phrase in (name.tokens, name.singular, name.singular_es):
         return 1.0
-    if phrase == name.stem:
+    if phrase == name.stem and not (
+        len(phrase) == 1 and len(phrase[0]) == 1 and _YEAR_DUMMY.match(name.glued)
+    ):
         return 0.9
     if len(phrase) > 1:
         if _contains_phrase(name.tokens, phrase) or _contains_phrase(name.singular, phrase):
@@ -231,6 +246,8 @@ def _latin_score(name: _Prepared, synonym: Synonym) -> float:
         return 0.5
     if len(term) >= 5 and term in name.glued:
         return 0.4
+    if len(term) >= 4 and any(t.endswith(term) and len(t) - len(term) >= 3 for t in name.tokens):
+        return 0.4  # glued compounds end in their head word: 'avgmath', 'bruttostundenlohn'
     return 0.0
 
 
@@ -249,10 +266,28 @@ def _abbreviations() -> Mapping[str, tuple[str, ...]]:
     return merged
 
 
+_LOG_PREFIX_FACTOR = 0.9
+
+
+def _unlogged(tokens: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The name without a one-letter log prefix ('lwage' -> 'wage'), when it has one to drop."""
+    if len(tokens) != 1 or is_cjk(tokens[0]):
+        return None
+    token = tokens[0]
+    if len(token) < 4 or not token.startswith("l") or not token[1:].isalpha():
+        return None
+    return (token[1:],)
+
+
 @cache
 def match_name(tokens: tuple[str, ...]) -> dict[str, NameMatch]:
     """Best match per role across every language's dictionary (callers must not mutate it)."""
-    variants = [_Prepared.of(v) for v in dict.fromkeys((tokens, _expand(tokens, _abbreviations())))]
+    abbreviations = _abbreviations()
+    spellings = {tokens: 1.0, _expand(tokens, abbreviations): 1.0}
+    logged = _unlogged(tokens)
+    if logged is not None:  # Stata's log prefix: lwage, lemp, lscrap name the log of a measure
+        spellings.setdefault(_expand(logged, abbreviations), _LOG_PREFIX_FACTOR)
+    variants = [(_Prepared.of(v), factor) for v, factor in spellings.items()]
     joined = "".join(tokens)
     cjk_name = is_cjk(joined)
     matches: dict[str, NameMatch] = {}
@@ -265,7 +300,7 @@ def match_name(tokens: tuple[str, ...]) -> dict[str, NameMatch]:
                 if synonym.cjk:
                     raw = _cjk_score(joined, synonym) if cjk_name else 0.0
                 else:
-                    raw = max(_latin_score(v, synonym) for v in variants)
+                    raw = max(_latin_score(v, synonym) * factor for v, factor in variants)
                 if raw == 0.0:
                     continue
                 score = round(raw * synonym.weight, 6)
@@ -275,3 +310,24 @@ def match_name(tokens: tuple[str, ...]) -> dict[str, NameMatch]:
                     terms.append(synonym.term)
             matches[role] = NameMatch(score_best, tuple(terms[:2]), language if score_best > 0 else None)
     return matches
+
+
+@cache
+def time_qualifier(tokens: tuple[str, ...]) -> tuple[str, str] | None:
+    """('before' | 'after', the word) when a name dates its measure: 'prior_wage', '卒業後の所得', 'earn_next'.
+
+    The qualifier must come with another word: 'next' alone says nothing about what is measured.
+    """
+    joined = "".join(tokens)
+    cjk_name = is_cjk(joined)
+    for side in ("before", "after"):
+        for dictionary in all_dictionaries():
+            words = dictionary.before_qualifiers if side == "before" else dictionary.after_qualifiers
+            for word in words:
+                term = "".join(word.tokens)
+                if word.cjk:
+                    if cjk_name and term in joined and len(joined) > len(term):
+                        return side, word.term
+                elif len(tokens) > len(word.tokens) and _contains_phrase(tokens, word.tokens):
+                    return side, word.term
+    return None
