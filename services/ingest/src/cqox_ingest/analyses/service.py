@@ -111,7 +111,7 @@ async def create(runtime: ServiceRuntime, caller: Principal, body: AnalysisIn) -
             AnalysisRequested(
                 correlation_id=analysis_id,
                 tenant_id=caller.tenant_id,
-                producer="ingest",
+                producer=ctx.producer,
                 dataset=ref,
                 analysis_id=analysis_id,
                 spec=spec,

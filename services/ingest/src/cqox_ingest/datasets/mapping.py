@@ -78,7 +78,7 @@ async def confirm(
             DatasetConfirmed(
                 correlation_id=analysis_id,
                 tenant_id=caller.tenant_id,
-                producer="ingest",
+                producer=ctx.producer,
                 dataset=DatasetRef(
                     dataset_id=dataset_id,
                     version=version.version,

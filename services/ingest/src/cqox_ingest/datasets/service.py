@@ -136,7 +136,7 @@ async def register(
                 DatasetIngested(
                     correlation_id=analysis_id,
                     tenant_id=caller.tenant_id,
-                    producer="ingest",
+                    producer=ctx.producer,
                     dataset=ref,
                     raw_uri=raw_uri,
                     analysis_id=analysis_id,
