@@ -1,0 +1,181 @@
+"""Real-data gallery (issue 12): published datasets uploaded through the HTTP API, scored against the
+published figures.
+
+    uv run python -m bench.gallery [--fast] [--only card_schooling,senate_incumbency]
+                                   [--json out.json] [--markdown out.md] [--api URL]
+
+Starts the embedded stack (real nats-server and PostgreSQL, every service its own process) in a
+temporary folder unless `--api` names a running one (`make up`), uploads each dataset with only
+the roles a user would state, waits for its analysis and prints, per dataset: the design found,
+the published value and tolerance, the headline (estimand, estimate, CI), every method's
+estimate, whether it is inside the tolerance, and the gates that flag it. Exit status 1 when a
+row misses the bar (headline inside the tolerance; every other estimate inside it or flagged by
+a named gate). Sources and tolerances: bench/gallery/datasets.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from bench.gallery.datasets import GALLERY, TOLERANCE_RULE, UNCOVERED, GalleryDataset
+from bench.gallery.harness import Row, _fmt, run_dataset
+
+
+@contextmanager
+def embedded_api() -> Iterator[str]:
+    """The whole stack as processes in a temporary folder; yields the ingest API URL."""
+    from cqox_stack.stack import Stack
+
+    root = Path(tempfile.mkdtemp(prefix="cqox-gallery-"))
+    stack = Stack(root, env_overrides={"CQOX_LOG_LEVEL": "WARNING"})
+    try:
+        print(f"starting the embedded stack in {root} ...", file=sys.stderr, flush=True)
+        stack.start()
+        yield stack.api_url
+    finally:
+        stack.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _ci(lower: float | None, upper: float | None) -> str:
+    return f"[{_fmt(lower)}, {_fmt(upper)}]" if lower is not None and upper is not None else ""
+
+
+def headline_text(row: Row) -> str:
+    """Estimand, estimate and CI of the headline, or what stopped the analysis."""
+    if row.headline is None or row.headline.estimate is None:
+        return f"— ({row.status})"
+    head = row.headline
+    mark = "✓" if row.headline_in_tolerance else "✗"
+    return f"{head.estimand} {_fmt(head.estimate)} {_ci(head.ci_lower, head.ci_upper)} {mark}".replace(
+        "  ", " "
+    )
+
+
+def methods_text(row: Row, sep: str = "; ") -> str:
+    """Every method's estimate: ✓ inside the tolerance, ✗ outside, ⚑gate when a gate flags it."""
+    parts = []
+    for score in row.scores:
+        mark = "✓" if score.in_tolerance else ("✗" if score.scored else "(not an effect)")
+        flags = "".join(f" ⚑{f}" for f in score.flags)
+        parts.append(f"{score.method} {_fmt(score.estimate)} {mark}{flags}")
+    parts += [f"{f['method']} failed" for f in row.failures]
+    return sep.join(parts) or "—"
+
+
+def print_rows(rows: list[Row]) -> None:
+    """The console table: one summary line per dataset, then each method's line."""
+    print()
+    header = f"{'dataset':22} {'design found':24} {'published ± tol':>22}  headline"
+    print(header)
+    print("-" * 110)
+    for row in rows:
+        design = row.design or "—"
+        if row.expected_design and row.design and row.design != row.expected_design:
+            design = f"{design} (≠{row.expected_design})"
+        published = f"{_fmt(row.reference)} ± {_fmt(row.tolerance)}"
+        bar = "MEETS BAR" if row.meets_bar else "misses bar"
+        print(f"{row.name:22} {design:24} {published:>22}  {headline_text(row)}   [{bar}]")
+        for score in row.scores:
+            mark = "in tol" if score.in_tolerance else ("OUT   " if score.scored else "n/a   ")
+            flags = ", ".join(score.flags)
+            print(
+                f"    {score.method:28} {score.estimand:10} {_fmt(score.estimate):>12} "
+                f"{_ci(score.ci_lower, score.ci_upper):>26}  {mark} {flags}"
+            )
+        for failure in row.failures:
+            print(f"    {failure['method']:28} failed: {failure['reason'][:150]}")
+        for reason in row.reasons:
+            print(f"    ✗ {reason[:200]}")
+    met = sum(r.meets_bar for r in rows)
+    heads = sum(r.headline_in_tolerance for r in rows)
+    print("-" * 110)
+    print(f"{met} of {len(rows)} datasets meet the bar; {heads} of {len(rows)} headlines inside tolerance.")
+    print(
+        f"Tolerance: {TOLERANCE_RULE}. Not covered: " + "; ".join(f"{k}: {v}" for k, v in UNCOVERED.items())
+    )
+
+
+def markdown(rows: list[Row]) -> str:
+    """The README table."""
+    lines = [
+        "| dataset | design claimed → found | published ± tolerance | headline | every method (✓ in tolerance, ✗ not, ⚑ flagged by) | bar |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        found = row.design or row.status
+        bar = "✅" if row.meets_bar else "❌ " + "; ".join(r[:90] for r in row.reasons[:2])
+        lines.append(
+            f"| `{row.name}` | {row.claim} → {found} | {_fmt(row.reference)} ± {_fmt(row.tolerance)} | "
+            f"{headline_text(row)} | {methods_text(row).replace('|', '/')} | {bar} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    """Run the gallery (or a part of it) and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="", help="comma-separated dataset names")
+    parser.add_argument("--fast", action="store_true", help="only the fast half (the one make test runs)")
+    parser.add_argument("--json", type=Path, help="write the rows as JSON here")
+    parser.add_argument("--markdown", type=Path, help="write the README table here")
+    parser.add_argument("--api", help="use a running stack's ingest API instead of starting one")
+    parser.add_argument("--list", action="store_true", help="list the datasets and their sources")
+    args = parser.parse_args()
+    # a SIGTERM (timeout, Ctrl-C from a supervisor) still stops every process the stack started
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    chosen: list[GalleryDataset] = list(GALLERY)
+    if args.fast:
+        chosen = [d for d in chosen if d.fast]
+    if args.only:
+        names = {n.strip() for n in args.only.split(",") if n.strip()}
+        unknown = names - {d.name for d in GALLERY}
+        if unknown:
+            parser.error(f"unknown dataset(s): {', '.join(sorted(unknown))}")
+        chosen = [d for d in chosen if d.name in names]
+    if args.list:
+        for d in chosen:
+            fast = " [fast]" if d.fast else ""
+            print(f"{d.name:22} {d.claim:45} {d.package:12} {d.reference.source}{fast}")
+        return 0
+
+    rows: list[Row] = []
+    started = time.monotonic()
+    with (
+        embedded_api() if not args.api else _given(args.api) as url,
+        httpx.Client(base_url=url, timeout=60) as api,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        for dataset in chosen:
+            print(f"  {dataset.name} ...", file=sys.stderr, end="", flush=True)
+            row = run_dataset(api, dataset, Path(tmp))
+            print(f" {row.status} in {row.seconds:.0f}s", file=sys.stderr, flush=True)
+            rows.append(row)
+    print_rows(rows)
+    print(f"({time.monotonic() - started:.0f} s)")
+    if args.json:
+        args.json.write_text(json.dumps([r.to_json() for r in rows], indent=2, default=str))
+    if args.markdown:
+        args.markdown.write_text(markdown(rows) + "\n")
+    return 0 if all(r.meets_bar for r in rows) else 1
+
+
+@contextmanager
+def _given(url: str) -> Iterator[str]:
+    yield url
+
+
+if __name__ == "__main__":
+    sys.exit(main())
