@@ -248,3 +248,33 @@ def test_a_post_named_column_with_a_group_needs_no_override() -> None:
         "post",
         "earnings",
     )
+
+
+def _senate() -> pd.DataFrame:
+    rdrobust = pytest.importorskip("rdrobust")
+    from pathlib import Path
+
+    return pd.read_csv(Path(rdrobust.__file__).parent / "data" / "rdrobust_RDsenate.csv")
+
+
+def test_senate_margin_without_treatment_is_a_sharp_rd_at_zero() -> None:
+    """rdrobust's Senate data: the winning margin and the next vote share, no treatment column."""
+    data = _senate()
+    for given in ({"running_variable": "margin", "cutoff": 0}, {"running_variable": "margin"}):
+        result = infer_roles(data, given)
+        assert result.design == "rd", given
+        assert result.roles.treatment is None and result.roles.cutoff == 0.0
+        assert result.roles.outcome == "vote"
+        assert not result.needs_confirmation
+    assert any(n.startswith("cutoff 0 taken from the name 'margin'") for n in result.notes)
+
+
+def test_a_named_cutoff_never_overrules_a_treatment_that_switches_elsewhere() -> None:
+    rng = np.random.default_rng(9)
+    n = 1500
+    age = rng.integers(18, 90, n)
+    frame = pd.DataFrame(
+        {"age": age, "pension": (age >= 60).astype(int), "income": rng.normal(size=n) + (age >= 60)}
+    )
+    result = infer_roles(frame, {"running_variable": "age"})
+    assert result.roles.treatment == "pension" and result.roles.cutoff == 60.0

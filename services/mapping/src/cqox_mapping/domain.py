@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import cast
 
 import numpy as np
@@ -606,6 +606,16 @@ def _treated(data: _Dataset, chosen: Mapping[str, _Choice]) -> pd.Series | None:
     return zero_one(data.frame[column], coding)
 
 
+def _named_cutoff(data: _Dataset, column: str) -> float | None:
+    """The conventional cutoff a running variable's name implies, when its values straddle it."""
+    x = pd.to_numeric(data.frame[column], errors="coerce").dropna()
+    for hint in _hinted_cutoffs(data.tokens[column]):
+        above = float((x >= hint).mean()) if len(x) else 0.0
+        if 0.05 <= above <= 0.95:
+            return hint
+    return None
+
+
 def _hinted_cutoffs(tokens: tuple[str, ...]) -> tuple[float, ...]:
     for words, cutoffs in _CUTOFF_HINTS:
         if words & set(tokens):
@@ -997,10 +1007,21 @@ def infer_roles(
     reserved = set(given.singles.values()) | set(given.excluded) | set(given.covariates or [])
 
     chosen = _pick_roles(data, given.singles, reserved, given.cutoff)
+    cutoff_note = None
+    running = given.singles.get("running_variable")
+    if running is not None and given.cutoff is None and "treatment" not in given.singles:
+        treated = _treated(data, chosen)
+        hinted = _named_cutoff(data, running)
+        if hinted is not None and (treated is None or _running_evidence(data, running, treated) is None):
+            # No column switches at any threshold of the running variable: a sharp RD at the cutoff its
+            # name implies (a margin splits at 0, a vote share at 0.5); say so, let the user change it.
+            given = replace(given, cutoff=hinted)
+            chosen = _pick_roles(data, given.singles, reserved, given.cutoff)
+            cutoff_note = f"cutoff {hinted:g} taken from the name {running!r}; set 'cutoff' if it is another"
     taken = reserved | {choice.column for choice in chosen.values()}
     _staggered_post(data, chosen, taken)
     cutoff = _pick_later_roles(data, chosen, taken, given)
-    rd_notes = _rd_notes(data, chosen, cutoff)
+    rd_notes = _rd_notes(data, chosen, cutoff) + ([cutoff_note] if cutoff_note else [])
     if (
         _repeated_cross_section(data, chosen, _is_panel(data, chosen))[0]
         and "running_variable" in chosen
