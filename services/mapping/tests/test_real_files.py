@@ -279,3 +279,36 @@ def test_a_named_cutoff_never_overrules_a_treatment_that_switches_elsewhere() ->
     )
     result = infer_roles(frame, {"running_variable": "age"})
     assert result.roles.treatment == "pension" and result.roles.cutoff == 60.0
+
+
+@pytest.mark.parametrize("name", ["k", "rel_time"])
+def test_time_since_adoption_is_no_running_variable(name: str) -> None:
+    """Relative time reproduces a staggered treatment at 0, but the design stays a panel."""
+    rng = np.random.default_rng(1)
+    units, years = 40, 30
+    unit = np.repeat(np.arange(units), years)
+    year = np.tile(np.arange(1990, 1990 + years), units)
+    adopt = np.where(np.arange(units) < 24, 1995 + np.arange(units) % 15, 9999)[unit]
+    frame = pd.DataFrame(
+        {
+            "state": unit,
+            "year": year,
+            "treated": (year >= adopt).astype(int),
+            "y": rng.normal(size=units * years),
+            name: np.where(adopt < 9999, year - adopt, np.nan),
+            "pop": rng.normal(size=units * years),
+        }
+    )
+    result = infer_roles(frame)
+    assert result.design == "panel" and result.roles.running_variable is None
+    assert name in result.roles.excluded
+
+
+def test_mortgages_fuzzy_rd_finds_the_cutoff_of_a_stated_running_variable() -> None:
+    """Fetter (2013): veteran status by quarter of birth relative to the Korean War cutoff."""
+    data = _causaldata("mortgages")
+    result = infer_roles(
+        data, {"treatment": "vet_wwko", "outcome": "home_ownership", "running_variable": "qob_minus_kw"}
+    )
+    assert result.design == "rd" and result.roles.cutoff == 0.0
+    assert any(n.startswith("fuzzy RD: treatment 'vet_wwko'") for n in result.notes)

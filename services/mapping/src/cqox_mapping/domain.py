@@ -131,7 +131,12 @@ _EXPERIMENT_TOKENS = frozenset(
 )
 # Named cutoffs: a vote share splits at 0.5 (or 50), a margin at 0, legal drinking age at 21.
 _CUTOFF_HINTS = (
-    (frozenset({"margin", "diff", "difference", "distance", "gap"}), (0.0,)),
+    (
+        frozenset(
+            {"margin", "diff", "difference", "distance", "gap", "minus", "centered", "centred", "relative"}
+        ),
+        (0.0,),
+    ),
     (frozenset({"share", "vote", "votes", "ratio", "pct", "percent"}), (0.5, 50.0)),
     (frozenset({"age"}), (21.0, 18.0, 65.0)),
 )
@@ -149,6 +154,8 @@ _EVENT_TIME_NAME = re.compile(
 # A derived RD treatment: an inferred binary column is kept only if it switches at the cutoff.
 _SHARP_AGREEMENT = 0.97
 _FUZZY_JUMP = 0.4
+# A stated running variable: the treatment's jump at a cutoff that counts (as a share of units).
+_STATED_JUMP = 0.05
 
 
 class MappingError(ValueError):
@@ -605,6 +612,34 @@ def _treated(data: _Dataset, chosen: Mapping[str, _Choice]) -> pd.Series | None:
     return zero_one(data.frame[column], coding)
 
 
+def _counts_since_adoption(
+    data: _Dataset, column: str, chosen: Mapping[str, _Choice], treated: pd.Series
+) -> bool:
+    """An event-time column: named so, or (in a panel) a function of the periods since first treatment."""
+    if _EVENT_TIME_NAME.match("_".join(data.tokens[column])):
+        return True
+    since = _event_time(data, chosen, treated)
+    if since is None:
+        return False
+    unit, time = data.frame[chosen["unit"].column], data.frame[chosen["time"].column]
+    return follows_event_time(data.frame[column], since, time, unit)
+
+
+def _stated_rd_cutoff(data: _Dataset, column: str, treated: pd.Series) -> float | None:
+    """Where a treatment the user pairs with a running variable jumps, even weakly (a fuzzy RD).
+
+    The cutoff the name implies (0 for a margin or a difference) when the treatment jumps there,
+    else the best single threshold when its jump is visible.
+    """
+    x = pd.to_numeric(data.frame[column], errors="coerce")
+    for hint in _hinted_cutoffs(data.tokens[column]):
+        above = float((x.dropna() >= hint).mean()) if x.notna().any() else 0.0
+        if 0.05 <= above <= 0.95 and abs(cutoff_agreement(x, treated, hint)[1]) >= _STATED_JUMP:
+            return hint
+    fit = threshold_fit(x, treated)
+    return fit.cutoff if fit is not None and fit.jump >= 2 * _STATED_JUMP else None
+
+
 def _named_cutoff(data: _Dataset, column: str) -> float | None:
     """The conventional cutoff a running variable's name implies, when its values straddle it."""
     x = pd.to_numeric(data.frame[column], errors="coerce").dropna()
@@ -708,6 +743,8 @@ def _pick_later_roles(
     if "running_variable" in chosen and treated is not None and cutoff is None:
         found = _running_evidence(data, chosen["running_variable"].column, treated)
         cutoff = found[1].cutoff if found else None
+        if cutoff is None and chosen["running_variable"].source == "override":
+            cutoff = _stated_rd_cutoff(data, chosen["running_variable"].column, treated)
     for role in LATER_ROLES:
         if role in chosen:
             continue
@@ -721,8 +758,8 @@ def _pick_later_roles(
                 if treated is None:
                     break
                 found = _running_evidence(data, column, treated, named=name.score >= _LATER_NAME_SCORE)
-                if found is None:
-                    continue
+                if found is None or _counts_since_adoption(data, column, chosen, treated):
+                    continue  # time since adoption reproduces the treatment too, but is no running variable
                 evidence, fits[column] = found
                 score = 0.75 * evidence.value + 0.25 * name.score
             else:
