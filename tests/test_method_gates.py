@@ -48,6 +48,8 @@ EXPECTED: dict[str, set[str]] = {
     "rd_robust": set(),
     "synthetic_control": set(),
     "spatial_spillover": {OVERLAP},
+    "did_regression": set(),
+    "drdid_rc": set(),
     # Bounds under attrition in an experiment: an unadjusted contrast, judged on raw balance.
     "lee_bounds": {RAW},
 }

@@ -69,6 +69,7 @@ def test_no_method_modifies_the_shared_input_frame(method: str) -> None:
         score=rng.uniform(-1, 1, 400),
         lat=rng.uniform(40.0, 40.2, 400),  # units within ~20 km, so each has neighbours
         lon=rng.uniform(-3.2, -3.0, 400),
+        after=rng.integers(0, 2, 400),  # a post-period indicator for repeated cross-sections
     )
     if "running_variable" in REGISTRY[method].estimator.design_roles:
         data = data.assign(treated=(data["score"] >= 0).astype(int))
@@ -87,6 +88,7 @@ def test_no_method_modifies_the_shared_input_frame(method: str) -> None:
         cutoff=0.0,
         latitude="lat",
         longitude="lon",
+        post="after",
     )
     run(method, data, roles, seed=1, options=FAST.get(method))
     pd.testing.assert_frame_equal(data, before)

@@ -25,7 +25,7 @@ from cqox_contracts.v1 import (
     EstimateRequested,
     Event,
 )
-from cqox_estimator import handlers
+from cqox_estimator import handlers, serving
 from cqox_estimator.db import MIGRATIONS
 from cqox_estimator.db.models import metadata
 from cqox_estimator.estimators import REGISTRY, methods_by_cost
@@ -82,6 +82,7 @@ def build_runtime(
     publishes: dict[str, tuple[type[Event], ...]] = {}
     background = []
     if "planner" in roles:
+        background.append(serving.watch_pools())
         subscriptions.append(
             Subscription(
                 DatasetQualified,
@@ -94,6 +95,7 @@ def build_runtime(
         frames = FrameCache(max_bytes=settings.estimator_frame_cache_mb * 2**20)
         served = list(methods) if methods is not None else sorted(REGISTRY)
         background.append(warm_up(served))
+        background.append(serving.heartbeat(served))
         for method in served:
             subscriptions.append(
                 Subscription(

@@ -26,6 +26,7 @@ from cqox_contracts.v1 import (
     MethodFailure,
     RoleMapping,
 )
+from cqox_estimator import serving
 from cqox_estimator.db.models import EstimateRecord, Plan, PlanResult
 from cqox_estimator.domain import MethodRun, run
 from cqox_estimator.estimators import EstimationError, select_methods
@@ -61,6 +62,8 @@ def plan_handler(timeout_s: float) -> Callable[[DatasetQualified, HandlerContext
         methods, skipped = select_methods(
             event.roles, event.design, event.spec.methods, event.treatment_levels
         )
+        methods, unserved = await serving.split_served(methods)  # no live pool: fail it now
+        skipped = {**skipped, **unserved}
         if not methods:
             reasons = "; ".join(f"{m}: {r}" for m, r in skipped.items()) or "no registered method fits"
             await ctx.emit(

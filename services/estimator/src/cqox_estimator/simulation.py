@@ -90,6 +90,25 @@ def instrumented(n: int = 2000, seed: int = 0, *, effect: float = 1.5, strength:
     return pd.DataFrame({"treated": treated, "y": y, "x1": x1, "x2": x2, "segment": segment, "z": z})
 
 
+def repeated_cross_sections(
+    n: int = 2000, seed: int = 0, *, effect: float = 1.5, trend_x1: float = 0.5
+) -> pd.DataFrame:
+    """Two cross-sections (no unit id): group membership depends on x1 and so does the trend.
+
+    y = 1 + x1 + 2 x2 + 0.5 D + post (1 + trend_x1 x1) + effect D post + e. With trend_x1 != 0
+    plain DiD is biased (the treated group has higher x1, hence a steeper trend); conditioning
+    on x1 (doubly robust DiD) recovers `effect`, the ATT.
+    """
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=n), rng.uniform(size=n)
+    treated = (rng.uniform(size=n) < 1 / (1 + np.exp(-(0.3 + 0.8 * x1)))).astype(int)
+    post = (rng.uniform(size=n) < 0.5).astype(int)
+    y = 1 + x1 + 2 * x2 + 0.5 * treated + post * (1 + trend_x1 * x1) + effect * treated * post
+    y = y + rng.normal(size=n)
+    segment = rng.choice(["a", "b", "c"], size=n)
+    return pd.DataFrame({"treated": treated, "post": post, "y": y, "x1": x1, "x2": x2, "segment": segment})
+
+
 def discontinuity(
     n: int = 2000, seed: int = 0, *, effect: float = 1.5, cutoff: float = 0.0, fuzzy: bool = False
 ) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from cqox_contracts.v1 import Design, RoleMapping
 from cqox_estimator.estimators.base import CausalEstimator
 from cqox_estimator.estimators.bounds import LeeBounds
+from cqox_estimator.estimators.cross_section import DoublyRobustDiDCrossSection, RegressionDiD
 from cqox_estimator.estimators.difference import DifferenceInMeans
 from cqox_estimator.estimators.discontinuity import RegressionDiscontinuity
 from cqox_estimator.estimators.dml import CausalForest, LinearDML
@@ -211,6 +212,20 @@ REGISTRY: dict[str, MethodSpec] = _register(
         required_roles=_CORE | frozenset({"latitude", "longitude"}),
         optional_roles=frozenset({"covariates"}),
         designs=frozenset({"geographic"}),
+    ),
+    MethodSpec(
+        name="did_regression",
+        estimator=RegressionDiD,
+        required_roles=frozenset({"treatment", "outcome", "post"}),
+        optional_roles=frozenset({"covariates"}),
+        designs=frozenset({"repeated_cross_section"}),
+    ),
+    MethodSpec(
+        name="drdid_rc",
+        estimator=DoublyRobustDiDCrossSection,
+        required_roles=frozenset({"treatment", "outcome", "post"}),
+        optional_roles=frozenset({"covariates"}),
+        designs=frozenset({"repeated_cross_section"}),
     ),
     MethodSpec(
         name="lee_bounds",

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from numpy.typing import NDArray
-from scipy import special, stats
-from statsmodels.tools.sm_exceptions import PerfectSeparationError
+from scipy import stats
 
 from cqox_contracts.v1 import Adjustment
 from cqox_estimator.estimators.base import CausalEstimator, Diagnostics, FitSummary
 from cqox_estimator.estimators.errors import EstimationError
+from cqox_estimator.estimators.nuisance import mle_logit_propensity
 from cqox_estimator.estimators.panel import NEVER, adoption
 
 EVENT_TIMES = 5  # dynamic effects reported for 0..EVENT_TIMES-1 periods after adoption
@@ -24,8 +22,6 @@ ADJUSTMENTS = {
 }
 # Comparison units whose propensity reaches this level get no weight (R's DRDID / `did` default).
 PROPENSITY_TRIM = 0.995
-# A fitted logit beyond this (odds of e**25, p within 1e-11 of 0 or 1) means separation.
-SEPARATION_LOGIT = 25.0
 BAND_LEVEL = 0.95  # simultaneous coverage of the event-study band (the report's pointwise bars are 95 %)
 MAX_BOOTSTRAP = 100_000
 # Mammen's two-point multiplier weights: mean 0, variance 1, third moment 1.
@@ -314,7 +310,9 @@ def _doubly_robust_did(
     x = Z[rows]
     m, k = x.shape
     g, period = cell
-    ps = _logit_propensity(d, x, cell)
+    ps = mle_logit_propensity(
+        d, x, separates=f"cohort {g} from its comparison units (period {period})", remedy="try adjustment: or"
+    )
     keep = (d == 1) | (ps < PROPENSITY_TRIM)
     n_trimmed = int((~keep).sum())
     if int((keep & (d == 0)).sum()) < k + 1:
@@ -347,31 +345,6 @@ def _doubly_robust_did(
     influence = np.zeros(n)
     influence[rows] = (inf_treat - inf_cont) * (n / m) * dr_small_sample(d, k)
     return att, influence, n_trimmed
-
-
-def _logit_propensity(
-    d: NDArray[np.float64], x: NDArray[np.float64], cell: tuple[int, int]
-) -> NDArray[np.float64]:
-    """Fitted P(d = 1 | x) of a logit by maximum likelihood (statsmodels), capped at 1 - 1e-6;
-    EstimationError when the covariates separate the groups (no finite maximum)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # separation warnings: detected below
-        try:
-            fitted = sm.Logit(d, x).fit(disp=0, maxiter=100)
-            converged = bool(fitted.mle_retvals.get("converged", False))
-            eta = x @ fitted.params
-        except (np.linalg.LinAlgError, PerfectSeparationError):
-            converged, eta = False, np.zeros(d.shape[0])
-    # Under (quasi-)separation the likelihood keeps rising as the coefficients run off: Newton
-    # stops without converging, or with linear predictors far beyond any finite odds.
-    if not converged or not np.isfinite(eta).all() or np.abs(eta).max() > SEPARATION_LOGIT:
-        g, period = cell
-        raise EstimationError(
-            f"no overlap: the unit-level covariates separate cohort {g} from its comparison units "
-            f"(period {period}; the propensity logit has no finite maximum), so the doubly robust "
-            "DiD cannot weight them (try adjustment: or, or fewer covariates)"
-        )
-    return np.asarray(np.minimum(special.expit(eta), 1 - 1e-6))
 
 
 def dr_small_sample(d: NDArray[np.float64], k: int) -> NDArray[np.float64]:

@@ -182,6 +182,7 @@ def _string_treatment_codes(values: pd.Series, name: str) -> tuple[NDArray[np.in
 
 
 def check_multi_arms(t: NDArray[np.int64], arms: list[str], name: str) -> None:
+    """Raise unless every arm of a multi-valued treatment has MIN_ROWS_PER_ARM rows."""
     counts = np.bincount(t, minlength=len(arms))
     thin = [f"{label!r} ({int(count)})" for label, count in zip(arms, counts, strict=True)
             if count < MIN_ROWS_PER_ARM]  # fmt: skip
@@ -193,6 +194,7 @@ def check_multi_arms(t: NDArray[np.int64], arms: list[str], name: str) -> None:
 
 
 def check_arms(t: NDArray[np.int64], name: str, minimum: int = MIN_ROWS_PER_ARM) -> None:
+    """Raise unless a 0/1 treatment has both arms, each with at least `minimum` rows."""
     n_treated, n = int(t.sum()), int(t.shape[0])
     n_control = n - n_treated
     if n_treated == 0 or n_control == 0:
