@@ -181,6 +181,17 @@ def event_time(time: pd.Series, unit: pd.Series, treated: pd.Series) -> pd.Serie
     return pd.Series(frame["k"] - frame["u"].map(first), index=time.index, dtype="float64")
 
 
+def _single_value(values: pd.Series) -> bool:
+    """All values equal (missing counts as one value), without hashing them."""
+    missing = values.isna().to_numpy()
+    if missing.all():
+        return True
+    if missing.any():
+        return False
+    present = values.to_numpy()
+    return bool((present == present[0]).all())
+
+
 def follows_event_time(column: pd.Series, since: pd.Series, time: pd.Series, unit: pd.Series) -> bool:
     """True when a column is a function of the periods since first treatment: a lead/lag dummy.
 
@@ -188,9 +199,12 @@ def follows_event_time(column: pd.Series, since: pd.Series, time: pd.Series, uni
     where several units share an event time; it varies with it; it takes a single value for never-treated units, and it is not
     a function of calendar time alone (a post-period indicator is one, and has its own role).
     """
-    values = pd.Series(pd.factorize(column, use_na_sentinel=False)[0], index=column.index)
     ever = since.notna().to_numpy()
-    if values[~ever].nunique() > 1 or values[ever].nunique() < 2:  # cheap checks first
+    never = column[~ever]
+    if len(never) and not _single_value(never):  # cheap check first: most covariates vary there
+        return False
+    values = pd.Series(pd.factorize(column, use_na_sentinel=False)[0], index=column.index)
+    if values[ever].nunique() < 2:
         return False
     frame = _thin(pd.DataFrame({"c": values, "e": since, "t": time, "u": unit}))
     treated = frame.loc[frame["e"].notna()]
