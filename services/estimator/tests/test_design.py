@@ -182,3 +182,29 @@ def test_coordinates_may_be_covariates_but_an_instrument_may_not() -> None:
     assert design.covariate_names == ["lat", "lon"]
     with pytest.raises(EstimationError, match="instrument column 'z' cannot also be the treatment"):
         prepare(frame, roles.model_copy(update={"covariates": ["z"]}), design_roles=("instrument",))
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        ["Q42010", "Q12011", "Q22011", "Q32011"],
+        ["Q4 2010", "Q1 2011", "Q2 2011", "Q3 2011"],
+        ["2010-Q4", "2011-Q1", "2011-Q2", "2011-Q3"],
+        ["FY2019", "FY2020", "FY2021", "FY2022"],
+        ["H2 2019", "H1 2020", "H2 2020", "H1 2021"],
+        ["Dec-2018", "Jan-2019", "Feb-2019", "Mar-2019"],
+    ],
+)
+def test_period_labels_order_a_panel_in_time(labels: list[str]) -> None:
+    """Labels that sort wrongly as text ('Q12011' < 'Q42010') are ordered as periods."""
+    units = [f"u{i}" for i in range(12)]
+    frame = pd.DataFrame(
+        [
+            {"unit": u, "period": label, "t": int(i < 6 and k >= 2), "y": float(k + (i < 6) * (k >= 2))}
+            for i, u in enumerate(units)
+            for k, label in enumerate(labels)
+        ]
+    )
+    design = prepare(frame, RoleMapping(treatment="t", outcome="y", unit="unit", time="period"), panel=True)
+    assert design.time is not None
+    assert design.time.tolist() == [k for _ in units for k in range(4)]

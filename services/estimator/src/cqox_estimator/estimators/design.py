@@ -16,6 +16,7 @@ from cqox_estimator.estimators.errors import MIN_ROWS_PER_ARM, EstimationError
 from cqox_estimator.estimators.rank import aliased_covariates
 from cqox_estimator.estimators.treatment import check_arms, check_multi_arms, treatment_codes
 from cqox_shared.causal.covariates import CovariateError, covariate_matrix
+from cqox_shared.periods import PeriodLabelError, period_order
 
 # Per-row columns a method may ask for besides y, t and X (`CausalEstimator.design_roles`): the
 # role and the keyword `CausalEstimator.fit` takes its values as. A new design role is one entry.
@@ -284,12 +285,17 @@ _DIGITS = re.compile(r"\d+")
 def _time_codes(values: pd.Series) -> NDArray[np.int64]:
     """Period codes 0..k-1 in time order, also for text periods that do not sort as text.
 
-    '2023年10月' sorts before '2023年2月' as text; periods whose labels are all numbers and
-    separators ('2023年2月', '2021Q3', '2021-W05', '2023-01-15') are ordered by their numbers,
-    other text by the dates pandas reads from it, and anything else as text.
+    Period labels ('2010-Q4', 'Q4 2010', 'FY2019', 'H1 2020', 'Jan-2019', '2023年2月', era
+    years) are ordered as periods (`cqox_shared.periods`, shared with the mapping); other text
+    whose labels are all numbers and separators by its numbers, else by the dates pandas reads
+    from it, and anything else as text.
     """
     if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
         return _codes(values)
+    try:
+        return _codes(period_order(values))
+    except PeriodLabelError:
+        pass
     labels = pd.unique(values.astype(str))
     keys = {label: tuple(int(d) for d in _DIGITS.findall(label)) for label in labels}
     if all(keys.values()) and len(set(keys.values())) == len(keys):
