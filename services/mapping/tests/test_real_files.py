@@ -268,6 +268,7 @@ def test_senate_margin_without_treatment_is_a_sharp_rd_at_zero() -> None:
         assert result.roles.outcome == "vote"
         assert not result.needs_confirmation
     assert any(n.startswith("cutoff 0 taken from the name 'margin'") for n in result.notes)
+    assert not any("no column looks like the treatment" in n for n in result.notes)
 
 
 def test_a_named_cutoff_never_overrules_a_treatment_that_switches_elsewhere() -> None:

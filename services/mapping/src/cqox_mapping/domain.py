@@ -1093,7 +1093,12 @@ def infer_roles(
     if "unit" in chosen and "time" in chosen and not _is_panel(data, chosen):
         notes.append("unit and time found but each unit appears once; treated as cross-section")
     notes += rd_notes if design == Design.RD else []
-    notes += _notes_for_people(data, chosen, decisions, confidence_threshold)
+    derived_rd = design == Design.RD and "treatment" not in chosen
+    notes += [
+        note
+        for note in _notes_for_people(data, chosen, decisions, confidence_threshold)
+        if not (derived_rd and note.startswith("no column looks like the treatment"))
+    ]
     needs_confirmation = _needs_confirmation(chosen, design, confidence_threshold, confirmed)
 
     coding: dict[str, int] = {}
