@@ -20,6 +20,8 @@ from cqox_contracts.v1.models import (
     RoleAssignment,
     RoleMapping,
     SchemaDiff,
+    SensitivityPanel,
+    Verdict,
 )
 
 
@@ -191,6 +193,11 @@ class AnalysisAssessed(Event):
         default=None,
         description="One estimand's answer, chosen from design and overlap, with the reason; none when no estimate.",
     )
+    sensitivity: list[SensitivityPanel] = Field(
+        default_factory=list,
+        description="Sensitivity to hidden confounding: the headline's panel first, then any requested.",
+    )
+    verdict: Verdict | None = Field(default=None, description="GO / CAUTION / HOLD, with the reasons.")
 
 
 class ReportGenerated(Event):

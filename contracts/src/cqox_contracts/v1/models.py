@@ -107,6 +107,20 @@ class AnalysisSpec(_Value):
             "option fails that method with the list of accepted ones."
         ),
     )
+    sensitivity: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Methods to give a sensitivity panel besides the headline's (which always gets one); "
+            "['all'] for every method."
+        ),
+    )
+    thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description=(
+            "Quality-gate thresholds for this analysis, by name (e.g. {'min_e_value': 1.5, "
+            "'max_vif': 5}); unset ones keep the deployment's CQOX_GATE_* values."
+        ),
+    )
 
 
 class RoleAssignment(_Value):
@@ -305,3 +319,127 @@ class Headline(_Value):
         default_factory=list, description="Methods of this estimand left out because a gate flags them."
     )
     n_agreeing: int = Field(default=0, description="Methods of the group whose CIs overlap the headline's.")
+
+
+class EValue(_Value):
+    """VanderWeele & Ding (2017) E-values: how strong a hidden confounder would have to be."""
+
+    point: float = Field(
+        description=(
+            "Minimum risk-ratio association a hidden confounder would need with both treatment and "
+            "outcome to explain the point estimate away."
+        )
+    )
+    ci: float | None = Field(
+        default=None,
+        description="The same for the confidence limit nearest the null (1 when the interval includes it).",
+    )
+    risk_ratio: float = Field(description="The estimate on the risk-ratio scale the E-value is computed on.")
+    rr_lower: float | None = None
+    rr_upper: float | None = None
+    conversion: str = Field(
+        default="",
+        description="How the estimate was put on the risk-ratio scale, e.g. 'RR ≈ exp(0.91 d), d = 0.42'.",
+    )
+
+
+class BenchmarkBound(_Value):
+    """Cinelli & Hazlett (2020) bound: a confounder k times as strong as an observed covariate."""
+
+    covariate: str
+    k: float
+    r2dz_x: float = Field(description="Partial R² of the confounder with the treatment.")
+    r2yz_dx: float = Field(description="Partial R² of the confounder with the outcome.")
+    adjusted_estimate: float
+    adjusted_se: float
+    adjusted_ci_lower: float
+    adjusted_ci_upper: float
+
+
+class OmittedVariableBias(_Value):
+    """Cinelli & Hazlett (2020) omitted-variable-bias analysis of the linear regression adjustment."""
+
+    estimate: float = Field(
+        description="Treatment coefficient of the OLS of outcome on treatment and covariates."
+    )
+    std_error: float
+    dof: int = Field(description="Residual degrees of freedom of that regression.")
+    partial_r2: float = Field(description="Partial R² of the treatment with the outcome, R²_{Y~D|X}.")
+    robustness_value: float = Field(
+        description="RV_q=1: the confounder strength that brings the estimate to 0."
+    )
+    robustness_value_alpha: float = Field(
+        description="RV_q=1,α: the strength that makes the estimate no longer significant at α."
+    )
+    alpha: float = 0.05
+    bounds: list[BenchmarkBound] = Field(default_factory=list)
+    strongest_covariate: str | None = Field(
+        default=None, description="The observed covariate the bounds are multiples of."
+    )
+
+
+class GammaPoint(_Value):
+    """One point of a Rosenbaum sensitivity curve."""
+
+    gamma: float
+    p_upper: float = Field(description="Upper bound of the one-sided p-value at this Γ.")
+
+
+class RosenbaumBounds(_Value):
+    """Rosenbaum Γ bounds for the Wilcoxon signed-rank test on matched pairs."""
+
+    n_pairs: int
+    critical_gamma: float | None = Field(
+        default=None,
+        description="Γ at which the upper-bound p-value reaches α (None: not significant even at Γ = 1).",
+    )
+    alpha: float = 0.05
+    curve: list[GammaPoint] = Field(default_factory=list)
+    matching: str = ""
+
+
+class OsterBounds(_Value):
+    """Oster (2019) coefficient stability: δ and the bias-adjusted β*."""
+
+    beta_short: float = Field(description="Treatment coefficient without covariates.")
+    r2_short: float
+    beta_long: float = Field(description="Treatment coefficient with the covariates.")
+    r2_long: float
+    r_max: float
+    delta: float | None = Field(
+        default=None,
+        description="How much more important unobservables must be than observables to make β = 0.",
+    )
+    beta_star: float | None = Field(default=None, description="Bias-adjusted coefficient at δ = 1.")
+
+
+class SensitivityPanel(_Value):
+    """How robust one estimate is to a confounder nobody measured."""
+
+    method: str
+    estimand: str
+    estimate: float
+    headline: bool = Field(default=False, description="Whether this is the analysis's headline estimate.")
+    e_value: EValue | None = None
+    omitted_variable_bias: OmittedVariableBias | None = None
+    rosenbaum: RosenbaumBounds | None = None
+    oster: OsterBounds | None = None
+    summary: str = Field(default="", description="What the measures say, in plain words.")
+    notes: list[str] = Field(
+        default_factory=list, description="Measures that do not apply to this estimate, and why."
+    )
+
+
+class Verdict(_Value):
+    """GO / CAUTION / HOLD for an analysis, with the reasons in plain words."""
+
+    level: Literal["GO", "CAUTION", "HOLD"]
+    summary: str
+    passed: list[str] = Field(default_factory=list, description="Testable assumptions whose checks passed.")
+    failed: list[str] = Field(
+        default_factory=list, description="Checks that failed, and what they cast doubt on."
+    )
+    untestable: list[str] = Field(
+        default_factory=list, description="Assumptions the data cannot test (argue them)."
+    )
+    robustness: str = Field(default="", description="How robust the headline is to a hidden confounder.")
