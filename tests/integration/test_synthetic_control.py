@@ -31,10 +31,18 @@ def test_one_treated_state_gets_a_synthetic_control(api: httpx.Client, tmp_path:
     analysis = wait_done(api, created["analysis_id"], timeout=180)
     assert analysis["status"] == "completed", analysis["error"]
     assert analysis["design"] == "synthetic_control"
-    assert [e["method"] for e in analysis["estimates"]] == ["synthetic_control"]
-    [sc] = analysis["estimates"]
+    estimates = {e["method"]: e for e in analysis["estimates"]}
+    assert estimates.keys() == {"synthetic_control", "twfe"}  # the classic DiD beside it
+    sc = estimates["synthetic_control"]
     assert sc["estimand"] == "ATT" and abs(sc["estimate"] - TRUTH) < 3 * sc["std_error"], sc
     assert sc["n_treated"] == 12  # one state, 12 years from adoption
     assert sc["diagnostics"]["n_donors"] == 38 and sc["diagnostics"]["placebo_p_value"] <= 0.1
     # Balance and overlap of treated and untreated rows say nothing here: no causal gate runs them.
-    assert not {"balance_smd", "propensity_overlap"} & {g["name"] for g in analysis["gates"]}
+    gates = {g["name"]: g for g in analysis["gates"]}
+    assert not {"balance_smd", "propensity_overlap"} & gates.keys()
+    # TWFE's cluster-robust SE with one treated state is far too small: flagged, with the reason.
+    twfe = estimates["twfe"]
+    assert abs(twfe["estimate"] - TRUTH) < 5, twfe
+    assert not gates["treated_clusters"]["passed"] and gates["treated_clusters"]["applies_to"] == ["twfe"]
+    assert analysis["headline"]["estimand"] == "ATT"
+    assert analysis["headline"]["method"] == "synthetic_control"

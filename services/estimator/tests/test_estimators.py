@@ -388,7 +388,8 @@ def test_select_methods_auto_uses_roles_and_design() -> None:
     )
     assert select_methods(ROLES, "rd", "auto") == (["rd_robust"], {})
     assert select_methods(ROLES, "iv", "auto") == (["iv_2sls"], {})
-    assert select_methods(ROLES, "synthetic_control", "auto") == (["synthetic_control"], {})
+    # One treated unit: the classic TWFE DiD runs beside the synthetic control, for comparison.
+    assert select_methods(ROLES, "synthetic_control", "auto") == (["twfe", "synthetic_control"], {})
     # Units with locations: the observational family runs, the coordinates among the covariates.
     assert select_methods(ROLES, "geographic", "auto") == ([*observational, "spatial_spillover"], {})
     assert select_methods(ROLES, "network", "auto") == ([], {})

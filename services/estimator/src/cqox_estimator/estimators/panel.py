@@ -59,11 +59,16 @@ class TwoWayFixedEffects(CausalEstimator):
             raise EstimationError("the treatment is absorbed by the unit and time fixed effects")
         absorbed = X.shape[1] - (len(fitted.params) - 1)
         n_clusters = int(timing["n_units"]) if self.cluster_ is None else int(self.cluster_.max()) + 1
+        clusters = unit if self.cluster_ is None else self.cluster_
+        n_treated_clusters = int(np.unique(clusters[t == 1]).size)
         negative_share = _negative_weight_share(t, X, index)
         diagnostics: Diagnostics = {
             **timing,
             "cluster": "unit" if self.cluster_ is None else "cluster column",
             "n_clusters": float(n_clusters),
+            # Cluster-robust SEs lean on the treated clusters' residuals: with one or a few treated
+            # units they are far too small (Conley and Taber 2011); the treated_clusters gate says so.
+            "n_treated_clusters": float(n_treated_clusters),
             "within_r2": float(fitted.rsquared_within),
             "absorbed_covariates": float(absorbed),
             "negative_weight_share": negative_share,

@@ -177,7 +177,9 @@ REGISTRY: dict[str, MethodSpec] = _register(
         estimator=TwoWayFixedEffects,
         required_roles=frozenset({"treatment", "outcome", "unit", "time"}),
         optional_roles=frozenset({"covariates"}),
-        designs=frozenset({"panel"}),
+        # Beside the synthetic control too: the classic DiD a reader expects to compare it with
+        # (its SE is flagged by treated_clusters when only one or a few units are treated).
+        designs=frozenset({"panel", "synthetic_control"}),
     ),
     MethodSpec(
         name="cs_did",

@@ -60,6 +60,20 @@ CHECKS = (
         ),
     ),
     ReportedCheck(
+        name="treated_clusters",
+        key="n_treated_clusters",
+        limit=lambda t: float(t.min_treated_clusters),
+        failed=lambda value, limit: (
+            f"Only {value:.0f} treated cluster(s) (< {limit:g}): cluster-robust standard errors rest "
+            "on the treated clusters' residuals and are far too small with so few (Conley and Taber "
+            "2011), so the interval and p-value overstate certainty. Read the synthetic control's "
+            "placebo inference, or a wild cluster bootstrap, for the uncertainty."
+        ),
+        passed=lambda value, limit: (
+            f"{value:.0f} treated clusters (≥ {limit:g}): enough for cluster-robust standard errors."
+        ),
+    ),
+    ReportedCheck(
         name="rd_manipulation",
         key="density_test_p",
         limit=lambda t: t.min_density_p,

@@ -75,6 +75,14 @@ class GateThresholds(BaseModel):
         lt=1,
         description="Below this p-value of the RD density test, the running variable looks manipulated.",
     )
+    min_treated_clusters: int = Field(
+        default=5,
+        ge=1,
+        description=(
+            "Fewest treated clusters for which cluster-robust DiD standard errors are trusted "
+            "(treated_clusters gate; Conley and Taber 2011, MacKinnon and Webb 2017)."
+        ),
+    )
     min_covariate_jump_p: float = Field(
         default=0.05,
         gt=0,
