@@ -146,7 +146,7 @@ def data_for(spec: MethodSpec, seed: int = 1) -> pd.DataFrame:
         units = spatial_units(2000, seed, direct=TRUE_EFFECT, radius_km=5.0)
         segment = np.random.default_rng(seed).choice(["a", "b", "c"], size=len(units))
         return units.drop(columns="exposure").assign(segment=segment)
-    if "synthetic_control" in spec.designs:  # one treated unit against never-treated donors
+    if spec.designs == {"synthetic_control"}:  # one treated unit against never-treated donors
         panel = synthetic_panel(n_donors=39, n_periods=50, adoption=35, effect=TRUE_EFFECT, seed=seed)
         # 40 units x 50 periods = 2,000 rows, donors first (the suite blanks the first rows).
         panel = panel.sort_values("unit", kind="stable", ignore_index=True)

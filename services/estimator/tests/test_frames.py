@@ -73,7 +73,7 @@ def test_no_method_modifies_the_shared_input_frame(method: str) -> None:
     )
     if "running_variable" in REGISTRY[method].estimator.design_roles:
         data = data.assign(treated=(data["score"] >= 0).astype(int))
-    if "synthetic_control" in REGISTRY[method].designs:  # one treated unit from period 6
+    if REGISTRY[method].designs == {"synthetic_control"}:  # one treated unit from period 6
         data = data.assign(treated=((data["id"] == "u39") & (data["period"] >= 6)).astype(int))
     data.loc[data.index[:5], "x1"] = None
     before = data.copy(deep=True)
