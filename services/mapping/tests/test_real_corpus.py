@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 from mapping_corpus import TARGET_ROLES, Evaluation
-from real_corpus import CODEBOOKS, FILES, LANGUAGES, build_real_corpus, evaluate_real, skipped_files
+from real_corpus import (
+    CODEBOOKS,
+    FILES,
+    HELD_OUT,
+    HELD_OUT_2,
+    LANGUAGES,
+    build_real_corpus,
+    evaluate_real,
+    skipped_files,
+)
 
 THRESHOLD = 0.6
 
@@ -62,3 +71,14 @@ def test_ordinary_word_outcomes_and_margins() -> None:
         result = infer_roles(item.frame, {k: str(v) for k, v in item.given.items()})
         for role, column in roles.items():
             assert getattr(result.roles, role) == column, (key, role, result.roles)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_held_out_codebooks_are_read_without_silent_guesses(batch: int) -> None:
+    """Codebook sets written after the tuning (batch 2 never tuned on): no regression below 90 %."""
+    sets = build_real_corpus(held_out=batch)
+    assert len(sets) == len(HELD_OUT if batch == 1 else HELD_OUT_2) == 16
+    assert {item.language for item in sets} == set(LANGUAGES)
+    held = evaluate_real(sets, THRESHOLD)
+    assert held.accuracy() >= 0.9
+    assert not held.silent_misses()
