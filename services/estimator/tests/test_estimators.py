@@ -521,3 +521,18 @@ def test_example_sample_recovers_its_true_effect() -> None:
     assert abs(estimates["ols"] - meta["true_ate"]) < 0.1
     assert abs(estimates["ipw"] - meta["true_ate"]) < 0.1
     assert 0.1 < estimates["diff_in_means"] - meta["true_ate"] < 0.3
+
+
+def test_seed_dependent_light_methods_report_a_second_seed() -> None:
+    """Same input, same answer, and how far another seed would move it (unstable_across_seeds)."""
+    frame = data_for(REGISTRY["aipw"])
+    first = estimate("aipw", frame, ROLES, seed=3)
+    again = estimate("aipw", frame, ROLES, seed=3)
+    assert first.model_copy(update={"runtime_s": 0}) == again.model_copy(update={"runtime_s": 0})
+    spread = first.diagnostics["seed_spread_se"]
+    assert isinstance(spread, float) and 0 <= spread < 1
+    assert first.diagnostics["estimate_second_seed"] != first.estimate
+    # Deterministic methods and a seed the user fixed are not re-run.
+    assert "seed_spread_se" not in estimate("ols", frame, ROLES).diagnostics
+    fixed = estimate("aipw", frame, ROLES, options={"random_state": 5})
+    assert "seed_spread_se" not in fixed.diagnostics

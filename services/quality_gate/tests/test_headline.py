@@ -68,7 +68,9 @@ def test_good_overlap_leads_with_the_ate_median_of_unflagged_methods() -> None:
     estimates = [result("ols", "ATE", 1.0), result("aipw", "ATE", 1.2), result("ipw", "ATE", 9.0)]
     gates = [
         overlap("propensity_overlap", True, 0.99, []),
-        GateResult(name="balance_smd", category="causal", passed=False, severity="warning", applies_to=["ipw"]),
+        GateResult(
+            name="balance_smd", category="causal", passed=False, severity="warning", applies_to=["ipw"]
+        ),
     ]
     headline = choose_headline("observational", estimates, gates)
     assert headline is not None
@@ -109,3 +111,17 @@ def test_agreeing_methods_pass() -> None:
     estimates = [result("ols", "ATE", 1.0, 0.2), result("aipw", "ATE", 1.3, 0.2)]
     (gate,) = disagreement_gates(estimates, GateThresholds())
     assert gate.passed and gate.applies_to == []
+
+
+def test_a_method_that_moves_with_its_seed_is_flagged_unstable() -> None:
+    from cqox_quality_gate.gates.reported import reported_gates
+
+    steady = result("aipw", "ATE", 1.0).model_copy(update={"diagnostics": {"seed_spread_se": 0.2}})
+    shaky = result("linear_dml", "ATE", 1.0).model_copy(update={"diagnostics": {"seed_spread_se": 3.4}})
+    (gate,) = [
+        g for g in reported_gates([steady, shaky], GateThresholds()) if g.name == "unstable_across_seeds"
+    ]
+    assert not gate.passed and gate.applies_to == ["linear_dml"] and gate.value == 3.4
+    assert "3.4 standard errors" in gate.message
+    (calm,) = [g for g in reported_gates([steady], GateThresholds()) if g.name == "unstable_across_seeds"]
+    assert calm.passed and calm.applies_to == []

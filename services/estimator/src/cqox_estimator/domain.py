@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from cqox_contracts.v1 import EstimateResult, RoleMapping
 from cqox_estimator.estimators import (
@@ -102,16 +103,15 @@ def run(
         estimator.set_params(random_state=seed)
     if "cutoff" in accepted and "cutoff" not in (options or {}) and roles.cutoff is not None:
         estimator.set_params(cutoff=roles.cutoff)  # the mapping's (or the user's) threshold
+    outcome = design.y if observed is None else np.where(observed[design.rows], design.y, np.nan)
     try:
-        estimator.fit(
-            design.y if observed is None else np.where(observed[design.rows], design.y, np.nan),
-            design.t,
-            X=design.X,
-            **design.fit_keywords(),
-        )
+        estimator.fit(outcome, design.t, X=design.X, **design.fit_keywords())
+        stability = _seed_stability(estimator, spec.cost, outcome, design, seed, options)
     except np.linalg.LinAlgError as exc:
         raise EstimationError(f"{method} failed numerically: {exc}") from exc
     result = estimator.result(ci_level=ci_level, design=design, runtime_s=time.perf_counter() - started)
+    if stability:
+        result = result.model_copy(update={"diagnostics": {**result.diagnostics, **stability}})
     if did_note:
         result = result.model_copy(
             update={"diagnostics": {**result.diagnostics, "treatment_definition": did_note}}
@@ -121,6 +121,35 @@ def run(
         effects=_unit_table(estimator, design, df, roles, "effects") if spec.writes_effects else None,
         policy=_unit_table(estimator, design, df, roles, "policy") if spec.writes_policy else None,
     )
+
+
+# The second seed of a stability check: far from the first, derived from it (same input, same answer).
+SECOND_SEED_OFFSET = 104_729
+
+
+def _seed_stability(
+    estimator: CausalEstimator,
+    cost: str,
+    outcome: np.ndarray,
+    design: DesignData,
+    seed: int,
+    options: dict[str, Any] | None,
+) -> dict[str, float | str | None]:
+    """Refit a light method whose estimate depends on its seed (folds, ties) with a second seed.
+
+    Returns the second estimate and the spread between the two in units of the first SE
+    (`seed_spread_se`; the quality gate's unstable_across_seeds judges it); nothing for methods
+    whose estimate does not depend on the seed, heavy methods, or a seed the user fixed.
+    """
+    if not estimator.estimate_uses_seed or cost != "light" or "random_state" in (options or {}):
+        return {}
+    second = clone(estimator).set_params(random_state=seed + SECOND_SEED_OFFSET)
+    second.fit(outcome, design.t, X=design.X, **design.fit_keywords())
+    spread = abs(float(second.ate_) - float(estimator.ate_))
+    return {
+        "estimate_second_seed": float(second.ate_),
+        "seed_spread_se": spread / float(estimator.ate_stderr_),
+    }
 
 
 def _unit_table(

@@ -71,6 +71,9 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
     # Whether the estimate needs treated and control units with comparable covariates: weighting,
     # matching and outcome models alike extrapolate (or explode) where one arm has no counterpart.
     relies_on_overlap: ClassVar[bool] = True
+    # Whether the point estimate (not only its SE) depends on `random_state` (cross-fitting folds,
+    # matching ties): such light methods are refitted with a second seed and the spread reported.
+    estimate_uses_seed: ClassVar[bool] = False
     # Panel methods also need every row's unit and period (`fit(..., unit=, time=)`).
     panel: ClassVar[bool] = False
     # Multi-arm methods accept t coded 0..k-1 (0 = reference) and report every arm vs arm 0.

@@ -25,6 +25,8 @@ MAX_ROWS_PER_TREE = 10_000
 class _EconMLDML(CausalEstimator):
     """EconML's double machine learning: residual-on-residual, cross-fitted nuisances."""
 
+    estimate_uses_seed = True
+
     adjustment_kind = Adjustment.DOUBLY_ROBUST
 
     def __init__(

@@ -26,6 +26,8 @@ from cqox_estimator.estimators.nuisance import (
 class _CrossFitted(CausalEstimator):
     """Shared parameters and the doubly robust score of the cross-fitted estimators."""
 
+    estimate_uses_seed = True
+
     adjustment_kind = Adjustment.DOUBLY_ROBUST
 
     def __init__(

@@ -41,6 +41,8 @@ class PropensityScoreMatching(CausalEstimator):
         Seed of the greedy matching order (without replacement).
     """
 
+    estimate_uses_seed = True
+
     adjustment_kind = Adjustment.PROPENSITY
 
     method = "psm"

@@ -26,6 +26,8 @@ class ReportedCheck:
     limit: Callable[[GateThresholds], float]
     failed: Callable[[float, float], str]  # (worst value, limit) -> message
     passed: Callable[[float, float], str]
+    # "at_least": a value below the limit fails (p-values, F); "at_most": above it fails (spreads).
+    bound: str = "at_least"
 
 
 CHECKS = (
@@ -71,6 +73,22 @@ CHECKS = (
         ),
         passed=lambda value, limit: (
             f"{value:.0f} treated clusters (≥ {limit:g}): enough for cluster-robust standard errors."
+        ),
+    ),
+    ReportedCheck(
+        name="unstable_across_seeds",
+        key="seed_spread_se",
+        limit=lambda t: t.max_seed_spread_se,
+        bound="at_most",
+        failed=lambda value, limit: (
+            f"A re-run with another seed moves the estimate by {value:.2g} standard errors (> {limit:g}): "
+            "the result depends on the random cross-fitting folds or matching ties more than its "
+            "interval admits, so the same file uploaded twice could tell a different story. Read it "
+            "as unstable: more folds, a flexible but regularised first stage, or more data."
+        ),
+        passed=lambda value, limit: (
+            f"Re-run with a second seed, every seed-dependent estimate moved by at most {value:.2g} "
+            f"standard errors (≤ {limit:g})."
         ),
     ),
     ReportedCheck(
@@ -120,8 +138,12 @@ def _gate(
     if not reported:
         return None
     limit = check.limit(thresholds)
-    failing = sorted(method for method, value in reported.items() if value < limit)
-    worst = min(reported.values())
+    if check.bound == "at_most":
+        failing = sorted(method for method, value in reported.items() if value > limit)
+        worst = max(reported.values())
+    else:
+        failing = sorted(method for method, value in reported.items() if value < limit)
+        worst = min(reported.values())
     return GateResult(
         name=check.name,
         category="causal",

@@ -75,6 +75,14 @@ class GateThresholds(BaseModel):
         lt=1,
         description="Below this p-value of the RD density test, the running variable looks manipulated.",
     )
+    max_seed_spread_se: float = Field(
+        default=1.0,
+        gt=0,
+        description=(
+            "Largest move of an estimate between two seeds, in its standard errors, before "
+            "unstable_across_seeds flags it."
+        ),
+    )
     min_treated_clusters: int = Field(
         default=5,
         ge=1,
@@ -104,6 +112,70 @@ class GateThresholds(BaseModel):
         ),
     )
 
+    min_e_value: float = Field(
+        default=2.0,
+        ge=1,
+        description=(
+            "Below this E-value of the headline estimate (VanderWeele & Ding 2017) a modest hidden "
+            "confounder could explain it away (e_value, a warning)."
+        ),
+    )
+    max_vif: float = Field(
+        default=10.0,
+        gt=1,
+        description="Largest variance inflation factor of a covariate of the regression-type methods (vif).",
+    )
+    weak_overlap_margin: float = Field(
+        default=0.1,
+        gt=0,
+        lt=0.5,
+        description=(
+            "Units with a propensity below this or above 1 minus it count as weakly overlapping "
+            "(Crump et al. 2009 trim at 0.1)."
+        ),
+    )
+    max_weak_overlap_share: float = Field(
+        default=0.2,
+        ge=0,
+        le=1,
+        description="Largest share of weakly overlapping units before weak_overlap_share fails.",
+    )
+    min_ess_share: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        description=(
+            "Smallest Kish effective sample size after inverse-propensity weighting, as a share of "
+            "its arm's rows (effective_sample_size)."
+        ),
+    )
+    srm_expected_treated_share: float = Field(
+        default=0.5,
+        gt=0,
+        lt=1,
+        description="The treated share an experiment was designed with (sample_ratio_mismatch).",
+    )
+    min_srm_p: float = Field(
+        default=0.001,
+        gt=0,
+        lt=1,
+        description="Below this chi-square p-value the arms' sizes do not match the design (sample_ratio_mismatch).",
+    )
+    max_pre_rmspe_share: float = Field(
+        default=0.1,
+        gt=0,
+        description=(
+            "Largest pre-adoption RMSPE of a synthetic control, as a share of the outcome's SD "
+            "(pre_period_fit)."
+        ),
+    )
+    sensitivity_alpha: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="Significance level of the robustness value at alpha and of the Rosenbaum bound.",
+    )
+
     @model_validator(mode="after")
     def _check_order(self) -> Self:
         if self.overlap_error_share > self.min_overlap_share:
@@ -120,3 +192,9 @@ class GateThresholds(BaseModel):
             if raw is not None and raw.strip():
                 values[field_name] = raw.strip()
         return cls.model_validate(values)
+
+    def overridden(self, overrides: Mapping[str, float]) -> GateThresholds:
+        """These thresholds with one analysis's overrides; raises ValueError naming a bad one."""
+        if not overrides:
+            return self
+        return type(self).model_validate({**self.model_dump(), **overrides})
