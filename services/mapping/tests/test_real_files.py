@@ -313,3 +313,27 @@ def test_mortgages_fuzzy_rd_finds_the_cutoff_of_a_stated_running_variable() -> N
     )
     assert result.design == "rd" and result.roles.cutoff == 0.0
     assert any(n.startswith("fuzzy RD: treatment 'vet_wwko'") for n in result.notes)
+
+
+# --------------------------------------------------------------------------- a design the user states
+
+
+def test_a_stated_experiment_is_taken_at_its_word() -> None:
+    """NSW's experimental sample: randomisation cannot be seen in the data, the user says so."""
+    data = _causaldata("nsw_mixtape")
+    assert infer_roles(data, {"treatment": "treat", "outcome": "re78"}).design == "observational"
+    result = infer_roles(data, {"treatment": "treat", "outcome": "re78", "design": "experiment"})
+    assert result.design == "experiment" and not result.needs_confirmation
+    assert "design 'experiment' stated by the user" in result.notes
+    (experiment,) = [d for d in result.designs if d.design == "experiment"]
+    assert experiment.supported and "randomised" in experiment.reason
+
+
+def test_a_stated_design_the_roles_cannot_support_is_refused() -> None:
+    from cqox_mapping.domain import MappingError
+
+    data = _causaldata("nsw_mixtape")
+    with pytest.raises(MappingError, match=r"design 'iv' was stated but .*instrument"):
+        infer_roles(data, {"treatment": "treat", "outcome": "re78", "design": "iv"})
+    with pytest.raises(MappingError, match="override 'design' must be one of"):
+        infer_roles(data, {"design": "randomised"})

@@ -104,7 +104,7 @@ _OVERRIDE_ALIASES = {
 }
 # Level overrides: which label of the treatment is treated (two levels) or the reference (arms).
 LEVEL_KEYS = ("treated_level", "reference_level")
-OVERRIDE_KEYS: tuple[str, ...] = (*SINGLE_ROLES, "covariates", "excluded", "cutoff", *LEVEL_KEYS)
+OVERRIDE_KEYS: tuple[str, ...] = (*SINGLE_ROLES, "covariates", "excluded", "cutoff", *LEVEL_KEYS, "design")
 
 # Weights of name and value evidence, and how much a name pointing elsewhere costs.
 _NAME_WEIGHT = 0.6
@@ -305,6 +305,7 @@ class _Overrides:
     excluded: list[str]
     cutoff: float | None
     levels: dict[str, str] = field(default_factory=dict)  # treated_level / reference_level
+    design: Design | None = None  # the design the user states (e.g. that assignment was randomised)
 
 
 def _parse_overrides(overrides: Mapping[str, str | list[str]] | None, columns: list[str]) -> _Overrides:
@@ -314,6 +315,7 @@ def _parse_overrides(overrides: Mapping[str, str | list[str]] | None, columns: l
     excluded: list[str] = []
     cutoff: float | None = None
     levels: dict[str, str] = {}
+    design: Design | None = None
     available = set(columns)
 
     def check(role: str, column: object) -> str:
@@ -330,7 +332,14 @@ def _parse_overrides(overrides: Mapping[str, str | list[str]] | None, columns: l
         if value is None:
             continue
         role = _OVERRIDE_ALIASES.get(key, key)
-        if role == "cutoff":
+        if role == "design":
+            try:
+                design = Design(str(value).strip().lower())
+            except ValueError as exc:
+                raise MappingError(
+                    f"override 'design' must be one of: {', '.join(d.value for d in Design)}; got {value!r}"
+                ) from exc
+        elif role == "cutoff":
             try:
                 cutoff = float(value if isinstance(value, str | int | float) else value[0])
             except (TypeError, ValueError, IndexError) as exc:
@@ -372,7 +381,7 @@ def _parse_overrides(overrides: Mapping[str, str | list[str]] | None, columns: l
             raise MappingError(f"column {column!r} is both excluded and set as {role}")
     if len(levels) > 1:
         raise MappingError("give either treated_level (two levels) or reference_level (arms), not both")
-    return _Overrides(singles, covariates, excluded, cutoff, levels)
+    return _Overrides(singles, covariates, excluded, cutoff, levels, design)
 
 
 def _stated_coding(profile: Profile, column: str, given: _Overrides) -> dict[str, int]:
@@ -1005,6 +1014,25 @@ def _designs(
     return design.value, designs
 
 
+def _stated_design(stated: Design, designs: list[DesignSupport]) -> tuple[str, list[DesignSupport]]:
+    """The design the user states, when the roles support it; an experiment needs only its arms.
+
+    Randomisation cannot be seen in the data, so a stated experiment is taken at its word; any other
+    stated design must be supported by the roles, else the message says what is missing.
+    """
+    by_name = {d.design: d for d in designs}
+    observational = by_name[Design.OBSERVATIONAL.value]
+    support = by_name.get(stated.value)
+    if stated == Design.EXPERIMENT and observational.supported:
+        reason = "stated by the user: assignment was randomised"
+        support = DesignSupport(design=stated.value, supported=True, reason=reason)
+        return stated.value, [support if d.design == stated.value else d for d in designs]
+    if support is None or not support.supported:
+        why = support.reason if support is not None else observational.reason
+        raise MappingError(f"design {stated.value!r} was stated but the roles do not support it: {why}")
+    return stated.value, designs
+
+
 def _repeated_cross_section(data: _Dataset, chosen: Mapping[str, _Choice], panel: bool) -> tuple[bool, str]:
     """A 2x2 DiD on repeated cross-sections: a group and a post column, both groups seen in both periods."""
     if panel or not {"treatment", "outcome", "post"} <= set(chosen):
@@ -1089,7 +1117,12 @@ def infer_roles(
     covariates = [c for c in data.columns if c in set(covariates)]
 
     design, designs = _designs(data, chosen, cutoff)
-    notes = [f"synonym dictionaries {dictionary_versions()}"]
+    if given.design is not None:
+        design, designs = _stated_design(given.design, designs)
+        notes_stated = [f"design {design!r} stated by the user"]
+    else:
+        notes_stated = []
+    notes = [f"synonym dictionaries {dictionary_versions()}", *notes_stated]
     if "unit" in chosen and "time" in chosen and not _is_panel(data, chosen):
         notes.append("unit and time found but each unit appears once; treated as cross-section")
     notes += rd_notes if design == Design.RD else []
