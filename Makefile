@@ -5,7 +5,7 @@ RUN := $(UV) run --frozen
 export UV_PYTHON_DOWNLOADS := never
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: help setup demo test up down status lint format typecheck unit integration schemas asyncapi flows migration clean
+.PHONY: help setup demo test containers up down status lint format typecheck unit integration schemas asyncapi flows chart-schema migration clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ demo: setup  ## start the embedded stack, run the sample analysis live, print re
 
 test: setup lint typecheck  ## lint, type-check, unit and integration tests (real NATS + PostgreSQL)
 	@$(RUN) pytest -q
+
+containers: setup  ## build the image, run it, the Helm chart's pods and compose as containers (root + docker.io)
+	@CQOX_CONTAINERS=1 $(RUN) pytest -q --timeout 3600 tests/containers
 
 up: setup  ## start the embedded stack in the background; URLs in .cqox/env
 	@$(RUN) python -m cqox_stack up
