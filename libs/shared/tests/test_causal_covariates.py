@@ -73,3 +73,16 @@ def test_a_sharp_rd_without_a_treatment_column_derives_it_from_the_cutoff() -> N
     assert derive_treatment(frame, roles, "observational")[2] is None
     given = roles.model_copy(update={"treatment": "vote"})
     assert derive_treatment(frame, given, "rd")[1] is given
+
+
+def test_one_coding_function_reads_labels_numbers_and_booleans() -> None:
+    from cqox_shared.causal.treatment import TreatmentCodingError, apply_coding
+
+    codes, used = apply_coding(pd.Series(["はい", "いいえ", None, "はい"]), {"いいえ": 0, "はい": 1}, "t")
+    assert np.array_equal(codes, [1.0, 0.0, np.nan, 1.0], equal_nan=True) and used == {"はい": 1, "いいえ": 0}
+    codes, _ = apply_coding(pd.Series([1.0, 2.0, 2.0]), {"1": 0, "2": 1}, "t")  # numbers by value
+    assert codes.tolist() == [0.0, 1.0, 1.0]
+    codes, _ = apply_coding(pd.Series([True, False]), {"False": 0, "True": 1}, "t")
+    assert codes.tolist() == [1.0, 0.0]
+    with pytest.raises(TreatmentCodingError, match="'maybe' that the coding"):
+        apply_coding(pd.Series(["yes", "maybe"]), {"no": 0, "yes": 1}, "t")

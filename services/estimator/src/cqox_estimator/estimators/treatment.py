@@ -9,6 +9,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from cqox_estimator.estimators.errors import MIN_ROWS_PER_ARM, BinaryTreatmentRequired, EstimationError
+from cqox_shared.causal.treatment import TreatmentCodingError, apply_coding
 
 # Two-level string codings we can read without guessing which level is the treatment.
 _TREATED_TOKENS = frozenset({"1", "1.0", "true", "t", "yes", "y", "treated", "treatment", "on"})
@@ -131,28 +132,12 @@ def _number_label(value: object) -> str:
 def _mapped_treatment_codes(
     values: pd.Series, name: str, mapped: dict[str, int]
 ) -> tuple[NDArray[np.int64], dict[str, int]]:
-    """Code the treatment with the mapping's stated coding (e.g. {'いいえ': 0, 'はい': 1})."""
-    if set(mapped.values()) - {0, 1}:
-        raise EstimationError(f"the treatment coding of {name!r} must map labels to 0 or 1, got {mapped}")
-    text = values.astype(str).str.strip()
-    lookup = {str(label).strip(): code for label, code in mapped.items()}
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        # Numbers compare by value, so a coding {'1': 0, '2': 1} also reads 1.0 and 2.0.
-        by_value = {_as_float(label): code for label, code in lookup.items()}
-        text = values.astype(float).astype(str)
-        lookup = {str(value): code for value, code in by_value.items() if value is not None}
-    if pd.api.types.is_bool_dtype(values):
-        # Booleans read from yes/no text keep their source labels in the coding; True is treated.
-        lookup = {"True": 1, "False": 0, **lookup}
-    unknown = sorted(set(text) - set(lookup))
-    if unknown:
-        raise EstimationError(
-            f"treatment {name!r} has value(s) {', '.join(map(repr, unknown[:5]))} that the confirmed "
-            f"coding {mapped} does not cover; add them to the mapping's treatment_coding"
-        )
-    codes: NDArray[np.int64] = np.asarray(text.map(lookup), dtype=np.int64)
-    used = {label: lookup[label] for label in sorted(set(text), key=lambda label: -lookup[label])}
-    return codes, used
+    """Code the treatment with the mapping's stated coding (the quality gate reads it the same way)."""
+    try:
+        codes, used = apply_coding(values, mapped, name)
+    except TreatmentCodingError as exc:
+        raise EstimationError(exc.reason) from exc
+    return codes.astype(np.int64), used
 
 
 def _as_float(label: str) -> float | None:

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
+from cqox_shared.causal.treatment import TreatmentCodingError, apply_coding
+
 # Labels (compared case-insensitively, stripped) that name the treated level of a two-level column.
 TREATED_LABELS = frozenset({"1", "1.0", "true", "t", "yes", "y", "treated", "treatment", "treat"})
 
@@ -22,11 +24,13 @@ class TreatmentCoding:
     control_level: str | None
     indicator: pd.Series | None
     """1.0 treated, 0.0 control, NaN missing; None when the column does not have 1 or 2 levels."""
+    pooled: bool = False
+    """The mapping's coding pools more than two levels into the two arms."""
 
     @property
     def is_binary(self) -> bool:
-        """True when the column has exactly two observed levels."""
-        return len(self.levels) == 2 and self.indicator is not None
+        """True when the column has two observed levels, or a coding pools its levels into two arms."""
+        return (len(self.levels) == 2 or self.pooled) and self.indicator is not None
 
     @property
     def n_treated(self) -> int:
@@ -88,6 +92,22 @@ def code_treatment(series: pd.Series, coding: Mapping[str, int] | None = None) -
     observed = series.dropna()
     levels: list[object] = list(observed.unique())
     names = tuple(sorted(str(level) for level in levels))
+    if coding:
+        # The mapping's explicit coding, applied by the same function the estimator uses.
+        try:
+            codes, used = apply_coding(series, dict(coding), str(series.name))
+        except TreatmentCodingError:
+            pass  # it does not cover every level (a multi-valued treatment): read the levels below
+        else:
+            treated_labels = [label for label, code in used.items() if code == 1]
+            control_labels = [label for label, code in used.items() if code == 0]
+            return TreatmentCoding(
+                levels=names,
+                treated_level=", ".join(treated_labels) or None,
+                control_level=", ".join(control_labels) or None,
+                indicator=pd.Series(codes, index=series.index, name=series.name),
+                pooled=len(levels) > 2,
+            )
     if len(levels) not in (1, 2):
         return TreatmentCoding(levels=names, treated_level=None, control_level=None, indicator=None)
     mapped = _mapped_treated_value(levels, coding) if coding else None
