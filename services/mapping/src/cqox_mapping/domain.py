@@ -109,6 +109,7 @@ OVERRIDE_KEYS: tuple[str, ...] = (*SINGLE_ROLES, "covariates", "excluded", "cuto
 # Weights of name and value evidence, and how much a name pointing elsewhere costs.
 _NAME_WEIGHT = 0.6
 _VALUE_WEIGHT = 0.4
+_DECISIVE_VALUE_WEIGHT = 0.65  # values that settle the role without a telling name
 _OTHER_ROLE_PENALTY = 0.5
 # A name may point at a role that goes with this one without counting against it.
 _COMPATIBLE: Mapping[str, frozenset[str]] = {
@@ -223,7 +224,10 @@ def _score(
     compatible = _COMPATIBLE.get(role, frozenset()) | ruled_out
     others = [(r, m) for r, m in names.items() if r != role and r not in compatible]
     role_elsewhere, elsewhere = max(others, key=lambda item: item[1].score)
-    score = _NAME_WEIGHT * own.score + _VALUE_WEIGHT * evidence.value
+    score = (
+        _NAME_WEIGHT * own.score
+        + (_DECISIVE_VALUE_WEIGHT if evidence.decisive else _VALUE_WEIGHT) * evidence.value
+    )
     score -= _OTHER_ROLE_PENALTY * elsewhere.score
     score = round(min(max(score, 0.0), 1.0), 6)
     parts = []

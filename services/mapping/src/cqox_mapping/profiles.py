@@ -204,6 +204,7 @@ class Evidence:
 
     value: float
     text: str
+    decisive: bool = False  # the values alone settle it (a key unique within every period of a panel)
 
 
 def treatment_coding(p: Profile, dictionaries: tuple[SynonymDictionary, ...]) -> dict[str, int]:
@@ -325,6 +326,12 @@ def unit_evidence(p: Profile, column: str, df: pd.DataFrame, time_column: str | 
     if p.is_repeated_key:
         pairs = df[[column, time_column]].dropna()
         repeated_pairs = pairs.duplicated().mean() if len(pairs) else 1.0
+        if repeated_pairs == 0 and p.n_non_null >= 2 * p.n_unique:
+            return Evidence(
+                1.0,
+                f"values repeat once per {time_column!r} ({p.n_unique} units, a panel key)",
+                decisive=True,
+            )
         if repeated_pairs <= 0.1:
             return Evidence(1.0, f"values repeat over {time_column!r} ({p.n_unique} units)")
         return Evidence(0.5, f"values repeat ({p.n_unique} levels)")
