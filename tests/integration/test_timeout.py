@@ -1,36 +1,99 @@
-"""The aggregator closes an analysis whose method never reports, once its deadline passes."""
+"""The aggregator closes an analysis whose method never reports, once its deadline passes; a method
+no live worker serves is not waited for at all."""
 
 from __future__ import annotations
 
-import httpx
-import pytest
+import asyncio
+import time
 
+import httpx
+import nats
+import pytest
+from nats.js.errors import NoKeysError
+
+from cqox_estimator import serving
 from cqox_stack.stack import Stack
 from tests.integration.conftest import EXAMPLES, upload, wait_done
 
 pytestmark = pytest.mark.integration
 
 
-def test_method_without_a_live_pool_times_out_and_the_analysis_still_closes(
+def _live_pool_keys(stack: Stack) -> set[str]:
+    """Keys of the estimator pool registry (method.instance), read from NATS directly."""
+
+    async def read() -> set[str]:
+        nc = await nats.connect(stack.nats.url)  # type: ignore[union-attr]
+        try:
+            kv = await nc.jetstream().key_value(serving.BUCKET)
+            try:
+                return set(await kv.keys())
+            except NoKeysError:
+                return set()
+        finally:
+            await nc.close()
+
+    return asyncio.run(read())
+
+
+def _wait_unserved(stack: Stack, method: str, timeout: float = 40) -> None:
+    deadline = time.monotonic() + timeout
+    while any(k.startswith(f"{method}.") for k in _live_pool_keys(stack)):
+        assert time.monotonic() < deadline, f"{method} still registered after {timeout}s"
+        time.sleep(0.5)
+
+
+def _restore_main_estimator(stack: Stack, *extras: object) -> None:
+    for extra in extras:
+        extra.process.stop()  # type: ignore[attr-defined]
+        stack.services.pop(extra.name, None)  # type: ignore[attr-defined]
+    restarted = stack.start_service("estimator")
+    stack.services["estimator"] = stack.services.pop(restarted.name)
+
+
+def test_method_whose_pool_died_times_out_and_the_analysis_still_closes(
     api: httpx.Client, stack: Stack
 ) -> None:
+    """A pool registered but gone without a word (killed) keeps its key for the registry's TTL: the
+    planner requests its method, and the aggregator's deadline closes the analysis."""
     main = stack.services.pop("estimator")
     main.process.stop()
-    # control plane with a short deadline, and a pool for one of the two requested methods only
+    # control plane with a short deadline, a pool for ols, and an ipw pool that is then killed
     control = stack.start_service(
         "estimator", "--roles", "planner,aggregator", "--methods", "",
         env={"CQOX_ESTIMATOR_TIMEOUT_S": "4", "CQOX_ESTIMATOR_SWEEP_INTERVAL_S": "1"},
     )  # fmt: skip
     pool = stack.start_service("estimator", "--roles", "worker", "--methods", "ols")
+    doomed = stack.start_service("estimator", "--roles", "worker", "--methods", "ipw")
     try:
+        doomed.process.kill()
+        assert any(k.startswith("ipw.") for k in _live_pool_keys(stack))
         created = upload(api, EXAMPLES / "customers.csv", name="timeout", spec={"methods": ["ols", "ipw"]})
         analysis = wait_done(api, created["analysis_id"], timeout=90)
         assert analysis["status"] == "completed", analysis["error"]
         assert [e["method"] for e in analysis["estimates"]] == ["ols"]
         assert analysis["failures"] == [{"method": "ipw", "reason": "timed out", "error_type": "timeout"}]
     finally:
-        for extra in (control, pool):
-            extra.process.stop()
-            stack.services.pop(extra.name, None)
-        restarted = stack.start_service("estimator")
-        stack.services["estimator"] = stack.services.pop(restarted.name)
+        _restore_main_estimator(stack, control, pool, doomed)
+
+
+def test_method_nobody_serves_fails_at_once_naming_its_pool(api: httpx.Client, stack: Stack) -> None:
+    """No live worker serves ipw: the planner fails it at once instead of waiting for the deadline
+    (15 minutes in production) and says which pool to deploy."""
+    main = stack.services.pop("estimator")
+    main.process.stop()  # a clean stop withdraws its methods from the registry
+    control = stack.start_service("estimator", "--roles", "planner,aggregator", "--methods", "")
+    pool = stack.start_service("estimator", "--roles", "worker", "--methods", "ols")
+    try:
+        _wait_unserved(stack, "ipw")
+        started = time.monotonic()
+        created = upload(api, EXAMPLES / "customers.csv", name="unserved", spec={"methods": ["ols", "ipw"]})
+        analysis = wait_done(api, created["analysis_id"], timeout=60)
+        assert time.monotonic() - started < 60
+        assert analysis["status"] == "completed", analysis["error"]
+        assert [e["method"] for e in analysis["estimates"]] == ["ols"]
+        [failure] = analysis["failures"]
+        assert failure["method"] == "ipw" and failure["error_type"] != "timeout", failure
+        assert "no live estimator worker serves ipw" in failure["reason"]
+        assert "'light' pool" in failure["reason"] and "--cost light" in failure["reason"]
+    finally:
+        _restore_main_estimator(stack, control, pool)
