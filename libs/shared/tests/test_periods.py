@@ -139,6 +139,7 @@ def test_day_first_is_decided_by_the_column() -> None:
         ["2019/23"],  # not a fiscal year 2019/20
         ["2019-W60"],
         ["2019-02-30"],
+        ["Q12345", "Q23456"],  # product codes, not quarters of the year 2345
     ],
 )
 def test_labels_that_are_not_periods_raise_a_clear_error(labels: list[str]) -> None:

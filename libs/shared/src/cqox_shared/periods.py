@@ -146,7 +146,7 @@ def _year(match: re.Match[str]) -> int:
 
 def _period(granularity: Granularity, year: int, step: int = 1) -> Period | None:
     """A period from its year and its step within the year (half, quarter or month number)."""
-    if not 1000 <= year <= 2999:
+    if not 1800 <= year <= 2200:  # product codes like Q12345 are no quarters
         return None
     per_year = {"year": 1, "half": 2, "quarter": 4, "month": 12}[granularity]
     if not 1 <= step <= per_year:
