@@ -9,7 +9,16 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from cqox_contracts.v1 import AnalysisSpec, DatasetMapped, DatasetQualified, DatasetRejected, RoleMapping
+from cqox_contracts.v1 import (
+    AnalysisAssessed,
+    AnalysisEstimated,
+    AnalysisSpec,
+    DatasetMapped,
+    DatasetQualified,
+    DatasetRejected,
+    EstimateResult,
+    RoleMapping,
+)
 from cqox_quality_gate.app import build_runtime
 from cqox_quality_gate.db.models import GateRecord
 from cqox_quality_gate.domain import GateThresholds
@@ -81,3 +90,41 @@ async def test_a_mapping_awaiting_confirmation_says_nothing(database_url: str, t
         run = await harness.run(_mapped(harness, _frame(400), "an_wait", needs_confirmation=True))
         stored = await harness.rows(sa.select(GateRecord.id).where(GateRecord.analysis_id == "an_wait"))
     assert run.outcome == "ok" and run.emitted == [] and stored == []
+
+
+def _estimate(method: str, estimand: str, adjustment: str, estimate: float = 2.0) -> EstimateResult:
+    return EstimateResult(
+        method=method, estimand=estimand, estimate=estimate, std_error=0.1, ci_lower=estimate - 0.2,
+        ci_upper=estimate + 0.2, p_value=0.0, n=400, inference="x", adjustment=adjustment,
+        relies_on_overlap=adjustment != "outcome",
+    )  # fmt: skip
+
+
+async def test_assessment_carries_sensitivity_and_verdict(database_url: str, tmp_path: Path) -> None:
+    runtime = build_runtime(
+        Settings(database_url=database_url, artifact_url=f"file://{tmp_path}"), GateThresholds()
+    )
+    spec = AnalysisSpec(sensitivity=["psm"], thresholds={"min_e_value": 50.0})
+    async with HandlerHarness(runtime) as harness:
+        mapped = _mapped(harness, _frame(400), "an_sens").model_copy(update={"spec": spec})
+        await harness.run(mapped)
+        estimated = AnalysisEstimated(
+            correlation_id="an_sens", producer="estimator", analysis_id="an_sens", dataset=mapped.dataset,
+            roles=ROLES, design="observational", planned_methods=["ols", "psm"],
+            estimates=[_estimate("ols", "ATE", "outcome"), _estimate("psm", "ATT", "propensity")],
+        )  # fmt: skip
+        run = await harness.run(estimated)
+    (assessed,) = run.emitted
+    assert isinstance(assessed, AnalysisAssessed)
+    assert [(p.method, p.headline) for p in assessed.sensitivity] == [("ols", True), ("psm", False)]
+    headline_panel, matched_panel = assessed.sensitivity
+    assert headline_panel.e_value is not None and headline_panel.omitted_variable_bias is not None
+    assert matched_panel.rosenbaum is not None
+    gates = {g.name: g for g in assessed.gates}
+    # The analysis's own threshold (an E-value of 50) is used and said.
+    assert gates["e_value"].threshold == 50.0 and not gates["e_value"].passed
+    assert gates["analysis_thresholds"].passed
+    assert {"effective_sample_size", "weak_overlap_share"} <= set(gates)
+    assert assessed.verdict is not None and assessed.verdict.level == "CAUTION"
+    assert any("e_value" in reason for reason in assessed.verdict.failed)
+    assert assessed.verdict.untestable and assessed.verdict.robustness

@@ -7,10 +7,12 @@ stable import point for the service layer.
 from cqox_quality_gate.gates import (
     GateThresholds,
     TreatmentCoding,
+    assess_robustness,
     causal_gates,
     choose_headline,
     code_treatment,
     data_gates,
+    decide_verdict,
     disagreement_gates,
     rejection_reason,
 )
@@ -18,10 +20,12 @@ from cqox_quality_gate.gates import (
 __all__ = [
     "GateThresholds",
     "TreatmentCoding",
+    "assess_robustness",
     "causal_gates",
     "choose_headline",
     "code_treatment",
     "data_gates",
+    "decide_verdict",
     "disagreement_gates",
     "rejection_reason",
 ]

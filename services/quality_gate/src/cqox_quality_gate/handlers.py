@@ -16,12 +16,14 @@ from cqox_contracts.v1 import (
     DatasetRejected,
     GateResult,
 )
-from cqox_quality_gate.db.models import GateRecord
+from cqox_quality_gate.db.models import AnalysisSettings, GateRecord
 from cqox_quality_gate.domain import (
     GateThresholds,
+    assess_robustness,
     causal_gates,
     choose_headline,
     data_gates,
+    decide_verdict,
     disagreement_gates,
     rejection_reason,
 )
@@ -57,6 +59,50 @@ def treatment_levels(gates: list[GateResult]) -> int | None:
     return None
 
 
+async def _remember_settings(ctx: HandlerContext, event: DatasetMapped) -> None:
+    """Keep what the spec asks of the causal gates until the analysis is estimated."""
+    values = {
+        "analysis_id": event.analysis_id,
+        "tenant_id": event.tenant_id,
+        "thresholds": dict(event.spec.thresholds),
+        "sensitivity": list(event.spec.sensitivity),
+    }
+    await ctx.session.execute(
+        pg_insert(AnalysisSettings)
+        .values(**values)
+        .on_conflict_do_update(index_elements=["analysis_id"], set_=values)
+    )
+
+
+def analysis_thresholds(
+    deployment: GateThresholds, overrides: dict[str, float]
+) -> tuple[GateThresholds, GateResult | None]:
+    """The deployment's thresholds with the analysis's overrides, or them and a gate saying why not."""
+    if not overrides:
+        return deployment, None
+    try:
+        chosen = deployment.overridden(overrides)
+    except ValueError as exc:
+        return deployment, GateResult(
+            name="analysis_thresholds",
+            category="causal",
+            passed=False,
+            severity="info",
+            message=(
+                "The analysis's thresholds were not used (the deployment's apply): "
+                f"{' '.join(str(exc).split())}"
+            ),
+        )
+    named = ", ".join(f"{k}={v:g}" for k, v in sorted(overrides.items()))
+    return chosen, GateResult(
+        name="analysis_thresholds",
+        category="causal",
+        passed=True,
+        severity="info",
+        message=f"This analysis sets its own thresholds: {named}.",
+    )
+
+
 def _definition_gate(note: str) -> GateResult:
     """An informational gate saying how a treatment the design defines was derived."""
     return GateResult(
@@ -72,6 +118,7 @@ def data_gates_handler(
     async def handle(event: DatasetMapped, ctx: HandlerContext) -> None:
         if event.needs_confirmation:
             return  # the analysis waits for the user to confirm the mapping
+        await _remember_settings(ctx, event)
         frame = await asyncio.to_thread(read_frame, ctx.store, event.dataset.parquet_uri)
         frame, roles, note = derive_treatment(frame, event.roles, event.design)
         gates = await asyncio.to_thread(data_gates, frame, roles, thresholds, event.design)
@@ -108,10 +155,18 @@ def causal_gates_handler(
     """Handler running the post-estimation gates over the estimates and emitting analysis.assessed."""
 
     async def handle(event: AnalysisEstimated, ctx: HandlerContext) -> None:
+        settings = await ctx.session.get(AnalysisSettings, event.analysis_id)
+        chosen, override_gate = analysis_thresholds(thresholds, settings.thresholds if settings else {})
+        requested = settings.sensitivity if settings else []
         frame = await asyncio.to_thread(read_frame, ctx.store, event.dataset.parquet_uri)
         frame, roles, _ = derive_treatment(frame, event.roles, event.design)
-        gates = await asyncio.to_thread(causal_gates, frame, roles, event.estimates, thresholds, event.design)
-        gates = [*gates, *disagreement_gates(event.estimates, thresholds)]
+        gates = await asyncio.to_thread(causal_gates, frame, roles, event.estimates, chosen, event.design)
+        gates = [*gates, *disagreement_gates(event.estimates, chosen)]
+        headline = choose_headline(event.design, event.estimates, gates)
+        robustness = await asyncio.to_thread(
+            assess_robustness, frame, roles, event.estimates, headline, chosen, event.design, requested
+        )
+        gates = [*gates, *robustness.gates, *([override_gate] if override_gate else [])]
         await _record(ctx, gates, analysis_id=event.analysis_id, tenant_id=event.tenant_id, stage="causal")
         earlier = (
             await ctx.session.scalars(
@@ -131,7 +186,11 @@ def causal_gates_handler(
                 estimates=event.estimates,
                 failures=event.failures,
                 gates=[row.to_gate() for row in earlier] + gates,
-                headline=choose_headline(event.design, event.estimates, gates),
+                headline=headline,
+                sensitivity=robustness.panels,
+                verdict=decide_verdict(
+                    event.design, headline, [row.to_gate() for row in earlier] + gates, robustness.panels
+                ),
             )
         )
 

@@ -63,3 +63,17 @@ class GateRecord(Base):
             applies_to=self.applies_to,
             details=self.details,
         )
+
+
+class AnalysisSettings(Base):
+    """What an analysis's spec asks of the causal gates, kept from dataset.mapped until it is assessed."""
+
+    __tablename__ = "analysis_settings"
+
+    analysis_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(100))
+    # Per-analysis threshold overrides (GateThresholds field -> value).
+    thresholds: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    # Methods that get a sensitivity panel besides the headline ("all" for every method).
+    sensitivity: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())

@@ -62,6 +62,7 @@ class CausalSample:
     covariates: pd.DataFrame
     n_dropped: int
     dropped_covariates: tuple[str, ...] = ()
+    outcome: np.ndarray | None = None  # on the same rows, when an outcome is mapped
 
 
 def covariate_matrix(frame: pd.DataFrame, covariates: list[str]) -> tuple[pd.DataFrame, list[str]]:
@@ -362,6 +363,11 @@ def causal_sample(df: pd.DataFrame, roles: RoleMapping) -> CausalSample | str:
         covariates=matrix,
         n_dropped=len(df) - len(frame),
         dropped_covariates=tuple(left_out),
+        outcome=(
+            pd.to_numeric(frame[outcome], errors="coerce").to_numpy(dtype=float)
+            if outcome and outcome != treatment and pd.api.types.is_numeric_dtype(frame[outcome])
+            else None
+        ),
     )
 
 

@@ -1,0 +1,147 @@
+"""The verdict of an analysis: GO / CAUTION / HOLD, with the reasons in plain words.
+
+- HOLD: no usable headline, or a failed error gate casts doubt on it;
+- CAUTION: a failed warning gate casts doubt on the headline (a testable assumption looks
+  violated, or a hidden confounder weaker than the seed's E-value threshold could explain it away),
+  or every method of the headline's estimand is flagged;
+- GO: every testable check that applies to the headline passed.
+
+A gate casts doubt on the headline when it names the headline's method or one of the methods its
+estimate is the median of, or names no method at all (it speaks for the whole analysis).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cqox_contracts.v1 import Design, GateResult, Headline, SensitivityPanel, Verdict
+
+# What each gate tests, as an assumption a reader knows (gate names before any "[arm]" suffix).
+ASSUMPTION_TESTED = {
+    "raw_balance_smd": "the raw arms look alike on the covariates",
+    "balance_smd": "weighting balances the covariates",
+    "propensity_overlap": "every unit has comparable units in the other arm (overlap)",
+    "treated_overlap": "the treated have comparable controls",
+    "weak_overlap_share": "few units sit where one arm is rare",
+    "effective_sample_size": "the weights do not rest on a few units",
+    "vif": "the covariates are not collinear",
+    "parallel_trends": "treated and comparison units moved in parallel before treatment",
+    "weak_instrument": "the instrument moves the treatment (relevance)",
+    "rd_manipulation": "units did not sort themselves across the cutoff",
+    "rd_covariate_continuity": "the covariates do not jump at the cutoff",
+    "sample_ratio_mismatch": "the arms have the sizes the experiment planned",
+    "pre_period_fit": "the synthetic control tracks the treated unit before adoption",
+    "e_value": "the headline survives a moderately strong hidden confounder",
+    "method_disagreement": "methods of the same estimand agree",
+}
+
+# Assumptions no gate can test, per design: they must be argued.
+UNTESTABLE = {
+    Design.OBSERVATIONAL: (
+        "no unmeasured confounding: every common cause of treatment and outcome is among the "
+        "covariates (the sensitivity panel says how strong a missing one would have to be)",
+        "the covariates were measured before treatment",
+        "no interference: one unit's treatment does not change another's outcome",
+    ),
+    Design.GEOGRAPHIC: (
+        "no unmeasured confounding of own and neighbours' treatment given the covariates",
+        "spillovers reach only as far as the radius assumed",
+    ),
+    Design.EXPERIMENT: (
+        "assignment was random as designed and nobody crossed over",
+        "no interference between units",
+    ),
+    Design.PANEL: (
+        "parallel trends after adoption (only the pre-period can be checked)",
+        "no anticipation of treatment",
+    ),
+    Design.REPEATED_CROSS_SECTION: (
+        "parallel trends after the change (with two periods none can be checked)",
+        "the groups' composition did not change with treatment",
+    ),
+    Design.IV: (
+        "exclusion: the instrument affects the outcome only through the treatment",
+        "the instrument is as good as random given the covariates",
+        "monotonicity: the instrument moves no one against it",
+    ),
+    Design.RD: ("nothing else changes at the cutoff",),
+    Design.SYNTHETIC_CONTROL: (
+        "no spillover from the treated unit to the donors",
+        "no anticipation of treatment",
+    ),
+}
+
+
+def assumption(gate: GateResult) -> str:
+    """What a gate checks, in words (the gate's own name when it is not one we describe)."""
+    base = gate.name.split("[", 1)[0]
+    suffix = gate.name[len(base) :]
+    words = ASSUMPTION_TESTED.get(base, base.replace("_", " "))
+    return f"{words}{' ' + suffix if suffix else ''} ({gate.name})"
+
+
+def _doubts_headline(gate: GateResult, headline: Headline) -> bool:
+    if not gate.applies_to:
+        return True
+    return bool({headline.method, *headline.methods} & set(gate.applies_to))
+
+
+def decide_verdict(
+    design: str,
+    headline: Headline | None,
+    gates: Sequence[GateResult],
+    panels: Sequence[SensitivityPanel] = (),
+) -> Verdict:
+    """GO / CAUTION / HOLD for the analysis, with passed, failed and untestable assumptions."""
+    untestable = list(UNTESTABLE.get(design, ()))  # type: ignore[call-overload]
+    # Passed data gates are bookkeeping, not assumptions; a failed one (attrition) still counts.
+    judged = [g for g in gates if g.severity != "info" and (g.category == "causal" or not g.passed)]
+    passed = [assumption(g) for g in judged if g.passed]
+    if headline is None:
+        return Verdict(
+            level="HOLD",
+            summary="HOLD: no method produced a usable estimate, so there is no answer to act on.",
+            passed=passed,
+            failed=[f"{assumption(g)}: {g.message}" for g in judged if not g.passed],
+            untestable=untestable,
+        )
+    failed = [g for g in judged if not g.passed]
+    against = [g for g in failed if _doubts_headline(g, headline)]
+    elsewhere = [g for g in failed if not _doubts_headline(g, headline)]
+    failed_text = [f"{assumption(g)}: {g.message}" for g in against] + [
+        f"{assumption(g)} — casts doubt on {', '.join(g.applies_to)}, not on the headline's methods"
+        for g in elsewhere
+    ]
+    panel = next((p for p in panels if p.headline), None)
+    robustness = (
+        panel.summary
+        if panel is not None and panel.summary
+        else "No sensitivity measure applies to the headline: "
+        + (panel.notes[0] if panel is not None and panel.notes else "it is identified by the design.")
+    )
+    shown = f"{headline.estimand} {headline.estimate:.4g} ({headline.method})"
+    if any(g.severity == "error" for g in against):
+        level = "HOLD"
+        names = ", ".join(g.name for g in against if g.severity == "error")
+        summary = f"HOLD: {names} failed and undermines the headline {shown}; fix the data or design first."
+    elif against or set(headline.methods) <= set(headline.flagged):
+        level = "CAUTION"
+        names = ", ".join(g.name for g in against) or "the gates flagging every method of the estimand"
+        summary = (
+            f"CAUTION: the headline {shown} rests on assumptions a check found doubtful ({names}); "
+            "read the reasons before acting on it."
+        )
+    else:
+        level = "GO"
+        summary = (
+            f"GO: the headline {shown} passed every testable check that applies to it "
+            f"({len(passed)} passed); the untestable assumptions below still need arguing."
+        )
+    return Verdict(
+        level=level,
+        summary=summary,
+        passed=passed,
+        failed=failed_text,
+        untestable=untestable,
+        robustness=robustness,
+    )

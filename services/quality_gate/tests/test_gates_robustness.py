@@ -1,0 +1,126 @@
+"""Robustness gates (vif, overlap weights, sample ratio, pre-period fit, e_value) and the verdict."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cqox_contracts.v1 import EstimateResult, EValue, GateResult, Headline, RoleMapping, SensitivityPanel
+from cqox_quality_gate.domain import GateThresholds, assess_robustness, decide_verdict
+from cqox_quality_gate.gates.robustness import (
+    e_value_gate,
+    pre_period_fit_gate,
+    sample_ratio_gate,
+    vif_gate,
+)
+
+
+def _estimate(method: str, adjustment: str, estimand: str = "ATE", **extra: object) -> EstimateResult:
+    return EstimateResult(
+        method=method, estimand=estimand, estimate=2.0, std_error=0.1, ci_lower=1.8, ci_upper=2.2,
+        p_value=0.0, n=500, inference="x", adjustment=adjustment,
+        relies_on_overlap=adjustment != "outcome", **extra,
+    )  # fmt: skip
+
+
+def test_thresholds_defaults_and_overrides() -> None:
+    thresholds = GateThresholds()
+    assert (thresholds.min_e_value, thresholds.max_vif, thresholds.min_srm_p) == (2.0, 10.0, 0.001)
+    assert thresholds.overridden({"min_e_value": 1.5}).min_e_value == 1.5
+    with pytest.raises(ValueError, match="not_a_threshold"):
+        thresholds.overridden({"not_a_threshold": 1.0})
+    assert GateThresholds.from_env({"CQOX_GATE_MIN_E_VALUE": "3"}).min_e_value == 3.0
+
+
+def test_vif_flags_collinear_covariates_of_regression_methods() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=300)
+    covariates = pd.DataFrame({"a": a, "b": a + rng.normal(scale=0.05, size=300), "c": rng.normal(size=300)})
+    estimates = [_estimate("ols", "outcome"), _estimate("ipw", "propensity")]
+    gate = vif_gate(covariates, estimates, GateThresholds())
+    assert gate is not None and not gate.passed and gate.applies_to == ["ols"]
+    # Only propensity methods: the VIF says nothing about them.
+    assert vif_gate(covariates, estimates[1:], GateThresholds()) is None
+
+
+def test_sample_ratio_mismatch() -> None:
+    roles = RoleMapping(treatment="t", outcome="y")
+    balanced = pd.DataFrame({"t": [0, 1] * 500, "y": 1.0})
+    skewed = pd.DataFrame({"t": [1] * 560 + [0] * 440, "y": 1.0})
+    estimates = [_estimate("diff_in_means", "none")]
+    ok = sample_ratio_gate(balanced, roles, estimates, GateThresholds())
+    bad = sample_ratio_gate(skewed, roles, estimates, GateThresholds())
+    assert ok is not None and ok.passed
+    # 560 vs 440 against 50/50: chi2 = 14.4, p = 0.00015 < 0.001.
+    assert bad is not None and not bad.passed and bad.value == pytest.approx(0.000148, rel=0.01)
+    # The share the experiment planned, as the method reports it, replaces the default.
+    planned = [_estimate("cuped", "outcome", diagnostics={"srm_expected_treated_share": 0.56})]
+    matched = sample_ratio_gate(skewed, roles, planned, GateThresholds())
+    assert matched is not None and matched.passed
+
+
+def test_pre_period_fit_relative_to_the_outcome_scale() -> None:
+    roles = RoleMapping(treatment="t", outcome="y")
+    frame = pd.DataFrame({"t": [0, 1] * 50, "y": np.linspace(0, 100, 100)})  # SD 29.3
+    good = [_estimate("synthetic_control", "design", "ATT", diagnostics={"pre_rmspe": 1.0})]
+    bad = [_estimate("synthetic_control", "design", "ATT", diagnostics={"pre_rmspe": 10.0})]
+    passed = pre_period_fit_gate(frame, roles, good, GateThresholds())
+    failed = pre_period_fit_gate(frame, roles, bad, GateThresholds())
+    assert passed is not None and passed.passed and passed.value == pytest.approx(1 / 29.30, rel=1e-3)
+    assert failed is not None and not failed.passed and failed.applies_to == ["synthetic_control"]
+
+
+def test_e_value_gate_warns_below_threshold() -> None:
+    panel = SensitivityPanel(
+        method="ols", estimand="ATE", estimate=0.1, headline=True,
+        e_value=EValue(point=1.4, ci=1.0, risk_ratio=1.1),
+    )  # fmt: skip
+    gate = e_value_gate(panel, GateThresholds())
+    assert gate is not None and not gate.passed and gate.severity == "warning"
+    assert gate.applies_to == ["ols"]
+
+
+def test_assessment_on_observational_data() -> None:
+    rng = np.random.default_rng(1)
+    n = 800
+    x = rng.normal(size=n)
+    t = (x + rng.normal(size=n) > 0).astype(int)
+    frame = pd.DataFrame({"t": t, "x": x, "z": rng.normal(size=n), "y": 2 * t + x + rng.normal(size=n)})
+    roles = RoleMapping(treatment="t", outcome="y", covariates=["x", "z"])
+    estimates = [_estimate("ols", "outcome"), _estimate("ipw", "propensity")]
+    headline = Headline(estimand="ATE", method="ols", estimate=2.0, reason="r", methods=["ols", "ipw"])
+    result = assess_robustness(frame, roles, estimates, headline, GateThresholds(), "observational")
+    names = {g.name for g in result.gates}
+    assert {"vif", "weak_overlap_share", "effective_sample_size", "e_value"} <= names
+    assert [p.method for p in result.panels] == ["ols"]
+    assert result.panels[0].omitted_variable_bias is not None
+    assert result.panels[0].omitted_variable_bias.strongest_covariate == "x"
+
+
+def _gate(
+    name: str, passed: bool, severity: str = "warning", applies_to: list[str] | None = None
+) -> GateResult:
+    return GateResult(
+        name=name, category="causal", passed=passed, severity=severity,  # type: ignore[arg-type]
+        message=f"{name} message", applies_to=applies_to or [],
+    )  # fmt: skip
+
+
+HEADLINE = Headline(estimand="ATE", method="aipw", estimate=2.0, reason="r", methods=["aipw", "ols"])
+
+
+def test_verdict_go_caution_hold() -> None:
+    go = decide_verdict("observational", HEADLINE, [_gate("balance_smd", True)])
+    assert go.level == "GO" and go.passed == ["weighting balances the covariates (balance_smd)"]
+    assert any("unmeasured confounding" in u for u in go.untestable)
+    # A failed warning about another method does not touch the headline.
+    elsewhere = decide_verdict(
+        "observational", HEADLINE, [_gate("raw_balance_smd", False, applies_to=["diff_in_means"])]
+    )
+    assert elsewhere.level == "GO" and "diff_in_means" in elsewhere.failed[0]
+    caution = decide_verdict("observational", HEADLINE, [_gate("e_value", False, applies_to=["aipw"])])
+    assert caution.level == "CAUTION" and "e_value" in caution.summary
+    hold = decide_verdict("observational", HEADLINE, [_gate("propensity_overlap", False, "error")])
+    assert hold.level == "HOLD"
+    assert decide_verdict("observational", None, []).level == "HOLD"
