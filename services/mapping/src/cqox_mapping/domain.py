@@ -3,15 +3,22 @@
 Pure logic. Evidence comes from three places and is combined per (column, role):
 
 * the name, normalised and matched against the synonym dictionaries of eight languages
-  (``names.py``), minus a penalty when the name clearly points at another role;
+  (``names.py``), minus a penalty when the name clearly points at another role; a name dated
+  after the treatment ('next', '卒業後', the latest of re74/re75/re78) reads as an outcome, one
+  dated before ('prior', '前年', earn96) as a covariate;
 * the values (``profiles.py``): binary or two-level columns suit a treatment, continuous numbers
-  an outcome, repeated keys a unit, dates and years a time;
+  an outcome, repeated keys a unit (a key unique in every period settles it), dates, years and
+  period labels a time;
 * how columns relate (``structure.py``): a numeric column whose threshold reproduces the
-  treatment is a running variable (with its cutoff); a copy of the outcome or the treatment is
-  leakage and is excluded.
+  treatment is a running variable (with its cutoff), never the outcome; a copy of the outcome or
+  the treatment is leakage, and a function of the periods since adoption (a lead/lag) is
+  post-treatment: both are excluded.
 
 Each role gets a column, a confidence and the alternatives; below the confidence threshold the
-mapping asks for confirmation instead of guessing. The design follows from the roles.
+mapping asks for confirmation instead of guessing. The design follows from the roles (or the user
+states it): a running variable and a cutoff without a treatment column make a sharp RD whose
+treatment, 1(running >= cutoff), is left to the estimator; a group and a post column without
+repeated units make a 2x2 DiD on repeated cross-sections.
 """
 
 from __future__ import annotations

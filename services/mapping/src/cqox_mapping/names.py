@@ -2,8 +2,10 @@
 
 The dictionaries are versioned data (``synonyms/<language>.json``), one per language. A name is
 normalised (NFKC width folding, case folding, accents, snake/camel/kebab case, CJK/Latin script
-boundaries), common abbreviations are expanded (``trt`` → treatment, ``rev`` → revenue), and every
-dictionary is matched; the best match per role wins and remembers its language.
+boundaries), common abbreviations are expanded (``trt`` → treatment, ``rev`` → revenue), a Stata
+log prefix is read through (``lwage`` → wage), and every dictionary is matched; the best match per
+role wins and remembers its language. Each dictionary also lists words that date a measure before
+or after the treatment (``time_qualifier``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Evidence from how columns relate to each other: running variables and cutoffs, leakage.
+"""Evidence from how columns relate to each other: running variables and cutoffs, leakage, event time.
 
 Pure functions over pandas Series; no names involved.
 """
