@@ -34,6 +34,8 @@ from cqox_contracts.v1 import (
     ReportGenerated,
     RoleAssignment,
     RoleMapping,
+    SensitivityPanel,
+    Verdict,
 )
 from cqox_ingest.domain import STATUS_RANK, project, sse_poll_delay, summarize
 
@@ -389,3 +391,13 @@ def test_sse_polls_back_off_while_idle_and_reset_when_events_flow() -> None:
     assert sse_poll_delay(0) == 0.25
     # Over a long idle stretch the stream queries the database 0.5 times a second instead of 4.
     assert 1 / sse_poll_delay(60) == pytest.approx(0.5)
+
+
+def test_project_assessed_keeps_sensitivity_and_verdict() -> None:
+    panel = SensitivityPanel(method="ols", estimand="ATE", estimate=1.2, headline=True, summary="robust")
+    verdict = Verdict(level="CAUTION", summary="CAUTION: e_value", failed=["e_value"], untestable=["NUC"])
+    event = assessed().model_copy(update={"sensitivity": [panel], "verdict": verdict})
+    final = _run([mapped(), qualified(), estimated(), event])[-1]
+    assert final["sensitivity"][0]["summary"] == "robust" and final["sensitivity"][0]["headline"]
+    assert final["verdict"]["level"] == "CAUTION"
+    assert summarize(event).endswith("verdict CAUTION")

@@ -22,6 +22,8 @@ PROJECTED = (
     "failures",
     "gates",
     "headline",
+    "sensitivity",
+    "verdict",
     "report",
     "notifications",
     "error",

@@ -24,6 +24,13 @@ class AnalysisIn(BaseModel):
     options: dict[str, dict[str, float | int | str | bool]] = Field(
         default_factory=dict, description="Per-method options, e.g. {'cs_did': {'adjustment': 'dr'}}"
     )
+    sensitivity: list[str] = Field(
+        default_factory=list,
+        description="Methods to give a sensitivity panel besides the headline's; ['all'] for every one",
+    )
+    thresholds: dict[str, float] = Field(
+        default_factory=dict, description="Gate thresholds for this analysis, e.g. {'min_e_value': 1.5}"
+    )
 
 
 class AnalysisLinks(BaseModel):
@@ -93,6 +100,12 @@ class AnalysisOut(MappingContext):
     failures: list[dict[str, Any]]
     gates: list[dict[str, Any]]
     headline: dict[str, Any] | None = None
+    sensitivity: list[dict[str, Any]] = Field(
+        default_factory=list, description="Sensitivity to hidden confounding: the headline's panel first."
+    )
+    verdict: dict[str, Any] | None = Field(
+        default=None, description="GO / CAUTION / HOLD with passed, failed and untestable assumptions."
+    )
     report: dict[str, Any] | None
     notifications: list[dict[str, Any]]
     error: str | None

@@ -33,11 +33,17 @@ from cqox_shared.auth import Principal
 from cqox_shared.runtime import ServiceRuntime
 
 # The keys of the upload's JSON 'analysis' field.
-SPEC_KEYS = ("methods", "roles", "ci_level", "seed", "options")
+SPEC_KEYS = ("methods", "roles", "ci_level", "seed", "options", "sensitivity", "thresholds")
 
 
 def spec_of(
-    methods: Any, roles: Any, ci_level: Any = 0.95, seed: Any = None, options: Any = None
+    methods: Any,
+    roles: Any,
+    ci_level: Any = 0.95,
+    seed: Any = None,
+    options: Any = None,
+    sensitivity: Any = None,
+    thresholds: Any = None,
 ) -> AnalysisSpec:
     """The analysis spec from what a user gave ('a,b' lists methods); 422 naming a bad field."""
     if isinstance(methods, str) and methods != "auto":
@@ -50,7 +56,13 @@ def spec_of(
         }
     try:
         return AnalysisSpec(
-            methods=methods, roles=roles or {}, ci_level=ci_level, seed=seed, options=options or {}
+            methods=methods,
+            roles=roles or {},
+            ci_level=ci_level,
+            seed=seed,
+            options=options or {},
+            sensitivity=sensitivity or [],
+            thresholds=thresholds or {},
         )
     except ValidationError as exc:
         error = exc.errors()[0]
@@ -81,12 +93,16 @@ def spec_from_form(analysis: str | None) -> AnalysisSpec:
         raw_spec.get("ci_level", 0.95),
         raw_spec.get("seed"),
         raw_spec.get("options"),
+        raw_spec.get("sensitivity"),
+        raw_spec.get("thresholds"),
     )
 
 
 async def create(runtime: ServiceRuntime, caller: Principal, body: AnalysisIn) -> AnalysisCreated:
     """Record a new analysis of a stored dataset version and say analysis.requested."""
-    spec = spec_of(body.methods, body.roles, body.ci_level, body.seed, body.options)
+    spec = spec_of(
+        body.methods, body.roles, body.ci_level, body.seed, body.options, body.sensitivity, body.thresholds
+    )
     analysis_id = str(uuid.uuid4())
     async with runtime.transaction() as ctx:
         dataset = await datasets.get(session=ctx.session, dataset_id=body.dataset_id, caller=caller)
@@ -158,6 +174,8 @@ def read_model(analysis: Analysis) -> AnalysisOut:
         failures=analysis.failures,
         gates=analysis.gates,
         headline=analysis.headline,
+        sensitivity=analysis.sensitivity or [],
+        verdict=analysis.verdict,
         report=report,
         notifications=analysis.notifications,
         error=analysis.error,

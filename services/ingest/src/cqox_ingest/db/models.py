@@ -81,6 +81,9 @@ class Analysis(Base):
     gates: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     # The quality gate's headline (one estimand, its median method, the reason); None until assessed.
     headline: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The headline's sensitivity panel (and any requested), and GO / CAUTION / HOLD with reasons.
+    sensitivity: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    verdict: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     report: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     notifications: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     error: Mapped[str | None] = mapped_column(sa.Text)

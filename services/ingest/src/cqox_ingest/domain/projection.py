@@ -96,10 +96,12 @@ def summarize(event: Event) -> str:
             failed = [g.name for g in event.gates if not g.passed]
             lead = event.headline
             leads = f"; headline {lead.estimand} {lead.estimate:.4g} ({lead.method})" if lead else ""
+            verdict = f"; verdict {event.verdict.level}" if event.verdict else ""
             return (
                 f"{len(event.gates) - len(failed)}/{len(event.gates)} gates passed"
                 + (f"; failed: {', '.join(failed)}" if failed else "")
                 + leads
+                + verdict
             )
         case ReportGenerated():
             return f"report ready: {event.headline}".strip()
@@ -164,6 +166,8 @@ def project(state: dict[str, Any], event: Event) -> dict[str, Any]:
                 estimates=[e.model_dump(mode="json") for e in event.estimates],
                 gates=[g.model_dump(mode="json") for g in event.gates],
                 headline=event.headline.model_dump(mode="json") if event.headline else None,
+                sensitivity=[p.model_dump(mode="json") for p in event.sensitivity],
+                verdict=event.verdict.model_dump(mode="json") if event.verdict else None,
             )
             _advance(state, "assessed")
         case ReportGenerated():
