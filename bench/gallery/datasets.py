@@ -10,7 +10,8 @@ the precision the data allow; one outside it is a different answer.
 Every file is written as a user would have it (the published analysis's columns, or the file as
 shipped where the shipped file is what a user would upload), and `roles` lists only what a user
 would have to say: the names the platform cannot be expected to guess (an outcome called `re78`, an
-instrument), never the unit, time or covariates when the mapper should find them.
+instrument), that assignment was randomised (`"design": "experiment"`: no file shows it), never
+the unit, time or covariates when the mapper should find them.
 """
 
 from __future__ import annotations
@@ -309,7 +310,7 @@ GALLERY: tuple[GalleryDataset, ...] = (
         Reference(
             1794.34, 632.85, "Dehejia & Wahba (1999) Table 3 (experimental benchmark): 1,794 (633)", "ATE"
         ),
-        roles={"treatment": "treat", "outcome": "re78"},
+        roles={"treatment": "treat", "outcome": "re78", "design": "experiment"},
         fast=True,
     ),
     GalleryDataset(
@@ -320,7 +321,7 @@ GALLERY: tuple[GalleryDataset, ...] = (
         "NSW experiment as shipped in jtrain2 ($1000s; with post-programme columns)",
         jtrain2,
         Reference(1.794, 0.633, "Wooldridge 7e, jtrain2 (NSW experiment): 1.794 (0.633) in $1000s", "ATE"),
-        roles={"treatment": "train", "outcome": "re78"},
+        roles={"treatment": "train", "outcome": "re78", "design": "experiment"},
     ),
     GalleryDataset(
         "thornton_hiv",
@@ -330,7 +331,7 @@ GALLERY: tuple[GalleryDataset, ...] = (
         "Thornton (2008): cash incentive to learn HIV results (40 % of outcomes missing)",
         thornton,
         Reference(0.431, 0.023, "Thornton (2008) AER, Table 4 col. 1: any incentive 0.431 (0.023)", "ATE"),
-        roles={"treatment": "any", "outcome": "got"},
+        roles={"treatment": "any", "outcome": "got", "design": "experiment"},
         fast=True,
     ),
     GalleryDataset(
@@ -346,7 +347,12 @@ GALLERY: tuple[GalleryDataset, ...] = (
             "Stock & Watson, Introduction to Econometrics, Table 13.1 col. 1 (K): small 13.90 (2.45)",
             "ATE",
         ),
-        roles={"treatment": "classk", "outcome": "total_score", "reference_level": "regular"},
+        roles={
+            "treatment": "classk",
+            "outcome": "total_score",
+            "reference_level": "regular",
+            "design": "experiment",
+        },
         contrasts={
             "small.class": Reference(
                 13.90, 2.45, "Stock & Watson Table 13.1 (K): small class 13.90 (2.45)", "ATE"
