@@ -49,6 +49,10 @@ from cqox_contracts.v1 import (
     MethodFailure,
     NotificationDelivered,
     NotificationFailed,
+    Refutation,
+    RefutationCompleted,
+    RefutationFailed,
+    RefutationRequested,
     ReportGenerated,
     RoleAssignment,
     RoleMapping,
@@ -123,6 +127,29 @@ SAMPLES: dict[type[Event], dict[str, Any]] = {
     },
     EstimateCompleted: {"analysis_id": "an-1", "method": "ols", "result": RESULT},
     EstimateFailed: {"analysis_id": "an-1", "method": "ipw", "reason": "no overlap"},
+    RefutationRequested: {
+        "analysis_id": "an-1",
+        "method": "ols",
+        "dataset": DATASET,
+        "roles": ROLES,
+        "design": "observational",
+        "seed": 7,
+    },
+    RefutationCompleted: {
+        "analysis_id": "an-1",
+        "method": "ols",
+        "refutations": [
+            Refutation(
+                method="ols",
+                refuter="placebo_treatment",
+                expectation="zero",
+                estimate=1.5,
+                refuted_estimate=0.01,
+                p_value=0.8,
+            )
+        ],
+    },
+    RefutationFailed: {"analysis_id": "an-1", "method": "ols", "reason": "singular design"},
     AnalysisEstimated: {
         "analysis_id": "an-1",
         "dataset": DATASET,
@@ -287,7 +314,7 @@ def test_streams_are_distinct_and_used() -> None:
 
 def test_internal_events() -> None:
     internal = {cls.model_fields["event_type"].default for cls in EVENT_CLASSES if not cls.public}
-    assert internal == {"estimate.requested", "message.deadlettered"}
+    assert internal == {"estimate.requested", "refutation.requested", "message.deadlettered"}
 
 
 # ---------------------------------------------------------------------------------------------

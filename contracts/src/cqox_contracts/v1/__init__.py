@@ -22,6 +22,9 @@ from cqox_contracts.v1.events import (
     MessageDeadLettered,
     NotificationDelivered,
     NotificationFailed,
+    RefutationCompleted,
+    RefutationFailed,
+    RefutationRequested,
     ReportGenerated,
 )
 from cqox_contracts.v1.models import (
@@ -43,6 +46,7 @@ from cqox_contracts.v1.models import (
     MethodFailure,
     OmittedVariableBias,
     OsterBounds,
+    Refutation,
     RoleAssignment,
     RoleMapping,
     RosenbaumBounds,
@@ -58,6 +62,7 @@ from cqox_contracts.v1.vocabulary import (
     Adjustment,
     Design,
     Estimand,
+    Refuter,
 )
 
 
@@ -123,6 +128,11 @@ __all__ = [
     "NotificationFailed",
     "OmittedVariableBias",
     "OsterBounds",
+    "Refutation",
+    "RefutationCompleted",
+    "RefutationFailed",
+    "RefutationRequested",
+    "Refuter",
     "ReportGenerated",
     "RoleAssignment",
     "RoleMapping",

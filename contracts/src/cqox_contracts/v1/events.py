@@ -17,6 +17,7 @@ from cqox_contracts.v1.models import (
     GateResult,
     Headline,
     MethodFailure,
+    Refutation,
     RoleAssignment,
     RoleMapping,
     SchemaDiff,
@@ -161,6 +162,45 @@ class EstimateFailed(Event):
     error_type: str = "error"
 
 
+class RefutationRequested(Event):
+    """Refute one method's estimate with placebo checks (per-method subject, its own light pool)."""
+
+    subject_template = "cqox.v1.refutation.requested.{method}"
+    public = False
+    event_type: Literal["refutation.requested"] = "refutation.requested"
+    analysis_id: str
+    method: str
+    dataset: DatasetRef
+    roles: RoleMapping
+    design: str
+    ci_level: float = 0.95
+    seed: int
+    options: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    refuters: list[str] = Field(
+        default_factory=list, description="Refuters to run (vocabulary.Refuter); empty: every one that applies."
+    )
+
+
+class RefutationCompleted(Event):
+    """The refuters of one method ran (each result says whether it could)."""
+
+    subject_template = "cqox.v1.refutation.completed.{method}"
+    event_type: Literal["refutation.completed"] = "refutation.completed"
+    analysis_id: str
+    method: str
+    refutations: list[Refutation]
+
+
+class RefutationFailed(Event):
+    """One method could not be refuted at all (its estimate fails on the data as given)."""
+
+    subject_template = "cqox.v1.refutation.failed.{method}"
+    event_type: Literal["refutation.failed"] = "refutation.failed"
+    analysis_id: str
+    method: str
+    reason: str
+
+
 class AnalysisEstimated(Event):
     """Every planned method reported or timed out."""
 
@@ -175,6 +215,9 @@ class AnalysisEstimated(Event):
     failures: list[MethodFailure] = Field(default_factory=list)
     timed_out: list[str] = Field(default_factory=list)
     seed: int = 0
+    refutations: list[Refutation] = Field(
+        default_factory=list, description="Placebo checks of the refuted methods' estimates."
+    )
 
 
 class AnalysisAssessed(Event):
@@ -198,6 +241,10 @@ class AnalysisAssessed(Event):
         description="Sensitivity to hidden confounding: the headline's panel first, then any requested.",
     )
     verdict: Verdict | None = Field(default=None, description="GO / CAUTION / HOLD, with the reasons.")
+    refutations: list[Refutation] = Field(
+        default_factory=list,
+        description="Placebo checks of the refuted methods' estimates (the refutation gates judge them).",
+    )
 
 
 class ReportGenerated(Event):
@@ -273,6 +320,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         EstimateRequested,
         EstimateCompleted,
         EstimateFailed,
+        RefutationRequested,
+        RefutationCompleted,
+        RefutationFailed,
         AnalysisEstimated,
         AnalysisAssessed,
         ReportGenerated,

@@ -166,6 +166,13 @@ class RoleMapping(_Value):
     latitude: str | None = None
     longitude: str | None = None
     region: str | None = Field(default=None, description="Geographic area (state, prefecture, city).")
+    pre_outcome: str | None = Field(
+        default=None,
+        description=(
+            "The outcome measured before treatment (e.g. last year's earnings): the placebo-outcome "
+            "refuter estimates the treatment's 'effect' on it, which must be zero."
+        ),
+    )
     cutoff: float | None = Field(
         default=None, description="Threshold of the running variable where treatment switches on."
     )
@@ -290,6 +297,41 @@ class EstimateResult(_Value):
             "Covariate columns left out because they were constant or a linear combination of the "
             "intercept, the other covariates (or fixed effects); as R's lm and Stata report aliased terms."
         ),
+    )
+
+
+class Refutation(_Value):
+    """One refuter run on one method: its estimate on data changed so that the answer is known."""
+
+    method: str
+    refuter: str = Field(description="Which check (vocabulary.Refuter), e.g. 'placebo_treatment'.")
+    expectation: Literal["zero", "unchanged"] = Field(
+        description="What a sound estimate does: the effect vanishes (zero) or does not move (unchanged)."
+    )
+    change: str = Field(default="", description="How the data were changed, in plain words.")
+    estimate: float | None = Field(
+        default=None, description="The method's estimate on the data as given (same seed as the analysis)."
+    )
+    std_error: float | None = None
+    refuted_estimate: float | None = Field(
+        default=None, description="The estimate on the changed data (the mean over draws when several)."
+    )
+    refuted_std_error: float | None = None
+    p_value: float | None = Field(
+        default=None,
+        description=(
+            "p-value of the refuter's test: the placebo effect is zero, or the subsample estimates "
+            "move only as much as the standard error says."
+        ),
+    )
+    shift_se: float | None = Field(
+        default=None,
+        description="Largest move of the estimate under the change, in standard errors of the estimate.",
+    )
+    draws: list[float] = Field(default_factory=list, description="The estimate of every seeded draw.")
+    seed: int | None = Field(default=None, description="Seed of the random change (from the analysis seed).")
+    error: str | None = Field(
+        default=None, description="Why the refuter could not run (the method failed on the changed data)."
     )
 
 

@@ -19,7 +19,11 @@ class StreamSpec:
 STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("CQOX_DATASETS", ("cqox.v1.dataset.>",), description="Dataset lifecycle events"),
     StreamSpec("CQOX_ANALYSES", ("cqox.v1.analysis.>",), description="Analysis lifecycle events"),
-    StreamSpec("CQOX_ESTIMATES", ("cqox.v1.estimate.>",), description="Per-method estimation work"),
+    StreamSpec(
+        "CQOX_ESTIMATES",
+        ("cqox.v1.estimate.>", "cqox.v1.refutation.>"),
+        description="Per-method estimation and refutation work",
+    ),
     StreamSpec("CQOX_REPORTS", ("cqox.v1.report.>",), description="Reports and figures"),
     StreamSpec("CQOX_NOTIFICATIONS", ("cqox.v1.notification.>",), description="Notification outcomes"),
     StreamSpec(

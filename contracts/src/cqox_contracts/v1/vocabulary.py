@@ -47,6 +47,16 @@ class Adjustment(StrEnum):
     DESIGN = "design"  # identification from the design itself (DiD, IV, RD, synthetic control)
 
 
+class Refuter(StrEnum):
+    """A placebo check run on a method's estimate: the data are changed so the answer is known."""
+
+    PLACEBO_TREATMENT = "placebo_treatment"  # treatment permuted: the effect must vanish
+    RANDOM_COMMON_CAUSE = "random_common_cause"  # a random covariate added: the estimate must not move
+    DATA_SUBSET = "data_subset"  # 80 % subsamples: the estimate moves only as much as its SE says
+    PLACEBO_OUTCOME = "placebo_outcome"  # a pre-treatment outcome: the treatment cannot have moved it
+    PLACEBO_ADOPTION = "placebo_adoption"  # panels: adoption moved into the pre-period, effect must vanish
+
+
 # Estimands that are averages over a population of units, comparable across methods only within
 # one estimand (an ATE and an ATT differ whenever effects vary).
 AVERAGE_ESTIMANDS = frozenset({Estimand.ATE, Estimand.ATT, Estimand.ATC, Estimand.ATO, Estimand.LATE})
