@@ -260,3 +260,30 @@ async def test_trace_context_travels_in_message_headers(env, infra):  # type: ig
         task.cancel()
     assert seen == [publisher_trace]
     assert publisher_trace != 0
+
+
+async def test_an_undeclared_publish_is_dead_lettered_and_fails_the_analysis(env, infra):  # type: ignore[no-untyped-def]
+    analysis = f"e-{uuid.uuid4()}"
+    event = _failed(analysis)
+
+    async def handler(ev, ctx: HandlerContext) -> None:  # type: ignore[no-untyped-def]
+        await ctx.session.execute(sa.insert(env["effects"]).values(analysis_id=ev.analysis_id))
+        await ctx.emit(_failed(ev.analysis_id))  # declares MessageDeadLettered only
+
+    service = _service()
+    sub = Subscription(ReportGenerated, handler, publishes=(MessageDeadLettered,), deliver_new_only=True)
+    consumer = Consumer(
+        service, sub, env["bus"], env["sessions"], env["processed"], env["outbox"], env["relay"]
+    )
+    task = asyncio.create_task(consumer.run())
+    await asyncio.sleep(0.5)
+    await _publish(env["bus"], event)
+    await asyncio.sleep(2.0)
+    task.cancel()
+    reason = f"{service} ({service}-report-generated) may not publish ReportGenerated: it declares publishes=(MessageDeadLettered)"
+    dead = [parse_event(m) for m in await _collect_all(infra.nats_url, "cqox.v1.message.deadlettered")]
+    assert any(d.correlation_id == analysis and d.reason == reason and d.deliveries == 1 for d in dead)
+    fails = [parse_event(m) for m in await _collect_all(infra.nats_url, "cqox.v1.analysis.failed")]
+    assert any(f.correlation_id == analysis and f.reason == reason for f in fails)
+    async with env["engine"].connect() as conn:  # the handler's effects were rolled back
+        assert (await conn.execute(sa.select(sa.func.count()).select_from(env["effects"]))).scalar_one() == 0
