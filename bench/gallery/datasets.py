@@ -381,7 +381,7 @@ GALLERY: tuple[GalleryDataset, ...] = (
     GalleryDataset(
         "organ_donations",
         "2x2 DiD on a panel; one treated unit",
-        "panel",
+        "synthetic_control",
         "causaldata",
         "Kessler & Roth (2014): California's active-choice organ donation policy, 27 states x 6 quarters",
         organ_donations,
