@@ -23,8 +23,6 @@ gallery = importlib.import_module("bench.gallery.datasets")
 harness = importlib.import_module("bench.gallery.harness")
 BY_NAME, GALLERY, run_dataset = gallery.BY_NAME, gallery.GALLERY, harness.run_dataset
 
-pytestmark = pytest.mark.integration
-
 # Fast-half datasets that miss the bar today (measured), and why.
 MISSES_TODAY: dict[str, str] = {
     "nhefs_smoking": (
@@ -46,6 +44,7 @@ def _param(name: str) -> object:
     return name
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", [_param(n) for n in FAST])
 def test_published_dataset_meets_the_bar(api: httpx.Client, tmp_path: Path, name: str) -> None:
     row = run_dataset(api, BY_NAME[name], tmp_path)
@@ -74,3 +73,80 @@ def test_the_gallery_covers_every_claimed_design() -> None:
         "fuzzy RD",
     ):
         assert family in claims, family
+
+
+# --- the scoring itself, on hand-made analyses (no servers)
+
+
+def _analysis(**extra: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "status": "completed",
+        "design": "observational",
+        "roles": {"treatment": "treat", "outcome": "re78"},
+        "estimates": [
+            {"method": "ols", "estimand": "ATE", "estimate": 1700.0, "ci_lower": 400.0, "ci_upper": 3000.0},
+            {
+                "method": "ipw",
+                "estimand": "ATE",
+                "estimate": -9000.0,
+                "ci_lower": -9900.0,
+                "ci_upper": -8100.0,
+            },
+            {"method": "policy_tree", "estimand": "policy gain", "estimate": 50.0},
+        ],
+        "gates": [
+            {
+                "name": "propensity_overlap",
+                "passed": False,
+                "applies_to": ["ipw"],
+                "message": "treated units sit where no control is",
+            }
+        ],
+        "headline": {
+            "estimand": "ATE",
+            "estimate": 1700.0,
+            "ci_lower": 400.0,
+            "ci_upper": 3000.0,
+            "method": "ols",
+        },
+    }
+    base.update(extra)
+    return base
+
+
+def _score(analysis: dict[str, object]) -> object:
+    dataset = BY_NAME["nsw_experiment"]
+    row = harness.Row(dataset.name, dataset.claim, dataset.design, dataset.package, 1794.34, 1240.4, "")
+    return harness.score(dataset, analysis, row)
+
+
+def test_a_flagged_estimate_outside_the_tolerance_keeps_the_bar() -> None:
+    row = _score(_analysis())
+    scores = {s.method: s for s in row.scores}
+    assert scores["ipw"].flags == ["propensity_overlap"] and not scores["ipw"].in_tolerance
+    assert not scores["policy_tree"].scored  # a policy gain is no effect estimate
+    assert row.headline.source == "analysis.headline" and row.headline_in_tolerance
+    assert row.meets_bar, row.reasons
+
+
+def test_an_unflagged_estimate_outside_the_tolerance_misses_the_bar() -> None:
+    row = _score(_analysis(gates=[]))
+    assert not row.meets_bar
+    assert row.reasons == ["ipw -9,000 outside 1,794 ± 1,240, no gate flags it"]
+
+
+def test_without_a_structured_headline_the_report_sentence_is_read() -> None:
+    report = {"headline": "Median ATE across 2 methods: -3,650.000 (range -9,000 to 1,700); 1 of 2 agree."}
+    row = _score(_analysis(headline=None, report=report))
+    assert row.headline.estimate == -3650.0 and row.headline.estimand == "ATE"
+    assert not row.meets_bar and row.reasons[0].startswith("headline ATE -3,650 outside")
+
+
+def test_an_analysis_waiting_for_confirmation_says_which_roles() -> None:
+    mapping = [
+        {"role": "treatment", "column": "treat", "confidence": 0.4},
+        {"role": "outcome", "column": "re78", "confidence": 0.9},
+    ]
+    row = _score(_analysis(status="awaiting_confirmation", estimates=[], mapping=mapping, headline=None))
+    assert row.error == "waits for the user to confirm treatment=treat (0.40)"
+    assert not row.meets_bar
