@@ -113,6 +113,14 @@ class Row:
         """Headline inside the tolerance; every other estimate inside it or flagged."""
         return not self.reasons
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Row:
+        """Rebuild a row written by --json (to re-render the tables without re-running)."""
+        data = {k: v for k, v in data.items() if k not in ("meets_bar", "reasons")}
+        head = data.pop("headline", None)
+        scores = [MethodScore(**{k: v for k, v in s.items() if k != "ok"}) for s in data.pop("scores", [])]
+        return cls(**data, headline=Headline(**head) if head else None, scores=scores)
+
     def to_json(self) -> dict[str, Any]:
         """Plain dict for --json."""
         data = asdict(self)
