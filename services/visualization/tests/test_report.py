@@ -403,3 +403,59 @@ def test_the_handler_adds_the_rd_plot_to_the_figures_and_the_report() -> None:
     assert set(figures) == {"forest_plot", "rd_plot"}
     assert figures["rd_plot"].startswith(b"\x89PNG")
     assert "Regression discontinuity plot" in html
+
+
+def test_the_report_shows_the_verdict_first_and_a_sensitivity_section() -> None:
+    from cqox_contracts.v1 import (
+        AnalysisAssessed,
+        BenchmarkBound,
+        EValue,
+        GammaPoint,
+        OmittedVariableBias,
+        RosenbaumBounds,
+        SensitivityPanel,
+        Verdict,
+    )
+    from cqox_visualization.handlers import _render
+
+    ovb = OmittedVariableBias(
+        estimate=2.0, std_error=0.1, dof=3990, partial_r2=0.09, robustness_value=0.27,
+        robustness_value_alpha=0.24,
+        bounds=[BenchmarkBound(
+            covariate="spend", k=1, r2dz_x=0.05, r2yz_dx=0.3, adjusted_estimate=1.1, adjusted_se=0.09,
+            adjusted_ci_lower=0.92, adjusted_ci_upper=1.28,
+        )],
+        strongest_covariate="spend",
+    )  # fmt: skip
+    panels = [
+        SensitivityPanel(
+            method="ols", estimand="ATE", estimate=2.0, headline=True, omitted_variable_bias=ovb,
+            e_value=EValue(point=3.1, ci=2.9, risk_ratio=1.9, conversion="RR ≈ exp(0.91 d)"),
+            summary="A hidden confounder would need 3.10.",
+        ),
+        SensitivityPanel(
+            method="psm", estimand="ATT", estimate=1.9,
+            rosenbaum=RosenbaumBounds(
+                n_pairs=1800, critical_gamma=2.4,
+                curve=[GammaPoint(gamma=g, p_upper=min(1.0, (g - 1) / 3)) for g in (1, 2, 3, 4)],
+            ),
+            notes=["No OVB: propensity only."],
+        ),
+    ]  # fmt: skip
+    verdict = Verdict(
+        level="CAUTION", summary="CAUTION: the headline rests on doubtful assumptions (e_value).",
+        passed=["overlap (propensity_overlap)"], failed=["e_value: weak"], untestable=["no unmeasured confounding"],
+        robustness="A hidden confounder would need 3.10.",
+    )  # fmt: skip
+    event = AnalysisAssessed(
+        correlation_id="an_43", producer="test", analysis_id="an_43", dataset=DATASET,
+        roles=RoleMapping(treatment="t", outcome="y"), design="observational", estimates=ESTIMATES,
+        gates=GATES, sensitivity=panels, verdict=verdict,
+    )  # fmt: skip
+    figures, html, _ = _render(event)
+    assert {"sensitivity_contour", "rosenbaum_curve"} <= set(figures)
+    assert html.index("CAUTION") < html.index('id="roles-title"')  # on the first screen
+    assert "no unmeasured confounding" in html and "Sensitivity to hidden confounding" in html
+    assert "Robustness value (Cinelli &amp; Hazlett)" in html and "Rosenbaum Γ" in html
+    assert "Sensitivity contours" in html and "Rosenbaum sensitivity curve" in html
+    assert "No OVB: propensity only." in html

@@ -1,4 +1,5 @@
-"""Static figures of an analysis as PNG bytes: forest, love (balance), event-study and RD plots.
+"""Static figures of an analysis as PNG bytes: forest, love (balance), event-study, RD and
+sensitivity (Cinelli-Hazlett contour, Rosenbaum Γ curve) plots.
 
 Matplotlib's object API on an Agg canvas (no pyplot, no global figure registry), fixed sizes
 per row count and PNG metadata without the library version, so the same input gives the same
@@ -23,7 +24,13 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.transforms import blended_transform_factory
 
-from cqox_contracts.v1.models import EstimateResult, GateResult, RoleMapping
+from cqox_contracts.v1.models import (
+    EstimateResult,
+    GateResult,
+    OmittedVariableBias,
+    RoleMapping,
+    SensitivityPanel,
+)
 from cqox_visualization.domain import format_level, format_number, is_finite
 
 BALANCE_GATE = "balance_smd"
@@ -636,4 +643,122 @@ def rd_plot_png(estimates: Sequence[EstimateResult], *, roles: RoleMapping | Non
             )
         axes.set_title(_rd_title(estimate), loc="left", pad=22 if note else 10)
         _legend(figure, axes, handles)
+        return _png_bytes(figure)
+
+
+SENSITIVITY_SIZE_PX = (840, 720)
+GAMMA_SIZE_PX = (_FOREST_WIDTH_PX, 420)
+
+
+def _adjusted_estimate(ovb: OmittedVariableBias, r2dz: float, r2yz: float) -> float:
+    """The estimate after removing the bias of a confounder with these partial R²s (Cinelli &
+    Hazlett 2020, eq. 10: |bias| = se sqrt(dof R²yz R²dz / (1 - R²dz)), towards zero)."""
+    shift = ovb.std_error * math.sqrt(ovb.dof * r2yz * r2dz / (1 - r2dz))
+    return math.copysign(abs(ovb.estimate) - shift, ovb.estimate) if ovb.estimate else -shift
+
+
+def sensitivity_contour_png(panel: SensitivityPanel) -> bytes | None:
+    """Cinelli-Hazlett contour plot of the adjusted estimate over the confounder's partial R²s,
+    with the unadjusted estimate and the benchmark bounds marked (as sensemakr draws it)."""
+    ovb = panel.omitted_variable_bias
+    if ovb is None:
+        return None
+    reach = max([0.4, *(1.2 * b.r2dz_x for b in ovb.bounds), *(1.2 * b.r2yz_dx for b in ovb.bounds)])
+    limit = min(reach, 0.99)
+    steps = 80
+    grid = [limit * i / steps for i in range(steps + 1)]
+    surface = [[_adjusted_estimate(ovb, x, y) for x in grid] for y in grid]
+    with _figure_style():
+        width_in, height_in = ((px + 0.25) / DPI for px in SENSITIVITY_SIZE_PX)
+        figure = Figure(figsize=(width_in, height_in), dpi=DPI)
+        FigureCanvasAgg(figure)
+        axes = figure.add_axes((0.12, 0.11, 0.82, 0.8))
+        values = [v for row in surface for v in row]
+        low, high = min(values), max(values)
+        levels = sorted({*_nice_levels(low, high)} - {0.0})
+        if levels:
+            lines = axes.contour(grid, grid, surface, levels=levels, colors=NEUTRAL_COLOUR, linewidths=0.8)
+            axes.clabel(lines, fontsize=7, fmt=lambda v: format_number(v))
+        if low < 0 < high:
+            zero = axes.contour(
+                grid, grid, surface, levels=[0.0], colors=FLAG_COLOUR, linewidths=1.6, linestyles="--"
+            )
+            axes.clabel(zero, fontsize=8, fmt=lambda v: "0")
+        axes.plot([0], [0], marker="^", color="black", markersize=8, clip_on=False)
+        axes.annotate(
+            f"Unadjusted ({format_number(ovb.estimate)})",
+            (0, 0),
+            xytext=(8, 8),
+            textcoords="offset points",
+            fontsize=8,
+        )
+        for bound in ovb.bounds:
+            axes.plot([bound.r2dz_x], [bound.r2yz_dx], marker="D", color=FLAG_COLOUR, markersize=6)
+            axes.annotate(
+                f"{bound.k:g}× {_truncate(bound.covariate, 18)} ({format_number(bound.adjusted_estimate)})",
+                (bound.r2dz_x, bound.r2yz_dx),
+                xytext=(6, -10),
+                textcoords="offset points",
+                fontsize=8,
+                color=FLAG_COLOUR,
+            )
+        axes.set_xlim(0, limit)
+        axes.set_ylim(0, limit)
+        axes.set_xlabel("Partial R² of the confounder with the treatment")
+        axes.set_ylabel("Partial R² of the confounder with the outcome")
+        axes.set_title(
+            f"Sensitivity of the {panel.estimand} ({panel.method}) to a hidden confounder", loc="left", pad=10
+        )
+        return _png_bytes(figure)
+
+
+def _nice_levels(low: float, high: float, count: int = 8) -> list[float]:
+    """About `count` round contour levels between low and high."""
+    span = high - low
+    if not span > 0:
+        return []
+    raw = span / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.ceil(low / step) * step
+    return [round(first + i * step, 12) for i in range(int((high - first) / step) + 1)]
+
+
+def rosenbaum_curve_png(panel: SensitivityPanel) -> bytes | None:
+    """Upper-bound p-value of the matched signed-rank test against Γ, with alpha and the critical Γ."""
+    bounds = panel.rosenbaum
+    if bounds is None or not bounds.curve:
+        return None
+    with _figure_style():
+        width_in, height_in = ((px + 0.25) / DPI for px in GAMMA_SIZE_PX)
+        figure = Figure(figsize=(width_in, height_in), dpi=DPI)
+        FigureCanvasAgg(figure)
+        axes = figure.add_axes((0.08, 0.16, 0.88, 0.72))
+        for side in ("top", "right"):
+            axes.spines[side].set_visible(False)
+        axes.grid(color="#DDDDDD", linewidth=0.8)
+        axes.set_axisbelow(True)
+        gammas = [p.gamma for p in bounds.curve]
+        values = [p.p_upper for p in bounds.curve]
+        axes.plot(gammas, values, marker="o", color=ESTIMATE_COLOUR)
+        axes.axhline(bounds.alpha, color=FLAG_COLOUR, linestyle="--", linewidth=1.0)
+        if bounds.critical_gamma is not None and bounds.critical_gamma <= max(gammas):
+            axes.axvline(bounds.critical_gamma, color=NEUTRAL_COLOUR, linestyle=":", linewidth=1.0)
+            axes.annotate(
+                f"Γ = {bounds.critical_gamma:.2f}",
+                (bounds.critical_gamma, bounds.alpha),
+                xytext=(6, 8),
+                textcoords="offset points",
+                fontsize=8,
+            )
+        axes.set_xscale("log")
+        axes.set_xticks(gammas, [f"{g:g}" for g in gammas])
+        axes.set_ylim(0, 1)
+        axes.set_xlabel("Γ: how much a hidden confounder multiplies the odds of treatment within a pair")
+        axes.set_ylabel("Upper bound of the p-value")
+        axes.set_title(
+            f"Rosenbaum bounds, {bounds.n_pairs} matched pairs ({panel.method}); dashed: α = {bounds.alpha:g}",
+            loc="left",
+            pad=10,
+        )
         return _png_bytes(figure)

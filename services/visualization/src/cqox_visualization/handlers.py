@@ -12,7 +12,14 @@ from cqox_shared.bus import HandlerContext
 from cqox_shared.logging import get_logger
 from cqox_visualization.db.models import ReportRecord
 from cqox_visualization.domain import flagged_methods, headline
-from cqox_visualization.figures import event_study_png, forest_plot_png, love_plot_png, rd_plot_png
+from cqox_visualization.figures import (
+    event_study_png,
+    forest_plot_png,
+    love_plot_png,
+    rd_plot_png,
+    rosenbaum_curve_png,
+    sensitivity_contour_png,
+)
 from cqox_visualization.pdf import render_report_pdf
 from cqox_visualization.report import render_report_html
 
@@ -30,6 +37,13 @@ def _render(event: AnalysisAssessed) -> tuple[dict[str, bytes], str, str]:
     discontinuity = rd_plot_png(event.estimates, roles=event.roles)
     if discontinuity is not None:
         figures["rd_plot"] = discontinuity
+    # Panels come headline first: each figure is of the first panel that has its measure.
+    contour = next(filter(None, map(sensitivity_contour_png, event.sensitivity)), None)
+    if contour is not None:
+        figures["sensitivity_contour"] = contour
+    curve = next(filter(None, map(rosenbaum_curve_png, event.sensitivity)), None)
+    if curve is not None:
+        figures["rosenbaum_curve"] = curve
     html = render_report_html(
         analysis_id=event.analysis_id,
         dataset=event.dataset,
@@ -40,6 +54,8 @@ def _render(event: AnalysisAssessed) -> tuple[dict[str, bytes], str, str]:
         gates=event.gates,
         figures=figures,
         lead=event.headline,
+        sensitivity=event.sensitivity,
+        verdict=event.verdict,
     )
     return figures, html, headline(event.estimates, event.gates, event.headline)
 

@@ -20,6 +20,8 @@ from cqox_contracts.v1.models import (
     Headline,
     MethodFailure,
     RoleMapping,
+    SensitivityPanel,
+    Verdict,
 )
 from cqox_visualization.domain import (
     MISSING,
@@ -41,6 +43,9 @@ FOREST_FIGURE = "forest_plot"
 LOVE_FIGURE = "love_plot"
 EVENT_FIGURE = "event_study"
 RD_FIGURE = "rd_plot"
+SENSITIVITY_FIGURE = "sensitivity_contour"
+GAMMA_FIGURE = "rosenbaum_curve"
+_VERDICT_TONES = {"GO": "good", "CAUTION": "warn", "HOLD": "bad"}
 
 _CATEGORY_TITLES = {
     "data": "Data gates (before estimation)",
@@ -132,6 +137,32 @@ class SummaryCard:
 
 
 @dataclass(frozen=True)
+class VerdictView:
+    """GO / CAUTION / HOLD with its reasons, for the report's first screen."""
+
+    level: str
+    tone: str
+    summary: str
+    passed: list[str]
+    failed: list[str]
+    untestable: list[str]
+    robustness: str
+
+
+@dataclass(frozen=True)
+class SensitivityRow:
+    """One estimate's sensitivity panel, formatted."""
+
+    method: str
+    estimand: str
+    estimate: str
+    headline: bool
+    measures: list[tuple[str, str]]  # (measure, value in words)
+    summary: str
+    notes: list[str]
+
+
+@dataclass(frozen=True)
 class ReportView:
     """Everything the template shows, already formatted."""
 
@@ -148,6 +179,9 @@ class ReportView:
     forest: FigureView | None
     love: FigureView | None
     other_figures: list[FigureView] = field(default_factory=list)
+    verdict: VerdictView | None = None
+    sensitivity: list[SensitivityRow] = field(default_factory=list)
+    sensitivity_figures: list[FigureView] = field(default_factory=list)
 
 
 def _role_rows(roles: RoleMapping) -> list[tuple[str, str]]:
@@ -280,6 +314,80 @@ def _gate_groups(gates: Sequence[GateResult]) -> list[GateGroup]:
     return groups
 
 
+def _verdict_view(verdict: Verdict | None) -> VerdictView | None:
+    if verdict is None:
+        return None
+    return VerdictView(
+        level=verdict.level,
+        tone=_VERDICT_TONES.get(verdict.level, "neutral"),
+        summary=verdict.summary,
+        passed=list(verdict.passed),
+        failed=list(verdict.failed),
+        untestable=list(verdict.untestable),
+        robustness=verdict.robustness,
+    )
+
+
+def _percent(value: float) -> str:
+    return f"{value:.1%}"
+
+
+def _sensitivity_row(panel: SensitivityPanel) -> SensitivityRow:
+    measures: list[tuple[str, str]] = []
+    if panel.e_value is not None:
+        ev = panel.e_value
+        ci = f"; CI limit nearest the null: {ev.ci:.2f}" if ev.ci is not None else ""
+        measures.append(("E-value (VanderWeele & Ding)", f"{ev.point:.2f}{ci} — {ev.conversion}"))
+    if panel.omitted_variable_bias is not None:
+        ovb = panel.omitted_variable_bias
+        measures.append(("Partial R² of treatment with outcome", _percent(ovb.partial_r2)))
+        measures.append(
+            (
+                "Robustness value (Cinelli & Hazlett)",
+                f"RV {_percent(ovb.robustness_value)}; RV at α = {ovb.alpha:g}: "
+                f"{_percent(ovb.robustness_value_alpha)} (OLS, {ovb.dof} df)",
+            )
+        )
+        for bound in ovb.bounds:
+            measures.append(
+                (
+                    f"Confounder {bound.k:g}× as strong as {bound.covariate}",
+                    f"R²(D) {_percent(bound.r2dz_x)}, R²(Y) {_percent(bound.r2yz_dx)}: estimate "
+                    f"{format_number(bound.adjusted_estimate)}, CI "
+                    f"[{format_number(bound.adjusted_ci_lower)}, {format_number(bound.adjusted_ci_upper)}]",
+                )
+            )
+    if panel.rosenbaum is not None:
+        gamma = panel.rosenbaum.critical_gamma
+        measures.append(
+            (
+                "Rosenbaum Γ (signed-rank, matched pairs)",
+                (f"{gamma:.2f}" if gamma is not None else "not significant at Γ = 1")
+                + f" ({panel.rosenbaum.n_pairs} pairs, α = {panel.rosenbaum.alpha:g})",
+            )
+        )
+    if panel.oster is not None:
+        oster = panel.oster
+        delta = f"{oster.delta:.2f}" if oster.delta is not None else MISSING
+        measures.append(
+            (
+                "Oster δ and β*",
+                f"δ = {delta}, β* = {format_number(oster.beta_star)} (R_max {oster.r_max:.2f}; "
+                f"without covariates {format_number(oster.beta_short)}, R² {oster.r2_short:.2f}; "
+                f"with {format_number(oster.beta_long)}, R² {oster.r2_long:.2f})",
+            )
+        )
+    return SensitivityRow(
+        method=panel.method,
+        estimand=panel.estimand,
+        estimate=format_number(panel.estimate),
+        headline=panel.headline,
+        measures=measures,
+        summary=panel.summary,
+        notes=list(panel.notes),
+    )
+
+
 def _data_uri(payload: bytes) -> str | None:
     for signature, media_type in _IMAGE_SIGNATURES:
         if payload.startswith(signature):
@@ -354,6 +462,37 @@ def _figure_view(
                 "alone, shaded boxes (when shown) a 95 % band that covers every point at once. Points "
                 "before 0 are placebos and should sit on zero; a rising pattern after 0 means the "
                 "effect grows with exposure, which biases two-way fixed effects."
+            ),
+            data_uri=data_uri,
+        )
+    if key == SENSITIVITY_FIGURE:
+        return FigureView(
+            key=SENSITIVITY_FIGURE,
+            title="Sensitivity contours (Cinelli & Hazlett)",
+            alt=(
+                "Contour plot of the estimate after adjusting for a hidden confounder, by how much of "
+                "the residual variance of the treatment (x) and of the outcome (y) it explains; "
+                "diamonds mark confounders one, two and three times as strong as the strongest "
+                "observed covariate."
+            ),
+            caption=(
+                "Each line joins confounders that would leave the same estimate; the dashed line, when "
+                "shown, is where it reaches zero. Diamonds: confounders k times as strong as the "
+                "strongest observed covariate (its bound on the estimate in brackets)."
+            ),
+            data_uri=data_uri,
+        )
+    if key == GAMMA_FIGURE:
+        return FigureView(
+            key=GAMMA_FIGURE,
+            title="Rosenbaum sensitivity curve",
+            alt=(
+                "Upper bound of the p-value of the signed-rank test on matched pairs against Γ, the "
+                "factor by which a hidden confounder could multiply the odds of treatment."
+            ),
+            caption=(
+                "Where the curve crosses the dashed α line, hidden bias of that size could explain "
+                "the matched difference; the larger that Γ, the more robust the result."
             ),
             data_uri=data_uri,
         )
@@ -455,6 +594,8 @@ def build_report_view(
     gates: list[GateResult],
     figures: dict[str, bytes],
     lead: Headline | None = None,
+    sensitivity: Sequence[SensitivityPanel] = (),
+    verdict: Verdict | None = None,
 ) -> ReportView:
     """Format everything the report shows (no HTML yet); `lead` is the quality gate's headline."""
     summary = consensus(estimates, lead.estimand if lead is not None else None)
@@ -466,6 +607,7 @@ def build_report_view(
     ]
     forest = next((v for v in views if v.key == FOREST_FIGURE), None)
     love = next((v for v in views if v.key == LOVE_FIGURE), None)
+    panel_figures = [v for v in views if v.key in (SENSITIVITY_FIGURE, GAMMA_FIGURE)]
     return ReportView(
         analysis_id=analysis_id,
         dataset=dataset,
@@ -479,7 +621,10 @@ def build_report_view(
         gate_groups=_gate_groups(gates),
         forest=forest,
         love=love,
-        other_figures=[v for v in views if v is not forest and v is not love],
+        other_figures=[v for v in views if v is not forest and v is not love and v not in panel_figures],
+        verdict=_verdict_view(verdict),
+        sensitivity=[_sensitivity_row(panel) for panel in sensitivity],
+        sensitivity_figures=panel_figures,
     )
 
 
@@ -494,6 +639,8 @@ def render_report_html(
     gates: list[GateResult],
     figures: dict[str, bytes],
     lead: Headline | None = None,
+    sensitivity: Sequence[SensitivityPanel] = (),
+    verdict: Verdict | None = None,
 ) -> str:
     """Self-contained HTML report of one analysis: headline, roles, estimates, gates, figures.
 
@@ -510,6 +657,8 @@ def render_report_html(
         gates=gates,
         figures=figures,
         lead=lead,
+        sensitivity=sensitivity,
+        verdict=verdict,
     )
     template = _environment().get_template("report.html.j2")
     return template.render(report=view, missing=MISSING)
