@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 
 from bench.gallery.datasets import GALLERY, TOLERANCE_RULE, UNCOVERED, GalleryDataset
-from bench.gallery.harness import Row, _fmt, run_dataset
+from bench.gallery.harness import Row, _fmt, reupload, run_dataset
 
 
 @contextmanager
@@ -110,6 +110,10 @@ def print_rows(rows: list[Row]) -> None:
             print(f"    {failure['method']:28} failed: {failure['reason'][:150]}")
         for reason in row.reasons:
             print(f"    ✗ {reason[:200]}")
+        moved = {m: v for m, v in row.seed_spread.items() if v["range_over_se"] > 1}
+        if row.seed_spread:
+            text = ", ".join(f"{m} {_fmt(v['range'])} ({v['range_over_se']:.1f}x)" for m, v in moved.items())
+            print(f"    seed spread above 1 SE (headline: CI half-width): {text or 'none'}")
     met = sum(r.meets_bar for r in rows)
     heads = sum(r.headline_in_tolerance for r in rows)
     print("-" * 110)
@@ -144,6 +148,9 @@ def main() -> int:
     parser.add_argument("--markdown", type=Path, help="write the README table here")
     parser.add_argument("--api", help="use a running stack's ingest API instead of starting one")
     parser.add_argument("--list", action="store_true", help="list the datasets and their sources")
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="re-upload each file with seeds 2..N and report the spread"
+    )
     parser.add_argument("--from-json", type=Path, help="re-render the tables of an earlier --json run")
     args = parser.parse_args()
     # a SIGTERM (timeout, Ctrl-C from a supervisor) still stops every process the stack started
@@ -181,6 +188,8 @@ def main() -> int:
         for dataset in chosen:
             print(f"  {dataset.name} ...", file=sys.stderr, end="", flush=True)
             row = run_dataset(api, dataset, Path(tmp))
+            if args.seeds > 1 and row.status == "completed":
+                reupload(api, dataset, Path(tmp), row, args.seeds)
             print(f" {row.status} in {row.seconds:.0f}s", file=sys.stderr, flush=True)
             rows.append(row)
     print_rows(rows)

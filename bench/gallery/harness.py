@@ -84,6 +84,9 @@ class Row:
     failures: list[dict[str, str]] = field(default_factory=list)
     failed_gates: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # --seeds N: the same file re-uploaded with seeds 2..N; per method the range of its estimates
+    # over the seeds and that range divided by its SE; the headline's range over its CI half-width
+    seed_spread: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def reasons(self) -> list[str]:
@@ -147,9 +150,9 @@ def _fmt(value: float | None) -> str:
 # ----------------------------------------------------------------------------------- HTTP
 
 
-def upload(api: httpx.Client, dataset: GalleryDataset, path: Path) -> httpx.Response:
+def upload(api: httpx.Client, dataset: GalleryDataset, path: Path, seed: int = 1) -> httpx.Response:
     """POST /v1/datasets with the file and an analysis spec holding only the user's roles."""
-    spec: dict[str, Any] = {"methods": "auto", "roles": dataset.roles, "seed": 1}
+    spec: dict[str, Any] = {"methods": "auto", "roles": dataset.roles, "seed": seed}
     if dataset.options:
         spec["options"] = dataset.options
     media = "application/vnd.apache.parquet" if path.suffix == ".parquet" else "text/csv"
@@ -317,6 +320,42 @@ def _score(
         flags=flags,
         scored=estimand not in NOT_AN_EFFECT,
     )
+
+
+def reupload(api: httpx.Client, dataset: GalleryDataset, folder: Path, row: Row, seeds: int) -> Row:
+    """Upload the same file again with seeds 2..N and record how far each estimate moves."""
+    path = folder / f"{dataset.name}.{dataset.file_format}"
+    values: dict[str, list[float]] = {s.method: [s.estimate] for s in row.scores}
+    ses: dict[str, float] = {}
+    heads = [row.headline.estimate] if row.headline and row.headline.estimate is not None else []
+    half = None
+    if row.headline and row.headline.ci_lower is not None and row.headline.ci_upper is not None:
+        half = (row.headline.ci_upper - row.headline.ci_lower) / 2
+    for seed in range(2, seeds + 1):
+        response = upload(api, dataset, path, seed=seed)
+        if response.status_code != 202:
+            continue
+        analysis = wait(api, str(response.json()["analysis_id"]), dataset.timeout_s)
+        again = score(dataset, analysis, Row(row.name, row.claim, row.expected_design, row.package, 0, 0, ""))
+        for s in again.scores:
+            values.setdefault(s.method, []).append(s.estimate)
+        for e in analysis.get("estimates") or []:
+            if e.get("std_error"):
+                ses[str(e["method"])] = float(e["std_error"])
+        if again.headline and again.headline.estimate is not None:
+            heads.append(again.headline.estimate)
+    for method, xs in values.items():
+        if len(xs) > 1:
+            spread = max(xs) - min(xs)
+            se = ses.get(method.split("[")[0])
+            row.seed_spread[method] = {"range": spread, "range_over_se": spread / se if se else math.nan}
+    if len(heads) > 1:
+        spread = max(heads) - min(heads)
+        row.seed_spread["(headline)"] = {
+            "range": spread,
+            "range_over_se": spread / half if half else math.nan,
+        }
+    return row
 
 
 def run_dataset(api: httpx.Client, dataset: GalleryDataset, folder: Path) -> Row:
