@@ -246,7 +246,10 @@ GALLERY: tuple[GalleryDataset, ...] = (
         "NHEFS: quitting smoking and weight gain (kg)",
         nhefs,
         Reference(
-            3.4, 0.53, "Hernán & Robins, What If (2020) §12.2: IP weighting 3.4 (95 % CI 2.4-4.5)", "ATE"
+            3.4,
+            0.53,
+            "Hernán & Robins, What If (2020) §12.2: IP weighting 3.4 (95 % CI 2.4-4.5; SE 0.53 from the CI)",
+            "ATE",
         ),
         roles={"treatment": "qsmk", "outcome": "wt82_71"},
         fast=True,
@@ -461,7 +464,7 @@ GALLERY: tuple[GalleryDataset, ...] = (
         Reference(
             -0.898,
             0.221,
-            "Cameron & Trivedi, Microeconometrics Using Stata (2010) §6.3: -0.898 (robust 0.221)",
+            "Cameron & Trivedi, Microeconometrics Using Stata (2010) §6.3: 2SLS -0.898; robust SE 0.221 recomputed",
             "LATE",
         ),
         roles={"treatment": "hi_empunion", "outcome": "ldrugexp", "instrument": "ssiratio"},
