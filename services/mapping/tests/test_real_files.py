@@ -345,3 +345,30 @@ def test_an_opaque_panel_key_unique_in_every_period_is_the_unit_without_asking()
     result = infer_roles(data, {"treatment": "grant", "outcome": "lscrap"})
     assert (result.roles.unit, result.roles.time, result.design) == ("fcode", "year", "panel")
     assert not result.needs_confirmation
+
+
+def test_a_treatment_that_switches_sharply_at_the_cutoff_needs_no_confirmation() -> None:
+    """Lee's close elections: 'democrat' names no treatment, but it is 1(demvoteshare >= 0.5)."""
+    data = _causaldata("close_elections_lmb")
+    result = infer_roles(data)
+    assert (result.design, result.roles.treatment, result.roles.cutoff) == ("rd", "democrat", 0.5)
+    (treatment,) = [a for a in result.assignments if a.role == "treatment"]
+    assert treatment.confidence >= 0.6 and "switches sharply at 'demvoteshare' = 0.5" in treatment.reason
+    assert not result.needs_confirmation
+
+
+def test_levels_that_name_the_arms_settle_the_treatment() -> None:
+    rng = np.random.default_rng(3)
+    n = 500
+    frame = pd.DataFrame(
+        {
+            "user_id": np.arange(n),
+            "grp": rng.choice(["test", "control"], n),
+            "tenure_days": rng.integers(1, 900, n),
+            "amount": rng.gamma(2.0, 30.0, n),
+        }
+    )
+    result = infer_roles(frame)
+    assert (result.roles.treatment, result.design) == ("grp", "experiment")
+    (treatment,) = [a for a in result.assignments if a.role == "treatment"]
+    assert treatment.confidence >= 0.6 and "arms" in treatment.reason

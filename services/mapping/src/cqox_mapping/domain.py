@@ -587,6 +587,31 @@ def _runs_treatment(data: _Dataset, column: str, treatment: str) -> bool:
     return found is not None and found[0].value >= 1.0
 
 
+_DESIGN_CONFIRMED = 0.75
+
+
+def _confirm_by_design(data: _Dataset, chosen: dict[str, _Choice], cutoff: float | None) -> None:
+    """Raise an inferred treatment's confidence when it switches sharply at the RD's cutoff.
+
+    (A staggered adoption pattern in a panel would single out a treatment as well, but there the
+    outcome is often one of several named measures, wages beside employment, and the treatment's
+    low confidence is what makes the mapping ask; so only the RD's structure confirms.)
+    """
+    choice = chosen.get("treatment")
+    if choice is None or choice.source != "inferred" or choice.confidence >= _DESIGN_CONFIRMED:
+        return
+    if "running_variable" not in chosen or cutoff is None:
+        return
+    treated = _treated(data, chosen)
+    if treated is None:
+        return
+    running = chosen["running_variable"].column
+    accuracy, _ = cutoff_agreement(data.frame[running], treated, cutoff)
+    if accuracy >= _SHARP_AGREEMENT:
+        choice.confidence = _DESIGN_CONFIRMED
+        choice.reason = f"{choice.reason}; switches sharply at {running!r} = {cutoff:g}"
+
+
 def _staggered_post(data: _Dataset, chosen: dict[str, _Choice], taken: set[str]) -> None:
     """In a panel, a post-named 0/1 column that differs across units in the same period is the treatment.
 
@@ -1117,6 +1142,7 @@ def infer_roles(
         del chosen["running_variable"]
         cutoff = None
         rd_notes = []
+    _confirm_by_design(data, chosen, cutoff)
     decisions = _sort_remaining(data, chosen, given)
     covariates = [c for c, decision in decisions.items() if decision[0] == "covariate"]
     excluded = [c for c, decision in decisions.items() if decision[0] == "exclude"]

@@ -269,6 +269,9 @@ def treatment_evidence(p: Profile, dictionaries: tuple[SynonymDictionary, ...]) 
             return Evidence(1.0, "values binary 0/1" if p.kind != "bool" else "values boolean")
         coding = treatment_coding(p, dictionaries)
         stated = ", ".join(f"{level!r}→{code}" for level, code in sorted(coding.items(), key=lambda i: i[1]))
+        if looks_like_arms(p, dictionaries) and any(len(level) > 1 for level in p.levels):
+            # 'test/control', '実験群/対照群': the levels name the arms of a study
+            return Evidence(1.0, f"values name treatment/control arms ({stated})", decisive=True)
         if reads_as_levels(p, dictionaries):
             return Evidence(1.0, f"values look like treatment/control ({stated})")
         return Evidence(0.8, f"values two-level ({stated})")
