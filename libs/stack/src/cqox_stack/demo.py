@@ -97,6 +97,8 @@ def print_results(analysis: dict[str, Any], truth: float | None, out=print) -> N
         out(
             f"  [{mark}] {g['category']:<6} {g['name']:<32} value={_num(g['value'])} threshold={_num(g['threshold'])}"
         )
+    print_sensitivity(analysis, out=out)
+    print_verdict(analysis, out=out)
     report = analysis.get("report") or {}
     if report:
         out(f"\nReport: {report.get('path') or report.get('uri')}")
@@ -104,6 +106,44 @@ def print_results(analysis: dict[str, Any], truth: float | None, out=print) -> N
             out(f"        {Path(report['path']).with_suffix('.pdf')} (PDF)")
         if report.get("headline"):
             out(f"        {report['headline']}")
+
+
+def print_sensitivity(analysis: dict[str, Any], out=print) -> None:  # type: ignore[no-untyped-def]
+    """Each sensitivity panel in one or two lines: how strong a hidden confounder must be."""
+    panels = analysis.get("sensitivity") or []
+    if not panels:
+        return
+    out("\nSensitivity to hidden confounding")
+    for panel in panels:
+        lead = " (headline)" if panel.get("headline") else ""
+        parts = []
+        if ev := panel.get("e_value"):
+            parts.append(f"E-value {ev['point']:.2f} (CI {_num(ev.get('ci'), 2)})")
+        if ovb := panel.get("omitted_variable_bias"):
+            parts.append(f"RV {ovb['robustness_value']:.1%} (α: {ovb['robustness_value_alpha']:.1%})")
+            one = next((b for b in ovb.get("bounds", []) if b["k"] == 1), None)
+            if one:
+                parts.append(f"1× {one['covariate']} → {one['adjusted_estimate']:.3f}")
+        if rb := panel.get("rosenbaum"):
+            parts.append(f"Rosenbaum Γ {_num(rb.get('critical_gamma'), 2)}")
+        if (oster := panel.get("oster")) and oster.get("delta") is not None:
+            parts.append(f"Oster δ {oster['delta']:.2f}, β* {_num(oster.get('beta_star'))}")
+        measures = ", ".join(parts) if parts else "no measure applies"
+        out(f"  {panel['method']:<18} {panel['estimand']:<6}{lead:<11} {measures}")
+
+
+def print_verdict(analysis: dict[str, Any], out=print) -> None:  # type: ignore[no-untyped-def]
+    """GO / CAUTION / HOLD and the reasons."""
+    verdict = analysis.get("verdict")
+    if not verdict:
+        return
+    out(f"\nVerdict: {verdict['summary']}")
+    for reason in verdict.get("failed", []):
+        out(f"  ✗ {reason[:160]}")
+    if verdict.get("robustness"):
+        out(f"  hidden confounding: {verdict['robustness'][:240]}")
+    if verdict.get("untestable"):
+        out(f"  untestable: {'; '.join(verdict['untestable'])[:240]}")
 
 
 def run_demo(api_url: str, sample: Path, meta: Path | None, out=print) -> dict[str, Any]:  # type: ignore[no-untyped-def]

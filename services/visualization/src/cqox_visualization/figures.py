@@ -686,7 +686,7 @@ def sensitivity_contour_png(panel: SensitivityPanel) -> bytes | None:
             axes.clabel(zero, fontsize=8, fmt=lambda v: "0")
         axes.plot([0], [0], marker="^", color="black", markersize=8, clip_on=False)
         axes.annotate(
-            f"Unadjusted ({format_number(ovb.estimate)})",
+            f"No hidden confounder ({format_number(ovb.estimate)})",
             (0, 0),
             xytext=(8, 8),
             textcoords="offset points",
@@ -707,7 +707,10 @@ def sensitivity_contour_png(panel: SensitivityPanel) -> bytes | None:
         axes.set_xlabel("Partial R² of the confounder with the treatment")
         axes.set_ylabel("Partial R² of the confounder with the outcome")
         axes.set_title(
-            f"Sensitivity of the {panel.estimand} ({panel.method}) to a hidden confounder", loc="left", pad=10
+            f"How a hidden confounder would move the regression-adjusted {panel.estimand} "
+            f"({panel.method}'s panel)",
+            loc="left",
+            pad=10,
         )
         return _png_bytes(figure)
 

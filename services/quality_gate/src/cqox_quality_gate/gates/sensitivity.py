@@ -609,7 +609,7 @@ def summarise(panel: SensitivityPanel) -> str:
             f"covariates to make it zero (Oster δ, R_max = {oster.r_max:.2f}{star})"
         )
     if not parts:
-        return "No sensitivity measure applies to this estimate." if panel.notes else ""
+        return f"No sensitivity measure applies to this estimate. {panel.notes[0]}" if panel.notes else ""
     text = "; ".join(parts)
     return text[0].upper() + text[1:] + "."
 

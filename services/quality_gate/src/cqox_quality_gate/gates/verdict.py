@@ -33,6 +33,8 @@ ASSUMPTION_TESTED = {
     "pre_period_fit": "the synthetic control tracks the treated unit before adoption",
     "e_value": "the headline survives a moderately strong hidden confounder",
     "method_disagreement": "methods of the same estimand agree",
+    "unstable_across_seeds": "the estimates do not hinge on a random seed",
+    "treated_clusters": "enough treated clusters for clustered standard errors",
 }
 
 # Assumptions no gate can test, per design: they must be argued.
