@@ -1,5 +1,6 @@
-"""The estimator's three roles on one event at a time against the `estimator` schema (handler harness):
-the planner requests one estimate per method, each pool answers, the aggregator closes the analysis."""
+"""The estimator's roles on one event at a time against the `estimator` schema (handler harness):
+the planner requests one estimate and one refutation per method, each pool answers, the aggregator
+closes the analysis when both are in."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from cqox_contracts.v1 import (
     DatasetQualified,
     EstimateCompleted,
     EstimateRequested,
+    RefutationCompleted,
+    RefutationRequested,
     RoleMapping,
 )
 from cqox_estimator.app import EstimatorSettings, build_runtime
@@ -61,21 +64,33 @@ async def test_planner_pools_and_aggregator_close_an_analysis(database_url: str,
         )  # fmt: skip
         planned = await harness.run(qualified)
         assert sorted(e.method for e in planned.emitted if isinstance(e, EstimateRequested)) == METHODS
-        assert len(planned.emitted) == len(METHODS)
+        refute = [e for e in planned.emitted if isinstance(e, RefutationRequested)]
+        assert sorted(e.method for e in refute) == METHODS  # both are light average-effect methods
+        assert len(planned.emitted) == 2 * len(METHODS)
         (plan,) = await harness.rows(
-            sa.select(Plan.methods, Plan.seed, Plan.closed_at).where(Plan.analysis_id == "an_est")
+            sa.select(Plan.methods, Plan.refuted, Plan.seed, Plan.closed_at).where(
+                Plan.analysis_id == "an_est"
+            )
         )
         assert sorted(plan.methods) == METHODS and plan.seed == 7 and plan.closed_at is None
+        assert sorted(plan.refuted) == METHODS
 
         said = []
         for request in planned.emitted:
             (completed,) = (await harness.run(request)).emitted  # the pool of that method
-            assert isinstance(completed, EstimateCompleted) and completed.method == request.method
-            assert abs(completed.result.estimate - 2.0) < 0.3
+            if isinstance(request, EstimateRequested):
+                assert isinstance(completed, EstimateCompleted) and completed.method == request.method
+                assert abs(completed.result.estimate - 2.0) < 0.3
+            else:
+                assert isinstance(completed, RefutationCompleted) and completed.method == request.method
+                placebo = next(r for r in completed.refutations if r.refuter == "placebo_treatment")
+                assert placebo.seed == 7 and abs(placebo.refuted_estimate or 9) < 0.3
             said += (await harness.run(completed)).emitted  # the aggregator
         (estimated,) = said  # only the last report closes the analysis
         assert isinstance(estimated, AnalysisEstimated) and estimated.producer == "estimator"
         assert sorted(e.method for e in estimated.estimates) == METHODS and estimated.seed == 7
+        assert {r.method for r in estimated.refutations} == set(METHODS)
+        assert {r.refuter for r in estimated.refutations} >= {"placebo_treatment", "data_subset"}
         (plan,) = await harness.rows(sa.select(Plan.closed_at).where(Plan.analysis_id == "an_est"))
         assert plan.closed_at is not None
 

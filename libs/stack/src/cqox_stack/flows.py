@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cqox_contracts.v1 import EVENT_TYPES, Event, stream_for
-from cqox_shared.bus import DEAD_LETTER_PUBLISHES, Subscription, durable_name
+from cqox_shared.bus import DEAD_LETTER_PUBLISHES, Subscription, durable_name, subject_matches
 from cqox_shared.runtime import ServiceRuntime
 from cqox_stack.stack import SERVICES
 
@@ -43,8 +43,8 @@ def _subject(cls: type[Event]) -> str:
 
 
 def _hears(sub: Subscription, cls: type[Event]) -> bool:
-    if sub.stream is not None:
-        return sub.stream == stream_for(_subject(cls)).name
+    if sub.stream is not None:  # a whole-stream consumer hears what its filter captures
+        return sub.stream == stream_for(_subject(cls)).name and subject_matches(sub.subject, _subject(cls))
     return sub.hears is cls
 
 

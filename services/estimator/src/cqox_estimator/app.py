@@ -1,9 +1,12 @@
-"""Estimator wiring. One process serves any of three roles:
+"""Estimator wiring. One process serves any of four roles:
 
-- planner: hears dataset.qualified, says estimate.requested.<method> per chosen method;
+- planner: hears dataset.qualified, says estimate.requested.<method> per chosen method and
+  refutation.requested.<method> per chosen method the registry declares refutable;
 - worker: one durable pull consumer per method it serves (`--methods`), says
   estimate.completed.<method> | estimate.failed.<method>;
-- aggregator: hears completed/failed, says analysis.estimated when all are in or time is up.
+- refuter: one durable pull consumer per refutable method it serves, runs the placebo checks
+  (light jobs apart from the estimates), says refutation.completed.<method> | .failed.<method>;
+- aggregator: hears estimates and refutations, says analysis.estimated when all are in or time is up.
 
 Run N replicas of a heavy method's pool by starting N processes with `--roles worker --methods m`;
 `--cost heavy` (or `light`) serves every method the registry puts in that cost class.
@@ -24,12 +27,16 @@ from cqox_contracts.v1 import (
     EstimateFailed,
     EstimateRequested,
     Event,
+    RefutationCompleted,
+    RefutationFailed,
+    RefutationRequested,
 )
 from cqox_estimator import handlers, serving
 from cqox_estimator.db import MIGRATIONS
 from cqox_estimator.db.models import metadata
 from cqox_estimator.estimators import REGISTRY, methods_by_cost
 from cqox_estimator.frames import FrameCache
+from cqox_estimator.refutation import refutable
 from cqox_shared.bus import Subscription
 from cqox_shared.cli import service_parser
 from cqox_shared.logging import get_logger
@@ -39,7 +46,7 @@ from cqox_shared.settings import Settings
 log = get_logger("cqox.estimator")
 
 SERVICE = "estimator"
-ROLES = ("planner", "aggregator", "worker")
+ROLES = ("planner", "aggregator", "worker", "refuter")
 
 
 class EstimatorSettings(Settings):
@@ -87,7 +94,7 @@ def build_runtime(
             Subscription(
                 DatasetQualified,
                 handlers.plan_handler(settings.estimator_timeout_s),
-                publishes=(EstimateRequested, AnalysisFailed),
+                publishes=(EstimateRequested, RefutationRequested, AnalysisFailed),
                 formerly="estimator-planner",
             )
         )
@@ -106,6 +113,19 @@ def build_runtime(
                     formerly=f"estimator-method-{method}",
                 )
             )
+    if "refuter" in roles:
+        frames = FrameCache(max_bytes=settings.estimator_frame_cache_mb * 2**20)
+        refuted = [m for m in (methods if methods is not None else sorted(REGISTRY)) if refutable(m)]
+        background.append(serving.heartbeat([handlers.refutation_pool(m) for m in refuted]))
+        for method in refuted:
+            subscriptions.append(
+                Subscription(
+                    RefutationRequested,
+                    handlers.refute_handler(frames),
+                    publishes=(RefutationCompleted, RefutationFailed),
+                    method=method,
+                )
+            )
     if "aggregator" in roles:
         for event_class, name in ((EstimateCompleted, "completed"), (EstimateFailed, "failed")):
             subscriptions.append(
@@ -115,6 +135,15 @@ def build_runtime(
                     publishes=(AnalysisEstimated,),
                     method="*",
                     formerly=f"estimator-aggregator-{name}",
+                )
+            )
+        for refutation_class in (RefutationCompleted, RefutationFailed):
+            subscriptions.append(
+                Subscription(
+                    refutation_class,
+                    handlers.refutation_aggregate_handler,
+                    publishes=(AnalysisEstimated,),
+                    method="*",
                 )
             )
         publishes["timeout sweeper"] = (AnalysisEstimated,)  # closes analyses that ran out of time
@@ -134,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point `cqox-estimator [--roles planner,aggregator,worker] [--methods a,b]`."""
     parser = service_parser("cqox-estimator", __doc__ or "", EstimatorSettings)
     parser.add_argument(
-        "--roles", default=",".join(ROLES), help="comma-separated subset of planner,aggregator,worker"
+        "--roles", default=",".join(ROLES), help="comma-separated subset of " + ",".join(ROLES)
     )
     parser.add_argument(
         "--methods", default=None, help="methods this process serves (default: all registered)"
@@ -156,6 +185,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         methods = methods_by_cost(args.cost)
     settings = EstimatorSettings()
     threadpool_limits(limits=settings.estimator_blas_threads)
-    if methods is not None and "worker" in roles and not methods:
-        roles = [r for r in roles if r != "worker"]
+    if methods is not None and not methods:
+        roles = [r for r in roles if r not in ("worker", "refuter")]
     run_worker(build_runtime(roles, methods, settings))

@@ -24,13 +24,18 @@ from cqox_contracts.v1 import (
     EstimateRequested,
     EstimateResult,
     MethodFailure,
+    Refutation,
+    RefutationCompleted,
+    RefutationFailed,
+    RefutationRequested,
     RoleMapping,
 )
 from cqox_estimator import serving
-from cqox_estimator.db.models import EstimateRecord, Plan, PlanResult
+from cqox_estimator.db.models import EstimateRecord, Plan, PlanRefutation, PlanResult
 from cqox_estimator.domain import MethodRun, run
 from cqox_estimator.estimators import EstimationError, select_methods
 from cqox_estimator.frames import FrameCache
+from cqox_estimator.refutation import refutable, refute
 from cqox_shared.artifacts import read_frame
 from cqox_shared.bus import HandlerContext
 from cqox_shared.causal.treatment import derive_treatment
@@ -41,6 +46,7 @@ if TYPE_CHECKING:
 
 log = get_logger("cqox.estimator")
 ESTIMATES = Counter("cqox_estimates_total", "Estimates computed by this process", ["method", "outcome"])
+REFUTATIONS = Counter("cqox_refutations_total", "Methods refuted by this process", ["method", "outcome"])
 FRAME_READS = Counter(
     "cqox_estimator_frame_reads_total",
     "Dataset versions a method needed, by where they came from",
@@ -77,6 +83,7 @@ def plan_handler(timeout_s: float) -> Callable[[DatasetQualified, HandlerContext
             )
             return
         seed = analysis_seed(event.analysis_id, event.spec.seed)
+        refuted = await _refuted_methods(methods, event.treatment_levels)
         values = {
             "analysis_id": event.analysis_id,
             "tenant_id": event.tenant_id,
@@ -85,6 +92,7 @@ def plan_handler(timeout_s: float) -> Callable[[DatasetQualified, HandlerContext
             "design": event.design,
             "methods": methods,
             "skipped": skipped,
+            "refuted": refuted,
             "seed": seed,
             "ci_level": event.spec.ci_level,
             "correlation_id": event.correlation_id,
@@ -97,21 +105,81 @@ def plan_handler(timeout_s: float) -> Callable[[DatasetQualified, HandlerContext
             .on_conflict_do_update(index_elements=["analysis_id"], set_=values)
         )
         await ctx.session.execute(sa.delete(PlanResult).where(PlanResult.analysis_id == event.analysis_id))
+        await ctx.session.execute(
+            sa.delete(PlanRefutation).where(PlanRefutation.analysis_id == event.analysis_id)
+        )
+        work = {
+            **event.caused(),
+            "producer": ctx.producer,
+            "analysis_id": event.analysis_id,
+            "dataset": event.dataset,
+            "roles": event.roles,
+            "design": event.design,
+            "ci_level": event.spec.ci_level,
+            "seed": seed,
+        }
         for method in methods:
-            await ctx.emit(
-                EstimateRequested(
-                    **event.caused(),
-                    producer=ctx.producer,
-                    analysis_id=event.analysis_id,
-                    method=method,
-                    dataset=event.dataset,
-                    roles=event.roles,
-                    design=event.design,
-                    ci_level=event.spec.ci_level,
-                    seed=seed,
-                    options=dict(event.spec.options.get(method, {})),
-                )
+            options = dict(event.spec.options.get(method, {}))
+            await ctx.emit(EstimateRequested(**work, method=method, options=options))
+        for method in refuted:  # after the estimates: a shared pool takes the estimates first
+            options = dict(event.spec.options.get(method, {}))
+            await ctx.emit(RefutationRequested(**work, method=method, options=options))
+
+    return handle
+
+
+def refutation_pool(method: str) -> str:
+    """The pool-registry name of a method's refuter pool (beside the method's own)."""
+    return f"refutation={method}"
+
+
+async def _refuted_methods(methods: list[str], treatment_levels: int | None) -> list[str]:
+    """The chosen methods whose estimates get placebo refuters: what the registry declares
+    refutable, for a binary treatment, and only where a live refuter pool serves them (the
+    refuters are optional checks: an unserved one is left out, never waited for)."""
+    if (treatment_levels or 2) > 2:
+        return []
+    wanted = [m for m in methods if refutable(m)]
+    served, unserved = await serving.split_served([refutation_pool(m) for m in wanted])
+    if unserved:
+        log.info("no live refuter pool; not refuting", methods=sorted(unserved))
+    return [m for m in wanted if refutation_pool(m) in served]
+
+
+def refute_handler(
+    frames: FrameCache | None = None,
+) -> Callable[[RefutationRequested, HandlerContext], Awaitable[None]]:
+    """Handler of one method's refuter pool: run its placebo checks, report completed or failed."""
+    cache = frames or FrameCache(max_bytes=0)
+
+    async def handle(event: RefutationRequested, ctx: HandlerContext) -> None:
+        uri = event.dataset.parquet_uri
+        frame = await asyncio.to_thread(cache.get, uri, lambda u: read_frame(ctx.store, u))
+        frame, roles, _ = derive_treatment(frame, event.roles, event.design)
+        common = {
+            **event.caused(),
+            "producer": ctx.producer,
+            "analysis_id": event.analysis_id,
+            "method": event.method,
+        }
+        try:
+            refutations = await asyncio.to_thread(
+                refute,
+                event.method,
+                frame,
+                roles,
+                ci_level=event.ci_level,
+                seed=event.seed,
+                options=dict(event.options),
+                refuters=list(event.refuters) or None,
             )
+        except Exception as exc:  # deterministic: the method fails on the data as given
+            reason = str(exc) if isinstance(exc, EstimationError) else f"{type(exc).__name__}: {exc}"
+            REFUTATIONS.labels(event.method, "failed").inc()
+            await ctx.emit(RefutationFailed(**common, reason=reason))
+            return
+        REFUTATIONS.labels(event.method, "completed").inc()
+        await ctx.emit(RefutationCompleted(**common, refutations=refutations))
 
     return handle
 
@@ -231,6 +299,37 @@ async def aggregate_handler(event: EstimateCompleted | EstimateFailed, ctx: Hand
         .values(**values)
         .on_conflict_do_update(index_elements=["analysis_id", "method"], set_=values)
     )
+    await _close_when_complete(ctx, plan)
+
+
+async def refutation_aggregate_handler(
+    event: RefutationCompleted | RefutationFailed, ctx: HandlerContext
+) -> None:
+    """Record one method's refutations; close the analysis when everything planned has reported."""
+    plan = await ctx.session.get(Plan, event.analysis_id, with_for_update=True)
+    if plan is None:
+        raise RuntimeError(f"no plan yet for analysis {event.analysis_id}")  # retried: plan may lag
+    if plan.closed_at is not None:
+        return
+    values: dict[str, object] = {"analysis_id": event.analysis_id, "method": event.method}
+    if isinstance(event, RefutationCompleted):
+        values |= {
+            "status": "completed",
+            "refutations": [r.model_dump(mode="json") for r in event.refutations],
+            "reason": "",
+        }
+    else:
+        values |= {"status": "failed", "refutations": [], "reason": event.reason}
+    await ctx.session.execute(
+        pg_insert(PlanRefutation)
+        .values(**values)
+        .on_conflict_do_update(index_elements=["analysis_id", "method"], set_=values)
+    )
+    await _close_when_complete(ctx, plan)
+
+
+async def _close_when_complete(ctx: HandlerContext, plan: Plan) -> None:
+    """Close the plan once every planned estimate and every planned refutation has reported."""
     reported = set(
         (
             await ctx.session.scalars(
@@ -238,7 +337,14 @@ async def aggregate_handler(event: EstimateCompleted | EstimateFailed, ctx: Hand
             )
         ).all()
     )
-    if set(plan.methods) <= reported:
+    refuted = set(
+        (
+            await ctx.session.scalars(
+                sa.select(PlanRefutation.method).where(PlanRefutation.analysis_id == plan.analysis_id)
+            )
+        ).all()
+    )
+    if set(plan.methods) <= reported and set(plan.refuted or []) <= refuted:
         await close_plan(ctx, plan, timed_out=[])
 
 
@@ -266,6 +372,17 @@ async def close_plan(ctx: HandlerContext, plan: Plan, *, timed_out: list[str]) -
                 MethodFailure(method=method, reason=row.reason, error_type=row.error_type or "error")
             )
     failures += [MethodFailure(method=m, reason="timed out", error_type="timeout") for m in timed_out]
+    refutations = [
+        Refutation.model_validate(item)
+        for row in (
+            await ctx.session.scalars(
+                sa.select(PlanRefutation)
+                .where(PlanRefutation.analysis_id == plan.analysis_id)
+                .order_by(PlanRefutation.method)
+            )
+        )
+        for item in row.refutations
+    ]
     plan.closed_at = datetime.now(UTC)
     await ctx.emit(
         AnalysisEstimated(
@@ -281,6 +398,7 @@ async def close_plan(ctx: HandlerContext, plan: Plan, *, timed_out: list[str]) -
             failures=failures,
             timed_out=timed_out,
             seed=plan.seed,
+            refutations=refutations,
         )
     )
 

@@ -35,6 +35,8 @@ class Plan(Base):
     design: Mapped[str] = mapped_column(sa.String(40))
     methods: Mapped[list[str]] = mapped_column(JSONB)
     skipped: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict)
+    # Methods whose refutations the analysis waits for (beside their estimates), same deadline.
+    refuted: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default=sa.text("'[]'::jsonb"))
     seed: Mapped[int] = mapped_column(sa.BigInteger)
     ci_level: Mapped[float]
     correlation_id: Mapped[str] = mapped_column(sa.String(64))
@@ -54,6 +56,19 @@ class PlanResult(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     reason: Mapped[str] = mapped_column(sa.Text, default="")
     error_type: Mapped[str] = mapped_column(sa.String(80), default="")
+    reported_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+
+
+class PlanRefutation(Base):
+    """What one refuted method's refuters reported (completed or failed), as the aggregator saw it."""
+
+    __tablename__ = "plan_refutations"
+
+    analysis_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    method: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
+    status: Mapped[str] = mapped_column(sa.String(20))
+    refutations: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
     reported_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
 
 

@@ -1,0 +1,369 @@
+"""Refuters as pure functions: change the data so the answer is known, rerun the method (no I/O).
+
+Each refuter reruns one registered method through `domain.run` (the same code as the estimate,
+the same analysis seed for the method's own random steps) on a changed copy of the frame:
+
+- placebo_treatment: the treatment permuted across rows (panels: adoption dates permuted across
+  units), so it is independent of everything; the estimated effect must vanish;
+- random_common_cause: an independent standard-normal covariate added; the estimate must not move;
+- data_subset: a few 80 % subsamples of the rows (panels: of the units); each estimate may move
+  only as far as sampling explains, sqrt((1 - f) / f) standard errors;
+- placebo_outcome: a pre-treatment outcome (the `pre_outcome` role, or in a panel the outcome's
+  lag before adoption) in place of the outcome; the treatment cannot have moved it;
+- placebo_adoption (panels): adoption moved half way into the periods before the first real
+  adoption, later periods left out; the effect must vanish.
+
+Every random change is seeded from the analysis seed, so the same input gives the same answer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from cqox_contracts.v1 import (
+    AVERAGE_ESTIMANDS,
+    Adjustment,
+    EstimateResult,
+    Refutation,
+    Refuter,
+    RoleMapping,
+)
+from cqox_estimator.domain import run
+from cqox_estimator.estimators import MIN_ROWS_PER_ARM, REGISTRY, EstimationError
+from cqox_estimator.estimators.panel import did_treatment
+from cqox_shared.periods import PeriodLabelError, period_order
+
+SUBSET_SHARE = 0.8
+SUBSET_DRAWS = 3
+RANDOM_CAUSE = "random_common_cause"  # name of the added covariate column
+LAGGED_OUTCOME = "lagged_outcome"  # name of the panel's placebo outcome column
+# Offsets of each refuter's random stream from the analysis seed (fixed: same input, same answer).
+_STREAM = {
+    Refuter.PLACEBO_TREATMENT: 1,
+    Refuter.RANDOM_COMMON_CAUSE: 2,
+    Refuter.DATA_SUBSET: 3,
+}
+
+
+def refutable(method: str) -> bool:
+    """Whether refuters run on this method: what its registry entry and class declare.
+
+    Light methods whose estimate is an average effect and that adjust for covariates or are panel
+    DiD methods; not designs whose identification a permuted treatment breaks (IV, RD), bounds,
+    policy gains, nor methods for one treated unit (their inference is a placebo test already).
+    """
+    spec = REGISTRY.get(method)
+    if spec is None:
+        return False
+    estimator = spec.estimator
+    return (
+        spec.cost == "light"
+        and estimator.estimand in AVERAGE_ESTIMANDS
+        and estimator.min_rows_per_arm >= MIN_ROWS_PER_ARM
+        and (estimator.adjustment_kind is not Adjustment.DESIGN or estimator.panel)
+    )
+
+
+def applicable_refuters(method: str, roles: RoleMapping) -> dict[str, str | None]:
+    """Every refuter with None when it applies to this method and roles, else why not."""
+    estimator = REGISTRY[method].estimator
+    panel = estimator.panel
+    return {
+        Refuter.PLACEBO_TREATMENT: None,
+        Refuter.RANDOM_COMMON_CAUSE: (
+            None if estimator.uses_covariates else f"{method} ignores covariates: an added one cannot move it"
+        ),
+        Refuter.DATA_SUBSET: None,
+        Refuter.PLACEBO_OUTCOME: (
+            None
+            if roles.pre_outcome or panel
+            else "no pre-treatment outcome: map one as the pre_outcome role (e.g. last year's outcome)"
+        ),
+        Refuter.PLACEBO_ADOPTION: None if panel else "placebo adoption dates are for panels",
+    }
+
+
+def refute(
+    method: str,
+    df: pd.DataFrame,
+    roles: RoleMapping,
+    *,
+    ci_level: float = 0.95,
+    seed: int = 0,
+    options: dict[str, Any] | None = None,
+    refuters: list[str] | None = None,
+) -> list[Refutation]:
+    """Run the refuters that apply (all, or those named) on `method`; one result per refuter run.
+
+    Raises `EstimationError` when the method fails on the data as given (nothing to refute).
+    A refuter whose changed data the method cannot fit comes back with `error` set.
+    """
+    spec = REGISTRY[method]
+    options = dict(options or {})
+    if "random_state" in _accepted(method):
+        options.setdefault("random_state", seed)  # one fit per run: no second-seed stability refit
+    if spec.estimator.panel:
+        df, roles, _ = did_treatment(df, roles)
+
+    def fit(frame: pd.DataFrame, frame_roles: RoleMapping) -> EstimateResult:
+        return run(method, frame, frame_roles, ci_level=ci_level, seed=seed, options=options).result
+
+    baseline = fit(df, roles)
+    wanted = set(refuters) if refuters else None
+    runners: dict[str, Callable[[], Refutation]] = {
+        Refuter.PLACEBO_TREATMENT: lambda: _placebo_treatment(method, df, roles, baseline, fit, seed),
+        Refuter.RANDOM_COMMON_CAUSE: lambda: _random_common_cause(method, df, roles, baseline, fit, seed),
+        Refuter.DATA_SUBSET: lambda: _data_subset(method, df, roles, baseline, fit, seed),
+        Refuter.PLACEBO_OUTCOME: lambda: _placebo_outcome(method, df, roles, baseline, fit),
+        Refuter.PLACEBO_ADOPTION: lambda: _placebo_adoption(method, df, roles, baseline, fit),
+    }
+    out: list[Refutation] = []
+    for name, reason in applicable_refuters(method, roles).items():
+        if reason is not None or (wanted is not None and name not in wanted):
+            continue
+        try:
+            out.append(runners[name]())
+        except EstimationError as exc:
+            out.append(_base(method, name, baseline).model_copy(update={"error": str(exc)}))
+    return out
+
+
+def _accepted(method: str) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(REGISTRY[method].estimator.__init__).parameters) - {"self"}
+
+
+_EXPECTATION = {
+    Refuter.PLACEBO_TREATMENT: "zero",
+    Refuter.RANDOM_COMMON_CAUSE: "unchanged",
+    Refuter.DATA_SUBSET: "unchanged",
+    Refuter.PLACEBO_OUTCOME: "zero",
+    Refuter.PLACEBO_ADOPTION: "zero",
+}
+
+
+def _base(method: str, refuter: str, baseline: EstimateResult) -> Refutation:
+    return Refutation(
+        method=method,
+        refuter=refuter,
+        expectation=_EXPECTATION[Refuter(refuter)],  # type: ignore[arg-type]
+        estimate=baseline.estimate,
+        std_error=baseline.std_error,
+    )
+
+
+def _p_value(result: EstimateResult) -> float | None:
+    """The result's p-value of a zero effect, or the normal one from its estimate and SE."""
+    if result.p_value is not None:
+        return result.p_value
+    if result.std_error:
+        return float(2 * stats.norm.sf(abs(result.estimate / result.std_error)))
+    return None
+
+
+def _shift_se(moved: float, baseline: EstimateResult) -> float | None:
+    if not baseline.std_error:
+        return None
+    return abs(moved - baseline.estimate) / baseline.std_error
+
+
+def _rng(seed: int, refuter: Refuter, draw: int = 0) -> np.random.Generator:
+    return np.random.default_rng([seed % 2**32, _STREAM[refuter], draw])
+
+
+def _zero_effect(
+    method: str,
+    refuter: Refuter,
+    result: EstimateResult,
+    baseline: EstimateResult,
+    change: str,
+    seed: int | None,
+) -> Refutation:
+    return _base(method, refuter, baseline).model_copy(
+        update={
+            "change": change,
+            "refuted_estimate": result.estimate,
+            "refuted_std_error": result.std_error,
+            "p_value": _p_value(result),
+            "shift_se": _shift_se(result.estimate, baseline),
+            "draws": [result.estimate],
+            "seed": seed,
+        }
+    )
+
+
+Fit = Callable[[pd.DataFrame, RoleMapping], EstimateResult]
+
+
+def _placebo_treatment(
+    method: str, df: pd.DataFrame, roles: RoleMapping, baseline: EstimateResult, fit: Fit, seed: int
+) -> Refutation:
+    rng = _rng(seed, Refuter.PLACEBO_TREATMENT)
+    treatment = str(roles.treatment)
+    if REGISTRY[method].estimator.panel:
+        ranks, adopted = _panel_timing(df, roles)
+        units = adopted.index.to_numpy()
+        shuffled = pd.Series(adopted.to_numpy()[rng.permutation(len(units))], index=units)
+        first = df[str(roles.unit)].map(shuffled)
+        changed = df.assign(**{treatment: (ranks >= first).astype(float)})
+        plain_roles = roles.model_copy(update={"treatment_coding": {}})
+        change = f"adoption dates of {treatment} permuted across {len(units)} units"
+        result = fit(changed, plain_roles)
+    else:
+        present = df[treatment].notna().to_numpy()
+        values = df[treatment].to_numpy(copy=True)
+        values[present] = values[present][rng.permutation(int(present.sum()))]
+        changed = df.assign(**{treatment: values})
+        change = f"{treatment} permuted across {int(present.sum())} rows"
+        result = fit(changed, roles)
+    return _zero_effect(method, Refuter.PLACEBO_TREATMENT, result, baseline, change, seed)
+
+
+def _random_common_cause(
+    method: str, df: pd.DataFrame, roles: RoleMapping, baseline: EstimateResult, fit: Fit, seed: int
+) -> Refutation:
+    rng = _rng(seed, Refuter.RANDOM_COMMON_CAUSE)
+    name = RANDOM_CAUSE
+    while name in df.columns:
+        name = f"_{name}"
+    changed = df.assign(**{name: rng.normal(size=len(df))})
+    result = fit(changed, roles.model_copy(update={"covariates": [*roles.covariates, name]}))
+    return _base(method, Refuter.RANDOM_COMMON_CAUSE, baseline).model_copy(
+        update={
+            "change": "an independent standard-normal covariate added to the covariates",
+            "refuted_estimate": result.estimate,
+            "refuted_std_error": result.std_error,
+            "shift_se": _shift_se(result.estimate, baseline),
+            "draws": [result.estimate],
+            "seed": seed,
+        }
+    )
+
+
+def _data_subset(
+    method: str, df: pd.DataFrame, roles: RoleMapping, baseline: EstimateResult, fit: Fit, seed: int
+) -> Refutation:
+    """Subsample estimates against the full one: z_j = (θ_j - θ) / (SE √((1 - f)/f)).
+
+    Given the data, draws are independent and (for a smooth estimator with a correct SE) each z_j
+    is about standard normal, so Σ z_j² is χ² with one degree of freedom per draw.
+    """
+    panel = REGISTRY[method].estimator.panel
+    draws: list[float] = []
+    for draw in range(SUBSET_DRAWS):
+        rng = _rng(seed, Refuter.DATA_SUBSET, draw)
+        if panel:
+            units = df[str(roles.unit)].dropna().unique()
+            kept = rng.choice(units, size=max(2, round(SUBSET_SHARE * len(units))), replace=False)
+            subset = df[df[str(roles.unit)].isin(kept)]
+        else:
+            rows = rng.choice(len(df), size=round(SUBSET_SHARE * len(df)), replace=False)
+            subset = df.iloc[np.sort(rows)]
+        draws.append(fit(subset, roles).estimate)
+    unit = "units" if panel else "rows"
+    refutation = _base(method, Refuter.DATA_SUBSET, baseline).model_copy(
+        update={
+            "change": f"{SUBSET_DRAWS} random subsamples of {SUBSET_SHARE:.0%} of the {unit}",
+            "refuted_estimate": float(np.mean(draws)),
+            "draws": draws,
+            "seed": seed,
+        }
+    )
+    if not baseline.std_error:
+        return refutation
+    scale = baseline.std_error * math.sqrt((1 - SUBSET_SHARE) / SUBSET_SHARE)
+    z = (np.asarray(draws) - baseline.estimate) / scale
+    return refutation.model_copy(
+        update={
+            "p_value": float(stats.chi2.sf(float(np.sum(z**2)), df=len(draws))),
+            "shift_se": float(np.max(np.abs(np.asarray(draws) - baseline.estimate)) / baseline.std_error),
+        }
+    )
+
+
+def _placebo_outcome(
+    method: str, df: pd.DataFrame, roles: RoleMapping, baseline: EstimateResult, fit: Fit
+) -> Refutation:
+    if roles.pre_outcome:
+        if roles.pre_outcome not in df.columns:
+            raise EstimationError(f"the pre-treatment outcome {roles.pre_outcome!r} is not a column")
+        placebo_roles = roles.model_copy(
+            update={
+                "outcome": roles.pre_outcome,
+                "covariates": [c for c in roles.covariates if c != roles.pre_outcome],
+            }
+        )
+        change = f"outcome replaced by the pre-treatment outcome {roles.pre_outcome}"
+        result = fit(df, placebo_roles)
+    else:  # a panel: the outcome one period earlier, on rows not yet treated one period earlier
+        ranks, adopted = _panel_timing(df, roles)
+        unit, outcome = str(roles.unit), str(roles.outcome)
+        order = np.lexsort((ranks.to_numpy(), df[unit].astype(str).to_numpy()))
+        ordered = df.iloc[order]
+        lagged = ordered.groupby(unit, sort=False)[outcome].shift(1).reindex(df.index)
+        previous = ranks - 1
+        before = previous < df[unit].map(adopted)
+        name = LAGGED_OUTCOME
+        while name in df.columns:
+            name = f"_{name}"
+        changed = df.assign(**{name: lagged})[lagged.notna() & before]
+        change = f"outcome replaced by {outcome} one period earlier (rows not yet treated then)"
+        result = fit(changed, roles.model_copy(update={"outcome": name}))
+    return _zero_effect(method, Refuter.PLACEBO_OUTCOME, result, baseline, change, None)
+
+
+def _placebo_adoption(
+    method: str, df: pd.DataFrame, roles: RoleMapping, baseline: EstimateResult, fit: Fit
+) -> Refutation:
+    ranks, adopted = _panel_timing(df, roles)
+    treated = adopted[adopted < np.inf]
+    if treated.empty:
+        raise EstimationError("no unit is ever treated")
+    first = float(treated.min())
+    pre_periods = int((np.unique(ranks[ranks < first])).size)
+    if pre_periods < 2:
+        raise EstimationError(
+            f"a placebo adoption needs two periods before the first adoption; the data have {pre_periods}"
+        )
+    placebo = first - max(1, pre_periods // 2)
+    unit, treatment = str(roles.unit), str(roles.treatment)
+    ever = df[unit].isin(treated.index)
+    kept = ranks < first
+    changed = df.assign(**{treatment: (ever & (ranks >= placebo)).astype(float)})[kept]
+    result = fit(changed, roles.model_copy(update={"treatment_coding": {}}))
+    change = (
+        f"every treated unit's adoption moved {int(first - placebo)} period(s) before the first real "
+        f"adoption; the {pre_periods} periods before it kept"
+    )
+    return _zero_effect(method, Refuter.PLACEBO_ADOPTION, result, baseline, change, None)
+
+
+def _panel_timing(df: pd.DataFrame, roles: RoleMapping) -> tuple[pd.Series, pd.Series]:
+    """Each row's period rank (0, 1, ...) and each unit's first treated rank (inf: never)."""
+    unit, time, treatment = str(roles.unit), str(roles.time), str(roles.treatment)
+    try:
+        keys = period_order(df[time])
+    except PeriodLabelError:
+        keys = df[time]
+    ranks = pd.Series(pd.factorize(keys, sort=True)[0], index=df.index).astype(float)
+    treated = _binary(df[treatment], roles.treatment_coding)
+    first = ranks[treated == 1].groupby(df[unit]).min()
+    units = pd.Index(df[unit].dropna().unique())
+    return ranks, first.reindex(units, fill_value=np.inf).astype(float)
+
+
+def _binary(values: pd.Series, coding: dict[str, int]) -> pd.Series:
+    if coding:
+        lookup = {str(label).strip(): float(code) for label, code in coding.items()}
+        return values.map(lambda v: lookup.get(str(v).strip(), np.nan) if pd.notna(v) else np.nan)
+    numeric = pd.to_numeric(values.astype(float) if values.dtype == bool else values, errors="coerce")
+    if not numeric.dropna().isin([0.0, 1.0]).all():
+        raise EstimationError("panel refuters need a 0/1 treatment")
+    return numeric

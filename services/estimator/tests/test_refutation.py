@@ -1,0 +1,113 @@
+"""Refuters on simulated data with a known answer: placebo effects vanish, a random covariate does
+not move the estimate, subsamples move it as much as the SE says, a hidden confounder is caught."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cqox_contracts.v1 import Refutation, RoleMapping
+from cqox_estimator.estimators import REGISTRY
+from cqox_estimator.refutation import applicable_refuters, refutable, refute
+from cqox_estimator.simulation import confounded, hidden_confounder, staggered_panel
+
+ROLES = RoleMapping(treatment="treated", outcome="y", covariates=["x1", "x2", "segment"])
+PRE_ROLES = ROLES.model_copy(update={"pre_outcome": "y_pre"})
+PANEL_ROLES = RoleMapping(treatment="treated", outcome="y", unit="unit", time="period", covariates=["x1"])
+
+
+def _by_name(refutations: list[Refutation]) -> dict[str, Refutation]:
+    return {r.refuter: r for r in refutations}
+
+
+def test_refutable_follows_what_the_registry_declares() -> None:
+    chosen = {name for name in REGISTRY if refutable(name)}
+    assert {"ols", "ipw", "aipw", "psm", "twfe", "cs_did"} <= chosen
+    # heavy, instrument/cutoff designs, one treated unit, bounds and policy gains are not refuted
+    assert not chosen & {"causal_forest", "iv_2sls", "rd_robust", "synthetic_control", "lee_bounds"}
+    assert "policy_tree" not in chosen
+    assert all(REGISTRY[name].cost == "light" for name in chosen)
+
+
+def test_which_refuters_apply() -> None:
+    assert applicable_refuters("ols", ROLES)["placebo_outcome"] is not None  # no pre_outcome role
+    assert applicable_refuters("ols", PRE_ROLES)["placebo_outcome"] is None
+    assert applicable_refuters("diff_in_means", ROLES)["random_common_cause"] is not None
+    assert applicable_refuters("ols", ROLES)["placebo_adoption"] is not None
+    assert applicable_refuters("twfe", PANEL_ROLES)["placebo_adoption"] is None
+
+
+def test_ols_passes_every_refuter_on_a_correct_model() -> None:
+    frame = hidden_confounder(2000, seed=3, hidden=0.0)
+    found = _by_name(refute("ols", frame, PRE_ROLES, seed=11))
+    assert set(found) == {"placebo_treatment", "random_common_cause", "data_subset", "placebo_outcome"}
+    assert all(r.error is None and r.method == "ols" for r in found.values())
+    placebo = found["placebo_treatment"]
+    assert placebo.expectation == "zero" and abs(placebo.estimate - 1.5) < 0.15  # type: ignore[operator]
+    assert abs(placebo.refuted_estimate) < 3 * placebo.refuted_std_error  # type: ignore[arg-type,operator]
+    assert placebo.p_value is not None and placebo.p_value > 0.01
+    assert found["random_common_cause"].shift_se < 0.2  # type: ignore[operator]
+    subset = found["data_subset"]
+    assert len(subset.draws) == 3 and subset.p_value is not None and subset.p_value > 0.01
+    assert found["placebo_outcome"].p_value > 0.01  # type: ignore[operator]
+
+
+def test_a_hidden_confounder_is_caught_by_the_placebo_outcome() -> None:
+    frame = hidden_confounder(2000, seed=3, hidden=1.0)
+    found = _by_name(refute("ols", frame, PRE_ROLES, seed=11, refuters=["placebo_outcome"]))
+    assert set(found) == {"placebo_outcome"}
+    outcome = found["placebo_outcome"]
+    assert "y_pre" in outcome.change and outcome.refuted_estimate > 0.3  # type: ignore[operator]
+    assert outcome.p_value is not None and outcome.p_value < 1e-6
+    # permuting the treatment removes any confounding: the placebo treatment still passes
+    placebo = _by_name(refute("ols", frame, PRE_ROLES, seed=11, refuters=["placebo_treatment"]))
+    assert placebo["placebo_treatment"].p_value > 0.01  # type: ignore[operator]
+
+
+def test_same_input_same_answer() -> None:
+    frame = confounded(800, seed=5)
+    first = refute("aipw", frame, ROLES, seed=21)
+    again = refute("aipw", frame, ROLES, seed=21)
+    other = refute("aipw", frame, ROLES, seed=22)
+    assert [r.model_dump() for r in first] == [r.model_dump() for r in again]
+    assert (
+        _by_name(first)["placebo_treatment"].refuted_estimate
+        != _by_name(other)["placebo_treatment"].refuted_estimate
+    )
+
+
+def test_the_baseline_is_the_estimate_of_the_analysis() -> None:
+    from cqox_estimator.domain import estimate
+
+    frame = confounded(800, seed=5)
+    result = estimate("ipw", frame, ROLES, seed=9)
+    (subset,) = refute("ipw", frame, ROLES, seed=9, refuters=["data_subset"])
+    assert subset.estimate == pytest.approx(result.estimate) and subset.std_error == pytest.approx(
+        result.std_error
+    )
+
+
+@pytest.mark.parametrize("method", ["twfe", "cs_did"])
+def test_panel_refuters_on_parallel_trends(method: str) -> None:
+    panel = staggered_panel(120, 12, seed=2)
+    panel = panel[panel["period"] < 12]
+    found = _by_name(refute(method, panel, PANEL_ROLES, seed=4))
+    assert set(found) == {
+        "placebo_treatment",
+        "random_common_cause",
+        "data_subset",
+        "placebo_outcome",
+        "placebo_adoption",
+    }
+    assert all(r.error is None for r in found.values()), [r.error for r in found.values()]
+    for name in ("placebo_treatment", "placebo_outcome", "placebo_adoption"):
+        assert found[name].p_value > 0.01, (name, found[name])  # type: ignore[operator]
+    assert "adoption" in found["placebo_adoption"].change
+
+
+def test_placebo_adoption_catches_diverging_trends() -> None:
+    panel = staggered_panel(120, 12, seed=2)
+    ever = panel.groupby("unit")["treated"].transform("max") == 1
+    panel = panel.assign(y=panel["y"] + np.where(ever, 0.4 * panel["period"], 0.0))  # treated drift
+    (adoption,) = refute("twfe", panel, PANEL_ROLES, seed=4, refuters=["placebo_adoption"])
+    assert adoption.p_value is not None and adoption.p_value < 0.001
