@@ -124,3 +124,6 @@ def test_verdict_go_caution_hold() -> None:
     hold = decide_verdict("observational", HEADLINE, [_gate("propensity_overlap", False, "error")])
     assert hold.level == "HOLD"
     assert decide_verdict("observational", None, []).level == "HOLD"
+    # A failed data warning (it names a column, not a method) concerns every estimate.
+    attrition = _gate("attrition", False, applies_to=["y"]).model_copy(update={"category": "data"})
+    assert decide_verdict("experiment", HEADLINE, [attrition]).level == "CAUTION"

@@ -7,7 +7,8 @@
 - GO: every testable check that applies to the headline passed.
 
 A gate casts doubt on the headline when it names the headline's method or one of the methods its
-estimate is the median of, or names no method at all (it speaks for the whole analysis).
+estimate is the median of, names no method at all (it speaks for the whole analysis), or is a data
+gate (those name columns, and a missing outcome concerns every estimate).
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def assumption(gate: GateResult) -> str:
 
 
 def _doubts_headline(gate: GateResult, headline: Headline) -> bool:
-    if not gate.applies_to:
+    # A data gate names columns, not methods: what it finds concerns every estimate.
+    if gate.category == "data" or not gate.applies_to:
         return True
     return bool({headline.method, *headline.methods} & set(gate.applies_to))
 
