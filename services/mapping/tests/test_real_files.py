@@ -372,3 +372,20 @@ def test_levels_that_name_the_arms_settle_the_treatment() -> None:
     assert (result.roles.treatment, result.design) == ("grp", "experiment")
     (treatment,) = [a for a in result.assignments if a.role == "treatment"]
     assert treatment.confidence >= 0.6 and "arms" in treatment.reason
+
+
+def test_a_stated_running_variable_without_cutoff_never_takes_an_unrelated_treatment() -> None:
+    rng = np.random.default_rng(11)
+    n = 2000
+    frame = pd.DataFrame(
+        {
+            "state_code": rng.integers(1, 49, n),
+            "female": rng.integers(0, 2, n),
+            "score": rng.normal(500, 100, n),
+            "earnings": rng.normal(size=n),
+        }
+    )
+    result = infer_roles(frame, {"running_variable": "score", "outcome": "earnings"})
+    assert result.roles.treatment is None and result.roles.cutoff is None
+    assert result.needs_confirmation
+    assert any(n.startswith("running variable 'score' but no cutoff") for n in result.notes)

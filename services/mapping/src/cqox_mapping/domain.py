@@ -473,6 +473,16 @@ def _read_dataset(df: pd.DataFrame) -> _Dataset:
     return _Dataset(frame, columns, tokens, names, profiles, identifier_named, all_dictionaries())
 
 
+def _jumps_on(data: _Dataset, column: str, running: str) -> bool:
+    """Whether a candidate treatment switches at some threshold of the running variable."""
+    p = data.profiles[column]
+    treated = zero_one(data.frame[column], treatment_coding(p, data.dictionaries))
+    if treated is None or column == running:
+        return False
+    found = _running_evidence(data, running, treated, named=True)
+    return found is not None or _stated_rd_cutoff(data, running, treated) is not None
+
+
 def _switches_at_cutoff(data: _Dataset, column: str, running: str, cutoff: float) -> bool:
     """Whether a candidate treatment switches at the given cutoff: sharply, or (named so) fuzzily."""
     p = data.profiles[column]
@@ -552,6 +562,8 @@ def _pick_roles(
     running = singles.get("running_variable")
     if running is not None and cutoff is not None:
         rank_t = [c for c in rank_t if _switches_at_cutoff(data, c.column, running, cutoff)]
+    elif running is not None:  # a stated running variable: the treatment must jump somewhere on it
+        rank_t = [c for c in rank_t if _jumps_on(data, c.column, running)]
     rank_o = data.ranked("outcome", open_columns) if "outcome" not in singles else []
     pick_t, pick_o = _pick_pair(rank_t, rank_o)
     given_t = singles.get("treatment")
@@ -1162,7 +1174,7 @@ def infer_roles(
     notes = [f"synonym dictionaries {dictionary_versions()}", *notes_stated]
     if "unit" in chosen and "time" in chosen and not _is_panel(data, chosen):
         notes.append("unit and time found but each unit appears once; treated as cross-section")
-    notes += rd_notes if design == Design.RD else []
+    notes += rd_notes if design == Design.RD or cutoff is None else []
     derived_rd = design == Design.RD and "treatment" not in chosen
     notes += [
         note
@@ -1227,9 +1239,16 @@ def infer_roles(
 
 def _rd_notes(data: _Dataset, chosen: Mapping[str, _Choice], cutoff: float | None) -> list[str]:
     """How the treatment of an RD relates to its cutoff: derived (sharp), or a given one that disagrees (fuzzy)."""
-    if "running_variable" not in chosen or cutoff is None:
+    if "running_variable" not in chosen:
         return []
     running = chosen["running_variable"].column
+    if cutoff is None:
+        if "treatment" in chosen:
+            return []
+        return [
+            f"running variable {running!r} but no cutoff, and no column switches on it: set 'cutoff' "
+            f"(the treatment is then 1({running} >= cutoff))"
+        ]
     if "treatment" not in chosen:
         return [
             f"sharp RD: no treatment column; the treatment is 1({running} >= {cutoff:g}), "
