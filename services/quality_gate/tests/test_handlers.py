@@ -17,6 +17,7 @@ from cqox_contracts.v1 import (
     DatasetQualified,
     DatasetRejected,
     EstimateResult,
+    Refutation,
     RoleMapping,
 )
 from cqox_quality_gate.app import build_runtime
@@ -128,3 +129,39 @@ async def test_assessment_carries_sensitivity_and_verdict(database_url: str, tmp
     assert assessed.verdict is not None and assessed.verdict.level == "CAUTION"
     assert any("e_value" in reason for reason in assessed.verdict.failed)
     assert assessed.verdict.untestable and assessed.verdict.robustness
+
+
+async def test_refutations_become_gates_naming_the_refuted_method(database_url: str, tmp_path: Path) -> None:
+    runtime = build_runtime(
+        Settings(database_url=database_url, artifact_url=f"file://{tmp_path}"), GateThresholds()
+    )
+    refutations = [
+        Refutation(
+            method="ols", refuter="placebo_treatment", expectation="zero", estimate=2.0, std_error=0.1,
+            refuted_estimate=0.01, refuted_std_error=0.1, p_value=0.92, seed=3,
+        ),
+        Refutation(
+            method="ols", refuter="placebo_outcome", expectation="zero", estimate=2.0, std_error=0.1,
+            refuted_estimate=0.7, refuted_std_error=0.1, p_value=1e-9, change="outcome replaced by spend",
+        ),
+    ]  # fmt: skip
+    async with HandlerHarness(runtime) as harness:
+        mapped = _mapped(harness, _frame(400), "an_refute")
+        await harness.run(mapped)
+        estimated = AnalysisEstimated(
+            correlation_id="an_refute", producer="estimator", analysis_id="an_refute", dataset=mapped.dataset,
+            roles=ROLES, design="observational", planned_methods=["ols"],
+            estimates=[_estimate("ols", "ATE", "outcome")], refutations=refutations,
+        )  # fmt: skip
+        run = await harness.run(estimated)
+        recorded = await harness.rows(
+            sa.select(GateRecord.name, GateRecord.passed).where(GateRecord.analysis_id == "an_refute")
+        )
+    (assessed,) = run.emitted
+    assert isinstance(assessed, AnalysisAssessed) and assessed.refutations == refutations
+    gates = {g.name: g for g in assessed.gates}
+    assert gates["placebo_treatment[ols]"].passed and gates["placebo_treatment[ols]"].applies_to == ["ols"]
+    failed = gates["placebo_outcome[ols]"]
+    assert not failed.passed and failed.severity == "warning" and failed.threshold == 0.05
+    assert assessed.headline is not None and assessed.headline.method == "ols"  # not taken off the headline
+    assert ("placebo_outcome[ols]", False) in {(r.name, r.passed) for r in recorded}

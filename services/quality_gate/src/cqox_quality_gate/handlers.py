@@ -27,6 +27,7 @@ from cqox_quality_gate.domain import (
     disagreement_gates,
     rejection_reason,
 )
+from cqox_quality_gate.gates.refutation import refutation_gates
 from cqox_shared.artifacts import read_frame
 from cqox_shared.bus import HandlerContext
 from cqox_shared.causal.treatment import derive_treatment
@@ -166,7 +167,8 @@ def causal_gates_handler(
         robustness = await asyncio.to_thread(
             assess_robustness, frame, roles, event.estimates, headline, chosen, event.design, requested
         )
-        gates = [*gates, *robustness.gates, *([override_gate] if override_gate else [])]
+        refuted = refutation_gates(event.refutations, chosen)  # after the headline: optional checks
+        gates = [*gates, *robustness.gates, *refuted, *([override_gate] if override_gate else [])]
         await _record(ctx, gates, analysis_id=event.analysis_id, tenant_id=event.tenant_id, stage="causal")
         earlier = (
             await ctx.session.scalars(
@@ -188,6 +190,7 @@ def causal_gates_handler(
                 gates=[row.to_gate() for row in earlier] + gates,
                 headline=headline,
                 sensitivity=robustness.panels,
+                refutations=event.refutations,
                 verdict=decide_verdict(
                     event.design, headline, [row.to_gate() for row in earlier] + gates, robustness.panels
                 ),

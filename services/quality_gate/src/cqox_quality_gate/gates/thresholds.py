@@ -175,6 +175,33 @@ class GateThresholds(BaseModel):
         lt=1,
         description="Significance level of the robustness value at alpha and of the Rosenbaum bound.",
     )
+    min_placebo_p: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description=(
+            "Below this p-value a placebo effect (permuted treatment, pre-treatment outcome, adoption "
+            "moved into the pre-period) is an effect where there is none: placebo_treatment, "
+            "placebo_outcome and placebo_adoption fail (a sound method fails at this rate by chance)."
+        ),
+    )
+    min_subset_p: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description=(
+            "Below this p-value the 80 % subsample estimates move more than the standard error "
+            "explains (data_subset)."
+        ),
+    )
+    max_random_cause_shift_se: float = Field(
+        default=0.5,
+        gt=0,
+        description=(
+            "Largest move of an estimate, in its standard errors, when an independent random "
+            "covariate is added (random_common_cause)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _check_order(self) -> Self:

@@ -1,0 +1,82 @@
+"""Refutation gates: one per refuter and method, judged against the configurable thresholds."""
+
+from __future__ import annotations
+
+import pytest
+
+from cqox_contracts.v1 import Refutation
+from cqox_quality_gate.gates.refutation import refutation_gates, rejects
+from cqox_quality_gate.gates.thresholds import GateThresholds
+
+
+def _refutation(refuter: str, **values: object) -> Refutation:
+    expectation = "unchanged" if refuter in ("random_common_cause", "data_subset") else "zero"
+    base: dict[str, object] = {
+        "method": "ipw",
+        "refuter": refuter,
+        "expectation": expectation,
+        "estimate": 1.5,
+        "std_error": 0.1,
+        "change": "treated permuted across 1000 rows",
+        "seed": 7,
+    }
+    return Refutation.model_validate({**base, **values})
+
+
+@pytest.mark.parametrize(
+    ("refuter", "values", "fails"),
+    [
+        ("placebo_treatment", {"refuted_estimate": 0.01, "refuted_std_error": 0.1, "p_value": 0.9}, False),
+        ("placebo_treatment", {"refuted_estimate": 0.3, "refuted_std_error": 0.1, "p_value": 0.003}, True),
+        ("placebo_outcome", {"refuted_estimate": 0.6, "refuted_std_error": 0.1, "p_value": 1e-9}, True),
+        ("placebo_adoption", {"refuted_estimate": 0.05, "refuted_std_error": 0.1, "p_value": 0.6}, False),
+        ("random_common_cause", {"refuted_estimate": 1.51, "shift_se": 0.1}, False),
+        ("random_common_cause", {"refuted_estimate": 1.6, "shift_se": 1.0}, True),
+        ("data_subset", {"refuted_estimate": 1.5, "shift_se": 0.6, "p_value": 0.4}, False),
+        ("data_subset", {"refuted_estimate": 1.9, "shift_se": 4.0, "p_value": 1e-5}, True),
+    ],
+)
+def test_each_refuter_is_judged_by_its_threshold(
+    refuter: str, values: dict[str, object], fails: bool
+) -> None:
+    refutation = _refutation(refuter, **values)
+    (gate,) = refutation_gates([refutation], GateThresholds())
+    assert gate.name == f"{refuter}[ipw]" and gate.applies_to == ["ipw"] and gate.category == "causal"
+    assert gate.passed is not fails and rejects(refutation, GateThresholds()) is fails
+    assert gate.severity == ("warning" if fails else "info")
+    assert gate.value is not None and gate.threshold is not None
+    assert "ipw" in gate.message and len(gate.message) > 60
+
+
+def test_thresholds_are_configurable() -> None:
+    refutation = _refutation("placebo_treatment", refuted_estimate=0.2, p_value=0.03)
+    assert not refutation_gates([refutation], GateThresholds())[0].passed
+    (gate,) = refutation_gates([refutation], GateThresholds(min_placebo_p=0.01))
+    assert gate.passed and gate.threshold == 0.01
+    shift = _refutation("random_common_cause", refuted_estimate=1.56, shift_se=0.6)
+    assert refutation_gates([shift], GateThresholds(max_random_cause_shift_se=1.0))[0].passed
+    assert GateThresholds.from_env({"CQOX_GATE_MIN_SUBSET_P": "0.01"}).min_subset_p == 0.01
+
+
+def test_a_refuter_that_could_not_run_says_why_and_flags_nothing() -> None:
+    refutation = _refutation("placebo_adoption", error="a placebo adoption needs two periods")
+    (gate,) = refutation_gates([refutation], GateThresholds())
+    assert not gate.passed and gate.severity == "info" and "two periods" in gate.message
+    assert not rejects(refutation, GateThresholds())
+
+
+def test_messages_say_what_to_do() -> None:
+    (outcome,) = refutation_gates(
+        [
+            _refutation(
+                "placebo_outcome", refuted_estimate=0.6, p_value=1e-9, change="outcome replaced by y_pre"
+            )
+        ],
+        GateThresholds(),
+    )
+    assert "hidden confounding" in outcome.message and "pre-treatment" in outcome.message
+    (subset,) = refutation_gates(
+        [_refutation("data_subset", refuted_estimate=1.9, shift_se=4.0, p_value=1e-5, draws=[1.8, 2.0, 1.9])],
+        GateThresholds(),
+    )
+    assert "influential rows" in subset.message and subset.details["draw_3"] == 1.9
