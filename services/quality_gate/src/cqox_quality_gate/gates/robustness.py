@@ -360,8 +360,11 @@ def assess_robustness(
             propensity = fit_propensity(sample.covariates, sample.treated)
             gates += overlap_weight_gates(sample, propensity, estimates, thresholds)
     data = sensitivity_data(sample, propensity, roles.covariates)
+    unavailable = sample if isinstance(sample, str) else "the outcome is not numeric or has no spread"
     panels = [
-        sensitivity_panel(estimate, data, headline=is_headline, alpha=thresholds.sensitivity_alpha)
+        sensitivity_panel(
+            estimate, data, headline=is_headline, alpha=thresholds.sensitivity_alpha, unavailable=unavailable
+        )
         for estimate, is_headline in _panel_targets(estimates, headline, requested)
     ]
     if panels and panels[0].headline and (gate := e_value_gate(panels[0], thresholds)) is not None:

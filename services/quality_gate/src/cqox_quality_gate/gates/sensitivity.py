@@ -267,12 +267,17 @@ def omitted_variable_bias(
         keep = [j for j, c in enumerate(columns) if c not in set(members)]
         if len(keep) == len(columns) or treatment_fit is None:
             continue
-        # Partial R² of the covariate group from the residual sums of the regressions with and
-        # without it (equal to t² / (t² + dof) for a single column).
-        without_y = ols(y, np.column_stack([np.ones(n), treated, X[:, keep]]))
-        r2yxj_dx = max(0.0, (without_y.rss - full.rss) / without_y.rss) if without_y.rss > 0 else 0.0
-        without_d = ols(treated, np.column_stack([np.ones(n), X[:, keep]]))
-        r2dxj_x = max(0.0, (without_d.rss - treatment_fit.rss) / without_d.rss) if without_d.rss > 0 else 0.0
+        if len(keep) == len(columns) - 1:
+            # One column: its partial R² from its t-statistic in the two full fits (as sensemakr).
+            j = next(j for j, c in enumerate(columns) if c in set(members))
+            r2yxj_dx = _column_partial_r2(full, 2 + j)
+            r2dxj_x = _column_partial_r2(treatment_fit, 1 + j)
+        else:
+            # A group (a categorical's dummies): from the residual sums without and with it.
+            without_y = ols(y, np.column_stack([np.ones(n), treated, X[:, keep]]))
+            r2yxj_dx = _group_partial_r2(without_y.rss, full.rss)
+            without_d = ols(treated, np.column_stack([np.ones(n), X[:, keep]]))
+            r2dxj_x = _group_partial_r2(without_d.rss, treatment_fit.rss)
         try:
             r2dz, r2yz = benchmark_strength(r2dxj_x, r2yxj_dx, kd=1.0)
         except ValueError:
@@ -314,12 +319,13 @@ def omitted_variable_bias(
     )
 
 
-def adjusted_estimate_grid(
-    ovb: OmittedVariableBias, r2dz: NDArray[np.float64], r2yz: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """The estimate after removing the bias of confounders over a grid (for the contour plot)."""
-    shift = ovb.std_error * np.sqrt(ovb.dof * r2yz * r2dz / (1 - r2dz))
-    return np.sign(ovb.estimate) * (abs(ovb.estimate) - shift)
+def _column_partial_r2(fit: LinearFit, column: int) -> float:
+    se = float(fit.std_error[column])
+    return partial_r2(float(fit.coef[column]) / se, fit.dof) if se > 0 else 0.0
+
+
+def _group_partial_r2(rss_without: float, rss_with: float) -> float:
+    return max(0.0, (rss_without - rss_with) / rss_without) if rss_without > 0 else 0.0
 
 
 # --- Rosenbaum bounds (Rosenbaum 2002, ch. 4) -----------------------------------------------------
@@ -488,7 +494,12 @@ def _e_value(estimate: EstimateResult, data: SensitivityData) -> EValue:
 
 
 def sensitivity_panel(
-    estimate: EstimateResult, data: SensitivityData | None, *, headline: bool = False, alpha: float = 0.05
+    estimate: EstimateResult,
+    data: SensitivityData | None,
+    *,
+    headline: bool = False,
+    alpha: float = 0.05,
+    unavailable: str = "the treatment, outcome and covariates are not usable",
 ) -> SensitivityPanel:
     """Every measure that applies to the estimate, with a note for each that does not."""
     notes: list[str] = []
@@ -502,7 +513,7 @@ def sensitivity_panel(
     elif not averages_over_units(estimate):
         notes.append(f"No E-value or bound for the {estimand_words(estimate)}: it is not an average effect.")
     elif data is None:
-        notes.append("The data needed for these measures (treatment, outcome, covariates) are not usable.")
+        notes.append(f"No E-value or bound: {unavailable}.")
     else:
         try:
             e_value = _e_value(estimate, data)
