@@ -320,7 +320,7 @@ def _verdict_view(verdict: Verdict | None) -> VerdictView | None:
     return VerdictView(
         level=verdict.level,
         tone=_VERDICT_TONES.get(verdict.level, "neutral"),
-        summary=verdict.summary,
+        summary=verdict.summary.removeprefix(f"{verdict.level}:").strip(),
         passed=list(verdict.passed),
         failed=list(verdict.failed),
         untestable=list(verdict.untestable),

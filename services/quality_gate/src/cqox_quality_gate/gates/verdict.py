@@ -21,7 +21,7 @@ from cqox_contracts.v1 import Design, GateResult, Headline, SensitivityPanel, Ve
 ASSUMPTION_TESTED = {
     "raw_balance_smd": "the raw arms look alike on the covariates",
     "balance_smd": "weighting balances the covariates",
-    "propensity_overlap": "every unit has comparable units in the other arm (overlap)",
+    "propensity_overlap": "every unit has comparable units in the other arm",
     "treated_overlap": "the treated have comparable controls",
     "weak_overlap_share": "few units sit where one arm is rare",
     "effective_sample_size": "the weights do not rest on a few units",
