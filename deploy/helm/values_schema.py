@@ -91,6 +91,13 @@ def schema() -> dict[str, Any]:
                 "description": "registered methods this pool serves (or give cost)",
             },
             "cost": {"enum": costs, "description": "serve every registered method of this cost class"},
+            "role": {
+                "enum": ["worker", "refuter"],
+                "description": (
+                    "worker (default): estimate the methods; refuter: run the placebo refuters of "
+                    "those of them the registry declares refutable"
+                ),
+            },
             **pod,
         },
         "oneOf": [

@@ -25,6 +25,7 @@ CQOX_SERVICES = {
     "estimator-control": ("cqox-estimator", 9100),
     "estimator-light": ("cqox-estimator", 9100),
     "estimator-heavy": ("cqox-estimator", 9100),
+    "estimator-refuter": ("cqox-estimator", 9100),
 }
 INFRA = {"nats", "postgres", "minio", "minio-init", "prometheus", "grafana", "jaeger"}
 SCRIPT_OWNER = {
@@ -197,6 +198,9 @@ def test_estimator_roles_and_pools(services):
     assert served_by(services["estimator-light"]["command"]) == LIGHT_METHODS
     assert served_by(services["estimator-heavy"]["command"]) == HEAVY_METHODS
     assert served == set(REGISTRY)  # every registered method has a pool
+    refuter = services["estimator-refuter"]["command"]
+    assert flag(refuter, "--roles") == "refuter" and served_by(refuter) == LIGHT_METHODS
+    assert services["estimator-refuter"]["deploy"]["replicas"] >= 1
 
 
 def test_api_services_are_secure_by_default(services):

@@ -181,10 +181,11 @@ def test_estimator_pools_render_methods_and_replicas(rendered):
         dep = deployments[f"cqox-estimator-{pool['name']}"]
         ctr = container(dep)
         assert ctr["command"] == ["cqox-estimator"]
+        role = pool.get("role", "worker")
         if "cost" in pool:
-            assert ctr["args"] == ["--roles", "worker", "--cost", pool["cost"]]
+            assert ctr["args"] == ["--roles", role, "--cost", pool["cost"]]
         else:
-            assert ctr["args"] == ["--roles", "worker", "--methods", ",".join(pool["methods"])]
+            assert ctr["args"] == ["--roles", role, "--methods", ",".join(pool["methods"])]
         assert dep["spec"]["replicas"] == expected_replicas(pool, values["podDefaults"])
         assert ctr["resources"] == pool.get("resources", values["podDefaults"]["resources"])
         labels = dep["spec"]["template"]["metadata"]["labels"]
@@ -201,6 +202,18 @@ def test_every_registered_method_is_served(rendered):
         if name.startswith("cqox-estimator-") and "worker" in args and dep["spec"]["replicas"] > 0:
             served |= pool_methods(args)
     assert served == set(REGISTRY), f"unserved: {sorted(set(REGISTRY) - served)}"
+
+
+def test_every_values_file_serves_the_refuters(rendered):
+    """A refuter pool with replicas > 0 runs the placebo refuters of the light methods."""
+    _, docs = rendered
+    refuters = [
+        container(dep)["args"]
+        for name, dep in of_kind(docs, "Deployment").items()
+        if name.startswith("cqox-estimator-") and dep["spec"]["replicas"] > 0
+        and container(dep).get("args", [])[:2] == ["--roles", "refuter"]
+    ]  # fmt: skip
+    assert refuters == [["--roles", "refuter", "--cost", "light"]]
 
 
 def test_pools_may_be_declared_by_cost_or_by_methods(chart):
