@@ -105,14 +105,17 @@ def main() -> int:
 
 
 def _print_held_out(threshold: float, misses: bool) -> None:
-    """Codebook sets kept out of the tuning: batch 1 (its misses later shaped the outcome words), batch 2 (never)."""
-    print("\nHeld-out codebook sets (not in the table above; batch 2 never tuned on)")
-    print("  batch  sets " + "".join(f"{r:>11}" for r in TARGET_ROLES) + "        all  silent")
-    for batch in (1, 2):
+    """Codebook sets kept out of the tuning: batch 1 (its misses later shaped the outcome words), 2 and 3 (never)."""
+    print("\nHeld-out codebook sets (not in the table above; batches 2 and 3 never tuned on)")
+    print("  batch  sets " + "".join(f"{r:>11}" for r in TARGET_ROLES) + "        all  silent  asked")
+    for batch in (1, 2, 3):
         sets = build_real_corpus(held_out=batch)
         held = evaluate_real(sets, threshold)
         cells = "".join(f"{held.accuracy(r):11.1%}" for r in TARGET_ROLES)
-        print(f"  {batch:<6} {len(sets):4d} {cells}{held.accuracy():11.1%}  {len(held.silent_misses()):6d}")
+        print(
+            f"  {batch:<6} {len(sets):4d} {cells}{held.accuracy():11.1%}  {len(held.silent_misses()):6d}"
+            f"  {len(held.asked):5d}"
+        )
         for o in (o for o in held.outcomes if misses and not o.correct):
             print(f"    miss {o.key} {o.role}: truth {o.truth!r}, got {o.predicted!r} ({o.confidence:.2f})")
 

@@ -579,6 +579,58 @@ HELD_OUT_2: tuple[_Codebook, ...] = (
                ("idade", "covariate", "age"))),
 )  # fmt: skip
 
+# A third held-out batch, written after every change of issue 12 and never tuned on.
+HELD_OUT_3: tuple[_Codebook, ...] = (
+    _Codebook("smart_meter", "en", "panel", "Utility smart-meter panel: time-of-use tariff and peak load",
+              (("meter_id", "unit", "id"), ("year", "time", "year"), ("tou_tariff", "treatment", "staggered"),
+               ("kwh_peak", "outcome", "cont"), ("household_size", "covariate", "count"))),
+    _Codebook("bodycam", "en", "cross_section", "Police body-worn camera trial: officer complaints",
+              (("officer_id", "unit", "id"), ("body_camera", "treatment", "bin"), ("complaints", "outcome", "count"),
+               ("years_service", "covariate", "count"), ("precinct", "cluster", "cluster"))),
+    _Codebook("ja_kanko", "ja", "panel", "宿泊旅行統計調査 施設×月（GoToトラベル）",
+              (("施設コード", "unit", "id"), ("年月", "time", "periods:month_ja"), ("GoToトラベル対象", "treatment", "staggered"),
+               ("延べ宿泊者数", "outcome", "count"), ("客室数", "covariate", "count"))),
+    _Codebook("ja_bouhan", "ja", "cross_section", "市区町村別 防犯カメラ設置と刑法犯認知件数",
+              (("市区町村コード", "unit", "id"), ("防犯カメラ設置", "treatment", "bin"), ("刑法犯認知件数", "outcome", "count"),
+               ("人口", "covariate", "count"))),
+    _Codebook("zh_dianshang", "zh", "panel", "县域面板：电子商务进农村综合示范县",
+              (("县代码", "unit", "id"), ("年份", "time", "year"), ("电商进农村示范县", "treatment", "staggered"),
+               ("农村居民人均可支配收入", "outcome", "money"), ("人口", "covariate", "count"))),
+    _Codebook("zh_jiating_yisheng", "zh", "cross_section", "家庭医生签约与门诊次数",
+              (("患者编号", "unit", "id"), ("家庭医生签约", "treatment", "bin"), ("门诊次数", "outcome", "count"),
+               ("年龄", "covariate", "age"))),
+    _Codebook("ko_52hours", "ko", "panel", "사업체노동력조사: 주 52시간제 적용과 근로시간",
+              (("사업장번호", "unit", "id"), ("연도", "time", "year"), ("주52시간적용", "treatment", "staggered"),
+               ("월평균근로시간", "outcome", "cont"), ("근로자수", "covariate", "count"))),
+    _Codebook("ko_afterschool", "ko", "cross_section", "한국교육종단연구: 방과후학교 참여와 수학성적",
+              (("학생번호", "unit", "id"), ("방과후학교참여", "treatment", "bin"), ("수학성적", "outcome", "score"),
+               ("가구소득", "covariate", "money"))),
+    _Codebook("es_agua", "es", "panel", "Municipios: programa de agua potable y mortalidad infantil",
+              (("id_municipio", "unit", "id"), ("anio", "time", "year"), ("programa_agua_potable", "treatment", "staggered"),
+               ("mortalidad_infantil", "outcome", "rate"), ("poblacion", "covariate", "count"))),
+    _Codebook("es_tutoria", "es", "cross_section", "Evaluación de tutorías escolares",
+              (("id_alumno", "unit", "id"), ("tutoria", "treatment", "bin"), ("nota_matematicas", "outcome", "score"),
+               ("edad", "covariate", "age"))),
+    _Codebook("fr_zfe", "fr", "panel", "Communes × année: zones à faibles émissions et NO2",
+              (("code_commune", "unit", "id"), ("annee", "time", "year"), ("zone_faibles_emissions", "treatment", "staggered"),
+               ("concentration_no2", "outcome", "cont"), ("population", "covariate", "count"))),
+    _Codebook("fr_dedoublement", "fr", "cross_section", "DEPP: dédoublement des CP et lecture",
+              (("id_eleve", "unit", "id"), ("dedoublement_cp", "treatment", "bin"), ("score_lecture", "outcome", "score"),
+               ("ips_ecole", "covariate", "cont"))),
+    _Codebook("de_tempo30", "de", "panel", "Gemeinden × Jahr: Tempo 30 und Verkehrsunfälle",
+              (("gemeinde_id", "unit", "id"), ("jahr", "time", "year"), ("tempolimit_30", "treatment", "staggered"),
+               ("verkehrsunfaelle", "outcome", "count"), ("einwohner", "covariate", "count"))),
+    _Codebook("de_ganztag", "de", "cross_section", "NEPS-Auswertung: Ganztagsschule und Mathematiknote",
+              (("schueler_id", "unit", "id"), ("ganztagsschule", "treatment", "bin"), ("mathe_note", "outcome", "cont"),
+               ("alter", "covariate", "age"))),
+    _Codebook("pt_mais_medicos", "pt", "panel", "DATASUS: Mais Médicos e mortalidade infantil",
+              (("cod_municipio", "unit", "id"), ("ano", "time", "year"), ("mais_medicos", "treatment", "staggered"),
+               ("mortalidade_infantil", "outcome", "rate"), ("populacao", "covariate", "count"))),
+    _Codebook("pt_reforco", "pt", "cross_section", "SAEB: reforço escolar e nota de português",
+              (("id_aluno", "unit", "id"), ("reforco_escolar", "treatment", "bin"), ("nota_portugues", "outcome", "score"),
+               ("idade", "covariate", "age"))),
+)  # fmt: skip
+
 
 _PERIOD_STYLES: dict[str, Callable[[int], list[str]]] = {
     "quarter": lambda k: [f"{2014 + i // 4}Q{i % 4 + 1}" for i in range(k)],
@@ -744,11 +796,11 @@ def _file_sets() -> tuple[tuple[RealSet, ...], tuple[str, ...]]:
 def build_real_corpus(seed: int = 20261205, *, held_out: int = 0) -> list[RealSet]:
     """Every labelled set: installed published files, then the codebook sets (the same on every run).
 
-    ``held_out`` 1 or 2 gives that held-out batch of codebook sets instead.
+    ``held_out`` 1, 2 or 3 gives that held-out batch of codebook sets instead.
     """
     files, _ = _file_sets()
     books = []
-    batch = {0: CODEBOOKS, 1: HELD_OUT, 2: HELD_OUT_2}[held_out]
+    batch = {0: CODEBOOKS, 1: HELD_OUT, 2: HELD_OUT_2, 3: HELD_OUT_3}[held_out]
     for i, book in enumerate(batch):
         frame = _draw(book, seed + i + 1000 * held_out)
         roles = {role: name for name, role, _ in book.columns if role != "covariate"}

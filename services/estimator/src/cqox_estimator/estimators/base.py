@@ -74,6 +74,11 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
     # Whether the point estimate (not only its SE) depends on `random_state` (cross-fitting folds,
     # matching ties): such light methods are refitted with a second seed and the spread reported.
     estimate_uses_seed: ClassVar[bool] = False
+    # Whether the estimate is a smooth function of the data (asymptotically linear): an 80 %
+    # subsample then moves it by about sqrt((1 - f) / f) standard errors and an irrelevant
+    # covariate barely at all, which the data_subset and random_common_cause refuters test.
+    # Nearest-neighbour matching is not (Abadie & Imbens 2008): any change re-matches units.
+    smooth: ClassVar[bool] = True
     # Panel methods also need every row's unit and period (`fit(..., unit=, time=)`).
     panel: ClassVar[bool] = False
     # Multi-arm methods accept t coded 0..k-1 (0 = reference) and report every arm vs arm 0.

@@ -46,6 +46,7 @@ class PropensityScoreMatching(CausalEstimator):
     adjustment_kind = Adjustment.PROPENSITY
 
     method = "psm"
+    smooth = False  # re-matching after any change in the data moves the estimate (see base)
     estimand = "ATT"
 
     def __init__(
