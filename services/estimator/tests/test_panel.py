@@ -115,7 +115,7 @@ def test_the_confirmed_treatment_coding_is_used_for_text_labels() -> None:
     with pytest.raises(EstimationError, match="cannot tell which level"):
         estimate("twfe", labelled, ROLES)
     partial = ROLES.model_copy(update={"treatment_coding": {"配信あり": 1}})
-    with pytest.raises(EstimationError, match="'配信なし' that the confirmed coding"):
+    with pytest.raises(EstimationError, match="'配信なし' that the coding"):
         estimate("twfe", labelled, partial)
 
 
