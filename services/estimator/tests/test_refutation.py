@@ -35,6 +35,10 @@ def test_which_refuters_apply() -> None:
     assert applicable_refuters("diff_in_means", ROLES)["random_common_cause"] is not None
     assert applicable_refuters("ols", ROLES)["placebo_adoption"] is not None
     assert applicable_refuters("twfe", PANEL_ROLES)["placebo_adoption"] is None
+    # matching re-matches after any change: subsets and a random covariate have no calibrated limit
+    matching = applicable_refuters("psm", PRE_ROLES)
+    assert "smooth" in str(matching["data_subset"]) and matching["random_common_cause"] is not None
+    assert matching["placebo_treatment"] is None and matching["placebo_outcome"] is None
 
 
 def test_ols_passes_every_refuter_on_a_correct_model() -> None:

@@ -74,12 +74,23 @@ def applicable_refuters(method: str, roles: RoleMapping) -> dict[str, str | None
     """Every refuter with None when it applies to this method and roles, else why not."""
     estimator = REGISTRY[method].estimator
     panel = estimator.panel
+    rough = (
+        None
+        if estimator.smooth
+        else (
+            f"{method} is not a smooth function of the data: any change re-matches units and moves "
+            "it by more than its standard error explains even when it is right, so this check has "
+            "no calibrated threshold for it"
+        )
+    )
     return {
         Refuter.PLACEBO_TREATMENT: None,
         Refuter.RANDOM_COMMON_CAUSE: (
-            None if estimator.uses_covariates else f"{method} ignores covariates: an added one cannot move it"
+            rough
+            if estimator.uses_covariates
+            else f"{method} ignores covariates: an added one cannot move it"
         ),
-        Refuter.DATA_SUBSET: None,
+        Refuter.DATA_SUBSET: rough,
         Refuter.PLACEBO_OUTCOME: (
             None
             if roles.pre_outcome or panel
