@@ -127,3 +127,18 @@ def test_verdict_go_caution_hold() -> None:
     # A failed data warning (it names a column, not a method) concerns every estimate.
     attrition = _gate("attrition", False, applies_to=["y"]).model_copy(update={"category": "data"})
     assert decide_verdict("experiment", HEADLINE, [attrition]).level == "CAUTION"
+
+
+def test_experiments_keep_the_e_value_in_the_panel_but_not_as_a_gate() -> None:
+    rng = np.random.default_rng(2)
+    t = rng.integers(0, 2, size=600)
+    frame = pd.DataFrame({"t": t, "x": rng.normal(size=600), "y": 0.05 * t + rng.normal(size=600)})
+    roles = RoleMapping(treatment="t", outcome="y", covariates=["x"])
+    estimates = [_estimate("diff_in_means", "none")]
+    lead = Headline(
+        estimand="ATE", method="diff_in_means", estimate=2.0, reason="r", methods=["diff_in_means"]
+    )
+    result = assess_robustness(frame, roles, estimates, lead, GateThresholds(), "experiment")
+    names = {g.name for g in result.gates}
+    assert "sample_ratio_mismatch" in names and "e_value" not in names
+    assert result.panels[0].e_value is not None and "randomised" in result.panels[0].notes[-1]

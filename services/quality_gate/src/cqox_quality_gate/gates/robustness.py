@@ -48,6 +48,10 @@ PRE_RMSPE_KEY = "pre_rmspe"
 SRM_EXPECTED_KEY = "srm_expected_treated_share"
 # `AnalysisSpec.sensitivity` value asking for a panel on every method.
 EVERY_METHOD = "all"
+RANDOMISED_NOTE = (
+    "Treatment was randomised, so no confounder can explain the effect unless randomisation failed "
+    "(sample_ratio_mismatch checks the arms' sizes); the E-value is shown for reference, not gated."
+)
 
 
 @dataclass(frozen=True)
@@ -367,6 +371,14 @@ def assess_robustness(
         )
         for estimate, is_headline in _panel_targets(estimates, headline, requested)
     ]
-    if panels and panels[0].headline and (gate := e_value_gate(panels[0], thresholds)) is not None:
+    # In an experiment randomisation rules confounding out (sample_ratio_mismatch checks that it
+    # held): the E-value stays in the panel but is no reason for doubt.
+    randomised = design == Design.EXPERIMENT
+    if randomised:
+        panels = [
+            p.model_copy(update={"notes": [*p.notes, RANDOMISED_NOTE]}) if p.e_value is not None else p
+            for p in panels
+        ]
+    elif panels and panels[0].headline and (gate := e_value_gate(panels[0], thresholds)) is not None:
         gates.append(gate)
     return Assessment(gates=gates, panels=panels)
