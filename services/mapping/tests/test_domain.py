@@ -378,6 +378,15 @@ def test_override_covariates_and_instrument() -> None:
     assert (result.roles.treatment, result.roles.outcome) == ("received_coupon", "spend_next_90d")
 
 
+def test_a_stated_pre_treatment_outcome_stays_a_covariate() -> None:
+    result = infer_roles(customers(), {"pre_outcome": "prior_purchases"})
+    assert result.roles.pre_outcome == "prior_purchases"  # the placebo-outcome refuter's outcome
+    assert "prior_purchases" in result.roles.covariates
+    assert (result.roles.treatment, result.roles.outcome) == ("received_coupon", "spend_next_90d")
+    with pytest.raises(MappingError, match="no such column"):
+        infer_roles(customers(), {"pre_outcome": "last_year"})
+
+
 def test_override_unknown_column_lists_available_columns() -> None:
     with pytest.raises(MappingError) as raised:
         infer_roles(customers(), {"treatment": "coupon_sent"})

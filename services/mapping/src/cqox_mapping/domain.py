@@ -111,7 +111,18 @@ _OVERRIDE_ALIASES = {
 }
 # Level overrides: which label of the treatment is treated (two levels) or the reference (arms).
 LEVEL_KEYS = ("treated_level", "reference_level")
-OVERRIDE_KEYS: tuple[str, ...] = (*SINGLE_ROLES, "covariates", "excluded", "cutoff", *LEVEL_KEYS, "design")
+# A pre-treatment outcome is only ever stated (the placebo-outcome refuter's outcome); it may stay
+# a covariate too, so it reserves no column.
+PRE_OUTCOME = "pre_outcome"
+OVERRIDE_KEYS: tuple[str, ...] = (
+    *SINGLE_ROLES,
+    "covariates",
+    "excluded",
+    "cutoff",
+    *LEVEL_KEYS,
+    "design",
+    PRE_OUTCOME,
+)
 
 # Weights of name and value evidence, and how much a name pointing elsewhere costs.
 _NAME_WEIGHT = 0.6
@@ -317,6 +328,7 @@ class _Overrides:
     cutoff: float | None
     levels: dict[str, str] = field(default_factory=dict)  # treated_level / reference_level
     design: Design | None = None  # the design the user states (e.g. that assignment was randomised)
+    pre_outcome: str | None = None  # the outcome measured before treatment, as the user names it
 
 
 def _parse_overrides(overrides: Mapping[str, str | list[str]] | None, columns: list[str]) -> _Overrides:
@@ -327,6 +339,7 @@ def _parse_overrides(overrides: Mapping[str, str | list[str]] | None, columns: l
     cutoff: float | None = None
     levels: dict[str, str] = {}
     design: Design | None = None
+    pre_outcome: str | None = None
     available = set(columns)
 
     def check(role: str, column: object) -> str:
@@ -366,6 +379,8 @@ def _parse_overrides(overrides: Mapping[str, str | list[str]] | None, columns: l
                 covariates = list(dict.fromkeys(checked))
             else:
                 excluded = list(dict.fromkeys(checked))
+        elif role == PRE_OUTCOME:
+            pre_outcome = check(role, value[0] if isinstance(value, list | tuple) and value else value)
         elif role in SINGLE_ROLES:
             if isinstance(value, list | tuple):
                 if len(value) != 1:
@@ -392,7 +407,7 @@ def _parse_overrides(overrides: Mapping[str, str | list[str]] | None, columns: l
             raise MappingError(f"column {column!r} is both excluded and set as {role}")
     if len(levels) > 1:
         raise MappingError("give either treated_level (two levels) or reference_level (arms), not both")
-    return _Overrides(singles, covariates, excluded, cutoff, levels, design)
+    return _Overrides(singles, covariates, excluded, cutoff, levels, design, pre_outcome)
 
 
 def _stated_coding(profile: Profile, column: str, given: _Overrides) -> dict[str, int]:
@@ -1226,6 +1241,7 @@ def infer_roles(
         excluded=excluded,
         cutoff=cutoff if "running_variable" in chosen else None,
         treatment_coding=coding,
+        pre_outcome=given.pre_outcome,
     )
     return MappingResult(
         roles=roles,
