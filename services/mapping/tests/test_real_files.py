@@ -389,3 +389,12 @@ def test_a_stated_running_variable_without_cutoff_never_takes_an_unrelated_treat
     assert result.roles.treatment is None and result.roles.cutoff is None
     assert result.needs_confirmation
     assert any(n.startswith("running variable 'score' but no cutoff") for n in result.notes)
+
+
+def test_a_coding_applies_to_float_and_boolean_columns_as_their_levels_read() -> None:
+    from cqox_mapping.structure import zero_one
+
+    floats = pd.Series([0.0, 1.0, np.nan, 1.0])
+    assert zero_one(floats, {"0": 0, "1": 1}).tolist()[:2] == [0.0, 1.0]
+    flags = pd.Series(np.array([True, False, True]))
+    assert zero_one(flags, {"False": 0, "True": 1}).tolist() == [1.0, 0.0, 1.0]

@@ -50,13 +50,22 @@ class Threshold:
     point_mass: float  # largest share of one value on the untreated side (0 … 1)
 
 
+def _level(value: object) -> str:
+    """A value as the coding names its level: 1.0 as '1', numpy booleans as 'True' (as the profile does)."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, np.bool_):
+        return str(bool(value))
+    return str(value)
+
+
 def zero_one(series: pd.Series, coding: dict[str, int] | None = None) -> pd.Series | None:
     """The column as a float 0/1 series (NaN kept), or None when it is not two-level."""
     values = series.dropna()
     if values.nunique() != 2:
         return None
     if coding:
-        mapped = series.map(lambda v: coding.get(str(v)) if pd.notna(v) else np.nan)
+        mapped = series.map(lambda v: coding.get(_level(v)) if pd.notna(v) else np.nan)
         return pd.to_numeric(mapped, errors="coerce").astype(float)
     if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
         numbers = pd.to_numeric(series, errors="coerce").astype(float)
