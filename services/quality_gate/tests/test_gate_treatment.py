@@ -54,7 +54,7 @@ def test_more_than_two_levels_has_no_indicator() -> None:
         (["はい", "いいえ", "はい"], {"いいえ": 0, "はい": 1}, "はい", [1.0, 0.0, 1.0]),
         # Sorted-text order alone would call "B" treated; the confirmed mapping says otherwise.
         (["A", "B", "A"], {"A": 1, "B": 0}, "A", [1.0, 0.0, 1.0]),
-        ([1.0, 2.0, 1.0], {"1": 0, "2": 1}, "2.0", [0.0, 1.0, 0.0]),
+        ([1.0, 2.0, 1.0], {"1": 0, "2": 1}, "2", [0.0, 1.0, 0.0]),
     ],
 )
 def test_the_mappings_coding_decides_the_treated_level(values, coding, treated, indicator) -> None:  # type: ignore[no-untyped-def]

@@ -208,11 +208,15 @@ class Evidence:
 
 
 def treatment_coding(p: Profile, dictionaries: tuple[SynonymDictionary, ...]) -> dict[str, int]:
-    """0/1 coding of a two-level column: the level that reads as treated is 1 ('はい' → 1)."""
+    """0/1 coding of a two-level column: the level that reads as treated is 1 ('はい' → 1).
+
+    Always explicit, also for 0/1 and boolean columns ({'0': 0, '1': 1}, {'False': 0, 'True': 1}):
+    the quality gate and the estimator apply it with one function and need not guess.
+    """
     if not p.is_binary:
         return {}
     if p.is_zero_one:
-        return {}
+        return {level: int(level in ("1", "True")) for level in p.levels}
     first, second = p.levels
     treated = frozenset().union(*(d.treatment_levels for d in dictionaries))
     control = frozenset().union(*(d.control_levels for d in dictionaries))

@@ -42,9 +42,11 @@ def apply_coding(values: pd.Series, coding: dict[str, int], name: str) -> tuple[
     present = values.notna().to_numpy()
     observed = values[present]
     lookup = {str(label).strip(): code for label, code in coding.items()}
+    shown: dict[str, str] = {}  # the coding's own label of each value read (2.0 is shown as '2')
     if pd.api.types.is_numeric_dtype(observed) and not pd.api.types.is_bool_dtype(observed):
-        by_value = {_as_float(label): code for label, code in lookup.items()}
-        lookup = {str(value): code for value, code in by_value.items() if value is not None}
+        by_value = {(_as_float(label), label): code for label, code in lookup.items()}
+        lookup = {str(value): code for (value, _), code in by_value.items() if value is not None}
+        shown = {str(value): label for (value, label) in by_value if value is not None}
         text = observed.astype(float).astype(str)
     else:
         text = observed.astype(str).str.strip()
@@ -58,7 +60,10 @@ def apply_coding(values: pd.Series, coding: dict[str, int], name: str) -> tuple[
         )
     codes = np.full(len(values), np.nan)
     codes[present] = np.asarray(text.map(lookup), dtype=float)
-    used = {label: lookup[label] for label in sorted(set(text), key=lambda label: -lookup[label])}
+    used = {
+        shown.get(label, label): lookup[label]
+        for label in sorted(set(text), key=lambda label: -lookup[label])
+    }
     return codes, used
 
 
