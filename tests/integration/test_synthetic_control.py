@@ -46,3 +46,10 @@ def test_one_treated_state_gets_a_synthetic_control(api: httpx.Client, tmp_path:
     assert not gates["treated_clusters"]["passed"] and gates["treated_clusters"]["applies_to"] == ["twfe"]
     assert analysis["headline"]["estimand"] == "ATT"
     assert analysis["headline"]["method"] == "synthetic_control"
+    # The donors reproduce the treated state's path up to its noise (pre-RMSPE 22 % of the outcome's
+    # SD, under the 50 % that marks gross misfit), and the headline gets no confounding measure:
+    # the design identifies it.
+    assert gates["pre_period_fit"]["passed"], gates["pre_period_fit"]
+    assert gates["pre_period_fit"]["value"] < 0.5
+    assert analysis["sensitivity"][0]["e_value"] is None and analysis["sensitivity"][0]["notes"]
+    assert analysis["verdict"]["level"] in ("GO", "CAUTION")

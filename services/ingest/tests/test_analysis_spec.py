@@ -21,3 +21,14 @@ def test_a_bad_role_value_is_a_422_naming_it() -> None:
     with pytest.raises(HTTPException) as caught:
         spec_from_form(json.dumps({"roles": {"treatment": {"nested": 1}}}))
     assert caught.value.status_code == 422 and "roles.treatment" in str(caught.value.detail)
+
+
+def test_a_mapping_confirmation_may_state_the_design() -> None:
+    """Randomisation cannot be seen in the data; PUT /v1/datasets/{id}/mapping may say it."""
+    from cqox_ingest.datasets.mapping import _checked_roles
+
+    columns = {"t", "y"}
+    assert _checked_roles({"treatment": "t", "design": "experiment"}, columns)["design"] == "experiment"
+    with pytest.raises(HTTPException) as caught:
+        _checked_roles({"design": "randomised"}, columns)
+    assert caught.value.status_code == 422 and "experiment" in str(caught.value.detail)

@@ -64,7 +64,7 @@ def test_pre_period_fit_relative_to_the_outcome_scale() -> None:
     roles = RoleMapping(treatment="t", outcome="y")
     frame = pd.DataFrame({"t": [0, 1] * 50, "y": np.linspace(0, 100, 100)})  # SD 29.3
     good = [_estimate("synthetic_control", "design", "ATT", diagnostics={"pre_rmspe": 1.0})]
-    bad = [_estimate("synthetic_control", "design", "ATT", diagnostics={"pre_rmspe": 10.0})]
+    bad = [_estimate("synthetic_control", "design", "ATT", diagnostics={"pre_rmspe": 20.0})]
     passed = pre_period_fit_gate(frame, roles, good, GateThresholds())
     failed = pre_period_fit_gate(frame, roles, bad, GateThresholds())
     assert passed is not None and passed.passed and passed.value == pytest.approx(1 / 29.30, rel=1e-3)

@@ -15,7 +15,7 @@ from fastapi import HTTPException
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cqox_contracts.v1 import AnalysisSpec, ColumnSchema, DatasetConfirmed, DatasetRef
+from cqox_contracts.v1 import AnalysisSpec, ColumnSchema, DatasetConfirmed, DatasetRef, Design
 from cqox_ingest import audit
 from cqox_ingest.datasets.models import MappingConfirmed, MappingIn, MappingLinks
 from cqox_ingest.db.models import Analysis, Dataset, DatasetVersion
@@ -132,6 +132,14 @@ def _checked_roles(
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise HTTPException(422, f"{role!r} must be a number, got {value!r}")
             checked[role] = str(value)
+            continue
+        if role == "design":
+            # Randomisation cannot be seen in the data: the user may state the design.
+            if not isinstance(value, str) or value not in set(Design):
+                raise HTTPException(
+                    422, f"'design' must be one of {', '.join(sorted(Design))}, got {value!r}"
+                )
+            checked[role] = value
             continue
         if role in _LEVEL_KEYS:
             if not isinstance(value, str) or not value.strip():

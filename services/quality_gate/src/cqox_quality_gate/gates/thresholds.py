@@ -162,11 +162,12 @@ class GateThresholds(BaseModel):
         description="Below this chi-square p-value the arms' sizes do not match the design (sample_ratio_mismatch).",
     )
     max_pre_rmspe_share: float = Field(
-        default=0.1,
+        default=0.5,
         gt=0,
         description=(
             "Largest pre-adoption RMSPE of a synthetic control, as a share of the outcome's SD "
-            "(pre_period_fit)."
+            "(pre_period_fit): a check for gross misfit, since the treated unit's own noise, which "
+            "no fit removes, can be a third of the SD."
         ),
     )
     sensitivity_alpha: float = Field(
