@@ -177,7 +177,8 @@ class RefutationRequested(Event):
     seed: int
     options: dict[str, float | int | str | bool] = Field(default_factory=dict)
     refuters: list[str] = Field(
-        default_factory=list, description="Refuters to run (vocabulary.Refuter); empty: every one that applies."
+        default_factory=list,
+        description="Refuters to run (vocabulary.Refuter); empty: every one that applies.",
     )
 
 
