@@ -31,6 +31,10 @@ from cqox_contracts.v1 import (
     MethodFailure,
     NotificationDelivered,
     NotificationFailed,
+    Refutation,
+    RefutationCompleted,
+    RefutationFailed,
+    RefutationRequested,
     ReportGenerated,
     RoleAssignment,
     RoleMapping,
@@ -171,6 +175,14 @@ def sample_events() -> dict[str, Event]:
             **ENV, original_subject="cqox.v1.dataset.mapped", consumer="quality-gate",
             deliveries=5, reason="handler error", payload="{}",
         ),
+        RefutationRequested(
+            **ENV, analysis_id=AID, method="ols", dataset=DATASET, roles=ROLES, design="observational", seed=1,
+        ),
+        RefutationCompleted(
+            **ENV, analysis_id=AID, method="ols",
+            refutations=[Refutation(method="ols", refuter="placebo_treatment", expectation="zero")],
+        ),
+        RefutationFailed(**ENV, analysis_id=AID, method="ols", reason="singular design"),
     ]  # fmt: skip
     return {e.event_type: e for e in events}
 
