@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from cqox_contracts.v1 import Refuter
+
 ICONS = {
     "dataset.ingested": "⬆",
     "dataset.mapped": "🧭",
@@ -93,10 +95,13 @@ def print_results(analysis: dict[str, Any], truth: float | None, out=print) -> N
         out(f"  {f['method']:<18} failed: {f['reason']}")
     out("\nQuality gates")
     for g in analysis.get("gates", []):
+        if _refuter_of(g) is not None:
+            continue  # summarised per refuter below
         mark = "pass" if g["passed"] else ("FAIL" if g["severity"] == "error" else "warn")
         out(
             f"  [{mark}] {g['category']:<6} {g['name']:<32} value={_num(g['value'])} threshold={_num(g['threshold'])}"
         )
+    print_refuters(analysis, out=out)
     print_sensitivity(analysis, out=out)
     print_verdict(analysis, out=out)
     report = analysis.get("report") or {}
@@ -106,6 +111,35 @@ def print_results(analysis: dict[str, Any], truth: float | None, out=print) -> N
             out(f"        {Path(report['path']).with_suffix('.pdf')} (PDF)")
         if report.get("headline"):
             out(f"        {report['headline']}")
+
+
+def _refuter_of(gate: dict[str, Any]) -> str | None:
+    """The refuter a `<refuter>[<method>]` gate reports, or None for any other gate."""
+    name = str(gate.get("name", ""))
+    refuter = name.split("[", 1)[0]
+    return refuter if name.endswith("]") and refuter in set(Refuter) else None
+
+
+def print_refuters(analysis: dict[str, Any], out=print) -> None:  # type: ignore[no-untyped-def]
+    """One line per refuter: how many refuted methods pass, and the ones that do not, with values."""
+    by_refuter: dict[str, list[dict[str, Any]]] = {}
+    for gate in analysis.get("gates", []):
+        if (refuter := _refuter_of(gate)) is not None:
+            by_refuter.setdefault(refuter, []).append(gate)
+    if not by_refuter:
+        return
+    out("\nRefuters (placebo checks of each refuted method)")
+    for refuter, gates in by_refuter.items():
+        passed = sum(1 for g in gates if g["passed"])
+        others = [
+            f"{', '.join(g['applies_to'])} {'not run' if g['severity'] == 'info' else 'warn'}"
+            f" value={_num(g['value'])}"
+            for g in gates
+            if not g["passed"]
+        ]
+        threshold = _num(gates[0]["threshold"])
+        tail = f"; {'; '.join(others)}" if others else ""
+        out(f"  {refuter:<20} {passed}/{len(gates)} pass (threshold {threshold}){tail}")
 
 
 def print_sensitivity(analysis: dict[str, Any], out=print) -> None:  # type: ignore[no-untyped-def]
