@@ -298,13 +298,16 @@ def nonlinear_effect(x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
     return 1.5 + 0.6 * x1 + 0.8 * (x2**2 - 1.0 / 3.0)
 
 
+def _nonlinear_logit(x1: np.ndarray, x2: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    return 0.5 * x1 - 0.5 * x2 + 0.8 * x1 * x2 + shift
+
+
 def nonlinear(n: int = 2000, seed: int = 0, *, randomised: bool = False) -> pd.DataFrame:
     """Nonlinear confounding and an effect that varies with the covariates (ATE 1.5).
 
-    P(t = 1 | x) = expit(0.5 x1 - 0.5 x2 + 1.2 x1 x2 + 0.5 (x1^2 - 1) + segment shift): an
-    interaction and a square in the propensity. Baseline 1 + x1 + 0.8 x2 + 0.8 x1^2 +
-    1.5 sin(2 x1) + 1.2 x1 x2 + 1.2 shift + 0.5 x3 (periodic, quadratic and interaction terms the
-    linear models miss, aligned with the propensity's); effect `nonlinear_effect(x1, x2)`: linear in
+    P(t = 1 | x) = expit(0.5 x1 - 0.5 x2 + 0.8 x1 x2 + segment shift): an interaction in the
+    propensity. Baseline 1 + x1 + 0.8 x2 + 0.4 x1^2 + 0.8 sin(2 x1) + 0.6 x1 x2 + 1.2 shift +
+    0.5 x3 (periodic, quadratic and interaction terms the linear models miss); effect `nonlinear_effect(x1, x2)`: linear in
     x1, quadratic in x2, 1.5 on average (the ATE); the ATT and ATO are larger (the treated have
     higher x1). x3 matters for the outcome only. Columns as `confounded`, plus x3 and the true
     unit effect `tau` (for benchmarks; never a covariate).
@@ -315,11 +318,10 @@ def nonlinear(n: int = 2000, seed: int = 0, *, randomised: bool = False) -> pd.D
     x3 = rng.normal(size=n)
     segment = rng.choice(["a", "b", "c"], size=n)
     shift = pd.Series(segment).map({"a": 0.0, "b": 0.5, "c": -0.5}).to_numpy()
-    logit = 0.5 * x1 - 0.5 * x2 + 1.2 * x1 * x2 + 0.5 * (x1**2 - 1) + shift
-    propensity = np.full(n, 0.5) if randomised else expit(logit)
+    propensity = np.full(n, 0.5) if randomised else expit(_nonlinear_logit(x1, x2, shift))
     treated = (rng.random(n) < propensity).astype(int)
     baseline = (
-        1.0 + x1 + 0.8 * x2 + 0.8 * x1**2 + 1.5 * np.sin(2 * x1) + 1.2 * x1 * x2 + 1.2 * shift + 0.5 * x3
+        1.0 + x1 + 0.8 * x2 + 0.4 * x1**2 + 0.8 * np.sin(2 * x1) + 0.6 * x1 * x2 + 1.2 * shift + 0.5 * x3
     )
     tau = nonlinear_effect(x1, x2)
     y = baseline + tau * treated + rng.normal(size=n)
@@ -336,10 +338,55 @@ def nonlinear_truths(seed: int = 12_345, n: int = 2_000_000) -> dict[str, float]
     rng.normal(size=n)  # x3
     segment = rng.choice(["a", "b", "c"], size=n)
     shift = pd.Series(segment).map({"a": 0.0, "b": 0.5, "c": -0.5}).to_numpy()
-    e = expit(0.5 * x1 - 0.5 * x2 + 1.2 * x1 * x2 + 0.5 * (x1**2 - 1) + shift)
+    e = expit(_nonlinear_logit(x1, x2, shift))
     tau = frame["tau"].to_numpy()
     return {
         "ATE": 1.5,
         "ATT": float((e * tau).sum() / e.sum()),
         "ATO": float((e * (1 - e) * tau).sum() / (e * (1 - e)).sum()),
     }
+
+
+def many_covariates(
+    n: int = 2000, seed: int = 0, *, effect: float = 2.5, n_numeric: int = 52, overlap: str = "good"
+) -> pd.DataFrame:
+    """Many correlated numeric covariates on mixed scales and string categories, known ATE.
+
+    Like the semi-synthetic benchmark files (ACIC 2016: 58 covariates, three of them text codes):
+    `n_numeric` numeric columns n1.. driven by four common factors (pairwise correlations up to
+    about 0.8), some on scales of thousands, some counts, some binary; three text categories c1
+    (6 levels), c2 (16 levels, some rare) and c3 (5 levels). Treatment and outcome depend on a few
+    of them nonlinearly; the effect varies (effect + 0.5 n1 on the standardised scale, mean
+    `effect`). overlap="poor" makes the propensity steep, so many units have propensities near 0
+    or 1 (few comparable counterparts). Column `tau` holds the true unit effects (not a covariate).
+    """
+    rng = np.random.default_rng(seed)
+    factors = rng.normal(size=(n, 4))
+    loadings = rng.uniform(-1.0, 1.0, size=(4, n_numeric))
+    latent = factors @ loadings + rng.normal(scale=0.6, size=(n, n_numeric))
+    latent = (latent - latent.mean(axis=0)) / latent.std(axis=0)
+    columns: dict[str, np.ndarray] = {}
+    for j in range(n_numeric):
+        z = latent[:, j]
+        if j % 7 == 3:
+            columns[f"n{j + 1}"] = np.round(np.exp(8 + 0.5 * z))  # money, thousands
+        elif j % 7 == 5:
+            columns[f"n{j + 1}"] = rng.poisson(np.exp(0.5 + 0.4 * z)).astype(float)  # counts
+        elif j % 7 == 6:
+            columns[f"n{j + 1}"] = (z > 0.3).astype(float)  # flags
+        else:
+            columns[f"n{j + 1}"] = 10 * z + 50  # scores
+    c1 = rng.choice(list("ABCDEF"), size=n, p=[0.3, 0.25, 0.2, 0.15, 0.07, 0.03])
+    c2 = np.array([f"L{k:02d}" for k in rng.zipf(1.8, size=n).clip(1, 16)])
+    c3 = np.where(
+        factors[:, 0] + rng.normal(size=n) > 0, rng.choice(list("VW"), n), rng.choice(list("XYZ"), n)
+    )
+    z1, z2, z3 = latent[:, 0], latent[:, 1], latent[:, 2]
+    steep = 2.5 if overlap == "poor" else 0.7
+    logit = steep * (z1 - 0.5 * z2 + 0.4 * z1 * z3) + 0.4 * (c1 == "A") - 0.5 * (c3 == "X")
+    treated = (rng.random(n) < expit(logit - 0.3)).astype(int)
+    tau = effect + 0.5 * z1
+    baseline = 3 * z1 + 2 * z2 + np.sin(2 * z3) + z2**2 + 1.5 * (c1 == "B") + 0.8 * (c2 == "L01")
+    y = baseline + tau * treated + rng.normal(scale=2.0, size=n)
+    frame = pd.DataFrame({"treated": treated, "y": y, **columns, "c1": c1, "c2": c2, "c3": c3, "tau": tau})
+    return frame

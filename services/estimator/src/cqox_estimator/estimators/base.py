@@ -79,6 +79,10 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
     # covariate barely at all, which the data_subset and random_common_cause refuters test.
     # Nearest-neighbour matching is not (Abadie & Imbens 2008): any change re-matches units.
     smooth: ClassVar[bool] = True
+    # "linear" when the method's only models of the outcome or the treatment are linear (OLS, a
+    # logistic propensity, linear balance conditions): reported in the diagnostics, so the
+    # linear_misspecification gate can name it when the data show nonlinear confounding.
+    model_form: ClassVar[str] = "flexible"
     # Panel methods also need every row's unit and period (`fit(..., unit=, time=)`).
     panel: ClassVar[bool] = False
     # Multi-arm methods accept t coded 0..k-1 (0 = reference) and report every arm vs arm 0.
@@ -223,6 +227,8 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
         if design is not None:
             diagnostics.update(design.describe())
         diagnostics.update(self.diagnostics_)
+        if self.model_form == "linear":
+            diagnostics["model_form"] = "linear"
         if self.effects_ is not None:
             names = design.covariate_names if design is not None else []
             diagnostics.update(summarize_effects(self.effects_, self.X_, names))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,6 +20,9 @@ from cqox_estimator.estimators.nuisance import (
 
 # Default cap on the rows each causal-forest tree is grown on (see CausalForest.max_samples).
 MAX_ROWS_PER_TREE = 10_000
+# Each causal-forest leaf keeps at least this share of the sample's treatment variance (EconML's
+# `min_var_fraction_leaf`, checked on the honest half too).
+MIN_TREATMENT_VARIANCE_SHARE = 0.1
 
 
 class _EconMLDML(CausalEstimator):
@@ -35,17 +38,21 @@ class _EconMLDML(CausalEstimator):
         outcome_model: str = "linear",
         propensity_model: str = "linear",
         n_folds: int = 3,
+        n_repeats: int = 3,
         random_state: int = 0,
     ) -> None:
         self.outcome_model = outcome_model
         self.propensity_model = propensity_model
         self.n_folds = n_folds
+        self.n_repeats = n_repeats
         self.random_state = random_state
 
     def _check_params(self) -> None:
         check_first_stage("outcome_model", self.outcome_model)
         check_first_stage("propensity_model", self.propensity_model)
         check_folds(self.n_folds)
+        if not isinstance(self.n_repeats, Integral) or isinstance(self.n_repeats, bool) or self.n_repeats < 1:
+            raise EstimationError(f"n_repeats must be a positive integer, got {self.n_repeats!r}")
 
     def _nuisances(self) -> dict[str, object]:
         seed = int(self.random_state)
@@ -54,6 +61,10 @@ class _EconMLDML(CausalEstimator):
             "model_t": propensity_learner(self.propensity_model, seed),
             "discrete_treatment": True,
             "cv": int(self.n_folds),
+            # Cross-fitting repeated on fresh fold splits, nuisances averaged (EconML's mc_iters):
+            # one split's luck moved the estimate by about an SE between seeds on poor overlap.
+            "mc_iters": int(self.n_repeats),
+            "mc_agg": "mean",
             "random_state": seed,
         }
 
@@ -67,16 +78,26 @@ class _EconMLDML(CausalEstimator):
 class LinearDML(_EconMLDML):
     """EconML `LinearDML`: residual-on-residual regression with an effect linear in X.
 
-    Outcome and treatment are residualised on X by cross-fitted first stages; the final stage
-    regresses outcome residuals on treatment residuals times (1, X). The ATE is the mean CATE,
-    with its SE from the final stage's (heteroskedasticity-robust) covariance.
+    Outcome and treatment are residualised on X (standardised, for the final stage's numerics)
+    by cross-fitted first stages; the final stage regresses outcome residuals on treatment
+    residuals times (1, X). The per-unit effects are that linear CATE. The ATE is its doubly
+    robust average: the mean of theta(x) + (y_res - theta(x) t_res) t_res / (e (1 - e)) with the
+    cross-fitted propensity e clipped to [trim, 1 - trim], and its SE from those scores. The plain
+    mean of the linear CATE (EconML's `ate`) is right only when the effect is linear in X, and
+    where the treatment residuals are small (poor overlap, many covariates) its coefficients
+    extrapolate wildly; it is reported as `ate_mean_cate` with its SE.
 
     Parameters
     ----------
-    outcome_model, propensity_model : {"linear", "lightgbm"}, default "linear"
-        First stages (fast; EconML's 'auto' model selection is far slower).
+    outcome_model, propensity_model : {"linear", "lightgbm"}, default "lightgbm"
+        First stages (fast LightGBM; linear ones are biased when confounding is nonlinear;
+        EconML's 'auto' model selection is far slower).
     n_folds : int, default 3
         Cross-fitting folds.
+    n_repeats : int, default 3
+        Cross-fitting repeated on this many fold splits, nuisances averaged (seed stability).
+    trim : float, default 0.01
+        Propensities are clipped to [trim, 1 - trim] in the doubly robust average.
     random_state : int, default 0
         Seed of the folds and first stages.
 
@@ -89,6 +110,30 @@ class LinearDML(_EconMLDML):
     estimand = "ATE"
     multi_arm = True
 
+    def __init__(
+        self,
+        *,
+        outcome_model: str = "lightgbm",
+        propensity_model: str = "lightgbm",
+        n_folds: int = 3,
+        n_repeats: int = 3,
+        trim: float = 0.01,
+        random_state: int = 0,
+    ) -> None:
+        super().__init__(
+            outcome_model=outcome_model,
+            propensity_model=propensity_model,
+            n_folds=n_folds,
+            n_repeats=n_repeats,
+            random_state=random_state,
+        )
+        self.trim = trim
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if not isinstance(self.trim, Real) or not 0 <= self.trim < 0.5:
+            raise EstimationError(f"trim must be in [0, 0.5), got {self.trim!r}")
+
     def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
         from econml.dml import LinearDML as EconLinearDML
 
@@ -98,10 +143,30 @@ class LinearDML(_EconMLDML):
                 raise EstimationError(f"too few rows per arm for {self.n_folds}-fold cross-fitting")
         else:
             check_folds(self.n_folds, t)
-        features = self._features(X)
-        model = EconLinearDML(**self._nuisances()).fit(y, t, X=features)
+        features = _standardise(self._features(X))
+        model = EconLinearDML(**self._nuisances()).fit(y, t, X=features, cache_values=True)
         inference = model.ate_inference(X=features)
+        effects = np.asarray(model.effect(features, T0=0, T1=1), dtype=float).reshape(-1)
+        mean_cate = float(np.ravel(inference.mean_point)[0])
+        mean_cate_se = float(np.ravel(inference.stderr_mean)[0])
+        ate, stderr, method_note = (
+            mean_cate,
+            mean_cate_se,
+            "mean of the linear CATE, final-stage HC covariance",
+        )
+        robust: dict[str, float | str | None] = {}
         contrasts: tuple[Contrast, ...] = ()
+        if k == 2:
+            scores, n_clipped = _dr_scores(model, features, effects, float(self.trim))
+            if scores is not None:
+                ate, stderr = float(scores.mean()), float(scores.std(ddof=1) / np.sqrt(scores.size))
+                method_note = "doubly robust average of the linear CATE, influence-function SE"
+                robust = {
+                    "ate_mean_cate": mean_cate,
+                    "se_mean_cate": mean_cate_se,
+                    "n_clipped": float(n_clipped),
+                    "trim": float(self.trim),
+                }
         if k > 2:
             per_arm = [model.ate_inference(X=features, T0=0, T1=j) for j in range(1, k)]
             contrasts = tuple(
@@ -109,18 +174,19 @@ class LinearDML(_EconMLDML):
                 for arm in per_arm
             )
         return FitSummary(
-            ate=float(np.ravel(inference.mean_point)[0]),
-            stderr=float(np.ravel(inference.stderr_mean)[0]),
+            ate=ate,
+            stderr=stderr,
             contrasts=contrasts,
-            inference=f"EconML LinearDML final-stage HC covariance ({self.n_folds}-fold cross-fitting)",
+            inference=f"EconML LinearDML: {method_note} ({self.n_folds}-fold cross-fitting)",
             diagnostics={
                 "outcome_model": self.outcome_model,
                 "propensity_model": self.propensity_model,
                 "n_folds": float(self.n_folds),
                 "nuisance_score_y": _mean_score(model.nuisance_scores_y),
                 "nuisance_score_t": _mean_score(model.nuisance_scores_t),
+                **robust,
             },
-            effects=np.asarray(model.effect(features, T0=0, T1=1), dtype=float).reshape(-1),
+            effects=effects,
         )
 
 
@@ -145,6 +211,8 @@ class CausalForest(_EconMLDML):
         First stages.
     n_folds : int, default 3
         Cross-fitting folds.
+    n_repeats : int, default 3
+        Cross-fitting repeated on this many fold splits, nuisances averaged (seed stability).
     random_state : int, default 0
         Seed of the folds, first stages and forest.
     """
@@ -161,12 +229,14 @@ class CausalForest(_EconMLDML):
         outcome_model: str = "lightgbm",
         propensity_model: str = "lightgbm",
         n_folds: int = 3,
+        n_repeats: int = 3,
         random_state: int = 0,
     ) -> None:
         super().__init__(
             outcome_model=outcome_model,
             propensity_model=propensity_model,
             n_folds=n_folds,
+            n_repeats=n_repeats,
             random_state=random_state,
         )
         self.n_estimators = n_estimators
@@ -217,6 +287,10 @@ class CausalForest(_EconMLDML):
                 n_estimators=int(self.n_estimators),
                 min_samples_leaf=int(self.min_samples_leaf),
                 max_samples=self._subsample(y.shape[0]),
+                # No leaf without treatment variation: where one arm is (nearly) absent a leaf's
+                # effect is a ratio of tiny residual covariances and explodes (poor overlap).
+                min_var_fraction_leaf=MIN_TREATMENT_VARIANCE_SHARE,
+                min_var_leaf_on_val=True,
                 n_jobs=1,
             ).fit(y, t, X=features)
         # EconML warns e.g. when too few trees leave rows without out-of-bag predictions.
@@ -238,6 +312,36 @@ class CausalForest(_EconMLDML):
             },
             effects=np.asarray(model.effect(features), dtype=float).reshape(-1),
         )
+
+
+def _standardise(X: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Columns centred and scaled to unit SD (constant columns only centred): the CATE's
+    coefficients are then comparable and the final stage well conditioned with dummies of rare
+    categories beside large-valued numbers; effects are unchanged (an affine map of X)."""
+    scale = X.std(axis=0)
+    return np.asarray((X - X.mean(axis=0)) / np.where(scale > 0, scale, 1.0), dtype=float)
+
+
+def _dr_scores(
+    model: object, features: NDArray[np.float64], effects: NDArray[np.float64], trim: float
+) -> tuple[NDArray[np.float64] | None, int]:
+    """Doubly robust scores of a binary-treatment DML fit from its cached cross-fitted residuals.
+
+    With mu_t(x) = q(x) + theta(x) (t - e(x)), AIPW's score is theta(x) + (y_res - theta(x) t_res)
+    t_res / (e (1 - e)). None when the cached residuals are not in the input's row order.
+    """
+    y_res, t_res, cached_x, _ = model.residuals_  # type: ignore[attr-defined]
+    if cached_x is None or not np.array_equal(np.asarray(cached_x), features):
+        return None, 0
+    y_res = np.asarray(y_res, dtype=float).reshape(-1)
+    t_res = np.asarray(t_res, dtype=float).reshape(y_res.shape[0], -1)[:, 0]
+    cached = model._cached_values  # type: ignore[attr-defined]
+    treated = np.asarray(cached.T, dtype=np.float64).reshape(-1)
+    raw = treated - t_res
+    propensity = np.clip(raw, trim, 1 - trim)
+    residual_t = treated - propensity
+    scores = effects + (y_res - effects * residual_t) * residual_t / (propensity * (1 - propensity))
+    return np.asarray(scores, dtype=float), int((propensity != raw).sum())
 
 
 def _rows_per_tree(subsample: float | int, n: int) -> int:

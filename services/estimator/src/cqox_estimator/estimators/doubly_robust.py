@@ -14,6 +14,7 @@ from cqox_contracts.v1 import Adjustment
 from cqox_estimator.estimators.base import CausalEstimator, Contrast, Diagnostics, FitSummary
 from cqox_estimator.estimators.errors import EstimationError
 from cqox_estimator.estimators.nuisance import (
+    AUTO,
     check_first_stage,
     check_folds,
     crossfit,
@@ -33,8 +34,8 @@ class _CrossFitted(CausalEstimator):
     def __init__(
         self,
         *,
-        outcome_model: str = "linear",
-        propensity_model: str = "linear",
+        outcome_model: str = AUTO,
+        propensity_model: str = AUTO,
         n_folds: int = 5,
         trim: float = 0.01,
         random_state: int = 0,
@@ -46,8 +47,8 @@ class _CrossFitted(CausalEstimator):
         self.random_state = random_state
 
     def _check_params(self) -> None:
-        check_first_stage("outcome_model", self.outcome_model)
-        check_first_stage("propensity_model", self.propensity_model)
+        check_first_stage("outcome_model", self.outcome_model, auto=True)
+        check_first_stage("propensity_model", self.propensity_model, auto=True)
         check_folds(self.n_folds)
         if not isinstance(self.trim, Real) or not 0 <= self.trim < 0.5:
             raise EstimationError(f"trim must be in [0, 0.5), got {self.trim!r}")
@@ -55,28 +56,51 @@ class _CrossFitted(CausalEstimator):
     def _scores(
         self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]
     ) -> tuple[NDArray[np.float64], Diagnostics]:
-        """AIPW pseudo-outcomes (one per unit) and nuisance diagnostics."""
+        """AIPW pseudo-outcomes (one per unit) and nuisance diagnostics.
+
+        When both linear and flexible nuisances were cross-fitted (`auto`), the estimate with the
+        linear ones is reported too (`estimate_linear_nuisances`), with its distance from this
+        one in this one's SEs (`linear_nuisance_shift_se`): how much a linear model's answer
+        would differ on these data.
+        """
         check_folds(self.n_folds, t)
-        mu0, mu1, raw = crossfit(
+        fit = crossfit(
             y, t, X,
             outcome_model=self.outcome_model, propensity_model=self.propensity_model,
             n_folds=int(self.n_folds), seed=int(self.random_state),
         )  # fmt: skip
-        propensity = np.clip(raw, self.trim, 1 - self.trim)
-        fitted = np.where(t == 1, mu1, mu0)
-        scores = mu1 - mu0 + t * (y - mu1) / propensity - (1 - t) * (y - mu0) / (1 - propensity)
-        eps = 1e-12
-        log_loss = -np.mean(t * np.log(np.clip(raw, eps, 1)) + (1 - t) * np.log(np.clip(1 - raw, eps, 1)))
+        scores = self._score(y, t, fit.mu0, fit.mu1, fit.propensity)
         diagnostics: Diagnostics = {
-            **propensity_summary(raw, t),
-            "outcome_model": self.outcome_model,
-            "propensity_model": self.propensity_model,
+            **propensity_summary(fit.propensity, t),
+            **fit.diagnostics,
             "n_folds": float(self.n_folds),
-            "outcome_r2_oof": float(1 - np.mean((y - fitted) ** 2) / y.var()) if y.var() > 0 else None,
-            "propensity_log_loss_oof": float(log_loss),
-            "n_clipped": float((propensity != raw).sum()),
+            "n_clipped": float(((fit.propensity < self.trim) | (fit.propensity > 1 - self.trim)).sum()),
         }
+        if (
+            "linear" in fit.candidates
+            and "linear" in fit.propensities
+            and (fit.outcome_model != "linear" or fit.propensity_model != "linear")
+        ):
+            mu0, mu1 = fit.candidates["linear"]
+            linear = self._score(y, t, mu0, mu1, fit.propensities["linear"]).mean()
+            stderr = scores.std(ddof=1) / np.sqrt(scores.size)
+            diagnostics["estimate_linear_nuisances"] = float(linear)
+            diagnostics["linear_nuisance_shift_se"] = float(abs(linear - scores.mean()) / stderr)
         return scores, diagnostics
+
+    def _score(
+        self,
+        y: NDArray[np.float64],
+        t: NDArray[np.int64],
+        mu0: NDArray[np.float64],
+        mu1: NDArray[np.float64],
+        raw: NDArray[np.float64],
+    ) -> NDArray[np.float64]:
+        """The doubly robust score of every unit, propensities clipped to [trim, 1 - trim]."""
+        propensity = np.clip(raw, self.trim, 1 - self.trim)
+        return np.asarray(
+            mu1 - mu0 + t * (y - mu1) / propensity - (1 - t) * (y - mu0) / (1 - propensity), dtype=float
+        )
 
 
 class AugmentedIPW(_CrossFitted):
@@ -88,8 +112,12 @@ class AugmentedIPW(_CrossFitted):
 
     Parameters
     ----------
-    outcome_model, propensity_model : {"linear", "lightgbm"}, default "linear"
-        First-stage learners (linear/logistic regression or a small LightGBM).
+    outcome_model, propensity_model : {"auto", "linear", "lightgbm"}, default "auto"
+        First-stage learners: linear/logistic regression, a small LightGBM, or `auto`, both
+        cross-fitted on the same folds and the one with the smaller out-of-fold loss used
+        (`nuisance.crossfit`; a multi-valued treatment uses linear ones). With `auto` the
+        diagnostics also give the estimate with linear nuisances and how far the linear models
+        miss (`linear_misfit_outcome_r2`, `linear_misfit_propensity`).
     n_folds : int, default 5
         Cross-fitting folds.
     trim : float, default 0.01
@@ -124,9 +152,12 @@ class AugmentedIPW(_CrossFitted):
         n_folds = int(self.n_folds)
         if np.bincount(t).min() < 2 * n_folds:
             raise EstimationError(f"too few rows per arm for {n_folds}-fold cross-fitting")
+        # No selection across arms yet: `auto` is linear for a multi-valued treatment.
+        outcome_model = "linear" if self.outcome_model == AUTO else self.outcome_model
+        propensity_model = "linear" if self.propensity_model == AUTO else self.propensity_model
         mu, raw = _crossfit_arms(
             y, t, X,
-            outcome_model=self.outcome_model, propensity_model=self.propensity_model,
+            outcome_model=outcome_model, propensity_model=propensity_model,
             n_folds=n_folds, seed=int(self.random_state),
         )  # fmt: skip
         propensity = np.maximum(raw, self.trim)
@@ -144,8 +175,8 @@ class AugmentedIPW(_CrossFitted):
             stderr=contrasts[0].stderr,
             inference=f"influence function ({n_folds}-fold cross-fitting, multinomial propensity)",
             diagnostics={
-                "outcome_model": self.outcome_model,
-                "propensity_model": self.propensity_model,
+                "outcome_model": outcome_model,
+                "propensity_model": propensity_model,
                 "n_folds": float(n_folds),
                 "outcome_r2_oof": float(1 - np.mean((y - fitted) ** 2) / y.var()) if y.var() > 0 else None,
                 "propensity_log_loss_oof": float(log_loss),
@@ -195,8 +226,8 @@ class DRLearner(_CrossFitted):
 
     Parameters
     ----------
-    outcome_model, propensity_model : {"linear", "lightgbm"}
-        First-stage learners (defaults: LightGBM outcomes, logistic propensity).
+    outcome_model, propensity_model : {"auto", "linear", "lightgbm"}, default "auto"
+        First-stage learners, as for AIPW.
     final_model : {"linear", "lightgbm"}, default "linear"
         Regression of the scores on X that gives the CATE.
     n_folds, trim, random_state
@@ -209,8 +240,8 @@ class DRLearner(_CrossFitted):
     def __init__(
         self,
         *,
-        outcome_model: str = "lightgbm",
-        propensity_model: str = "linear",
+        outcome_model: str = AUTO,
+        propensity_model: str = AUTO,
         final_model: str = "linear",
         n_folds: int = 5,
         trim: float = 0.01,
@@ -273,8 +304,8 @@ class PolicyTree(_CrossFitted):
         max_depth: int = 2,
         min_leaf_share: float = 0.05,
         treatment_cost: float = 0.0,
-        outcome_model: str = "lightgbm",
-        propensity_model: str = "linear",
+        outcome_model: str = AUTO,
+        propensity_model: str = AUTO,
         n_folds: int = 5,
         trim: float = 0.01,
         random_state: int = 0,

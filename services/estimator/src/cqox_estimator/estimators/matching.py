@@ -47,6 +47,7 @@ class PropensityScoreMatching(CausalEstimator):
 
     method = "psm"
     smooth = False  # re-matching after any change in the data moves the estimate (see base)
+    model_form = "linear"
     estimand = "ATT"
 
     def __init__(
@@ -319,6 +320,7 @@ class PropensityStratification(CausalEstimator):
     adjustment_kind = Adjustment.PROPENSITY
 
     method = "ps_stratification"
+    model_form = "linear"
     estimand = "ATE"
 
     def __init__(self, *, n_strata: int = 5, adjust: bool = True) -> None:

@@ -33,6 +33,7 @@ class RegressionAdjustment(CausalEstimator):
     """
 
     method = "ols"
+    model_form = "linear"
     estimand = "ATE"
     multi_arm = True
 
@@ -88,6 +89,7 @@ class InteractedRegression(CausalEstimator):
     """
 
     method = "ols_interacted"
+    model_form = "linear"
     estimand = "ATE"
 
     def __init__(self, *, cov_type: str = "HC2") -> None:

@@ -45,6 +45,7 @@ class InversePropensityWeighting(CausalEstimator):
     adjustment_kind = Adjustment.PROPENSITY
 
     method = "ipw"
+    model_form = "linear"
     estimand = "ATE"
     multi_arm = True
 
@@ -268,6 +269,7 @@ class OverlapWeighting(CausalEstimator):
     relies_on_overlap = False
 
     method = "overlap_weights"
+    model_form = "linear"
     estimand = "ATO"
 
     def __init__(self, *, C: float = 1e6, max_iter: int = 1000) -> None:
@@ -335,6 +337,7 @@ class EntropyBalancing(CausalEstimator):
     adjustment_kind = Adjustment.PROPENSITY
 
     method = "entropy_balancing"
+    model_form = "linear"
     estimand = "ATT"
 
     def __init__(

@@ -4,6 +4,10 @@ Each check reads one diagnostic (a p-value or a statistic that must reach a thre
 estimate that reports it: parallel pre-trends (panel methods), instrument strength (IV) and, for
 regression discontinuity, manipulation of the running variable and jumps in the covariates at the
 cutoff. A check no estimate reports yields no gate.
+
+`linear_misspecification` is judged from a diagnostic of the doubly robust methods but flags other
+methods: those whose models are linear (they say so in their diagnostics), when the data show
+that flexible nuisance models move the doubly robust answer.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from cqox_contracts.v1 import EstimateResult, GateResult
 from cqox_quality_gate.gates.thresholds import GateThresholds
 
 PRETREND_KEY = "pretrend_p_value"
+# Reported by the doubly robust methods that chose flexible nuisances out of fold over linear ones.
+LINEAR_SHIFT_KEY = "linear_nuisance_shift_se"
 
 
 @dataclass(frozen=True)
@@ -126,7 +132,73 @@ CHECKS = (
 
 def reported_gates(estimates: list[EstimateResult], thresholds: GateThresholds) -> list[GateResult]:
     """One gate per check that at least one estimate reports; failing estimates are named."""
-    return [gate for check in CHECKS if (gate := _gate(check, estimates, thresholds)) is not None]
+    gates = [gate for check in CHECKS if (gate := _gate(check, estimates, thresholds)) is not None]
+    misspecification = linear_misspecification_gate(estimates, thresholds)
+    return [*gates, misspecification] if misspecification is not None else gates
+
+
+def uses_linear_models(estimate: EstimateResult) -> bool:
+    """Whether an estimate rests on linear outcome or propensity models only, as it reports."""
+    diagnostics = estimate.diagnostics
+    if diagnostics.get("model_form") == "linear" or diagnostics.get("base_model") == "linear":
+        return True
+    return diagnostics.get("outcome_model") == "linear" and diagnostics.get("propensity_model") == "linear"
+
+
+def linear_misspecification_gate(
+    estimates: list[EstimateResult], thresholds: GateThresholds
+) -> GateResult | None:
+    """Flag the linear-model methods when flexible nuisances move the doubly robust estimate.
+
+    The doubly robust methods cross-fit linear and LightGBM nuisances on the same folds and keep
+    the ones with the smaller out-of-fold loss; when they keep a flexible one they also report
+    their estimate with the linear ones, as a shift in standard errors. A shift above
+    `max_linear_shift_se` is the data saying that linear models miss confounding structure: every
+    method resting on linear models only is named. No gate when no method reports the shift.
+    """
+    reported = {
+        e.method: float(v)
+        for e in estimates
+        if isinstance(v := e.diagnostics.get(LINEAR_SHIFT_KEY), int | float)
+    }
+    if not reported:
+        return None
+    limit = thresholds.max_linear_shift_se
+    worst_method = max(reported, key=reported.__getitem__)
+    worst = reported[worst_method]
+    linear = sorted(e.method for e in estimates if uses_linear_models(e))
+    failing = linear if worst > limit else []
+    if worst > limit:
+        misfit = next(e.diagnostics for e in estimates if e.method == worst_method)
+        r2 = misfit.get("linear_misfit_outcome_r2")
+        detail = (
+            f" (the flexible outcome model explains {r2:.1%} more of the outcome's variance)"
+            if isinstance(r2, float) and r2 > 0
+            else ""
+        )
+        message = (
+            f"Linear models miss the confounding in these data: with linear instead of the flexible "
+            f"nuisances it chose out of fold, {worst_method}'s estimate moves by {worst:.2g} standard "
+            f"errors (> {limit:g}){detail}. Methods resting on linear outcome or propensity models "
+            f"only ({', '.join(linear) or 'none here'}) are likely biased; read the doubly robust "
+            "methods with flexible nuisances and the forests."
+        )
+    else:
+        message = (
+            f"Linear models fit these data: replacing the flexible nuisances by linear ones moves the "
+            f"doubly robust estimate by at most {worst:.2g} standard errors (≤ {limit:g})."
+        )
+    return GateResult(
+        name="linear_misspecification",
+        category="causal",
+        threshold=limit,
+        value=worst,
+        passed=not failing,
+        severity="warning",
+        message=message,
+        applies_to=failing,
+        details={f"{LINEAR_SHIFT_KEY}[{method}]": value for method, value in sorted(reported.items())},
+    )
 
 
 def _gate(

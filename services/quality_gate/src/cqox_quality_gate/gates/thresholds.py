@@ -83,6 +83,15 @@ class GateThresholds(BaseModel):
             "unstable_across_seeds flags it."
         ),
     )
+    max_linear_shift_se: float = Field(
+        default=1.5,
+        gt=0,
+        description=(
+            "Largest move of the doubly robust estimate, in its standard errors, when its flexible "
+            "nuisances are replaced by linear ones, before linear_misspecification flags the "
+            "methods that rest on linear models."
+        ),
+    )
     min_treated_clusters: int = Field(
         default=5,
         ge=1,
