@@ -43,7 +43,7 @@ def test_each_refuter_is_judged_by_its_threshold(
     (gate,) = refutation_gates([refutation], GateThresholds())
     assert gate.name == f"{refuter}[ipw]" and gate.applies_to == ["ipw"] and gate.category == "causal"
     assert gate.passed is not fails and rejects(refutation, GateThresholds()) is fails
-    assert gate.severity == ("warning" if fails else "info")
+    assert gate.severity == "warning"
     assert gate.value is not None and gate.threshold is not None
     assert "ipw" in gate.message and len(gate.message) > 60
 

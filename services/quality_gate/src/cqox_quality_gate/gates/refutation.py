@@ -94,7 +94,7 @@ def _gate(refutation: Refutation, thresholds: GateThresholds) -> GateResult:
         threshold=limit,
         value=value_of(refutation),
         passed=not failed,
-        severity="warning" if failed else "info",
+        severity="warning",  # how serious a failure is (the verdict counts a pass as a passed check)
         message=_message(refutation, failed, limit),
         applies_to=[refutation.method],
         details=details,
