@@ -176,12 +176,8 @@ def main() -> None:
 
 def _nonlinear(sims: int, rows: int, methods: list[str]) -> None:
     """Coverage on the nonlinear, heterogeneous design, each method against its own estimand."""
+    from cqox_quality_gate.gates.reported import linear_misspecification_gate
     from cqox_quality_gate.gates.thresholds import GateThresholds
-
-    try:
-        from cqox_quality_gate.gates.reported import linear_misspecification_gate
-    except ImportError:  # before the gate existed
-        linear_misspecification_gate = lambda estimates, thresholds: None  # noqa: E731
 
     truths = nonlinear_truths()
     thresholds = GateThresholds()

@@ -95,6 +95,8 @@ class BoostedLogisticClassifier(BaseEstimator, ClassifierMixin):  # type: ignore
         from lightgbm import LGBMClassifier
 
         self.classes_ = np.unique(t)
+        if self.classes_.size != 2:
+            raise EstimationError("the linear+lightgbm propensity model is for a binary treatment")
         self.logistic_ = propensity_learner("linear", self.random_state).fit(X, t)
         self.trees_ = LGBMClassifier(**PROPENSITY_LIGHTGBM_PARAMS, random_state=self.random_state)
         self.trees_.fit(X, t, init_score=self.logistic_.decision_function(X))
