@@ -208,6 +208,8 @@ class ContainerSpec:
     read_only: bool = False
     tmpfs: dict[str, str] = field(default_factory=dict)  # path -> size ("" for none)
     memory: str | None = None
+    cpu_shares: int | None = None  # from requests.cpu (1 core = 1024 shares)
+    cpus: str | None = None  # from limits.cpu
     cap_drop: list[str] = field(default_factory=list)
     no_new_privileges: bool = False
     ready_path: str = "/readyz"
@@ -222,6 +224,12 @@ def memory_of(quantity: str) -> str:
     assert match, f"unsupported memory quantity {quantity}"
     units = {"Ki": "k", "Mi": "m", "Gi": "g", "k": "k", "M": "m", "G": "g", None: "b"}
     return match.group(1) + units[match.group(2)]
+
+
+def cores(quantity: str | int | float) -> float:
+    """A Kubernetes CPU quantity in cores (250m -> 0.25, "1" -> 1.0)."""
+    text = str(quantity)
+    return int(text[:-1]) / 1000 if text.endswith("m") else float(text)
 
 
 class Pods:
@@ -242,6 +250,10 @@ class Pods:
             options += ["--tmpfs", f"{path}:rw,exec,mode=1777" + (f",size={size}" if size else "")]
         if spec.memory:
             options += ["--memory", spec.memory]
+        if spec.cpu_shares:
+            options += ["--cpu-shares", str(spec.cpu_shares)]
+        if spec.cpus:
+            options += ["--cpus", spec.cpus]
         for cap in spec.cap_drop:
             options += ["--cap-drop", cap]
         if spec.no_new_privileges:
@@ -389,6 +401,7 @@ def pod_specs(docs: list[dict[str, Any]], out_of_band: dict[str, dict[str, str]]
             size = (volume["emptyDir"] or {}).get("sizeLimit")
             tmpfs[mount["mountPath"]] = memory_of(size) if size else ""
         limits = ctr.get("resources", {}).get("limits", {})
+        requests = ctr.get("resources", {}).get("requests", {})
         probe = ctr["readinessProbe"]["httpGet"]
         assert probe["port"] == "http" and ctr["ports"][0]["name"] == "http"
         specs.append(
@@ -401,6 +414,8 @@ def pod_specs(docs: list[dict[str, Any]], out_of_band: dict[str, dict[str, str]]
                 read_only=bool(security.get("readOnlyRootFilesystem")),
                 tmpfs=tmpfs,
                 memory=memory_of(limits["memory"]) if "memory" in limits else None,
+                cpu_shares=max(2, int(cores(requests["cpu"]) * 1024)) if "cpu" in requests else None,
+                cpus=str(cores(limits["cpu"])) if "cpu" in limits else None,
                 cap_drop=list(security.get("capabilities", {}).get("drop", [])),
                 no_new_privileges=security.get("allowPrivilegeEscalation") is False,
                 ready_path=probe["path"],

@@ -24,4 +24,8 @@ def test_a_worker_runtime_warms_up_what_it_serves() -> None:
 
     worker = build_runtime(["worker"], ["rd_robust", "ols"])
     planner = build_runtime(["planner"], [])
-    assert len(worker.background) == 1 and planner.background == []
+    # a worker warms up and heartbeats its pools (serving.py); the planner only watches the pools
+    assert len(worker.background) == 2 and len(planner.background) == 1
+    names = {task.__qualname__.split(".")[0] for task in worker.background}
+    assert names == {"warm_up", "heartbeat"}
+    assert planner.background[0].__qualname__.startswith("watch_pools")
