@@ -14,6 +14,7 @@ from cqox_mapping.domain import (
     load_synonyms,
     normalise_name,
 )
+from cqox_mapping.pre_outcome import earlier_outcome
 
 N = 400
 
@@ -385,6 +386,34 @@ def test_a_stated_pre_treatment_outcome_stays_a_covariate() -> None:
     assert (result.roles.treatment, result.roles.outcome) == ("received_coupon", "spend_next_90d")
     with pytest.raises(MappingError, match="no such column"):
         infer_roles(customers(), {"pre_outcome": "last_year"})
+
+
+@pytest.mark.parametrize(
+    ("outcome", "covariates", "expected"),
+    [
+        ("re78", ["age", "re74", "re75", "educ"], "re75"),  # LaLonde: the latest earlier year
+        ("spend_2021", ["spend_2019", "spend_2020", "age"], "spend_2020"),
+        ("y", ["x1", "y_pre"], "y_pre"),
+        ("sales", ["baseline_sales", "region"], "baseline_sales"),
+        ("Revenue", ["lag_revenue"], "lag_revenue"),
+        ("re78", ["re79", "age"], None),  # later, not earlier
+        ("score", ["score_math", "age"], None),
+        ("y", ["x1", "x2"], None),
+    ],
+)
+def test_a_pre_treatment_outcome_is_found_by_its_name(
+    outcome: str, covariates: list[str], expected: str | None
+) -> None:
+    assert earlier_outcome(outcome, covariates) == expected
+
+
+def test_inferred_pre_outcome_in_a_cross_section() -> None:
+    df = customers()
+    rng = np.random.default_rng(3)  # last quarter's spending: related to age, not a copy of y
+    df["pre_spend_next_90d"] = 3 * df["age"] + rng.normal(scale=10, size=len(df))
+    result = infer_roles(df)
+    assert result.roles.outcome == "spend_next_90d"
+    assert result.roles.pre_outcome == "pre_spend_next_90d"
 
 
 def test_override_unknown_column_lists_available_columns() -> None:

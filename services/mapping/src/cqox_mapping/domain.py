@@ -45,6 +45,7 @@ from cqox_mapping.names import (
     time_qualifier,
 )
 from cqox_mapping.names import load_synonyms as _load_synonyms
+from cqox_mapping.pre_outcome import earlier_outcome
 from cqox_mapping.profiles import (
     Evidence,
     Profile,
@@ -1241,7 +1242,7 @@ def infer_roles(
         excluded=excluded,
         cutoff=cutoff if "running_variable" in chosen else None,
         treatment_coding=coding,
-        pre_outcome=given.pre_outcome,
+        pre_outcome=given.pre_outcome or _inferred_pre_outcome(chosen, covariates, design),
     )
     return MappingResult(
         roles=roles,
@@ -1251,6 +1252,17 @@ def infer_roles(
         notes=notes,
         designs=designs,
     )
+
+
+def _inferred_pre_outcome(chosen: Mapping[str, _Choice], covariates: list[str], design: str) -> str | None:
+    """A covariate named like the outcome measured earlier (re75 beside re78), in a cross-section;
+    panels have the outcome's own lag."""
+    if "outcome" not in chosen or design not in _CROSS_SECTION_DESIGNS:
+        return None
+    return earlier_outcome(chosen["outcome"].column, covariates)
+
+
+_CROSS_SECTION_DESIGNS = frozenset({Design.OBSERVATIONAL, Design.EXPERIMENT, Design.GEOGRAPHIC})
 
 
 def _rd_notes(data: _Dataset, chosen: Mapping[str, _Choice], cutoff: float | None) -> list[str]:
