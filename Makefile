@@ -21,6 +21,7 @@ test: setup lint typecheck  ## lint, type-check, unit and integration tests (rea
 	@$(RUN) pytest -q
 
 containers: setup  ## build the image, run it, the Helm chart's pods and compose as containers (root + docker.io)
+	@deploy/docker/ensure-engine.sh
 	@CQOX_CONTAINERS=1 $(RUN) pytest -q --timeout 3600 tests/containers
 
 up: setup  ## start the embedded stack in the background; URLs in .cqox/env
