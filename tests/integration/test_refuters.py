@@ -1,15 +1,16 @@
 """Refuters through the upload API: an uploaded analysis shows one refutation gate per refuter and
-refuted method, a planted hidden confounder fails the placebo outcome, and a re-run with the same
-seed gives the same refutations."""
+refuted method, a planted hidden confounder fails the placebo outcome, a re-run with the same seed
+gives the same refutations, and a panel whose treated units drift apart fails its placebo adoption."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
-from cqox_estimator.simulation import hidden_confounder
+from cqox_estimator.simulation import hidden_confounder, staggered_panel
 from tests.integration.conftest import upload, wait_done
 
 pytestmark = pytest.mark.integration
@@ -63,3 +64,23 @@ def test_an_uploaded_analysis_shows_the_refuter_gates(api: httpx.Client, tmp_pat
     assert again["status"] == "completed", again["error"]
     same = _refutation_gates(again)
     assert {n: g["value"] for n, g in same.items()} == {n: g["value"] for n, g in gates.items()}
+
+
+def test_a_panel_gets_a_placebo_adoption_that_catches_diverging_trends(
+    api: httpx.Client, tmp_path: Path
+) -> None:
+    panel = staggered_panel(80, 12, seed=5)
+    ever = panel.groupby("unit")["treated"].transform("max") == 1
+    panel["y"] = panel["y"] + np.where(ever, 0.4 * panel["period"], 0.0)  # treated units drift apart
+    path = tmp_path / "drifting_panel.csv"
+    panel.to_csv(path, index=False)
+    roles = {"treatment": "treated", "outcome": "y", "unit": "unit", "time": "period", "covariates": ["x1"]}
+    spec = {"methods": ["twfe", "cs_did"], "roles": roles, "seed": 2}
+    analysis = wait_done(api, upload(api, path, name="drifting-panel", spec=spec)["analysis_id"], timeout=300)
+    assert analysis["status"] == "completed", analysis["error"]
+    gates = {g["name"]: g for g in analysis["gates"]}
+    for method in ("twfe", "cs_did"):
+        for refuter in ("placebo_treatment", "placebo_adoption", "placebo_outcome", "data_subset"):
+            assert gates[f"{refuter}[{method}]"]["applies_to"] == [method]
+    adoption = gates["placebo_adoption[twfe]"]
+    assert not adoption["passed"] and "parallel trends" in str(adoption["message"])
