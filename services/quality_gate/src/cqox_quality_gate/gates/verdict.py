@@ -36,6 +36,11 @@ ASSUMPTION_TESTED = {
     "method_disagreement": "methods of the same estimand agree",
     "unstable_across_seeds": "the estimates do not hinge on a random seed",
     "treated_clusters": "enough treated clusters for clustered standard errors",
+    "placebo_treatment": "a permuted treatment shows no effect",
+    "random_common_cause": "a random covariate does not move the estimate",
+    "data_subset": "the estimate is stable on 80 % subsamples",
+    "placebo_outcome": "no effect on the outcome measured before treatment",
+    "placebo_adoption": "no effect before adoption (adoption moved into the pre-period)",
 }
 
 # Assumptions no gate can test, per design: they must be argued.
