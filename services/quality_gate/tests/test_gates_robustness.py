@@ -142,3 +142,28 @@ def test_experiments_keep_the_e_value_in_the_panel_but_not_as_a_gate() -> None:
     names = {g.name for g in result.gates}
     assert "sample_ratio_mismatch" in names and "e_value" not in names
     assert result.panels[0].e_value is not None and "randomised" in result.panels[0].notes[-1]
+
+
+def _refuter(name: str, method: str, p_value: float) -> GateResult:
+    return _gate(f"{name}[{method}]", p_value >= 0.05, applies_to=[method]).model_copy(
+        update={"value": p_value, "threshold": 0.05}
+    )
+
+
+def test_one_chance_refuter_failure_among_many_does_not_turn_the_verdict() -> None:
+    """Eight placebo checks on the headline's methods: p = 0.03 is expected by chance (Holm keeps
+    it from the verdict, the gate still shows it); p = 0.001 survives Holm and turns it to CAUTION."""
+    checks = [
+        _refuter(refuter, method, 0.4)
+        for refuter in ("placebo_treatment", "placebo_outcome", "data_subset")
+        for method in ("aipw", "ols")
+    ]
+    chance = decide_verdict(
+        "observational", HEADLINE, [*checks[1:], _refuter("placebo_outcome", "aipw", 0.03)]
+    )
+    assert chance.level == "GO"
+    assert any("expected by chance (Holm)" in line for line in chance.failed)
+    real = decide_verdict(
+        "observational", HEADLINE, [*checks[1:], _refuter("placebo_outcome", "aipw", 0.001)]
+    )
+    assert real.level == "CAUTION" and "placebo_outcome[aipw]" in real.summary

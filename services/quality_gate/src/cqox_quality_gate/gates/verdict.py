@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cqox_contracts.v1 import Design, GateResult, Headline, SensitivityPanel, Verdict
+from cqox_contracts.v1 import Design, GateResult, Headline, Refuter, SensitivityPanel, Verdict
 
 # What each gate tests, as an assumption a reader knows (gate names before any "[arm]" suffix).
 ASSUMPTION_TESTED = {
@@ -95,6 +95,39 @@ def _doubts_headline(gate: GateResult, headline: Headline) -> bool:
     return bool({headline.method, *headline.methods} & set(gate.applies_to))
 
 
+def _refuter_p_gates(gates: Sequence[GateResult], headline: Headline) -> list[GateResult]:
+    """The headline's methods' placebo checks judged by a p-value (every refuter but the random cause)."""
+    refuters = {r.value for r in Refuter} - {Refuter.RANDOM_COMMON_CAUSE.value}
+    return [
+        g
+        for g in gates
+        if g.name.split("[", 1)[0] in refuters
+        and g.value is not None
+        and g.threshold is not None
+        and _doubts_headline(g, headline)
+    ]
+
+
+def _family_size(gates: Sequence[GateResult], headline: Headline) -> int:
+    return len(_refuter_p_gates(gates, headline))
+
+
+def _chance_refuter_failures(gates: Sequence[GateResult], headline: Headline) -> list[GateResult]:
+    """Failed placebo checks that a Holm correction across the family would not reject.
+
+    Each refuter is a test at its own level; with five methods and four checks a sound analysis
+    fails one by chance in more than one case in ten. The gates still show every failure; the
+    verdict counts only those that survive Holm's step-down correction over the family.
+    """
+    family = sorted(_refuter_p_gates(gates, headline), key=lambda g: float(g.value or 0.0))
+    survivors: set[str] = set()
+    for rank, gate in enumerate(family):
+        if float(gate.value or 0.0) >= float(gate.threshold or 0.0) / (len(family) - rank):
+            break
+        survivors.add(gate.name)
+    return [g for g in family if not g.passed and g.name not in survivors]
+
+
 def decide_verdict(
     design: str,
     headline: Headline | None,
@@ -117,10 +150,20 @@ def decide_verdict(
     failed = [g for g in judged if not g.passed]
     against = [g for g in failed if _doubts_headline(g, headline)]
     elsewhere = [g for g in failed if not _doubts_headline(g, headline)]
-    failed_text = [f"{assumption(g)}: {g.message}" for g in against] + [
-        f"{assumption(g)} — casts doubt on {', '.join(g.applies_to)}, not on the headline's methods"
-        for g in elsewhere
-    ]
+    chance = _chance_refuter_failures(judged, headline)
+    against = [g for g in against if g not in chance]
+    failed_text = (
+        [f"{assumption(g)}: {g.message}" for g in against]
+        + [
+            f"{assumption(g)} — not counted against the headline: with {_family_size(judged, headline)} "
+            "placebo checks on its methods, one this small is expected by chance (Holm)"
+            for g in chance
+        ]
+        + [
+            f"{assumption(g)} — casts doubt on {', '.join(g.applies_to)}, not on the headline's methods"
+            for g in elsewhere
+        ]
+    )
     panel = next((p for p in panels if p.headline), None)
     robustness = (
         panel.summary
