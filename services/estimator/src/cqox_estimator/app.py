@@ -148,7 +148,7 @@ def build_runtime(
             )
         publishes["timeout sweeper"] = (AnalysisEstimated,)  # closes analyses that ran out of time
         background.append(handlers.timeout_sweeper(settings.estimator_sweep_interval_s))
-    return ServiceRuntime(
+    runtime = ServiceRuntime(
         SERVICE,
         settings=settings,
         metadata=metadata,
@@ -157,6 +157,10 @@ def build_runtime(
         publishes=publishes,
         background=background,
     )
+    if "planner" in roles:
+        # Bound before any consumer runs: an unbound registry would count every method as served.
+        serving.POOLS.bind(runtime)
+    return runtime
 
 
 def main(argv: Sequence[str] | None = None) -> None:

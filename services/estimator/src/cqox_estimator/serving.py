@@ -32,7 +32,17 @@ log = get_logger("cqox.estimator.serving")
 
 BUCKET = "CQOX_ESTIMATOR_POOLS"
 HEARTBEAT_S = 5.0
-TTL_S = 20.0  # four missed heartbeats: the process is gone
+# Twelve missed heartbeats: the process is gone. Generous because a worker's event loop can be
+# starved for seconds by a fit on a loaded machine (2 cores, every pool busy), and a busy worker
+# taken for dead fails its method at once; a crashed pool is still covered by the deadline.
+TTL_S = 60.0
+
+
+# Reads of the registry retried before the planner gives up and requests every method.
+READ_ATTEMPTS = 3
+READ_RETRY_S = 1.0
+# Pause before the second read that confirms a method has no live pool.
+CONFIRM_UNSERVED_S = 1.0
 
 
 class PoolRegistry:
@@ -108,11 +118,23 @@ async def split_served(
     the registry cannot be read, every method counts as served (the deadline still applies)."""
     if not methods or not registry.bound:
         return list(methods), {}
-    try:
-        live = await registry.served()
-    except Exception as exc:
-        log.warning("pool registry unreadable; requesting every method", error=repr(exc))
+    live: set[str] | None = None
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            live = await registry.served()
+            break
+        except Exception as exc:  # a JetStream API call timing out on a loaded machine
+            log.warning("pool registry unreadable", attempt=attempt + 1, error=repr(exc))
+            await asyncio.sleep(READ_RETRY_S * (attempt + 1))
+    if live is None:
+        log.warning("pool registry unreadable; requesting every method (the deadline applies)")
         return list(methods), {}
+    if not set(methods) <= live:
+        # A KV key listing can come back short while keys expire or the server is loaded; a
+        # method is failed as unserved only when a second read a moment later agrees.
+        await asyncio.sleep(CONFIRM_UNSERVED_S)
+        with contextlib.suppress(Exception):
+            live |= await registry.served()
     served = [m for m in methods if m in live]
     return served, {m: missing_pool_reason(m) for m in methods if m not in live}
 
