@@ -125,3 +125,21 @@ def test_a_method_that_moves_with_its_seed_is_flagged_unstable() -> None:
     assert "3.4 standard errors" in gate.message
     (calm,) = [g for g in reported_gates([steady], GateThresholds()) if g.name == "unstable_across_seeds"]
     assert calm.passed and calm.applies_to == []
+
+
+def test_a_fully_flagged_estimand_gives_way_to_one_the_gates_do_not_doubt() -> None:
+    """NSW-PSID: overlap fails for everyone, the ATO method is flagged, the ATT methods are not."""
+    gates = [
+        POOR_OVERLAP[0],
+        overlap("treated_overlap", False, 0.3, []),
+        GateResult(
+            name="balance_smd",
+            category="causal",
+            passed=False,
+            severity="warning",
+            applies_to=["overlap_weights"],
+        ),
+    ]
+    headline = choose_headline("observational", LALONDE, gates)
+    assert headline is not None and headline.estimand == "ATT" and headline.method == "psm"
+    assert "every ATO method is flagged" in headline.reason

@@ -142,8 +142,26 @@ def choose_headline(
         fallback = next((e.value for e in FALLBACK_ORDER if e.value in present), sorted(present)[0])
         reason = f"{reason}; no method estimated the {estimand}, so the {fallback} leads"
         estimand = fallback
-    group = [e for e in usable if e.estimand == estimand]
     doubted = flagged_methods(gates)
+    if all(e.method in doubted for e in usable if e.estimand == estimand):
+        # Every method of the chosen estimand is flagged: an estimand the data support with an
+        # unflagged method leads instead (never an estimate every gate doubts, when there is one).
+        alternative = next(
+            (
+                e.value
+                for e in FALLBACK_ORDER
+                if e.value != estimand
+                and any(r.estimand == e.value and r.method not in doubted for r in usable)
+            ),
+            None,
+        )
+        if alternative is not None:
+            reason = (
+                f"{reason}; but every {estimand} method is flagged by a gate, so the {alternative} "
+                "of the methods no gate flags leads"
+            )
+            estimand = alternative
+    group = [e for e in usable if e.estimand == estimand]
     trusted = [e for e in group if e.method not in doubted]
     flagged = [e.method for e in group if e.method in doubted]
     if not trusted:
