@@ -143,3 +143,17 @@ def test_a_fully_flagged_estimand_gives_way_to_one_the_gates_do_not_doubt() -> N
     headline = choose_headline("observational", LALONDE, gates)
     assert headline is not None and headline.estimand == "ATT" and headline.method == "psm"
     assert "every ATO method is flagged" in headline.reason
+
+
+def test_when_overlap_holds_a_flagged_ate_still_leads_over_an_unflagged_att() -> None:
+    """An unflagged ATT answers another question: with overlap the ATE leads, flagged and said so."""
+    estimates = [result("ols", "ATE", 1.0), result("aipw", "ATE", 1.2), result("psm", "ATT", 1.4)]
+    gates = [
+        overlap("propensity_overlap", True, 0.99, []),
+        GateResult(
+            name="e_value", category="causal", passed=False, severity="warning", applies_to=["ols", "aipw"]
+        ),
+    ]
+    headline = choose_headline("observational", estimates, gates)
+    assert headline is not None and headline.estimand == "ATE"
+    assert "read it with care" in headline.reason

@@ -143,9 +143,12 @@ def choose_headline(
         reason = f"{reason}; no method estimated the {estimand}, so the {fallback} leads"
         estimand = fallback
     doubted = flagged_methods(gates)
-    if all(e.method in doubted for e in usable if e.estimand == estimand):
-        # Every method of the chosen estimand is flagged: an estimand the data support with an
-        # unflagged method leads instead (never an estimate every gate doubts, when there is one).
+    overlap = _gate(gates, "propensity_overlap")
+    compromise = design not in DESIGN_ESTIMAND and overlap is not None and not overlap.passed
+    if compromise and all(e.method in doubted for e in usable if e.estimand == estimand):
+        # Overlap already failed for the ATE and every method of the estimand chosen instead is
+        # flagged: another estimand with an unflagged method leads. When overlap holds the ATE
+        # stays the answer (flagged, and said so): an unflagged ATT is not the same question.
         alternative = next(
             (
                 e.value
