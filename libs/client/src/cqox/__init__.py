@@ -1,0 +1,1 @@
+"""CQOx client: the Python SDK and the `cqox` command line."""
