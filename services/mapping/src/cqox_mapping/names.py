@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 __all__ = [
@@ -281,7 +281,11 @@ def _unlogged(tokens: tuple[str, ...]) -> tuple[str, ...] | None:
     return (token[1:],)
 
 
-@cache
+# Column names come from every upload ever seen: the per-name caches keep the most recent ones only.
+NAME_CACHE_SIZE = 2048
+
+
+@lru_cache(maxsize=NAME_CACHE_SIZE)
 def match_name(tokens: tuple[str, ...]) -> dict[str, NameMatch]:
     """Best match per role across every language's dictionary (callers must not mutate it)."""
     abbreviations = _abbreviations()
@@ -314,7 +318,7 @@ def match_name(tokens: tuple[str, ...]) -> dict[str, NameMatch]:
     return matches
 
 
-@cache
+@lru_cache(maxsize=NAME_CACHE_SIZE)
 def time_qualifier(tokens: tuple[str, ...]) -> tuple[str, str] | None:
     """('before' | 'after', the word) when a name dates its measure: 'prior_wage', '卒業後の所得', 'earn_next'.
 
