@@ -17,6 +17,7 @@ from cqox_ingest.db.models import metadata
 from cqox_ingest.readers import IngestError
 from cqox_ingest.upload_limit import UploadLimit
 from cqox_shared.auth import ApiKeyAuth, AuthNotConfigured, install_docs
+from cqox_shared.body_limit import BodyLimit
 from cqox_shared.bus import Subscription
 from cqox_shared.cli import parse_service_args
 from cqox_shared.ratelimit import RateLimit
@@ -98,6 +99,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.state.runtime, app.state.auth = runtime, auth
     app.include_router(api.router)
     app.add_middleware(UploadLimit, limit=settings.max_upload_bytes)
+    app.add_middleware(BodyLimit, exempt=api.UPLOAD_ROUTES)  # 413 over CQOX_MAX_BODY_BYTES
     # Added last, so it runs first: a refused request is answered before its body is read.
     app.add_middleware(
         RateLimit,

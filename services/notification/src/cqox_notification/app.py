@@ -21,6 +21,7 @@ from cqox_notification import api, handlers
 from cqox_notification.db import MIGRATIONS
 from cqox_notification.db.models import metadata
 from cqox_shared.auth import ApiKeyAuth, AuthNotConfigured, install_docs
+from cqox_shared.body_limit import BodyLimit
 from cqox_shared.bus import Subscription
 from cqox_shared.cli import parse_service_args
 from cqox_shared.ratelimit import RateLimit
@@ -105,6 +106,7 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         requests_per_minute=settings.rate_limit_requests_per_minute,
         uploads_per_minute=0,
     )
+    app.add_middleware(BodyLimit)  # 413 over CQOX_MAX_BODY_BYTES
     for route in runtime.health_routes():
         app.router.routes.append(route)
     return app
