@@ -43,9 +43,30 @@ class MethodRun:
                 (f"cate_{self.result.method}.parquet", buffer.getvalue(), "application/vnd.apache.parquet")
             )
         if self.policy is not None:
-            text = self.policy.to_csv(index=False).encode()
+            text = neutralise_formulas(self.policy).to_csv(index=False).encode()
             out.append((f"policy_{self.result.method}.csv", text, "text/csv"))
         return out
+
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells and column names cannot run as spreadsheet formulas (OWASP CSV injection).
+
+    A text cell starting with =, +, -, @, tab or CR gets a leading apostrophe; numbers stay numbers
+    (a spreadsheet reads -0.3 as a value, never as a formula).
+    """
+
+    def safe(value: Any) -> Any:
+        return "'" + value if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS) else value
+
+    out = frame.copy()
+    for column in out.columns:
+        if not (pd.api.types.is_numeric_dtype(out[column]) or pd.api.types.is_bool_dtype(out[column])):
+            out[column] = out[column].map(safe)
+    out.columns = [safe(str(column)) for column in out.columns]
+    return out
 
 
 def estimate(
@@ -118,8 +139,8 @@ def run(
         )
     return MethodRun(
         result=result,
-        effects=_unit_table(estimator, design, df, roles, "effects") if spec.writes_effects else None,
-        policy=_unit_table(estimator, design, df, roles, "policy") if spec.writes_policy else None,
+        effects=_unit_table(estimator, design, df, roles, "effects") if spec.writes("effects") else None,
+        policy=_unit_table(estimator, design, df, roles, "policy") if spec.writes("policy") else None,
     )
 
 
