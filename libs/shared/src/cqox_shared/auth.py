@@ -25,7 +25,7 @@ import re
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
@@ -33,6 +33,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import Counter
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cqox_shared.logging import get_logger
 
@@ -73,6 +74,7 @@ class Principal:
     role: RoleName
     subject: str = field(default="", compare=False)  # key id or token subject
     method: str = field(default="none", compare=False)  # key, token or none (auth disabled)
+    client: str = field(default="", compare=False)  # the client's address, for the audit log
 
     def require(self, role: RoleName) -> None:
         """Raise 403 unless this principal has at least `role`."""
@@ -316,6 +318,7 @@ class ApiKeyAuth:
                 path=request.url.path,
             )
             raise _unauthorized(failure) from None
+        principal = replace(principal, client=client_address(request))
         request.state.principal = principal
         return principal
 
@@ -363,6 +366,55 @@ class ApiKeyAuth:
 
 def _unauthorized(failure: AuthFailure) -> HTTPException:
     return HTTPException(401, failure.message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class AuthSettings(BaseSettings):
+    """How an HTTP service authenticates callers (CQOX_ prefix); services mix it into their settings."""
+
+    model_config = SettingsConfigDict(env_prefix="CQOX_", extra="ignore")
+
+    api_keys: str = ""
+    # CQOX_AUTH=disabled: run without credentials (every caller is admin of the default tenant);
+    # without it, and without CQOX_API_KEYS or OIDC, the service refuses to start.
+    auth: str = "required"
+    # The server pepper of issued keys' HMAC; without it issued keys cannot be made (configured keys
+    # still work). Keep it in a secret store; all replicas need the same value.
+    auth_pepper: str = ""
+    oidc_jwks_url: str = ""
+    oidc_issuer: str = ""
+    oidc_audience: str = ""
+    oidc_leeway_s: float = 30.0
+    oidc_tenant_claim: str = "tenant"
+    oidc_role_claim: str = "roles"
+    oidc_algorithms: str = "RS256,ES256"
+
+
+def auth_from_settings(
+    settings: AuthSettings, default_tenant: str, service: str, *, store: KeyStore | None = None
+) -> ApiKeyAuth:
+    """The auth a service's settings describe (AuthNotConfigured when they are incomplete)."""
+    oidc = None
+    if settings.oidc_jwks_url:
+        if not settings.oidc_issuer or not settings.oidc_audience:
+            raise AuthNotConfigured("CQOX_OIDC_JWKS_URL needs CQOX_OIDC_ISSUER and CQOX_OIDC_AUDIENCE too")
+        oidc = OidcConfig(
+            jwks_url=settings.oidc_jwks_url,
+            issuer=settings.oidc_issuer,
+            audience=settings.oidc_audience,
+            leeway_s=settings.oidc_leeway_s,
+            tenant_claim=settings.oidc_tenant_claim,
+            role_claim=settings.oidc_role_claim,
+            algorithms=tuple(a.strip() for a in settings.oidc_algorithms.split(",") if a.strip()),
+        )
+    return ApiKeyAuth(
+        settings.api_keys,
+        default_tenant,
+        mode=settings.auth,
+        pepper=settings.auth_pepper or None,
+        oidc=oidc,
+        store=store,
+        service=service,
+    )
 
 
 def install_docs(app: FastAPI, auth: ApiKeyAuth) -> None:

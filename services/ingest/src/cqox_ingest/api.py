@@ -1,8 +1,10 @@
 """Every route of the ingest HTTP API, registered in one place: datasets (upload, versions, schema,
-mapping confirmation) and analyses (start, read, events, report, artifacts)."""
+mapping confirmation), analyses (start, read, events, report, artifacts) and admin (issued API keys,
+the audit log)."""
 
 from fastapi import APIRouter
 
+from cqox_ingest.admin.views import router as admin_router
 from cqox_ingest.analyses.views import router as analyses_router
 from cqox_ingest.datasets.views import router as datasets_router
 
@@ -12,3 +14,4 @@ UPLOAD_ROUTES = (("POST", "/v1/datasets"),)
 router = APIRouter()
 router.include_router(datasets_router)
 router.include_router(analyses_router)
+router.include_router(admin_router)

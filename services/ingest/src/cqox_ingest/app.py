@@ -10,13 +10,15 @@ import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from cqox_contracts.v1 import AnalysisRequested, DatasetConfirmed, DatasetIngested, Event
+from cqox_contracts.v1 import AnalysisFailed, AnalysisRequested, DatasetConfirmed, DatasetIngested, Event
 from cqox_ingest import api, handlers
+from cqox_ingest.admin.keys import DatabaseKeyStore
 from cqox_ingest.db import MIGRATIONS
 from cqox_ingest.db.models import metadata
+from cqox_ingest.domain import Deadlines
 from cqox_ingest.readers import IngestError
 from cqox_ingest.upload_limit import UploadLimit
-from cqox_shared.auth import ApiKeyAuth, AuthNotConfigured, install_docs
+from cqox_shared.auth import AuthNotConfigured, AuthSettings, auth_from_settings, install_docs
 from cqox_shared.body_limit import BodyLimit
 from cqox_shared.bus import Subscription
 from cqox_shared.cli import parse_service_args
@@ -34,14 +36,12 @@ READ_MODEL_STREAMS = (
 )
 
 
-class IngestSettings(Settings):
-    """Ingest settings (CQOX_ prefix)."""
+class IngestSettings(Settings, AuthSettings):
+    """Ingest settings (CQOX_ prefix); authentication settings (keys, pepper, OIDC) in AuthSettings."""
 
     http_port: int = 8000
-    api_keys: str = ""
-    # CQOX_AUTH=disabled: run without API keys (every caller is admin of the default tenant);
-    # without it and without CQOX_API_KEYS the service refuses to start.
-    auth: str = "required"
+    # Lifetime of an issued API key unless its request says otherwise.
+    api_key_ttl_days: int = 90
     max_upload_bytes: int = 200 * 1024 * 1024
     max_columns: int = 2000
     max_cell_bytes: int = 1 << 20
@@ -50,6 +50,12 @@ class IngestSettings(Settings):
     # Per-principal limits per replica (0 disables); uploads are POST /v1/datasets.
     rate_limit_requests_per_minute: int = 600
     rate_limit_uploads_per_minute: int = 60
+    # Deadlines (ADR 0021): an analysis with no progress at a stage for longer than that stage's
+    # deadline (JSON, e.g. {"mapping": 600}; stages not named keep their default), or unfinished
+    # after analysis_deadline_s, fails with the stage and the reason (0 turns one off).
+    stage_deadlines_s: dict[str, float] = {}
+    analysis_deadline_s: float = 7200.0
+    deadline_sweep_interval_s: float = 5.0
 
 
 def build_runtime(settings: IngestSettings | None = None) -> ServiceRuntime:
@@ -64,13 +70,19 @@ def build_runtime(settings: IngestSettings | None = None) -> ServiceRuntime:
         )
         for stream in READ_MODEL_STREAMS
     ]
+    settings = settings or IngestSettings()
+    deadlines = Deadlines.configured(settings.stage_deadlines_s, settings.analysis_deadline_s)
     return ServiceRuntime(
         SERVICE,
-        settings=settings or IngestSettings(),
+        settings=settings,
         metadata=metadata,
         migrations=MIGRATIONS,
         subscriptions=subscriptions,
-        publishes={"HTTP API": (DatasetIngested, AnalysisRequested, DatasetConfirmed)},
+        publishes={
+            "HTTP API": (DatasetIngested, AnalysisRequested, DatasetConfirmed),
+            "deadline watchdog": (AnalysisFailed,),
+        },
+        background=[handlers.deadline_watchdog(deadlines, settings.deadline_sweep_interval_s)],
     )
 
 
@@ -93,7 +105,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
-    auth = ApiKeyAuth(settings.api_keys, settings.default_tenant, mode=settings.auth)
+    auth = auth_from_settings(settings, settings.default_tenant, SERVICE, store=DatabaseKeyStore(runtime))
     install_docs(app, auth)
     # The routers reach these through cqox_ingest.dependencies.
     app.state.runtime, app.state.auth = runtime, auth

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from cqox_ingest.readers import Limits
-from cqox_shared.auth import Principal
+from cqox_shared.auth import ApiKeyAuth, Principal
 from cqox_shared.runtime import ServiceRuntime
 
 DEFAULT_MAX_UPLOAD_BYTES = 200 * 1024 * 1024
@@ -23,14 +23,30 @@ def get_runtime(request: Request) -> ServiceRuntime:
     return runtime
 
 
-def get_caller(request: Request) -> Principal:
-    """The caller's tenant and role, resolved by the app's auth (401 without a known API key)."""
-    principal: Principal = request.app.state.auth(request)
-    return principal
+def get_auth(request: Request) -> ApiKeyAuth:
+    """The app's authentication (configured and issued keys, bearer tokens)."""
+    auth: ApiKeyAuth = request.app.state.auth
+    return auth
+
+
+async def get_caller(request: Request) -> Principal:
+    """The caller's tenant and role, resolved by the app's auth (401 without valid credentials)."""
+    auth: ApiKeyAuth = request.app.state.auth
+    return await auth.authenticate(request)
 
 
 Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
+Auth = Annotated[ApiKeyAuth, Depends(get_auth)]
 Caller = Annotated[Principal, Depends(get_caller)]
+
+
+def get_admin(caller: Caller) -> Principal:
+    """The caller, who must have the admin role (403 otherwise)."""
+    caller.require("admin")
+    return caller
+
+
+Admin = Annotated[Principal, Depends(get_admin)]
 
 
 def get_limits(runtime: Runtime) -> Limits:

@@ -141,3 +141,21 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(sa.String(200))
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+
+
+class ApiKey(Base):
+    """An issued API key: its id and the HMAC of its secret under the server pepper, never the secret."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(100), index=True)
+    role: Mapped[str] = mapped_column(sa.String(20))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    digest: Mapped[str] = mapped_column(sa.String(64))
+    created_by: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    expires_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # The key this one replaced when it was issued by a rotation.
+    rotated_from: Mapped[str | None] = mapped_column(sa.String(32))

@@ -1,0 +1,62 @@
+"""Admin routes (role admin, the caller's own tenant only): issued API keys and the audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from cqox_ingest.admin import keys
+from cqox_ingest.admin.models import KeyCreated, KeyIn, KeyOut, KeysOut
+from cqox_ingest.dependencies import Admin, Auth, Runtime
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+
+def _ttl_days(runtime: Runtime) -> int:
+    return int(getattr(runtime.settings, "api_key_ttl_days", 90))
+
+
+@router.post("/keys", status_code=201)
+async def create_key(body: KeyIn, caller: Admin, auth: Auth, runtime: Runtime) -> KeyCreated:
+    """Issue an API key of your tenant; its secret is in the answer once, and never again."""
+    async with runtime.transaction() as ctx:
+        return await keys.issue(
+            session=ctx.session, auth=auth, caller=caller, body=body, ttl_days=_ttl_days(runtime)
+        )
+
+
+@router.get("/keys")
+async def list_keys(caller: Admin, runtime: Runtime) -> KeysOut:
+    """Your tenant's issued keys (ids, roles, expiry; never secrets)."""
+    async with runtime.sessions() as session:  # type: ignore[misc]
+        return KeysOut(keys=await keys.listed(session=session, caller=caller))
+
+
+@router.post("/keys/{key_id}/rotate", status_code=201)
+async def rotate_key(
+    key_id: str,
+    caller: Admin,
+    auth: Auth,
+    runtime: Runtime,
+    grace_seconds: Annotated[
+        int, Query(ge=0, le=7 * 24 * 3600, description="Old key keeps working this long")
+    ] = 0,
+) -> KeyCreated:
+    """Replace a key: a new secret with the same name and role; the old one stops after the grace."""
+    async with runtime.transaction() as ctx:
+        return await keys.rotate(
+            session=ctx.session,
+            auth=auth,
+            caller=caller,
+            key_id=key_id,
+            grace_s=grace_seconds,
+            ttl_days=_ttl_days(runtime),
+        )
+
+
+@router.delete("/keys/{key_id}")
+async def revoke_key(key_id: str, caller: Admin, auth: Auth, runtime: Runtime) -> KeyOut:
+    """Revoke a key now; requests with it get 401 from then on."""
+    async with runtime.transaction() as ctx:
+        return await keys.revoke(session=ctx.session, auth=auth, caller=caller, key_id=key_id)
