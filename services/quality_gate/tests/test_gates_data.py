@@ -348,3 +348,33 @@ def test_an_iv_design_passes_a_continuous_numeric_treatment() -> None:
     # A 0/1 treatment under iv is still judged as two arms.
     binary = by_name(data_gates(clean_frame(), ROLES, GateThresholds(), "iv"))["treatment_arms"]
     assert binary.passed and "two arms" in binary.message
+
+
+def _grant_panel(n_treated: int, n_control: int) -> pd.DataFrame:
+    """A 2x2 firm panel (1987, 1988): the treated firms get their grant in 1988 only."""
+    rng = np.random.default_rng(3)
+    firms = np.arange(n_treated + n_control)
+    frame = pd.DataFrame({"fcode": np.repeat(firms, 2), "year": np.tile([1987, 1988], len(firms))})
+    frame["grant"] = ((frame["fcode"] < n_treated) & (frame["year"] == 1988)).astype(int)
+    frame["lscrap"] = rng.normal(size=len(frame)) - 0.3 * frame["grant"]
+    return frame
+
+
+def test_a_panel_counts_its_arms_as_groups_of_units() -> None:
+    """jtrain (Wooldridge 7e): 19 of 54 firms get a grant in 1988. Counted as rows, 19 treated
+    firm-years < 20 rejected the panel; its arms are the 19 treated firms (38 firm-years) and
+    the 35 others (70), and the message says units are counted."""
+    roles = RoleMapping(treatment="grant", outcome="lscrap", unit="fcode", time="year")
+    frame = _grant_panel(19, 35)
+    gate = by_name(data_gates(frame, roles, GateThresholds(), "panel"))["treatment_arms"]
+    assert gate.passed, gate.message
+    assert (gate.details["n_treated_units"], gate.details["n_control_units"]) == (19.0, 35.0)
+    assert gate.value == 38.0
+    assert "19 'fcode' units ever treated (38 unit-periods)" in gate.message
+    assert "groups of units" in gate.message
+    # the same file read as a cross-section still counts treated rows
+    flat = by_name(data_gates(frame, roles, GateThresholds(), "observational"))["treatment_arms"]
+    assert (flat.passed, flat.value) == (False, 19.0)
+    # a panel whose treated group is too small still fails, saying why
+    thin = by_name(data_gates(_grant_panel(5, 35), roles, GateThresholds(), "panel"))["treatment_arms"]
+    assert not thin.passed and thin.value == 10.0 and "fewer than 20 unit-periods" in thin.message

@@ -24,6 +24,9 @@ CONTINUOUS_TREATMENT_DESIGNS = frozenset({"iv"})
 # - they have one to three treated units by design, so a few treated rows (their post-adoption
 #   periods) are expected: one row per arm is asked; the method checks periods and donors itself.
 FEW_TREATED_DESIGNS = frozenset({"synthetic_control"})
+# - they compare groups of units followed over time: an arm is a group of units (ever treated or
+#   never treated) with every period the DiD uses, not the treated unit-periods alone.
+UNIT_GROUP_DESIGNS = frozenset({"panel"})
 
 
 def mapped_columns(roles: RoleMapping) -> list[tuple[str, str]]:
@@ -321,6 +324,8 @@ def _treatment_arms_gate(
         smallest, passed, message, details = _continuous_verdict(treatment, numeric, details)
     elif len(coding.levels) > 2:
         smallest, passed, message, details = _multi_arm_verdict(treatment, usable, min_arm, details)
+    elif design in UNIT_GROUP_DESIGNS and (groups := _unit_groups(df, roles, coding)) is not None:
+        smallest, passed, message, details = _unit_group_verdict(treatment, roles, groups, min_arm, details)
     else:
         smallest, passed, message = _binary_verdict(treatment, coding, min_arm)
     return GateResult(
@@ -334,6 +339,69 @@ def _treatment_arms_gate(
         applies_to=[treatment],
         details=details,
     )
+
+
+def _unit_groups(df: pd.DataFrame, roles: RoleMapping, coding: TreatmentCoding) -> pd.DataFrame | None:
+    """Per usable row of a panel: its unit and whether that unit is ever treated (None without
+    a unit column or a two-level treatment)."""
+    unit = roles.unit
+    if not coding.is_binary or coding.indicator is None or not unit or unit not in df.columns:
+        return None
+    frame = pd.DataFrame({"unit": df.loc[coding.indicator.index, unit], "treated": coding.indicator})
+    frame = frame.dropna()
+    if frame.empty:
+        return None
+    frame["ever"] = frame.groupby("unit")["treated"].transform("max").astype(int)
+    return frame
+
+
+def _unit_group_verdict(
+    treatment: str,
+    roles: RoleMapping,
+    groups: pd.DataFrame,
+    min_arm: int,
+    details: dict[str, float | str | None],
+) -> tuple[int, bool, str, dict[str, float | str | None]]:
+    """A panel's arms are groups of units: those ever treated and those never treated, each with
+    every period it is observed in (a DiD compares the groups' changes, so a treated unit's
+    pre-adoption rows belong to its arm). The minimum applies to each group's unit-periods; the
+    units are counted and named in the message (`treated_clusters` judges few treated units)."""
+    units = groups.groupby("ever")["unit"].nunique()
+    rows = groups.groupby("ever").size()
+    n_units = {arm: int(units.get(arm, 0)) for arm in (1, 0)}
+    n_rows = {arm: int(rows.get(arm, 0)) for arm in (1, 0)}
+    unit = roles.unit
+    details = {
+        **details,
+        "arms_counted_as": "groups of units (ever treated / never treated)",
+        "n_treated_units": float(n_units[1]),
+        "n_control_units": float(n_units[0]),
+        "n_treated_unit_periods": float(n_rows[1]),
+        "n_control_unit_periods": float(n_rows[0]),
+    }
+    smallest = min(n_rows.values())
+    passed = smallest >= min_arm
+    counts = (
+        f"{n_units[1]} {unit!r} units ever treated ({n_rows[1]} unit-periods) and {n_units[0]} never "
+        f"treated ({n_rows[0]} unit-periods)"
+    )
+    if not n_units[0] or not n_units[1]:
+        passed = False
+        message = (
+            f"Treatment {treatment!r} leaves no {'never' if not n_units[0] else 'ever'}-treated "
+            f"{unit!r} units ({counts}); a panel comparison needs both groups."
+        )
+    elif passed:
+        message = (
+            f"Treatment {treatment!r} splits the panel into {counts}: arms are counted as groups of "
+            f"units, each with at least {min_arm} unit-periods."
+        )
+    else:
+        message = (
+            f"Treatment {treatment!r} splits the panel into {counts}: arms are counted as groups of "
+            f"units, and one has fewer than {min_arm} unit-periods; collect more units or periods."
+        )
+    return smallest, passed, message, details
 
 
 def _binary_verdict(treatment: str, coding: TreatmentCoding, min_arm: int) -> tuple[int, bool, str]:
