@@ -161,7 +161,30 @@ def test_overlap_flags_follow_what_each_result_declares() -> None:
     assert gates["propensity_overlap"].applies_to == ["ols", "ipw", "a_method_nobody_listed"]
     assert gates["treated_overlap"].applies_to == ["psm"]
     assert gates["raw_balance_smd"].applies_to == ["diff_in_means"]
-    assert gates["balance_smd"].applies_to == ["ipw", "psm", "overlap_weights"]
+    # Each propensity-based method is judged by the weights of its own estimand: the ATO's overlap
+    # weights balance a logistic propensity's covariates exactly, even under a threshold rule.
+    balance = gates["balance_smd"]
+    assert balance.applies_to == ["ipw", "psm"]
+    assert number(balance, "max_smd[overlap_weights]") < 0.02  # not exactly 0: separation, C = 1e6
+    assert balance.details["max_smd_weights[overlap_weights]"] == "ATO propensity weights"
+    assert balance.details["max_smd_weights[psm]"] == "ATT propensity weights"
+
+
+def test_balance_judges_a_method_by_the_imbalance_its_own_weights_leave() -> None:
+    """A method reporting `max_abs_smd_after` (its own matches or weights) is judged by it; the
+    others by their estimand's propensity weights, never all by the ATE's."""
+    data = simulate("confounded")
+    own = estimate("overlap_weights", "ATO").model_copy(update={"diagnostics": {"max_abs_smd_after": 0.3}})
+    matched = estimate("psm", "ATT").model_copy(update={"diagnostics": {"max_abs_smd_after": 0.02}})
+    gates = by_name(causal_gates(data, ROLES, [estimate("ipw"), own, matched], GateThresholds()))
+    balance = gates["balance_smd"]
+    assert balance.applies_to == ["overlap_weights"] and not balance.passed
+    assert balance.value == 0.3
+    assert "overlap_weights 0.30 (its own weights)" in balance.message
+    assert number(balance, "max_smd[psm]") == 0.02
+    # without reported balance, the ATO is judged by overlap weights: balanced by construction
+    plain = by_name(causal_gates(data, ROLES, [estimate("overlap_weights", "ATO")], GateThresholds()))
+    assert plain["balance_smd"].passed and plain["balance_smd"].applies_to == []
 
 
 def test_thresholds_are_honoured() -> None:

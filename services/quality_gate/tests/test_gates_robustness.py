@@ -44,20 +44,51 @@ def test_vif_flags_collinear_covariates_of_regression_methods() -> None:
     assert vif_gate(covariates, estimates[1:], GateThresholds()) is None
 
 
-def test_sample_ratio_mismatch() -> None:
+def test_sample_ratio_mismatch_tests_the_planned_allocation() -> None:
     roles = RoleMapping(treatment="t", outcome="y")
     balanced = pd.DataFrame({"t": [0, 1] * 500, "y": 1.0})
     skewed = pd.DataFrame({"t": [1] * 560 + [0] * 440, "y": 1.0})
     estimates = [_estimate("diff_in_means", "none")]
-    ok = sample_ratio_gate(balanced, roles, estimates, GateThresholds())
-    bad = sample_ratio_gate(skewed, roles, estimates, GateThresholds())
+    planned = GateThresholds(srm_expected_treated_share=0.5)  # as the analysis spec states it
+    ok = sample_ratio_gate(balanced, roles, estimates, planned)
+    bad = sample_ratio_gate(skewed, roles, estimates, planned)
     assert ok is not None and ok.passed
     # 560 vs 440 against 50/50: chi2 = 14.4, p = 0.00015 < 0.001.
     assert bad is not None and not bad.passed and bad.value == pytest.approx(0.000148, rel=0.01)
-    # The share the experiment planned, as the method reports it, replaces the default.
-    planned = [_estimate("cuped", "outcome", diagnostics={"srm_expected_treated_share": 0.56})]
-    matched = sample_ratio_gate(skewed, roles, planned, GateThresholds())
+    assert bad.applies_to == ["diff_in_means"]
+    matched = sample_ratio_gate(skewed, roles, estimates, GateThresholds(srm_expected_treated_share=0.56))
     assert matched is not None and matched.passed
+
+
+def test_without_a_planned_allocation_nothing_is_flagged() -> None:
+    """The NSW experiment treated 185 of 445 men by design: a 50/50 default flagged every estimate.
+    A method's default share (diff_in_means reports 0.5) is no plan either."""
+    roles = RoleMapping(treatment="t", outcome="y")
+    nsw = pd.DataFrame({"t": [1] * 185 + [0] * 260, "y": 1.0})
+    estimates = [_estimate("diff_in_means", "none", diagnostics={"srm_expected_treated_share": 0.5})]
+    gate = sample_ratio_gate(nsw, roles, estimates, GateThresholds())
+    assert gate is not None and gate.passed and gate.severity == "info" and gate.value is None
+    assert gate.applies_to == [] and "41.6% of the experiment's units are treated" in gate.message
+    assert "srm_expected_treated_share" in gate.message
+    verdict = decide_verdict(
+        "experiment",
+        Headline(estimand="ATE", method="diff_in_means", estimate=1.0, reason="r", methods=["diff_in_means"]),
+        [gate],
+    )
+    assert verdict.level == "GO" and not any("sample_ratio" in p for p in verdict.passed)
+
+
+def test_the_sample_ratio_gate_is_for_experiments_only() -> None:
+    rng = np.random.default_rng(4)
+    t = (rng.random(400) < 0.2).astype(int)
+    frame = pd.DataFrame({"t": t, "x": rng.normal(size=400), "y": t + rng.normal(size=400)})
+    roles = RoleMapping(treatment="t", outcome="y", covariates=["x"])
+    planned = GateThresholds(srm_expected_treated_share=0.5)
+    estimates = [_estimate("ols", "outcome")]
+    observational = assess_robustness(frame, roles, estimates, None, planned, "observational")
+    assert "sample_ratio_mismatch" not in {g.name for g in observational.gates}
+    experiment = assess_robustness(frame, roles, estimates, None, planned, "experiment")
+    assert "sample_ratio_mismatch" in {g.name for g in experiment.gates}
 
 
 def test_pre_period_fit_relative_to_the_outcome_scale() -> None:

@@ -89,6 +89,24 @@ def ate_weights(propensity: np.ndarray, treated: np.ndarray) -> np.ndarray:
     return np.where(treated == 1, 1 / clipped, 1 / (1 - clipped))
 
 
+def estimand_weights(propensity: np.ndarray, treated: np.ndarray, estimand: str) -> np.ndarray:
+    """The propensity weights that target `estimand`: ATT odds weights (treated 1, control
+    e/(1-e)), ATO overlap weights (treated 1-e, control e; Li, Morgan & Zaslavsky 2018), ATC
+    (treated (1-e)/e, control 1), else the ATE's inverse-propensity weights."""
+    clipped = np.clip(propensity, PROPENSITY_EPSILON, 1 - PROPENSITY_EPSILON)
+    if estimand == Estimand.ATT:
+        return np.where(treated == 1, 1.0, clipped / (1 - clipped))
+    if estimand == Estimand.ATO:
+        return np.where(treated == 1, 1 - clipped, clipped)
+    if estimand == Estimand.ATC:
+        return np.where(treated == 1, (1 - clipped) / clipped, 1.0)
+    return ate_weights(propensity, treated)
+
+
+# What a weighting or matching method reports as the covariate imbalance left by its own weights.
+OWN_BALANCE_KEY = "max_abs_smd_after"
+
+
 def standardized_differences(
     covariates: pd.DataFrame, treated: np.ndarray, weights: np.ndarray | None = None
 ) -> dict[str, float]:
@@ -175,7 +193,6 @@ def _balance_gate(
     worst_before = max(before, key=lambda name: abs(before[name]))
     worst_after = max(after, key=lambda name: abs(after[name]))
     max_before, max_after = abs(before[worst_before]), abs(after[worst_after])
-    passed = max_after <= limit
     raw_passed = max_before <= limit
     unadjusted_present = ", ".join(_flagged(estimates, unadjusted))
     unadjusted_phrase = (
@@ -200,11 +217,27 @@ def _balance_gate(
         applies_to=[] if raw_passed else _flagged(estimates, unadjusted),
         details={**base, "worst": worst_before},
     )
-    applies_to = [] if passed else _flagged(estimates, leans_on_propensity)
+    judged = _judge_each_method(sample, propensity, estimates, limit)
+    weighting = [method for method, _, _ in judged]
+    applies_to = [method for method, value, _ in judged if value > limit]
+    # With propensity-based methods present, the gate passes when each balances by its own
+    # weights; without any, it reports the ATE weighting's balance.
+    passed = not applies_to if judged else max_after <= limit
+    by_method = "; ".join(f"{method} {value:.2f} ({how})" for method, value, how in judged)
     if passed:
         message = (
-            f"Covariate balance after weighting is good: max |SMD| {max_after:.2f} ≤ {limit:.2f} "
+            f"Covariate balance after weighting is good: max |SMD| ≤ {limit:.2f} for every "
+            f"weighting or matching method ({by_method}; raw {max_before:.2f})."
+            if judged
+            else f"Covariate balance after weighting is good: max |SMD| {max_after:.2f} ≤ {limit:.2f} "
             f"(raw {max_before:.2f})."
+        )
+    elif judged:
+        message = (
+            f"Covariates stay imbalanced under the weights of {', '.join(applies_to)}: max |SMD| "
+            f"above {limit:.2f} ({by_method}; under inverse-propensity ATE weights the worst is "
+            f"{worst_after}, {max_after:.2f}); add transformations or interactions of it, or trim "
+            "to the overlap region."
         )
     else:
         message = (
@@ -220,7 +253,11 @@ def _balance_gate(
         "worst_before": worst_before,
         "worst_after": worst_after,
         "weighting": "inverse propensity (ATE), the methods' logistic propensity on standardised covariates",
+        "methods_judged": ", ".join(weighting),
     }
+    for method, value, how in judged:
+        details[f"max_smd[{method}]"] = value
+        details[f"max_smd_weights[{method}]"] = how
     for name in sample.covariates.columns:
         details[f"smd_before:{name}"] = before[name]
         details[f"smd_after:{name}"] = after[name]
@@ -230,7 +267,8 @@ def _balance_gate(
             name="balance_smd",
             category="causal",
             threshold=limit,
-            value=max_after,
+            # the worst method's imbalance under its own weights (else the ATE weighting's)
+            value=max((value for _, value, _ in judged), default=max_after),
             passed=passed,
             severity="warning",
             message=message,
@@ -238,6 +276,36 @@ def _balance_gate(
             details=details,
         ),
     ]
+
+
+def _judge_each_method(
+    sample: CausalSample, propensity: np.ndarray, estimates: list[EstimateResult], limit: float
+) -> list[tuple[str, float, str]]:
+    """Per propensity-based method: the largest |SMD| its weights leave, and which weights.
+
+    A method that reports the imbalance its own weights or matches leave (`max_abs_smd_after`:
+    matching, overlap weights, entropy balancing) is judged by it; another by the propensity
+    weights of its estimand (ATE, ATT, ATO), from the methods' shared propensity model. Overlap
+    weights balance every covariate of a logistic propensity exactly by construction, so judging
+    them with ATE weights flagged them for imbalance they do not have.
+    """
+    cache: dict[str, float] = {}
+    judged: list[tuple[str, float, str]] = []
+    for estimate in estimates:
+        if not leans_on_propensity(estimate) or any(m == estimate.method for m, _, _ in judged):
+            continue
+        own = estimate.diagnostics.get(OWN_BALANCE_KEY)
+        if isinstance(own, int | float) and np.isfinite(own):
+            judged.append((estimate.method, float(own), "its own weights"))
+            continue
+        estimand = str(estimate.estimand)
+        if estimand not in cache:
+            weights = estimand_weights(propensity, sample.treated, estimand)
+            smd = standardized_differences(sample.covariates, sample.treated, weights)
+            cache[estimand] = max(abs(v) for v in smd.values())
+        label = estimand if estimand in (Estimand.ATT, Estimand.ATO, Estimand.ATC) else Estimand.ATE
+        judged.append((estimate.method, cache[estimand], f"{label} propensity weights"))
+    return judged
 
 
 def _overlap_gates(

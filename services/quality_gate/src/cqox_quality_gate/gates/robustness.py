@@ -45,7 +45,6 @@ from cqox_quality_gate.gates.thresholds import GateThresholds
 from cqox_quality_gate.gates.treatment import code_treatment
 
 PRE_RMSPE_KEY = "pre_rmspe"
-SRM_EXPECTED_KEY = "srm_expected_treated_share"
 # `AnalysisSpec.sensitivity` value asking for a panel on every method.
 EVERY_METHOD = "all"
 RANDOMISED_NOTE = (
@@ -179,22 +178,46 @@ def overlap_weight_gates(
 def sample_ratio_gate(
     df: pd.DataFrame, roles: RoleMapping, estimates: Sequence[EstimateResult], thresholds: GateThresholds
 ) -> GateResult | None:
-    """Chi-square test of the treated share against the share the experiment was designed with."""
+    """Chi-square test of the treated share against the experiment's planned allocation.
+
+    The plan is what the analysis spec states (`thresholds.srm_expected_treated_share`, or the
+    deployment's): nothing in the data says how an experiment meant to split its units, and a
+    method's default (diff_in_means reports 0.5 unless told otherwise) is no plan. Without one the
+    gate only reports the observed share (severity info) and flags nothing.
+    """
     if not roles.treatment or roles.treatment not in df.columns:
         return None
     coding = code_treatment(df[roles.treatment].dropna(), roles.treatment_coding)
     if not coding.is_binary or coding.indicator is None:
         return None
-    reported = [
-        float(v) for e in estimates if isinstance(v := e.diagnostics.get(SRM_EXPECTED_KEY), int | float)
-    ]
-    expected_share = reported[0] if reported else thresholds.srm_expected_treated_share
+    expected_share = thresholds.srm_expected_treated_share
     n_treated, n_control = coding.n_treated, coding.n_control
     n = n_treated + n_control
+    observed = n_treated / n
+    details: dict[str, float | str | None] = {
+        "n_treated": float(n_treated),
+        "n_control": float(n_control),
+        "observed_treated_share": observed,
+        "expected_treated_share": expected_share,
+    }
+    if expected_share is None:
+        return GateResult(
+            name="sample_ratio_mismatch",
+            category="causal",
+            threshold=thresholds.min_srm_p,
+            value=None,
+            passed=True,
+            severity="info",
+            message=(
+                f"{observed:.1%} of the experiment's units are treated ({n_treated} of {n}); no "
+                "planned allocation is stated, so no sample ratio mismatch can be tested. State the "
+                "planned treated share as the analysis threshold srm_expected_treated_share."
+            ),
+            details=details,
+        )
     test = stats.chisquare([n_treated, n_control], f_exp=[expected_share * n, (1 - expected_share) * n])
     p_value = float(test.pvalue)
     passed = p_value >= thresholds.min_srm_p
-    observed = n_treated / n
     return GateResult(
         name="sample_ratio_mismatch",
         category="causal",
@@ -209,17 +232,11 @@ def sample_ratio_gate(
             else f"Sample ratio mismatch: {observed:.1%} treated against {expected_share:.0%} planned "
             f"(χ² p = {p_value:.3g} < {thresholds.min_srm_p:g}). Units were lost or moved between arms "
             "unevenly, so the arms may no longer be comparable as randomised; find where the counts "
-            "diverge before trusting any estimate (if the split was planned otherwise, set "
-            "CQOX_GATE_SRM_EXPECTED_TREATED_SHARE or the analysis threshold srm_expected_treated_share)."
+            "diverge before trusting any estimate (if the split was planned otherwise, correct the "
+            "analysis threshold srm_expected_treated_share)."
         ),
         applies_to=[] if passed else [e.method for e in estimates],
-        details={
-            "n_treated": float(n_treated),
-            "n_control": float(n_control),
-            "observed_treated_share": observed,
-            "expected_treated_share": expected_share,
-            "chi2": float(test.statistic),
-        },
+        details={**details, "chi2": float(test.statistic)},
     )
 
 

@@ -158,11 +158,15 @@ class GateThresholds(BaseModel):
             "its arm's rows (effective_sample_size)."
         ),
     )
-    srm_expected_treated_share: float = Field(
-        default=0.5,
+    srm_expected_treated_share: float | None = Field(
+        default=None,
         gt=0,
         lt=1,
-        description="The treated share an experiment was designed with (sample_ratio_mismatch).",
+        description=(
+            "The treated share an experiment was designed with (its planned allocation), stated in "
+            "the analysis spec's thresholds or for a deployment; unset, sample_ratio_mismatch has no "
+            "plan to test against and only reports the observed share."
+        ),
     )
     min_srm_p: float = Field(
         default=0.001,
