@@ -18,6 +18,7 @@ from cqox_stack.stack import Stack
 from tests.integration.conftest import EXAMPLES, upload, wait_done
 
 pytestmark = pytest.mark.integration
+SECRET = "s3cret-of-twenty-four-chars"
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -47,7 +48,7 @@ def test_report_webhook_is_signed_retried_and_recorded(api: httpx.Client, stack:
             json={
                 "url": f"http://127.0.0.1:{port}/hook",
                 "analysis_id": created["analysis_id"],
-                "secret": "s3cret",
+                "secret": SECRET,
                 "event_types": ["report.generated"],
             },
         )
@@ -64,11 +65,17 @@ def test_report_webhook_is_signed_retried_and_recorded(api: httpx.Client, stack:
         assert len(Receiver.received) == 2
         final = Receiver.received[-1]
         timestamp = final["headers"]["X-Cqox-Timestamp"]
-        expected = hmac.new(b"s3cret", f"{timestamp}.".encode() + final["body"], hashlib.sha256).hexdigest()
+        expected = hmac.new(
+            SECRET.encode(), f"{timestamp}.".encode() + final["body"], hashlib.sha256
+        ).hexdigest()
         assert final["headers"]["X-Cqox-Signature"] == f"sha256={expected}"
         event = json.loads(final["body"])
         assert event["event_type"] == "report.generated" and event["analysis_id"] == created["analysis_id"]
         bad = httpx.post(f"{notification}/v1/subscriptions", json={"url": "ftp://x"})
         assert bad.status_code == 422 and "http" in bad.json()["detail"]
+        weak = httpx.post(
+            f"{notification}/v1/subscriptions", json={"url": f"http://127.0.0.1:{port}/h", "secret": "s3cret"}
+        )
+        assert weak.status_code == 422 and "at least 24" in weak.json()["detail"]
     finally:
         server.shutdown()

@@ -13,11 +13,13 @@ from fastapi.testclient import TestClient
 
 from cqox_notification.app import NotificationSettings, create_app
 from cqox_notification.db.models import Delivery, Subscription, outbox
+from cqox_notification.sealing import SecretSealer, generate_key
 from cqox_shared.db import ensure_database
 
 pytestmark = pytest.mark.integration
 
 HOOK = "http://127.0.0.1:9/hook"
+KEY = generate_key()
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +92,7 @@ def test_delivery_to_a_now_private_target_fails_without_retry(strict: TestClient
                     id=sub_id,
                     tenant_id="default",
                     url=HOOK,
-                    secret="s",
+                    secret=SecretSealer("").seal("s" * 24),
                     event_types=["report.generated"],
                     active=True,
                 )
@@ -117,7 +119,7 @@ def test_delivery_to_a_now_private_target_fails_without_retry(strict: TestClient
         for _ in range(100):
             listed = strict.get(f"/v1/subscriptions/{sub_id}/deliveries").json()
             delivery = next((d for d in listed if d["id"] == delivery_id), {})
-            if delivery and delivery["status"] != "pending":
+            if delivery and delivery["status"] not in ("pending", "in_flight"):
                 break
             time.sleep(0.1)
         assert delivery["status"] == "failed"
@@ -157,3 +159,39 @@ def test_subscription_api_is_rate_limited_per_key(own_nats: str, database_url: s
         assert refused.json()["detail"].startswith("rate limit of 2 requests per minute for tenant acme")
         assert client.get("/v1/subscriptions", headers=globex).status_code == 200
         assert all(client.get("/healthz").status_code == 200 for _ in range(10))
+
+
+def test_secrets_are_long_sealed_at_rest_and_urls_hidden_from_viewers(
+    own_nats: str, database_url: str
+) -> None:
+    settings = NotificationSettings(
+        nats_url=own_nats,
+        database_url=database_url,
+        api_keys="an-key:redact:analyst,v-key:redact:viewer",
+        webhook_allow_private_targets=True,
+        webhook_secret_keys=KEY,
+    )
+    hook = "http://127.0.0.1:9/services/T0/B1?token=t0k3n"
+    with TestClient(create_app(settings)) as client:
+        analyst, viewer = {"X-API-Key": "an-key"}, {"X-API-Key": "v-key"}
+        short = client.post("/v1/subscriptions", json={"url": hook, "secret": "s3cret"}, headers=analyst)
+        assert short.status_code == 422
+        assert short.json()["detail"].startswith("the webhook secret has 6 characters; at least 24")
+        secret = "a-long-enough-signing-secret"
+        created = client.post("/v1/subscriptions", json={"url": hook, "secret": secret}, headers=analyst)
+        assert created.status_code == 201 and created.json()["secret"] == secret
+        [seen_by_analyst] = client.get("/v1/subscriptions", headers=analyst).json()
+        [seen_by_viewer] = client.get("/v1/subscriptions", headers=viewer).json()
+    assert seen_by_analyst["url"] == hook and seen_by_analyst["secret"] is None
+    assert seen_by_viewer["url"] == "http://127.0.0.1:9/…"
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(
+                sa.select(Subscription.secret).where(Subscription.id == created.json()["id"])
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert secret not in stored and SecretSealer(KEY).open(stored) == secret
+    with pytest.raises(ValueError, match="no key"):
+        SecretSealer(generate_key()).open(stored)

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from cqox_notification import domain
 from cqox_notification.domain import (
     ALLOW_PRIVATE_TARGETS_ENV,
     DEFAULT_EVENT_TYPES,
@@ -199,3 +200,57 @@ def test_one_private_address_among_public_ones_refuses() -> None:
     reason = refused_target("mixed.example.com", ["93.184.216.34", "169.254.169.254"])
     assert reason is not None and "169.254.169.254, a link-local address" in reason
     assert refused_target("mixed.example.com", []) is None  # nothing to refuse; resolution decides
+
+
+def test_short_and_overlong_secrets_are_refused_with_the_bounds() -> None:
+    assert domain.secret_problem("x" * domain.MIN_SECRET_LENGTH) is None
+    short = domain.secret_problem("s3cret")
+    assert short is not None and f"at least {domain.MIN_SECRET_LENGTH}" in short and "6 characters" in short
+    assert "at most" in (domain.secret_problem("x" * (domain.MAX_SECRET_LENGTH + 1)) or "")
+    assert domain.secret_problem(domain.new_secret()) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://user:tok@hooks.example.com:8443/T0/B1?key=x#f", "https://hooks.example.com:8443/…"),
+        ("http://hooks.example.com/services/T0/B1/XYZ", "http://hooks.example.com/…"),
+        ("http://[2001:db8::1]:9000/h?sig=abc", "http://[2001:db8::1]:9000/…"),
+        ("ftp://x/y", "…"),
+        ("http://[::1/h", "…"),
+    ],
+)
+def test_redacted_urls_keep_only_scheme_host_and_port(url: str, shown: str) -> None:
+    assert domain.redact_url(url) == shown
+
+
+def test_target_key_is_the_receiver_not_the_path() -> None:
+    assert domain.target_key("https://H.example/a?x") == domain.target_key("https://h.example:443/b")
+    assert domain.target_key("http://h.example/a") != domain.target_key("http://h.example:8080/a")
+
+
+def _due(tenant: str, target: str, n: int) -> list[domain.DueDelivery]:
+    return [domain.DueDelivery(f"{tenant}-{target}-{i}", tenant, target) for i in range(n)]
+
+
+def test_fair_pick_round_robins_tenants_and_skips_a_full_target() -> None:
+    limits = domain.DispatchLimits(concurrency=8, per_target=2, per_tenant=5)
+    due = _due("a", "slow", 10) + _due("a", "other", 1) + _due("b", "fast", 3)
+    picked = domain.fair_pick(due, busy_targets={}, busy_tenants={}, limits=limits, free=8)
+    assert [p.delivery_id for p in picked] == [
+        "a-slow-0", "b-fast-0", "a-other-0", "b-fast-1", "a-slow-1",
+    ]  # fmt: skip
+    # The slow receiver already at its limit: it gets nothing, the others still go.
+    busy = domain.fair_pick(due, busy_targets={"slow": 2}, busy_tenants={"a": 2}, limits=limits, free=8)
+    assert {p.target for p in busy} == {"other", "fast"} and len(busy) == 1 + 2
+
+
+def test_fair_pick_honours_the_tenant_limit_free_slots_and_rotation() -> None:
+    limits = domain.DispatchLimits(concurrency=4, per_target=10, per_tenant=2)
+    due = _due("a", "x", 5) + _due("b", "y", 5)
+    picked = domain.fair_pick(due, busy_targets={}, busy_tenants={"a": 1}, limits=limits, free=10)
+    assert [p.tenant_id for p in picked] == ["a", "b", "b"]
+    assert domain.fair_pick(due, busy_targets={}, busy_tenants={}, limits=limits, free=1) == due[:1]
+    rotated = domain.fair_pick(due, busy_targets={}, busy_tenants={}, limits=limits, free=1, first_tenant=1)
+    assert [p.tenant_id for p in rotated] == ["b"]
+    assert domain.fair_pick([], busy_targets={}, busy_tenants={}, limits=limits, free=3) == []

@@ -10,7 +10,15 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from cqox_notification.db.models import Delivery, DeliveryAttempt, Subscription
-from cqox_notification.domain import DEFAULT_EVENT_TYPES, new_secret
+from cqox_notification.domain import (
+    DEFAULT_EVENT_TYPES,
+    MAX_SECRET_LENGTH,
+    MIN_SECRET_LENGTH,
+    new_secret,
+    redact_url,
+    secret_problem,
+)
+from cqox_notification.sealing import SecretSealer
 from cqox_notification.targets import target_problem
 from cqox_shared.auth import Principal
 from cqox_shared.runtime import ServiceRuntime
@@ -22,11 +30,16 @@ class SubscriptionIn(BaseModel):
     url: str = Field(description="http(s) URL that receives a signed POST per event")
     event_types: list[str] = Field(default_factory=lambda: list(DEFAULT_EVENT_TYPES))
     analysis_id: str | None = Field(default=None, description="Only events of this analysis (default: all)")
-    secret: str | None = Field(default=None, description="Signing secret (generated when absent)")
+    secret: str | None = Field(
+        default=None,
+        description=f"Signing secret of {MIN_SECRET_LENGTH} to {MAX_SECRET_LENGTH} characters "
+        "(generated when absent); stored encrypted",
+    )
 
 
 class SubscriptionOut(BaseModel):
-    """A registered webhook (the secret is shown only when created)."""
+    """A registered webhook (the secret is shown only when created; the URL's path and query
+    are hidden from viewers)."""
 
     id: str
     url: str
@@ -38,12 +51,17 @@ class SubscriptionOut(BaseModel):
 
 
 def router(
-    runtime: ServiceRuntime, auth: Callable[..., Principal], *, allow_private_targets: bool = False
+    runtime: ServiceRuntime,
+    auth: Callable[..., Principal],
+    *,
+    allow_private_targets: bool = False,
+    sealer: SecretSealer | None = None,
 ) -> APIRouter:
     """Routes bound to the service runtime and the auth dependency.
 
     Webhook URLs whose host resolves to a private, loopback, link-local or otherwise non-public
-    address are refused unless `allow_private_targets`."""
+    address are refused unless `allow_private_targets`. Secrets are sealed with `sealer`."""
+    sealer = sealer or SecretSealer("")
     api = APIRouter(prefix="/v1")
     Caller = Annotated[Principal, Depends(auth)]
     from cqox_contracts.v1 import EVENT_TYPES
@@ -55,23 +73,26 @@ def router(
         The URL's host must resolve, and only to public addresses (unless the operator allows
         private targets)."""
         caller.require("analyst")
+        if body.secret is not None and (weak := secret_problem(body.secret)):
+            raise HTTPException(422, weak)
         if problem := await target_problem(body.url, allow_private=allow_private_targets):
             raise HTTPException(422, problem.reason)
         unknown = [t for t in body.event_types if t not in EVENT_TYPES]
         if unknown or not body.event_types:
             raise HTTPException(422, f"unknown event types {unknown}; choose from {sorted(EVENT_TYPES)}")
+        secret = body.secret or new_secret()
         sub = Subscription(
             id=str(uuid.uuid4()),
             tenant_id=caller.tenant_id,
             url=body.url,
-            secret=body.secret or new_secret(),
+            secret=sealer.seal(secret),
             event_types=body.event_types,
             analysis_id=body.analysis_id,
             active=True,
         )
         async with runtime.transaction() as ctx:
             ctx.session.add(sub)
-        return SubscriptionOut(**_public(sub), secret=sub.secret)
+        return SubscriptionOut(**_public(sub), secret=secret)
 
     @api.get("/subscriptions", response_model=list[SubscriptionOut])
     async def list_subscriptions(caller: Caller) -> list[SubscriptionOut]:
@@ -84,7 +105,8 @@ def router(
                     .order_by(Subscription.created_at)
                 )
             ).all()
-        return [SubscriptionOut(**_public(s)) for s in rows]
+        redact = not _may_see_urls(caller)
+        return [SubscriptionOut(**_public(s, redact=redact)) for s in rows]
 
     @api.delete("/subscriptions/{subscription_id}", status_code=204)
     async def delete_subscription(subscription_id: str, caller: Caller) -> None:
@@ -142,10 +164,19 @@ def router(
     return api
 
 
-def _public(sub: Subscription) -> dict[str, Any]:
+def _may_see_urls(caller: Principal) -> bool:
+    # A webhook URL can carry a credential (a token in its path or query): analysts and up only.
+    try:
+        caller.require("analyst")
+    except HTTPException:
+        return False
+    return True
+
+
+def _public(sub: Subscription, *, redact: bool = False) -> dict[str, Any]:
     return {
         "id": sub.id,
-        "url": sub.url,
+        "url": redact_url(sub.url) if redact else sub.url,
         "event_types": sub.event_types,
         "analysis_id": sub.analysis_id,
         "active": sub.active,

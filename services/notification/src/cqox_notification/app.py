@@ -20,15 +20,19 @@ from cqox_contracts.v1 import (
 from cqox_notification import api, handlers
 from cqox_notification.db import MIGRATIONS
 from cqox_notification.db.models import metadata
+from cqox_notification.domain import DispatchLimits
+from cqox_notification.sealing import SecretKeysInvalid, SecretSealer
 from cqox_shared.auth import ApiKeyAuth, AuthNotConfigured, install_docs
 from cqox_shared.body_limit import BodyLimit
 from cqox_shared.bus import Subscription
 from cqox_shared.cli import parse_service_args
+from cqox_shared.logging import get_logger
 from cqox_shared.ratelimit import RateLimit
 from cqox_shared.runtime import ServiceRuntime
 from cqox_shared.settings import Settings
 
 SERVICE = "notification"
+log = get_logger("cqox.notification")
 
 
 class NotificationSettings(Settings):
@@ -41,7 +45,15 @@ class NotificationSettings(Settings):
     auth: str = "required"
     webhook_max_attempts: int = 5
     webhook_backoff_s: float = 2.0
+    # Whole-call bound of one attempt (connect, send, answer); at most 64 KiB of an answer is read.
     webhook_timeout_s: float = 10.0
+    # Calls in flight per replica: in all, per receiver (scheme://host:port), per tenant.
+    webhook_concurrency: int = 32
+    webhook_concurrency_per_target: int = 4
+    webhook_concurrency_per_tenant: int = 16
+    # CQOX_WEBHOOK_SECRET_KEYS: Fernet keys, comma-separated; the first seals signing secrets,
+    # every one opens them (rotation). Without it a fixed local-only key is used, with a warning.
+    webhook_secret_keys: str = ""
     # CQOX_WEBHOOK_ALLOW_PRIVATE_TARGETS: let webhooks reach private, loopback, link-local and
     # other non-public addresses (refused by default against SSRF; the embedded stack allows them).
     webhook_allow_private_targets: bool = False
@@ -53,6 +65,7 @@ def build_runtime(settings: NotificationSettings | None = None) -> ServiceRuntim
     """The notification runtime: one consumer per notified event type plus the dispatcher,
     which says notification.delivered | notification.failed."""
     settings = settings or NotificationSettings()
+    sealer = SecretSealer(settings.webhook_secret_keys)
     subscriptions = [
         Subscription(cls, handlers.enqueue_deliveries)
         for cls in (ReportGenerated, AnalysisFailed, DatasetRejected)
@@ -66,10 +79,18 @@ def build_runtime(settings: NotificationSettings | None = None) -> ServiceRuntim
         publishes={"webhook dispatcher": (NotificationDelivered, NotificationFailed)},
         background=[
             handlers.dispatcher(
-                max_attempts=settings.webhook_max_attempts,
-                backoff_base_s=settings.webhook_backoff_s,
-                timeout_s=settings.webhook_timeout_s,
-                allow_private_targets=settings.webhook_allow_private_targets,
+                handlers.DispatchPolicy(
+                    max_attempts=settings.webhook_max_attempts,
+                    backoff_base_s=settings.webhook_backoff_s,
+                    timeout_s=settings.webhook_timeout_s,
+                    allow_private_targets=settings.webhook_allow_private_targets,
+                    limits=DispatchLimits(
+                        concurrency=settings.webhook_concurrency,
+                        per_target=settings.webhook_concurrency_per_target,
+                        per_tenant=settings.webhook_concurrency_per_tenant,
+                    ),
+                ),
+                sealer,
             )
         ],
     )
@@ -79,6 +100,12 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
     """The FastAPI app; the bus runtime starts and stops with it."""
     settings = settings or NotificationSettings()
     runtime = build_runtime(settings)
+    sealer = SecretSealer(settings.webhook_secret_keys)
+    if not sealer.configured:
+        log.warning(
+            "CQOX_WEBHOOK_SECRET_KEYS is not set: webhook secrets are sealed with a local-only key "
+            "that anyone can derive; set it outside a local stack"
+        )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -97,7 +124,7 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
     auth = ApiKeyAuth(settings.api_keys, settings.default_tenant, mode=settings.auth)
     install_docs(app, auth)
     app.include_router(
-        api.router(runtime, auth, allow_private_targets=settings.webhook_allow_private_targets)
+        api.router(runtime, auth, allow_private_targets=settings.webhook_allow_private_targets, sealer=sealer)
     )
     app.add_middleware(
         RateLimit,
@@ -123,6 +150,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = NotificationSettings()
     try:
         app = create_app(settings)
-    except AuthNotConfigured as exc:
+    except (AuthNotConfigured, SecretKeysInvalid) as exc:
         raise SystemExit(f"cqox-notification: {exc}") from None
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning")

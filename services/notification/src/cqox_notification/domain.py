@@ -6,7 +6,9 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
-from collections.abc import Iterable
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from urllib.parse import urlparse
 
 DEFAULT_EVENT_TYPES = ("report.generated", "analysis.failed", "dataset.rejected")
@@ -15,6 +17,10 @@ TIMESTAMP_HEADER = "X-Cqox-Timestamp"
 # The setting that lets webhooks reach private/loopback/link-local addresses (off by default).
 ALLOW_PRIVATE_TARGETS_ENV = "CQOX_WEBHOOK_ALLOW_PRIVATE_TARGETS"
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# A signing secret shorter than this is refused: HMAC keys should carry >= 128 bits, and a
+# short human-chosen word is guessable offline from one signed delivery.
+MIN_SECRET_LENGTH = 24
+MAX_SECRET_LENGTH = 256
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -22,6 +28,110 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 def new_secret() -> str:
     """A random signing secret for a subscription."""
     return secrets.token_urlsafe(32)
+
+
+def secret_problem(secret: str) -> str | None:
+    """Why a caller-chosen signing secret is unacceptable, or None if fine."""
+    if len(secret) < MIN_SECRET_LENGTH:
+        return (
+            f"the webhook secret has {len(secret)} characters; at least {MIN_SECRET_LENGTH} are "
+            "needed (omit it to have a random one generated)"
+        )
+    if len(secret) > MAX_SECRET_LENGTH:
+        return f"the webhook secret has {len(secret)} characters; at most {MAX_SECRET_LENGTH} are allowed"
+    return None
+
+
+def redact_url(url: str) -> str:
+    """The webhook URL without what can carry a secret: user info, path, query and fragment.
+
+    `https://user:token@hooks.example.com:8443/T0/B1?key=x` becomes
+    `https://hooks.example.com:8443/…`; what cannot be parsed becomes `…`."""
+    try:
+        parsed = urlparse(url)
+        host, port = parsed.hostname, parsed.port
+    except ValueError:
+        return "…"
+    if not host or parsed.scheme not in ("http", "https"):
+        return "…"
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    return f"{parsed.scheme}://{netloc}/…"
+
+
+def target_key(url: str) -> str:
+    """The receiver a webhook URL reaches, for per-target limits: scheme, host and port."""
+    try:
+        parsed = urlparse(url)
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        return f"{parsed.scheme}://{(parsed.hostname or '').lower()}:{port}"
+    except ValueError:
+        return url
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    """A delivery that may be claimed: whose it is and which receiver it reaches."""
+
+    delivery_id: str
+    tenant_id: str
+    target: str
+
+
+@dataclass(frozen=True)
+class DispatchLimits:
+    """How many webhook calls one dispatcher runs at once: in all, per target, per tenant."""
+
+    concurrency: int = 32
+    per_target: int = 4
+    per_tenant: int = 16
+
+
+def fair_pick(
+    due: Sequence[DueDelivery],
+    *,
+    busy_targets: Mapping[str, int],
+    busy_tenants: Mapping[str, int],
+    limits: DispatchLimits,
+    free: int,
+    first_tenant: int = 0,
+) -> list[DueDelivery]:
+    """Which of the due deliveries to start now: round-robin across tenants, and within a tenant
+    across its targets, never above the per-target and per-tenant limits nor `free` in all.
+
+    `due` is in each tenant's order of urgency; `first_tenant` rotates which tenant goes first,
+    so no tenant is always served first. A receiver at its limit is skipped, not waited for."""
+    queues: dict[str, dict[str, deque[DueDelivery]]] = defaultdict(dict)
+    for item in due:
+        queues[item.tenant_id].setdefault(item.target, deque()).append(item)
+    tenants = list(queues)
+    if tenants:
+        shift = first_tenant % len(tenants)
+        tenants = tenants[shift:] + tenants[:shift]
+    targets = Counter(busy_targets)
+    per_tenant = Counter(busy_tenants)
+    picked: list[DueDelivery] = []
+    while len(picked) < free:
+        progressed = False
+        for tenant in tenants:
+            if len(picked) >= free:
+                break
+            if per_tenant[tenant] >= limits.per_tenant:
+                continue
+            ready = [t for t, q in queues[tenant].items() if q and targets[t] < limits.per_target]
+            if not ready:
+                continue
+            target = ready[0]
+            picked.append(queues[tenant][target].popleft())
+            # Rotate: the target just served goes to the back of this tenant's order.
+            queues[tenant][target] = queues[tenant].pop(target)
+            targets[target] += 1
+            per_tenant[tenant] += 1
+            progressed = True
+        if not progressed:
+            break
+    return picked
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:

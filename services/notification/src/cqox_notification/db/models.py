@@ -30,7 +30,8 @@ class Subscription(Base):
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(sa.String(100), index=True)
     url: Mapped[str] = mapped_column(sa.Text)
-    secret: Mapped[str] = mapped_column(sa.String(200))
+    # Sealed (encrypted) with the keys in CQOX_WEBHOOK_SECRET_KEYS: `fernet:<token>`.
+    secret: Mapped[str] = mapped_column(sa.Text)
     event_types: Mapped[list[str]] = mapped_column(JSONB)
     analysis_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     active: Mapped[bool] = mapped_column(default=True)
@@ -38,10 +39,16 @@ class Subscription(Base):
 
 
 class Delivery(Base):
-    """One event to deliver to one subscription; retried until delivered or given up."""
+    """One event to deliver to one subscription; retried until delivered or given up.
+
+    `pending` → `in_flight` (claimed by one dispatcher until `lease_until`, under `claim_token`)
+    → `delivered` | `failed` | back to `pending` for a retry; a lapsed lease is claimed again."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (sa.UniqueConstraint("subscription_id", "event_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("subscription_id", "event_id"),
+        sa.Index("ix_notification_deliveries_due", "status", "next_attempt_at"),
+    )
 
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     subscription_id: Mapped[str] = mapped_column(
@@ -60,6 +67,8 @@ class Delivery(Base):
         sa.DateTime(timezone=True), server_default=sa.func.now()
     )
     last_error: Mapped[str] = mapped_column(sa.Text, default="")
+    lease_until: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    claim_token: Mapped[str | None] = mapped_column(sa.String(64))
     delivered_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
 
