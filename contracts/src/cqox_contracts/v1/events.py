@@ -14,6 +14,7 @@ from cqox_contracts.v1.models import (
     DatasetRef,
     DesignSupport,
     EstimateResult,
+    FigureEntry,
     GateResult,
     Headline,
     MethodFailure,
@@ -257,6 +258,10 @@ class ReportGenerated(Event):
     report_uri: str
     artifacts: list[Artifact]
     headline: str = ""
+    figures: list[FigureEntry] = Field(
+        default_factory=list, description="The report's figure table: every view drawn, in reading order."
+    )
+    language: str | None = Field(default=None, description="Language the report is written in ('en', 'ja').")
 
 
 class AnalysisFailed(Event):

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Severity = Literal["info", "warning", "error"]
 GateCategory = Literal["data", "causal"]
+ReportLanguage = Literal["en", "ja"]
 Role = Literal[
     "treatment",
     "outcome",
@@ -121,6 +122,13 @@ class AnalysisSpec(_Value):
             "'max_vif': 5}); unset ones keep the deployment's CQOX_GATE_* values."
         ),
     )
+    language: ReportLanguage | None = Field(
+        default=None,
+        description=(
+            "Language of the report ('en' or 'ja'); unset: the dominant script of the dataset's "
+            "column names decides."
+        ),
+    )
 
 
 class RoleAssignment(_Value):
@@ -222,6 +230,30 @@ class Artifact(_Value):
     name: str
     uri: str
     media_type: str
+
+
+class FigureEntry(_Value):
+    """One figure (or table view) of the report's catalogue: what it shows and how it is stored."""
+
+    name: str = Field(
+        description="Unique key of the view in the report, e.g. 'forest', 'policy_tree_policy_tree'."
+    )
+    kind: str = Field(description="Catalogue kind, e.g. 'love', 'event_study', 'rd_density'.")
+    method: str = Field(
+        default="", description="Method(s) it draws, comma-separated; empty: the whole analysis."
+    )
+    section: str = Field(
+        default="", description="Report section: estimates, balance, heterogeneity, design ..."
+    )
+    title: str = ""
+    formats: list[str] = Field(
+        default_factory=list,
+        description="'plotly' (interactive, in the HTML), 'png' (static, in the PDF), 'table'.",
+    )
+    width_px: int | None = None
+    height_px: int | None = None
+    png_bytes: int | None = Field(default=None, description="Size of the static PNG rendering.")
+    artifact: str | None = Field(default=None, description="Name of the PNG artifact, when stored.")
 
 
 class ArmContrast(_Value):
