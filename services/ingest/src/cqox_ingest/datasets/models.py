@@ -91,6 +91,21 @@ class DatasetOut(BaseModel):
     mapping: DatasetMapping | None
 
 
+class DatasetListed(BaseModel):
+    """A dataset in the caller's listing: its name, latest version and when it was created."""
+
+    dataset_id: str
+    name: str
+    created_at: datetime
+    latest_version: int | None
+
+
+class DatasetsOut(BaseModel):
+    """The caller's datasets, newest first."""
+
+    datasets: list[DatasetListed]
+
+
 class VersionsOut(BaseModel):
     """Every version of a dataset."""
 

@@ -8,13 +8,14 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 
 from cqox_ingest.analyses.service import spec_from_form
 from cqox_ingest.conversion import convert
-from cqox_ingest.datasets import mapping, service
+from cqox_ingest.datasets import listing, mapping, service
 from cqox_ingest.datasets.models import (
     DatasetOut,
+    DatasetsOut,
     DatasetUploaded,
     MappingConfirmed,
     MappingIn,
@@ -74,6 +75,15 @@ async def upload_dataset(
             profile=converted.profile,
         )
         return await service.register(runtime, caller, upload, spec, allow_breaking=allow_breaking)
+
+
+@router.get("/datasets")
+async def list_datasets(
+    caller: Caller, runtime: Runtime, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> DatasetsOut:
+    """The caller's datasets, newest first, with their latest version."""
+    async with runtime.sessions() as session:  # type: ignore[misc]
+        return await listing.listing(session=session, caller=caller, limit=limit)
 
 
 @router.get("/datasets/{dataset_id}")
