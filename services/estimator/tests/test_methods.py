@@ -37,9 +37,9 @@ def test_registry_declares_cost_and_outputs() -> None:
     assert "causal_forest" in methods_by_cost("heavy")
     assert {"diff_in_means", "ols", "ipw", "aipw"} <= set(methods_by_cost("light"))
     assert set(methods_by_cost("light")) | set(methods_by_cost("heavy")) == set(REGISTRY)
-    cate = {name for name, spec in REGISTRY.items() if spec.writes_effects}
+    cate = {name for name, spec in REGISTRY.items() if spec.writes("effects")}
     assert {"causal_forest", "linear_dml", "dr_learner", "t_learner", "policy_tree"} <= cate
-    assert [name for name, spec in REGISTRY.items() if spec.writes_policy] == ["policy_tree"]
+    assert [name for name, spec in REGISTRY.items() if spec.writes("policy")] == ["policy_tree"]
 
 
 def test_interacted_regression_recovers_heterogeneity_and_writes_effects() -> None:
@@ -238,3 +238,18 @@ def test_roles_without_unit_key_rows_only() -> None:
         "ols_interacted", heterogeneous(n=300), RoleMapping(**{**ROLES.model_dump(), "unit": None})
     )
     assert method_run.effects is not None and list(method_run.effects.columns) == ["row", "cate"]
+
+
+def test_roles_follow_from_each_class_tags() -> None:
+    """Required roles come from the class (design roles, panel, needs_covariates), never a list."""
+    needed = {name: spec.required_roles for name, spec in REGISTRY.items()}
+    core = {"treatment", "outcome"}
+    assert needed["diff_in_means"] == needed["ols"] == needed["cuped"] == core
+    assert needed["ipw"] == needed["causal_forest"] == needed["policy_tree"] == core | {"covariates"}
+    assert needed["twfe"] == needed["synthetic_control"] == core | {"unit", "time"}
+    assert needed["iv_2sls"] == core | {"instrument"}
+    assert needed["rd_robust"] == core | {"running_variable"}
+    assert needed["spatial_spillover"] == core | {"latitude", "longitude"}
+    assert needed["drdid_rc"] == core | {"post"}
+    assert REGISTRY["ols"].optional_roles == {"covariates"}
+    assert not REGISTRY["diff_in_means"].optional_roles and not REGISTRY["ipw"].optional_roles

@@ -100,6 +100,12 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
     design_roles: ClassVar[tuple[str, ...]] = ()
     # Fewest rows each arm needs in `prepare` (a synthetic control has one treated unit).
     min_rows_per_arm: ClassVar[int] = MIN_ROWS_PER_ARM
+    # True when the method cannot run without covariates (a propensity model, a CATE learner);
+    # the others adjust for covariates when the mapping has them, if `uses_covariates`.
+    needs_covariates: ClassVar[bool] = False
+    # Per-unit tables the method writes to the artifact store besides its estimate: "effects"
+    # (one CATE per row, Parquet) and "policy" (the recommended arm per row, CSV).
+    unit_outputs: ClassVar[frozenset[str]] = frozenset()
 
     def fit(self, y: ArrayLike, t: ArrayLike, *, X: ArrayLike | None = None, **design: Any) -> Self:
         """Estimate the effect of binary `t` on `y`, adjusting for covariates `X` if used.
@@ -304,6 +310,21 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
             "min_rows_per_arm": cls.min_rows_per_arm,
             "continuous_treatment": cls.continuous_treatment,
         }
+
+    @classmethod
+    def required_roles(cls) -> frozenset[str]:
+        """The mapping roles the method cannot run without, from its class-level tags."""
+        roles = {"treatment", "outcome", *cls.design_roles}
+        if cls.panel:
+            roles |= {"unit", "time"}
+        if cls.needs_covariates:
+            roles.add("covariates")
+        return frozenset(roles)
+
+    @classmethod
+    def optional_roles(cls) -> frozenset[str]:
+        """Roles the method uses when the mapping has them (covariates, for most)."""
+        return frozenset({"covariates"}) if cls.uses_covariates and not cls.needs_covariates else frozenset()
 
     @classmethod
     def warm_up(cls) -> None:

@@ -109,6 +109,8 @@ class LinearDML(_EconMLDML):
     """
 
     method = "linear_dml"
+    needs_covariates = True
+    unit_outputs = frozenset({"effects"})
     estimand = "ATE"
     multi_arm = True
 
@@ -224,6 +226,8 @@ class CausalForest(_EconMLDML):
     """
 
     method = "causal_forest"
+    needs_covariates = True
+    unit_outputs = frozenset({"effects"})
     estimand = "ATE"
 
     def __init__(

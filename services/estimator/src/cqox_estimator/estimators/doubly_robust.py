@@ -133,6 +133,7 @@ class AugmentedIPW(_CrossFitted):
     """
 
     method = "aipw"
+    needs_covariates = True
     estimand = "ATE"
     multi_arm = True
 
@@ -235,6 +236,8 @@ class DRLearner(_CrossFitted):
     """
 
     method = "dr_learner"
+    needs_covariates = True
+    unit_outputs = frozenset({"effects"})
     estimand = "ATE"
 
     def __init__(
@@ -296,6 +299,8 @@ class PolicyTree(_CrossFitted):
     """
 
     method = "policy_tree"
+    needs_covariates = True
+    unit_outputs = frozenset({"effects", "policy"})
     estimand = "policy gain"
 
     def __init__(

@@ -46,6 +46,7 @@ class PropensityScoreMatching(CausalEstimator):
     adjustment_kind = Adjustment.PROPENSITY
 
     method = "psm"
+    needs_covariates = True
     smooth = False  # re-matching after any change in the data moves the estimate (see base)
     model_form = "linear"
     estimand = "ATT"
@@ -320,6 +321,7 @@ class PropensityStratification(CausalEstimator):
     adjustment_kind = Adjustment.PROPENSITY
 
     method = "ps_stratification"
+    needs_covariates = True
     model_form = "linear"
     estimand = "ATE"
 

@@ -78,6 +78,8 @@ class SLearner(_MetaLearner):
     """
 
     method = "s_learner"
+    needs_covariates = True
+    unit_outputs = frozenset({"effects"})
     estimand = "ATE"
 
     def _cate(
@@ -95,6 +97,8 @@ class TLearner(_MetaLearner):
     """T-learner: separate outcome models per arm; CATE = mu1(x) - mu0(x)."""
 
     method = "t_learner"
+    needs_covariates = True
+    unit_outputs = frozenset({"effects"})
     estimand = "ATE"
 
     def _cate(
@@ -109,6 +113,8 @@ class XLearner(_MetaLearner):
     """X-learner (Kuenzel et al. 2019): imputed effects per arm, blended by a logistic propensity."""
 
     method = "x_learner"
+    needs_covariates = True
+    unit_outputs = frozenset({"effects"})
     estimand = "ATE"
 
     def _cate(

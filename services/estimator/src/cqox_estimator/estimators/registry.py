@@ -1,10 +1,13 @@
-"""Which methods exist: each one's class, the roles and designs it needs, and its cost."""
+"""Which methods exist and how they are deployed: each one's class, designs and cost.
+
+What a method is and needs (estimand, adjustment, roles, per-unit outputs) is stated once, on its
+class (`CausalEstimator`'s class-level tags); the registry adds only deployment facts.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from cqox_contracts.v1 import Design, RoleMapping
@@ -32,52 +35,55 @@ from cqox_estimator.estimators.weighting import (
 DESIGNS = frozenset(Design)
 ROLE_FIELDS = frozenset(RoleMapping.model_fields) - {"excluded"}
 Cost = Literal["light", "heavy"]
+# Cross-section methods by default; a geographic design (units with locations) is still
+# selection on observables, with the coordinates among the covariates.
+CROSS_SECTION = frozenset({Design.OBSERVATIONAL, Design.EXPERIMENT, Design.GEOGRAPHIC})
 
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """One registered method: its class, the roles and designs it needs, its cost.
+    """One registered method as deployed: its class, the designs it serves, its pool's cost class."""
 
-    What the method is (estimand, adjustment, reliance on overlap) is stated once, on its class.
-    """
-
-    name: str
     estimator: type[CausalEstimator]
-    required_roles: frozenset[str]
-    optional_roles: frozenset[str] = frozenset()
-    # Cross-section methods by default; a geographic design (units with locations) is still
-    # selection on observables, with the coordinates among the covariates.
-    designs: frozenset[str] = frozenset({"observational", "experiment", "geographic"})
-    default_params: Mapping[str, Any] = field(default_factory=dict)
+    designs: frozenset[str] = CROSS_SECTION
     cost: Cost = "light"
-    # Per-unit outputs written to the artifact store: CATE Parquet, policy CSV.
-    writes_effects: bool = False
-    writes_policy: bool = False
 
     def __post_init__(self) -> None:
-        if self.estimator.method != self.name:
-            raise ValueError(f"spec {self.name!r} disagrees with {self.estimator.__name__}")
         unknown_roles = (self.required_roles | self.optional_roles) - ROLE_FIELDS
         if unknown_roles or not self.designs <= DESIGNS:
-            raise ValueError(f"spec {self.name!r} names unknown roles or designs")
-        object.__setattr__(self, "default_params", MappingProxyType(dict(self.default_params)))
+            raise ValueError(f"method {self.name!r} names unknown roles or designs")
+
+    @property
+    def name(self) -> str:
+        """The method's name, as its class states it."""
+        return self.estimator.method
 
     @property
     def estimand(self) -> str:
         """The estimand the method's class states."""
         return str(self.estimator.estimand)
 
+    @property
+    def required_roles(self) -> frozenset[str]:
+        """Roles the method cannot run without (from its class)."""
+        return self.estimator.required_roles()
+
+    @property
+    def optional_roles(self) -> frozenset[str]:
+        """Roles the method uses when mapped (from its class)."""
+        return self.estimator.optional_roles()
+
+    def writes(self, table: str) -> bool:
+        """Whether the method writes the per-unit table `table` ("effects" or "policy")."""
+        return table in self.estimator.unit_outputs
+
     def missing_roles(self, roles: RoleMapping) -> list[str]:
         """Required roles that `roles` leaves empty."""
         return sorted(r for r in self.required_roles if not getattr(roles, r))
 
     def build(self, options: Mapping[str, Any] | None = None) -> CausalEstimator:
-        """A fresh estimator with the default parameters overridden by `options`."""
-        return self.estimator(**{**self.default_params, **(options or {})})
-
-
-_CORE = frozenset({"treatment", "outcome"})
-_WITH_COVARIATES = frozenset({"treatment", "outcome", "covariates"})
+        """A fresh estimator with its class defaults overridden by `options`."""
+        return self.estimator(**(options or {}))
 
 
 def _register(*specs: MethodSpec) -> dict[str, MethodSpec]:
@@ -85,156 +91,34 @@ def _register(*specs: MethodSpec) -> dict[str, MethodSpec]:
 
 
 REGISTRY: dict[str, MethodSpec] = _register(
-    MethodSpec(
-        name="diff_in_means",
-        estimator=DifferenceInMeans,
-        required_roles=_CORE,
-    ),
-    MethodSpec(
-        name="ols",
-        estimator=RegressionAdjustment,
-        required_roles=_CORE,
-        optional_roles=frozenset({"covariates"}),
-    ),
-    MethodSpec(
-        name="ols_interacted",
-        estimator=InteractedRegression,
-        required_roles=_CORE,
-        optional_roles=frozenset({"covariates"}),
-        writes_effects=True,
-    ),
-    MethodSpec(
-        name="ipw",
-        estimator=InversePropensityWeighting,
-        required_roles=_WITH_COVARIATES,
-        default_params={"trim": 0.01},
-    ),
-    MethodSpec(name="psm", estimator=PropensityScoreMatching, required_roles=_WITH_COVARIATES),
-    MethodSpec(
-        name="ps_stratification",
-        estimator=PropensityStratification,
-        required_roles=_WITH_COVARIATES,
-    ),
-    MethodSpec(name="aipw", estimator=AugmentedIPW, required_roles=_WITH_COVARIATES),
-    MethodSpec(name="overlap_weights", estimator=OverlapWeighting, required_roles=_WITH_COVARIATES),
-    MethodSpec(name="entropy_balancing", estimator=EntropyBalancing, required_roles=_WITH_COVARIATES),
-    MethodSpec(
-        name="linear_dml",
-        estimator=LinearDML,
-        required_roles=_WITH_COVARIATES,
-        writes_effects=True,
-    ),
-    MethodSpec(
-        name="causal_forest",
-        estimator=CausalForest,
-        required_roles=_WITH_COVARIATES,
-        cost="heavy",
-        writes_effects=True,
-    ),
-    MethodSpec(
-        name="s_learner",
-        estimator=SLearner,
-        required_roles=_WITH_COVARIATES,
-        cost="heavy",  # bootstrap refits every model B times
-        writes_effects=True,
-    ),
-    MethodSpec(
-        name="t_learner",
-        estimator=TLearner,
-        required_roles=_WITH_COVARIATES,
-        cost="heavy",
-        writes_effects=True,
-    ),
-    MethodSpec(
-        name="x_learner",
-        estimator=XLearner,
-        required_roles=_WITH_COVARIATES,
-        cost="heavy",
-        writes_effects=True,
-    ),
-    MethodSpec(
-        name="dr_learner",
-        estimator=DRLearner,
-        required_roles=_WITH_COVARIATES,
-        writes_effects=True,
-    ),
-    MethodSpec(
-        name="policy_tree",
-        estimator=PolicyTree,
-        required_roles=_WITH_COVARIATES,
-        writes_effects=True,
-        writes_policy=True,
-    ),
-    MethodSpec(
-        name="cuped",
-        estimator=Cuped,
-        required_roles=_CORE,
-        optional_roles=frozenset({"covariates"}),
-        designs=frozenset({"experiment"}),
-    ),
-    MethodSpec(
-        name="twfe",
-        estimator=TwoWayFixedEffects,
-        required_roles=frozenset({"treatment", "outcome", "unit", "time"}),
-        optional_roles=frozenset({"covariates"}),
-        # Beside the synthetic control too: the classic DiD a reader expects to compare it with
-        # (its SE is flagged by treated_clusters when only one or a few units are treated).
-        designs=frozenset({"panel", "synthetic_control"}),
-    ),
-    MethodSpec(
-        name="cs_did",
-        estimator=CallawaySantAnna,
-        required_roles=frozenset({"treatment", "outcome", "unit", "time"}),
-        optional_roles=frozenset({"covariates"}),
-        designs=frozenset({"panel"}),
-    ),
-    MethodSpec(
-        name="iv_2sls",
-        estimator=TwoStageLeastSquares,
-        required_roles=frozenset({"treatment", "outcome", "instrument"}),
-        optional_roles=frozenset({"covariates"}),
-        designs=frozenset({"iv"}),
-    ),
-    MethodSpec(
-        name="rd_robust",
-        estimator=RegressionDiscontinuity,
-        required_roles=frozenset({"treatment", "outcome", "running_variable"}),
-        optional_roles=frozenset({"covariates"}),
-        designs=frozenset({"rd"}),
-    ),
-    MethodSpec(
-        name="synthetic_control",
-        estimator=SyntheticControl,
-        required_roles=frozenset({"treatment", "outcome", "unit", "time"}),
-        designs=frozenset({"synthetic_control"}),
-    ),
-    MethodSpec(
-        name="spatial_spillover",
-        estimator=SpatialSpillover,
-        required_roles=_CORE | frozenset({"latitude", "longitude"}),
-        optional_roles=frozenset({"covariates"}),
-        designs=frozenset({"geographic"}),
-    ),
-    MethodSpec(
-        name="did_regression",
-        estimator=RegressionDiD,
-        required_roles=frozenset({"treatment", "outcome", "post"}),
-        optional_roles=frozenset({"covariates"}),
-        designs=frozenset({"repeated_cross_section"}),
-    ),
-    MethodSpec(
-        name="drdid_rc",
-        estimator=DoublyRobustDiDCrossSection,
-        required_roles=frozenset({"treatment", "outcome", "post"}),
-        optional_roles=frozenset({"covariates"}),
-        designs=frozenset({"repeated_cross_section"}),
-    ),
-    MethodSpec(
-        name="lee_bounds",
-        estimator=LeeBounds,
-        required_roles=_CORE,
-        designs=frozenset({"experiment"}),
-    ),
+    MethodSpec(DifferenceInMeans),
+    MethodSpec(RegressionAdjustment),
+    MethodSpec(InteractedRegression),
+    MethodSpec(InversePropensityWeighting),
+    MethodSpec(PropensityScoreMatching),
+    MethodSpec(PropensityStratification),
+    MethodSpec(AugmentedIPW),
+    MethodSpec(OverlapWeighting),
+    MethodSpec(EntropyBalancing),
+    MethodSpec(LinearDML),
+    MethodSpec(CausalForest, cost="heavy"),
+    MethodSpec(SLearner, cost="heavy"),  # bootstrap refits every model B times
+    MethodSpec(TLearner, cost="heavy"),
+    MethodSpec(XLearner, cost="heavy"),
+    MethodSpec(DRLearner),
+    MethodSpec(PolicyTree),
+    MethodSpec(Cuped, designs=frozenset({Design.EXPERIMENT})),
+    # Beside the synthetic control too: the classic DiD a reader expects to compare it with (its
+    # SE is flagged by treated_clusters when only one or a few units are treated).
+    MethodSpec(TwoWayFixedEffects, designs=frozenset({Design.PANEL, Design.SYNTHETIC_CONTROL})),
+    MethodSpec(CallawaySantAnna, designs=frozenset({Design.PANEL})),
+    MethodSpec(TwoStageLeastSquares, designs=frozenset({Design.IV})),
+    MethodSpec(RegressionDiscontinuity, designs=frozenset({Design.RD})),
+    MethodSpec(SyntheticControl, designs=frozenset({Design.SYNTHETIC_CONTROL})),
+    MethodSpec(SpatialSpillover, designs=frozenset({Design.GEOGRAPHIC})),
+    MethodSpec(RegressionDiD, designs=frozenset({Design.REPEATED_CROSS_SECTION})),
+    MethodSpec(DoublyRobustDiDCrossSection, designs=frozenset({Design.REPEATED_CROSS_SECTION})),
+    MethodSpec(LeeBounds, designs=frozenset({Design.EXPERIMENT})),
 )
 
 

@@ -89,6 +89,7 @@ class InteractedRegression(CausalEstimator):
     """
 
     method = "ols_interacted"
+    unit_outputs = frozenset({"effects"})
     model_form = "linear"
     estimand = "ATE"
 

@@ -45,6 +45,7 @@ class InversePropensityWeighting(CausalEstimator):
     adjustment_kind = Adjustment.PROPENSITY
 
     method = "ipw"
+    needs_covariates = True
     model_form = "linear"
     estimand = "ATE"
     multi_arm = True
@@ -269,6 +270,7 @@ class OverlapWeighting(CausalEstimator):
     relies_on_overlap = False
 
     method = "overlap_weights"
+    needs_covariates = True
     model_form = "linear"
     estimand = "ATO"
 
@@ -337,6 +339,7 @@ class EntropyBalancing(CausalEstimator):
     adjustment_kind = Adjustment.PROPENSITY
 
     method = "entropy_balancing"
+    needs_covariates = True
     model_form = "linear"
     estimand = "ATT"
 
