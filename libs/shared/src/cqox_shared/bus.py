@@ -11,8 +11,13 @@
   one transaction that also records `(consumer, event_id)` in `processed_events`, so a
   redelivered message is acknowledged without repeating its effects. Failures are retried
   with back-off up to `max_deliver`; then (or at once for undecodable/rejected messages) the
-  message is dead-lettered and the analysis is marked failed with the reason.
-- Long handlers keep their message alive with in-progress acks.
+  message is dead-lettered and the analysis is marked failed with the reason, through NATS
+  alone (`cqox_shared.deadletters`): the database only records it, later if need be.
+- A database outage does not spend deliveries: the consumer keeps the message alive and waits
+  (up to `db_outage_wait_s`) for the database before counting the delivery as failed.
+- Long work runs outside any transaction: a subscription's `compute` step (an estimator fit)
+  runs between a read-only idempotency check and the short transaction that claims the event
+  and records the result (ADR 0021). Long handlers keep their message alive with in-progress acks.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import nats
+import psycopg
 import sqlalchemy as sa
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -48,6 +54,7 @@ from cqox_contracts.v1 import (
     parse_event,
     stream_for,
 )
+from cqox_shared.deadletters import DeadLetterLedger, Parked, dead_letter_events
 from cqox_shared.logging import get_logger
 from cqox_shared.metrics import HANDLE_SECONDS, MESSAGES, PUBLISHED
 from cqox_shared.tracing import extract_context, inject_headers, tracer
@@ -204,7 +211,8 @@ class UndeclaredPublishError(RejectMessage):
 class HandlerContext:
     """What a handler gets besides its event: the open transaction and a way to emit events.
 
-    `publishes` is the flow's declaration; `emit` refuses any other event class.
+    `publishes` is the flow's declaration; `emit` refuses any other event class. `computed` is what
+    the subscription's `compute` step returned (None without one).
     """
 
     session: AsyncSession
@@ -214,6 +222,7 @@ class HandlerContext:
     flow: str
     store: Any = None
     emitted: list[Event] = field(default_factory=list)
+    computed: Any = None
 
     async def emit(self, event: Event) -> None:
         """Queue an event in the outbox, committed together with the handler's effects."""
@@ -227,6 +236,18 @@ class HandlerContext:
 
 
 Handler = Callable[[Any, HandlerContext], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class WorkContext:
+    """What a subscription's `compute` step gets: the artifact store, and no database session."""
+
+    store: Any
+    producer: str
+    flow: str
+
+
+Compute = Callable[[Any, WorkContext], Awaitable[Any]]
 
 
 def event_type_of(subject: str) -> str:
@@ -264,7 +285,8 @@ class Subscription:
     per-method events: one method, or `*` for all); `hears=Event` with `stream=` hears every event
     of that stream (the ingest read model). The durable name is `durable_name(service, subject)`.
     `formerly` names the durable this flow had before names were derived (ADR 0016): an event
-    that durable already processed is not handled again.
+    that durable already processed is not handled again. `compute`, if given, does the long work
+    outside any transaction; the handler then records its result (`ctx.computed`) in a short one.
     """
 
     hears: type[Event]
@@ -276,6 +298,7 @@ class Subscription:
     max_deliver: int | None = None
     ack_wait_s: float | None = None
     deliver_new_only: bool = False
+    compute: Compute | None = None
 
     def __post_init__(self) -> None:
         if self.stream is not None:
@@ -337,6 +360,7 @@ class Consumer:
         store: Any = None,
         max_deliver: int = 5,
         ack_wait_s: float = 60.0,
+        db_outage_wait_s: float = 0.0,
     ) -> None:
         self.service = service
         self.sub = subscription
@@ -351,6 +375,8 @@ class Consumer:
         self.stream = subscription.stream_name
         self.durable = subscription.durable(service)
         self.publishes = frozenset(subscription.publishes)
+        self.db_outage_wait_s = db_outage_wait_s
+        self.ledger = DeadLetterLedger(sessions, processed, outbox, self.durable)
 
     async def _subscribe(self) -> Any:
         assert self.bus.js is not None
@@ -373,6 +399,8 @@ class Consumer:
             try:
                 psub = await self._subscribe()
                 while True:
+                    if self.ledger.pending:
+                        await self.ledger.flush()
                     try:
                         msgs = await psub.fetch(batch=1, timeout=2)
                     except (TimeoutError, nats.errors.TimeoutError):
@@ -414,43 +442,84 @@ class Consumer:
         started = time.perf_counter()
         keep_alive = asyncio.create_task(self._keep_alive(msg))
         ctx_otel = extract_context(dict(msg.headers or {}))
+        computed = _Computed()
+        outage_budget = self.db_outage_wait_s
         try:
-            with tracer().start_as_current_span(
-                f"handle {self.durable}", context=ctx_otel, kind=trace.SpanKind.CONSUMER
-            ) as span:
-                span.set_attribute("cqox.correlation_id", event.correlation_id)
-                span.set_attribute("messaging.destination", msg.subject)
-                outcome, _ = await self.process(event)
-            await msg.ack()
-            MESSAGES.labels(self.service, self.durable, outcome).inc()
-            log.info("handled", consumer=self.durable, outcome=outcome, deliveries=deliveries)
-        except RejectMessage as exc:
-            await self._dead_letter(msg, event, str(exc), deliveries)
-        except Exception as exc:
-            if deliveries >= self.max_deliver:
-                await self._dead_letter(
-                    msg,
-                    event,
-                    f"gave up after {deliveries} deliveries: {type(exc).__name__}: {exc}",
-                    deliveries,
-                )
-            else:
-                delay = min(2.0 ** (deliveries - 1), 30.0)
-                log.warning(
-                    "handler failed; will retry",
-                    consumer=self.durable,
-                    deliveries=deliveries,
-                    retry_in_s=delay,
-                    error=f"{type(exc).__name__}: {exc}",
-                )
-                MESSAGES.labels(self.service, self.durable, "retry").inc()
-                with contextlib.suppress(Exception):
-                    await msg.nak(delay=delay)
+            while True:
+                try:
+                    with tracer().start_as_current_span(
+                        f"handle {self.durable}", context=ctx_otel, kind=trace.SpanKind.CONSUMER
+                    ) as span:
+                        span.set_attribute("cqox.correlation_id", event.correlation_id)
+                        span.set_attribute("messaging.destination", msg.subject)
+                        outcome, _ = await self.process(event, computed=computed)
+                    await msg.ack()
+                    MESSAGES.labels(self.service, self.durable, outcome).inc()
+                    log.info("handled", consumer=self.durable, outcome=outcome, deliveries=deliveries)
+                except RejectMessage as exc:
+                    await self._dead_letter(msg, event, str(exc), deliveries)
+                except Exception as exc:
+                    waited = await self._wait_out_database_outage(exc, outage_budget)
+                    if waited is not None:  # the database is back: the same delivery tries again
+                        outage_budget -= waited
+                        continue
+                    await self._retry_or_give_up(msg, event, exc, deliveries)
+                break
         finally:
             keep_alive.cancel()
             HANDLE_SECONDS.labels(self.service, self.durable).observe(time.perf_counter() - started)
             structlog.contextvars.unbind_contextvars("correlation_id", "event_type", "event_id")
         await self._relay_quietly()
+
+    async def _retry_or_give_up(self, msg: Msg, event: Event, exc: Exception, deliveries: int) -> None:
+        """Nak with back-off, or dead-letter once the deliveries are spent."""
+        if deliveries >= self.max_deliver:
+            await self._dead_letter(
+                msg,
+                event,
+                f"gave up after {deliveries} deliveries: {type(exc).__name__}: {exc}",
+                deliveries,
+            )
+            return
+        delay = min(2.0 ** (deliveries - 1), 30.0)
+        log.warning(
+            "handler failed; will retry",
+            consumer=self.durable,
+            deliveries=deliveries,
+            retry_in_s=delay,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        MESSAGES.labels(self.service, self.durable, "retry").inc()
+        with contextlib.suppress(Exception):
+            await msg.nak(delay=delay)
+
+    async def _wait_out_database_outage(self, exc: Exception, budget_s: float) -> float | None:
+        """If `exc` came from an unreachable database, wait (the message kept alive) until it
+        answers again; the seconds waited, or None when it was no outage or it outlasted `budget_s`."""
+        if budget_s <= 0 or not is_database_unavailable(exc) or await self._database_answers():
+            return None
+        log.warning(
+            "database unreachable; holding the message until it is back",
+            consumer=self.durable,
+            wait_up_to_s=round(budget_s, 1),
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        started = time.monotonic()
+        while (waited := time.monotonic() - started) < budget_s:
+            await asyncio.sleep(min(1.0, budget_s - waited))
+            if await self._database_answers():
+                log.info("database back; handling the message again", consumer=self.durable)
+                return time.monotonic() - started
+        return None
+
+    async def _database_answers(self) -> bool:
+        """Whether the service's database answers a trivial query within a few seconds."""
+        try:
+            async with asyncio.timeout(5), self.sessions() as session:
+                await session.execute(sa.text("SELECT 1"))
+            return True
+        except Exception:
+            return False
 
     async def _claim(self, session: AsyncSession, event_id: str) -> bool:
         """Record that this consumer handled `event_id`; False if it (or its former name) had."""
@@ -470,11 +539,33 @@ class Consumer:
         )
         return result.first() is not None
 
-    async def process(self, event: Event) -> tuple[str, list[Event]]:
-        """Handle a decoded event once, in one transaction; no NATS involved.
+    async def _seen(self, event_id: str) -> bool:
+        """Whether this consumer (or its former name) already handled `event_id` (read only)."""
+        names = [self.durable] + ([self.sub.formerly] if self.sub.formerly else [])
+        async with self.sessions() as session, session.begin():
+            found = await session.execute(
+                sa.select(self.processed.c.event_id).where(
+                    self.processed.c.consumer.in_(names), self.processed.c.event_id == event_id
+                )
+            )
+            return found.first() is not None
 
-        Returns the outcome (`ok` or `duplicate`) and the events the handler queued in the outbox.
+    async def process(self, event: Event, *, computed: _Computed | None = None) -> tuple[str, list[Event]]:
+        """Handle a decoded event once; no NATS involved.
+
+        With a `compute` step: a read-only check that the event is new, the long work outside any
+        transaction, then one short transaction claiming the event and recording the result (a
+        concurrent duplicate loses the claim and records nothing). Without one: claim and handle
+        in one transaction. `computed` carries a finished computation into a retry of the same
+        delivery. Returns the outcome (`ok` or `duplicate`) and the events queued in the outbox.
         """
+        flow = f"{self.service} ({self.durable})"
+        holder = computed if computed is not None else _Computed()
+        if self.sub.compute is not None and not holder.done:
+            if await self._seen(str(event.event_id)):
+                return "duplicate", []
+            holder.value = await self.sub.compute(event, WorkContext(self.store, self.service, flow))
+            holder.done = True
         async with self.sessions() as session, session.begin():
             if not await self._claim(session, str(event.event_id)):
                 return "duplicate", []
@@ -483,48 +574,46 @@ class Consumer:
                 outbox=self.outbox,
                 producer=self.service,
                 publishes=self.publishes,
-                flow=f"{self.service} ({self.durable})",
+                flow=flow,
                 store=self.store,
+                computed=holder.value,
             )
             await self.sub.handler(event, ctx)
         return "ok", ctx.emitted
 
     async def _dead_letter(self, msg: Msg, event: Event | None, reason: str, deliveries: int) -> None:
-        """Park the message in the dead-letter stream and mark its analysis failed, once."""
+        """Park the message and fail its analysis through NATS alone, then terminate it; the
+        database records the dead letter now or, if it is down, once it is back."""
         correlation_id, tenant_id, event_id = _identity(msg.data, event)
+        stream = msg.metadata.stream if msg.metadata else self.stream
+        stream_seq = msg.metadata.sequence.stream if msg.metadata else 0
         log.error("dead-lettering message", consumer=self.durable, reason=reason, subject=msg.subject)
+        parked = Parked(stream, stream_seq, msg.subject, self.durable, self.service, deliveries, reason)
+        events = dead_letter_events(
+            parked,
+            payload=msg.data,
+            original=event,
+            correlation_id=correlation_id,
+            tenant_id=tenant_id,
+            original_event_id=event_id,
+            producer=self.service,
+        )
+        rows = [outbox_row(e) for e in events]
         try:
-            async with self.sessions() as session, session.begin():
-                key = event_id or f"{msg.subject}:{msg.metadata.sequence.stream if msg.metadata else 0}"
-                if await self._claim(session, key):
-                    common = {
-                        "correlation_id": correlation_id,
-                        "tenant_id": tenant_id,
-                        "producer": self.service,
-                        "causation_id": event.event_id if event else None,
-                    }
-                    dead = MessageDeadLettered(
-                        **common,
-                        original_subject=msg.subject,
-                        original_event_id=event_id,
-                        consumer=self.durable,
-                        deliveries=deliveries,
-                        reason=reason,
-                        payload=msg.data.decode("utf-8", errors="replace"),
-                    )
-                    await session.execute(sa.insert(self.outbox).values(**outbox_row(dead)))
-                    # never answer a dead-lettered analysis.failed with another one (no loops)
-                    if correlation_id and not isinstance(event, AnalysisFailed):
-                        failed = AnalysisFailed(
-                            **common, analysis_id=correlation_id, stage=self.service, reason=reason
-                        )
-                        await session.execute(sa.insert(self.outbox).values(**outbox_row(failed)))
-            await msg.term()
-            MESSAGES.labels(self.service, self.durable, "dead_lettered").inc()
-        except Exception as exc:  # leave it to redelivery rather than lose it
+            for row in rows:
+                await self.bus.publish_raw(
+                    row["subject"], row["payload"].encode(), row["event_id"], row["headers"]
+                )
+                PUBLISHED.labels(self.service, event_type_of(row["subject"])).inc()
+        except Exception as exc:  # NATS did not take it: leave the message to redelivery
             log.error("dead-lettering failed; message will be redelivered", error=repr(exc))
             with contextlib.suppress(Exception):
                 await msg.nak(delay=5)
+            return
+        with contextlib.suppress(Exception):
+            await msg.term()
+        MESSAGES.labels(self.service, self.durable, "dead_lettered").inc()
+        await self.ledger.record(event_id or f"{msg.subject}:{stream_seq}", rows)
 
     async def _relay_quietly(self) -> None:
         try:
@@ -548,3 +637,30 @@ def _identity(data: bytes, event: Event | None) -> tuple[str, str, str | None]:
     except (ValueError, UnicodeDecodeError):
         pass
     return "", "default", None
+
+
+@dataclass
+class _Computed:
+    """A `compute` step's result, kept across retries of one delivery (after a database outage)."""
+
+    done: bool = False
+    value: Any = None
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) says the database could not be reached or dropped the
+    connection, as opposed to a query that failed on its own."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sa.exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, psycopg.errors.QueryCanceled):
+            return False  # a statement timeout: the server answered
+        if isinstance(current, (psycopg.OperationalError, psycopg.InterfaceError, ConnectionError)):
+            return True
+        if isinstance(current, OSError) and not isinstance(current, FileNotFoundError):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False

@@ -7,7 +7,9 @@ Every service schema holds two tables owned by the bus runtime:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import MetaData, Table
@@ -39,9 +41,63 @@ def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
     return processed, outbox
 
 
-def create_engine(database_url: str, *, pool_size: int = 5) -> AsyncEngine:
-    """Async engine for `postgresql+psycopg://` URLs."""
-    return create_async_engine(database_url, pool_size=pool_size, pool_pre_ping=True)
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """Server-side timeouts and TCP keepalives set on every pooled connection.
+
+    `statement_timeout` ends a query (or a lock wait) that runs too long;
+    `idle_in_transaction_session_timeout` ends a session that holds a transaction open while doing
+    nothing, so a crashed or stuck handler cannot keep rows locked; keepalives let both ends notice
+    a half-open connection (node loss) in about `keepalives_idle + interval * count` seconds
+    instead of the kernel's two hours.
+    """
+
+    statement_timeout_s: float = 60.0
+    idle_in_transaction_timeout_s: float = 300.0
+    connect_timeout_s: float = 10.0
+    keepalives_idle_s: int = 30
+    keepalives_interval_s: int = 10
+    keepalives_count: int = 3
+    application_name: str = "cqox"
+
+    @classmethod
+    def from_settings(cls, settings: Any, application_name: str) -> ConnectionLimits:
+        """The limits a service's settings configure (`CQOX_DB_*`)."""
+        return cls(
+            statement_timeout_s=settings.db_statement_timeout_s,
+            idle_in_transaction_timeout_s=settings.db_idle_in_transaction_timeout_s,
+            connect_timeout_s=settings.db_connect_timeout_s,
+            keepalives_idle_s=settings.db_keepalives_idle_s,
+            application_name=f"cqox-{application_name}",
+        )
+
+    def connect_args(self) -> dict[str, Any]:
+        """psycopg connection arguments carrying these limits (0 turns a timeout off)."""
+        options = (
+            f"-c statement_timeout={int(self.statement_timeout_s * 1000)} "
+            f"-c idle_in_transaction_session_timeout={int(self.idle_in_transaction_timeout_s * 1000)}"
+        )
+        return {
+            "connect_timeout": max(1, int(self.connect_timeout_s)),
+            "keepalives": 1,
+            "keepalives_idle": self.keepalives_idle_s,
+            "keepalives_interval": self.keepalives_interval_s,
+            "keepalives_count": self.keepalives_count,
+            "application_name": self.application_name[:63],
+            "options": options,
+        }
+
+
+def create_engine(
+    database_url: str, *, pool_size: int = 5, limits: ConnectionLimits | None = None
+) -> AsyncEngine:
+    """Async engine for `postgresql+psycopg://` URLs, every connection under `limits`."""
+    return create_async_engine(
+        database_url,
+        pool_size=pool_size,
+        pool_pre_ping=True,
+        connect_args=(limits or ConnectionLimits()).connect_args(),
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]

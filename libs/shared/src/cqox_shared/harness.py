@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cqox_contracts.v1 import ColumnSchema, DatasetRef, Event, parse_event
 from cqox_shared.artifacts import store_from_settings
 from cqox_shared.bus import Subscription
-from cqox_shared.db import create_engine, ensure_database, migrate, session_factory
+from cqox_shared.db import ConnectionLimits, create_engine, ensure_database, migrate, session_factory
 from cqox_shared.runtime import ServiceRuntime
 
 
@@ -63,7 +63,9 @@ class HandlerHarness:
         runtime = self.runtime
         url = runtime.settings.database_url
         await asyncio.to_thread(migrate, url, runtime.migrations, runtime.schema)
-        runtime.engine = create_engine(url, pool_size=2)
+        runtime.engine = create_engine(
+            url, pool_size=2, limits=ConnectionLimits.from_settings(runtime.settings, runtime.service)
+        )
         runtime.sessions = session_factory(runtime.engine)
         runtime.store = await asyncio.to_thread(store_from_settings, runtime.settings)
         return self

@@ -27,9 +27,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cqox_contracts.v1 import Event
+from cqox_shared.advisories import AdvisoryListener
 from cqox_shared.artifacts import ArtifactStore, store_from_settings
 from cqox_shared.bus import Bus, Consumer, HandlerContext, OutboxRelay, Subscription
-from cqox_shared.db import create_engine, migrate, session_factory
+from cqox_shared.db import ConnectionLimits, create_engine, migrate, session_factory
 from cqox_shared.logging import configure_logging, get_logger
 from cqox_shared.metrics import render_metrics
 from cqox_shared.retention import longest_stream_age_s, run_retention
@@ -92,7 +93,9 @@ class ServiceRuntime:
         configure_logging(self.service, self.settings.log_level)
         configure_tracing(self.service)
         await asyncio.to_thread(migrate, self.settings.database_url, self.migrations, self.schema)
-        self.engine = create_engine(self.settings.database_url)
+        self.engine = create_engine(
+            self.settings.database_url, limits=ConnectionLimits.from_settings(self.settings, self.service)
+        )
         self.sessions = session_factory(self.engine)
         self.store = await asyncio.to_thread(store_from_settings, self.settings)
         await self.bus.connect(self.settings.nats_url)
@@ -101,6 +104,8 @@ class ServiceRuntime:
         self._spawn(self.relay.run())
         for sub in self.subscriptions:
             self._spawn(self.consumer(sub).run())
+        # whichever service is up turns JetStream's give-up advisories into failed analyses
+        self._spawn(AdvisoryListener(self.bus, self.service).run())
         self._spawn(self._retention())
         for task in self.background:
             self._spawn(task(self))
@@ -125,6 +130,7 @@ class ServiceRuntime:
             store=self.store,
             max_deliver=self.settings.max_deliver,
             ack_wait_s=self.settings.ack_wait_s,
+            db_outage_wait_s=self.settings.db_outage_wait_s,
         )
 
     async def _retention(self) -> None:

@@ -31,3 +31,13 @@ class Settings(BaseSettings):
     outbox_retention_s: float = 24 * 3600
     processed_events_retention_s: float = 8 * 24 * 3600
     retention_interval_s: float = 3600
+    # Every Postgres connection (ADR 0021): a query or lock wait longer than the statement timeout
+    # fails, a transaction left idle longer than the idle timeout is ended by the server, and TCP
+    # keepalives notice a half-open connection. A handler meeting a database outage keeps its
+    # message (in-progress acks) and waits up to db_outage_wait_s for the database to come back
+    # before the delivery counts as failed.
+    db_statement_timeout_s: float = 60.0
+    db_idle_in_transaction_timeout_s: float = 300.0
+    db_connect_timeout_s: float = 10.0
+    db_keepalives_idle_s: int = 30
+    db_outage_wait_s: float = 120.0

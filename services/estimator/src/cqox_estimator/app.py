@@ -107,10 +107,11 @@ def build_runtime(
             subscriptions.append(
                 Subscription(
                     EstimateRequested,
-                    handlers.estimate_handler(settings.instance_id, frames),
+                    handlers.estimate_handler(settings.instance_id),
                     publishes=(EstimateCompleted, EstimateFailed),
                     method=method,
                     formerly=f"estimator-method-{method}",
+                    compute=handlers.estimate_work(frames),  # the fit: outside any transaction
                 )
             )
     if "refuter" in roles:
@@ -121,9 +122,10 @@ def build_runtime(
             subscriptions.append(
                 Subscription(
                     RefutationRequested,
-                    handlers.refute_handler(frames),
+                    handlers.refute_handler,
                     publishes=(RefutationCompleted, RefutationFailed),
                     method=method,
+                    compute=handlers.refute_work(frames),
                 )
             )
     if "aggregator" in roles:

@@ -1,11 +1,15 @@
-"""Translate qualified datasets into per-method work, run the work, and close analyses."""
+"""Translate qualified datasets into per-method work, run the work, and close analyses.
+
+A pool's work is two steps (ADR 0021): `estimate_work`/`refute_work` fit outside any database
+transaction, then `estimate_handler`/`refute_handler` record the outcome and its event in one
+short transaction."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -37,7 +41,7 @@ from cqox_estimator.estimators import EstimationError, select_methods
 from cqox_estimator.frames import FrameCache
 from cqox_estimator.refutation import refutable, refute
 from cqox_shared.artifacts import read_frame
-from cqox_shared.bus import HandlerContext
+from cqox_shared.bus import Compute, HandlerContext, WorkContext
 from cqox_shared.causal.treatment import derive_treatment
 from cqox_shared.logging import get_logger
 
@@ -146,22 +150,22 @@ async def _refuted_methods(methods: list[str], treatment_levels: int | None) -> 
     return [m for m in wanted if refutation_pool(m) in served]
 
 
-def refute_handler(
-    frames: FrameCache | None = None,
-) -> Callable[[RefutationRequested, HandlerContext], Awaitable[None]]:
-    """Handler of one method's refuter pool: run its placebo checks, report completed or failed."""
+@dataclass(frozen=True)
+class RefuteOutcome:
+    """What a refuter's checks came to, computed outside any transaction."""
+
+    refutations: list[Refutation] | None
+    reason: str = ""
+
+
+def refute_work(frames: FrameCache | None = None) -> Compute:
+    """Compute step of one method's refuter pool: its placebo checks, outside any transaction."""
     cache = frames or FrameCache(max_bytes=0)
 
-    async def handle(event: RefutationRequested, ctx: HandlerContext) -> None:
+    async def compute(event: RefutationRequested, work: WorkContext) -> RefuteOutcome:
         uri = event.dataset.parquet_uri
-        frame = await asyncio.to_thread(cache.get, uri, lambda u: read_frame(ctx.store, u))
+        frame = await asyncio.to_thread(cache.get, uri, lambda u: read_frame(work.store, u))
         frame, roles, _ = derive_treatment(frame, event.roles, event.design)
-        common = {
-            **event.caused(),
-            "producer": ctx.producer,
-            "analysis_id": event.analysis_id,
-            "method": event.method,
-        }
         try:
             refutations = await asyncio.to_thread(
                 refute,
@@ -175,41 +179,52 @@ def refute_handler(
             )
         except Exception as exc:  # deterministic: the method fails on the data as given
             reason = str(exc) if isinstance(exc, EstimationError) else f"{type(exc).__name__}: {exc}"
-            REFUTATIONS.labels(event.method, "failed").inc()
-            await ctx.emit(RefutationFailed(**common, reason=reason))
-            return
-        REFUTATIONS.labels(event.method, "completed").inc()
-        await ctx.emit(RefutationCompleted(**common, refutations=refutations))
+            return RefuteOutcome(None, reason)
+        return RefuteOutcome(refutations)
 
-    return handle
+    return compute
 
 
-def estimate_handler(
-    instance_id: str, frames: FrameCache | None = None
-) -> Callable[[EstimateRequested, HandlerContext], Awaitable[None]]:
-    """Handler of one method pool: estimate, record, and report completed or failed.
+async def refute_handler(event: RefutationRequested, ctx: HandlerContext) -> None:
+    """Record step of a refuter pool: report the computed checks as completed or failed."""
+    outcome: RefuteOutcome = ctx.computed
+    common = {
+        **event.caused(),
+        "producer": ctx.producer,
+        "analysis_id": event.analysis_id,
+        "method": event.method,
+    }
+    if outcome.refutations is None:
+        REFUTATIONS.labels(event.method, "failed").inc()
+        await ctx.emit(RefutationFailed(**common, reason=outcome.reason))
+        return
+    REFUTATIONS.labels(event.method, "completed").inc()
+    await ctx.emit(RefutationCompleted(**common, refutations=outcome.refutations))
 
-    Pools of one process share `frames`, so a dataset version is read once, not once per method.
+
+@dataclass(frozen=True)
+class EstimateOutcome:
+    """What one method's fit came to, computed outside any transaction: a result (its tables
+    already in the artifact store) or the reason it failed."""
+
+    result: EstimateResult | None
+    reason: str = ""
+    error_type: str = ""
+
+
+def estimate_work(frames: FrameCache | None = None) -> Compute:
+    """Compute step of one method pool: read the data, fit, store the per-unit tables.
+
+    It runs with no database transaction open (ADR 0021): a fit may take many minutes. Pools of one
+    process share `frames`, so a dataset version is read once, not once per method.
     """
     cache = frames or FrameCache(max_bytes=0)
 
-    async def handle(event: EstimateRequested, ctx: HandlerContext) -> None:
+    async def compute(event: EstimateRequested, work: WorkContext) -> EstimateOutcome:
         uri = event.dataset.parquet_uri
         stored = cache.misses
-        frame = await asyncio.to_thread(cache.get, uri, lambda u: read_frame(ctx.store, u))
+        frame = await asyncio.to_thread(cache.get, uri, lambda u: read_frame(work.store, u))
         FRAME_READS.labels("store" if cache.misses > stored else "cache").inc()
-        common = {
-            **event.caused(),
-            "producer": ctx.producer,
-            "analysis_id": event.analysis_id,
-            "method": event.method,
-        }
-        record = {
-            "analysis_id": event.analysis_id,
-            "method": event.method,
-            "tenant_id": event.tenant_id,
-            "worker": instance_id,
-        }
         frame, roles, definition = derive_treatment(frame, event.roles, event.design)
         try:
             method_run = await asyncio.to_thread(
@@ -224,18 +239,46 @@ def estimate_handler(
         except Exception as exc:  # a method's failure is reported, not retried: it is deterministic
             reason = str(exc) if isinstance(exc, EstimationError) else f"{type(exc).__name__}: {exc}"
             error_type = "unsupported_data" if isinstance(exc, EstimationError) else "error"
-            ESTIMATES.labels(event.method, "failed").inc()
             log.warning("estimate failed", method=event.method, reason=reason)
-            await _save_estimate(ctx, {**record, "status": "failed", "result": None, "reason": reason})
-            await ctx.emit(EstimateFailed(**common, reason=reason, error_type=error_type))
-            return
+            return EstimateOutcome(None, reason, error_type)
         if definition:
             diagnostics = {**method_run.result.diagnostics, "treatment_definition": definition}
             method_run = replace(
                 method_run, result=method_run.result.model_copy(update={"diagnostics": diagnostics})
             )
         # Outside the try: a store outage is transient, so it is retried rather than reported.
-        result = await asyncio.to_thread(_store_tables, ctx, event, method_run)
+        result = await asyncio.to_thread(_store_tables, work, event, method_run)
+        return EstimateOutcome(result)
+
+    return compute
+
+
+def estimate_handler(instance_id: str) -> Callable[[EstimateRequested, HandlerContext], Awaitable[None]]:
+    """Record step of one method pool: save the computed estimate and report completed or failed,
+    in one short transaction (the claim of the event id makes it idempotent)."""
+
+    async def handle(event: EstimateRequested, ctx: HandlerContext) -> None:
+        outcome: EstimateOutcome = ctx.computed
+        common = {
+            **event.caused(),
+            "producer": ctx.producer,
+            "analysis_id": event.analysis_id,
+            "method": event.method,
+        }
+        record = {
+            "analysis_id": event.analysis_id,
+            "method": event.method,
+            "tenant_id": event.tenant_id,
+            "worker": instance_id,
+        }
+        if outcome.result is None:
+            ESTIMATES.labels(event.method, "failed").inc()
+            await _save_estimate(
+                ctx, {**record, "status": "failed", "result": None, "reason": outcome.reason}
+            )
+            await ctx.emit(EstimateFailed(**common, reason=outcome.reason, error_type=outcome.error_type))
+            return
+        result = outcome.result
         ESTIMATES.labels(event.method, "completed").inc()
         await _save_estimate(
             ctx,
@@ -252,12 +295,12 @@ def estimate_handler(
     return handle
 
 
-def _store_tables(ctx: HandlerContext, event: EstimateRequested, method_run: MethodRun) -> EstimateResult:
+def _store_tables(work: WorkContext, event: EstimateRequested, method_run: MethodRun) -> EstimateResult:
     """Write the run's per-unit tables to the artifact store and reference them in the result."""
     artifacts = [
         Artifact(
             name=name.rsplit(".", 1)[0],
-            uri=ctx.store.put_bytes(
+            uri=work.store.put_bytes(
                 f"{event.tenant_id}/analyses/{event.analysis_id}/{name}", data, media_type
             ),
             media_type=media_type,
