@@ -234,6 +234,7 @@ def mortgages() -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------------- the gallery
 
+DARFUR_COVARIATES = ["village", "female", "age", "farmer_dar", "herder_dar", "pastvoted", "hhsize_darfur"]
 NSW_BENCHMARK = "experimental benchmark of the NSW programme, Dehejia & Wahba (1999) Table 3: 1,794 (633)"
 
 GALLERY: tuple[GalleryDataset, ...] = (
@@ -267,7 +268,9 @@ GALLERY: tuple[GalleryDataset, ...] = (
             "Cinelli & Hazlett (2020) JRSS-B, Table 1 / sensemakr docs: 0.0973 (0.0233)",
             "OLS",
         ),
-        roles={"treatment": "directlyharmed", "outcome": "peacefactor"},
+        # The published model's covariates, as its user would list them: `village` (486 levels)
+        # enters as fixed effects; unlisted, the mapper takes it for the cluster.
+        roles={"treatment": "directlyharmed", "outcome": "peacefactor", "covariates": DARFUR_COVARIATES},
     ),
     GalleryDataset(
         "jtrain98",

@@ -51,6 +51,25 @@ def test_covariate_matrix_refuses_identifier_like_categories() -> None:
         covariate_matrix({"id": ids}, ["id"], 60)
 
 
+def test_a_many_level_category_enters_as_fixed_effects() -> None:
+    """A village listed as a covariate (Darfur: 486 villages, 1,276 rows) is fixed effects, not an
+    identifier: one dummy per level but the first, so a regression compares within villages."""
+    rng = np.random.default_rng(5)
+    villages = np.repeat([f"v{k:03d}" for k in range(120)], 3)  # 120 levels, 3 rows each
+    level_effect = dict(zip(sorted(set(villages)), rng.normal(0, 3, 120), strict=True))
+    confounder = np.array([level_effect[v] for v in villages])
+    t = (confounder + rng.normal(size=villages.size) > 0).astype(float)
+    y = 0.5 * t + confounder + 0.1 * rng.normal(size=villages.size)
+    frame = pd.DataFrame({"village": villages})
+    matrix = covariate_matrix({"village": frame["village"]}, ["village"], len(frame))
+    assert matrix.fixed_effects == ["village"] and matrix.X.shape == (360, 119)
+    design = np.column_stack([np.ones(len(t)), t, matrix.X])
+    beta = np.linalg.lstsq(design, y, rcond=None)[0]
+    assert beta[1] == pytest.approx(0.5, abs=0.05)  # within villages the confounder is gone
+    naive = np.polyfit(t, y, 1)[0]
+    assert naive > 1.5  # without the fixed effects it is not
+
+
 def test_propensity_scores_recover_a_logistic_model() -> None:
     rng = np.random.default_rng(2)
     x = rng.normal(size=(20_000, 1))

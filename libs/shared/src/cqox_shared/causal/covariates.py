@@ -4,18 +4,27 @@ One construction for the estimator and the quality gate, so a gate judges the sa
 methods adjust for: numbers as they are, other columns one-hot with the first level left out,
 constant columns left out, and columns that are linear combinations of others found as R's `lm`
 finds aliased terms.
+
+A categorical covariate with many levels (a village, a school, a firm: more than
+`MAX_CATEGORY_LEVELS`) enters as fixed effects, one dummy per level but the first, as `lm` and
+`fixest` enter a factor: a regression then compares units within the same level, which is what
+the published Darfur estimate (Cinelli & Hazlett 2020, village fixed effects) does. The mapper
+never proposes such a column as a covariate (it is excluded, or taken as the cluster); it arrives
+here only when the user lists it. Only a column with more levels than half the rows is refused:
+most rows would sit alone in their level, which is an identifier, not a grouping.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-# A categorical covariate with more levels than this looks like an identifier.
+# A categorical covariate with more levels than this enters as fixed effects (listed in
+# `CovariateMatrix.fixed_effects`); one with more levels than half the rows is an identifier.
 MAX_CATEGORY_LEVELS = 50
 # A column whose residual on the columns before it is below this share of its own norm is aliased
 # (R's `lm` uses the same relative tolerance, 1e-7).
@@ -30,6 +39,8 @@ class CovariateMatrix:
     names: list[str]  # per X column: the covariate, or `<covariate>=<level>` for a dummy
     constant: list[str]  # covariate columns left out because they take one value
     max_abs: NDArray[np.float64]  # per X column: its largest absolute value (for rank checks)
+    # covariate columns with more than MAX_CATEGORY_LEVELS levels, entered as fixed effects
+    fixed_effects: list[str] = field(default_factory=list)
 
 
 class CovariateError(ValueError):
@@ -49,6 +60,7 @@ def covariate_matrix(series: Mapping[str, pd.Series], covariates: list[str], n: 
     max_abs: list[float] = []
     names: list[str] = []
     constant: list[str] = []
+    fixed_effects: list[str] = []
     for column in covariates:
         values = series[column]
         dtype = values.dtype
@@ -70,10 +82,12 @@ def covariate_matrix(series: Mapping[str, pd.Series], covariates: list[str], n: 
                 f"covariate {column!r} is a date/time column; derive a numeric feature from it"
             )
         else:
-            codes, levels = _level_codes(values, column)
+            codes, levels = _level_codes(values, column, n)
             if len(levels) < 2:  # one level: every dummy would be constant
                 constant.append(column)
                 continue
+            if len(levels) > MAX_CATEGORY_LEVELS:
+                fixed_effects.append(column)
             sources.append((codes, len(levels) - 1))
             max_abs.extend([1.0] * (len(levels) - 1))
             # Drop-first coding: the first level is the reference.
@@ -83,6 +97,7 @@ def covariate_matrix(series: Mapping[str, pd.Series], covariates: list[str], n: 
         names=names,
         constant=constant,
         max_abs=np.asarray(max_abs, dtype=float),
+        fixed_effects=fixed_effects,
     )
 
 
@@ -105,8 +120,9 @@ def _filled(sources: list[tuple[NDArray[np.float64], int]], n: int, width: int) 
     return X
 
 
-def _level_codes(values: pd.Series, column: str) -> tuple[NDArray[np.float64], list[str]]:
-    """Each row's level index (0 = reference) and the level labels, for one-hot coding."""
+def _level_codes(values: pd.Series, column: str, n: int) -> tuple[NDArray[np.float64], list[str]]:
+    """Each row's level index (0 = reference) and the level labels, for one-hot coding; refuses
+    an identifier (more levels than half of the `n` rows)."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         category_codes = np.asarray(values.cat.codes, dtype=np.int64)
         present = np.bincount(category_codes, minlength=len(values.cat.categories)) > 0
@@ -121,10 +137,11 @@ def _level_codes(values: pd.Series, column: str) -> tuple[NDArray[np.float64], l
         levels = sorted(set(labels))
         index = {label: k for k, label in enumerate(levels)}
         codes = np.asarray([index[label] for label in labels], dtype=np.int64)[factor_codes]
-    if len(levels) > MAX_CATEGORY_LEVELS:
+    if len(levels) > MAX_CATEGORY_LEVELS and 2 * len(levels) > n:
         raise CovariateError(
-            f"covariate {column!r} has {len(levels)} categories (more than "
-            f"{MAX_CATEGORY_LEVELS}); it looks like an identifier, exclude it or group its levels"
+            f"covariate {column!r} has {len(levels)} categories in {n} rows (more than half the "
+            "rows: most sit alone in their level); it looks like an identifier, exclude it or "
+            "group its levels"
         )
     return codes.astype(float), levels
 
