@@ -86,6 +86,43 @@ def methods_text(row: Row, sep: str = "; ") -> str:
     return sep.join(parts) or "—"
 
 
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def verdict_text(row: Row) -> str:
+    """The analysis's verdict level, or a dash when it has none (rejected, failed)."""
+    return row.robustness.verdict or "—"
+
+
+def sensitivity_text(row: Row) -> str:
+    """The headline's E-value (point; CI limit nearest no effect) and Cinelli-Hazlett RV."""
+    rob = row.robustness
+    if not rob.panel_method:
+        return "—"
+    parts = []
+    if rob.e_value is not None:
+        parts.append(f"E-value {_number(rob.e_value)} (CI {_number(rob.e_value_ci)})")
+    if rob.robustness_value is not None:
+        alpha = rob.robustness_value_alpha
+        parts.append(f"RV {rob.robustness_value:.1%}" + (f" (α: {alpha:.1%})" if alpha is not None else ""))
+    if not parts:
+        note = rob.panel_notes[0] if rob.panel_notes else "no measure applies"
+        note = note.split(", not by", 1)[0].split(";", 1)[0]
+        return f"none ({note[:100].rstrip('.')})"
+    return ", ".join(parts)
+
+
+def refuters_text(row: Row) -> str:
+    """Each refuter: ✓/✗ on the headline's method (· when not run on it), and passed of all run."""
+    if not row.robustness.refuters:
+        return "—"
+    marks = {"passed": "✓", "failed": "✗", "": "·"}
+    return ", ".join(
+        f"{r.refuter} {marks[r.headline]} {r.passed}/{r.passed + r.failed}" for r in row.robustness.refuters
+    )
+
+
 def print_rows(rows: list[Row]) -> None:
     """The console table: one summary line per dataset, then each method's line."""
     print()
@@ -99,6 +136,10 @@ def print_rows(rows: list[Row]) -> None:
         published = published_text(row)
         bar = "MEETS BAR" if row.meets_bar else "misses bar"
         print(f"{row.name:22} {design:24} {published:>22}  {headline_text(row)}   [{bar}]")
+        print(
+            f"    verdict {verdict_text(row)} · sensitivity of the headline: {sensitivity_text(row)}"
+            f" · refuters (✓/✗ on the headline's method; passed/run over all methods): {refuters_text(row)}"
+        )
         for score in row.scores:
             mark = "in tol" if score.in_tolerance else ("OUT   " if score.scored else "n/a   ")
             flags = ", ".join(score.flags)
@@ -116,8 +157,17 @@ def print_rows(rows: list[Row]) -> None:
             print(f"    seed spread above 1 SE (headline: CI half-width): {text or 'none'}")
     met = sum(r.meets_bar for r in rows)
     heads = sum(r.headline_in_tolerance for r in rows)
+    completed = [r for r in rows if r.status == "completed"]
+    shown = sum(r.robustness.shown and bool(r.robustness.verdict) for r in completed)
     print("-" * 110)
     print(f"{met} of {len(rows)} datasets meet the bar; {heads} of {len(rows)} headlines inside tolerance.")
+    levels = {level: sum(r.robustness.verdict == level for r in rows) for level in ("GO", "CAUTION", "HOLD")}
+    print(
+        f"{shown} of {len(completed)} completed analyses show a verdict "
+        f"({', '.join(f'{k} {v}' for k, v in levels.items())}); "
+        f"{sum(bool(r.robustness.panel_method) for r in completed)} a headline sensitivity panel; "
+        f"{sum(bool(r.robustness.refuters) for r in completed)} refuter results."
+    )
     print(
         f"Tolerance: {TOLERANCE_RULE}. Not covered: " + "; ".join(f"{k}: {v}" for k, v in UNCOVERED.items())
     )
@@ -126,15 +176,16 @@ def print_rows(rows: list[Row]) -> None:
 def markdown(rows: list[Row]) -> str:
     """The README table."""
     lines = [
-        "| dataset | design claimed → found | published ± tolerance | headline | every method (✓ in tolerance, ✗ not, ⚑ flagged: by whom when outside) | bar |",
-        "|---|---|---|---|---|---|",
+        "| dataset | design claimed → found | published ± tolerance | headline | verdict | headline sensitivity | refuters (✓/✗ headline's method; passed/run) | every method (✓ in tolerance, ✗ not, ⚑ flagged: by whom when outside) | bar |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         found = row.design or row.status
         bar = "✅" if row.meets_bar else "❌ " + "; ".join(r[:90] for r in row.reasons[:2])
         lines.append(
             f"| `{row.name}` | {row.claim} → {found} | {published_text(row)} | "
-            f"{headline_text(row)} | {methods_text(row).replace('|', '/')} | {bar} |"
+            f"{headline_text(row)} | {verdict_text(row)} | {sensitivity_text(row)} | "
+            f"{refuters_text(row)} | {methods_text(row).replace('|', '/')} | {bar} |"
         )
     return "\n".join(lines)
 

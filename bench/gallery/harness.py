@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from bench.gallery.datasets import GalleryDataset, Reference
-from cqox_contracts.v1.vocabulary import Estimand
+from cqox_contracts.v1.vocabulary import Estimand, Refuter
 
 TERMINAL = ("completed", "failed", "rejected", "awaiting_confirmation")
 # Not an effect estimate: shown, never scored against a published effect.
@@ -61,6 +61,37 @@ class Headline:
 
 
 @dataclass
+class RefuterOutcome:
+    """One refuter over the analysis: how many methods' checks passed and failed, and the headline's."""
+
+    refuter: str
+    passed: int = 0
+    failed: int = 0
+    headline: str = ""  # 'passed', 'failed' or '' (not run on the headline's method)
+
+
+@dataclass
+class Robustness:
+    """What the analysis says about its headline beyond the estimate (issue 14): verdict, the
+    sensitivity panel's E-value and robustness value, and the refuters' outcomes."""
+
+    verdict: str = ""  # GO / CAUTION / HOLD
+    verdict_summary: str = ""
+    e_value: float | None = None
+    e_value_ci: float | None = None
+    robustness_value: float | None = None  # Cinelli & Hazlett RV (q = 1), a share
+    robustness_value_alpha: float | None = None
+    panel_method: str = ""
+    panel_notes: list[str] = field(default_factory=list)
+    refuters: list[RefuterOutcome] = field(default_factory=list)
+
+    @property
+    def shown(self) -> bool:
+        """Whether the analysis carried a verdict, a sensitivity panel or refuter checks at all."""
+        return bool(self.verdict or self.panel_method or self.refuters)
+
+
+@dataclass
 class Row:
     """The gallery's verdict on one dataset."""
 
@@ -87,6 +118,7 @@ class Row:
     # --seeds N: the same file re-uploaded with seeds 2..N; per method the range of its estimates
     # over the seeds and that range divided by its SE; the headline's range over its CI half-width
     seed_spread: dict[str, dict[str, float]] = field(default_factory=dict)
+    robustness: Robustness = field(default_factory=Robustness)
 
     @property
     def reasons(self) -> list[str]:
@@ -122,7 +154,10 @@ class Row:
         data = {k: v for k, v in data.items() if k not in ("meets_bar", "reasons")}
         head = data.pop("headline", None)
         scores = [MethodScore(**{k: v for k, v in s.items() if k != "ok"}) for s in data.pop("scores", [])]
-        return cls(**data, headline=Headline(**head) if head else None, scores=scores)
+        raw = dict(data.pop("robustness", None) or {})
+        refuters = [RefuterOutcome(**r) for r in raw.pop("refuters", [])]
+        robustness = Robustness(**raw, refuters=refuters)
+        return cls(**data, headline=Headline(**head) if head else None, scores=scores, robustness=robustness)
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict for --json."""
@@ -278,6 +313,7 @@ def score(dataset: GalleryDataset, analysis: dict[str, Any], row: Row) -> Row:
             continue
         row.scores.append(_score(method, estimate, estimate, reference, flags))
     row.headline = headline_of(analysis)
+    row.robustness = robustness_of(analysis, row.headline)
     if row.headline is not None and row.headline.estimate is not None:
         ref = reference
         if dataset.contrasts:
@@ -291,6 +327,40 @@ def score(dataset: GalleryDataset, analysis: dict[str, Any], row: Row) -> Row:
         row.headline_tolerance = ref.tolerance
         row.headline_in_tolerance = _inside(row.headline.estimate, ref)
     return row
+
+
+def robustness_of(analysis: dict[str, Any], headline: Headline | None) -> Robustness:
+    """The verdict, the headline's sensitivity panel and the refuter gates of the analysis."""
+    verdict = analysis.get("verdict") or {}
+    out = Robustness(
+        verdict=str(verdict.get("level") or ""), verdict_summary=str(verdict.get("summary") or "")
+    )
+    panels = [p for p in analysis.get("sensitivity") or [] if isinstance(p, dict)]
+    panel = next((p for p in panels if p.get("headline")), None)
+    if panel is not None:
+        out.panel_method = str(panel.get("method") or "")
+        out.panel_notes = [str(n) for n in panel.get("notes") or []]
+        e_value = panel.get("e_value") or {}
+        out.e_value, out.e_value_ci = e_value.get("point"), e_value.get("ci")
+        ovb = panel.get("omitted_variable_bias") or {}
+        out.robustness_value = ovb.get("robustness_value")
+        out.robustness_value_alpha = ovb.get("robustness_value_alpha")
+    lead = {headline.method} if headline is not None and headline.method else set()
+    by_refuter: dict[str, RefuterOutcome] = {}
+    for gate in analysis.get("gates") or []:
+        name = str(gate.get("name", ""))
+        base, _, rest = name.partition("[")
+        if base not in {r.value for r in Refuter}:
+            continue
+        outcome = by_refuter.setdefault(base, RefuterOutcome(base))
+        passed = bool(gate.get("passed", True))
+        outcome.passed += passed
+        outcome.failed += not passed
+        methods = set(gate.get("applies_to") or []) | {rest.rstrip("]")}
+        if lead & methods:
+            outcome.headline = "passed" if passed else "failed"
+    out.refuters = [by_refuter[r.value] for r in Refuter if r.value in by_refuter]
+    return out
 
 
 def _inside(value: float | None, reference: Reference) -> bool:
