@@ -1,8 +1,8 @@
 """Upload → Parquet once: stream the file as typed record batches, write Parquet and profile as they come.
 
-Memory stays bounded by a few batches (delimited text is parsed block by block); parsing, the
-Parquet writer and the profile's compute kernels all run in Arrow's C++ code without the GIL, so a
-reader thread, the writer thread and the profiling in the caller's thread overlap.
+Memory stays bounded by a few row groups (delimited text and NDJSON are parsed block by block);
+parsing, the Parquet writer and the profile's compute kernels all run in Arrow's C++ code without
+the GIL, so a reader thread, the writer thread and the profile's threads overlap.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from cqox_ingest.profiling import Profiler
 from cqox_ingest.readers import Limits, PlanBroken, TableStream, open_stream
 
 ROW_GROUP_ROWS = 1 << 17
-QUEUE_BATCHES = 2
+ROW_GROUP_BYTES = 32 << 20  # wide rows: a row group (and so memory in flight) stays bounded in bytes
+QUEUE_BATCHES = 2  # row groups parsed ahead of the writer and the profile
+PROFILE_THREADS = 2
 
 
 @dataclass
@@ -60,27 +62,23 @@ def convert(
 
 
 def _write(stream: TableStream, parquet: Path) -> Converted:
+    """The pipeline: a reader thread parses and types row groups into a bounded queue; each group is
+    written by the writer thread while its columns are profiled in parallel (`PROFILE_THREADS`).
+    Arrow's parser, compute kernels and Parquet writer release the GIL, so the stages overlap."""
     profiler = Profiler(stream.schema)
-    pending: list[pa.RecordBatch] = []
-    pending_rows = 0
     written: Future[None] | None = None
     with (
         pq.ParquetWriter(parquet, stream.schema, compression="zstd", compression_level=1) as writer,
-        ThreadPoolExecutor(max_workers=1) as pool,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as write_pool,
+        ThreadPoolExecutor(max_workers=PROFILE_THREADS, thread_name_prefix="ingest-profile") as profile_pool,
     ):
-        for batch in _read_ahead(stream.batches):
-            profiler.update(batch)
-            pending.append(batch)
-            pending_rows += batch.num_rows
-            if pending_rows >= ROW_GROUP_ROWS:
-                if written is not None:
-                    written.result()
-                written = pool.submit(writer.write_table, pa.Table.from_batches(pending, stream.schema))
-                pending, pending_rows = [], 0
+        for group in _read_ahead(_row_groups(stream)):
+            if written is not None:
+                written.result()
+            written = write_pool.submit(writer.write_table, group, row_group_size=max(1, group.num_rows))
+            profiler.update(group, profile_pool)
         if written is not None:
             written.result()
-        if pending:
-            writer.write_table(pa.Table.from_batches(pending, stream.schema))
     columns = [ColumnSchema(name=f.name, dtype=str(f.type), nullable=f.nullable) for f in stream.schema]
     return Converted(
         n_rows=profiler.n_rows,
@@ -90,6 +88,22 @@ def _write(stream: TableStream, parquet: Path) -> Converted:
         profile=profiler.result(),
         notes=stream.notes,
     )
+
+
+def _row_groups(stream: TableStream) -> Iterator[pa.Table]:
+    """The stream's batches gathered (not copied) into one table per Parquet row group
+    (`ROW_GROUP_ROWS` rows, or fewer once `ROW_GROUP_BYTES` are held): fewer, larger kernel calls."""
+    pending: list[pa.RecordBatch] = []
+    rows = size = 0
+    for batch in stream.batches:
+        pending.append(batch)
+        rows += batch.num_rows
+        size += batch.nbytes
+        if rows >= ROW_GROUP_ROWS or size >= ROW_GROUP_BYTES:
+            yield pa.Table.from_batches(pending, stream.schema)
+            pending, rows, size = [], 0, 0
+    if pending:
+        yield pa.Table.from_batches(pending, stream.schema)
 
 
 _DONE = object()

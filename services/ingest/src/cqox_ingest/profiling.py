@@ -11,6 +11,7 @@ most frequent ones at the moment the column passed `EXACT_DISTINCT` values (thei
 from __future__ import annotations
 
 import math
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,11 +45,18 @@ class Profiler:
         self.n_rows = 0
         self.columns = [_ColumnState(f.name, f.type) for f in schema]
 
-    def update(self, batch: pa.RecordBatch) -> None:
-        """Add one batch."""
+    def update(self, batch: pa.RecordBatch | pa.Table, pool: Executor | None = None) -> None:
+        """Add one batch; with a `pool`, its columns are profiled in parallel (Arrow's kernels and
+        numpy release the GIL), and this returns once every column is done."""
         self.n_rows += batch.num_rows
-        for state, column in zip(self.columns, batch.columns, strict=True):
-            state.update(column)
+        if pool is None:
+            for state, column in zip(self.columns, batch.columns, strict=True):
+                state.update(column)
+            return
+        # Most expensive first, so the slowest column does not start last.
+        order = sorted(range(len(self.columns)), key=lambda i: -self.columns[i].cost)
+        for done in [pool.submit(self.columns[i].update, batch.column(i)) for i in order]:
+            done.result()
 
     def result(self) -> DatasetProfile:
         """The profile of everything added so far."""
@@ -76,31 +84,43 @@ class _ColumnState:
         self.parts: list[pa.Table] = []  # values → counts, per batch until merged
         self.sketch: Sketch | None = None  # beyond EXACT_DISTINCT distinct values
 
-    def update(self, column: pa.Array) -> None:
+    @property
+    def cost(self) -> int:
+        """A rough rank of the work one batch of this column takes (text hashing costs most)."""
+        text = pa.types.is_string(self.kind) or pa.types.is_binary(self.kind)
+        return (2 if text else 1) * (2 if self.sketch is not None or self.merged > KEPT_VALUES else 1)
+
+    def update(self, column: pa.Array | pa.ChunkedArray) -> None:
         self.nulls += column.null_count
         present = len(column) - column.null_count
         self.present += present
         if not present:
             return
-        if self.ranged:
-            bounds = pc.min_max(column)
-            low, high = bounds["min"].as_py(), bounds["max"].as_py()
-            if low is not None and (self.low is None or low < self.low):
-                self.low = low
-            if high is not None and (self.high is None or high > self.high):
-                self.high = high
+        if self.ranged and not (self.counted and self.sketch is None):  # else: from the distinct values
+            self._range(column)
         if self.averaged:
             total = pc.sum(column).as_py()
             self.total = self.total + (total or 0)
         if self.counted:
             self._count(column)
 
-    def _count(self, column: pa.Array) -> None:
+    def _range(self, values: pa.Array | pa.ChunkedArray) -> None:
+        bounds = pc.min_max(values)
+        low, high = bounds["min"].as_py(), bounds["max"].as_py()
+        if low is not None and (self.low is None or low < self.low):
+            self.low = low
+        if high is not None and (self.high is None or high > self.high):
+            self.high = high
+
+    def _count(self, column: pa.Array | pa.ChunkedArray) -> None:
         present = column.drop_null() if column.null_count else column
         if self.sketch is not None:
-            self.sketch.add(present)
+            for chunk in present.chunks if isinstance(present, pa.ChunkedArray) else [present]:
+                self.sketch.add(chunk)
             return
         values, counts = pc.value_counts(present).flatten()
+        if self.ranged:  # the range of the distinct values: far fewer than the values
+            self._range(values)
         self.parts.append(pa.table({"values": values, "counts": counts}))
         self.unmerged += len(values)
         if self.unmerged > max(3 * self.merged, 1 << 16):
