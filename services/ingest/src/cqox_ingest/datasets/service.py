@@ -11,6 +11,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from fastapi import HTTPException, UploadFile
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cqox_contracts.v1 import AnalysisSpec, DatasetIngested, DatasetRef
@@ -63,15 +64,7 @@ async def register(
         async with runtime.transaction() as ctx:
             session = ctx.session
             dataset_name = up.dataset_name
-            dataset = await session.scalar(
-                sa.select(Dataset)
-                .where(Dataset.tenant_id == caller.tenant_id, Dataset.name == dataset_name)
-                .with_for_update()
-            )
-            if dataset is None:
-                dataset = Dataset(id=str(uuid.uuid4()), tenant_id=caller.tenant_id, name=dataset_name)
-                session.add(dataset)
-                await session.flush()
+            dataset = await _locked_dataset(session=session, tenant_id=caller.tenant_id, name=dataset_name)
             latest = await one_version(session=session, dataset_id=dataset.id, version=None)
             change = schema_registry.diff(
                 latest.columns if latest else None, up.columns, latest.version if latest else None
@@ -165,6 +158,25 @@ async def register(
         schema_diff=change.model_dump(mode="json"),
         links=AnalysisLinks.of(dataset.id, analysis_id),
     )
+
+
+async def _locked_dataset(*, session: AsyncSession, tenant_id: str, name: str) -> Dataset:
+    """The tenant's dataset of this name, created if new, locked until the transaction ends.
+
+    Two first uploads of one name race: the insert does nothing when the name exists, and waits for
+    a concurrent uncommitted insert of it to commit; the locking select then sees that row, so the
+    second upload becomes version 2 (or a 409 breaking change), never a unique-constraint error.
+    """
+    await session.execute(
+        pg_insert(Dataset)
+        .values(id=str(uuid.uuid4()), tenant_id=tenant_id, name=name)
+        .on_conflict_do_nothing(index_elements=[Dataset.tenant_id, Dataset.name])
+    )
+    dataset = await session.scalar(
+        sa.select(Dataset).where(Dataset.tenant_id == tenant_id, Dataset.name == name).with_for_update()
+    )
+    assert dataset is not None  # inserted above, or present and committed
+    return dataset
 
 
 async def get(*, session: AsyncSession, dataset_id: str, caller: Principal) -> Dataset:

@@ -1,0 +1,91 @@
+"""Two concurrent first uploads of one new dataset name, against a real nats-server and PostgreSQL:
+both are versions of one dataset (202 and 202), or the second is a breaking schema change (409);
+never a 500 from the unique (tenant, name) constraint."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from cqox_ingest.app import IngestSettings, create_app
+from cqox_shared.db import ensure_database
+
+pytestmark = pytest.mark.integration
+
+KEY = {"X-API-Key": "acme-key"}
+PAIRS = 2  # the race is wide: the first upload holds its transaction while it stores its files
+
+
+@pytest.fixture(scope="module")
+def database_url(infra) -> str:  # type: ignore[no-untyped-def]
+    url = str(infra.database_url).rsplit("/", 1)[0] + f"/ingest_race_{uuid.uuid4().hex[:8]}"
+    ensure_database(url)
+    return url
+
+
+@pytest.fixture(scope="module")
+def client(
+    own_nats: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    artifacts = tmp_path_factory.mktemp("artifacts")
+    settings = IngestSettings(
+        nats_url=own_nats,
+        database_url=database_url,
+        artifact_url=f"file://{artifacts}",
+        api_keys="acme-key:acme:analyst",
+        rate_limit_uploads_per_minute=0,
+        rate_limit_requests_per_minute=0,
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def _together(client: TestClient, name: str, bodies: list[bytes]) -> list[httpx.Response]:
+    def post(body: bytes) -> httpx.Response:
+        return client.post(
+            "/v1/datasets", headers=KEY, files={"file": (f"{name}.csv", body)}, data={"name": name}
+        )
+
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        return list(pool.map(post, bodies))
+
+
+def _datasets(database_url: str, name: str) -> int:
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        count = conn.execute(
+            sa.text("SELECT count(*) FROM ingest.datasets WHERE name = :n"), {"n": name}
+        ).scalar_one()
+    engine.dispose()
+    return int(count)
+
+
+def test_same_schema_first_uploads_become_versions_1_and_2(client: TestClient, database_url: str) -> None:
+    body = b"unit,treated,y\n" + b"".join(f"u{i},{i % 2},{i * 0.5}\n".encode() for i in range(2000))
+    for pair in range(PAIRS):
+        name = f"race-same-{pair}"
+        responses = _together(client, name, [body, body])
+        assert [r.status_code for r in responses] == [202, 202], [r.text for r in responses]
+        assert sorted(r.json()["version"] for r in responses) == [1, 2]
+        assert len({r.json()["dataset_id"] for r in responses}) == 1
+        assert _datasets(database_url, name) == 1
+
+
+def test_breaking_first_uploads_give_one_202_and_one_clean_409(client: TestClient, database_url: str) -> None:
+    rows = range(2000)
+    with_y = b"unit,treated,y\n" + b"".join(f"u{i},{i % 2},{i * 0.5}\n".encode() for i in rows)
+    with_z = b"unit,treated,z\n" + b"".join(f"u{i},{i % 2},{i * 0.5}\n".encode() for i in rows)
+    for pair in range(PAIRS):
+        name = f"race-breaking-{pair}"
+        responses = _together(client, name, [with_y, with_z])
+        codes = sorted(r.status_code for r in responses)
+        assert codes == [202, 409], [r.text for r in responses]
+        refused = next(r for r in responses if r.status_code == 409).json()
+        assert "breaking schema change" in refused["detail"] and refused["diff"]["breaking"] is True
+        assert _datasets(database_url, name) == 1
