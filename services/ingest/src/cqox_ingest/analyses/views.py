@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 
-from cqox_ingest.analyses import service
+from cqox_ingest.analyses import service, streams
 from cqox_ingest.analyses.models import AnalysisCreated, AnalysisIn, AnalysisOut
 from cqox_ingest.dependencies import Caller, Runtime
 
@@ -27,17 +27,28 @@ async def get_analysis(analysis_id: str, caller: Caller, runtime: Runtime) -> An
     return service.read_model(analysis)
 
 
-@router.get("/analyses/{analysis_id}/events")
+@router.get(
+    "/analyses/{analysis_id}/events",
+    responses={429: {"description": "Too many event streams open for this key or this server"}},
+)
 async def stream_events(
     analysis_id: str, request: Request, caller: Caller, runtime: Runtime
 ) -> StreamingResponse:
-    """Server-Sent Events: every event of the analysis as it happens; ends when it is done."""
+    """Server-Sent Events: every event of the analysis as it happens, each with its sequence
+    number as `id`; ends when it is done, or after the stream time limit (reconnect with
+    `Last-Event-ID` to resume). At most so many streams per key and per server (429)."""
     async with runtime.sessions() as session:  # type: ignore[misc]
         await service.get(session=session, analysis_id=analysis_id, caller=caller)
-    last = int(request.headers.get("last-event-id") or 0)
-    return StreamingResponse(
-        service.events(runtime, analysis_id, last, request),
-        media_type="text/event-stream",
+    resume_from = request.headers.get("last-event-id") or "0"
+    if not (resume_from.isascii() and resume_from.isdigit()):
+        raise HTTPException(422, f"Last-Event-ID must be an event id this stream sent, not {resume_from!r}")
+    slots = streams.replica_slots()
+    slot = slots.acquire(streams.stream_key(caller))
+    if isinstance(slot, streams.StreamRefused):
+        raise HTTPException(429, slot.detail, headers={"Retry-After": str(slot.retry_after_s)})
+    return streams.LimitedStream(
+        streams.bounded(service.events(runtime, analysis_id, int(resume_from), request), slots.limits),
+        slot,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
