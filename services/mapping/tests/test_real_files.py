@@ -84,8 +84,18 @@ def test_castle_leads_and_lags_are_not_covariates() -> None:
         "post-treatment: a function of the periods since first treatment"
     )
     assert any("'lag2' excluded from covariates: post-treatment" in note for note in result.notes)
-    # State trends and ordinary covariates stay.
-    assert {"trend_1", "unemployrt", "poverty"} <= set(result.roles.covariates)
+    # Nor is any other column that changes within a state over time: the other crimes of the same
+    # law, region-by-year dummies and state trends (118 columns were adopted, and the TWFE
+    # estimate turned from +0.07 to -0.05); they are excluded with the reason, and a user may list them.
+    varying = ["murder", "robbery", "assault", "r20001", "trend_1", "unemployrt", "poverty"]
+    assert not set(varying) & set(result.roles.covariates)
+    assert _reason(result, "murder").startswith("time-varying in a panel")
+    # constant within a state, or named as last year's value (measured before the treatment)
+    assert result.roles.covariates == ["l_lagprisoner", "popwt"]
+    listed = infer_roles(
+        data, {"treatment": "post", "outcome": "l_homicide", "covariates": ["unemployrt", "poverty"]}
+    )
+    assert listed.roles.covariates == ["unemployrt", "poverty"]
 
 
 def _staggered(seed: int = 5) -> pd.DataFrame:
@@ -116,8 +126,11 @@ def test_columns_that_are_functions_of_time_since_adoption_are_excluded_whatever
     result = infer_roles(_staggered(), {"treatment": "treated", "outcome": "outcome"})
     assert (result.roles.unit, result.roles.time) == ("unit", "year")
     assert {"d_m2", "d_p1", "k"} <= set(result.roles.excluded)
-    assert {"population", "lag_sales"} <= set(result.roles.covariates)
-    assert "year_trend" in result.roles.covariates  # a function of calendar time alone is no lead/lag
+    # a function of calendar time alone is no lead/lag; like any column that changes within a unit
+    # it is not proposed in a panel (the treatment may have moved it), a lagged value is
+    assert _reason(result, "year_trend").startswith("time-varying in a panel")
+    assert _reason(result, "population").startswith("time-varying in a panel")
+    assert result.roles.covariates == ["lag_sales"]
 
 
 def test_event_time_names_are_excluded_without_a_panel() -> None:

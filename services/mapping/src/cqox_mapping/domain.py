@@ -939,6 +939,7 @@ def _sort_remaining(
     assigned = {choice.column for choice in chosen.values()}
     treated = _treated(data, chosen)
     since = _event_time(data, chosen, treated)
+    varying = _time_varying(data, chosen, [c for c in data.columns if c not in assigned])
     decisions: dict[str, tuple[Role, float, str]] = {}
     for c in data.columns:
         if c in assigned:
@@ -956,9 +957,43 @@ def _sort_remaining(
             decisions[c] = ("exclude", 0.9, leak)
         elif (derived := _post_treatment(data, c, chosen, since)) is not None:
             decisions[c] = ("exclude", 0.9, derived)
+        elif c in varying:
+            decisions[c] = ("exclude", 0.8, PANEL_TIME_VARYING)
         else:
             decisions[c] = _covariate_decision(data.profiles[c], data.names[c], c in data.identifier_named)
     return decisions
+
+
+_EARLIER_TOKENS = frozenset({"lagged", "prev", "previous", "prior", "baseline", "pre"})
+# Why a panel's time-varying column is not proposed as a covariate (a user may still list it).
+PANEL_TIME_VARYING = (
+    "time-varying in a panel: measured in the same periods as the outcome, so the treatment may "
+    "have moved it (another outcome of the policy, a design dummy or trend); list it in covariates "
+    "to adjust for it"
+)
+
+
+def _time_varying(data: _Dataset, chosen: Mapping[str, _Choice], columns: list[str]) -> set[str]:
+    """The columns that change within a unit over time, in a panel with a treatment (else none).
+
+    The unit and period effects of the panel methods absorb what is constant within a unit or a
+    period; what changes within a unit over time is measured alongside the outcome, and in a panel
+    with adoption it is as likely a consequence of the treatment as a cause: on Cheng & Hoekstra's
+    castle-doctrine file the other crimes of the same law, region-by-year dummies and state trends
+    (118 adopted columns) turned the TWFE estimate from +0.07 to -0.05. Callaway & Sant'Anna
+    (2021) condition on pre-treatment covariates for this reason.
+    """
+    if "treatment" not in chosen or not _is_panel(data, chosen) or not columns:
+        return set()
+    groups = data.frame[columns].groupby(data.frame[chosen["unit"].column], sort=False)
+    changes = groups.nunique(dropna=True).gt(1).any()
+    # A column named as an earlier measurement (a lag, a previous or baseline value) was measured
+    # before the period's treatment could move it.
+    return {
+        str(c)
+        for c, varies in changes.items()
+        if bool(varies) and not any(t in _EARLIER_TOKENS or t.startswith("lag") for t in data.tokens[str(c)])
+    }
 
 
 def _is_panel(data: _Dataset, chosen: Mapping[str, _Choice]) -> bool:
