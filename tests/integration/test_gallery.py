@@ -10,6 +10,7 @@ platform is fixed the test XPASSes, fails, and the entry must be removed here �
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 from pathlib import Path
 
@@ -141,3 +142,36 @@ def test_an_analysis_waiting_for_confirmation_says_which_roles() -> None:
     row = _score(_analysis(status="awaiting_confirmation", estimates=[], mapping=mapping, headline=None))
     assert row.error == "waits for the user to confirm treatment=treat (0.40)"
     assert not row.meets_bar
+
+
+def test_the_verdict_sensitivity_and_refuters_are_read_and_shown() -> None:
+    """Issue 14: every gallery analysis shows its verdict, the headline's panel and the refuters."""
+    main = importlib.import_module("bench.gallery.__main__")
+    refuters = [
+        {"name": "placebo_treatment[ols]", "passed": True, "applies_to": []},
+        {"name": "placebo_treatment[ipw]", "passed": False, "applies_to": ["ipw"], "message": "m"},
+        {"name": "data_subset[ipw]", "passed": True, "applies_to": []},
+    ]
+    analysis = _analysis(
+        gates=[*_analysis()["gates"], *refuters],  # type: ignore[misc]
+        verdict={"level": "CAUTION", "summary": "CAUTION: read the reasons."},
+        sensitivity=[
+            {
+                "method": "ols",
+                "headline": True,
+                "e_value": {"point": 1.89, "ci": 1.55},
+                "omitted_variable_bias": {"robustness_value": 0.139, "robustness_value_alpha": 0.076},
+            }
+        ],
+    )
+    row = _score(analysis)
+    rob = row.robustness
+    assert (rob.verdict, rob.e_value, rob.robustness_value) == ("CAUTION", 1.89, 0.139)
+    outcomes = {r.refuter: (r.passed, r.failed, r.headline) for r in rob.refuters}
+    assert outcomes == {"placebo_treatment": (1, 1, "passed"), "data_subset": (1, 0, "")}
+    assert main.sensitivity_text(row) == "E-value 1.89 (CI 1.55), RV 13.9% (α: 7.6%)"
+    assert main.refuters_text(row) == "placebo_treatment ✓ 1/2, data_subset · 1/1"
+    table = main.markdown([row])
+    assert "| CAUTION | E-value 1.89 (CI 1.55), RV 13.9% (α: 7.6%) | placebo_treatment ✓ 1/2" in table
+    again = harness.Row.from_json(json.loads(json.dumps(row.to_json(), default=str)))
+    assert again.robustness == rob
