@@ -1,9 +1,14 @@
-"""The analyses read model: how each event changes an analysis row, and its one-line summary.
+"""The analyses read model: how each event changes an analysis row, its one-line summary, and
+when an analysis has waited too long (its deadlines).
 
-Pure (no I/O); `handlers.project_event` applies it to the database."""
+Pure (no I/O); `handlers.project_event` applies it to the database and `handlers.deadline_watchdog`
+fails the analyses `overdue` names."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from cqox_contracts.v1 import (
@@ -37,6 +42,67 @@ STATUS_RANK = {
     "failed": 9,
 }
 TERMINAL = {"completed", "rejected", "failed"}
+
+# The stage an analysis waits on in each open status. `awaiting_confirmation` waits on a person,
+# at a person's pace: no deadline applies to it.
+AWAITED_STAGE = {
+    "accepted": "mapping",
+    "mapped": "quality-gate",
+    "qualified": "estimator",
+    "estimating": "estimator",
+    "estimated": "quality-gate",
+    "assessed": "visualization",
+}
+# Seconds an analysis may wait at a stage without any progress (no event). The estimator's own
+# deadline (CQOX_ESTIMATOR_TIMEOUT_S, 900 s) closes slow methods first; this one catches a stage
+# that says nothing at all.
+DEFAULT_STAGE_DEADLINES_S = {
+    "mapping": 600.0,
+    "quality-gate": 900.0,
+    "estimator": 1800.0,
+    "visualization": 900.0,
+}
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """How long an analysis may wait: per stage without progress, and in all (0 turns one off)."""
+
+    stage_s: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_STAGE_DEADLINES_S))
+    analysis_s: float = 7200.0
+
+    @classmethod
+    def configured(cls, stage_s: Mapping[str, float], analysis_s: float) -> Deadlines:
+        """The defaults, with the stages given overridden."""
+        return cls({**DEFAULT_STAGE_DEADLINES_S, **stage_s}, analysis_s)
+
+    @property
+    def shortest_s(self) -> float:
+        """The shortest deadline in force (how stale a row must be to be worth a look)."""
+        return min([s for s in (*self.stage_s.values(), self.analysis_s) if s > 0], default=0.0)
+
+
+def overdue(
+    status: str, created_at: datetime, updated_at: datetime, now: datetime, deadlines: Deadlines
+) -> tuple[str, str] | None:
+    """The stage and reason an analysis fails with because it waited too long, or None."""
+    stage = AWAITED_STAGE.get(status)
+    if stage is None:
+        return None
+    limit = deadlines.stage_s.get(stage, 0.0)
+    idle = (now - updated_at).total_seconds()
+    if limit > 0 and idle > limit:
+        return stage, (
+            f"no progress for {idle:.0f} s while waiting on {stage} (status {status}); "
+            f"its stage deadline is {limit:g} s"
+        )
+    age = (now - created_at).total_seconds()
+    if deadlines.analysis_s > 0 and age > deadlines.analysis_s:
+        return stage, (
+            f"not finished {age:.0f} s after it started (deadline {deadlines.analysis_s:g} s); "
+            f"it was waiting on {stage} (status {status})"
+        )
+    return None
 
 
 def _advance(state: dict[str, Any], status: str) -> None:
