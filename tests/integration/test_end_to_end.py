@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import pytest
@@ -70,16 +69,18 @@ def test_sample_upload_runs_every_stage_and_recovers_the_true_effect(
     for name in ("causal_forest", "linear_dml", "dr_learner", "t_learner", "policy_tree"):
         artifacts = {a["name"]: a for a in methods[name]["artifacts"]}
         cate = artifacts[f"cate_{name}"]
-        assert cate["uri"].endswith(f"/analyses/{created['analysis_id']}/cate_{name}.parquet")
-        assert Path(cate["uri"].removeprefix("file://")).is_file()
+        # a download link, never the object's URI
+        assert (
+            cate["url"] == f"/v1/analyses/{created['analysis_id']}/artifacts/cate_{name}"
+            and "uri" not in cate
+        )
+        assert api.get(cate["url"]).content[:4] == b"PAR1"
         assert "cate_top_drivers" in methods[name]["diagnostics"]
-    policy = Path(
-        next(a for a in methods["policy_tree"]["artifacts"] if a["media_type"] == "text/csv")[
-            "uri"
-        ].removeprefix("file://")
+    policy = api.get(
+        next(a for a in methods["policy_tree"]["artifacts"] if a["media_type"] == "text/csv")["url"]
     )
-    assert policy.read_text().splitlines()[0] == "unit,row,recommended_arm,expected_gain"
-    assert len(policy.read_text().splitlines()) == 4001
+    assert policy.text.splitlines()[0] == "unit,row,recommended_arm,expected_gain"
+    assert len(policy.text.splitlines()) == 4001
     gates = {g["name"]: g for g in analysis["gates"]}
     assert {"raw_balance_smd", "balance_smd", "propensity_overlap", "treatment_arms"} <= gates.keys()
     assert all(g.keys() >= GATE_FIELDS for g in gates.values())
@@ -89,14 +90,14 @@ def test_sample_upload_runs_every_stage_and_recovers_the_true_effect(
     assert gates["balance_smd"]["passed"] and gates["balance_smd"]["applies_to"] == []
 
     report = analysis["report"]
-    assert Path(report["path"]).is_file()
+    assert report["url"] == f"/v1/analyses/{created['analysis_id']}/report" and "path" not in report
     html = api.get(f"/v1/analyses/{created['analysis_id']}/report")
     assert html.status_code == 200 and "received_coupon" in html.text
     assert api.get(f"/v1/analyses/{created['analysis_id']}/artifacts/forest_plot").content[:4] == b"\x89PNG"
     # the same report as PDF, next to the HTML; report_uri stays the HTML
     names = {a["name"]: a for a in report["artifacts"]}
     assert names["report_pdf"]["media_type"] == "application/pdf"
-    assert names["report_pdf"]["uri"].endswith(f"/analyses/{created['analysis_id']}/report.pdf")
+    assert names["report_pdf"]["url"] == f"/v1/analyses/{created['analysis_id']}/artifacts/report_pdf"
     pdf = api.get(f"/v1/analyses/{created['analysis_id']}/artifacts/report_pdf")
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF-") and len(pdf.content) > 20_000

@@ -21,6 +21,7 @@ from typing import Any
 
 import jwt
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
@@ -78,6 +79,7 @@ class World:
     issuer: LocalIssuer
     store: LocalArtifactStore
     nats_url: str
+    database_url: str
     dataset_id: str = ""
     analysis_id: str = ""
     headers: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -175,7 +177,7 @@ def world(own_nats: str, infra: Any, tmp_path_factory: pytest.TempPathFactory) -
         rate_limit_uploads_per_minute=0,
     )
     with TestClient(create_app(settings)) as client:
-        world = World(client, issuer, LocalArtifactStore(artifacts), own_nats)
+        world = World(client, issuer, LocalArtifactStore(artifacts), own_nats, database_url)
         world.headers = {
             "viewer": {"X-API-Key": "acme-viewer"},
             "analyst": {"Authorization": f"Bearer {issuer.token('acme', 'analyst')}"},
@@ -260,6 +262,7 @@ POLICIES: dict[tuple[str, str], Policy] = {
         "admin", False, 201, lambda w: ("/v1/admin/keys", {"json": {"name": "m", "role": "viewer"}})
     ),
     ("GET", "/v1/admin/keys"): Policy("admin", False, 200, lambda w: ("/v1/admin/keys", {})),
+    ("GET", "/v1/admin/audit"): Policy("admin", False, 200, lambda w: ("/v1/admin/audit?limit=5", {})),
     ("POST", "/v1/admin/keys/{key_id}/rotate"): Policy(
         "admin", True, 201, lambda w: (f"/v1/admin/keys/{w.new_key_id()}/rotate", {})
     ),
@@ -325,3 +328,179 @@ def test_role_and_tenant_matrix(world: World) -> None:
 def test_public_routes_need_no_key(world: World) -> None:
     for path in ("/healthz", "/readyz", "/metrics"):
         assert world.client.get(path).status_code == 200, path
+
+
+# --- objects served: tenant prefix, no internal URIs, headers ---------------------------------
+
+
+def test_responses_carry_download_links_not_object_uris(world: World) -> None:
+    response = world.client.get(f"/v1/analyses/{world.analysis_id}", headers=world.headers["viewer"])
+    text = response.text
+    assert "file:" not in text and "s3://" not in text and str(world.store.root) not in text
+    report = response.json()["report"]
+    assert report["url"] == f"/v1/analyses/{world.analysis_id}/report"
+    links = {a["name"]: a["url"] for a in report["artifacts"]}
+    assert links["forest"] == f"/v1/analyses/{world.analysis_id}/artifacts/forest"
+    assert world.client.get(links["forest"], headers=world.headers["viewer"]).content.startswith(b"\x89PNG")
+
+
+def test_the_report_is_served_with_a_csp_that_fetches_nothing(world: World) -> None:
+    response = world.client.get(f"/v1/analyses/{world.analysis_id}/report", headers=world.headers["viewer"])
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "script-src 'unsafe-inline'" in csp
+    assert "connect-src 'none'" in csp and "frame-ancestors 'none'" in csp and "http" not in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    figure = world.client.get(
+        f"/v1/analyses/{world.analysis_id}/artifacts/forest", headers=world.headers["viewer"]
+    )
+    assert "script-src" not in figure.headers["content-security-policy"]
+    assert "sandbox" in figure.headers["content-security-policy"]
+
+
+def test_json_answers_and_refusals_carry_the_headers(world: World) -> None:
+    for headers in (world.headers["viewer"], {}):
+        response = world.client.get(f"/v1/analyses/{world.analysis_id}", headers=headers)
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+
+
+@pytest.mark.parametrize(
+    ("where", "uri"),
+    [
+        ("another tenant", "globex/analyses/{id}/stolen.png"),
+        ("another analysis", "acme/analyses/00000000-0000-0000-0000-000000000000/other.png"),
+        ("the tenant root", "acme/stolen.png"),
+        ("outside the store", "file:///etc/hostname"),
+        ("another store", "s3://bucket/acme/analyses/{id}/x.png"),
+        ("a walk out", "file://{root}/acme/analyses/{id}/../../../globex/analyses/{id}/stolen.png"),
+    ],
+)
+def test_an_artifact_outside_the_tenant_prefix_is_404(world: World, where: str, uri: str) -> None:
+    created = upload(world, world.headers["admin"])
+    analysis_id = created["analysis_id"]
+    # The victim's object exists; the forged event points the attacker's analysis at it.
+    victim = world.store.put_bytes(f"globex/analyses/{analysis_id}/stolen.png", b"\x89PNG secret")
+    uri = uri.format(id=analysis_id, root=world.store.root)
+    if "://" not in uri:
+        uri = victim if uri.startswith("globex/") else world.store.put_bytes(uri, b"\x89PNG other")
+    own = world.store.put_bytes(f"acme/analyses/{analysis_id}/report.html", b"<html></html>")
+    event = ReportGenerated(
+        correlation_id=analysis_id,
+        tenant_id="acme",
+        producer="visualization",
+        analysis_id=analysis_id,
+        report_uri=own,
+        artifacts=[
+            Artifact(name="report", uri=own, media_type="text/html"),
+            Artifact(name="forged", uri=uri, media_type="image/png"),
+        ],
+    )
+    publish(world.nats_url, event)
+    wait_status(world, analysis_id, "completed")
+    response = world.client.get(
+        f"/v1/analyses/{analysis_id}/artifacts/forged", headers=world.headers["admin"]
+    )
+    assert response.status_code == 404, (where, response.text)
+    assert b"secret" not in response.content
+    assert (
+        world.client.get(f"/v1/analyses/{analysis_id}/report", headers=world.headers["admin"]).status_code
+        == 200
+    )
+
+
+# --- the audit log --------------------------------------------------------------------------
+
+
+def audit(world: World, caller: str = "admin", **filters: Any) -> list[dict[str, Any]]:
+    """The audit entries the caller's tenant admin reads with these filters."""
+    response = world.client.get("/v1/admin/audit", params=filters, headers=world.headers[caller])
+    assert response.status_code == 200, response.text
+    return response.json()["entries"]  # type: ignore[no-any-return]
+
+
+def test_reads_of_results_are_audited_with_who_and_from_where(world: World) -> None:
+    url = f"/v1/analyses/{world.analysis_id}/report"
+    assert world.client.get(url, headers=world.headers["viewer"]).status_code == 200
+    entry = audit(world, action="analysis.report", target=world.analysis_id, limit=1)[0]
+    assert entry["role"] == "viewer" and entry["actor"].startswith("config-") and entry["outcome"] == "ok"
+    assert entry["client"] == "testclient" and entry["tenant_id"] == "acme"
+
+
+def test_writes_are_audited_with_the_token_subject(world: World) -> None:
+    created = upload(world, world.headers["analyst"])
+    entry = audit(world, action="dataset.upload", target=created["dataset_id"])[0]
+    assert entry["actor"] == "alice" and entry["role"] == "analyst" and entry["outcome"] == "ok"
+    assert audit(world, actor="alice", action="dataset.upload", target=created["dataset_id"]) == [entry]
+
+
+def test_refusals_are_audited_in_the_callers_tenant(world: World) -> None:
+    body = {"dataset_id": world.dataset_id}
+    assert world.client.post("/v1/analyses", json=body, headers=world.headers["viewer"]).status_code == 403
+    denied = audit(world, action="analysis.create", outcome="denied", limit=1)[0]
+    assert denied["role"] == "viewer" and denied["detail"]["status"] == "403"
+    url = f"/v1/analyses/{world.analysis_id}/report"
+    assert world.client.get(url, headers=world.headers["other_tenant"]).status_code == 404
+    probe = audit(world, "other_tenant", action="analysis.report", target=world.analysis_id)[0]
+    assert probe["outcome"] == "not_found" and probe["tenant_id"] == "globex"
+    assert all(e["tenant_id"] == "acme" for e in audit(world, target=world.analysis_id))
+
+
+def test_audit_pages_newest_first(world: World) -> None:
+    first = world.client.get("/v1/admin/audit", params={"limit": 3}, headers=world.headers["admin"]).json()
+    ids = [e["id"] for e in first["entries"]]
+    assert ids == sorted(ids, reverse=True) and first["next_before"] == ids[-1]
+    second = audit(world, limit=3, before=first["next_before"])
+    assert all(e["id"] < ids[-1] for e in second)
+    assert (
+        world.client.get(
+            "/v1/admin/audit", params={"outcome": "maybe"}, headers=world.headers["admin"]
+        ).status_code
+        == 422
+    )
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE ingest.audit_log SET outcome = 'ok'",
+        "DELETE FROM ingest.audit_log",
+        "TRUNCATE ingest.audit_log",
+    ],
+)
+def test_the_database_keeps_the_audit_log_append_only(world: World, statement: str) -> None:
+    engine = sa.create_engine(world.database_url)
+    try:
+        with engine.connect() as conn:
+            before = conn.execute(sa.text("SELECT count(*) FROM ingest.audit_log")).scalar_one()
+            assert before > 0
+            with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+                conn.execute(sa.text(statement))
+            conn.rollback()
+            assert conn.execute(sa.text("SELECT count(*) FROM ingest.audit_log")).scalar_one() == before
+    finally:
+        engine.dispose()
+
+
+def test_auth_failures_are_counted(world: World) -> None:
+    def failures(reason: str) -> float:
+        for line in world.client.get("/metrics").text.splitlines():
+            if (
+                line.startswith("cqox_auth_failures_total{")
+                and f'reason="{reason}"' in line
+                and '"ingest"' in line
+            ):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = {r: failures(r) for r in ("unknown_key", "missing", "token_expired")}
+    url = f"/v1/analyses/{world.analysis_id}"
+    world.client.get(url, headers=world.headers["bad_key"])
+    world.client.get(url)
+    world.client.get(url, headers=world.headers["expired_token"])
+    assert {r: failures(r) - before[r] for r in before} == {
+        "unknown_key": 1,
+        "missing": 1,
+        "token_expired": 1,
+    }

@@ -69,7 +69,7 @@ def _p(value: float | None) -> str:
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
-def print_results(analysis: dict[str, Any], truth: float | None, out=print) -> None:  # type: ignore[no-untyped-def]
+def print_results(analysis: dict[str, Any], truth: float | None, out=print, api_url: str = "") -> None:  # type: ignore[no-untyped-def]
     """Estimates next to the true effect, the gates, and where the report is."""
     out(f"\nAnalysis {analysis['analysis_id']}: {analysis['status']}")
     if analysis.get("error"):
@@ -106,9 +106,10 @@ def print_results(analysis: dict[str, Any], truth: float | None, out=print) -> N
     print_verdict(analysis, out=out)
     report = analysis.get("report") or {}
     if report:
-        out(f"\nReport: {report.get('path') or report.get('uri')}")
-        if report.get("path") and any(a.get("name") == "report_pdf" for a in report.get("artifacts", [])):
-            out(f"        {Path(report['path']).with_suffix('.pdf')} (PDF)")
+        out(f"\nReport: {api_url}{report.get('url', '')}")
+        for artifact in report.get("artifacts", []):
+            if artifact.get("name") == "report_pdf":
+                out(f"        {api_url}{artifact['url']} (PDF)")
         if report.get("headline"):
             out(f"        {report['headline']}")
 
@@ -198,5 +199,5 @@ def run_demo(api_url: str, sample: Path, meta: Path | None, out=print) -> dict[s
     out("Events (live):")
     follow(api_url, created["analysis_id"], out=out)
     analysis = httpx.get(f"{api_url}/v1/analyses/{created['analysis_id']}", timeout=30).json()
-    print_results(analysis, truth, out=out)
+    print_results(analysis, truth, out=out, api_url=api_url)
     return analysis  # type: ignore[no-any-return]

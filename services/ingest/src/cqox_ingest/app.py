@@ -17,6 +17,7 @@ from cqox_ingest.db import MIGRATIONS
 from cqox_ingest.db.models import metadata
 from cqox_ingest.domain import Deadlines
 from cqox_ingest.readers import IngestError
+from cqox_ingest.security_headers import SecurityHeaders
 from cqox_ingest.upload_limit import UploadLimit
 from cqox_shared.auth import AuthNotConfigured, AuthSettings, auth_from_settings, install_docs
 from cqox_shared.body_limit import BodyLimit
@@ -112,7 +113,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.include_router(api.router)
     app.add_middleware(UploadLimit, limit=settings.max_upload_bytes)
     app.add_middleware(BodyLimit, exempt=api.UPLOAD_ROUTES)  # 413 over CQOX_MAX_BODY_BYTES
-    # Added last, so it runs first: a refused request is answered before its body is read.
+    # Added after the body limits, so it runs before them: a refused request is answered unread.
     app.add_middleware(
         RateLimit,
         service="ingest",
@@ -121,6 +122,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         uploads_per_minute=settings.rate_limit_uploads_per_minute,
         upload_routes=api.UPLOAD_ROUTES,
     )
+    # Outermost: refusals (429, 413) carry the headers too.
+    app.add_middleware(SecurityHeaders)
     for route in runtime.health_routes():
         app.router.routes.append(route)
 

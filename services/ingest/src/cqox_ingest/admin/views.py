@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from cqox_ingest import audit
 from cqox_ingest.admin import keys
-from cqox_ingest.admin.models import KeyCreated, KeyIn, KeyOut, KeysOut
+from cqox_ingest.admin.models import AuditOut, AuditPage, KeyCreated, KeyIn, KeyOut, KeysOut
 from cqox_ingest.dependencies import Admin, Auth, Runtime
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -60,3 +62,50 @@ async def revoke_key(key_id: str, caller: Admin, auth: Auth, runtime: Runtime) -
     """Revoke a key now; requests with it get 401 from then on."""
     async with runtime.transaction() as ctx:
         return await keys.revoke(session=ctx.session, auth=auth, caller=caller, key_id=key_id)
+
+
+@router.get("/audit")
+async def read_audit(
+    caller: Admin,
+    runtime: Runtime,
+    action: Annotated[
+        str | None, Query(max_length=80, description="e.g. analysis.report, key.create")
+    ] = None,
+    actor: Annotated[str | None, Query(max_length=200, description="Key id or token subject")] = None,
+    target: Annotated[str | None, Query(max_length=200, description="Dataset, analysis or key id")] = None,
+    outcome: Literal["ok", "denied", "not_found", "refused", "error"] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before: Annotated[int | None, Query(ge=1, le=2**62, description="Entries older than this id")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> AuditPage:
+    """Your tenant's audit log, newest first, filtered; page with `before=<next_before>`."""
+    async with runtime.sessions() as session:  # type: ignore[misc]
+        rows = await audit.entries(
+            session=session,
+            caller=caller,
+            action=action,
+            actor=actor,
+            target=target,
+            outcome=outcome,
+            since=since,
+            until=until,
+            before=before,
+            limit=limit,
+        )
+    entries = [
+        AuditOut(
+            id=row.id,
+            at=row.at,
+            tenant_id=row.tenant_id,
+            actor=row.actor,
+            role=row.role,
+            client=row.client,
+            action=row.action,
+            target=row.target,
+            outcome=row.outcome,
+            detail=row.detail,
+        )
+        for row in rows
+    ]
+    return AuditPage(entries=entries, next_before=entries[-1].id if len(entries) == limit else None)

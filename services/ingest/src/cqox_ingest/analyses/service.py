@@ -8,7 +8,6 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlparse
 
 import sqlalchemy as sa
 from fastapi import HTTPException, Request
@@ -18,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cqox_contracts.v1 import AnalysisRequested, AnalysisSpec, ColumnSchema, DatasetRef
 from cqox_ingest import audit
+from cqox_ingest.analyses import artifacts
 from cqox_ingest.analyses.models import (
     AnalysisCreated,
     AnalysisIn,
@@ -28,7 +28,6 @@ from cqox_ingest.analyses.models import (
 from cqox_ingest.datasets import service as datasets
 from cqox_ingest.db.models import Analysis, AnalysisEvent
 from cqox_ingest.domain import SSE_KEEPALIVE_S, TERMINAL, sse_poll_delay
-from cqox_shared.artifacts import ArtifactNotFoundError
 from cqox_shared.auth import Principal
 from cqox_shared.runtime import ServiceRuntime
 
@@ -153,11 +152,18 @@ def read_model(analysis: Analysis) -> AnalysisOut:
     """The analysis as the API shows it, with report and artifact links."""
     report = None
     if analysis.report:
+        # Download links, never object URIs or local paths.
         report = {
-            **analysis.report,
+            "headline": analysis.report.get("headline", ""),
             "url": f"/v1/analyses/{analysis.id}/report",
-            "path": _local_path(analysis.report["uri"]),
+            "artifacts": artifacts.public_artifacts(analysis.id, analysis.report.get("artifacts", [])),
         }
+    estimates = [
+        {**e, "artifacts": artifacts.public_artifacts(analysis.id, e["artifacts"])}
+        if e.get("artifacts")
+        else e
+        for e in analysis.estimates
+    ]
     return AnalysisOut(
         analysis_id=analysis.id,
         dataset_id=analysis.dataset_id,
@@ -170,7 +176,7 @@ def read_model(analysis: Analysis) -> AnalysisOut:
         needs_confirmation=analysis.needs_confirmation,
         **MappingContext.of(analysis).model_dump(),
         planned_methods=analysis.planned_methods,
-        estimates=analysis.estimates,
+        estimates=estimates,
         failures=analysis.failures,
         gates=analysis.gates,
         headline=analysis.headline,
@@ -229,22 +235,9 @@ async def events(
 
 
 async def artifact(runtime: ServiceRuntime, analysis_id: str, name: str, caller: Principal) -> Response:
-    """One artifact of the analysis's report, by name, from the object store (404 until it exists)."""
+    """One artifact of the caller's analysis (report or estimate) by name: 404 until it exists, and
+    404 when its URI lies outside the caller's tenant and analysis prefix."""
     async with runtime.sessions() as session:  # type: ignore[misc]
         analysis = await get(session=session, analysis_id=analysis_id, caller=caller)
-    artifacts = {a["name"]: a for a in (analysis.report or {}).get("artifacts", [])}
-    if name not in artifacts:
-        raise HTTPException(
-            404, f"analysis {analysis_id} has no artifact {name!r} (yet); status {analysis.status}"
-        )
     assert runtime.store is not None
-    try:
-        body = await asyncio.to_thread(runtime.store.get_bytes, artifacts[name]["uri"])
-    except ArtifactNotFoundError as exc:
-        raise HTTPException(404, f"artifact {name!r} is missing from the store") from exc
-    return Response(body, media_type=artifacts[name]["media_type"])
-
-
-def _local_path(uri: str) -> str | None:
-    parsed = urlparse(uri)
-    return parsed.path if parsed.scheme == "file" else None
+    return await artifacts.serve(runtime.store, analysis, name, caller)

@@ -130,15 +130,20 @@ class AnalysisEvent(Base):
 
 
 class AuditEntry(Base):
-    """Who did what through the API."""
+    """Who did what through the API; append-only (a trigger refuses UPDATE, DELETE, TRUNCATE)."""
 
     __tablename__ = "audit_log"
+    # The admin read API pages one tenant's entries newest first.
+    __table_args__ = (sa.Index("ix_ingest_audit_log_tenant_id_id", "tenant_id", "id"),)
 
     id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(sa.String(100), index=True)
     role: Mapped[str] = mapped_column(sa.String(20))
+    actor: Mapped[str] = mapped_column(sa.String(200), server_default="")  # key id or token subject
+    client: Mapped[str] = mapped_column(sa.String(100), server_default="")
     action: Mapped[str] = mapped_column(sa.String(80))
     target: Mapped[str] = mapped_column(sa.String(200))
+    outcome: Mapped[str] = mapped_column(sa.String(20), server_default="ok")
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
 

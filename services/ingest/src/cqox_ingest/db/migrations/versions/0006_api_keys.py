@@ -32,7 +32,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key_id"),
         schema="ingest",
     )
-    op.create_index(op.f("ix_ingest_api_keys_tenant_id"), "api_keys", ["tenant_id"], unique=False, schema="ingest")
+    op.create_index(
+        op.f("ix_ingest_api_keys_tenant_id"), "api_keys", ["tenant_id"], unique=False, schema="ingest"
+    )
 
 
 def downgrade() -> None:
