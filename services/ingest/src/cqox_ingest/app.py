@@ -43,6 +43,10 @@ class IngestSettings(Settings, AuthSettings):
     http_port: int = 8000
     # Lifetime of an issued API key unless its request says otherwise.
     api_key_ttl_days: int = 90
+    # Analyses one tenant may have in flight at once (0: no limit); one not updated for
+    # analysis_quota_stale_s stops counting.
+    max_concurrent_analyses: int = 50
+    analysis_quota_stale_s: float = 3600.0
     max_upload_bytes: int = 200 * 1024 * 1024
     max_columns: int = 2000
     max_cell_bytes: int = 1 << 20
