@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 
 from cqox_contracts.v1 import AnalysisFailed, AnalysisRequested, DatasetConfirmed, DatasetIngested, Event
 from cqox_ingest import api, handlers
@@ -55,7 +56,7 @@ class IngestSettings(Settings, AuthSettings):
     # Per-principal limits per replica (0 disables); uploads are POST /v1/datasets.
     rate_limit_requests_per_minute: int = 600
     rate_limit_uploads_per_minute: int = 60
-    # Deadlines (ADR 0021): an analysis with no progress at a stage for longer than that stage's
+    # Deadlines (ADR 0022): an analysis with no progress at a stage for longer than that stage's
     # deadline (JSON, e.g. {"mapping": 600}; stages not named keep their default), or unfinished
     # after analysis_deadline_s, fails with the stage and the reason (0 turns one off).
     stage_deadlines_s: dict[str, float] = {}
@@ -134,6 +135,15 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     @app.exception_handler(IngestError)
     async def refused(_: Request, exc: IngestError) -> JSONResponse:
         return JSONResponse({"detail": exc.message, **exc.extra}, status_code=exc.status_code)
+
+    @app.exception_handler(DataError)
+    async def unstorable(_: Request, exc: DataError) -> JSONResponse:
+        # A value PostgreSQL cannot hold (a NUL character, an out-of-range number) is the
+        # caller's input, not our failure.
+        return JSONResponse(
+            {"detail": "a value in the request cannot be stored (e.g. a NUL character); nothing was applied"},
+            status_code=422,
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
