@@ -50,15 +50,17 @@ def convert(
 ) -> Converted:
     """Read `raw` (IngestError on a bad file), write it to `parquet` (zstd), and profile it.
 
-    When a late block of delimited text breaks the types chosen on the first block (`PlanBroken`),
-    the Parquet file is discarded and the file is converted again, read whole.
+    When a late block of delimited text or NDJSON breaks the types chosen on the first block
+    (`PlanBroken`), the Parquet file is discarded and the file is converted again, read whole if it
+    is small enough (`Limits.max_whole_read_bytes`), else refused with the reason (413/422).
     """
     options = {"encoding": encoding, "sheet": sheet, "limits": limits}
     try:
         return _write(open_stream(raw, filename, **options), parquet)  # type: ignore[arg-type]
-    except PlanBroken:
+    except PlanBroken as exc:
         parquet.unlink(missing_ok=True)
-        return _write(open_stream(raw, filename, whole=True, **options), parquet)  # type: ignore[arg-type]
+        again = open_stream(raw, filename, whole=True, because=str(exc), **options)  # type: ignore[arg-type]
+        return _write(again, parquet)
 
 
 def _write(stream: TableStream, parquet: Path) -> Converted:

@@ -57,6 +57,7 @@ def get_limits(runtime: Runtime) -> Limits:
         max_cell_bytes=getattr(settings, "max_cell_bytes", Limits.max_cell_bytes),
         max_inflated_bytes=getattr(settings, "max_inflated_bytes", Limits.max_inflated_bytes),
         max_inflation_ratio=getattr(settings, "max_inflation_ratio", Limits.max_inflation_ratio),
+        max_whole_read_bytes=getattr(settings, "max_whole_read_bytes", Limits.max_whole_read_bytes),
     )
 
 

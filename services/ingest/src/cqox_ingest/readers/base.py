@@ -32,6 +32,9 @@ class Limits:
     max_cell_bytes: int = 1 << 20
     max_inflated_bytes: int = 1 << 30
     max_inflation_ratio: int = 200
+    # A file that cannot be streamed (its column types change after the first block, a JSON array,
+    # a non-UTF-8 NDJSON file) is read whole, at several times its size in memory, only up to this.
+    max_whole_read_bytes: int = 64 << 20
 
 
 @dataclass
@@ -56,6 +59,15 @@ class TableStream:
     file_format: str
     notes: list[str] = field(default_factory=list)
     encoding: str | None = None
+
+
+def too_large_to_read_whole(size: int, limits: Limits, why: str, advice: str) -> IngestError:
+    """The 413 for a file that would have to be read whole (`why`) and is over the limit for that."""
+    return IngestError(
+        413,
+        f"{why}, so it would have to be read whole, and at {size} bytes it is over the "
+        f"{limits.max_whole_read_bytes}-byte limit for that (CQOX_MAX_WHOLE_READ_BYTES): {advice}",
+    )
 
 
 def safe_filename(name: str | None) -> str:

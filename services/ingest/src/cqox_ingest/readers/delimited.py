@@ -93,7 +93,12 @@ def _plan(path: Path, encoding: str | None, limits: Limits, hint: str) -> _Plan:
 
 
 def stream_delimited(
-    path: Path, *, encoding: str | None = None, limits: Limits = Limits(), hint: str = ""
+    path: Path,
+    *,
+    encoding: str | None = None,
+    limits: Limits = Limits(),
+    hint: str = "",
+    newlines_in_values: bool = False,
 ) -> TableStream:
     """Delimited text as a stream of typed record batches (bounded memory; the conversion's fast path).
 
@@ -111,7 +116,7 @@ def stream_delimited(
     )
     normalize = values.BatchNormalizer(decimal_comma=plan.dialect.delimiter == ";")
     try:
-        reader = pacsv.open_csv(path, options, plan.parse(False), plan.convert)
+        reader = pacsv.open_csv(path, options, plan.parse(newlines_in_values), plan.convert)
         reader.schema.names  # noqa: B018  (header names are decoded lazily)
         first = next((b for b in reader if b.num_rows), None)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
@@ -128,7 +133,7 @@ def stream_delimited(
                 if batch.num_rows:
                     yield normalize(batch)
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            raise values.PlanBroken(str(exc)) from exc
+            raise values.PlanBroken(_named(str(exc), head.schema.names)) from exc
         notes.extend(normalize.notes(head.schema, {}))
 
     return TableStream(head.schema, batches(), plan.kind, notes, plan.encoding)
@@ -169,6 +174,27 @@ def read_delimited(
     assert data is not None
     data, value_notes = values.normalize(data, decimal_comma=dialect.delimiter == ";")
     return Table(data, plan.kind, plan.notes + plan.tail_notes() + value_notes, encoding)
+
+
+def _named(reason: str, names: list[str]) -> str:
+    """Arrow's 'In CSV column #3: …' with the column's name instead of its number."""
+    found = re.match(r"In CSV column #(\d+): (.*)", reason, re.DOTALL)
+    if found is None or int(found.group(1)) >= len(names):
+        return reason
+    return f"column {names[int(found.group(1))]!r}: {found.group(2)}"
+
+
+def is_parse_error(reason: str) -> bool:
+    """Whether a broken stream's reason is the text's shape (rows, quotes), not its values' types."""
+    return "CSV parse error" in reason or "straddl" in reason
+
+
+def explain_parse_error(
+    path: Path, reason: str, *, encoding: str | None = None, limits: Limits = Limits(), hint: str = ""
+) -> IngestError:
+    """The 422 for text Arrow cannot parse, naming the line (found by a streaming re-read)."""
+    plan = _plan(path, encoding, limits, hint)
+    return _explained(pa.ArrowInvalid(reason), path, plan.encoding, plan.dialect, limits, plan.skip)
 
 
 def _preamble(text: str, dialect: type[csv.Dialect]) -> tuple[int, list[list[str]]]:

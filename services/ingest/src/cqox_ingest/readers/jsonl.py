@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,92 @@ import pyarrow as pa
 import pyarrow.json as pajson
 
 from cqox_ingest.readers import values
-from cqox_ingest.readers.base import IngestError, Table
+from cqox_ingest.readers.base import IngestError, Limits, Table, TableStream, too_large_to_read_whole
 
 # A JSON array is parsed whole into Python objects (about 10 times its size); NDJSON streams through Arrow.
 MAX_ARRAY_BYTES = 64 << 20
+STREAM_BLOCK_BYTES = 1 << 20
+UTF8 = ("utf-8", "utf-8-sig", "ascii")
+
+
+def _is_array(path: Path, encoding: str) -> bool:
+    with path.open("rb") as handle:
+        first = handle.read(4096).decode(encoding, errors="replace").lstrip("\ufeff \t\r\n")
+    return first.startswith("[")
+
+
+def _flat(batch: pa.RecordBatch) -> pa.Table:
+    flat = pa.Table.from_batches([batch]).flatten()
+    while any(pa.types.is_struct(f.type) for f in flat.schema):
+        flat = flat.flatten()
+    return flat
+
+
+def stream_ndjson(path: Path, *, encoding: str = "utf-8") -> TableStream | None:
+    """UTF-8 NDJSON as a stream of flat, typed record batches (bounded memory), or None for a JSON
+    array or another encoding. Types are taken from the first block; a later line that is not valid
+    JSON, or whose fields or types differ, raises `values.PlanBroken` (the caller reads whole, or
+    refuses a large file with `refuse_json`)."""
+    if encoding not in UTF8 or _is_array(path, encoding):
+        return None
+    normalize = values.BatchNormalizer()
+    try:
+        reader = pajson.open_json(path, read_options=pajson.ReadOptions(block_size=STREAM_BLOCK_BYTES))
+        first = next((b for b in reader if b.num_rows), None)
+    except pa.ArrowInvalid as exc:
+        raise values.PlanBroken(str(exc)) from exc
+    if first is None:
+        raise values.PlanBroken("no records")
+    head = normalize(_flat(first).combine_chunks().to_batches()[0])
+    notes: list[str] = []
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        yield head
+        try:
+            for batch in reader:
+                if batch.num_rows:
+                    for part in _flat(batch).to_batches():
+                        yield normalize(part)
+        except pa.ArrowInvalid as exc:
+            raise values.PlanBroken(str(exc)) from exc
+        notes.extend(normalize.notes(head.schema, {}))
+
+    return TableStream(head.schema, batches(), "ndjson", notes, None)
+
+
+def refuse_json(path: Path, encoding: str, limits: Limits, because: str) -> IngestError:
+    """Why a JSON file over the limit for reading whole is refused: its first malformed line (422),
+    found by a streaming scan, else 413 saying what would need the whole file."""
+    size = path.stat().st_size
+    if _is_array(path, encoding):
+        return too_large_to_read_whole(
+            size, limits, "a JSON array is parsed whole", "send NDJSON (one object per line)"
+        )
+    try:
+        with path.open(encoding=encoding, errors="strict") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    return IngestError(422, f"invalid JSON at line {number}, column {exc.colno}: {exc.msg}")
+                if not isinstance(record, dict):
+                    return IngestError(
+                        422, f"line {number} is not a JSON object; NDJSON needs one object per line"
+                    )
+    except UnicodeDecodeError as exc:
+        return IngestError(422, f"the JSON file is not valid {encoding} text (byte {exc.start})")
+    if encoding not in UTF8:
+        return too_large_to_read_whole(
+            size, limits, f"NDJSON in {encoding} is read record by record", "re-encode it as UTF-8"
+        )
+    return too_large_to_read_whole(
+        size,
+        limits,
+        f"the fields or types of its records change after the first ones ({because})",
+        "give every record the same fields with values of one type (null where missing)",
+    )
 
 
 def read_json(path: Path, *, encoding: str = "utf-8") -> Table:

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import gzip
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 
 from cqox_ingest.readers.archive import Budget, check_declared, inflate
-from cqox_ingest.readers.base import IngestError, Limits, Table, TableStream
+from cqox_ingest.readers.base import IngestError, Limits, Table, TableStream, too_large_to_read_whole
 from cqox_ingest.readers.checks import checked, checked_stream
 from cqox_ingest.readers.columnar import read_arrow, read_parquet
-from cqox_ingest.readers.delimited import read_delimited, stream_delimited
+from cqox_ingest.readers.delimited import (
+    explain_parse_error,
+    is_parse_error,
+    read_delimited,
+    stream_delimited,
+)
 from cqox_ingest.readers.encoding import detect_encoding
 from cqox_ingest.readers.excel import read_excel
-from cqox_ingest.readers.jsonl import read_json
+from cqox_ingest.readers.jsonl import read_json, refuse_json, stream_ndjson
 from cqox_ingest.readers.sniff import sniff_format
 from cqox_ingest.readers.values import PlanBroken
 
@@ -80,8 +86,10 @@ def read_table(
     stream = open_stream(path, filename, encoding=encoding, sheet=sheet, limits=limits)
     try:
         batches = list(stream.batches)
-    except PlanBroken:
-        stream = open_stream(path, filename, encoding=encoding, sheet=sheet, limits=limits, whole=True)
+    except PlanBroken as exc:
+        stream = open_stream(
+            path, filename, encoding=encoding, sheet=sheet, limits=limits, whole=True, because=str(exc)
+        )
         batches = list(stream.batches)
     data = pa.Table.from_batches(batches, stream.schema)
     return Table(data, stream.file_format, stream.notes, stream.encoding)
@@ -95,26 +103,39 @@ def open_stream(
     sheet: str | None = None,
     limits: Limits = Limits(),
     whole: bool = False,
+    because: str = "",
 ) -> TableStream:
     """An uploaded file as a checked, typed stream of record batches.
 
     Delimited text is parsed block by block (memory bounded by a few blocks); other formats are
     read whole and then streamed. The batches may raise `PlanBroken` while delimited text is
     streamed (a later block breaks the types chosen on the first): open again with `whole=True`,
-    which reads the file at once exactly as `read_delimited` does. IngestError (4xx) may come from
-    opening or from any batch.
+    which reads the file at once exactly as `read_delimited` does, up to
+    `limits.max_whole_read_bytes` (`because` says why the stream broke): a larger file is streamed
+    again if only quoted line breaks broke it, else refused (413, or 422 naming a malformed line).
+    NDJSON streams the same way. IngestError (4xx) may come from opening or from any batch.
     """
     source = _source(path, filename, limits)
-    if source.kind == "text" and not whole:
+    if source.kind == "text":
+        if not whole:
+            try:
+                stream = stream_delimited(source.path, encoding=encoding, limits=limits, hint=source.hint)
+            except PlanBroken as exc:
+                because = str(exc)
+            else:
+                return checked_stream(_labelled(stream, source), limits)
+        if source.path.stat().st_size > limits.max_whole_read_bytes:
+            return checked_stream(_labelled(_large_text(source, because, encoding, limits), source), limits)
+    if source.kind == "json" and not whole:
         try:
-            stream = stream_delimited(source.path, encoding=encoding, limits=limits, hint=source.hint)
-        except PlanBroken:
-            pass
+            streamed = stream_ndjson(source.path, encoding=detect_encoding(source.path, encoding))
+        except PlanBroken as exc:
+            because = str(exc)
         else:
-            if source.inner_note:
-                stream.notes.insert(0, source.inner_note)
-                stream.file_format = f"{stream.file_format}+{'gz' if source.outer == 'gzip' else 'zip'}"
-            return checked_stream(stream, limits)
+            if streamed is not None:
+                return checked_stream(_labelled(streamed, source), limits)
+    if source.kind == "json" and source.path.stat().st_size > limits.max_whole_read_bytes:
+        raise refuse_json(source.path, detect_encoding(source.path, encoding), limits, because)
     table = _whole(source, filename, encoding=encoding, sheet=sheet, limits=limits)
     return TableStream(
         table.data.schema,
@@ -122,6 +143,46 @@ def open_stream(
         table.file_format,
         table.notes,
         table.encoding,
+    )
+
+
+def _labelled(stream: TableStream, source: _Source) -> TableStream:
+    if source.inner_note:
+        stream.notes.insert(0, source.inner_note)
+        stream.file_format = f"{stream.file_format}+{'gz' if source.outer == 'gzip' else 'zip'}"
+    return stream
+
+
+def _large_text(source: _Source, because: str, encoding: str | None, limits: Limits) -> TableStream:
+    """Delimited text too large to read whole, whose first stream broke `because`."""
+    if not is_parse_error(because):
+        raise _refusal(source, because, encoding, limits)
+    try:  # quoted line breaks in values need Arrow's slower serial mode
+        stream = stream_delimited(
+            source.path, encoding=encoding, limits=limits, hint=source.hint, newlines_in_values=True
+        )
+    except PlanBroken as exc:
+        raise _refusal(source, str(exc), encoding, limits) from exc
+    batches = stream.batches
+
+    def guarded() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from batches
+        except PlanBroken as exc:
+            raise _refusal(source, str(exc), encoding, limits) from exc
+
+    stream.batches = guarded()
+    return stream
+
+
+def _refusal(source: _Source, reason: str, encoding: str | None, limits: Limits) -> IngestError:
+    if is_parse_error(reason):
+        return explain_parse_error(source.path, reason, encoding=encoding, limits=limits, hint=source.hint)
+    return too_large_to_read_whole(
+        source.path.stat().st_size,
+        limits,
+        f"the column types of this file change after its first rows ({reason})",
+        "give each column values of one type throughout (or leave them blank), or upload Parquet",
     )
 
 

@@ -211,7 +211,7 @@ class BatchNormalizer:
         if first:
             self.schema = out.schema
         elif out.schema != self.schema:
-            raise PlanBroken(f"schema changed: {out.schema} vs {self.schema}")
+            raise PlanBroken(f"the column types changed: {out.schema} after {self.schema}")
         return out
 
     def notes(self, schema: pa.Schema, widened: dict[str, str]) -> list[str]:
@@ -227,7 +227,9 @@ class BatchNormalizer:
         kind = column.type
         if pa.types.is_integer(kind):
             if kind != pa.int64():
-                raise PlanBroken("narrow integers")  # CSV gives int64 only; anything else goes whole
+                raise PlanBroken(
+                    f"column {name!r} holds narrow integers"
+                )  # CSV gives int64 only; anything else goes whole
             return column
         if not pa.types.is_string(kind):
             return column
@@ -238,12 +240,15 @@ class BatchNormalizer:
         plan = self.plans.get(name)
         if plan is None or plan.form == "undecided":
             if plan is not None and len(present):
-                raise PlanBroken(f"column {name!r} has its first values after the first batch")
+                raise PlanBroken(f"column {name!r} has its first values after its first rows")
             plan = self.plans[name] = _plan_of(text, present, self.decimal_comma)
             if not first and plan.form != "undecided":
-                raise PlanBroken(name)
+                raise PlanBroken(f"column {name!r} has its first values after its first rows")
         plan.tokens_missing += text.null_count - column.null_count
-        return _apply(plan, text, present, self.decimal_comma)
+        try:
+            return _apply(plan, text, present, self.decimal_comma)
+        except PlanBroken as exc:
+            raise PlanBroken(f"column {name!r}: {exc}") from exc
 
 
 def _plan_of(text: pa.Array, present: pa.Array, decimal_comma: bool) -> ColumnPlan:
@@ -279,15 +284,15 @@ def _apply(plan: ColumnPlan, text: pa.Array, present: pa.Array, decimal_comma: b
     if plan.form == "boolean":
         result = _boolean(text, present, decimal_comma)
         if result is None:
-            raise PlanBroken("boolean")
+            raise PlanBroken("a value that is not a boolean in a column of booleans")
         return result[0]
     if plan.form == "date":
         pattern = dict(DATE_FORMATS).get(plan.fmt, SLASH_DATE)
         if not _all_match(present, pattern):
-            raise PlanBroken("date shape")
+            raise PlanBroken(f"a value that is not a date ({plan.fmt}) in a column of dates")
         parsed = _parsed(text, plan.fmt)
         if parsed is None:
-            raise PlanBroken("date calendar")
+            raise PlanBroken(f"an impossible date ({plan.fmt}) in a column of dates")
         return parsed[0]
     plan.thousands_all = plan.thousands_all and _all_match(present, THOUSANDS_COMMA)
     plan.decimal_all = plan.decimal_all and _all_match(present, DECIMAL_COMMA)
@@ -295,7 +300,7 @@ def _apply(plan: ColumnPlan, text: pa.Array, present: pa.Array, decimal_comma: b
     if thousands and decimal:
         thousands = not decimal_comma
     if (plan.form == "thousands") != thousands or (plan.form == "decimal" and not decimal):
-        raise PlanBroken("number form")
+        raise PlanBroken("numbers written another way (separators) or a value that is not a number")
     if plan.form == "thousands":
         cleaned = pc.replace_substring(text, ",", "")
     else:
@@ -303,9 +308,9 @@ def _apply(plan: ColumnPlan, text: pa.Array, present: pa.Array, decimal_comma: b
         cleaned = pc.replace_substring(cleaned, ",", ".")
     if plan.integer:
         if pc.any(pc.match_substring(cleaned, ".")).as_py():
-            raise PlanBroken("integers became decimals")
+            raise PlanBroken("a decimal number in a column of integers")
         try:
             return cleaned.cast(pa.int64())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise PlanBroken("int64 overflow") from exc
+            raise PlanBroken("an integer beyond 64 bits") from exc
     return cleaned.cast(pa.float64())

@@ -1,6 +1,7 @@
-"""Two concurrent first uploads of one new dataset name, against a real nats-server and PostgreSQL:
-both are versions of one dataset (202 and 202), or the second is a breaking schema change (409);
-never a 500 from the unique (tenant, name) constraint."""
+"""The upload route against a real nats-server and PostgreSQL: two concurrent first uploads of one
+new dataset name are versions of one dataset (202 and 202), or the second is a breaking schema
+change (409), never a 500 from the unique (tenant, name) constraint; a file that would have to be
+read whole over the limit for that is refused with 413 and leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -14,12 +15,17 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from cqox_ingest.app import IngestSettings, create_app
+from cqox_ingest.readers import delimited
 from cqox_shared.db import ensure_database
 
 pytestmark = pytest.mark.integration
 
 KEY = {"X-API-Key": "acme-key"}
 PAIRS = 2  # the race is wide: the first upload holds its transaction while it stores its files
+
+
+class _BoundedSettings(IngestSettings):
+    max_whole_read_bytes: int = 8192  # stands in for 64 MiB
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +40,7 @@ def client(
     own_nats: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestClient]:
     artifacts = tmp_path_factory.mktemp("artifacts")
-    settings = IngestSettings(
+    settings = _BoundedSettings(
         nats_url=own_nats,
         database_url=database_url,
         artifact_url=f"file://{artifacts}",
@@ -89,3 +95,17 @@ def test_breaking_first_uploads_give_one_202_and_one_clean_409(client: TestClien
         refused = next(r for r in responses if r.status_code == 409).json()
         assert "breaking schema change" in refused["detail"] and refused["diff"]["breaking"] is True
         assert _datasets(database_url, name) == 1
+
+
+def test_a_file_that_would_be_read_whole_over_the_limit_is_refused_with_413(
+    client: TestClient, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delimited, "STREAM_BLOCK_BYTES", 4096)  # so the late value is past block one
+    body = b"unit,y\n" + b"".join(f"u{i},{i}\n".encode() for i in range(3000)) + b"u,late text\n"
+    response = client.post(
+        "/v1/datasets", headers=KEY, files={"file": ("late.csv", body)}, data={"name": "late-retype"}
+    )
+    assert response.status_code == 413, response.text
+    detail = response.json()["detail"]
+    assert "column 'y'" in detail and "8192-byte limit" in detail and "one type throughout" in detail
+    assert _datasets(database_url, "late-retype") == 0
