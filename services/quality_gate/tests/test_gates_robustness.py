@@ -102,6 +102,25 @@ def test_pre_period_fit_relative_to_the_outcome_scale() -> None:
     assert failed is not None and not failed.passed and failed.applies_to == ["synthetic_control"]
 
 
+def test_effective_sample_size_judges_each_method_by_its_estimands_weights() -> None:
+    """Poor overlap: ATE inverse-propensity weights explode, overlap weights (ATO) are bounded by
+    construction, so only the ATE weighting is flagged (NSW-PSID flagged overlap weights for the
+    ATE weights' collapse)."""
+    rng = np.random.default_rng(3)
+    n = 2000
+    x = rng.normal(size=n)
+    t = (rng.random(n) < 1 / (1 + np.exp(-(3.0 * x - 2.0)))).astype(int)
+    frame = pd.DataFrame({"t": t, "x": x, "y": t + x + rng.normal(size=n)})
+    roles = RoleMapping(treatment="t", outcome="y", covariates=["x"])
+    estimates = [_estimate("ipw", "propensity"), _estimate("overlap_weights", "propensity", "ATO")]
+    result = assess_robustness(frame, roles, estimates, None, GateThresholds(), "observational")
+    gate = {g.name: g for g in result.gates}["effective_sample_size"]
+    assert not gate.passed and gate.applies_to == ["ipw"]
+    ato, ate = gate.details["ess_share[ATO]"], gate.details["ess_share[ATE]"]
+    assert isinstance(ato, float) and isinstance(ate, float) and ate < 0.3 <= ato
+    assert "ATO weights" in gate.message and "overlap_weights" in gate.message
+
+
 def test_e_value_gate_warns_below_threshold() -> None:
     panel = SensitivityPanel(
         method="ols", estimand="ATE", estimate=0.1, headline=True,

@@ -22,6 +22,7 @@ from scipy import stats
 from cqox_contracts.v1 import (
     PROPENSITY_BASED,
     Design,
+    Estimand,
     EstimateResult,
     GateResult,
     Headline,
@@ -33,6 +34,7 @@ from cqox_quality_gate.gates.causal import (
     CausalSample,
     ate_weights,
     causal_sample,
+    estimand_weights,
     fit_propensity,
 )
 from cqox_quality_gate.gates.sensitivity import (
@@ -141,15 +143,37 @@ def overlap_weight_gates(
             details={"n_weak": float(weak.sum()), "n_used": float(weak.size), "margin": margin},
         )
     ]
-    weights = ate_weights(propensity, sample.treated)
-    ess: dict[str, float] = {}
-    for arm, label in ((1, "treated"), (0, "control")):
-        w = weights[sample.treated == arm]
-        ess[label] = float(w.sum() ** 2 / (w**2).sum()) if w.size else 0.0
-        ess[f"{label}_share"] = ess[label] / w.size if w.size else 0.0
-    value = min(ess["treated_share"], ess["control_share"])
-    ess_passed = value >= thresholds.min_ess_share
-    weighting = _methods(estimates, lambda e: e.adjustment in PROPENSITY_BASED)
+    # Each weighting method is judged by the weights of its own estimand: ATE inverse-propensity
+    # weights explode where one arm is rare, overlap weights are bounded by construction, ATT
+    # weights leave the treated at 1.
+    by_estimand: dict[str, dict[str, float]] = {}
+    judged: dict[str, str] = {}
+    for estimate in estimates:
+        if estimate.adjustment not in PROPENSITY_BASED or estimate.method in judged:
+            continue
+        estimand = str(estimate.estimand)
+        key = estimand if estimand in (Estimand.ATT, Estimand.ATO, Estimand.ATC) else Estimand.ATE.value
+        judged[estimate.method] = key
+        if key not in by_estimand:
+            by_estimand[key] = _kish(estimand_weights(propensity, sample.treated, key), sample.treated)
+    ate = by_estimand.get(Estimand.ATE.value) or _kish(
+        ate_weights(propensity, sample.treated), sample.treated
+    )
+    failing = [m for m, key in judged.items() if by_estimand[key]["share"] < thresholds.min_ess_share]
+    ess_passed = not failing if judged else ate["share"] >= thresholds.min_ess_share
+    worst_key = min(by_estimand, key=lambda k: by_estimand[k]["share"]) if by_estimand else Estimand.ATE.value
+    worst = by_estimand.get(worst_key, ate)
+    value = worst["share"]
+    by_weights = "; ".join(
+        f"{key} weights {numbers['share']:.0%} (Kish: {numbers['treated']:.0f} treated, "
+        f"{numbers['control']:.0f} control; {', '.join(m for m, k in judged.items() if k == key)})"
+        for key, numbers in by_estimand.items()
+    ) or (
+        f"ATE weights {ate['share']:.0%} (Kish: {ate['treated']:.0f} treated, {ate['control']:.0f} control)"
+    )
+    details: dict[str, float | str | None] = {f"ess_{k}": v for k, v in ate.items() if k != "share"}
+    for key, numbers in by_estimand.items():
+        details[f"ess_share[{key}]"] = numbers["share"]
     gates.append(
         GateResult(
             name="effective_sample_size",
@@ -159,20 +183,29 @@ def overlap_weight_gates(
             passed=ess_passed,
             severity="warning",
             message=(
-                f"Inverse-propensity weights keep {value:.0%} of the smaller arm's rows as effective "
-                f"sample (Kish: {ess['treated']:.0f} treated, {ess['control']:.0f} control), "
-                f"≥ {thresholds.min_ess_share:.0%}."
+                f"The weights keep at least {thresholds.min_ess_share:.0%} of each arm's rows as "
+                f"effective sample, judged by each method's estimand: {by_weights}."
                 if ess_passed
-                else f"Inverse-propensity weights leave only {value:.0%} of an arm's rows as effective "
-                f"sample (Kish: {ess['treated']:.0f} treated, {ess['control']:.0f} control; "
-                f"< {thresholds.min_ess_share:.0%}): a few heavily weighted units drive the weighting "
-                "estimates. Trim extreme propensities or use overlap weights."
+                else f"The weights of {', '.join(failing)} leave less than {thresholds.min_ess_share:.0%} of "
+                f"an arm's rows as effective sample ({by_weights}): a few heavily weighted units drive "
+                "those estimates. Trim extreme propensities or use overlap weights."
             ),
-            applies_to=[] if ess_passed else weighting,
-            details={f"ess_{k}": v for k, v in ess.items()},
+            applies_to=failing,
+            details=details,
         )
     )
     return gates
+
+
+def _kish(weights: np.ndarray, treated: np.ndarray) -> dict[str, float]:
+    """Kish's effective sample size per arm, and the smaller arm's as a share of its rows."""
+    out: dict[str, float] = {}
+    for arm, label in ((1, "treated"), (0, "control")):
+        w = weights[treated == arm]
+        out[label] = float(w.sum() ** 2 / (w**2).sum()) if w.size and (w**2).sum() > 0 else 0.0
+        out[f"{label}_share"] = out[label] / w.size if w.size else 0.0
+    out["share"] = min(out["treated_share"], out["control_share"])
+    return out
 
 
 def sample_ratio_gate(
