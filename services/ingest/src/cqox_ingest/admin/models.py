@@ -11,7 +11,12 @@ from pydantic import BaseModel, Field
 class KeyIn(BaseModel):
     """A new API key of the caller's tenant."""
 
-    name: str = Field(min_length=1, max_length=200, description="What the key is for, e.g. 'ci pipeline'")
+    name: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="What the key is for, e.g. 'ci pipeline' (no control characters)",
+    )
     role: Literal["viewer", "analyst", "admin"]
     expires_in_days: int | None = Field(
         default=None,

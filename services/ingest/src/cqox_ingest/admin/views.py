@@ -13,6 +13,7 @@ from cqox_ingest.admin.models import AuditOut, AuditPage, KeyCreated, KeyIn, Key
 from cqox_ingest.dependencies import Admin, Auth, Runtime
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 
 
 def _ttl_days(runtime: Runtime) -> int:
