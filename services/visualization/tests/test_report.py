@@ -20,7 +20,7 @@ from cqox_contracts.v1.models import (
     RoleMapping,
 )
 from cqox_visualization.domain import flagged_methods, headline
-from cqox_visualization.figures import forest_plot_png, love_plot_png
+from cqox_visualization.figures import forest_plot_png, love_plot_png, rd_plot_png
 from cqox_visualization.report import render_report_html
 
 HOSTILE = "<script>alert('x')</script>"
@@ -399,10 +399,12 @@ def test_the_handler_adds_the_rd_plot_to_the_figures_and_the_report() -> None:
         correlation_id="an_42", producer="test", analysis_id="an_42", dataset=DATASET, roles=roles,
         design="regression discontinuity", estimates=[rd_estimate()], gates=[],
     )  # fmt: skip
-    figures, html, _ = _render(event)
-    assert set(figures) == {"forest_plot", "rd_plot"}
-    assert figures["rd_plot"].startswith(b"\x89PNG")
-    assert "Regression discontinuity plot" in html
+    rendered = _render(event)
+    assert {"forest", "rd_plot"} <= set(rendered.images)
+    assert rendered.images["rd_plot"].startswith(b"\x89PNG")
+    assert 'id="plot-rd_plot"' in rendered.html  # drawn by Plotly in the page
+    assert "Regression discontinuity: jump at the cutoff (rd_robust)" in rendered.html
+    assert rendered.images["rd_plot"] == rd_plot_png([rd_estimate()], roles=roles)  # the PDF's static one
 
 
 def test_the_report_shows_the_verdict_first_and_a_sensitivity_section() -> None:
@@ -452,10 +454,11 @@ def test_the_report_shows_the_verdict_first_and_a_sensitivity_section() -> None:
         roles=RoleMapping(treatment="t", outcome="y"), design="observational", estimates=ESTIMATES,
         gates=GATES, sensitivity=panels, verdict=verdict,
     )  # fmt: skip
-    figures, html, _ = _render(event)
-    assert {"sensitivity_contour", "rosenbaum_curve"} <= set(figures)
+    rendered = _render(event)
+    html = rendered.html
+    assert {"sensitivity_contour", "rosenbaum_curve", "e_value"} <= set(rendered.images)
     assert html.index("CAUTION") < html.index('id="roles-title"')  # on the first screen
     assert "no unmeasured confounding" in html and "Sensitivity to hidden confounding" in html
     assert "Robustness value (Cinelli &amp; Hazlett)" in html and "Rosenbaum Γ" in html
-    assert "Sensitivity contours" in html and "Rosenbaum sensitivity curve" in html
+    assert "Sensitivity contours (Cinelli &amp; Hazlett), ols" in html and "Rosenbaum bounds, psm" in html
     assert "No OVB: propensity only." in html

@@ -84,8 +84,14 @@ def _font_families() -> tuple[str, ...]:
     return ("DejaVu Sans", *(family for family in _CJK_FAMILIES if family in installed))
 
 
+def plain(text: str) -> str:
+    """`text` shown literally by matplotlib: a `$` in a column name must not start math text."""
+    return text.replace("$", r"\$")
+
+
 @contextmanager
-def _figure_style() -> Iterator[None]:
+def figure_style() -> Iterator[None]:
+    """Fonts (with a Japanese fallback) and sizes of every static figure."""
     with (
         matplotlib.rc_context(
             {
@@ -141,7 +147,8 @@ def _png_bytes(figure: Figure) -> bytes:
 
 
 def _truncate(text: str, limit: int = _LABEL_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """A label for matplotlib: shortened to `limit` characters, `$` escaped (see `plain`)."""
+    return plain(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def _limits(values: Sequence[float], *, include_zero_if_near: bool) -> tuple[float, float]:
@@ -204,7 +211,7 @@ def forest_plot_png(
     saying there is nothing to plot.
     """
     flags = flagged or {}
-    with _figure_style():
+    with figure_style():
         if not estimates:
             return _empty_figure("No estimates to plot")
         n_rows = len(estimates)
@@ -332,7 +339,7 @@ def love_plot_png(gates: list[GateResult]) -> bytes | None:
     shown = covariates[:MAX_LOVE_COVARIATES]
     threshold = abs(gate.threshold) if gate.threshold is not None and math.isfinite(gate.threshold) else None
 
-    with _figure_style():
+    with figure_style():
         n_rows = len(shown)
         figure, axes = _new_figure(love_plot_size(n_rows), right_in=0.4)
         _style_axes(axes)
@@ -446,7 +453,7 @@ def event_study_png(estimates: Sequence[EstimateResult]) -> bytes | None:
             break
     else:
         return None
-    with _figure_style():
+    with figure_style():
         width_in, height_in = ((px + 0.25) / DPI for px in (_FOREST_WIDTH_PX, _EVENT_HEIGHT_PX))
         figure = Figure(figsize=(width_in, height_in), dpi=DPI)
         FigureCanvasAgg(figure)
@@ -577,7 +584,7 @@ def rd_plot_png(estimates: Sequence[EstimateResult], *, roles: RoleMapping | Non
     cutoff = _number(diagnostics.get("cutoff"))
     order = _number(diagnostics.get("polynomial_order"))
     fit_name = {1: "local linear fit", 2: "local quadratic fit"}.get(int(order or 0), "local polynomial fit")
-    with _figure_style():
+    with figure_style():
         figure, axes = _new_figure(rd_plot_size(), right_in=0.4, left_in=1.0)
         _style_axes(axes)
         axes.spines["left"].set_visible(True)
@@ -668,7 +675,7 @@ def sensitivity_contour_png(panel: SensitivityPanel) -> bytes | None:
     steps = 80
     grid = [limit * i / steps for i in range(steps + 1)]
     surface = [[_adjusted_estimate(ovb, x, y) for x in grid] for y in grid]
-    with _figure_style():
+    with figure_style():
         width_in, height_in = ((px + 0.25) / DPI for px in SENSITIVITY_SIZE_PX)
         figure = Figure(figsize=(width_in, height_in), dpi=DPI)
         FigureCanvasAgg(figure)
@@ -732,7 +739,7 @@ def rosenbaum_curve_png(panel: SensitivityPanel) -> bytes | None:
     bounds = panel.rosenbaum
     if bounds is None or not bounds.curve:
         return None
-    with _figure_style():
+    with figure_style():
         width_in, height_in = ((px + 0.25) / DPI for px in GAMMA_SIZE_PX)
         figure = Figure(figsize=(width_in, height_in), dpi=DPI)
         FigureCanvasAgg(figure)

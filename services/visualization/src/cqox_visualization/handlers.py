@@ -3,61 +3,154 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import time
+from dataclasses import dataclass
+from typing import Any
 
+import pandas as pd
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from cqox_contracts.v1 import AnalysisAssessed, Artifact, ReportGenerated
+from cqox_contracts.v1 import AnalysisAssessed, Artifact, FigureEntry, ReportGenerated
 from cqox_shared.bus import HandlerContext
 from cqox_shared.logging import get_logger
+from cqox_visualization.catalogue import Evidence, View, build_views
 from cqox_visualization.db.models import ReportRecord
 from cqox_visualization.domain import flagged_methods, headline
+from cqox_visualization.export import report_json
 from cqox_visualization.figures import (
-    event_study_png,
     forest_plot_png,
     love_plot_png,
     rd_plot_png,
     rosenbaum_curve_png,
     sensitivity_contour_png,
 )
+from cqox_visualization.i18n import Language, dominant_language, language
 from cqox_visualization.pdf import render_report_pdf
 from cqox_visualization.report import render_report_html
+from cqox_visualization.static import render_png
 
 log = get_logger("cqox.visualization")
 
+JSON_NAME = "report.json"
 
-def _render(event: AnalysisAssessed) -> tuple[dict[str, bytes], str, str]:
-    figures = {"forest_plot": forest_plot_png(event.estimates, flagged=flagged_methods(event.gates))}
-    love = love_plot_png(event.gates)
-    if love is not None:
-        figures["love_plot"] = love
-    dynamic = event_study_png(event.estimates)
-    if dynamic is not None:
-        figures["event_study"] = dynamic
-    discontinuity = rd_plot_png(event.estimates, roles=event.roles)
-    if discontinuity is not None:
-        figures["rd_plot"] = discontinuity
-    # Panels come headline first: each figure is of the first panel that has its measure.
-    contour = next(filter(None, map(sensitivity_contour_png, event.sensitivity)), None)
-    if contour is not None:
-        figures["sensitivity_contour"] = contour
-    curve = next(filter(None, map(rosenbaum_curve_png, event.sensitivity)), None)
-    if curve is not None:
-        figures["rosenbaum_curve"] = curve
-    html = render_report_html(
-        analysis_id=event.analysis_id,
-        dataset=event.dataset,
-        roles=event.roles,
-        design=event.design,
-        estimates=event.estimates,
-        failures=event.failures,
-        gates=event.gates,
-        figures=figures,
-        lead=event.headline,
-        sensitivity=event.sensitivity,
-        verdict=event.verdict,
-    )
-    return figures, html, headline(event.estimates, event.gates, event.headline)
+
+@dataclass(frozen=True)
+class Rendered:
+    """Everything one analysis's report is made of, before it is stored."""
+
+    views: list[View]
+    images: dict[str, bytes]  # static PNG per view key
+    html: str  # interactive (Plotly)
+    print_html: str  # static images, for the PDF
+    headline: str
+    language: Language
+    figures: list[FigureEntry]
+    document: bytes  # report.json
+
+
+def report_language(event: AnalysisAssessed, requested: str | None = None) -> Language:
+    """The requested language, else the dominant script of the dataset's column names."""
+    if requested:
+        return language(requested)
+    names = [column.name for column in event.dataset.columns] or [event.dataset.name]
+    return language(dominant_language(names))
+
+
+def _columns_drawn(event: AnalysisAssessed) -> list[str]:
+    roles = event.roles
+    wanted = [roles.treatment, roles.outcome, roles.unit, roles.time, roles.running_variable,
+              roles.latitude, roles.longitude]  # fmt: skip
+    if roles.running_variable:
+        wanted += roles.covariates
+    present = {column.name for column in event.dataset.columns}
+    return [c for c in dict.fromkeys(wanted) if c and c in present]
+
+
+def load_evidence(event: AnalysisAssessed, store: Any) -> Evidence:
+    """The assessed analysis with the dataset's drawn columns and one CATE table, when readable."""
+    data = None
+    columns = _columns_drawn(event)
+    if store is not None and columns:
+        try:
+            data = pd.read_parquet(io.BytesIO(store.get_bytes(event.dataset.parquet_uri)), columns=columns)
+        except Exception as exc:  # the views of raw data are skipped, the rest still drawn
+            log.warning("dataset not readable for the report", analysis_id=event.analysis_id, error=repr(exc))
+    cate: dict[str, pd.DataFrame] = {}
+    lead = event.headline.method if event.headline else None
+    tables = [(e.method, a) for e in event.estimates for a in e.artifacts if a.name == f"cate_{e.method}"]
+    tables.sort(key=lambda item: item[0] != lead)
+    if store is not None and tables:
+        method, artifact = tables[0]
+        try:
+            cate[method] = pd.read_parquet(io.BytesIO(store.get_bytes(artifact.uri)), columns=["cate"])
+        except Exception as exc:
+            log.warning("CATE table not readable", analysis_id=event.analysis_id, error=repr(exc))
+    return Evidence(event=event, data=data, cate=cate)
+
+
+def _static_png(view: View, event: AnalysisAssessed) -> bytes | None:
+    """The PDF's rendering of a view: the hand-tuned matplotlib figure where one exists."""
+    if view.kind == "forest":
+        return forest_plot_png(event.estimates, flagged=flagged_methods(event.gates))
+    if view.kind == "love":
+        return love_plot_png(event.gates)
+    if view.kind == "rd_plot":
+        return rd_plot_png(event.estimates, roles=event.roles)
+    if view.kind == "sensitivity_contour":
+        return next(filter(None, map(sensitivity_contour_png, event.sensitivity)), None)
+    if view.kind == "rosenbaum_curve":
+        return next(filter(None, map(rosenbaum_curve_png, event.sensitivity)), None)
+    return render_png(view)
+
+
+def _render(event: AnalysisAssessed, store: Any = None, requested_language: str | None = None) -> Rendered:
+    lang = report_language(event, requested_language)
+    views = build_views(load_evidence(event, store), lang)
+    images = {}
+    for view in views:
+        png = _static_png(view, event) if view.figure is not None else None
+        if png is not None:
+            images[view.key] = png
+    figures = [
+        FigureEntry(
+            name=view.key,
+            kind=view.kind,
+            method=view.method,
+            section=view.section,
+            title=view.title,
+            formats=["table"]
+            if view.table is not None
+            else ["plotly", *(["png"] if view.key in images else [])],
+            width_px=None if view.table is not None else view.size[0],
+            height_px=None if view.table is not None else view.size[1],
+            png_bytes=len(images[view.key]) if view.key in images else None,
+            artifact=f"figure_{view.key}" if view.key in images else None,
+        )
+        for view in views
+    ]
+    document = report_json(event, figures, lang.code)
+    common: dict[str, Any] = {
+        "analysis_id": event.analysis_id,
+        "dataset": event.dataset,
+        "roles": event.roles,
+        "design": event.design,
+        "estimates": event.estimates,
+        "failures": event.failures,
+        "gates": event.gates,
+        "lead": event.headline,
+        "sensitivity": event.sensitivity,
+        "verdict": event.verdict,
+        "views": views,
+        "images": images,
+        "lang": lang,
+    }
+    json_href = "data:application/json;base64," + base64.b64encode(document).decode("ascii")
+    html = render_report_html(**common, interactive=True, json_href=json_href)
+    print_html = render_report_html(**common, interactive=False)
+    summary = headline(event.estimates, event.gates, event.headline)
+    return Rendered(views, images, html, print_html, summary, lang, figures, document)
 
 
 def _render_pdf(html: str, analysis_id: str) -> bytes | None:
@@ -75,18 +168,25 @@ def _render_pdf(html: str, analysis_id: str) -> bytes | None:
 
 
 async def draw_report(event: AnalysisAssessed, ctx: HandlerContext) -> None:
-    """Draw the figures, the HTML report and its PDF, store them, and emit report.generated."""
-    figures, html, summary = await asyncio.to_thread(_render, event)
-    pdf = await asyncio.to_thread(_render_pdf, html, event.analysis_id)
+    """Draw the figure catalogue, the HTML report, its PDF and report.json; store them; emit report.generated."""
+    rendered = await asyncio.to_thread(_render, event, ctx.store)
+    pdf = await asyncio.to_thread(_render_pdf, rendered.print_html, event.analysis_id)
     prefix = f"{event.tenant_id}/analyses/{event.analysis_id}"
     artifacts = []
-    for name, png in figures.items():
-        uri = await asyncio.to_thread(ctx.store.put_bytes, f"{prefix}/{name}.png", png, "image/png")
-        artifacts.append(Artifact(name=name, uri=uri, media_type="image/png"))
+    for key, png in rendered.images.items():
+        uri = await asyncio.to_thread(ctx.store.put_bytes, f"{prefix}/figures/{key}.png", png, "image/png")
+        artifacts.append(Artifact(name=f"figure_{key}", uri=uri, media_type="image/png"))
     report_uri = await asyncio.to_thread(
-        ctx.store.put_bytes, f"{prefix}/report.html", html.encode("utf-8"), "text/html; charset=utf-8"
+        ctx.store.put_bytes,
+        f"{prefix}/report.html",
+        rendered.html.encode("utf-8"),
+        "text/html; charset=utf-8",
     )
     artifacts.append(Artifact(name="report", uri=report_uri, media_type="text/html"))
+    json_uri = await asyncio.to_thread(
+        ctx.store.put_bytes, f"{prefix}/{JSON_NAME}", rendered.document, "application/json"
+    )
+    artifacts.append(Artifact(name="report_json", uri=json_uri, media_type="application/json"))
     if pdf is not None:
         pdf_uri = await asyncio.to_thread(ctx.store.put_bytes, f"{prefix}/report.pdf", pdf, "application/pdf")
         artifacts.append(Artifact(name="report_pdf", uri=pdf_uri, media_type="application/pdf"))
@@ -95,7 +195,7 @@ async def draw_report(event: AnalysisAssessed, ctx: HandlerContext) -> None:
         "tenant_id": event.tenant_id,
         "report_uri": report_uri,
         "artifacts": [a.model_dump() for a in artifacts],
-        "headline": summary,
+        "headline": rendered.headline,
     }
     await ctx.session.execute(
         pg_insert(ReportRecord)
@@ -109,6 +209,8 @@ async def draw_report(event: AnalysisAssessed, ctx: HandlerContext) -> None:
             analysis_id=event.analysis_id,
             report_uri=report_uri,
             artifacts=artifacts,
-            headline=summary,
+            headline=rendered.headline,
+            figures=rendered.figures,
+            language=rendered.language.code,
         )
     )

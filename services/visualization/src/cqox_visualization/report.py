@@ -7,9 +7,12 @@ that came from a user's file (columns, dataset, methods) is escaped.
 from __future__ import annotations
 
 import base64
+import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 import jinja2
 
@@ -23,6 +26,7 @@ from cqox_contracts.v1.models import (
     SensitivityPanel,
     Verdict,
 )
+from cqox_visualization.catalogue import TableView, View
 from cqox_visualization.domain import (
     MISSING,
     Consensus,
@@ -38,6 +42,7 @@ from cqox_visualization.domain import (
     headline,
     is_finite,
 )
+from cqox_visualization.i18n import Language, language
 
 FOREST_FIGURE = "forest_plot"
 LOVE_FIGURE = "love_plot"
@@ -46,6 +51,11 @@ RD_FIGURE = "rd_plot"
 SENSITIVITY_FIGURE = "sensitivity_contour"
 GAMMA_FIGURE = "rosenbaum_curve"
 _VERDICT_TONES = {"GO": "good", "CAUTION": "warn", "HOLD": "bad"}
+_VERDICT_READINGS = {
+    "GO": "Every testable check that applies to the headline passed.",
+    "CAUTION": "A warning-level check casts doubt on the headline.",
+    "HOLD": "An error-level check undermines the headline, or there is no estimate.",
+}
 
 _CATEGORY_TITLES = {
     "data": "Data gates (before estimation)",
@@ -127,6 +137,95 @@ class FigureView:
     data_uri: str
 
 
+SECTION_TITLES = {
+    "estimates": "Estimates across methods",
+    "balance": "Balance and overlap",
+    "design": "The design's own diagnostics",
+    "heterogeneity": "Heterogeneous effects and targeting",
+    "sensitivity": "Sensitivity to hidden confounding",
+    "checks": "Refutations and quality gates",
+}
+
+
+@dataclass(frozen=True)
+class CatalogueFigure:
+    """One catalogue view ready for the page: a Plotly figure, a static image or a table."""
+
+    number: int
+    key: str
+    kind: str
+    method: str
+    title: str
+    caption: str
+    plotly_json: str | None
+    image_uri: str | None
+    table: TableView | None
+    formats: str
+    size: str
+
+
+@dataclass(frozen=True)
+class CatalogueSection:
+    """The catalogue views of one section, in reading order."""
+
+    key: str
+    title: str
+    figures: list[CatalogueFigure]
+
+
+def figure_json(figure: Mapping[str, Any]) -> str:
+    """A Plotly figure as JSON safe inside a <script> element (no '<', '>' or '&'; NaN as null)."""
+
+    def finite(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: finite(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [finite(v) for v in value]
+        return value
+
+    text = json.dumps(finite(figure), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _catalogue_sections(
+    views: Sequence[View], images: Mapping[str, bytes], *, interactive: bool, t: Language
+) -> list[CatalogueSection]:
+    sections: dict[str, list[CatalogueFigure]] = {}
+    rank = {key: index for index, key in enumerate(SECTION_TITLES)}
+    ordered = sorted(views, key=lambda v: rank.get(v.section, len(rank)))  # stable within a section
+    for number, view in enumerate(ordered, start=1):
+        png = images.get(view.key)
+        width, height = view.size
+        if view.table is not None:
+            formats, size = t("table"), t("{rows} rows", rows=len(view.table.rows))
+        else:
+            formats = "Plotly + PNG" if png is not None else "Plotly"
+            size = f"{width} × {height} px" + (f", {len(png) / 1024:.0f} KB" if png is not None else "")
+        sections.setdefault(view.section, []).append(
+            CatalogueFigure(
+                number=number,
+                key=view.key,
+                kind=view.kind,
+                method=view.method,
+                title=view.title,
+                caption=view.caption,
+                plotly_json=figure_json(view.figure) if interactive and view.figure is not None else None,
+                image_uri=_data_uri(png) if not interactive and png is not None else None,
+                table=view.table,
+                formats=formats,
+                size=size,
+            )
+        )
+    order = list(dict.fromkeys([*SECTION_TITLES, *sections]))
+    return [
+        CatalogueSection(key, t(SECTION_TITLES.get(key, key)), sections[key])
+        for key in order
+        if key in sections
+    ]
+
+
 @dataclass(frozen=True)
 class SummaryCard:
     """One number in the summary strip under the headline."""
@@ -182,9 +281,13 @@ class ReportView:
     verdict: VerdictView | None = None
     sensitivity: list[SensitivityRow] = field(default_factory=list)
     sensitivity_figures: list[FigureView] = field(default_factory=list)
+    catalogue: list[CatalogueSection] = field(default_factory=list)
+    interactive: bool = False
+    lang: str = "en"
+    json_href: str | None = None
 
 
-def _role_rows(roles: RoleMapping) -> list[tuple[str, str]]:
+def _role_rows(roles: RoleMapping, t: Language) -> list[tuple[str, str]]:
     single = [
         ("Treatment", roles.treatment),
         ("Outcome", roles.outcome),
@@ -195,11 +298,11 @@ def _role_rows(roles: RoleMapping) -> list[tuple[str, str]]:
         ("Cluster", roles.cluster),
         ("Weight", roles.weight),
     ]
-    rows = [(label, column) for label, column in single if column]
+    rows = [(t(label), column) for label, column in single if column]
     if roles.covariates:
-        rows.append((f"Covariates ({len(roles.covariates)})", ", ".join(roles.covariates)))
+        rows.append((t("Covariates ({n})", n=len(roles.covariates)), ", ".join(roles.covariates)))
     if roles.excluded:
-        rows.append((f"Excluded ({len(roles.excluded)})", ", ".join(roles.excluded)))
+        rows.append((t("Excluded ({n})", n=len(roles.excluded)), ", ".join(roles.excluded)))
     return rows
 
 
@@ -220,6 +323,7 @@ def _estimate_rows(
     estimates: Sequence[EstimateResult],
     flags: Mapping[str, list[str]],
     summary: Consensus | None,
+    t: Language,
 ) -> list[EstimateRow]:
     rows = []
     for estimate in estimates:
@@ -237,7 +341,7 @@ def _estimate_rows(
                 inference=estimate.inference or MISSING,
                 flags=list(flags.get(estimate.method, [])),
                 warning=str(estimate.diagnostics.get("warning") or ""),
-                agrees={True: "yes", False: "no", None: MISSING}[verdict],
+                agrees={True: t("yes"), False: t("no"), None: MISSING}[verdict],
                 contrasts=_contrast_rows(estimate),
             )
         )
@@ -268,18 +372,18 @@ def _contrast_rows(estimate: EstimateResult) -> list[ContrastRow]:
     return rows
 
 
-def _badge(gate: GateResult) -> tuple[str, str]:
+def _badge(gate: GateResult, t: Language) -> tuple[str, str]:
     if gate.passed:
-        return "pass", "badge-pass"
-    return f"fail · {gate.severity}", f"badge-{gate.severity}"
+        return t("pass"), "badge-pass"
+    return f"{t('fail')} · {t(gate.severity)}", f"badge-{gate.severity}"
 
 
-def _gate_row(gate: GateResult) -> GateRow:
+def _gate_row(gate: GateResult, t: Language) -> GateRow:
     details = [
         (key, format_number(value) if isinstance(value, int | float) else str(value or MISSING))
         for key, value in gate.details.items()
     ]
-    label, css_class = _badge(gate)
+    label, css_class = _badge(gate, t)
     return GateRow(
         name=gate.name,
         passed=gate.passed,
@@ -288,14 +392,14 @@ def _gate_row(gate: GateResult) -> GateRow:
         badge_class=css_class,
         value=format_number(gate.value),
         threshold=format_number(gate.threshold),
-        applies_to=", ".join(gate.applies_to) or "whole analysis",
+        applies_to=", ".join(gate.applies_to) or t("whole analysis"),
         message=gate.message,
         details=details[:_MAX_DETAILS_SHOWN],
         details_hidden=max(0, len(details) - _MAX_DETAILS_SHOWN),
     )
 
 
-def _gate_groups(gates: Sequence[GateResult]) -> list[GateGroup]:
+def _gate_groups(gates: Sequence[GateResult], t: Language) -> list[GateGroup]:
     groups = []
     categories = list(dict.fromkeys([*_CATEGORY_TITLES, *(g.category for g in gates)]))
     for category in categories:
@@ -306,21 +410,24 @@ def _gate_groups(gates: Sequence[GateResult]) -> list[GateGroup]:
         ordered = failed + [g for g in members if g.passed]
         groups.append(
             GateGroup(
-                title=_CATEGORY_TITLES.get(category, f"{category.title()} gates"),
-                rows=[_gate_row(g) for g in ordered],
+                title=t(_CATEGORY_TITLES.get(category, f"{category.title()} gates")),
+                rows=[_gate_row(g, t) for g in ordered],
                 n_passed=len(members) - len(failed),
             )
         )
     return groups
 
 
-def _verdict_view(verdict: Verdict | None) -> VerdictView | None:
+def _verdict_view(verdict: Verdict | None, t: Language) -> VerdictView | None:
     if verdict is None:
         return None
+    summary = verdict.summary.removeprefix(f"{verdict.level}:").strip()
+    if t.code != "en":  # the quality gate's own sentence follows the catalogue's reading of the level
+        summary = t(_VERDICT_READINGS.get(verdict.level, "")) + " (" + summary + ")"
     return VerdictView(
         level=verdict.level,
         tone=_VERDICT_TONES.get(verdict.level, "neutral"),
-        summary=verdict.summary.removeprefix(f"{verdict.level}:").strip(),
+        summary=summary,
         passed=list(verdict.passed),
         failed=list(verdict.failed),
         untestable=list(verdict.untestable),
@@ -543,31 +650,38 @@ def _cards(
     failures: Sequence[MethodFailure],
     gates: Sequence[GateResult],
     lead: Headline | None = None,
+    t: Language | None = None,
 ) -> list[SummaryCard]:
+    t = t or language(None)
+    number = format_number if t.code == "en" else t.number
     cards = []
     if lead is not None:
-        cards.append(SummaryCard(f"{lead.estimand} ({lead.method})", format_number(lead.estimate), "accent"))
+        cards.append(SummaryCard(f"{lead.estimand} ({lead.method})", number(lead.estimate), "accent"))
     if summary is not None:
         if lead is None:
-            label = f"Median {summary.estimand_label}"
-            cards.append(SummaryCard(label, format_number(summary.median), "accent"))
+            label = t("Median {estimand}", estimand=summary.estimand_label)
+            cards.append(SummaryCard(label, number(summary.median), "accent"))
         if summary.n_methods > 1:
-            spread = f"{format_number(summary.low)} to {format_number(summary.high)}"
-            across = f"{lead.estimand} methods" if lead is not None else "methods"
-            cards.append(SummaryCard(f"Range across {across}", spread))
+            spread = t("{low} to {high}", low=number(summary.low), high=number(summary.high))
+            label = (
+                t("Range across {estimand} methods", estimand=lead.estimand)
+                if lead is not None
+                else t("Range across methods")
+            )
+            cards.append(SummaryCard(label, spread))
         if summary.n_with_ci:
             agree = f"{summary.n_agree} / {summary.n_with_ci}"
             tone = "good" if summary.n_agree == summary.n_with_ci else "warn"
-            cards.append(SummaryCard("Methods agreeing", agree, tone))
+            cards.append(SummaryCard(t("Methods agreeing"), agree, tone))
     produced = f"{len(estimates)} / {len(estimates) + len(failures)}"
     tone = "bad" if not estimates else "warn" if failures else "good"
-    cards.append(SummaryCard("Methods with an estimate", produced, tone))
+    cards.append(SummaryCard(t("Methods with an estimate"), produced, tone))
     if gates:
         failed = failed_gates(gates)
         tone = "good"
         if failed:
             tone = "bad" if any(g.severity == "error" for g in failed) else "warn"
-        cards.append(SummaryCard("Gates passed", f"{len(gates) - len(failed)} / {len(gates)}", tone))
+        cards.append(SummaryCard(t("Gates passed"), f"{len(gates) - len(failed)} / {len(gates)}", tone))
     return cards
 
 
@@ -580,6 +694,55 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+    )
+
+
+@cache
+def plotly_js() -> str:
+    """The plotly.js bundle shipped inside the plotly package (inlined once per report)."""
+    from plotly.offline import get_plotlyjs
+
+    return str(get_plotlyjs())
+
+
+def _localised_headline(
+    estimates: Sequence[EstimateResult], gates: Sequence[GateResult], lead: Headline | None, t: Language
+) -> str:
+    """The headline sentence; in a translated report, built from the catalogue's phrases."""
+    if t.code == "en":
+        return headline(estimates, gates, lead)
+    failed = len(failed_gates(gates))
+    gate_text = t("{passed} of {n} quality gates passed", passed=len(gates) - failed, n=len(gates))
+    if lead is None:
+        summary = consensus(estimates)
+        if summary is None:
+            return t("No method produced an estimate; {gates}.", gates=gate_text)
+        return t(
+            "Median {estimand} across {n} methods: {median} (range {low} to {high}); {gates}.",
+            estimand=summary.estimand_label,
+            n=summary.n_methods,
+            median=t.number(summary.median),
+            low=t.number(summary.low),
+            high=t.number(summary.high),
+            gates=gate_text,
+        )
+    interval = ""
+    if is_finite(lead.ci_lower) and is_finite(lead.ci_upper):
+        interval = t(
+            ", {level} CI {low} to {high}",
+            level=t.percent(lead.ci_level, 0),
+            low=t.number(lead.ci_lower),
+            high=t.number(lead.ci_upper),
+        )
+    return t(
+        "{estimand} = {estimate} ({method}{interval}; {agree} of {group} methods of this estimand agree); {gates}.",
+        estimand=lead.estimand,
+        estimate=t.number(lead.estimate),
+        method=lead.method,
+        interval=interval,
+        agree=lead.n_agreeing,
+        group=max(len(lead.methods), 1),
+        gates=gate_text,
     )
 
 
@@ -596,35 +759,49 @@ def build_report_view(
     lead: Headline | None = None,
     sensitivity: Sequence[SensitivityPanel] = (),
     verdict: Verdict | None = None,
+    views: Sequence[View] = (),
+    images: Mapping[str, bytes] | None = None,
+    interactive: bool = False,
+    lang: Language | None = None,
+    json_href: str | None = None,
 ) -> ReportView:
-    """Format everything the report shows (no HTML yet); `lead` is the quality gate's headline."""
+    """Format everything the report shows (no HTML yet); `lead` is the quality gate's headline.
+
+    `views` are the catalogue's figures, drawn by Plotly when `interactive`, else from their
+    static PNGs in `images` (by view key); `figures` are extra ready-made images by name.
+    """
+    t = lang or language(None)
     summary = consensus(estimates, lead.estimand if lead is not None else None)
     flags = flagged_methods(gates)
-    views = [
+    legacy = [
         view
         for name, payload in figures.items()
         if (view := _figure_view(name, payload, estimates=estimates, summary=summary)) is not None
     ]
-    forest = next((v for v in views if v.key == FOREST_FIGURE), None)
-    love = next((v for v in views if v.key == LOVE_FIGURE), None)
-    panel_figures = [v for v in views if v.key in (SENSITIVITY_FIGURE, GAMMA_FIGURE)]
+    forest = next((v for v in legacy if v.key == FOREST_FIGURE), None)
+    love = next((v for v in legacy if v.key == LOVE_FIGURE), None)
+    panel_figures = [v for v in legacy if v.key in (SENSITIVITY_FIGURE, GAMMA_FIGURE)]
     return ReportView(
         analysis_id=analysis_id,
         dataset=dataset,
-        n_rows=format_count(dataset.n_rows),
+        n_rows=t.number(dataset.n_rows, 0) if t.code != "en" else format_count(dataset.n_rows),
         design=design,
-        headline=headline(estimates, gates, lead),
-        roles=_role_rows(roles),
-        cards=_cards(summary, estimates, failures, gates, lead),
-        estimates=_estimate_rows(estimates, flags, summary),
+        headline=_localised_headline(estimates, gates, lead, t),
+        roles=_role_rows(roles, t),
+        cards=_cards(summary, estimates, failures, gates, lead, t),
+        estimates=_estimate_rows(estimates, flags, summary, t),
         failures=list(failures),
-        gate_groups=_gate_groups(gates),
+        gate_groups=_gate_groups(gates, t),
         forest=forest,
         love=love,
-        other_figures=[v for v in views if v is not forest and v is not love and v not in panel_figures],
-        verdict=_verdict_view(verdict),
+        other_figures=[v for v in legacy if v is not forest and v is not love and v not in panel_figures],
+        verdict=_verdict_view(verdict, t),
         sensitivity=[_sensitivity_row(panel) for panel in sensitivity],
         sensitivity_figures=panel_figures,
+        catalogue=_catalogue_sections(views, images or {}, interactive=interactive, t=t),
+        interactive=interactive and bool(views),
+        lang=t.code,
+        json_href=json_href,
     )
 
 
@@ -637,16 +814,24 @@ def render_report_html(
     estimates: list[EstimateResult],
     failures: list[MethodFailure],
     gates: list[GateResult],
-    figures: dict[str, bytes],
+    figures: dict[str, bytes] | None = None,
     lead: Headline | None = None,
     sensitivity: Sequence[SensitivityPanel] = (),
     verdict: Verdict | None = None,
+    views: Sequence[View] = (),
+    images: Mapping[str, bytes] | None = None,
+    interactive: bool = False,
+    lang: Language | None = None,
+    json_href: str | None = None,
 ) -> str:
     """Self-contained HTML report of one analysis: headline, roles, estimates, gates, figures.
 
-    `figures` maps a name to PNG (or JPEG) bytes; `forest_plot` and `love_plot` are placed next
-    to the estimates and the gates, any other figure at the end. Non-image bytes are skipped.
+    `views` (the figure catalogue) are drawn with Plotly, bundled once into the page, when
+    `interactive`; otherwise as their static PNGs (`images`, by view key), as the PDF needs.
+    `figures` maps a name to extra PNG (or JPEG) bytes; `forest_plot` and `love_plot` are placed
+    next to the estimates and the gates, any other at the end. Non-image bytes are skipped.
     """
+    t = lang or language(None)
     view = build_report_view(
         analysis_id=analysis_id,
         dataset=dataset,
@@ -655,10 +840,20 @@ def render_report_html(
         estimates=estimates,
         failures=failures,
         gates=gates,
-        figures=figures,
+        figures=figures or {},
         lead=lead,
         sensitivity=sensitivity,
         verdict=verdict,
+        views=views,
+        images=images,
+        interactive=interactive,
+        lang=t,
+        json_href=json_href,
     )
     template = _environment().get_template("report.html.j2")
-    return template.render(report=view, missing=MISSING)
+    return template.render(
+        report=view,
+        missing=MISSING,
+        _=t.gettext,
+        plotly_js=plotly_js() if view.interactive else "",
+    )

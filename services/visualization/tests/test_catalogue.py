@@ -1,0 +1,283 @@
+"""The figure catalogue over the assessed analyses of the three demo samples (recorded from a real run).
+
+Fixtures: tests/fixtures/<sample>.assessed.json are analysis.assessed events the stack emitted for
+examples/customers.csv (observational), grant_rd.csv (RD) and store_panel_sjis.csv (panel); the
+dataset columns are read from the same example files.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from pathlib import Path
+
+import matplotlib.image
+import pandas as pd
+import pytest
+
+from cqox_contracts.v1 import AnalysisAssessed, ColumnSchema
+from cqox_visualization import handlers
+from cqox_visualization.catalogue import CATALOGUE, Evidence, View, build_views
+from cqox_visualization.handlers import Rendered, _render, _static_png, report_language
+from cqox_visualization.i18n import catalogue_ids, dominant_language, language
+from cqox_visualization.report import figure_json, plotly_js
+
+HERE = Path(__file__).parent
+EXAMPLES = HERE.parents[2] / "examples"
+SAMPLES = {
+    "customers": {
+        "forest", "stability", "nuisance_fit", "outcome_by_arm", "love", "balance_table",
+        "propensity_overlap", "weights_ess", "cate_distribution", "cate_drivers", "heterogeneity_map",
+        "policy_tree", "policy_value", "sensitivity_contour", "e_value", "oster", "refuters", "gates_board",
+    },
+    "grant_rd": {"forest", "rd_plot", "rd_density", "rd_covariate_placebo", "gates_board"},
+    "store_panel_sjis": {
+        "forest", "raw_trends", "treatment_rollout", "event_study", "twfe_negative_weights", "refuters",
+        "gates_board",
+    },
+}  # fmt: skip
+
+
+def assessed(sample: str) -> AnalysisAssessed:
+    """The recorded analysis.assessed event of one demo sample."""
+    return AnalysisAssessed.model_validate_json((HERE / "fixtures" / f"{sample}.assessed.json").read_text())
+
+
+def columns(sample: str) -> pd.DataFrame:
+    """The sample's columns as the converted Parquet holds them (the panel's はい/いいえ as booleans)."""
+    if sample == "store_panel_sjis":
+        frame = pd.read_csv(EXAMPLES / f"{sample}.csv", encoding="cp932")
+        frame["キャンペーン配信"] = frame["キャンペーン配信"] == "はい"
+        return frame
+    return pd.read_csv(EXAMPLES / f"{sample}.csv")
+
+
+def evidence(sample: str) -> Evidence:
+    """The event with its dataset's columns."""
+    return Evidence(assessed(sample), columns(sample))
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, Rendered]:
+    """Each sample's report as the handler renders it (in its default language), drawn once."""
+    out = {}
+    for sample in SAMPLES:
+        event = assessed(sample)
+        frame = columns(sample)
+        with pytest.MonkeyPatch.context() as patch:  # the handler reads Parquet from the store
+            patch.setattr(handlers, "load_evidence", lambda event, store, frame=frame: Evidence(event, frame))
+            out[sample] = _render(event)
+    return out
+
+
+@pytest.mark.parametrize("sample", sorted(SAMPLES))
+def test_each_demo_design_draws_its_own_diagnostics(sample: str) -> None:
+    views = build_views(evidence(sample), language("en"))
+    assert {v.kind for v in views} == SAMPLES[sample]
+    keys = [v.key for v in views]
+    assert len(keys) == len(set(keys)), "view keys name figures in the page and must be unique"
+    for view in views:
+        assert view.title and len(view.caption) > 60, f"{view.key} needs a caption saying how to read it"
+        assert (view.figure is None) != (view.table is None)
+        if view.figure is not None:
+            assert view.figure["data"], view.key
+            json.loads(figure_json(view.figure))  # strict JSON: no NaN, nothing that breaks a <script>
+
+
+def test_views_of_raw_data_are_left_out_without_the_data() -> None:
+    views = build_views(Evidence(assessed("store_panel_sjis")), language("en"))
+    assert {v.kind for v in views} == SAMPLES["store_panel_sjis"] - {"raw_trends", "treatment_rollout"}
+
+
+def test_the_raw_panel_means_are_the_means_of_the_data() -> None:
+    (trends,) = [
+        v for v in build_views(evidence("store_panel_sjis"), language("en")) if v.key == "raw_trends"
+    ]
+    frame = columns("store_panel_sjis")
+    ever = frame.groupby("店舗ID")["キャンペーン配信"].transform("max")
+    expected = frame[~ever].groupby("年月")["売上高"].mean()
+    never = next(t for t in trends.figure["data"] if t["name"] == "never treated")  # type: ignore[index]
+    assert never["x"] == list(expected.index)
+    assert never["y"] == pytest.approx(expected.tolist())
+
+
+def test_the_love_plot_and_balance_table_agree_with_the_gate() -> None:
+    event = assessed("customers")
+    views = {v.key: v for v in build_views(Evidence(event), language("en"))}
+    gate = next(g for g in event.gates if g.name == "balance_smd")
+    table = views["balance_table"].table
+    assert table is not None and table.rows[0][0] == gate.details["worst_before"]
+    after = next(t for t in views["love"].figure["data"] if t["name"] == "after adjustment")  # type: ignore[index]
+    assert max(abs(x) for x in after["x"]) == pytest.approx(gate.details["max_smd_after"])
+
+
+@pytest.mark.parametrize("sample", sorted(SAMPLES))
+def test_every_figure_has_a_static_png_of_its_stated_size(sample: str, rendered: dict[str, Rendered]) -> None:
+    report = rendered[sample]
+    assert {v.kind for v in report.views} == SAMPLES[sample]  # the raw-data views too
+    for view in report.views:
+        if view.table is not None:
+            assert view.key not in report.images
+            continue
+        image = matplotlib.image.imread(io.BytesIO(report.images[view.key]), format="png")
+        if view.kind not in HAND_TUNED:
+            assert (image.shape[1], image.shape[0]) == view.size, view.key
+        assert image[..., :3].std() > 0.01, f"{view.key} is blank"
+
+
+HOSTILE = r"price$\frac{a$"
+HAND_TUNED = {"forest", "love", "rd_plot", "sensitivity_contour", "rosenbaum_curve"}  # figures.py, own sizes
+
+
+def test_a_column_name_with_math_text_draws_literally() -> None:
+    """Regression (issue 16): `price$\\frac{a$` as a column name failed the report five times."""
+    event = assessed("grant_rd")
+    renamed = {"future_earnings": HOSTILE, "entrance_score": HOSTILE + "_x", "family_income": HOSTILE + "2"}
+    roles = event.roles.model_copy(
+        update={
+            "outcome": renamed["future_earnings"],
+            "running_variable": renamed["entrance_score"],
+            "covariates": [renamed.get(c, c) for c in event.roles.covariates],
+        }
+    )
+    customers = assessed("customers")
+    gates = [
+        g.model_copy(update={"details": {k.replace("income", HOSTILE): v for k, v in g.details.items()}})
+        for g in customers.gates
+    ]
+    panels = [
+        p.model_copy(
+            update={
+                "omitted_variable_bias": p.omitted_variable_bias.model_copy(
+                    update={
+                        "bounds": [
+                            b.model_copy(update={"covariate": HOSTILE})
+                            for b in p.omitted_variable_bias.bounds
+                        ]
+                    }
+                )
+            }
+        )
+        for p in customers.sensitivity
+        if p.omitted_variable_bias is not None
+    ]
+    hostile = event.model_copy(
+        update={"roles": roles, "gates": [*event.gates, *gates], "sensitivity": panels}
+    )
+    data = columns("grant_rd").rename(columns=renamed)
+    views = build_views(Evidence(hostile, data), language("en"))
+    kinds = {v.kind for v in views}
+    assert {"rd_plot", "rd_density", "rd_covariate_placebo", "love", "sensitivity_contour"} <= kinds
+    for view in views:
+        if view.kind in {"rd_plot", "rd_density", "rd_covariate_placebo", "love", "sensitivity_contour"}:
+            assert _static_png(view, hostile) is not None, view.key  # hand-tuned and generic drawings
+
+
+def test_the_handler_report_is_interactive_self_contained_and_links_its_json(
+    rendered: dict[str, Rendered],
+) -> None:
+    report = rendered["grant_rd"]
+    html = report.html
+    assert html.count("<script>") == 2  # plotly.js once, then the boot script
+    assert html.count(plotly_js()) == 1  # the bundle from the plotly package, inline once
+    page = html.replace(
+        plotly_js(), ""
+    )  # (the bundle's own strings name plot.ly; the browser test checks it fetches nothing)
+    assert not re.search(r"""(src|href)\s*=\s*["'](https?:)?//""", page), "nothing may be fetched"
+    plots = re.findall(r'<div class="plot" id="plot-([\w-]+)"', html)
+    assert plots == [v.key for v in report.views if v.figure is not None]
+    link = re.search(r'href="data:application/json;base64,([^"]+)" download="report.json"', html)
+    assert link is not None
+    document = json.loads(base64.b64decode(link.group(1)))
+    assert document == json.loads(report.document)
+    assert [f["name"] for f in document["figures"]] == [v.key for v in report.views]
+    assert document["estimates"][0]["method"] == "rd_robust"
+    assert "<img" not in html  # the interactive page draws with Plotly only
+    assert report.print_html.count("<img") == len(report.images)  # the PDF's page, static
+    assert "Plotly.newPlot" not in report.print_html
+
+
+def test_the_figure_table_lists_every_view_with_kind_method_format_and_size(
+    rendered: dict[str, Rendered],
+) -> None:
+    report = rendered["customers"]
+    table = report.html.split('id="figure-table"', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr><td class=\"num\">(\d+)</td>", table)
+    assert [int(n) for n in rows] == list(range(1, len(report.views) + 1))
+    for entry in report.figures:
+        assert entry.kind in table and entry.name in table
+        if entry.png_bytes is not None:
+            assert entry.formats == ["plotly", "png"] and entry.width_px == 1000
+
+
+def test_the_language_follows_the_spec_else_the_dominant_script() -> None:
+    assert report_language(assessed("store_panel_sjis")).code == "ja"
+    assert report_language(assessed("customers")).code == "en"
+    assert report_language(assessed("customers"), "ja").code == "ja"
+    assert dominant_language(["店舗ID", "年月", "売上高"]) == "ja"
+    assert dominant_language(["customer_id", "年齢"]) == "en"
+    event = assessed("customers")
+    mixed = event.model_copy(
+        update={
+            "dataset": event.dataset.model_copy(
+                update={"columns": [ColumnSchema(name="売上高", dtype="double", nullable=True)]}
+            )
+        }
+    )
+    assert report_language(mixed).code == "ja"
+
+
+def test_a_japanese_report_translates_headings_captions_and_numbers(rendered: dict[str, Rendered]) -> None:
+    report = rendered["store_panel_sjis"]  # Japanese column names: Japanese by default
+    html = report.html
+    assert report.language.code == "ja" and '<html lang="ja">' in html
+    for heading in (
+        "要約",
+        "推定値",
+        "品質ゲート",
+        "図の一覧",
+        "読み方",
+        "設計固有の診断",
+        "反証と品質ゲート",
+    ):
+        assert heading in html
+    english = {v.key: v for v in build_views(evidence("store_panel_sjis"), language("en"))}
+    for view in report.views:
+        assert view.caption != english[view.key].caption, f"{view.key}'s caption is not translated"
+        assert view.title != english[view.key].title, view.key
+    customers = build_views(evidence("customers"), language("ja"))
+    english_customers = {v.key: v for v in build_views(evidence("customers"), language("en"))}
+    assert all(v.caption != english_customers[v.key].caption for v in customers)
+    assert language("ja").number(1234.5678) == "1,234.568"
+    assert language("ja").percent(0.125) == "12.5%"
+
+
+def _source_messages() -> set[str]:
+    from babel.messages.extract import extract_from_file
+
+    package = HERE.parent / "src" / "cqox_visualization"
+    found = set()
+    for module in ("catalogue.py", "report.py", "handlers.py"):
+        for _, message, _, _ in extract_from_file("python", package / module, keywords={"t": None}):
+            found.add(message)
+    template = package / "templates" / "report.html.j2"
+    for _, message, _, _ in extract_from_file("jinja2.ext:babel_extract", template, keywords={"_": None}):
+        found.add(message)
+    return {m for m in found if isinstance(m, str)}
+
+
+def test_every_message_of_the_report_has_a_japanese_translation() -> None:
+    from cqox_visualization.report import _CATEGORY_TITLES, _VERDICT_READINGS, SECTION_TITLES
+
+    dynamic = {*SECTION_TITLES.values(), *_CATEGORY_TITLES.values(), *_VERDICT_READINGS.values()}
+    dynamic |= {"treated", "control", "error", "warning", "info", "Treatment", "Outcome", "Running variable"}
+    missing = (_source_messages() | dynamic) - catalogue_ids("ja")
+    assert not missing, f"add these to locale/ja/LC_MESSAGES/report.po: {sorted(missing)}"
+
+
+def test_the_catalogue_builders_are_named_and_documented() -> None:
+    for build in CATALOGUE:
+        assert build.__doc__, build.__name__
+    assert all(isinstance(v, View) for v in build_views(evidence("customers"), language("en")))
