@@ -71,7 +71,7 @@ def test_zip_bomb_xlsx_is_refused(api: httpx.Client, stack: Stack, tmp_path: Pat
     assert _state(stack) == before
 
 
-def test_unsafe_file_name_is_stored_safely(api: httpx.Client) -> None:
+def test_unsafe_file_name_is_stored_safely(api: httpx.Client, stack: Stack) -> None:
     response = api.post(
         "/v1/datasets",
         files={"file": ("..\\..\\etc/win<>|pass.csv", b"unit,y\na,1\nb,2\n")},
@@ -79,7 +79,9 @@ def test_unsafe_file_name_is_stored_safely(api: httpx.Client) -> None:
     )
     assert response.status_code == 202, response.text
     version = api.get(f"/v1/datasets/{response.json()['dataset_id']}").json()["versions"][0]
-    assert ".." not in version["raw_uri"] and version["filename"] == "win_pass.csv"
+    assert version["filename"] == "win_pass.csv" and "raw_uri" not in version  # no object URIs shown
+    stored = list(stack.artifacts.rglob("win_pass.csv"))
+    assert stored and all(".." not in p.relative_to(stack.artifacts).parts for p in stored)
     assert any("stored as 'win_pass.csv'" in n for n in version["notes"])
 
 

@@ -342,6 +342,9 @@ def test_responses_carry_download_links_not_object_uris(world: World) -> None:
     links = {a["name"]: a["url"] for a in report["artifacts"]}
     assert links["forest"] == f"/v1/analyses/{world.analysis_id}/artifacts/forest"
     assert world.client.get(links["forest"], headers=world.headers["viewer"]).content.startswith(b"\x89PNG")
+    for url in (f"/v1/datasets/{world.dataset_id}", f"/v1/datasets/{world.dataset_id}/versions"):
+        text = world.client.get(url, headers=world.headers["viewer"]).text
+        assert "file:" not in text and "s3://" not in text and str(world.store.root) not in text, url
 
 
 def test_the_report_is_served_with_a_csp_that_fetches_nothing(world: World) -> None:

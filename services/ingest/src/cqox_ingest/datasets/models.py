@@ -46,7 +46,7 @@ class DatasetUploaded(BaseModel):
 
 
 class VersionSummary(BaseModel):
-    """One stored version of a dataset: its file, schema change, size and where it is stored."""
+    """One stored version of a dataset: its file, schema change and size (never its object URIs)."""
 
     version: int
     filename: str
@@ -57,8 +57,6 @@ class VersionSummary(BaseModel):
     columns: list[dict[str, Any]]
     size_bytes: int
     sha256: str
-    parquet_uri: str
-    raw_uri: str
     notes: list[str]
     created_at: datetime
 

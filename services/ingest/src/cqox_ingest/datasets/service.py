@@ -271,8 +271,6 @@ def _summary(v: DatasetVersion) -> VersionSummary:
         columns=v.columns,
         size_bytes=v.size_bytes,
         sha256=v.sha256,
-        parquet_uri=v.parquet_uri,
-        raw_uri=v.raw_uri,
         notes=v.notes,
         created_at=v.created_at,
     )
