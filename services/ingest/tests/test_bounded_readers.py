@@ -158,3 +158,14 @@ def test_a_sheet_read_in_chunks_is_typed_as_a_whole(
     assert table.column("mixed").to_pylist() == ["0", "1", "2", "3", "4", "5", "text", "3"]
     assert table.column("flag").to_pylist()[:2] == ["True", "True"]
     assert table.column("flag").to_pylist()[6:] == ["maybe", "False"]
+
+
+def test_ndjson_of_mixed_types_goes_to_python_records_only_when_small(tmp_path: Path) -> None:
+    path = _write(tmp_path, "d.ndjson", [*_records(3000), json.dumps({"id": "x", "y": 1.0})])
+    size = path.stat().st_size
+    # Read whole (under the limit), but records as Python objects take ~20x: an eighth of the limit.
+    with pytest.raises(IngestError, match="holds values of different types") as info:
+        convert(path, tmp_path / "d.parquet", "d.ndjson", limits=Limits(max_whole_read_bytes=size + 1))
+    assert info.value.status_code == 413
+    result = convert(path, tmp_path / "d.parquet", "d.ndjson", limits=Limits(max_whole_read_bytes=9 * size))
+    assert result.n_rows == 3001

@@ -17,6 +17,7 @@ from cqox_ingest.readers.base import IngestError, Limits, Table, TableStream, to
 # A JSON array is parsed whole into Python objects (about 10 times its size); NDJSON streams through Arrow.
 MAX_ARRAY_BYTES = 64 << 20
 STREAM_BLOCK_BYTES = 1 << 20
+PYTHON_RECORDS_FACTOR = 8  # records as Python objects take ~8x what Arrow's reader takes
 UTF8 = ("utf-8", "utf-8-sig", "ascii")
 
 
@@ -65,14 +66,8 @@ def stream_ndjson(path: Path, *, encoding: str = "utf-8") -> TableStream | None:
     return TableStream(head.schema, batches(), "ndjson", notes, None)
 
 
-def refuse_json(path: Path, encoding: str, limits: Limits, because: str) -> IngestError:
-    """Why a JSON file over the limit for reading whole is refused: its first malformed line (422),
-    found by a streaming scan, else 413 saying what would need the whole file."""
-    size = path.stat().st_size
-    if _is_array(path, encoding):
-        return too_large_to_read_whole(
-            size, limits, "a JSON array is parsed whole", "send NDJSON (one object per line)"
-        )
+def bad_line(path: Path, encoding: str) -> IngestError | None:
+    """The first NDJSON line that is not a JSON object (422 naming it), found by a streaming scan."""
     try:
         with path.open(encoding=encoding, errors="strict") as handle:
             for number, line in enumerate(handle, start=1):
@@ -88,6 +83,19 @@ def refuse_json(path: Path, encoding: str, limits: Limits, because: str) -> Inge
                     )
     except UnicodeDecodeError as exc:
         return IngestError(422, f"the JSON file is not valid {encoding} text (byte {exc.start})")
+    return None
+
+
+def refuse_json(path: Path, encoding: str, limits: Limits, because: str) -> IngestError:
+    """Why a JSON file over the limit for reading whole is refused: its first malformed line (422),
+    else 413 saying what would need the whole file."""
+    size = path.stat().st_size
+    if _is_array(path, encoding):
+        return too_large_to_read_whole(
+            size, limits, "a JSON array is parsed whole", "send NDJSON (one object per line)"
+        )
+    if (bad := bad_line(path, encoding)) is not None:
+        return bad
     if encoding not in UTF8:
         return too_large_to_read_whole(
             size, limits, f"NDJSON in {encoding} is read record by record", "re-encode it as UTF-8"
@@ -100,7 +108,7 @@ def refuse_json(path: Path, encoding: str, limits: Limits, because: str) -> Inge
     )
 
 
-def read_json(path: Path, *, encoding: str = "utf-8") -> Table:
+def read_json(path: Path, *, encoding: str = "utf-8", limits: Limits = Limits()) -> Table:
     """Read JSON records (array or NDJSON) into a flat, typed Arrow table."""
     with path.open("rb") as handle:
         first = handle.read(4096).decode(encoding, errors="replace").lstrip("\ufeff \t\r\n")
@@ -113,7 +121,7 @@ def read_json(path: Path, *, encoding: str = "utf-8") -> Table:
                 "send NDJSON (one object per line), which has only the upload limit",
             )
         return _read_array(path, encoding)
-    return _read_lines(path, encoding)
+    return _read_lines(path, encoding, limits)
 
 
 def _read_array(path: Path, encoding: str) -> Table:
@@ -128,7 +136,7 @@ def _read_array(path: Path, encoding: str) -> Table:
     return _frame(records, "json")
 
 
-def _read_lines(path: Path, encoding: str) -> Table:
+def _read_lines(path: Path, encoding: str, limits: Limits) -> Table:
     if encoding in ("utf-8", "utf-8-sig", "ascii"):
         try:
             data = pajson.read_json(path, read_options=pajson.ReadOptions(block_size=16 << 20))
@@ -137,8 +145,22 @@ def _read_lines(path: Path, encoding: str) -> Table:
                 flat = flat.flatten()
             table, notes = values.normalize(flat)
             return Table(table, "ndjson", notes)
-        except pa.ArrowInvalid:
-            pass  # mixed types or a bad line: the record-by-record path says which line
+        except pa.ArrowInvalid as exc:
+            # Mixed types or a bad line: a streaming scan names a bad line; mixed types are read
+            # as Python records below.
+            if (bad := bad_line(path, encoding)) is not None:
+                raise bad from exc
+            why = f"a field of its records holds values of different types ({exc})"
+    else:
+        why = f"NDJSON in {encoding} is read record by record"
+    bound = limits.max_whole_read_bytes // PYTHON_RECORDS_FACTOR  # Python records: ~20x the file
+    if path.stat().st_size > bound:
+        raise too_large_to_read_whole(
+            path.stat().st_size,
+            Limits(max_whole_read_bytes=bound),
+            why,
+            "give each field values of one type (null where missing), in UTF-8",
+        )
     records: list[dict[str, Any]] = []
     with path.open(encoding=encoding, errors="strict") as handle:
         for number, line in enumerate(handle, start=1):

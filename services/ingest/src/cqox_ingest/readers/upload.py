@@ -204,7 +204,7 @@ def _read(
             f"{label} looks binary, not a data file; upload CSV/TSV, JSON, Parquet, Arrow or Excel",
         )
     if kind == "json":
-        return read_json(path, encoding=detect_encoding(path, encoding))
+        return read_json(path, encoding=detect_encoding(path, encoding), limits=limits)
     return read_delimited(path, encoding=encoding, limits=limits, hint=hint)
 
 
