@@ -1,7 +1,7 @@
 """HTTP API of the notification service: webhook subscriptions and their deliveries."""
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -52,7 +52,7 @@ class SubscriptionOut(BaseModel):
 
 def router(
     runtime: ServiceRuntime,
-    auth: Callable[..., Principal],
+    auth: Callable[..., Principal | Awaitable[Principal]],
     *,
     allow_private_targets: bool = False,
     sealer: SecretSealer | None = None,

@@ -22,7 +22,7 @@ from cqox_notification.db import MIGRATIONS
 from cqox_notification.db.models import metadata
 from cqox_notification.domain import DispatchLimits
 from cqox_notification.sealing import SecretKeysInvalid, SecretSealer
-from cqox_shared.auth import ApiKeyAuth, AuthNotConfigured, install_docs
+from cqox_shared.auth import AuthNotConfigured, AuthSettings, auth_from_settings, install_docs
 from cqox_shared.body_limit import BodyLimit
 from cqox_shared.bus import Subscription
 from cqox_shared.cli import parse_service_args
@@ -35,14 +35,10 @@ SERVICE = "notification"
 log = get_logger("cqox.notification")
 
 
-class NotificationSettings(Settings):
-    """Notification settings (CQOX_ prefix)."""
+class NotificationSettings(Settings, AuthSettings):
+    """Notification settings (CQOX_ prefix); authentication (keys, pepper, OIDC) in AuthSettings."""
 
     http_port: int = 8000
-    api_keys: str = ""
-    # CQOX_AUTH=disabled: run without API keys (every caller is admin of the default tenant);
-    # without it and without CQOX_API_KEYS the service refuses to start.
-    auth: str = "required"
     webhook_max_attempts: int = 5
     webhook_backoff_s: float = 2.0
     # Whole-call bound of one attempt (connect, send, answer); at most 64 KiB of an answer is read.
@@ -121,10 +117,17 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
-    auth = ApiKeyAuth(settings.api_keys, settings.default_tenant, mode=settings.auth)
+    # Configured keys and OIDC tokens; keys issued through the ingest admin routes live in the
+    # ingest database, which this service does not read (SECURITY.md).
+    auth = auth_from_settings(settings, settings.default_tenant, "notification")
     install_docs(app, auth)
     app.include_router(
-        api.router(runtime, auth, allow_private_targets=settings.webhook_allow_private_targets, sealer=sealer)
+        api.router(
+            runtime,
+            auth.authenticate,
+            allow_private_targets=settings.webhook_allow_private_targets,
+            sealer=sealer,
+        )
     )
     app.add_middleware(
         RateLimit,
