@@ -507,3 +507,29 @@ def test_auth_failures_are_counted(world: World) -> None:
         "missing": 1,
         "token_expired": 1,
     }
+
+
+def test_an_event_of_another_tenant_does_not_touch_the_analysis(world: World) -> None:
+    created = upload(world, world.headers["admin"])
+    analysis_id = created["analysis_id"]
+    forged = report_event(
+        world, analysis_id, "globex", {"report": f"globex/analyses/{analysis_id}/report.html"}
+    )
+    honest = report_event(world, analysis_id, "acme", {"report": f"acme/analyses/{analysis_id}/report.html"})
+    publish(world.nats_url, forged)
+    publish(world.nats_url, honest)  # after the forged one on the same stream and consumer
+    wait_status(world, analysis_id, "completed")
+    engine = sa.create_engine(world.database_url)
+    try:
+        with engine.connect() as conn:
+            recorded = set(
+                conn.execute(
+                    sa.text("SELECT event_id FROM ingest.analysis_events WHERE analysis_id = :id"),
+                    {"id": analysis_id},
+                ).scalars()
+            )
+    finally:
+        engine.dispose()
+    assert str(honest.event_id) in recorded and str(forged.event_id) not in recorded
+    report = world.client.get(f"/v1/analyses/{analysis_id}/report", headers=world.headers["admin"])
+    assert report.status_code == 200

@@ -53,6 +53,17 @@ async def project_event(event: Event, ctx: HandlerContext) -> None:
         if isinstance(event, DatasetIngested):
             return  # created with the upload itself; nothing else to do
         raise RuntimeError(f"analysis {analysis_id} not in the read model yet")  # retried later
+    if event.tenant_id != analysis.tenant_id:
+        # The bus is a trust boundary: an event naming another tenant's analysis is dropped, not
+        # projected (it could point the analysis at that tenant's objects).
+        log.warning(
+            "event for another tenant's analysis ignored",
+            analysis_id=analysis_id,
+            event_type=event.event_type,
+            event_tenant=event.tenant_id,
+            producer=event.producer,
+        )
+        return
     await ctx.session.execute(
         pg_insert(AnalysisEvent)
         .values(
