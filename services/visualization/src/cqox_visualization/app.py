@@ -1,10 +1,10 @@
-"""Visualization wiring: hears analysis.assessed, says report.generated."""
+"""Visualization wiring: hears dataset.qualified (report language) and analysis.assessed, says report.generated."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cqox_contracts.v1 import AnalysisAssessed, ReportGenerated
+from cqox_contracts.v1 import AnalysisAssessed, DatasetQualified, ReportGenerated
 from cqox_shared.bus import Subscription
 from cqox_shared.cli import parse_service_args
 from cqox_shared.runtime import ServiceRuntime, run_worker
@@ -23,7 +23,11 @@ def build_runtime(settings: Settings | None = None) -> ServiceRuntime:
         settings=settings or Settings(),
         metadata=metadata,
         migrations=MIGRATIONS,
-        subscriptions=[Subscription(AnalysisAssessed, handlers.draw_report, publishes=(ReportGenerated,))],
+        subscriptions=[
+            # The spec's report language arrives with the qualified dataset, long before the results.
+            Subscription(DatasetQualified, handlers.remember_language),
+            Subscription(AnalysisAssessed, handlers.draw_report, publishes=(ReportGenerated,)),
+        ],
     )
 
 

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from cqox_contracts.v1 import AnalysisAssessed, Artifact, FigureEntry, ReportGenerated
+from cqox_contracts.v1 import AnalysisAssessed, Artifact, DatasetQualified, FigureEntry, ReportGenerated
 from cqox_shared.bus import HandlerContext
 from cqox_shared.logging import get_logger
 from cqox_visualization.catalogue import Evidence, View, build_views
-from cqox_visualization.db.models import ReportRecord
+from cqox_visualization.db.models import ReportLanguage, ReportRecord
 from cqox_visualization.domain import flagged_methods, headline
 from cqox_visualization.export import report_json
 from cqox_visualization.figures import (
@@ -167,9 +168,26 @@ def _render_pdf(html: str, analysis_id: str) -> bytes | None:
     return pdf
 
 
+async def remember_language(event: DatasetQualified, ctx: HandlerContext) -> None:
+    """Keep the report language the analysis spec asks for, until its assessed results arrive."""
+    if event.spec.language is None:
+        return
+    values = {"analysis_id": event.analysis_id, "tenant_id": event.tenant_id, "language": event.spec.language}
+    await ctx.session.execute(
+        pg_insert(ReportLanguage)
+        .values(**values)
+        .on_conflict_do_update(index_elements=["analysis_id"], set_=values)
+    )
+
+
 async def draw_report(event: AnalysisAssessed, ctx: HandlerContext) -> None:
     """Draw the figure catalogue, the HTML report, its PDF and report.json; store them; emit report.generated."""
-    rendered = await asyncio.to_thread(_render, event, ctx.store)
+    requested = await ctx.session.scalar(
+        sa.select(ReportLanguage.language).where(
+            ReportLanguage.analysis_id == event.analysis_id, ReportLanguage.tenant_id == event.tenant_id
+        )
+    )
+    rendered = await asyncio.to_thread(_render, event, ctx.store, requested)
     pdf = await asyncio.to_thread(_render_pdf, rendered.print_html, event.analysis_id)
     prefix = f"{event.tenant_id}/analyses/{event.analysis_id}"
     artifacts = []

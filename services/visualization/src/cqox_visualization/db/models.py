@@ -34,3 +34,13 @@ class ReportRecord(Base):
     artifacts: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     headline: Mapped[str] = mapped_column(sa.Text, default="")
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+
+
+class ReportLanguage(Base):
+    """The report language an analysis's spec asked for (heard on dataset.qualified)."""
+
+    __tablename__ = "report_languages"
+
+    analysis_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(100), index=True)
+    language: Mapped[str] = mapped_column(sa.String(8))
