@@ -47,8 +47,6 @@ COMPLETED_FLOW = {
     "dataset.qualified": 1,
     "estimate.requested": 1,
     "estimate.completed": 1,
-    "refutation.requested": 1,
-    "refutation.completed": 1,
     "analysis.estimated": 1,
     "analysis.assessed": 1,
     "report.generated": 1,
