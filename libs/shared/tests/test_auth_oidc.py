@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -12,6 +15,7 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import HTTPException
 from starlette.requests import Request
 
@@ -146,6 +150,19 @@ async def test_alg_none_and_hmac_confusion_are_refused(issuer: LocalIssuer) -> N
     unsigned = jwt.encode(claims, None, algorithm="none", headers={"kid": "rsa-1"})
     with pytest.raises(HTTPException):
         await _auth(issuer).authenticate(_request(unsigned))
+    # HS256 "signed" with the issuer's public key as the shared secret (the classic confusion attack)
+    public_pem = issuer.rsa.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "rsa-1"}).encode())
+    body = _b64(json.dumps(claims).encode())
+    mac = hmac.new(public_pem, f"{header}.{body}".encode(), hashlib.sha256).digest()
+    confused = f"{header}.{body}.{_b64(mac)}"
+    with pytest.raises(HTTPException) as info:
+        await _auth(issuer).authenticate(_request(confused))
+    assert info.value.status_code == 401
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 async def test_unreachable_jwks_is_401_not_500() -> None:
