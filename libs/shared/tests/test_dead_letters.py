@@ -160,12 +160,12 @@ async def _effect(env: dict) -> object:  # type: ignore[type-arg]
 
 async def test_a_database_outage_holds_the_message_and_spends_no_delivery(env, infra) -> None:  # type: ignore[no-untyped-def]
     analysis = f"held-{uuid.uuid4()}"
-    consumer = _consumer(env, await _effect(env), max_deliver=2, db_outage_wait_s=60, ack_wait_s=2)
+    consumer = _consumer(env, await _effect(env), max_deliver=2, db_outage_wait_s=60, ack_wait_s=1)
     task = asyncio.create_task(consumer.run())
     await asyncio.sleep(0.5)
     await env["relay"].cut()  # the database is gone before the message arrives
     await _publish(env["bus"], _event(analysis))
-    await asyncio.sleep(6)  # three ack waits: without in-progress acks it would be redelivered
+    await asyncio.sleep(3.5)  # three ack waits: without in-progress acks it would be redelivered
     assert await _count(env, env["effects"]) == 0
     await env["relay"].open()
     try:
@@ -242,9 +242,9 @@ async def test_max_deliveries_advisory_fails_the_analysis_with_stage_and_reason(
     try:
         event = _event(analysis)
         seq = await _publish(bus, event)
-        for _ in range(4):  # delivered twice, never acknowledged; the third pull meets max_deliver
+        for _ in range(3):  # delivered twice, never acknowledged; the third pull meets max_deliver
             with contextlib.suppress(nats.errors.TimeoutError):
-                await psub.fetch(1, timeout=1.5)
+                await psub.fetch(1, timeout=1.2)
         failed: list = []  # type: ignore[type-arg]
         for _ in range(30):
             failed = await _events_of(infra.nats_url, "cqox.v1.analysis.failed", analysis)
