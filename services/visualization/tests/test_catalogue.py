@@ -17,7 +17,7 @@ import matplotlib.image
 import pandas as pd
 import pytest
 
-from cqox_contracts.v1 import AnalysisAssessed, ColumnSchema
+from cqox_contracts.v1 import AnalysisAssessed, ColumnSchema, EstimateResult, RoleMapping
 from cqox_visualization import handlers
 from cqox_visualization.catalogue import CATALOGUE, Evidence, View, build_views
 from cqox_visualization.handlers import Rendered, _render, _static_png, report_language
@@ -281,3 +281,71 @@ def test_the_catalogue_builders_are_named_and_documented() -> None:
     for build in CATALOGUE:
         assert build.__doc__, build.__name__
     assert all(isinstance(v, View) for v in build_views(evidence("customers"), language("en")))
+
+
+def _estimate(method: str, estimand: str, diagnostics: dict[str, float | str | None]) -> EstimateResult:
+    return EstimateResult(
+        method=method, estimand=estimand, estimate=1.5, std_error=0.2, ci_lower=1.1, ci_upper=1.9,
+        p_value=0.001, n=500, inference="analytic", diagnostics=diagnostics,
+    )  # fmt: skip
+
+
+def _views_of(*estimates: EstimateResult, data: pd.DataFrame | None = None, **roles: str) -> dict[str, View]:
+    base = assessed("grant_rd")
+    event = base.model_copy(
+        update={"estimates": list(estimates), "roles": RoleMapping(**roles), "gates": [], "refutations": []}
+    )
+    return {v.kind: v for v in build_views(Evidence(event, data), language("en"))}
+
+
+def test_an_iv_estimate_draws_its_first_stage_and_the_anderson_rubin_set() -> None:
+    iv = _estimate(
+        "iv_2sls", "LATE",
+        {"first_stage_f": 6.5, "weak_f_threshold": 10.0, "first_stage_partial_r2": 0.012, "ols_estimate": 2.4,
+         "ar_ci_lower": 0.2, "ar_ci_upper": 3.9, "ar_confidence_set": "[0.2, 3.9]"},
+    )  # fmt: skip
+    views = _views_of(iv, treatment="d", outcome="y", instrument="z")
+    first = views["iv_first_stage"].figure
+    assert first is not None and first["data"][0]["x"] == [6.5]
+    assert first["data"][0]["marker"]["color"] == "#D55E00"  # below the weak-instrument threshold
+    intervals = views["iv_intervals"].figure
+    assert intervals is not None
+    lines = [t for t in intervals["data"] if t["mode"] == "lines"]
+    assert [t["x"] for t in lines] == [[1.1, 1.9], [0.2, 3.9]]  # the 2SLS CI, then the AR set
+    assert "[0.2, 3.9]" in views["iv_intervals"].caption
+
+
+def test_a_synthetic_control_draws_its_gap_path_and_donor_weights() -> None:
+    gaps = {f"att_event_{k}": (0.1 if k < 0 else 2.0) for k in range(-4, 4)}
+    gaps |= {f"se_event_{k}": 0.3 for k in range(-4, 4)}
+    synthetic = _estimate(
+        "synthetic_control", "ATT",
+        {**gaps, "top_donor_weights": "donor007: 0.620, donor003: 0.300, donor011: 0.080", "pre_rmspe": 0.21,
+         "post_rmspe": 2.3},
+    )  # fmt: skip
+    views = _views_of(synthetic, treatment="d", outcome="y", unit="u", time="t")
+    gap = views["synthetic_gap"].figure
+    assert gap is not None and gap["data"][-1]["x"] == list(range(-4, 4))
+    donors = views["donor_weights"].figure
+    assert donors is not None
+    assert donors["data"][0]["y"] == ["donor011", "donor003", "donor007"]  # largest at the top
+    assert sum(donors["data"][0]["x"]) == pytest.approx(1.0)
+
+
+def test_a_spatial_estimate_draws_spillover_by_radius_and_the_map() -> None:
+    spatial = _estimate(
+        "spatial_spillover", "ATE",
+        {"spillover_effect": 0.4, "radius_km": 2.0, "direct_at_half_radius": 1.4, "direct_at_double_radius": 1.7,
+         "spillover_at_half_radius": 0.3, "spillover_at_double_radius": 0.6},
+    )  # fmt: skip
+    data = pd.DataFrame(
+        {"lat": [35.0, 35.1, 35.2, 35.3], "lon": [139.0, 139.1, 139.2, 139.3], "d": [0, 1, 0, 1]}
+    )
+    views = _views_of(spatial, data=data, treatment="d", outcome="y", latitude="lat", longitude="lon")
+    radius = views["spillover_radius"].figure
+    assert radius is not None and radius["data"][0]["x"] == [1.0, 2.0, 4.0]
+    assert radius["data"][1]["y"] == [0.3, 0.4, 0.6]
+    unit_map = views["unit_map"].figure
+    assert unit_map is not None
+    treated = next(t for t in unit_map["data"] if t["name"] == "treated")
+    assert treated["x"] == [139.1, 139.3]
