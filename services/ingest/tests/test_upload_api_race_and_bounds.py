@@ -1,13 +1,19 @@
 """The upload route against a real nats-server and PostgreSQL: two concurrent first uploads of one
 new dataset name are versions of one dataset (202 and 202), or the second is a breaking schema
 change (409), never a 500 from the unique (tenant, name) constraint; a file that would have to be
-read whole over the limit for that is refused with 413 and leaves nothing behind."""
+read whole over the limit for that is refused with 413 and leaves nothing behind; an upload exists
+on disk once while it is converted."""
 
 from __future__ import annotations
 
+import os
+import stat
+import tempfile
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +21,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from cqox_ingest.app import IngestSettings, create_app
+from cqox_ingest.datasets import views
 from cqox_ingest.readers import delimited
 from cqox_shared.db import ensure_database
 
@@ -109,3 +116,38 @@ def test_a_file_that_would_be_read_whole_over_the_limit_is_refused_with_413(
     detail = response.json()["detail"]
     assert "column 'y'" in detail and "8192-byte limit" in detail and "one type throughout" in detail
     assert _datasets(database_url, "late-retype") == 0
+
+
+def test_an_upload_is_on_disk_once_while_it_is_converted(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # every temporary file of this process here
+    body = b"unit,y\n" + b"".join(f"u{i:07d},{i % 97}\n".encode() for i in range(200_000))  # 3 MB
+    copies: list[set[tuple[int, int]]] = []
+    convert = views.convert
+
+    def counting(raw: Path, *args: Any, **kwargs: Any) -> Any:
+        # Files of the upload's size: named ones under the temp dir, and open ones (a spooled
+        # temporary file has no name), told apart by inode.
+        found = {
+            (st.st_dev, st.st_ino)
+            for p in tmp_path.rglob("*")
+            if p.is_file() and (st := p.stat()).st_size == len(body)
+        }
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                st = os.fstat(int(fd))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_size == len(body):
+                found.add((st.st_dev, st.st_ino))
+        copies.append(found)
+        return convert(raw, *args, **kwargs)
+
+    monkeypatch.setattr(views, "convert", counting)
+    response = client.post(
+        "/v1/datasets", headers=KEY, files={"file": ("big.csv", body)}, data={"name": "one-copy"}
+    )
+    assert response.status_code == 202, response.text
+    assert [len(found) for found in copies] == [1]
+    assert not any(tmp_path.iterdir())  # the work directory is gone with the request

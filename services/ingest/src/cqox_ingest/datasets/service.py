@@ -1,16 +1,14 @@
-"""Dataset service functions: spool and register an upload as a new version, read datasets and
+"""Dataset service functions: register an upload as a new version, read datasets and
 their versions. Database functions take a keyword-only `session`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import uuid
-from pathlib import Path
 
 import sqlalchemy as sa
-from fastapi import HTTPException, UploadFile
+from fastapi import HTTPException
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,24 +29,6 @@ from cqox_ingest.db.models import Analysis, Dataset, DatasetVersion
 from cqox_ingest.readers import IngestError
 from cqox_shared.auth import Principal
 from cqox_shared.runtime import ServiceRuntime
-
-CHUNK = 1 << 20
-
-
-async def spool(upload: UploadFile, path: Path, limit: int) -> tuple[int, str]:
-    """Copy the upload to a file in chunks, refusing it (413) once it passes the limit."""
-    size = 0
-    digest = hashlib.sha256()
-    with path.open("wb") as out:
-        while chunk := await upload.read(CHUNK):
-            size += len(chunk)
-            if size > limit:
-                raise HTTPException(
-                    413, f"the file is larger than the {limit}-byte limit (CQOX_MAX_UPLOAD_BYTES)"
-                )
-            digest.update(chunk)
-            out.write(chunk)
-    return size, digest.hexdigest()
 
 
 async def register(

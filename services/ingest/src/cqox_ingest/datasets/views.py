@@ -4,11 +4,10 @@ roles the mapping inferred."""
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
 from cqox_ingest.analyses.service import spec_from_form
 from cqox_ingest.conversion import convert
@@ -23,18 +22,18 @@ from cqox_ingest.datasets.models import (
     Upload,
     VersionsOut,
 )
-from cqox_ingest.dependencies import Caller, MaxUploadBytes, Runtime, UploadLimits
+from cqox_ingest.datasets.streamed_form import Spooled, StreamedUploadRoute
+from cqox_ingest.dependencies import Caller, Runtime, UploadLimits
 from cqox_ingest.readers import safe_filename
 
 router = APIRouter(prefix="/v1", tags=["datasets"])
 
 
-@router.post("/datasets", status_code=202)
 async def upload_dataset(
+    request: Request,
     caller: Caller,
     runtime: Runtime,
     limits: UploadLimits,
-    max_upload_bytes: MaxUploadBytes,
     file: Annotated[
         UploadFile, File(description="CSV/TSV (optionally .gz/.zip), JSON, NDJSON, Parquet, Arrow, Excel")
     ],
@@ -56,25 +55,35 @@ async def upload_dataset(
         else [f"file name {str(file.filename)[:200]!r} stored as {filename!r}"]
     )
     dataset_name = (name or Path(filename).stem or "dataset").strip()[:300]
-    with tempfile.TemporaryDirectory(prefix="cqox-upload-") as tmp:
-        raw_path, parquet_path = Path(tmp) / "raw", Path(tmp) / "data.parquet"
-        size, digest = await service.spool(file, raw_path, max_upload_bytes)
-        converted = await asyncio.to_thread(
-            convert, raw_path, parquet_path, filename, encoding=encoding, sheet=sheet, limits=limits
-        )
-        upload = Upload(
-            dataset_name=dataset_name,
-            filename=filename,
-            table=converted,
-            notes=renamed + converted.notes,
-            raw_path=raw_path,
-            parquet_path=parquet_path,
-            size=size,
-            digest=digest,
-            columns=converted.columns,
-            profile=converted.profile,
-        )
-        return await service.register(runtime, caller, upload, spec, allow_breaking=allow_breaking)
+    # The body was written once, as it arrived, into the request's work directory (StreamedUploadRoute).
+    workdir: Path = request.state.workdir
+    spooled: Spooled = request.state.spooled["file"]
+    parquet_path = workdir / "data.parquet"
+    converted = await asyncio.to_thread(
+        convert, spooled.path, parquet_path, filename, encoding=encoding, sheet=sheet, limits=limits
+    )
+    upload = Upload(
+        dataset_name=dataset_name,
+        filename=filename,
+        table=converted,
+        notes=renamed + converted.notes,
+        raw_path=spooled.path,
+        parquet_path=parquet_path,
+        size=spooled.size,
+        digest=spooled.digest,
+        columns=converted.columns,
+        profile=converted.profile,
+    )
+    return await service.register(runtime, caller, upload, spec, allow_breaking=allow_breaking)
+
+
+router.add_api_route(
+    "/datasets",
+    upload_dataset,
+    methods=["POST"],
+    status_code=202,
+    route_class_override=StreamedUploadRoute,
+)
 
 
 @router.get("/datasets")
