@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -418,6 +419,19 @@ def _gate_groups(gates: Sequence[GateResult], t: Language) -> list[GateGroup]:
     return groups
 
 
+_REASON = re.compile(r"^(?P<words>.*?)(?P<arm> \[[^\]]*\])? \((?P<gate>[^()]+)\)(?P<rest>.*)$", re.DOTALL)
+
+
+def _reason(reason: str, t: Language) -> str:
+    """A verdict reason ('<what the gate checks>[ [arm]] (<gate>)<: message>') with its first
+    part translated; the gate's own message after it stays as the quality gate wrote it."""
+    match = _REASON.match(reason)
+    if match is None or t.code == "en":
+        return t(reason)
+    words = t(match["words"])
+    return f"{words}{match['arm'] or ''} ({match['gate']}){match['rest']}"
+
+
 def _verdict_view(verdict: Verdict | None, t: Language) -> VerdictView | None:
     if verdict is None:
         return None
@@ -428,9 +442,9 @@ def _verdict_view(verdict: Verdict | None, t: Language) -> VerdictView | None:
         level=verdict.level,
         tone=_VERDICT_TONES.get(verdict.level, "neutral"),
         summary=summary,
-        passed=list(verdict.passed),
-        failed=list(verdict.failed),
-        untestable=list(verdict.untestable),
+        passed=[_reason(reason, t) for reason in verdict.passed],
+        failed=[_reason(reason, t) for reason in verdict.failed],
+        untestable=[t(reason) for reason in verdict.untestable],
         robustness=verdict.robustness,
     )
 
