@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
-from cqox_contracts.v1 import Artifact, ReportGenerated
+from cqox_contracts.v1 import AnalysisFailed, Artifact, ReportGenerated
 from cqox_ingest.app import IngestSettings, create_app
 from cqox_shared.artifacts import LocalArtifactStore
 from cqox_shared.bus import Bus
@@ -35,7 +35,10 @@ from cqox_shared.db import ensure_database
 pytestmark = pytest.mark.integration
 
 ISSUER, AUDIENCE = "https://issuer.test", "cqox-ingest"
-KEYS = "acme-viewer:acme:viewer,acme-analyst:acme:analyst,acme-admin:acme:admin,globex-admin:globex:admin"
+KEYS = (
+    "acme-viewer:acme:viewer,acme-analyst:acme:analyst,acme-admin:acme:admin,globex-admin:globex:admin,"
+    "initech-analyst:initech:analyst"
+)
 PEPPER = "matrix-test-pepper-0123456789abcdef"
 CSV = b"unit,treated,y,x\n" + b"".join(f"u{i},{i % 2},{i * 0.5},{i % 7}\n".encode() for i in range(40))
 
@@ -533,3 +536,145 @@ def test_an_event_of_another_tenant_does_not_touch_the_analysis(world: World) ->
     assert str(honest.event_id) in recorded and str(forged.event_id) not in recorded
     report = world.client.get(f"/v1/analyses/{analysis_id}/report", headers=world.headers["admin"])
     assert report.status_code == 200
+
+
+# --- issued keys ------------------------------------------------------------------------------
+
+
+def issue(world: World, role: str = "analyst", caller: str = "admin") -> dict[str, Any]:
+    """A key issued by the caller's admin."""
+    body = {"name": f"{role} key", "role": role}
+    response = world.client.post("/v1/admin/keys", json=body, headers=world.headers[caller])
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def status_with(world: World, key: str) -> int:
+    """401 for a refused key; 404 (no such analysis) for an accepted one."""
+    return world.client.get(f"/v1/analyses/{uuid.uuid4()}", headers={"X-API-Key": key}).status_code
+
+
+def test_an_issued_key_is_shown_once_and_stored_only_as_a_digest(world: World) -> None:
+    created = issue(world)
+    key = str(created["key"])
+    assert key.startswith("cqox_") and created["tenant_id"] == "acme" and created["active"]
+    assert created["expires_at"] is not None
+    assert status_with(world, key) == 404
+    bearer = world.client.get(f"/v1/analyses/{uuid.uuid4()}", headers={"Authorization": f"Bearer {key}"})
+    assert bearer.status_code == 404
+    listed = world.client.get("/v1/admin/keys", headers=world.headers["admin"]).json()["keys"]
+    mine = next(k for k in listed if k["key_id"] == created["key_id"])
+    assert "key" not in mine and "digest" not in mine
+    assert all(k["tenant_id"] == "acme" for k in listed)
+    engine = sa.create_engine(world.database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT * FROM ingest.api_keys")).mappings().all()
+    finally:
+        engine.dispose()
+    secret = key.rsplit("_", 1)[1]
+    assert rows and all(secret not in str(dict(row)) for row in rows)
+
+
+def test_an_issued_key_carries_its_role_and_tenant(world: World) -> None:
+    viewer = str(issue(world, "viewer")["key"])
+    response = world.client.post(
+        "/v1/analyses", json={"dataset_id": world.dataset_id}, headers={"X-API-Key": viewer}
+    )
+    assert response.status_code == 403 and "'viewer'" in response.json()["detail"]
+    globex = str(issue(world, "admin", caller="other_tenant")["key"])
+    url = f"/v1/analyses/{world.analysis_id}"
+    assert world.client.get(url, headers={"X-API-Key": globex}).status_code == 404
+    assert world.client.get(url, headers={"X-API-Key": viewer}).status_code == 200
+
+
+def test_a_revoked_key_is_refused(world: World) -> None:
+    created = issue(world)
+    assert status_with(world, str(created["key"])) == 404
+    response = world.client.delete(f"/v1/admin/keys/{created['key_id']}", headers=world.headers["admin"])
+    assert response.status_code == 200 and not response.json()["active"]
+    assert status_with(world, str(created["key"])) == 401
+
+
+def test_rotation_replaces_the_secret(world: World) -> None:
+    old = issue(world)
+    response = world.client.post(f"/v1/admin/keys/{old['key_id']}/rotate", headers=world.headers["admin"])
+    assert response.status_code == 201, response.text
+    new = response.json()
+    assert (
+        new["key_id"] != old["key_id"] and new["rotated_from"] == old["key_id"] and new["role"] == "analyst"
+    )
+    assert status_with(world, str(new["key"])) == 404
+    assert status_with(world, str(old["key"])) == 401
+    again = world.client.post(f"/v1/admin/keys/{old['key_id']}/rotate", headers=world.headers["admin"])
+    assert again.status_code == 409
+
+
+def test_rotation_with_a_grace_period_keeps_the_old_key_for_a_while(world: World) -> None:
+    old = issue(world)
+    url = f"/v1/admin/keys/{old['key_id']}/rotate?grace_seconds=3600"
+    response = world.client.post(url, headers=world.headers["admin"])
+    assert response.status_code == 201
+    assert status_with(world, str(old["key"])) == 404
+    assert status_with(world, str(response.json()["key"])) == 404
+
+
+def test_forged_and_unknown_keys_are_401(world: World) -> None:
+    key = str(issue(world)["key"])
+    assert status_with(world, key[:-2] + ("xx" if not key.endswith("xx") else "yy")) == 401
+    assert status_with(world, "cqox_0123456789abcdef_" + "A" * 43) == 401
+
+
+def test_bad_key_requests_are_422(world: World) -> None:
+    for body in (
+        {"name": "", "role": "viewer"},
+        {"name": "x", "role": "owner"},
+        {"name": "x", "role": "viewer", "expires_in_days": 0},
+        {"name": "a\x00b", "role": "viewer"},
+    ):
+        response = world.client.post("/v1/admin/keys", json=body, headers=world.headers["admin"])
+        assert response.status_code == 422, body
+
+
+# --- the per-tenant quota of concurrent analyses ----------------------------------------------
+
+
+def test_the_quota_refuses_the_next_analysis_and_frees_a_finished_slot(world: World) -> None:
+    settings = world.client.app.state.runtime.settings  # type: ignore[attr-defined]
+    analyst, viewer = {"X-API-Key": "initech-analyst"}, world.headers["viewer"]
+    limit = settings.max_concurrent_analyses
+    settings.max_concurrent_analyses = 2  # initech has none in flight; acme has a few
+    try:
+        first, second = upload(world, analyst), upload(world, analyst)
+        files = {"file": ("d.csv", CSV, "text/csv")}
+        refused = world.client.post("/v1/datasets", files=files, data={"name": "over"}, headers=analyst)
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "30"
+        detail = refused.json()["detail"]
+        assert "tenant initech has 2 analyses in flight" in detail and "at most 2" in detail
+        body = {"dataset_id": first["dataset_id"]}
+        assert world.client.post("/v1/analyses", json=body, headers=analyst).status_code == 429
+        mapping = f"/v1/datasets/{first['dataset_id']}/mapping"
+        assert world.client.put(mapping, json={}, headers=analyst).status_code == 429
+        # a viewer is refused for its role, not told about the tenant's load
+        acme_body = {"dataset_id": world.dataset_id}
+        assert world.client.post("/v1/analyses", json=acme_body, headers=viewer).status_code == 403
+        # reads are not limited, and the refusal is audited as such
+        assert world.client.get(f"/v1/analyses/{first['analysis_id']}", headers=analyst).status_code == 200
+        failed = AnalysisFailed(
+            correlation_id=first["analysis_id"],
+            tenant_id="initech",
+            producer="estimator",
+            analysis_id=first["analysis_id"],
+            stage="estimation",
+            reason="test",
+        )
+        publish(world.nats_url, failed)
+        deadline = time.monotonic() + 30
+        url = f"/v1/analyses/{first['analysis_id']}"
+        while world.client.get(url, headers=analyst).json()["status"] != "failed":
+            assert time.monotonic() < deadline, "the failed event was never projected"
+            time.sleep(0.1)
+        assert upload(world, analyst)["analysis_id"] != second["analysis_id"]
+        assert world.client.post("/v1/analyses", json=body, headers=analyst).status_code == 429
+    finally:
+        settings.max_concurrent_analyses = limit

@@ -56,7 +56,8 @@ def _out(row: ApiKey, now: datetime) -> KeyOut:
     )
 
 
-def _can_issue(auth: ApiKeyAuth) -> None:
+def check_issuable(auth: ApiKeyAuth) -> None:
+    """Raise 409 unless issued keys would work: authentication on and a configured pepper."""
     if not auth.enabled:
         raise HTTPException(
             409, "authentication is disabled (CQOX_AUTH=disabled): issued keys would not be checked"
@@ -78,7 +79,7 @@ async def issue(
     rotated_from: str | None = None,
 ) -> KeyCreated:
     """Issue a key of the caller's tenant; the secret is returned once and only its HMAC is stored."""
-    _can_issue(auth)
+    check_issuable(auth)
     issued = new_key()
     now = datetime.now(UTC)
     row = ApiKey(
