@@ -246,6 +246,7 @@ def test_a_japanese_report_translates_headings_captions_and_numbers(rendered: di
     # The verdict's reasons: what each gate checks, and the untestable assumptions, in Japanese.
     assert "処置前に処置単位と比較単位が平行に推移した (parallel_trends)" in html
     assert "処置の予期がない" in html and "no anticipation of treatment" not in html
+    assert "導入前には効果がない（導入時期を処置前の期間に移動） [cs_did] (placebo_adoption[cs_did])" in html
     english = {v.key: v for v in build_views(evidence("store_panel_sjis"), language("en"))}
     for view in report.views:
         assert view.caption != english[view.key].caption, f"{view.key}'s caption is not translated"

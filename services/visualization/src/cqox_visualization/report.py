@@ -419,7 +419,10 @@ def _gate_groups(gates: Sequence[GateResult], t: Language) -> list[GateGroup]:
     return groups
 
 
-_REASON = re.compile(r"^(?P<words>.*?)(?P<arm> \[[^\]]*\])? \((?P<gate>[^()]+)\)(?P<rest>.*)$", re.DOTALL)
+_REASON = re.compile(
+    r"^(?P<words>.*?)(?P<arm> \[[^\]]*\])? \((?P<gate>[a-z_]+(?:\[[^\]]*\])?)\)(?P<rest>(?::| —).*)?$",
+    re.DOTALL,
+)
 
 
 def _reason(reason: str, t: Language) -> str:
@@ -429,7 +432,7 @@ def _reason(reason: str, t: Language) -> str:
     if match is None or t.code == "en":
         return t(reason)
     words = t(match["words"])
-    return f"{words}{match['arm'] or ''} ({match['gate']}){match['rest']}"
+    return f"{words}{match['arm'] or ''} ({match['gate']}){match['rest'] or ''}"
 
 
 def _verdict_view(verdict: Verdict | None, t: Language) -> VerdictView | None:
