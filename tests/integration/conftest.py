@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from cqox_stack.stack import Stack
+from tests.integration.sdk_session import client_fixture, run_fixture  # noqa: F401 (SDK and CLI tests)
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
