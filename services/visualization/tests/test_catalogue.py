@@ -109,7 +109,7 @@ def test_the_love_plot_and_balance_table_agree_with_the_gate() -> None:
     gate = next(g for g in event.gates if g.name == "balance_smd")
     table = views["balance_table"].table
     assert table is not None and table.rows[0][0] == gate.details["worst_before"]
-    after = next(t for t in views["love"].figure["data"] if t["name"] == "after adjustment")  # type: ignore[index]
+    after = next(t for t in views["love_plot"].figure["data"] if t["name"] == "after adjustment")  # type: ignore[index]
     assert max(abs(x) for x in after["x"]) == pytest.approx(gate.details["max_smd_after"])
 
 

@@ -197,7 +197,7 @@ def test_a_failing_pdf_costs_only_the_pdf(
     with capture_logs() as logs:
         event = _run_handler(database_url, tmp_path)
     assert "report_pdf" not in {a.name for a in event.artifacts}
-    assert {"report", "report_json", "figure_forest"} <= {a.name for a in event.artifacts}
+    assert {"report", "report_json", "forest_plot"} <= {a.name for a in event.artifacts}
     assert Path(event.report_uri.removeprefix("file://")).read_text().startswith("<!DOCTYPE html>")
     assert not (tmp_path / "default" / "analyses" / "an_ja" / "report.pdf").exists()
     engine = sa.create_engine(database_url)

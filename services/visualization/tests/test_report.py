@@ -400,7 +400,7 @@ def test_the_handler_adds_the_rd_plot_to_the_figures_and_the_report() -> None:
         design="regression discontinuity", estimates=[rd_estimate()], gates=[],
     )  # fmt: skip
     rendered = _render(event)
-    assert {"forest", "rd_plot"} <= set(rendered.images)
+    assert {"forest_plot", "rd_plot"} <= set(rendered.images)
     assert rendered.images["rd_plot"].startswith(b"\x89PNG")
     assert 'id="plot-rd_plot"' in rendered.html  # drawn by Plotly in the page
     assert "Regression discontinuity: jump at the cutoff (rd_robust)" in rendered.html

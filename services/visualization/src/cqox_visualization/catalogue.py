@@ -190,7 +190,7 @@ def forest(ev: Evidence, t: Language) -> list[View]:
     }
     return [
         View(
-            key="forest",
+            key="forest_plot",
             kind="forest",
             method="",
             section="estimates",
@@ -321,7 +321,7 @@ def love(ev: Evidence, t: Language) -> list[View]:
     ]
     return [
         View(
-            key="love",
+            key="love_plot",
             kind="love",
             method="",
             section="balance",

@@ -127,7 +127,7 @@ def _render(event: AnalysisAssessed, store: Any = None, requested_language: str 
             width_px=None if view.table is not None else view.size[0],
             height_px=None if view.table is not None else view.size[1],
             png_bytes=len(images[view.key]) if view.key in images else None,
-            artifact=f"figure_{view.key}" if view.key in images else None,
+            artifact=view.key if view.key in images else None,
         )
         for view in views
     ]
@@ -193,7 +193,7 @@ async def draw_report(event: AnalysisAssessed, ctx: HandlerContext) -> None:
     artifacts = []
     for key, png in rendered.images.items():
         uri = await asyncio.to_thread(ctx.store.put_bytes, f"{prefix}/figures/{key}.png", png, "image/png")
-        artifacts.append(Artifact(name=f"figure_{key}", uri=uri, media_type="image/png"))
+        artifacts.append(Artifact(name=key, uri=uri, media_type="image/png"))
     report_uri = await asyncio.to_thread(
         ctx.store.put_bytes,
         f"{prefix}/report.html",
