@@ -194,7 +194,9 @@ def report_lines(analysis: Analysis, api_url: str) -> list[str]:
     lines = [f"Report: {report.path or (api_url + report.url if report.url else report.uri)}"]
     if "report_pdf" in names:
         pdf = report.path.removesuffix(".html") + ".pdf" if report.path else None
-        lines.append(f"        {pdf} (PDF)" if pdf else "        PDF: cqox report --format pdf")
+        lines.append(
+            f"        {pdf} (PDF)" if pdf else f"        PDF: cqox report {analysis.analysis_id} --format pdf"
+        )
     if report.headline:
         lines.append(f"        {report.headline}")
     return lines
