@@ -258,13 +258,38 @@ def test_a_real_429_is_retried_after_retry_after(run: Run, stack: Stack) -> None
 
 
 async def test_async_client_and_result_events_from_the_bus(run: Run, stack: Stack) -> None:
-    analysis_id = run.upload.analysis_id
-    async with AsyncClient(stack.api_url, nats_url=stack.nats.url) as sdk:
+    analysis_id, dataset_id = run.upload.analysis_id, run.upload.dataset_id
+    notification = stack.services["notification"].url
+    async with AsyncClient(stack.api_url, notification_url=notification, nats_url=stack.nats.url) as sdk:
         assert (await sdk.get(analysis_id)).status == "completed"
         streamed = [e async for e in sdk.events(analysis_id)]
         assert_same_stream([e.seq for e in run.before + run.after], streamed)
-        assert (await sdk.wait(analysis_id, timeout=30)).status == "completed"
+        seen: list[int] = []
+
+        async def note(event: AnalysisEvent) -> None:
+            seen.append(event.seq)
+
+        assert (await sdk.wait(analysis_id, on_event=note, timeout=30)).status == "completed"
+        assert seen == [e.seq for e in streamed][: len(seen)] and seen
         assert (await sdk.estimates(analysis_id)).loc[0, "method"] == "ols"
+        assert {g.name for g in await sdk.gates(analysis_id)} == {g.name for g in run.done.gates}
+        names = {a.name for a in await sdk.artifacts(analysis_id)}
+        assert "report" in names and (await sdk.artifact(analysis_id, "report")).lstrip().startswith(b"<")
+        report = await sdk.download_report(analysis_id, "json")
+        assert isinstance(report, bytes) and analysis_id.encode() in report
+        assert (await sdk.dataset(dataset_id)).name == "sdk-coupon-study"
+        assert [v.version for v in (await sdk.versions(dataset_id)).versions] == [1]
+        assert [c["name"] for c in (await sdk.schema(dataset_id)).columns] == ["k", "a", "b", "c", "d"]
+        assert dataset_id in {d.dataset_id for d in await sdk.datasets()}
+        frame = pd.read_csv(run.path).head(500)
+        up = await sdk.upload(frame, name="sdk-async-frame", methods=["ols"])
+        assert (up.version, up.rows) == (1, 500)
+        with pytest.raises(NotFoundError):
+            await sdk.confirm_mapping("no-such-dataset", treatment="b")
+        created = await sdk.create_webhook("http://127.0.0.1:9/async", event_types=["analysis.failed"])
+        assert created.secret and created.id in {w.id for w in await sdk.webhooks()}
+        assert await sdk.deliveries(created.id) == []
+        await sdk.delete_webhook(created.id)
         events = sdk.subscribe(
             ["analysis.assessed", "report.generated"], analysis_id=analysis_id, deliver="all"
         )
