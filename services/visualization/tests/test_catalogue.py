@@ -353,3 +353,34 @@ def test_a_spatial_estimate_draws_spillover_by_radius_and_the_map() -> None:
     assert unit_map is not None
     treated = next(t for t in unit_map["data"] if t["name"] == "treated")
     assert treated["x"] == [139.1, 139.3]
+
+
+def _cate_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A CATE table shaped like the estimator's (row in the upload, cate), falling with age."""
+    return pd.DataFrame({"row": range(len(frame)), "cate": 2.0 - 0.02 * (frame["age"] - 40)})
+
+
+def test_the_partial_dependence_of_a_numeric_driver_is_the_binned_mean_of_every_unit() -> None:
+    frame = columns("customers")
+    views = build_views(
+        Evidence(assessed("customers"), frame, {"policy_tree": _cate_table(frame)}), language("en")
+    )
+    (view,) = [v for v in views if v.kind == "cate_partial_dependence"]
+    assert view.key == "cate_partial_dependence_policy_tree" and "age" in view.title  # its first driver
+    assert view.figure is not None
+    dots, line = view.figure["data"]
+    assert len(dots["x"]) == len(frame)  # 4,000 units: all drawn (the cap is 4,000)
+    assert line["y"] == sorted(line["y"], reverse=True)  # the effect falls with age in every tenth
+    assert line["y"][0] == pytest.approx(2.0 - 0.02 * (frame["age"].nsmallest(400).mean() - 40), rel=0.02)
+
+
+def test_the_partial_dependence_of_a_categorical_driver_is_a_mean_per_level() -> None:
+    frame = columns("customers")
+    table = _cate_table(frame)
+    views = build_views(Evidence(assessed("customers"), frame, {"linear_dml": table}), language("en"))
+    (view,) = [v for v in views if v.kind == "cate_partial_dependence"]
+    assert "region" in view.title  # linear_dml names region=south first
+    assert view.figure is not None
+    (bars,) = view.figure["data"]
+    expected = table["cate"].groupby(frame["region"]).mean().sort_values()
+    assert bars["x"] == expected.index.tolist() and bars["y"] == pytest.approx(expected.tolist())

@@ -732,6 +732,110 @@ def cate_histogram(ev: Evidence, t: Language) -> list[View]:
     ]
 
 
+def top_drivers(diagnostics: Mapping[str, float | str | None]) -> list[tuple[str, str | None]]:
+    """(column, level) of the covariates a CATE method names as moving its effect most, in order
+    ('region=south (-0.07)' names the column region and its level south)."""
+    text = diagnostics.get("cate_top_drivers")
+    if not isinstance(text, str):
+        return []
+    drivers = []
+    for item in re.findall(r"([^,()]+?) \([-+]?[\d.e-]+\)", text):
+        name = item.strip()
+        column, _, level = name.partition("=")
+        drivers.append((column, level or None))
+    return drivers
+
+
+def cate_partial_dependence(ev: Evidence, t: Language) -> list[View]:
+    """Every unit's predicted effect against the covariate that moves it most, with binned means."""
+    if not ev.cate or ev.data is None:
+        return []
+    method, table = next(iter(ev.cate.items()))
+    estimate = next((e for e in ev.event.estimates if e.method == method), None)
+    drivers = top_drivers(estimate.diagnostics) if estimate is not None else []
+    driver = next(((c, level) for c, level in drivers if c in ev.data.columns), None)
+    if driver is None or "row" not in table:
+        return []
+    column, level = driver
+    rows = pd.to_numeric(table["row"], errors="coerce")
+    usable = rows.between(0, len(ev.data) - 1)
+    effects = pd.to_numeric(table["cate"], errors="coerce")[usable].to_numpy()
+    values = ev.data[column].iloc[rows[usable].astype(int).to_numpy()].reset_index(drop=True)
+    if level is None and pd.api.types.is_numeric_dtype(values):
+        x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        keep = np.isfinite(x) & np.isfinite(effects)
+        x, y = x[keep], effects[keep]
+        if x.size < 10:
+            return []
+        bins = pd.qcut(x, 10, duplicates="drop")
+        means = pd.Series(y).groupby(bins, observed=True).mean()
+        centres = pd.Series(x).groupby(bins, observed=True).mean()
+        drawn = np.random.default_rng(0).choice(x.size, size=min(x.size, MAX_POINTS), replace=False)
+        traces = [
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": t(
+                    "units ({shown} of {n} drawn)", shown=t.number(drawn.size, 0), n=t.number(x.size, 0)
+                ),
+                "x": x[drawn].tolist(),
+                "y": y[drawn].tolist(),
+                "marker": {"color": GREY, "size": 4, "opacity": 0.35},
+            },
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": t("mean effect in each tenth of {column}", column=column),
+                "x": centres.tolist(),
+                "y": means.tolist(),
+                "line": {"color": ORANGE, "width": 3},
+            },
+        ]
+        x_title = column
+    else:
+        labels = values.astype(str).to_numpy()
+        frame = pd.DataFrame({"level": labels, "effect": effects}).dropna()
+        summary = frame.groupby("level")["effect"].agg(["mean", "count"]).sort_values("mean")
+        traces = [
+            {
+                "type": "bar",
+                "x": summary.index.tolist(),
+                "y": summary["mean"].tolist(),
+                "marker": {"color": BLUE},
+                "name": t("mean predicted effect"),
+                "text": [t.number(n, 0) for n in summary["count"]],
+                "hovertemplate": "%{x}: %{y:.3f} (n %{text})<extra></extra>",
+            }
+        ]
+        x_title = column
+    return [
+        View(
+            key=f"cate_partial_dependence_{method}",
+            kind="cate_partial_dependence",
+            method=method,
+            section="heterogeneity",
+            title=t(
+                "Predicted effect against its top driver, {column} ({method})", column=column, method=method
+            ),
+            caption=t(
+                "Each grey dot is one unit's predicted effect from {method} against {column}, the covariate "
+                "that moves it most; the orange line (or the bars, for a categorical covariate) is the mean "
+                "effect in each group, computed on every unit. A flat line: the effect does not depend on "
+                "{column}; a slope: targeting by {column} would pay off, if the model is right.",
+                method=method,
+                column=column,
+            ),
+            figure={
+                "data": traces,
+                "layout": _layout(
+                    x_title, t("Predicted effect for a unit"), height=440, shapes=[_hline(0.0)]
+                ),
+            },
+            height=440,
+        )
+    ]
+
+
 _TREE_LINE = re.compile(r"^((?:\|   )*)\|--- (.*)$")
 
 
@@ -2020,6 +2124,7 @@ CATALOGUE: tuple[Callable[[Evidence, Language], list[View]], ...] = (
     cate_distribution,
     cate_drivers,
     cate_histogram,
+    cate_partial_dependence,
     policy_tree,
     sensitivity_contour,
     e_value,

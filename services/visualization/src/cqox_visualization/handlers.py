@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from cqox_contracts.v1 import AnalysisAssessed, Artifact, DatasetQualified, FigureEntry, ReportGenerated
 from cqox_shared.bus import HandlerContext
 from cqox_shared.logging import get_logger
-from cqox_visualization.catalogue import Evidence, View, build_views
+from cqox_visualization.catalogue import Evidence, View, build_views, top_drivers
 from cqox_visualization.db.models import ReportLanguage, ReportRecord
 from cqox_visualization.domain import flagged_methods, headline
 from cqox_visualization.export import report_json
@@ -59,35 +59,38 @@ def report_language(event: AnalysisAssessed, requested: str | None = None) -> La
     return language(dominant_language(names))
 
 
-def _columns_drawn(event: AnalysisAssessed) -> list[str]:
+def _columns_drawn(event: AnalysisAssessed, cate_method: str | None = None) -> list[str]:
     roles = event.roles
     wanted = [roles.treatment, roles.outcome, roles.unit, roles.time, roles.running_variable,
               roles.latitude, roles.longitude]  # fmt: skip
     if roles.running_variable:
         wanted += roles.covariates
+    if cate_method is not None:  # the covariates that move that method's predicted effect most
+        estimate = next(e for e in event.estimates if e.method == cate_method)
+        wanted += [column for column, _ in top_drivers(estimate.diagnostics)]
     present = {column.name for column in event.dataset.columns}
     return [c for c in dict.fromkeys(wanted) if c and c in present]
 
 
 def load_evidence(event: AnalysisAssessed, store: Any) -> Evidence:
     """The assessed analysis with the dataset's drawn columns and one CATE table, when readable."""
+    lead = event.headline.method if event.headline else None
+    tables = [(e.method, a) for e in event.estimates for a in e.artifacts if a.name == f"cate_{e.method}"]
+    tables.sort(key=lambda item: item[0] != lead)  # the headline's own table when it has one
+    cate: dict[str, pd.DataFrame] = {}
+    if store is not None and tables:
+        method, artifact = tables[0]
+        try:
+            cate[method] = pd.read_parquet(io.BytesIO(store.get_bytes(artifact.uri)), columns=["row", "cate"])
+        except Exception as exc:
+            log.warning("CATE table not readable", analysis_id=event.analysis_id, error=repr(exc))
     data = None
-    columns = _columns_drawn(event)
+    columns = _columns_drawn(event, next(iter(cate), None))
     if store is not None and columns:
         try:
             data = pd.read_parquet(io.BytesIO(store.get_bytes(event.dataset.parquet_uri)), columns=columns)
         except Exception as exc:  # the views of raw data are skipped, the rest still drawn
             log.warning("dataset not readable for the report", analysis_id=event.analysis_id, error=repr(exc))
-    cate: dict[str, pd.DataFrame] = {}
-    lead = event.headline.method if event.headline else None
-    tables = [(e.method, a) for e in event.estimates for a in e.artifacts if a.name == f"cate_{e.method}"]
-    tables.sort(key=lambda item: item[0] != lead)
-    if store is not None and tables:
-        method, artifact = tables[0]
-        try:
-            cate[method] = pd.read_parquet(io.BytesIO(store.get_bytes(artifact.uri)), columns=["cate"])
-        except Exception as exc:
-            log.warning("CATE table not readable", analysis_id=event.analysis_id, error=repr(exc))
     return Evidence(event=event, data=data, cate=cate)
 
 
