@@ -108,7 +108,8 @@ elif kind == "Parquet write alone":
     table = pacsv.read_csv(path)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
-    pq.write_table(table, out, compression="zstd", compression_level=1, row_group_size=1 << 17)
+    from cqox_ingest.conversion import parquet_options
+    pq.write_table(table, out, row_group_size=1 << 17, **parquet_options(table.schema))
     rows = table.num_rows
 elif kind == "calamine":
     rows = len(CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()) - 1
