@@ -64,11 +64,11 @@ def opaque(path: Path, n: int = 1500) -> Path:
 
 @pytest.fixture(scope="module")
 def shell_upload(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """`cqox upload opaque.csv --methods ols --wait`, typed in a shell: the mapper cannot name the
-    columns, so it stops for a confirmation (exit 3)."""
+    """`cqox upload opaque.csv --methods ols --wait --open`, typed in a shell: the mapper cannot
+    name the columns, so it stops for a confirmation (exit 3), with no report to open yet."""
     folder = tmp_path_factory.mktemp("cli")
     done = subprocess.run(
-        [str(CQOX), "upload", str(opaque(folder / "opaque.csv")), "--methods", "ols", "--wait"],
+        [str(CQOX), "upload", str(opaque(folder / "opaque.csv")), "--methods", "ols", "--wait", "--open"],
         env={**os.environ, **env},
         cwd=folder,
         capture_output=True,
@@ -90,6 +90,7 @@ def test_upload_in_a_shell_shows_progress_events_and_waits_for_a_confirmation(
     assert events == ["dataset.ingested", "dataset.mapped"]
     assert "awaiting_confirmation" in done.stdout and "Inferred roles" in done.stdout
     assert f"cqox mapping confirm {shell_upload['dataset_id']}" in done.stdout
+    assert "has no report to open (awaiting_confirmation)" in done.stderr
 
 
 def test_status_estimates_gates_artifacts_report_and_watch(
