@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 
 from cqox_ingest import conversion
 from cqox_ingest.conversion import convert
-from cqox_ingest.readers import IngestError, Limits, jsonl, read_table
+from cqox_ingest.readers import IngestError, Limits, columnar, jsonl, read_table
 from cqox_ingest.readers import delimited as delimited_reader
 from cqox_ingest.readers import excel as excel_reader
 
@@ -169,3 +170,51 @@ def test_ndjson_of_mixed_types_goes_to_python_records_only_when_small(tmp_path: 
     assert info.value.status_code == 413
     result = convert(path, tmp_path / "d.parquet", "d.ndjson", limits=Limits(max_whole_read_bytes=9 * size))
     assert result.n_rows == 3001
+
+
+# ---- Parquet and Arrow IPC, a row group or batch at a time ------------------------------------
+
+
+def _typed_table(n: int) -> pa.Table:
+    return pa.table(
+        {
+            "small": pa.array([i % 100 for i in range(n)], pa.int8()),
+            "code": pa.array([f"c{i % 7}" for i in range(n)]).dictionary_encode(),
+            "note": pa.array([f"note {i}" for i in range(n)], pa.large_string()),
+            "y": pa.array([i * 0.5 for i in range(n)]),
+        }
+    )
+
+
+@pytest.mark.parametrize("kind", ["parquet", "arrow"])
+def test_parquet_and_arrow_are_streamed_and_typed_as_when_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    monkeypatch.setattr(columnar, "STREAM_ROWS", 300)
+    path = tmp_path / f"d.{kind}"
+    if kind == "parquet":
+        pq.write_table(_typed_table(3000), path, row_group_size=700)
+        whole = columnar.read_parquet(path)
+    else:
+        feather.write_feather(_typed_table(3000), path, chunksize=700)
+        whole = columnar.read_arrow(path)
+    result = convert(path, tmp_path / "out.parquet", path.name, limits=SMALL)  # over the limit: streamed
+    written = pq.read_table(tmp_path / "out.parquet")
+    assert written.equals(whole.data)
+    assert [c.dtype for c in result.columns] == ["int64", "string", "string", "double"]
+    assert "column 'small': widened from int8 to int64" in result.notes
+    assert pq.ParquetFile(tmp_path / "out.parquet").metadata.num_row_groups > 1
+
+
+def test_a_late_uint64_beyond_int64_reads_whole_or_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(columnar, "STREAM_ROWS", 300)
+    values = pa.array([*range(2999), 2**63 + 5], pa.uint64())
+    path = tmp_path / "u.parquet"
+    pq.write_table(pa.table({"id": values}), path, row_group_size=700)
+    result = convert(path, tmp_path / "out.parquet", "u.parquet")  # within the limit: read whole
+    assert [c.dtype for c in result.columns] == ["uint64"]
+    with pytest.raises(IngestError, match="beyond the signed 64-bit range") as info:
+        convert(path, tmp_path / "out.parquet", "u.parquet", limits=Limits(max_whole_read_bytes=100))
+    assert info.value.status_code == 413

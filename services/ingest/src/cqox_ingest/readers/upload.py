@@ -13,7 +13,7 @@ import pyarrow as pa
 from cqox_ingest.readers.archive import Budget, check_declared, inflate
 from cqox_ingest.readers.base import IngestError, Limits, Table, TableStream, too_large_to_read_whole
 from cqox_ingest.readers.checks import checked, checked_stream
-from cqox_ingest.readers.columnar import read_arrow, read_parquet
+from cqox_ingest.readers.columnar import read_arrow, read_parquet, stream_columnar
 from cqox_ingest.readers.delimited import (
     explain_parse_error,
     is_parse_error,
@@ -126,6 +126,20 @@ def open_stream(
                 return checked_stream(_labelled(stream, source), limits)
         if source.path.stat().st_size > limits.max_whole_read_bytes:
             return checked_stream(_labelled(_large_text(source, because, encoding, limits), source), limits)
+    if source.kind in ("parquet", "arrow") and not whole:
+        try:
+            typed = stream_columnar(source.path, source.kind)
+        except PlanBroken as exc:
+            because = str(exc)
+        else:
+            return checked_stream(_labelled(typed, source), limits)
+    if source.kind in ("parquet", "arrow") and source.path.stat().st_size > limits.max_whole_read_bytes:
+        raise too_large_to_read_whole(
+            source.path.stat().st_size,
+            limits,
+            f"its column types cannot be settled from its first rows ({because})",
+            "store each column as one type (text, number or date), integers as int64",
+        )
     if source.kind == "json" and not whole:
         try:
             streamed = stream_ndjson(source.path, encoding=detect_encoding(source.path, encoding))

@@ -201,6 +201,10 @@ class BatchNormalizer:
     decimal_comma: bool = False
     plans: dict[str, ColumnPlan] = field(default_factory=dict)
     schema: pa.Schema | None = None
+    # Typed formats (Parquet, Arrow) bring narrow integers, dictionaries and large strings: widen
+    # them as `normalize_column` does (CSV and NDJSON give none of these).
+    widen: bool = False
+    widened: dict[str, str] = field(default_factory=dict)
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         columns = []
@@ -223,13 +227,37 @@ class BatchNormalizer:
                 notes.append(f"column {f.name!r}: {note}")
         return notes
 
+    def _unsigned(self, name: str, column: pa.Array, first: bool) -> pa.Array:
+        """uint64 as `_int64` types the whole column: int64 unless a value exceeds its range."""
+        top = pc.max(column).as_py()
+        over = top is not None and top > 2**63 - 1
+        if first:
+            self.widened[name] = (
+                "kept as unsigned 64-bit: values exceed the signed range"
+                if over
+                else "widened from uint64 to int64"
+            )
+        kept = self.widened.get(name, "").startswith("kept")
+        if over and not kept:
+            raise PlanBroken(f"column {name!r}: an unsigned integer beyond the signed 64-bit range")
+        return column if kept else column.cast(pa.int64())
+
     def _column(self, name: str, column: pa.Array, first: bool) -> pa.Array:
         kind = column.type
+        if self.widen and pa.types.is_dictionary(kind):
+            column = column.cast(kind.value_type)
+            kind = column.type
+        if self.widen and pa.types.is_large_string(kind):
+            column = column.cast(pa.string())
+            kind = column.type
         if pa.types.is_integer(kind):
+            if kind != pa.int64() and self.widen and kind != pa.uint64():
+                self.widened[name] = f"widened from {kind} to int64"
+                return column.cast(pa.int64())
+            if kind == pa.uint64() and self.widen:
+                return self._unsigned(name, column, first)
             if kind != pa.int64():
-                raise PlanBroken(
-                    f"column {name!r} holds narrow integers"
-                )  # CSV gives int64 only; anything else goes whole
+                raise PlanBroken(f"column {name!r} holds {kind} integers")
             return column
         if not pa.types.is_string(kind):
             return column
