@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from cqox_contracts.v1 import ColumnSchema, DatasetIngested
-from cqox_ingest.profiling import profile
+from cqox_ingest.profiling import EXACT_DISTINCT, Sketch, _hashes, profile
 from cqox_ingest.schema_registry import describe, diff
 
 OLD = [{"name": "id", "dtype": "int64", "nullable": True}, {"name": "y", "dtype": "double", "nullable": True}]
@@ -75,3 +75,23 @@ def test_profile_per_column() -> None:
         }
     )
     assert event.profile == result
+
+
+def test_text_hashes_are_equal_for_equal_strings_wherever_they_sit() -> None:
+    texts = ["", "a", "a\x00", "12345678", "123456781", "x" * 100, "x" * 101, "長い名前の列"]
+    values = pa.array(texts * 2)
+    hashes = _hashes(values)
+    assert len(set(hashes[: len(texts)].tolist())) == len(texts)  # all differ
+    assert hashes[: len(texts)].tolist() == hashes[len(texts) :].tolist()
+    assert _hashes(values.slice(3, 5)).tolist() == hashes[3:8].tolist()  # offsets into the buffer
+
+
+def test_the_distinct_count_of_many_strings_is_estimated_within_five_percent() -> None:
+    sketch = Sketch()
+    for start in range(0, 300_000, 100_000):
+        sketch.add(pa.array([f"customer {i} note" for i in range(start, start + 100_000)]))
+        sketch.add(pa.array([f"customer {i} note" for i in range(start, start + 1000)]))  # repeats
+    assert abs(sketch.estimate() - 300_000) < 0.05 * 300_000
+    many = pa.table({"note": [f"n{i}" for i in range(EXACT_DISTINCT + 10_000)]})
+    estimated = profile(many).columns[0].distinct_count
+    assert abs(estimated - (EXACT_DISTINCT + 10_000)) < 0.05 * EXACT_DISTINCT
