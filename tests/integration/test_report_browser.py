@@ -37,6 +37,12 @@ pytestmark = [
 SAMPLES = {"customers.csv": "en", "grant_rd.csv": "en", "store_panel_sjis.csv": "ja"}
 ARTEFACTS = Path(os.environ.get("CQOX_TEST_ARTIFACTS", REPO / ".cqox" / "test-artifacts")) / "report"
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+# The strictest policy the report must live under: inline scripts and styles, data: images and
+# fonts, nothing else (no eval, no connections). The served report's own CSP is used when it has one.
+STRICT_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
+    "font-src data:; connect-src 'none'"
+)
 
 
 def _binary(*names: str) -> str:
@@ -197,9 +203,25 @@ def reports(api: httpx.Client) -> dict[str, dict[str, Any]]:
         assert document.status_code == 200, document.text[:300]
         stem = Path(name).stem
         (ARTEFACTS / f"{stem}.html").write_bytes(html.content)
+        # The same page under the report route's CSP (or the strict one) as a meta element, since
+        # a file:// page has no response headers: a violation is a console error below.
+        served = html.headers.get("content-security-policy") or STRICT_CSP
+        # Directives a <meta> policy cannot carry (Chromium logs an error for each) are left out.
+        policy = "; ".join(
+            d.strip()
+            for d in served.split(";")
+            if d.strip() and d.split()[0] not in ("frame-ancestors", "report-uri", "report-to", "sandbox")
+        )
+        guarded = html.text.replace(
+            '<meta charset="utf-8">',
+            f'<meta charset="utf-8">\n<meta http-equiv="Content-Security-Policy" content="{policy}">',
+            1,
+        )
+        (ARTEFACTS / f"{stem}.csp.html").write_text(guarded, encoding="utf-8")
         (ARTEFACTS / f"{stem}.pdf").write_bytes(pdf.content)
         out[name] = {
             "html": ARTEFACTS / f"{stem}.html",
+            "csp_html": ARTEFACTS / f"{stem}.csp.html",
             "pdf": ARTEFACTS / f"{stem}.pdf",
             "json": document.json(),
         }
@@ -214,7 +236,7 @@ def test_the_html_report_renders_every_figure_offline_without_errors(
     figures = report["json"]["figures"]
     plots = [f for f in figures if "plotly" in f["formats"]]
     assert len(plots) >= 5, f"{sample}: only {len(plots)} figures"
-    page = browser.open(report["html"], expected_plots=len(plots))
+    page = browser.open(report["csp_html"], expected_plots=len(plots))
     (ARTEFACTS / f"{Path(sample).stem}.png").write_bytes(page.screenshot)
     assert page.console_errors == []
     assert page.requests == [], "the report must load nothing"
