@@ -6,7 +6,9 @@ import json
 import time
 from pathlib import Path
 
+import httpx
 import pytest
+from cqox import Client
 from cqox.config import resolve
 from cqox.errors import ConfigError
 from cqox.webhooks import SignatureError, signature, verify_signature
@@ -60,3 +62,10 @@ def test_signature_matches_what_the_notification_service_sends() -> None:
         verify_signature("s3cret", body, headers, now=now + 3600)
     with pytest.raises(SignatureError, match="missing"):
         verify_signature("s3cret", body, {})
+
+
+def test_a_client_handed_in_gets_the_credentials() -> None:
+
+    with Client("http://127.0.0.1:1", api_key="k-1", token="t-1", http=httpx.Client()) as sdk:
+        assert sdk._http.headers["X-API-Key"] == "k-1"
+        assert sdk._http.headers["Authorization"] == "Bearer t-1"

@@ -52,7 +52,8 @@ class AsyncClient(ClientBase):
         self, url: str | None = None, *, http: httpx.AsyncClient | None = None, **options: Any
     ) -> None:
         super().__init__(url, **options)
-        self._http = http or httpx.AsyncClient(headers=self.settings.headers(), timeout=self.settings.timeout)
+        self._http = http or httpx.AsyncClient(timeout=self.settings.timeout)
+        self._http.headers.update(self.settings.headers())  # a client handed in gets the credentials too
 
     async def __aenter__(self) -> AsyncClient:
         return self

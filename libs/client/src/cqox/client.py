@@ -52,7 +52,8 @@ class Client(ClientBase):
 
     def __init__(self, url: str | None = None, *, http: httpx.Client | None = None, **options: Any) -> None:
         super().__init__(url, **options)
-        self._http = http or httpx.Client(headers=self.settings.headers(), timeout=self.settings.timeout)
+        self._http = http or httpx.Client(timeout=self.settings.timeout)
+        self._http.headers.update(self.settings.headers())  # a client handed in gets the credentials too
 
     def __enter__(self) -> Client:
         return self
