@@ -60,8 +60,13 @@ def test_a_sharp_discontinuity_is_found_estimated_and_gated(api: httpx.Client, t
     assert rd["estimand"] == "LATE" and abs(rd["estimate"] - TRUTH) < 3 * rd["std_error"], rd
     assert rd["diagnostics"]["rd_design"] == "sharp"
     gates = {g["name"]: g for g in analysis["gates"] if g["category"] == "causal"}
-    assert gates.keys() == {"rd_manipulation", "rd_covariate_continuity"}
+    refuters = {name for name in gates if name.endswith("[rd_robust]")}
+    assert gates.keys() - refuters == {"rd_manipulation", "rd_covariate_continuity"}
     assert gates["rd_manipulation"]["passed"], gates["rd_manipulation"]["message"]
+    # The RD's refuters: a placebo cutoff on one side (no jump there), a random covariate, subsets.
+    assert {"placebo_treatment[rd_robust]", "data_subset[rd_robust]"} <= refuters
+    placebo = gates["placebo_treatment[rd_robust]"]
+    assert placebo["passed"] and "placebo cutoff" in placebo["message"], placebo["message"]
 
 
 def test_an_instrument_is_found_and_beats_the_confounded_comparison(
@@ -76,7 +81,10 @@ def test_an_instrument_is_found_and_beats_the_confounded_comparison(
     assert iv["estimand"] == "LATE" and abs(iv["estimate"] - TRUTH) < 3 * iv["std_error"], iv
     assert iv["diagnostics"]["ols_estimate"] > iv["ci_upper"]  # OLS is biased by the hidden trait
     gates = {g["name"]: g for g in analysis["gates"] if g["category"] == "causal"}
-    assert gates.keys() == {"weak_instrument"} and gates["weak_instrument"]["passed"]
+    refuters = {name for name in gates if name.endswith("[iv_2sls]")}
+    assert gates.keys() - refuters == {"weak_instrument"} and gates["weak_instrument"]["passed"]
+    # No placebo treatment for IV (a permuted treatment has no first stage): the other refuters run.
+    assert refuters == {"random_common_cause[iv_2sls]", "data_subset[iv_2sls]"}
 
 
 def test_card_returns_to_schooling_with_a_continuous_treatment(api: httpx.Client, tmp_path: Path) -> None:

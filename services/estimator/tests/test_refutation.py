@@ -9,7 +9,14 @@ import pytest
 from cqox_contracts.v1 import Refutation, RoleMapping
 from cqox_estimator.estimators import REGISTRY
 from cqox_estimator.refutation import applicable_refuters, refutable, refute
-from cqox_estimator.simulation import confounded, hidden_confounder, staggered_panel
+from cqox_estimator.simulation import (
+    confounded,
+    discontinuity,
+    hidden_confounder,
+    instrumented,
+    repeated_cross_sections,
+    staggered_panel,
+)
 
 ROLES = RoleMapping(treatment="treated", outcome="y", covariates=["x1", "x2", "segment"])
 PRE_ROLES = ROLES.model_copy(update={"pre_outcome": "y_pre"})
@@ -23,8 +30,10 @@ def _by_name(refutations: list[Refutation]) -> dict[str, Refutation]:
 def test_refutable_follows_what_the_registry_declares() -> None:
     chosen = {name for name in REGISTRY if refutable(name)}
     assert {"ols", "ipw", "aipw", "psm", "twfe", "cs_did"} <= chosen
-    # heavy, instrument/cutoff designs, one treated unit, bounds and policy gains are not refuted
-    assert not chosen & {"causal_forest", "iv_2sls", "rd_robust", "synthetic_control", "lee_bounds"}
+    # design-based methods too, each with the refuters its design admits
+    assert {"iv_2sls", "rd_robust", "did_regression", "drdid_rc"} <= chosen
+    # heavy methods, one treated unit, bounds and policy gains are not refuted
+    assert not chosen & {"causal_forest", "synthetic_control", "lee_bounds"}
     assert "policy_tree" not in chosen
     assert all(REGISTRY[name].cost == "light" for name in chosen)
 
@@ -115,3 +124,51 @@ def test_placebo_adoption_catches_diverging_trends() -> None:
     panel = panel.assign(y=panel["y"] + np.where(ever, 0.4 * panel["period"], 0.0))  # treated drift
     (adoption,) = refute("twfe", panel, PANEL_ROLES, seed=4, refuters=["placebo_adoption"])
     assert adoption.p_value is not None and adoption.p_value < 0.001
+
+
+RD_ROLES = RoleMapping(
+    treatment="treated", outcome="y", running_variable="score", cutoff=0.0, covariates=["x1", "x2"]
+)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_sharp_rd_gets_a_placebo_cutoff_where_nothing_jumps(seed: int) -> None:
+    frame = discontinuity(3000, seed=seed, effect=1.5)
+    found = _by_name(refute("rd_robust", frame, RD_ROLES, seed=seed))
+    assert {"placebo_treatment", "random_common_cause", "data_subset"} <= set(found)
+    placebo = found["placebo_treatment"]
+    assert placebo.error is None and "placebo cutoff" in str(placebo.change)
+    assert abs(placebo.estimate - 1.5) < 0.5  # type: ignore[operator]  # the real jump
+    assert placebo.p_value is not None and placebo.p_value > 0.01  # no jump at the placebo cutoff
+    assert found["random_common_cause"].shift_se < 0.5  # type: ignore[operator]
+
+
+def test_a_placebo_cutoff_finds_a_jump_the_outcome_really_has() -> None:
+    """The check can fail: a second, real jump at the placebo cutoff's place is found."""
+    frame = discontinuity(3000, seed=3, effect=1.5)
+    # A second jump of 2 at the median of each side, where the placebo cutoff goes.
+    score = frame["score"]
+    upper, lower = score[score >= 0].median(), score[score < 0].median()
+    frame["y"] += 2.0 * ((score >= upper) | ((score >= lower) & (score < 0)))
+    placebo = _by_name(refute("rd_robust", frame, RD_ROLES, seed=3))["placebo_treatment"]
+    assert placebo.p_value is not None and placebo.p_value < 0.01
+
+
+def test_fuzzy_rd_and_iv_say_why_there_is_no_placebo_treatment() -> None:
+    fuzzy = discontinuity(2000, seed=1, fuzzy=True)
+    found = _by_name(refute("rd_robust", fuzzy, RD_ROLES, seed=1))
+    assert "fuzzy" in str(found["placebo_treatment"].error)
+    iv_roles = RoleMapping(treatment="treated", outcome="y", instrument="z", covariates=["x1", "x2"])
+    assert "first stage" in str(applicable_refuters("iv_2sls", iv_roles)["placebo_treatment"])
+    found = _by_name(refute("iv_2sls", instrumented(2000, seed=1), iv_roles, seed=1))
+    assert set(found) == {"random_common_cause", "data_subset"}
+    assert all(r.error is None for r in found.values())
+    assert found["data_subset"].p_value is not None and found["data_subset"].p_value > 0.01
+
+
+def test_repeated_cross_sections_permute_the_treated_group() -> None:
+    roles = RoleMapping(treatment="treated", outcome="y", post="post", covariates=["x1", "x2"])
+    found = _by_name(refute("drdid_rc", repeated_cross_sections(3000, seed=2), roles, seed=2))
+    placebo = found["placebo_treatment"]
+    assert placebo.error is None and abs(placebo.estimate - 1.5) < 0.3  # type: ignore[operator]
+    assert placebo.p_value is not None and placebo.p_value > 0.01

@@ -4,7 +4,9 @@ Each refuter reruns one registered method through `domain.run` (the same code as
 the same analysis seed for the method's own random steps) on a changed copy of the frame:
 
 - placebo_treatment: the treatment permuted across rows (panels: adoption dates permuted across
-  units), so it is independent of everything; the estimated effect must vanish;
+  units), so it is independent of everything; the estimated effect must vanish. A sharp RD gets a
+  placebo cutoff instead (the median of the running variable on the larger side, that side's rows
+  only), where the outcome has no reason to jump;
 - random_common_cause: an independent standard-normal covariate added; the estimate must not move;
 - data_subset: a few 80 % subsamples of the rows (panels: of the units); each estimate may move
   only as far as sampling explains, sqrt((1 - f) / f) standard errors;
@@ -28,7 +30,6 @@ from scipy import stats
 
 from cqox_contracts.v1 import (
     AVERAGE_ESTIMANDS,
-    Adjustment,
     EstimateResult,
     Refutation,
     Refuter,
@@ -54,9 +55,9 @@ _STREAM = {
 def refutable(method: str) -> bool:
     """Whether refuters run on this method: what its registry entry and class declare.
 
-    Light methods whose estimate is an average effect and that adjust for covariates or are panel
-    DiD methods; not designs whose identification a permuted treatment breaks (IV, RD), bounds,
-    policy gains, nor methods for one treated unit (their inference is a placebo test already).
+    Light methods whose estimate is an average effect (design-based ones too: DiD, IV, RD, each
+    with the refuters its design admits, `applicable_refuters`); not bounds, policy gains, nor
+    methods for one treated unit (their inference is a placebo test already).
     """
     spec = REGISTRY.get(method)
     if spec is None:
@@ -66,7 +67,6 @@ def refutable(method: str) -> bool:
         spec.cost == "light"
         and estimator.estimand in AVERAGE_ESTIMANDS
         and estimator.min_rows_per_arm >= MIN_ROWS_PER_ARM
-        and (estimator.adjustment_kind is not Adjustment.DESIGN or estimator.panel)
     )
 
 
@@ -84,7 +84,7 @@ def applicable_refuters(method: str, roles: RoleMapping) -> dict[str, str | None
         )
     )
     return {
-        Refuter.PLACEBO_TREATMENT: None,
+        Refuter.PLACEBO_TREATMENT: _placebo_treatment_reason(method, estimator.design_roles),
         Refuter.RANDOM_COMMON_CAUSE: (
             rough
             if estimator.uses_covariates
@@ -98,6 +98,16 @@ def applicable_refuters(method: str, roles: RoleMapping) -> dict[str, str | None
         ),
         Refuter.PLACEBO_ADOPTION: None if panel else "placebo adoption dates are for panels",
     }
+
+
+def _placebo_treatment_reason(method: str, design_roles: tuple[str, ...]) -> str | None:
+    if "instrument" in design_roles:
+        return (
+            f"{method} identifies the effect through the instrument: a permuted treatment has no first "
+            "stage, so its placebo estimate is undefined (the instrument's strength is the "
+            "weak_instrument gate's to judge; its exclusion cannot be tested)"
+        )
+    return None
 
 
 def refute(
@@ -218,6 +228,8 @@ def _placebo_treatment(
 ) -> Refutation:
     rng = _rng(seed, Refuter.PLACEBO_TREATMENT)
     treatment = str(roles.treatment)
+    if "running_variable" in REGISTRY[method].estimator.design_roles:
+        return _placebo_cutoff(method, df, roles, baseline, fit)
     if REGISTRY[method].estimator.panel:
         ranks, adopted = _panel_timing(df, roles)
         units = adopted.index.to_numpy()
@@ -235,6 +247,38 @@ def _placebo_treatment(
         change = f"{treatment} permuted across {int(present.sum())} rows"
         result = fit(changed, roles)
     return _zero_effect(method, Refuter.PLACEBO_TREATMENT, result, baseline, change, seed)
+
+
+def _placebo_cutoff(
+    method: str, df: pd.DataFrame, roles: RoleMapping, baseline: EstimateResult, fit: Fit
+) -> Refutation:
+    """A sharp RD's placebo treatment: a cutoff where nothing happens, on one side's rows only."""
+    if roles.cutoff is None or roles.running_variable not in df.columns:
+        raise EstimationError("a placebo cutoff needs the running variable and the cutoff")
+    running = pd.to_numeric(df[str(roles.running_variable)], errors="coerce")
+    above = running >= roles.cutoff
+    treated = _binary(df[str(roles.treatment)], roles.treatment_coding)
+    known = treated.notna() & running.notna()
+    if (
+        not (treated[known] == above[known].astype(float)).all()
+        and not (treated[known] == (~above[known]).astype(float)).all()
+    ):
+        raise EstimationError(
+            "a fuzzy RD has no first stage at a placebo cutoff: this check is for sharp designs"
+        )
+    side = above if int(above.sum()) >= int((~above & running.notna()).sum()) else ~above & running.notna()
+    placebo = float(running[side].median())
+    rows = df[side]
+    placebo_running = running[side]
+    changed = rows.assign(**{str(roles.treatment): (placebo_running >= placebo).astype(float)})
+    placebo_roles = roles.model_copy(update={"cutoff": placebo, "treatment_coding": {}})
+    result = fit(changed, placebo_roles)
+    where = "above" if bool(above[side].all()) else "below"
+    change = (
+        f"a placebo cutoff at {placebo:g}, the median of {roles.running_variable} {where} the real "
+        f"cutoff {roles.cutoff:g}, on the {len(rows)} rows {where} it"
+    )
+    return _zero_effect(method, Refuter.PLACEBO_TREATMENT, result, baseline, change, None)
 
 
 def _random_common_cause(
@@ -376,5 +420,5 @@ def _binary(values: pd.Series, coding: dict[str, int]) -> pd.Series:
         return values.map(lambda v: lookup.get(str(v).strip(), np.nan) if pd.notna(v) else np.nan)
     numeric = pd.to_numeric(values.astype(float) if values.dtype == bool else values, errors="coerce")
     if not numeric.dropna().isin([0.0, 1.0]).all():
-        raise EstimationError("panel refuters need a 0/1 treatment")
+        raise EstimationError("this refuter needs a 0/1 treatment")
     return numeric

@@ -107,11 +107,11 @@ def _message(r: Refutation, failed: bool, limit: float) -> str:
     if r.refuter == Refuter.PLACEBO_TREATMENT:
         if not failed:
             return (
-                f"With the treatment permuted at random ({r.change}), {method} finds {placebo} "
+                f"With a placebo treatment ({r.change}), {method} finds {placebo} "
                 f"(SE {se}, p = {p}): no effect where there is none, as it should."
             )
         return (
-            f"With the treatment permuted at random ({r.change}) {method} still finds an 'effect' of "
+            f"With a placebo treatment ({r.change}) {method} still finds an 'effect' of "
             f"{placebo} (SE {se}, p = {p} < {limit:g}) where the truth is zero. By chance this happens "
             f"in {limit:.0%} of sound analyses (re-run with another seed to see); if it persists, the "
             "method's standard error is too small or it picks up structure unrelated to treatment: "
