@@ -384,3 +384,15 @@ def test_the_partial_dependence_of_a_categorical_driver_is_a_mean_per_level() ->
     (bars,) = view.figure["data"]
     expected = table["cate"].groupby(frame["region"]).mean().sort_values()
     assert bars["x"] == expected.index.tolist() and bars["y"] == pytest.approx(expected.tolist())
+
+
+def test_a_view_that_cannot_be_drawn_is_left_out_not_the_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NHEFS: a view's data it cannot draw cost the whole report five deliveries; now only the view."""
+    import cqox_visualization.catalogue as catalogue
+
+    def broken(ev: Evidence, t: object) -> list[View]:
+        raise ValueError("Invalid shape (0,) for image data")
+
+    monkeypatch.setattr(catalogue, "CATALOGUE", (broken, *CATALOGUE))
+    views = build_views(evidence("grant_rd"), language("en"))
+    assert {v.kind for v in views} == SAMPLES["grant_rd"]

@@ -20,8 +20,11 @@ import pandas as pd
 
 from cqox_contracts.v1.events import AnalysisAssessed
 from cqox_contracts.v1.models import EstimateResult, GateResult, SensitivityPanel
+from cqox_shared.logging import get_logger
 from cqox_visualization.domain import flagged_methods, is_finite
 from cqox_visualization.i18n import Language
+
+log = get_logger("cqox.visualization.catalogue")
 
 BLUE, ORANGE, GREEN, GREY, SKY, PURPLE, YELLOW = (
     "#0072B2",
@@ -649,9 +652,11 @@ def cate_drivers(ev: Evidence, t: Language) -> list[View]:
         },
         height=460,
     )
-    # The heat map: one method (the one with most drivers), drivers by quartile.
-    method, bins = max(per_method.items(), key=lambda item: len(item[1]))
+    # The heat map: the method with most drivers that have quartiles (binary ones have none).
+    method, bins = max(per_method.items(), key=lambda item: sum(len(q) >= 2 for q in item[1].values()))
     rows = sorted(d for d in bins if len(bins[d]) >= 2)
+    if not rows:  # every driver binary (one-hot dummies): no quartiles to map
+        return [view_drivers]
     z = [[bins[d].get(q) for q in range(1, 5)] for d in rows]
     view_map = View(
         key="heterogeneity_map",
@@ -2139,6 +2144,15 @@ SECTIONS = ("estimates", "balance", "design", "heterogeneity", "sensitivity", "c
 
 
 def build_views(evidence: Evidence, language: Language) -> list[View]:
-    """Every view of the catalogue that the analysis has data for, in reading order (by section)."""
-    views = [view for build in CATALOGUE for view in build(evidence, language)]
+    """Every view of the catalogue that the analysis has data for, in reading order (by section).
+
+    A view whose data it cannot draw is left out and logged: one figure never costs the reader the
+    whole report (a failed report is retried, then dead-lettered).
+    """
+    views: list[View] = []
+    for build in CATALOGUE:
+        try:
+            views.extend(build(evidence, language))
+        except Exception as exc:
+            log.warning("report view skipped", view=build.__name__, error=repr(exc))
     return sorted(views, key=lambda view: SECTIONS.index(view.section))

@@ -114,7 +114,13 @@ def _render(event: AnalysisAssessed, store: Any = None, requested_language: str 
     views = build_views(load_evidence(event, store), lang)
     images = {}
     for view in views:
-        png = _static_png(view, event) if view.figure is not None else None
+        try:
+            png = _static_png(view, event) if view.figure is not None else None
+        except Exception as exc:  # one figure's static drawing never costs the reader the report
+            log.warning(
+                "static figure skipped", analysis_id=event.analysis_id, view=view.key, error=repr(exc)
+            )
+            png = None
         if png is not None:
             images[view.key] = png
     figures = [
