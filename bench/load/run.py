@@ -286,12 +286,18 @@ async def wait_status(
 class Memory:
     """PSS of every process of the stack (each with its children), sampled over time."""
 
-    def __init__(self, stack: Stack) -> None:
-        self.roots: dict[str, int] = {name: s.process.pid for name, s in stack.services.items()}
-        assert stack.nats is not None and stack.postgres is not None and stack.postgres.process
-        self.roots["nats-server"] = stack.nats.process.pid
-        self.roots["postgres"] = stack.postgres.process.pid
+    def __init__(self, roots: dict[str, int]) -> None:
+        self.roots = dict(roots)
         self.samples: dict[str, list[float]] = {name: [] for name in self.roots}
+
+    @classmethod
+    def of(cls, stack: Stack) -> Memory:
+        """Every service process, nats-server and PostgreSQL of the stack."""
+        roots = {name: s.process.pid for name, s in stack.services.items()}
+        assert stack.nats is not None and stack.postgres is not None and stack.postgres.process
+        roots["nats-server"] = stack.nats.process.pid
+        roots["postgres"] = stack.postgres.process.pid
+        return cls(roots)
 
     def sample(self) -> None:
         """One reading of every process tree, in MB (PSS: shared pages split among sharers)."""
@@ -326,6 +332,7 @@ class Memory:
 async def soak(client: httpx.AsyncClient, memory: Memory, minutes: float, status_path: str) -> Sample:
     """`minutes` at a modest rate: 10 status reads/s, an analysis and its stream every 30 s."""
     sample = Sample(f"soak {minutes:g} min: 10 status reads/s + an analysis every 30 s")
+    followed: Counter[str] = Counter()
     loop = asyncio.get_running_loop()
     ends = loop.time() + minutes * 60
     began = loop.time()
@@ -336,9 +343,9 @@ async def soak(client: httpx.AsyncClient, memory: Memory, minutes: float, status
             try:
                 analysis_id = await start_analysis(client, "customers.csv", small, {"methods": ["ols"]})
                 replay = await sse_streams(client, f"/v1/analyses/{analysis_id}/events", 1, None, "soak")
-                sample.outcomes.update({f"sse {k}": v for k, v in replay.outcomes.items()})
+                followed["to their end" if replay.latencies else "not to their end"] += 1
             except (httpx.HTTPError, TimeoutError) as exc:
-                sample.outcomes[type(exc).__name__] += 1
+                followed[type(exc).__name__] += 1
             await asyncio.sleep(max(0.0, min(30.0, ends - loop.time())))
 
     async def sampler() -> None:
@@ -355,6 +362,7 @@ async def soak(client: httpx.AsyncClient, memory: Memory, minutes: float, status
 
     await asyncio.wait_for(asyncio.gather(analyses(), sampler(), reads()), minutes * 60 + PHASE_TIMEOUT_S)
     sample.wall_s = loop.time() - began
+    sample.note = "analyses followed " + ", ".join(f"{n} {what}" for what, n in followed.items())
     return sample
 
 
@@ -365,7 +373,7 @@ def report(sample: Sample) -> None:
 
 async def drive(stack: Stack, workdir: Path, seconds: float, soak_minutes: float) -> None:
     """Run every phase against the stack and print the tables."""
-    memory = Memory(stack)
+    memory = Memory.of(stack)
     limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
     replicas = [s.url for name, s in stack.services.items() if name.startswith("ingest-")]
     async with contextlib.AsyncExitStack() as clients:
@@ -444,7 +452,13 @@ async def _phases(
     report(await uploads(client, big, 20))
     memory.sample()
     if soak_minutes:
-        report(await soak(client, memory, soak_minutes, status_path))
+        during = Memory(memory.roots)  # the soak's own window: growth from its start
+        report(await soak(client, during, soak_minutes, status_path))
+        print()
+        print(f"memory during the soak ({soak_minutes:g} min, every 15 s):")
+        print(during.table())
+        print()
+        print("memory before the soak (at the start and after each group of phases):")
 
 
 def main() -> None:
