@@ -179,6 +179,8 @@ def schema() -> dict[str, Any]:
                     "s3AccessKey": {"type": "string"},
                     "s3SecretKey": {"type": "string"},
                     "apiKeys": {"type": "string", "pattern": f"^$|^{API_KEY}(,{API_KEY})*$"},
+                    "authPepper": {"type": "string"},
+                    "webhookSecretKeys": {"type": "string"},
                 },
             },
             "auth": {

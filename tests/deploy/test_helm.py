@@ -42,7 +42,14 @@ CONFIG_KEYS = {
     "CQOX_S3_SECURE",
     "CQOX_LOG_LEVEL",
 }
-SECRET_KEYS = {"CQOX_DATABASE_URL", "CQOX_S3_ACCESS_KEY", "CQOX_S3_SECRET_KEY", "CQOX_API_KEYS"}
+SECRET_KEYS = {
+    "CQOX_DATABASE_URL",
+    "CQOX_S3_ACCESS_KEY",
+    "CQOX_S3_SECRET_KEY",
+    "CQOX_API_KEYS",
+    "CQOX_AUTH_PEPPER",
+    "CQOX_WEBHOOK_SECRET_KEYS",
+}
 VALUE_FILES = [None, "values-dev.yaml", "values-prod.yaml"]
 # The chart refuses to render without API keys (or existingSecret, or auth.mode=disabled); tests
 # that are not about keys get this one.
@@ -360,6 +367,8 @@ def test_secrets_never_leak_outside_the_secret(chart):
         "s3AccessKey": "s3-s3ntinel-access",
         "s3SecretKey": "s3-s3ntinel-secret",
         "apiKeys": "k1:tenant-a:admin",
+        "authPepper": "pepper-s3ntinel",
+        "webhookSecretKeys": "fernet-s3ntinel",
     }
     docs = render(chart, {"secrets": sentinels, "postgres": {"params": "sslmode=require"}})
     for doc in docs:
@@ -377,6 +386,8 @@ def test_secrets_never_leak_outside_the_secret(chart):
     assert decoded["CQOX_S3_ACCESS_KEY"] == sentinels["s3AccessKey"]
     assert decoded["CQOX_S3_SECRET_KEY"] == sentinels["s3SecretKey"]
     assert decoded["CQOX_API_KEYS"] == sentinels["apiKeys"]
+    assert decoded["CQOX_AUTH_PEPPER"] == sentinels["authPepper"]
+    assert decoded["CQOX_WEBHOOK_SECRET_KEYS"] == sentinels["webhookSecretKeys"]
 
 
 def test_database_password_is_url_encoded(chart):
