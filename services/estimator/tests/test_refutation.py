@@ -4,6 +4,7 @@ not move the estimate, subsamples move it as much as the SE says, a hidden confo
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from cqox_contracts.v1 import Refutation, RoleMapping
@@ -172,3 +173,19 @@ def test_repeated_cross_sections_permute_the_treated_group() -> None:
     placebo = found["placebo_treatment"]
     assert placebo.error is None and abs(placebo.estimate - 1.5) < 0.3  # type: ignore[operator]
     assert placebo.p_value is not None and placebo.p_value > 0.01
+
+
+def test_a_multi_arm_placebo_is_judged_on_every_contrast() -> None:
+    """Three arms: a permuted treatment moves no contrast; the p-value is the smallest Holm one."""
+    rng = np.random.default_rng(1)
+    n = 3000
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    arm = rng.integers(0, 3, size=n)
+    y = 1 + 2 * x1 + x2 + np.array([0.0, 1.0, 2.0])[arm] + rng.normal(size=n)
+    frame = pd.DataFrame({"arm": np.array(["A", "B", "C"])[arm], "y": y, "x1": x1, "x2": x2})
+    roles = RoleMapping(treatment="arm", outcome="y", covariates=["x1", "x2"])
+    found = _by_name(refute("ols", frame, roles, seed=1))
+    assert {"placebo_treatment", "random_common_cause", "data_subset"} <= set(found)
+    placebo = found["placebo_treatment"]
+    assert placebo.error is None and placebo.p_value is not None and placebo.p_value > 0.01
+    assert abs(placebo.estimate - 1.0) < 0.2  # type: ignore[operator]  # arm B against A

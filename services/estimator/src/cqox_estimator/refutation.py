@@ -181,7 +181,14 @@ def _base(method: str, refuter: str, baseline: EstimateResult) -> Refutation:
 
 
 def _p_value(result: EstimateResult) -> float | None:
-    """The result's p-value of a zero effect, or the normal one from its estimate and SE."""
+    """The result's p-value of a zero effect, or the normal one from its estimate and SE.
+
+    A multi-arm result is judged on every contrast: the smallest Holm-adjusted p-value, the test
+    that no arm differs from the reference (a permuted treatment moves none of them).
+    """
+    adjusted = [c.p_value_adjusted for c in result.contrasts if c.p_value_adjusted is not None]
+    if adjusted:
+        return min(adjusted)
     if result.p_value is not None:
         return result.p_value
     if result.std_error:
