@@ -5,7 +5,7 @@ RUN := $(UV) run --frozen
 export UV_PYTHON_DOWNLOADS := never
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: help setup demo test containers up down status lint format typecheck unit integration schemas asyncapi flows chart-schema migration clean
+.PHONY: help setup demo test containers up down status lint format typecheck unit integration faults schemas asyncapi flows chart-schema migration clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ unit:  ## only the tests that need no servers
 
 integration:  ## only the tests against real NATS + PostgreSQL + service processes
 	@$(RUN) pytest -q -m integration
+
+faults: setup  ## fault injection on the real stack: kill -9, PostgreSQL and NATS restarts, poison (~10 min)
+	@CQOX_FAULTS=1 $(RUN) pytest -q -m faults tests/faults
 
 schemas:  ## regenerate the committed JSON Schemas of the v1 events
 	@$(RUN) python -m cqox_contracts.export schemas
