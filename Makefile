@@ -42,7 +42,7 @@ format:  ## apply ruff fixes and formatting
 	@$(RUN) ruff format .
 
 typecheck:  ## mypy over every package
-	@$(RUN) mypy contracts/src libs/shared/src libs/stack/src services/*/src
+	@$(RUN) mypy contracts/src libs/shared/src libs/stack/src services/*/src && $(RUN) mypy -p cqox  # libs/client/src by module: it ships py.typed
 
 unit:  ## only the tests that need no servers
 	@$(RUN) pytest -q -m "not integration"
