@@ -87,7 +87,7 @@ def plan_handler(timeout_s: float) -> Callable[[DatasetQualified, HandlerContext
             )
             return
         seed = analysis_seed(event.analysis_id, event.spec.seed)
-        refuted = await _refuted_methods(methods, event.treatment_levels)
+        refuted = await _refuted_methods(methods)
         values = {
             "analysis_id": event.analysis_id,
             "tenant_id": event.tenant_id,
@@ -137,12 +137,11 @@ def refutation_pool(method: str) -> str:
     return f"refutation={method}"
 
 
-async def _refuted_methods(methods: list[str], treatment_levels: int | None) -> list[str]:
+async def _refuted_methods(methods: list[str]) -> list[str]:
     """The chosen methods whose estimates get placebo refuters: what the registry declares
-    refutable, for a binary treatment, and only where a live refuter pool serves them (the
-    refuters are optional checks: an unserved one is left out, never waited for)."""
-    if (treatment_levels or 2) > 2:
-        return []
+    refutable (for any treatment: a multi-arm result is judged on every contrast, a dose on its
+    slope), and only where a live refuter pool serves them (the refuters are optional checks: an
+    unserved one is left out, never waited for)."""
     wanted = [m for m in methods if refutable(m)]
     served, unserved = await serving.split_served([refutation_pool(m) for m in wanted])
     if unserved:
