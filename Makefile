@@ -5,7 +5,7 @@ RUN := $(UV) run --frozen
 export UV_PYTHON_DOWNLOADS := never
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: help setup demo test containers up down status lint format typecheck unit integration faults schemas asyncapi flows chart-schema migration clean
+.PHONY: help setup demo test containers up down status lint format typecheck unit integration faults browser schemas asyncapi flows chart-schema migration clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,13 @@ integration:  ## only the tests against real NATS + PostgreSQL + service process
 
 faults: setup  ## fault injection on the real stack: kill -9, PostgreSQL and NATS restarts, poison (~10 min)
 	@CQOX_FAULTS=1 $(RUN) pytest -q -m faults tests/faults
+
+browser: setup  ## the HTML and PDF reports of the demo samples in headless Chromium (apt: chromium, poppler-utils, fonts-ipafont-gothic)
+	@command -v chromium >/dev/null && command -v pdftoppm >/dev/null && fc-list 2>/dev/null | grep -qi ipa || { \
+		[ "$$(id -u)" = 0 ] || { echo "make browser needs chromium, poppler-utils and fonts-ipafont-gothic (apt, as root)" >&2; exit 1; }; \
+		echo "installing chromium, poppler-utils, fonts-ipafont-gothic (apt)"; apt-get update -q >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium poppler-utils fonts-ipafont-gothic >/dev/null; }
+	@CQOX_BROWSER=1 $(RUN) pytest -q tests/integration/test_report_browser.py
 
 schemas:  ## regenerate the committed JSON Schemas of the v1 events
 	@$(RUN) python -m cqox_contracts.export schemas

@@ -199,6 +199,9 @@ async def events(
     idle, empty_polls = 0.0, 0
     while not await request.is_disconnected():
         async with runtime.sessions() as session:  # type: ignore[misc]
+            # Status first: an event committed with (or before) a terminal status is then seen by
+            # the next statement, so the stream never ends one event early.
+            status = await session.scalar(sa.select(Analysis.status).where(Analysis.id == analysis_id))
             rows = (
                 await session.scalars(
                     sa.select(AnalysisEvent)
@@ -207,7 +210,6 @@ async def events(
                     .limit(500)
                 )
             ).all()
-            status = await session.scalar(sa.select(Analysis.status).where(Analysis.id == analysis_id))
         for row in rows:
             after = row.seq
             data = {
