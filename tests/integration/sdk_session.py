@@ -5,6 +5,7 @@ the SDK from upload to end)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,7 +49,7 @@ class Hook(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append({"headers": dict(self.headers), "body": body})
+        self.received.append({"headers": dict(self.headers), "body": body, "at": time.time()})
         self.send_response(200)
         self.end_headers()
 

@@ -25,6 +25,7 @@ from cqox import (
     NotFoundError,
     RateLimitedError,
     RetryPolicy,
+    SignatureError,
     verify_signature,
 )
 
@@ -97,7 +98,10 @@ def test_webhook_delivery_is_signed_and_listed(run: Run, client: Client) -> None
     assert deliveries[0].status == "delivered" and deliveries[0].attempts[0].status_code == 200
     assert run.webhook.id in {s.id for s in client.webhooks()}
     delivered = next(d for d in Hook.received if run.upload.analysis_id.encode() in d["body"])
-    event = verify_signature(SECRET, delivered["body"], delivered["headers"])
+    # A receiver verifies on receipt (the session's delivery may be minutes old by now).
+    event = verify_signature(SECRET, delivered["body"], delivered["headers"], now=delivered["at"])
+    with pytest.raises(SignatureError, match="replay"):
+        verify_signature(SECRET, delivered["body"], delivered["headers"], now=delivered["at"] + 301)
     assert event["event_type"] == "report.generated" and event["analysis_id"] == run.upload.analysis_id
     client.delete_webhook(run.webhook.id)
     assert not next(s for s in client.webhooks() if s.id == run.webhook.id).active

@@ -49,8 +49,10 @@ def demo(root: Path) -> int:
     def interrupted(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGHUP, interrupted)
+    # SIGINT too: a shell starts background jobs with SIGINT ignored, and Python then installs no
+    # KeyboardInterrupt handler, so Ctrl-C (or a test's SIGINT) would leave the demo running.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupted)
     code = 0
     try:
         _banner("Starting the embedded CQOx stack")
