@@ -4,6 +4,7 @@ no live worker serves is not waited for at all."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import httpx
@@ -15,7 +16,13 @@ from cqox_estimator import serving
 from cqox_stack.stack import Stack
 from tests.integration.conftest import EXAMPLES, upload, wait_done
 
-pytestmark = pytest.mark.integration
+# Pools stopped and killed mid-analysis, waiting out the registry's TTL (≈ 105 s together): part of
+# `make faults`, which .ci/run calls, not of `make test`.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.faults,
+    pytest.mark.skipif(os.environ.get("CQOX_FAULTS") != "1", reason="slow fault case: `make faults`"),
+]
 
 
 def _live_pool_keys(stack: Stack) -> set[str]:
