@@ -32,6 +32,7 @@ from cqox_contracts.v1 import (
     AnalysisRequested,
     AnalysisSpec,
     Artifact,
+    AuditRecorded,
     ColumnSchema,
     DatasetConfirmed,
     DatasetIngested,
@@ -45,6 +46,9 @@ from cqox_contracts.v1 import (
     EstimateResult,
     Event,
     GateResult,
+    KeyIssued,
+    KeyRevoked,
+    KeyRotated,
     MessageDeadLettered,
     MethodFailure,
     NotificationDelivered,
@@ -196,6 +200,30 @@ SAMPLES: dict[type[Event], dict[str, Any]] = {
         "reason": "handler error",
         "payload": "{}",
     },
+    AuditRecorded: {
+        "entry_id": 7,
+        "at": "2026-01-01T00:00:00Z",
+        "actor": "config-0123456789ab",
+        "role": "viewer",
+        "client": "127.0.0.1",
+        "action": "analysis.read",
+        "target": "an-1",
+        "outcome": "ok",
+    },
+    KeyIssued: {"key_id": "0123456789abcdef", "role": "analyst", "digest": "ab" * 32},
+    KeyRotated: {
+        "key_id": "0123456789abcdef",
+        "role": "analyst",
+        "digest": "ab" * 32,
+        "expires_at": "2026-01-01T00:05:00Z",
+        "replaced_by": "fedcba9876543210",
+    },
+    KeyRevoked: {
+        "key_id": "0123456789abcdef",
+        "role": "analyst",
+        "digest": "ab" * 32,
+        "revoked_at": "2026-01-01T00:00:00Z",
+    },
 }
 
 EVENT_CLASSES = sorted(EVENT_TYPES.values(), key=lambda cls: cls.__name__)
@@ -314,7 +342,14 @@ def test_streams_are_distinct_and_used() -> None:
 
 def test_internal_events() -> None:
     internal = {cls.model_fields["event_type"].default for cls in EVENT_CLASSES if not cls.public}
-    assert internal == {"estimate.requested", "refutation.requested", "message.deadlettered"}
+    assert internal == {
+        "estimate.requested",
+        "refutation.requested",
+        "message.deadlettered",
+        "key.issued",
+        "key.rotated",
+        "key.revoked",
+    }
 
 
 # ---------------------------------------------------------------------------------------------

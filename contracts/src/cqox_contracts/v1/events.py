@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -314,6 +315,64 @@ class MessageDeadLettered(Event):
     payload: str = Field(description="The original message body, as received.")
 
 
+class AuditRecorded(Event):
+    """One entry of the ingest audit log, exported: who did what to which object, with what outcome.
+
+    Published through the ingest outbox in the transaction that stores the entry, so an entry is
+    never stored without its event. `correlation_id` is the object acted on (the analysis id for
+    analysis routes). Deduplicate on `event_id`, or on `(tenant_id, entry_id)`."""
+
+    subject_template = "cqox.v1.audit.recorded"
+    event_type: Literal["audit.recorded"] = "audit.recorded"
+    entry_id: int = Field(description="The entry's id in the audit log (increasing per database).")
+    at: datetime = Field(description="When the audited request ran (UTC).")
+    actor: str = Field(description="Key id (`config-…` for configured keys) or token subject.")
+    role: str
+    client: str = Field(description="The client's address as the API saw it.")
+    action: str = Field(description="e.g. analysis.read, dataset.upload, key.revoke")
+    target: str = Field(description="The object acted on: dataset, analysis or key id ('' for lists).")
+    outcome: str = Field(description="ok, denied, not_found, refused or error")
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class ApiKeyState(Event):
+    """What every key lifecycle event carries: the key's whole state after the change, so a replica
+    applies any of them the same way (an upsert; a revocation is never undone). The digest is
+    HMAC-SHA256 of the secret under the operators' pepper; the secret itself never leaves ingest."""
+
+    subject_template = ""
+    public = False
+    key_id: str
+    role: str
+    digest: str = Field(description="HMAC-SHA256(CQOX_AUTH_PEPPER, secret), hex")
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    rotated_from: str | None = Field(default=None, description="The key this one replaced")
+
+
+class KeyIssued(ApiKeyState):
+    """An API key was issued by an ingest admin (its tenant is the envelope's `tenant_id`)."""
+
+    subject_template = "cqox.v1.key.issued"
+    event_type: Literal["key.issued"] = "key.issued"
+
+
+class KeyRotated(ApiKeyState):
+    """An API key was replaced: this is the old key's state (its expiry shortened to the grace, or
+    revoked); the replacement comes as its own key.issued."""
+
+    subject_template = "cqox.v1.key.rotated"
+    event_type: Literal["key.rotated"] = "key.rotated"
+    replaced_by: str = Field(description="Key id of the replacement")
+
+
+class KeyRevoked(ApiKeyState):
+    """An API key was revoked: requests with it are refused from now on, on every service."""
+
+    subject_template = "cqox.v1.key.revoked"
+    event_type: Literal["key.revoked"] = "key.revoked"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.model_fields["event_type"].default: cls
     for cls in (
@@ -336,5 +395,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         NotificationDelivered,
         NotificationFailed,
         MessageDeadLettered,
+        AuditRecorded,
+        KeyIssued,
+        KeyRotated,
+        KeyRevoked,
     )
 }

@@ -27,6 +27,15 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("CQOX_REPORTS", ("cqox.v1.report.>",), description="Reports and figures"),
     StreamSpec("CQOX_NOTIFICATIONS", ("cqox.v1.notification.>",), description="Notification outcomes"),
     StreamSpec(
+        "CQOX_AUDIT",
+        ("cqox.v1.audit.>",),
+        max_age_s=30 * 24 * 3600,
+        description="Audit log entries of the HTTP APIs (the database keeps them for good)",
+    ),
+    # Kept for good (max_age 0): a new replica of a service that mirrors keys replays them all.
+    # One small message per key change.
+    StreamSpec("CQOX_KEYS", ("cqox.v1.key.>",), max_age_s=0, description="API key lifecycle (internal)"),
+    StreamSpec(
         "CQOX_DEADLETTER",
         ("cqox.v1.message.>",),
         max_age_s=30 * 24 * 3600,
