@@ -55,6 +55,7 @@ from cqox_contracts.v1 import (
     stream_for,
 )
 from cqox_shared.deadletters import DeadLetterLedger, Parked, dead_letter_events
+from cqox_shared.fairness import TenantQueues, tenant_of
 from cqox_shared.logging import get_logger
 from cqox_shared.metrics import HANDLE_SECONDS, MESSAGES, PUBLISHED
 from cqox_shared.tracing import extract_context, inject_headers, tracer
@@ -287,6 +288,7 @@ class Subscription:
     `formerly` names the durable this flow had before names were derived (ADR 0016): an event
     that durable already processed is not handled again. `compute`, if given, does the long work
     outside any transaction; the handler then records its result (`ctx.computed`) in a short one.
+    `fair_window` > 1 makes the consumer fair across tenants (`Consumer.run_fair`).
     """
 
     hears: type[Event]
@@ -299,6 +301,8 @@ class Subscription:
     ack_wait_s: float | None = None
     deliver_new_only: bool = False
     compute: Compute | None = None
+    # Above 1: hold up to this many fetched messages and serve them round-robin by tenant (ADR 0028).
+    fair_window: int = 0
 
     def __post_init__(self) -> None:
         if self.stream is not None:
@@ -398,6 +402,8 @@ class Consumer:
         while True:
             try:
                 psub = await self._subscribe()
+                if self.sub.fair_window > 1:
+                    await self.run_fair(psub)
                 while True:
                     if self.ledger.pending:
                         await self.ledger.flush()
@@ -412,6 +418,45 @@ class Consumer:
             except Exception as exc:
                 log.warning("consumer loop error; resubscribing", consumer=self.durable, error=repr(exc))
                 await asyncio.sleep(1)
+
+    async def run_fair(self, psub: Any) -> None:
+        """Serve the subscription fairly across tenants (ADR 0028): whenever it is free to start
+        work, top the held window up to `fair_window` messages with what the stream has at once,
+        then handle the oldest held message of the tenant whose turn it is. Held messages are kept
+        alive with in-progress acks (no redelivery, no delivery spent); when the loop ends they
+        are nak'ed so another replica takes them at once instead of after the ack wait."""
+        held: TenantQueues[Msg] = TenantQueues()
+        keep_alive = asyncio.create_task(self._keep_held_alive(held))
+        try:
+            while True:
+                if self.ledger.pending:
+                    await self.ledger.flush()
+                room = self.sub.fair_window - len(held)
+                if room > 0:
+                    try:  # nothing held: wait for work; something held: take only what is there
+                        msgs = await psub.fetch(batch=room, timeout=0.2 if len(held) else 2)
+                    except (TimeoutError, nats.errors.TimeoutError):
+                        msgs = []
+                    for msg in msgs:
+                        held.push(tenant_of(msg.data), msg)
+                msg = held.pop()
+                if msg is not None:
+                    await self.handle(msg)
+        finally:
+            keep_alive.cancel()
+            for msg in held.drain():
+                with contextlib.suppress(Exception):
+                    await msg.nak()
+
+    async def _keep_held_alive(self, held: TenantQueues[Msg]) -> None:
+        """In-progress acks for every message held in a fair window, often enough that none
+        reaches its ack wait while it waits its turn."""
+        interval = max(self.ack_wait_s / 3, 0.5)
+        while True:
+            await asyncio.sleep(interval)
+            for msg in list(held):
+                with contextlib.suppress(Exception):
+                    await msg.in_progress()
 
     async def _keep_alive(self, msg: Msg) -> None:
         interval = max(self.ack_wait_s / 3, 0.5)

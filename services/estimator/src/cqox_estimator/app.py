@@ -3,7 +3,8 @@
 - planner: hears dataset.qualified, says estimate.requested.<method> per chosen method and
   refutation.requested.<method> per chosen method the registry declares refutable;
 - worker: one durable pull consumer per method it serves (`--methods`), says
-  estimate.completed.<method> | estimate.failed.<method>;
+  estimate.completed.<method> | estimate.failed.<method>; requests are served round-robin by
+  tenant within a held window (ADR 0028), so one tenant's burst does not starve another's;
 - refuter: one durable pull consumer per refutable method it serves, runs the placebo checks
   (light jobs apart from the estimates), says refutation.completed.<method> | .failed.<method>;
 - aggregator: hears estimates and refutations, says analysis.estimated when all are in or time is up.
@@ -59,6 +60,9 @@ class EstimatorSettings(Settings):
     estimator_blas_threads: int = 1
     # Dataset versions kept in memory per worker process (0 turns the cache off).
     estimator_frame_cache_mb: int = 512
+    # Requests each worker pool holds and serves round-robin by tenant (ADR 0028): a tenant's burst
+    # delays another tenant's request by at most one of its own. 1 turns it off (plain FIFO).
+    estimator_fair_window: int = 16
 
 
 def warm_up(methods: Sequence[str]) -> Callable[[ServiceRuntime], Awaitable[None]]:
@@ -112,6 +116,7 @@ def build_runtime(
                     method=method,
                     formerly=f"estimator-method-{method}",
                     compute=handlers.estimate_work(frames),  # the fit: outside any transaction
+                    fair_window=settings.estimator_fair_window,
                 )
             )
     if "refuter" in roles:
@@ -126,6 +131,7 @@ def build_runtime(
                     publishes=(RefutationCompleted, RefutationFailed),
                     method=method,
                     compute=handlers.refute_work(frames),
+                    fair_window=settings.estimator_fair_window,
                 )
             )
     if "aggregator" in roles:
