@@ -336,3 +336,38 @@ def test_the_planner_keeps_iv_2sls_for_a_many_valued_treatment() -> None:
     assert observational and all(REGISTRY[name].estimator.multi_arm for name in observational)
     _, skipped = select_methods(CARD_ROLES, "observational", ["psm"], treatment_levels=15)
     assert skipped == {"psm": "psm needs a binary treatment; the treatment has 15 levels"}
+
+
+def ar_curve(d: dict[str, float | str | None]) -> list[tuple[float, float]]:
+    """The reported (candidate effect, AR p-value) grid, in order."""
+    k, out = 0, []
+    while f"ar_grid_{k}_effect" in d:
+        out.append((float(d[f"ar_grid_{k}_effect"]), float(d[f"ar_grid_{k}_p_value"])))  # type: ignore[arg-type]
+        k += 1
+    return out
+
+
+def test_the_anderson_rubin_curve_is_the_tests_p_value_and_crosses_five_percent_at_the_set() -> None:
+    frame = instrumented(n=2000, seed=1)
+    y, t, X, z = arrays(frame)
+    fitted = TwoStageLeastSquares().fit(y, t, X=X, instrument=z)
+    d = fitted.diagnostics_
+    curve = ar_curve(d)
+    assert len(curve) >= 50 and [b for b, _ in curve] == sorted(b for b, _ in curve)
+    points = dict(curve)
+    assert points[d["ar_ci_lower"]] == pytest.approx(0.05) and points[d["ar_ci_upper"]] == pytest.approx(0.05)
+    # Each point is the robust AR test (statsmodels HC0) of that candidate; the set is where p >= 5 %.
+    for b, p in curve[::10]:
+        assert p == pytest.approx(stats.chi2.sf(ar_statistic(y, t, X, z, b), df=1), rel=1e-6)
+        assert (p >= 0.05 - 1e-9) == (d["ar_ci_lower"] - 1e-9 <= b <= d["ar_ci_upper"] + 1e-9)
+    assert max(p for _, p in curve) > 0.5  # near the just-identified Wald ratio the test accepts
+
+
+def test_a_weak_instruments_anderson_rubin_curve_never_drops_below_five_percent_inside_the_set() -> None:
+    frame = instrumented(n=4000, seed=0, strength=0.02)
+    y, t, X, z = arrays(frame)
+    d = TwoStageLeastSquares().fit(y, t, X=X, instrument=z).diagnostics_
+    first = partial_regressions(y, t.astype(float), z, np.column_stack([np.ones(y.shape[0]), X]), "robust")
+    ar = anderson_rubin_set(first)
+    for b, p in ar_curve(d):
+        assert (p >= 0.05 - 1e-9) == ar.contains(b) or abs(p - 0.05) < 1e-6

@@ -236,3 +236,37 @@ def test_bad_random_states_are_refused(seed: object) -> None:
     estimator = CallawaySantAnna(random_state=seed)  # type: ignore[arg-type]
     with pytest.raises(EstimationError, match="random_state must be a non-negative integer"):
         estimator.fit(frame["y"], frame["treated"], unit=frame["unit"], time=frame["period"])
+
+
+def group_time_cells(diagnostics: dict[str, float | str | None]) -> dict[tuple[int, int], float]:
+    """The reported ATT(g, t) by (cohort, period)."""
+    cells = {}
+    for key, value in diagnostics.items():
+        if key.startswith("att_gt_") and isinstance(value, float):
+            g, period = key.removeprefix("att_gt_").split("_")
+            cells[int(g), int(period)] = value
+    return cells
+
+
+def test_the_group_time_table_holds_each_cells_two_by_two_and_averages_to_the_headline() -> None:
+    frame = staggered(seed=5)
+    result = estimate("cs_did", frame, ROLES)
+    d = result.diagnostics
+    cells = group_time_cells(d)
+    assert {g for g, _ in cells} == {3, 6}
+    assert len(cells) == d["n_group_time_cells_reported"]
+    # Without covariates each post cell is the 2x2 DiD of cohort g against the never-treated.
+    wide = frame.pivot(index="unit", columns="period", values="y")
+    first = frame[frame["treated"] == 1].groupby("unit")["period"].min().reindex(wide.index)
+    change = wide[5] - wide[2]
+    expected = change[first == 3].mean() - change[first.isna()].mean()
+    assert cells[3, 5] == pytest.approx(expected)
+    # The headline is the cohort-size weighted mean of the post cells.
+    post = {k: v for k, v in cells.items() if k[1] >= k[0]}
+    size = {g: d[f"cohort_units_{g}"] for g, _ in post}
+    weighted = sum(size[g] * v for (g, _), v in post.items()) / sum(size[g] for g, _ in post)
+    assert result.estimate == pytest.approx(weighted)
+    # Known answer: the effect is 1 + 0.5 (t - g) after adoption, 0 in the placebo cells.
+    for (g, period), value in cells.items():
+        truth = 1.0 + 0.5 * (period - g) if period >= g else 0.0
+        assert abs(value - truth) < 4 * d[f"se_gt_{g}_{period}"], (g, period)

@@ -396,3 +396,142 @@ def test_a_view_that_cannot_be_drawn_is_left_out_not_the_report(monkeypatch: pyt
     monkeypatch.setattr(catalogue, "CATALOGUE", (broken, *CATALOGUE))
     views = build_views(evidence("grant_rd"), language("en"))
     assert {v.kind for v in views} == SAMPLES["grant_rd"]
+
+
+NEW_KINDS = {
+    "cohort_period_heatmap", "placebo_gap_spaghetti", "placebo_rmspe_ratio", "rd_bandwidth_sensitivity",
+    "rd_placebo_cutoffs", "qini_curve", "toc_curve", "cate_calibration", "anderson_rubin_curve",
+}  # fmt: skip
+
+
+def _assert_static(views: dict[str, View]) -> None:
+    """The PDF's static rendering of each design view drawn here: its stated size, not blank."""
+    from cqox_visualization.static import render_png
+
+    for view in (v for kind, v in views.items() if kind in NEW_KINDS):
+        png = render_png(view)
+        assert png is not None, view.key
+        image = matplotlib.image.imread(io.BytesIO(png), format="png")
+        assert (image.shape[1], image.shape[0]) == view.size, view.key
+        assert image[..., :3].std() > 0.01, f"{view.key} is blank"
+
+
+def test_the_cohort_heat_map_cells_are_the_group_time_effects_labelled_by_period() -> None:
+    cells = {(3, 2): 0.1, (3, 3): 1.0, (3, 4): 1.5, (5, 4): -0.2, (5, 5): 2.0}
+    diagnostics: dict[str, float | str | None] = {f"att_gt_{g}_{p}": v for (g, p), v in cells.items()}
+    diagnostics |= {f"se_gt_{g}_{p}": 0.25 for g, p in cells} | {
+        "cohort_units_3": 40.0,
+        "cohort_units_5": 25.0,
+    }
+    data = pd.DataFrame({"month": [f"2024-0{k + 1}" for k in range(7)], "u": 1, "d": 0, "y": 0.0})
+    views = _views_of(
+        _estimate("cs_did", "ATT", diagnostics), data=data, treatment="d", outcome="y", unit="u", time="month"
+    )
+    figure = views["cohort_period_heatmap"].figure
+    assert figure is not None
+    (heat,) = figure["data"]
+    assert heat["x"] == ["2024-03", "2024-04", "2024-05", "2024-06"]  # period codes 2..5
+    assert heat["y"] == ["cohort 2024-04 (40 units)", "cohort 2024-06 (25 units)"]
+    assert heat["z"] == [[0.1, 1.0, 1.5, None], [None, None, -0.2, 2.0]]
+    assert heat["zmid"] == 0.0 and heat["text"][0][1] == "0.250"
+    # Without the data's periods the codes label them.
+    views = _views_of(
+        _estimate("cs_did", "ATT", diagnostics), treatment="d", outcome="y", unit="u", time="month"
+    )
+    assert views["cohort_period_heatmap"].figure["data"][0]["x"][0] == "period 2"  # type: ignore[index]
+    _assert_static(views)
+
+
+def test_the_placebo_spaghetti_draws_every_donor_behind_the_treated_gap_and_ranks_its_ratio() -> None:
+    diagnostics: dict[str, float | str | None] = {
+        f"gap_path_{k}": (0.0 if k < 0 else 2.0) for k in range(-3, 3)
+    }
+    for j, name in enumerate(["a", "b", "c"]):
+        diagnostics |= {f"placebo_gap_{j}_{k}": 0.1 * (j - 1) * k for k in range(-3, 3)}
+        diagnostics |= {f"placebo_gap_{j}_donor": name, f"placebo_rmspe_ratio_{j}": float(j + 1)}
+    diagnostics |= {"rmspe_ratio": 9.0, "placebo_p_value": 0.25}
+    views = _views_of(
+        _estimate("synthetic_control", "ATT", diagnostics), treatment="d", outcome="y", unit="u", time="t"
+    )
+    spaghetti = views["placebo_gap_spaghetti"].figure
+    assert spaghetti is not None
+    *placebos, treated = spaghetti["data"]
+    assert [p["name"] for p in placebos] == ["donor placebos", "b", "c"]
+    assert placebos[2]["x"] == list(range(-3, 3)) and placebos[2]["y"] == pytest.approx(
+        [-0.3, -0.2, -0.1, 0, 0.1, 0.2]
+    )
+    assert treated["y"] == [0.0, 0.0, 0.0, 2.0, 2.0, 2.0] and treated["line"]["color"] == "#D55E00"
+    ratios = views["placebo_rmspe_ratio"].figure
+    assert ratios is not None
+    bars = ratios["data"][0]
+    assert bars["y"] == ["a", "b", "c", "treated unit"] and bars["x"] == [1.0, 2.0, 3.0, 9.0]
+    assert "0.250" in views["placebo_rmspe_ratio"].caption
+    _assert_static(views)
+
+
+def test_the_rd_bandwidth_and_placebo_cutoff_views_draw_their_grids() -> None:
+    diagnostics: dict[str, float | str | None] = {"cutoff": 50.0, "bandwidth_h_left": 10.0}
+    for k, h in enumerate([5.0, 10.0, 20.0]):
+        diagnostics |= {f"bandwidth_grid_{k}_h": h, f"bandwidth_grid_{k}_estimate": 1.0 + k}
+        diagnostics |= {f"bandwidth_grid_{k}_ci_lower": k - 0.5, f"bandwidth_grid_{k}_ci_upper": k + 2.5}
+    for k, at in enumerate([40.0, 60.0]):
+        diagnostics |= {f"placebo_cutoff_{k}_at": at, f"placebo_cutoff_{k}_estimate": 0.1}
+        diagnostics |= {f"placebo_cutoff_{k}_ci_lower": -0.4, f"placebo_cutoff_{k}_ci_upper": 0.6}
+    views = _views_of(
+        _estimate("rd_robust", "LATE", diagnostics), treatment="d", outcome="y", running_variable="x"
+    )
+    grid = views["rd_bandwidth_sensitivity"].figure
+    assert grid is not None
+    band, line = grid["data"]
+    assert line["x"] == [5.0, 10.0, 20.0] and line["y"] == [1.0, 2.0, 3.0]
+    assert band["y"] == [2.5, 3.5, 4.5, 1.5, 0.5, -0.5]
+    assert grid["layout"]["shapes"][1]["x0"] == 10.0  # the chosen bandwidth
+    placebo = views["rd_placebo_cutoffs"].figure
+    assert placebo is not None
+    (points,) = placebo["data"]
+    assert points["x"] == [40.0, 50.0, 60.0] and points["y"] == [0.1, 1.5, 0.1]  # the real jump in the middle
+    assert points["marker"]["color"] == ["#0072B2", "#D55E00", "#0072B2"]
+    _assert_static(views)
+
+
+def test_the_targeting_views_draw_qini_toc_and_calibration_from_held_out_scores() -> None:
+    diagnostics: dict[str, float | str | None] = {"targeting_folds": 5.0, "qini_coefficient": 0.12}
+    diagnostics |= {"rate_autoc": 0.4, "rate_autoc_se": 0.1}
+    for k, share in enumerate([0.25, 0.5, 0.75, 1.0]):
+        diagnostics |= {f"targeting_{k}_share": share, f"targeting_{k}_qini": [0.5, 0.8, 0.95, 1.0][k]}
+        diagnostics |= {f"targeting_{k}_toc": [1.0, 0.6, 0.27, 0.0][k], f"targeting_{k}_toc_se": 0.1}
+    for k in range(3):
+        diagnostics |= {f"cate_group_{k}_predicted": float(k), f"cate_group_{k}_observed": 0.5 * k}
+        diagnostics[f"cate_group_{k}_observed_se"] = 0.2
+    views = _views_of(_estimate("t_learner", "ATE", diagnostics), treatment="d", outcome="y")
+    qini = views["qini_curve"].figure
+    assert qini is not None
+    random, curve = qini["data"]
+    assert curve["x"] == [0.0, 0.25, 0.5, 0.75, 1.0] and curve["y"] == [0.0, 0.5, 0.8, 0.95, 1.0]
+    assert random["y"] == [0.0, 1.0]  # random targeting ends where the curve does: everyone treated
+    assert "5-fold" in views["qini_curve"].caption and "0.120" in views["qini_curve"].caption
+    toc = views["toc_curve"].figure
+    assert toc is not None
+    band, line = toc["data"]
+    assert line["y"] == [1.0, 0.6, 0.27, 0.0]
+    assert band["y"][0] == pytest.approx(1.196) and band["y"][-1] == pytest.approx(0.804)
+    calibration = views["cate_calibration"].figure
+    assert calibration is not None
+    predicted, observed = calibration["data"]
+    assert predicted["y"] == [0.0, 1.0, 2.0] and observed["y"] == [0.0, 0.5, 1.0]
+    assert observed["error_y"]["array"] == pytest.approx([0.392] * 3)
+    _assert_static(views)
+
+
+def test_the_anderson_rubin_curve_draws_the_p_value_over_candidate_effects() -> None:
+    diagnostics: dict[str, float | str | None] = {"ar_confidence_set": "[0.2, 3.9]"}
+    for k, (b, p) in enumerate([(-1.0, 0.001), (0.2, 0.05), (1.5, 1.0), (3.9, 0.05), (5.0, 0.01)]):
+        diagnostics |= {f"ar_grid_{k}_effect": b, f"ar_grid_{k}_p_value": p}
+    views = _views_of(_estimate("iv_2sls", "LATE", diagnostics), treatment="d", outcome="y", instrument="z")
+    figure = views["anderson_rubin_curve"].figure
+    assert figure is not None
+    (curve,) = figure["data"]
+    assert curve["x"] == [-1.0, 0.2, 1.5, 3.9, 5.0] and curve["y"] == [0.001, 0.05, 1.0, 0.05, 0.01]
+    assert figure["layout"]["shapes"][0]["y0"] == 0.05 and figure["layout"]["shapes"][1]["x0"] == 1.5
+    assert "[0.2, 3.9]" in views["anderson_rubin_curve"].caption
+    _assert_static(views)

@@ -2108,6 +2108,576 @@ def iv_strength(ev: Evidence, t: Language) -> list[View]:
     return views
 
 
+# --- design diagnostics drawn from per-cell estimator outputs ----------------------------------
+
+
+def _period_labels(ev: Evidence) -> list[str] | None:
+    """The panel's periods in time order (the estimators' period codes index them), if readable."""
+    roles, data = ev.event.roles, ev.data
+    if data is None or not roles.time or roles.time not in data:
+        return None
+    return [str(v) for v in sorted(data[roles.time].dropna().unique())]
+
+
+def cohort_heatmap(ev: Evidence, t: Language) -> list[View]:
+    """Cohort-by-period heat map of the group-time ATTs (Callaway-Sant'Anna)."""
+    views = []
+    for e in ev.event.estimates:
+        cells: dict[tuple[int, int], tuple[float, float | None]] = {}
+        for key, value in e.diagnostics.items():
+            match = re.fullmatch(r"att_gt_(\d+)_(\d+)", key)
+            if match and (att := _number(value)) is not None:
+                g, period = int(match.group(1)), int(match.group(2))
+                cells[g, period] = (att, _number(e.diagnostics.get(f"se_gt_{g}_{period}")))
+        if len(cells) < 2:
+            continue
+        cohorts = sorted({g for g, _ in cells})
+        periods = list(range(min(p for _, p in cells), max(p for _, p in cells) + 1))
+        labels = _period_labels(ev)
+        if labels is None or len(labels) <= max(max(periods), max(cohorts)):
+            labels = [t("period {code}", code=str(k)) for k in range(max(max(periods), max(cohorts)) + 1)]
+        rows = [
+            t(
+                "cohort {start} ({units} units)",
+                start=labels[g],
+                units=t.number(_number(e.diagnostics.get(f"cohort_units_{g}")), 0),
+            )
+            for g in cohorts
+        ]
+        z = [[cells[g, p][0] if (g, p) in cells else None for p in periods] for g in cohorts]
+        se = [[t.number(cells[g, p][1]) if (g, p) in cells else "" for p in periods] for g in cohorts]
+        height = _rows_height(len(cohorts), per_row=44)
+        views.append(
+            View(
+                key=f"cohort_heatmap_{e.method}",
+                kind="cohort_period_heatmap",
+                method=e.method,
+                section="design",
+                title=t("Effect by adoption cohort and period ({method})", method=e.method),
+                caption=t(
+                    "Each cell is the effect on one cohort (the units first treated in the same period) in "
+                    "one period, compared only with units not treated then; hover for its standard error. "
+                    "Cells left of a cohort's start are placebos that should be near zero. Colours that "
+                    "change along a row mean the effect grows or fades with exposure; rows that differ mean "
+                    "early and late adopters gain differently, the case where two-way fixed effects mislead."
+                ),
+                figure={
+                    "data": [
+                        {
+                            "type": "heatmap",
+                            "z": z,
+                            "x": [labels[p] for p in periods],
+                            "y": rows,
+                            "text": se,
+                            "colorscale": "RdBu",
+                            "reversescale": True,
+                            "zmid": 0.0,
+                            "hovertemplate": "%{y}, %{x}: %{z:.3f} (SE %{text})<extra></extra>",
+                        }
+                    ],
+                    "layout": _layout(
+                        ev.event.roles.time or t("Period"),
+                        height=height,
+                        xaxis={"type": "category"},
+                        yaxis={"type": "category"},
+                    ),
+                },
+                height=height,
+            )
+        )
+    return views
+
+
+def _placebo_paths(
+    d: Mapping[str, float | str | None],
+) -> tuple[dict[int, float], dict[int, dict[int, float]]]:
+    """The treated gap path and each donor's placebo gap path, keyed by periods from adoption."""
+    treated: dict[int, float] = {}
+    donors: dict[int, dict[int, float]] = {}
+    for key, value in d.items():
+        number = _number(value)
+        if number is None:
+            continue
+        if match := re.fullmatch(r"gap_path_(-?\d+)", key):
+            treated[int(match.group(1))] = number
+        elif match := re.fullmatch(r"placebo_gap_(\d+)_(-?\d+)", key):
+            donors.setdefault(int(match.group(1)), {})[int(match.group(2))] = number
+    return treated, donors
+
+
+def placebo_spaghetti(ev: Evidence, t: Language) -> list[View]:
+    """Every donor's placebo gap path in grey behind the treated unit's gap (synthetic control)."""
+    views = []
+    for e in ev.event.estimates:
+        treated, donors = _placebo_paths(e.diagnostics)
+        if len(treated) < 2 or not donors:
+            continue
+        traces: list[dict[str, Any]] = []
+        for j, path in sorted(donors.items()):
+            ks = sorted(path)
+            name = str(e.diagnostics.get(f"placebo_gap_{j}_donor") or j)
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "x": ks,
+                    "y": [path[k] for k in ks],
+                    "name": name,
+                    "legendgroup": "placebo",
+                    "showlegend": False,
+                    "line": {"color": "rgba(140,140,140,0.45)", "width": 1},
+                    "hovertemplate": name + ": %{y:.3f}<extra></extra>",
+                }
+            )
+        traces[0]["showlegend"] = True
+        traces[0]["name"] = t("donor placebos")
+        ks = sorted(treated)
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": ks,
+                "y": [treated[k] for k in ks],
+                "name": t("treated unit"),
+                "line": {"color": ORANGE, "width": 3},
+            }
+        )
+        views.append(
+            View(
+                key=f"placebo_spaghetti_{e.method}",
+                kind="placebo_gap_spaghetti",
+                method=e.method,
+                section="design",
+                title=t("Treated gap among the donors' placebo gaps ({method})", method=e.method),
+                caption=t(
+                    "Grey: each donor in turn treated as if it had adopted when the treated unit did, its "
+                    "gap to its own synthetic control; orange: the treated unit's gap. Before adoption "
+                    "(left of the dashed line) all should hug zero. After it, an orange line that leaves "
+                    "the grey bundle is an effect chance rarely produces; one inside the bundle is not "
+                    "distinguishable from noise ({n} placebos drawn).",
+                    n=t.number(len(donors), 0),
+                ),
+                figure={
+                    "data": traces,
+                    "layout": _layout(
+                        t("Periods since adoption"),
+                        t("Gap: unit minus its synthetic control"),
+                        height=460,
+                        shapes=[_hline(0.0, GREY, "solid"), _vline(-0.5)],
+                    ),
+                },
+                height=460,
+            )
+        )
+    return views
+
+
+def placebo_ratios(ev: Evidence, t: Language) -> list[View]:
+    """Post/pre RMSPE ratio of the treated unit ranked among the donors' placebos."""
+    views = []
+    for e in ev.event.estimates:
+        d = e.diagnostics
+        treated = _number(d.get("rmspe_ratio"))
+        ratios = []
+        for key, value in d.items():
+            match = re.fullmatch(r"placebo_rmspe_ratio_(\d+)", key)
+            if match and (ratio := _number(value)) is not None:
+                ratios.append((str(d.get(f"placebo_gap_{match.group(1)}_donor") or match.group(1)), ratio))
+        if treated is None or not ratios:
+            continue
+        rows = sorted([*ratios, (t("treated unit"), treated)], key=lambda r: r[1])
+        height = _rows_height(len(rows), per_row=18)
+        views.append(
+            View(
+                key=f"placebo_ratios_{e.method}",
+                kind="placebo_rmspe_ratio",
+                method=e.method,
+                section="design",
+                title=t("How unusual the treated unit's gap is ({method})", method=e.method),
+                caption=t(
+                    "Each bar: a unit's root mean squared gap after adoption divided by the one before, the "
+                    "treated unit in orange, each donor's placebo in grey. Dividing by the pre-period fit "
+                    "keeps badly fitted donors from looking like effects. The treated bar's rank is the "
+                    "permutation p-value: {p}.",
+                    p=t.number(_number(d.get("placebo_p_value"))),
+                ),
+                figure={
+                    "data": [
+                        {
+                            "type": "bar",
+                            "orientation": "h",
+                            "y": [name for name, _ in rows],
+                            "x": [ratio for _, ratio in rows],
+                            "marker": {
+                                "color": [ORANGE if name == t("treated unit") else GREY for name, _ in rows]
+                            },
+                            "name": t("post/pre RMSPE ratio"),
+                        }
+                    ],
+                    "layout": _layout(
+                        t("Post- over pre-adoption RMSPE"), height=height, yaxis={"type": "category"}
+                    ),
+                },
+                height=height,
+            )
+        )
+    return views
+
+
+def _indexed(
+    d: Mapping[str, float | str | None], prefix: str, fields: Sequence[str]
+) -> list[list[float | None]]:
+    """Rows `{prefix}_{k}_{field}` for k = 0, 1, ... while the first field exists."""
+    rows = []
+    k = 0
+    while (first := _number(d.get(f"{prefix}_{k}_{fields[0]}"))) is not None:
+        rows.append([first, *(_number(d.get(f"{prefix}_{k}_{f}")) for f in fields[1:])])
+        k += 1
+    return rows
+
+
+def rd_bandwidths(ev: Evidence, t: Language) -> list[View]:
+    """RD estimate and robust CI over a grid of bandwidths around the chosen one."""
+    views = []
+    for e in ev.event.estimates:
+        grid = _indexed(e.diagnostics, "bandwidth_grid", ("h", "estimate", "ci_lower", "ci_upper"))
+        chosen = _number(e.diagnostics.get("bandwidth_h_left"))
+        if len(grid) < 3 or chosen is None:
+            continue
+        hs = [row[0] for row in grid]
+        views.append(
+            View(
+                key=f"rd_bandwidths_{e.method}",
+                kind="rd_bandwidth_sensitivity",
+                method=e.method,
+                section="design",
+                title=t("Estimate by bandwidth ({method})", method=e.method),
+                caption=t(
+                    "The jump at the cutoff re-estimated with the bandwidth (how far from the cutoff rows "
+                    "are used) from half to twice the data-driven choice ({h}, dashed), with its robust 95 % "
+                    "interval. Narrow bandwidths are less biased but noisier. An estimate that drifts "
+                    "steadily with the bandwidth means curvature the local fit does not capture.",
+                    h=t.number(chosen),
+                ),
+                figure={
+                    "data": [
+                        {
+                            "type": "scatter",
+                            "mode": "lines",
+                            "x": hs + hs[::-1],
+                            "y": _clean([r[3] for r in grid] + [r[2] for r in grid][::-1]),  # type: ignore[misc]
+                            "fill": "toself",
+                            "fillcolor": "rgba(0,114,178,0.15)",
+                            "line": {"width": 0, "color": "rgba(0,114,178,0.15)"},
+                            "name": t("robust 95 % interval"),
+                            "hoverinfo": "skip",
+                        },
+                        {
+                            "type": "scatter",
+                            "mode": "lines+markers",
+                            "x": hs,
+                            "y": [r[1] for r in grid],
+                            "name": t("estimate"),
+                            "marker": {"color": BLUE, "size": 8},
+                            "line": {"color": BLUE},
+                        },
+                    ],
+                    "layout": _layout(
+                        t("Bandwidth"),
+                        t("Estimated jump at the cutoff"),
+                        shapes=[_hline(0.0, GREY, "solid"), _vline(chosen, ORANGE)],
+                    ),
+                },
+            )
+        )
+    return views
+
+
+def rd_placebo_cutoffs(ev: Evidence, t: Language) -> list[View]:
+    """RD estimates at fake cutoffs on either side of the real one, where no jump should be."""
+    views = []
+    for e in ev.event.estimates:
+        grid = _indexed(e.diagnostics, "placebo_cutoff", ("at", "estimate", "ci_lower", "ci_upper"))
+        cutoff = _number(e.diagnostics.get("cutoff"))
+        if len(grid) < 2 or cutoff is None:
+            continue
+        rows = sorted([*grid, [cutoff, e.estimate, e.ci_lower, e.ci_upper]], key=lambda r: r[0])  # type: ignore[list-item]
+        views.append(
+            View(
+                key=f"rd_placebo_cutoffs_{e.method}",
+                kind="rd_placebo_cutoffs",
+                method=e.method,
+                section="design",
+                title=t("Jumps at placebo cutoffs ({method})", method=e.method),
+                caption=t(
+                    "The same local fit at made-up cutoffs, each using only rows on one side of the real "
+                    "cutoff ({cutoff}, orange dashed), with robust 95 % intervals. Nothing is assigned "
+                    "there, so the placebo jumps should cover zero; jumps as large as the real one mean the "
+                    "outcome is lumpy anyway and the real jump may not be the treatment.",
+                    cutoff=t.number(cutoff),
+                ),
+                figure={
+                    "data": [
+                        {
+                            "type": "scatter",
+                            "mode": "markers",
+                            "x": [r[0] for r in rows],
+                            "y": [r[1] for r in rows],
+                            "marker": {
+                                "color": [ORANGE if r[0] == cutoff else BLUE for r in rows],
+                                "size": 9,
+                            },
+                            "error_y": {
+                                "type": "data",
+                                "symmetric": False,
+                                "array": [
+                                    (r[3] - r[1]) if r[3] is not None and r[1] is not None else 0
+                                    for r in rows
+                                ],
+                                "arrayminus": [
+                                    (r[1] - r[2]) if r[2] is not None and r[1] is not None else 0
+                                    for r in rows
+                                ],
+                                "color": BLUE,
+                            },
+                            "name": t("jump with its robust 95 % interval"),
+                        }
+                    ],
+                    "layout": _layout(
+                        ev.event.roles.running_variable or t("Running variable"),
+                        t("Estimated jump"),
+                        shapes=[_hline(0.0, GREY, "solid"), _vline(cutoff, ORANGE)],
+                    ),
+                },
+            )
+        )
+    return views
+
+
+def _targeting(d: Mapping[str, float | str | None]) -> list[list[float | None]]:
+    return _indexed(d, "targeting", ("share", "qini", "toc", "toc_se"))
+
+
+def qini_curve(ev: Evidence, t: Language) -> list[View]:
+    """Qini curve: cumulative gain from treating the units with the largest held-out predicted effect."""
+    views = []
+    for e in ev.event.estimates:
+        rows = _targeting(e.diagnostics)
+        if len(rows) < 3:
+            continue
+        shares = [0.0, *(r[0] for r in rows)]
+        gains = [0.0, *(r[1] for r in rows)]
+        total = gains[-1] or 0.0
+        views.append(
+            View(
+                key=f"qini_{e.method}",
+                kind="qini_curve",
+                method=e.method,
+                section="heterogeneity",
+                title=t("Qini curve: gain from targeting ({method})", method=e.method),
+                caption=t(
+                    "Units ranked by their predicted effect, each predicted by a model that never saw them "
+                    "({folds}-fold cross-fitting); the curve adds up their doubly robust effects, per unit "
+                    "of the whole sample, as more of the top-ranked are treated. The dashed line treats a "
+                    "random share. A curve above it means the ranking finds who gains most; Qini "
+                    "coefficient (area between them) {qini}.",
+                    folds=t.number(_number(e.diagnostics.get("targeting_folds")), 0),
+                    qini=t.number(_number(e.diagnostics.get("qini_coefficient"))),
+                ),
+                figure={
+                    "data": [
+                        {
+                            "type": "scatter",
+                            "mode": "lines",
+                            "x": [0.0, 1.0],
+                            "y": [0.0, total],
+                            "name": t("random targeting"),
+                            "line": {"color": GREY, "dash": "dash"},
+                        },
+                        {
+                            "type": "scatter",
+                            "mode": "lines+markers",
+                            "x": shares,
+                            "y": _clean(gains),
+                            "name": t("targeting by predicted effect"),
+                            "line": {"color": BLUE},
+                            "marker": {"size": 5},
+                        },
+                    ],
+                    "layout": _layout(
+                        t("Share of units treated, highest predicted effect first"),
+                        t("Cumulative gain per unit of the sample"),
+                        xaxis={"tickformat": ".0%"},
+                    ),
+                },
+            )
+        )
+    return views
+
+
+def toc_curve(ev: Evidence, t: Language) -> list[View]:
+    """Targeting operator characteristic: how much more the top-ranked units gain than average."""
+    views = []
+    for e in ev.event.estimates:
+        rows = [r for r in _targeting(e.diagnostics) if r[2] is not None]
+        if len(rows) < 3:
+            continue
+        shares = [r[0] for r in rows]
+        low = [r[2] - 1.96 * r[3] if r[2] is not None and r[3] is not None else None for r in rows]
+        high = [r[2] + 1.96 * r[3] if r[2] is not None and r[3] is not None else None for r in rows]
+        views.append(
+            View(
+                key=f"toc_{e.method}",
+                kind="toc_curve",
+                method=e.method,
+                section="heterogeneity",
+                title=t("Targeting operator characteristic ({method})", method=e.method),
+                caption=t(
+                    "For each share of units with the highest held-out predicted effect: their mean doubly "
+                    "robust effect minus everyone's, with a 95 % pointwise interval. Above zero at small "
+                    "shares: the top of the ranking really gains more. Its area (AUTOC, the rank-weighted "
+                    "average treatment effect) is {autoc} (SE {se}); an AUTOC within two SEs of zero means "
+                    "the predicted heterogeneity is not borne out.",
+                    autoc=t.number(_number(e.diagnostics.get("rate_autoc"))),
+                    se=t.number(_number(e.diagnostics.get("rate_autoc_se"))),
+                ),
+                figure={
+                    "data": [
+                        {
+                            "type": "scatter",
+                            "mode": "lines",
+                            "x": shares + shares[::-1],
+                            "y": _clean(high + low[::-1]),
+                            "fill": "toself",
+                            "fillcolor": "rgba(0,114,178,0.15)",
+                            "line": {"width": 0, "color": "rgba(0,114,178,0.15)"},
+                            "name": t("95 % pointwise interval"),
+                            "hoverinfo": "skip",
+                        },
+                        {
+                            "type": "scatter",
+                            "mode": "lines+markers",
+                            "x": shares,
+                            "y": [r[2] for r in rows],
+                            "name": t("top share's effect minus the average"),
+                            "line": {"color": BLUE},
+                            "marker": {"size": 5},
+                        },
+                    ],
+                    "layout": _layout(
+                        t("Share of units, highest predicted effect first"),
+                        t("Effect above the average"),
+                        xaxis={"tickformat": ".0%"},
+                        shapes=[_hline(0.0, GREY, "solid")],
+                    ),
+                },
+            )
+        )
+    return views
+
+
+def cate_calibration(ev: Evidence, t: Language) -> list[View]:
+    """Predicted against held-out doubly robust effect by group of predicted effect (GATES)."""
+    views = []
+    for e in ev.event.estimates:
+        rows = _indexed(e.diagnostics, "cate_group", ("predicted", "observed", "observed_se"))
+        if len(rows) < 2:
+            continue
+        labels = [t("group {k} of {n}", k=str(k + 1), n=str(len(rows))) for k in range(len(rows))]
+        views.append(
+            View(
+                key=f"cate_calibration_{e.method}",
+                kind="cate_calibration",
+                method=e.method,
+                section="heterogeneity",
+                title=t("Predicted against measured effect by group ({method})", method=e.method),
+                caption=t(
+                    "Units split into equal groups by held-out predicted effect, lowest first. Grey: the "
+                    "group's mean prediction; blue: its effect measured by doubly robust scores, with a 95 % "
+                    "interval. Blue rising with grey: the model ranks units well; flat blue: the predicted "
+                    "differences are noise; blue flatter than grey: the predictions exaggerate them."
+                ),
+                figure={
+                    "data": [
+                        {
+                            "type": "scatter",
+                            "mode": "markers",
+                            "x": labels,
+                            "y": [r[0] for r in rows],
+                            "name": t("mean predicted effect"),
+                            "marker": {"color": GREY, "size": 10, "symbol": "diamond"},
+                        },
+                        {
+                            "type": "scatter",
+                            "mode": "markers",
+                            "x": labels,
+                            "y": [r[1] for r in rows],
+                            "name": t("measured effect, 95 % interval"),
+                            "marker": {"color": BLUE, "size": 9},
+                            "error_y": {
+                                "type": "data",
+                                "array": [1.96 * r[2] if r[2] is not None else 0 for r in rows],
+                                "color": BLUE,
+                            },
+                        },
+                    ],
+                    "layout": _layout(
+                        t("Group of predicted effect"),
+                        t("Effect"),
+                        xaxis={"type": "category"},
+                        shapes=[_hline(0.0, GREY, "solid")],
+                    ),
+                },
+            )
+        )
+    return views
+
+
+def anderson_rubin_curve(ev: Evidence, t: Language) -> list[View]:
+    """The Anderson-Rubin test's p-value over candidate effects: the set is where it clears 5 %."""
+    views = []
+    for e in ev.event.estimates:
+        grid = _indexed(e.diagnostics, "ar_grid", ("effect", "p_value"))
+        if len(grid) < 3:
+            continue
+        views.append(
+            View(
+                key=f"ar_curve_{e.method}",
+                kind="anderson_rubin_curve",
+                method=e.method,
+                section="design",
+                title=t("Anderson-Rubin test over candidate effects ({method})", method=e.method),
+                caption=t(
+                    "For each candidate effect, the p-value of the Anderson-Rubin test that it is the true "
+                    "one; the test stays valid however weak the instrument. The 95 % confidence set is every "
+                    "candidate above the dashed 5 % line: {set}. The orange line marks the 2SLS estimate. A "
+                    "flat curve that never drops below the line means the instrument cannot tell effects "
+                    "apart.",
+                    set=str(e.diagnostics.get("ar_confidence_set") or "—"),
+                ),
+                figure={
+                    "data": [
+                        {
+                            "type": "scatter",
+                            "mode": "lines",
+                            "x": [r[0] for r in grid],
+                            "y": _clean([r[1] for r in grid]),
+                            "name": t("Anderson-Rubin p-value"),
+                            "line": {"color": BLUE},
+                        }
+                    ],
+                    "layout": _layout(
+                        t("Candidate effect"),
+                        t("p-value"),
+                        yaxis={"range": [0, 1]},
+                        shapes=[_hline(0.05, GREY), _vline(e.estimate, ORANGE, "dot")],
+                    ),
+                },
+            )
+        )
+    return views
+
+
 CATALOGUE: tuple[Callable[[Evidence, Language], list[View]], ...] = (
     forest,
     stability,
@@ -2118,18 +2688,27 @@ CATALOGUE: tuple[Callable[[Evidence, Language], list[View]], ...] = (
     weights,
     raw_trends,
     event_study,
+    cohort_heatmap,
     twfe_weights,
+    placebo_spaghetti,
+    placebo_ratios,
     donor_weights,
     rd_plot,
     rd_density,
     rd_covariates,
+    rd_bandwidths,
+    rd_placebo_cutoffs,
     iv_strength,
+    anderson_rubin_curve,
     unit_map,
     spillover_radius,
     cate_distribution,
     cate_drivers,
     cate_histogram,
     cate_partial_dependence,
+    cate_calibration,
+    qini_curve,
+    toc_curve,
     policy_tree,
     sensitivity_contour,
     e_value,

@@ -21,6 +21,7 @@ from cqox_estimator.estimators.errors import EstimationError
 
 IV_COV_TYPES = ("robust", "unadjusted")
 AR_LEVEL = 0.95
+AR_GRID_POINTS = 61  # candidate effects at which the report draws the Anderson-Rubin p-value
 # The first stage counts as exactly zero when the instrument's standardised first-stage
 # coefficient (pi_t * sd(residualised z) / sd(t)) is below this: no compliers, no estimate.
 ZERO_FIRST_STAGE = 1e-10
@@ -126,6 +127,9 @@ class TwoStageLeastSquares(CausalEstimator):
             "ar_covariance": "HC0 (robust)" if self.cov_type == "robust" else "homoskedastic",
             "assumption": "relevance, exclusion, independence and monotonicity of the instrument",
         }
+        diagnostics.update(
+            _ar_grid(first, ar, float(fitted.params["treatment"]), float(fitted.std_errors["treatment"]))
+        )
         if continuous:
             diagnostics["interpretation"] = (
                 "continuous treatment: effect per unit of the treatment, a weighted average of the "
@@ -278,6 +282,30 @@ def anderson_rubin_set(first: PartialRegressions, *, level: float = AR_LEVEL) ->
     root = math.sqrt(discriminant)
     r1, r2 = sorted(((-q1 - root) / (2 * q2), (-q1 + root) / (2 * q2)))
     return ARSet("interval", r1, r2) if q2 > 0 else ARSet("two rays", r1, r2)
+
+
+def ar_p_value(first: PartialRegressions, b: float) -> float:
+    """p-value of the Anderson-Rubin test that the effect is b (chi2(1) on the reduced form)."""
+    variance = first.v_yy - 2 * b * first.v_yt + b * b * first.v_tt
+    statistic = (first.pi_y - b * first.pi_t) ** 2 / variance if variance > 0 else math.inf
+    return float(stats.chi2.sf(statistic, df=1))
+
+
+def _ar_grid(first: PartialRegressions, ar: ARSet, estimate: float, stderr: float) -> Diagnostics:
+    """The AR p-value over candidate effects, keys `ar_grid_{k}_{effect,p_value}`: the set's finite
+    ends (where it is exactly 1 - AR_LEVEL) and the 2SLS estimate among them, spanning the set
+    and half its width beyond (or 2SLS +- 10 SE when the set has no finite end)."""
+    ends = [e for e in (ar.lower, ar.upper) if math.isfinite(e)]
+    low = min([estimate - 10 * stderr, *ends]) if not ar.bounded else ar.lower - 0.5 * (ar.upper - ar.lower)
+    high = max([estimate + 10 * stderr, *ends]) if not ar.bounded else ar.upper + 0.5 * (ar.upper - ar.lower)
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        return {}
+    grid = sorted({*np.linspace(low, high, AR_GRID_POINTS - len(ends) - 1).tolist(), *ends, estimate})
+    out: Diagnostics = {}
+    for k, b in enumerate(grid):
+        out[f"ar_grid_{k}_effect"] = float(b)
+        out[f"ar_grid_{k}_p_value"] = ar_p_value(first, b)
+    return out
 
 
 def _check_instrument(z: NDArray[np.float64], exog: NDArray[np.float64]) -> None:

@@ -28,6 +28,7 @@ MAX_BOOTSTRAP = 100_000
 MAMMEN_LOW, MAMMEN_HIGH = (1 - np.sqrt(5)) / 2, (1 + np.sqrt(5)) / 2
 MAMMEN_P_HIGH = (np.sqrt(5) - 1) / (2 * np.sqrt(5))
 BOOTSTRAP_CHUNK = 1 << 19  # weights drawn at once (units x draws), bounding the memory used
+MAX_REPORTED_CELLS = 400  # group-time ATTs reported for the report's cohort-by-period heat map
 
 
 class CallawaySantAnna(CausalEstimator):
@@ -175,6 +176,7 @@ class CallawaySantAnna(CausalEstimator):
                 cells, placebos, cohort, n, n_bootstrap=int(self.n_bootstrap), seed=int(self.random_state)
             ),
         }
+        diagnostics.update(_group_time_table(cells, placebos, cohort, n))
         if trimmed:
             diagnostics["propensity_trim"] = PROPENSITY_TRIM
             diagnostics["max_comparison_units_trimmed"] = float(max(k for k, _ in trimmed))
@@ -186,6 +188,27 @@ class CallawaySantAnna(CausalEstimator):
             inference="influence function (clustered by unit), estimated cohort weights included",
             diagnostics=diagnostics,
         )
+
+
+def _group_time_table(cells: list[Cell], placebos: list[Cell], cohort: pd.Series, n: int) -> Diagnostics:
+    """Every ATT(g, t) with its SE, for the cohort-by-period heat map: keys `att_gt_{g}_{t}` and
+    `se_gt_{g}_{t}` (g the cohort's first treated period, t the period, both as period codes 0..k-1
+    in time order), placebo cells (t < g, short differences) included, and `cohort_units_{g}`.
+
+    The headline is the cohort-size weighted mean of the post cells (t >= g); with more than
+    MAX_REPORTED_CELLS cells, the ones farthest from adoption are left out (counted)."""
+    groups = cohort.to_numpy()
+    every = sorted([*cells, *placebos], key=lambda c: (abs(c[1] - c[0]), c[0], c[1]))
+    shown = every[:MAX_REPORTED_CELLS]
+    out: Diagnostics = {"n_group_time_cells_reported": float(len(shown))}
+    if len(every) > len(shown):
+        out["n_group_time_cells_left_out"] = float(len(every) - len(shown))
+    for g, period, att, influence in shown:
+        out[f"att_gt_{g}_{period}"] = float(att)
+        out[f"se_gt_{g}_{period}"] = float(np.sqrt((influence**2).sum()) / n)
+    for g in sorted({c[0] for c in shown}):
+        out[f"cohort_units_{g}"] = float((groups == g).sum())
+    return out
 
 
 def _fixed_within_units(X: NDArray[np.float64], unit: NDArray[np.int64]) -> list[int]:
