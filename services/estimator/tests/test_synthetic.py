@@ -201,3 +201,26 @@ def test_donors_are_named_by_their_labels_through_the_domain() -> None:
     assert top.startswith("donor") and all(
         part.split(": ")[0].startswith("donor") for part in top.split(", ")
     )
+
+
+def test_every_donors_placebo_gap_path_is_reported_for_the_spaghetti_plot() -> None:
+    frame = synthetic_panel(effect=3.0, seed=1)
+    model = fit(frame)
+    d = model.diagnostics_
+    assert [k for k in range(-30, 30) if f"gap_path_{k}" in d] == list(range(-20, 10))
+    assert np.mean([d[f"gap_path_{k}"] for k in range(10)]) == pytest.approx(model.ate_)
+    donors = [j for j in range(60) if f"placebo_gap_{j}_donor" in d]
+    assert donors == list(range(30))
+    # A donor's path is its own gap to the synthetic control the other donors give it.
+    wide = frame.pivot(index="unit", columns="period", values="y")
+    name = sorted(frame["unit"].unique())[int(str(d["placebo_gap_4_donor"]))]  # fitted without labels
+    others = wide.drop(index=[name, "treated1"]).to_numpy()
+    target = wide.loc[name].to_numpy()
+    w = simplex_weights(target[:20], others[:, :20].T)
+    expected = target - w @ others
+    assert [d[f"placebo_gap_4_{k}"] for k in range(-20, 10)] == pytest.approx(expected.tolist())
+    # The permutation p-value is the treated ratio's rank among the reported donor ratios.
+    ratios = np.array([d[f"placebo_rmspe_ratio_{j}"] for j in donors])
+    rank = (1 + int((ratios >= float(d["rmspe_ratio"])).sum())) / (1 + ratios.size)  # type: ignore[arg-type]
+    assert d["placebo_p_value"] == pytest.approx(rank)
+    assert float(d["placebo_p_value"]) < 0.05  # the effect of 3 leaves the bundle

@@ -41,6 +41,8 @@ GAP_LAGS = 10  # ... to 10 periods after it (k = 0 is the first treated period)
 MAX_PLACEBO_SETS = 20_000  # placebo sets of several pseudo-treated donors beyond this are sampled
 TOP_WEIGHTS = 5
 WEIGHT_REPORTED = 0.01
+SPAGHETTI_DONORS = 50  # donors whose placebo gap paths the report draws (the first, in unit order)
+SPAGHETTI_LEADS, SPAGHETTI_LAGS = 20, 20  # periods of those paths before and after adoption
 ADDING_UP_PENALTY = 1e4  # weight of the sum-to-one row in the NNLS (on the rescaled outcomes)
 
 
@@ -133,6 +135,7 @@ class SyntheticControl(CausalEstimator):
         for k in range(-min(GAP_LEADS, start), min(GAP_LAGS, gap.size - start)):
             diagnostics[f"att_event_{k}"] = float(gap[start + k])
             diagnostics[f"se_event_{k}"] = float(placebo_sd[start + k])
+        diagnostics.update(_placebo_spaghetti(gap, placebo_gaps, start, self.unit_label, panel.donor_codes))
         if treated.shape[0] > 1:
             diagnostics["note"] = (
                 "several treated units: gaps, RMSPEs and weights are averaged over them; placebo sets "
@@ -153,6 +156,30 @@ class SyntheticControl(CausalEstimator):
             dof=None,
             diagnostics=diagnostics,
         )
+
+
+def _placebo_spaghetti(
+    gap: NDArray[np.float64],
+    placebo_gaps: NDArray[np.float64],
+    start: int,
+    label: Callable[[int], str],
+    donor_codes: NDArray[np.int64],
+) -> Diagnostics:
+    """The treated gap and each donor's own placebo gap path for the report's spaghetti plot:
+    `gap_path_{k}` and `placebo_gap_{j}_{k}` k periods from adoption, `placebo_gap_{j}_donor`
+    its name and `placebo_rmspe_ratio_{j}` its post/pre RMSPE ratio (the single donor's, to rank
+    the treated unit's `rmspe_ratio` among)."""
+    out: Diagnostics = {}
+    window = range(-min(SPAGHETTI_LEADS, start), min(SPAGHETTI_LAGS, gap.size - start))
+    for k in window:
+        out[f"gap_path_{k}"] = float(gap[start + k])
+    tiny = np.finfo(float).tiny
+    for j, path in enumerate(placebo_gaps[:SPAGHETTI_DONORS]):
+        out[f"placebo_gap_{j}_donor"] = label(int(donor_codes[j]))
+        out[f"placebo_rmspe_ratio_{j}"] = _rmspe(path[start:]) / max(_rmspe(path[:start]), tiny)
+        for k in window:
+            out[f"placebo_gap_{j}_{k}"] = float(path[start + k])
+    return out
 
 
 class _Panel:
