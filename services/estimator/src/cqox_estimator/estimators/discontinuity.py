@@ -29,6 +29,8 @@ ASSUMPTION = "no manipulation of the running variable; potential outcomes contin
 PLOT_BINS_PER_SIDE = 15  # binned means of the outcome per side of the cutoff, for the RD plot
 PLOT_WINDOW_BANDWIDTHS = 2.0  # the plot spans this many bandwidths on each side (or the data's reach)
 PLOT_FIT_POINTS = {1: 2, 2: 9}  # points per side tracing the local polynomial fit, by order p
+BANDWIDTH_GRID = (0.5, 0.625, 0.75, 1.0, 1.25, 1.5, 2.0)  # multiples of the chosen h (and b) re-fitted
+PLACEBO_CUTOFF_QUANTILES = (1 / 3, 2 / 3)  # fake cutoffs at these quantiles of each side's rows
 
 
 class RegressionDiscontinuity(CausalEstimator):
@@ -72,6 +74,14 @@ class RegressionDiscontinuity(CausalEstimator):
         Leave out the rows whose running variable lies within this distance of the cutoff (a
         "donut" RD): the estimate then does not rest on the units nearest the cutoff, the ones
         that could have sorted themselves across it. The density test still uses every row.
+    bandwidth : float or None, default None
+        A bandwidth the analysis states (rdrobust's `h`, and `b` for the bias correction, on both
+        sides), e.g. the window of a published specification; None lets `bwselect` choose it.
+
+    Discrete running variables and weak fuzzy first stages are reported for the gates:
+    `rd_support_points` (fewest distinct running-variable values within the bandwidth on either
+    side; rdrobust's own mass-point notices go to `rdrobust_notes`) and, fuzzy, `rd_first_stage_f`
+    (the squared t-statistic of the treatment's jump at the cutoff).
     """
 
     adjustment_kind = Adjustment.DESIGN
@@ -90,6 +100,7 @@ class RegressionDiscontinuity(CausalEstimator):
         bwselect: str = "mserd",
         covariate_adjustment: bool = False,
         donut: float = 0.0,
+        bandwidth: float | None = None,
     ) -> None:
         self.cutoff = cutoff
         self.kernel = kernel
@@ -97,6 +108,7 @@ class RegressionDiscontinuity(CausalEstimator):
         self.bwselect = bwselect
         self.covariate_adjustment = covariate_adjustment
         self.donut = donut
+        self.bandwidth = bandwidth
 
     @classmethod
     def warm_up(cls) -> None:
@@ -134,6 +146,16 @@ class RegressionDiscontinuity(CausalEstimator):
             or donut < 0
         ):
             raise EstimationError(f"donut must be a distance of 0 or more, got {donut!r}")
+        bandwidth = self.bandwidth
+        if bandwidth is not None and (
+            isinstance(bandwidth, bool)
+            or not isinstance(bandwidth, int | float)
+            or not math.isfinite(bandwidth)
+            or bandwidth <= 0
+        ):
+            raise EstimationError(
+                f"bandwidth must be a positive distance from the cutoff (or unset to choose it), got {bandwidth!r}"
+            )
 
     def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
         running: NDArray[np.float64] = self.running_
@@ -193,7 +215,7 @@ class RegressionDiscontinuity(CausalEstimator):
             "bias_corrected_estimate": bias_corrected,
             "kernel": self.kernel,
             "polynomial_order": float(self.p),
-            "bandwidth_selector": self.bwselect,
+            "bandwidth_selector": self.bwselect if self.bandwidth is None else "stated",
             "covariate_adjustment": "yes" if covs is not None else "no",
             "assumption": ASSUMPTION,
         }
@@ -201,6 +223,14 @@ class RegressionDiscontinuity(CausalEstimator):
             diagnostics["treated_side"] = "below the cutoff" if sign < 0 else "at or above the cutoff"
         else:
             diagnostics.update(_first_stage(fit))
+        diagnostics.update(
+            _support_points(
+                running,
+                cutoff,
+                h_left=bandwidths["bandwidth_h_left"],
+                h_right=bandwidths["bandwidth_h_right"],
+            )
+        )
         diagnostics.update(
             _plot_data(
                 y, running, cutoff,
@@ -213,6 +243,15 @@ class RegressionDiscontinuity(CausalEstimator):
             diagnostics["donut"] = float(self.donut)
             diagnostics["donut_rows_left_out"] = float(everyone.size - running.size)
         diagnostics.update(self._covariate_placebos(running, cutoff, X))
+        diagnostics.update(
+            self._bandwidth_grid(
+                y, running, cutoff, fuzzy=fuzzy, covs=covs, sign=sign,
+                h=(bandwidths["bandwidth_h_left"], bandwidths["bandwidth_h_right"]),
+                b=(bandwidths["bandwidth_b_left"], bandwidths["bandwidth_b_right"]),
+            )
+        )  # fmt: skip
+        if fuzzy is None:
+            diagnostics.update(self._placebo_cutoffs(y, running, cutoff, sign))
         return FitSummary(
             ate=conventional,
             stderr=robust_se,
@@ -220,7 +259,7 @@ class RegressionDiscontinuity(CausalEstimator):
             dof=None,
             inference=(
                 f"rdrobust {rd_design} RD, robust bias-corrected CI; {self.kernel} kernel, "
-                f"p={self.p}, bandwidth {self.bwselect} h={h_text}"
+                f"p={self.p}, bandwidth {self.bwselect if self.bandwidth is None else 'stated'} h={h_text}"
                 + (", covariate-adjusted" if covs is not None else "")
             ),
             diagnostics=diagnostics,
@@ -234,20 +273,83 @@ class RegressionDiscontinuity(CausalEstimator):
         *,
         fuzzy: NDArray[np.float64] | None = None,
         covs: NDArray[np.float64] | None = None,
+        **bandwidth: Any,
     ) -> tuple[Any, list[str]]:
         """One rdrobust fit with this estimator's settings, and the notices it printed (e.g. mass
-        points in the running variable); its failures become EstimationError."""
+        points in the running variable); its failures become EstimationError. `bandwidth` may fix
+        h and b (rdrobust's keywords) for this fit instead of the stated or selected ones."""
         rdrobust = _rdrobust_function()
         try:
             with warnings.catch_warnings(), _printed_notices() as notices:
                 warnings.simplefilter("ignore", RuntimeWarning)
                 fit = rdrobust(
                     y, running, c=cutoff, fuzzy=fuzzy, covs=covs, p=self.p,
-                    kernel=self.kernel, bwselect=self.bwselect,
+                    kernel=self.kernel, bwselect=self.bwselect, **{"h": self.bandwidth, **bandwidth},
                 )  # fmt: skip
         except Exception as exc:  # rdrobust raises bare Exception for unusable data
             raise EstimationError(f"rdrobust could not fit the discontinuity: {exc}") from exc
         return fit, notices
+
+    def _bandwidth_grid(
+        self,
+        y: NDArray[np.float64],
+        running: NDArray[np.float64],
+        cutoff: float,
+        *,
+        fuzzy: NDArray[np.float64] | None,
+        covs: NDArray[np.float64] | None,
+        sign: float,
+        h: tuple[float, float],
+        b: tuple[float, float],
+    ) -> Diagnostics:
+        """The estimate and its robust CI re-fitted with h and b scaled by each BANDWIDTH_GRID
+        multiple (1 reproduces the reported fit): keys `bandwidth_grid_{k}_{h,estimate,ci_lower,
+        ci_upper}` (h: the left bandwidth); a multiple rdrobust cannot fit is left out."""
+        out: Diagnostics = {}
+        k = 0
+        for multiple in BANDWIDTH_GRID:
+            try:
+                fit, _ = self._rdrobust(
+                    y, running, cutoff, fuzzy=fuzzy, covs=covs,
+                    h=[h[0] * multiple, h[1] * multiple], b=[b[0] * multiple, b[1] * multiple],
+                )  # fmt: skip
+            except EstimationError:
+                continue
+            row = _jump_with_interval(fit, sign)
+            if row is None:
+                continue
+            out[f"bandwidth_grid_{k}_h"] = h[0] * multiple
+            out[f"bandwidth_grid_{k}_estimate"], out[f"bandwidth_grid_{k}_ci_lower"] = row[0], row[1]
+            out[f"bandwidth_grid_{k}_ci_upper"] = row[2]
+            k += 1
+        return out
+
+    def _placebo_cutoffs(
+        self, y: NDArray[np.float64], running: NDArray[np.float64], cutoff: float, sign: float
+    ) -> Diagnostics:
+        """Sharp RD jumps of the outcome at fake cutoffs (PLACEBO_CUTOFF_QUANTILES of each side),
+        each fitted on that side's rows only so the real jump cannot leak in: none is expected.
+        Keys `placebo_cutoff_{k}_{at,estimate,ci_lower,ci_upper}`; a cutoff rdrobust cannot fit
+        (too few rows around it) is left out. The bandwidth is selected afresh at each."""
+        out: Diagnostics = {}
+        k = 0
+        for side in (running < cutoff, running >= cutoff):
+            values = running[side]
+            for quantile in PLACEBO_CUTOFF_QUANTILES:
+                fake = float(np.quantile(values, quantile))
+                try:
+                    _check_sides(values, fake)
+                    fit, _ = self._rdrobust(y[side], values, fake, h=None)
+                except EstimationError:
+                    continue
+                row = _jump_with_interval(fit, sign)
+                if row is None:
+                    continue
+                out[f"placebo_cutoff_{k}_at"] = fake
+                out[f"placebo_cutoff_{k}_estimate"], out[f"placebo_cutoff_{k}_ci_lower"] = row[0], row[1]
+                out[f"placebo_cutoff_{k}_ci_upper"] = row[2]
+                k += 1
+        return out
 
     def _covariate_placebos(
         self, running: NDArray[np.float64], cutoff: float, X: NDArray[np.float64]
@@ -309,6 +411,16 @@ def _cell(table: Any, row: str) -> float:
     return float(table.loc[row].iloc[0])
 
 
+def _jump_with_interval(fit: Any, sign: float) -> tuple[float, float, float] | None:
+    """The conventional jump and the robust bias-corrected CI of an rdrobust fit, signed as the
+    estimate (treated side minus untreated), or None if any is not finite."""
+    estimate = sign * _cell(fit.coef, "Conventional")
+    ends = sorted(sign * float(fit.ci.loc["Robust"].iloc[j]) for j in (0, 1))
+    if not all(math.isfinite(v) for v in (estimate, *ends)):
+        return None
+    return estimate, ends[0], ends[1]
+
+
 def _check_sides(running: NDArray[np.float64], cutoff: float) -> None:
     """Refuse a cutoff outside the running variable's range or with too few rows on a side."""
     if running.size == 0:
@@ -329,12 +441,35 @@ def _check_sides(running: NDArray[np.float64], cutoff: float) -> None:
 
 
 def _first_stage(fit: Any) -> Diagnostics:
-    """The jump in the treatment probability at the cutoff (fuzzy designs)."""
+    """The jump in the treatment probability at the cutoff and its strength (fuzzy designs).
+
+    `rd_first_stage_f` is (jump / SE)^2 of the conventional local polynomial first stage: the F of
+    the one excluded instrument 1(running >= cutoff), judged like an IV first stage.
+    """
     if fit.tau_T is None:
         return {}
-    return {
-        "first_stage_jump": _cell(fit.tau_T, "Conventional"),
+    jump, jump_se = _cell(fit.tau_T, "Conventional"), _cell(fit.se_T, "Conventional")
+    out: Diagnostics = {
+        "first_stage_jump": jump,
         "first_stage_robust_p": _cell(fit.pv_T, "Robust"),
+    }
+    if math.isfinite(jump) and math.isfinite(jump_se) and jump_se > 0:
+        out["first_stage_jump_se"] = jump_se
+        out["rd_first_stage_f"] = (jump / jump_se) ** 2
+    return out
+
+
+def _support_points(
+    running: NDArray[np.float64], cutoff: float, *, h_left: float, h_right: float
+) -> Diagnostics:
+    """Distinct running-variable values within the bandwidth on each side (mass points)."""
+    left = np.unique(running[(running < cutoff) & (running >= cutoff - h_left)]).size
+    right = np.unique(running[(running >= cutoff) & (running <= cutoff + h_right)]).size
+    return {
+        "rd_support_points_left": float(left),
+        "rd_support_points_right": float(right),
+        "rd_support_points": float(min(left, right)),
+        "running_distinct_values": float(np.unique(running).size),
     }
 
 

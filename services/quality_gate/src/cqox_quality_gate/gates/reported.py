@@ -68,6 +68,39 @@ CHECKS = (
         ),
     ),
     ReportedCheck(
+        name="rd_weak_first_stage",
+        key="rd_first_stage_f",
+        limit=lambda t: t.min_first_stage_f,
+        failed=lambda value, limit: (
+            f"The treatment barely jumps at the cutoff: first-stage F = {value:.3g} < {limit:g} (the "
+            "jump in the treatment share over its standard error, squared; the weak-instrument rule "
+            "of thumb), so the fuzzy RD estimate divides the outcome's jump by a jump "
+            "indistinguishable from zero: biased, unstable, its interval unreliable. State a "
+            "bandwidth wide enough for the treatment jump to be measured (rd_robust's option "
+            "`bandwidth`), or read the outcome's own jump at the cutoff (the intention-to-treat)."
+        ),
+        passed=lambda value, limit: (
+            f"The treatment jumps clearly at the cutoff: first-stage F = {value:.3g} ≥ {limit:g}."
+        ),
+    ),
+    ReportedCheck(
+        name="rd_mass_points",
+        key="rd_support_points",
+        limit=lambda t: float(t.min_rd_support_points),
+        failed=lambda value, limit: (
+            f"The running variable is discrete near the cutoff: only {value:.0f} distinct value(s) "
+            f"within the bandwidth on one side (< {limit:g}). Local polynomial RD and its "
+            "data-driven bandwidth assume a continuous running variable; with mass points the fit "
+            "on each side rests on a handful of cohorts and extrapolates across the gap to the "
+            "cutoff. State a bandwidth spanning more values (rd_robust's option `bandwidth`) and "
+            "read the estimate as a comparison of the nearest cohorts (Kolesar & Rothe 2018)."
+        ),
+        passed=lambda value, limit: (
+            f"The running variable takes at least {value:.0f} distinct values within the bandwidth "
+            f"on each side of the cutoff (≥ {limit:g})."
+        ),
+    ),
+    ReportedCheck(
         name="treated_clusters",
         key="n_treated_clusters",
         limit=lambda t: float(t.min_treated_clusters),

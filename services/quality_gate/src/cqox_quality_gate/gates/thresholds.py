@@ -69,6 +69,15 @@ class GateThresholds(BaseModel):
         gt=0,
         description="Below this first-stage F (IV), the instrument is weak (Staiger-Stock rule).",
     )
+    min_rd_support_points: int = Field(
+        default=10,
+        ge=2,
+        description=(
+            "Fewest distinct values of the running variable within the RD bandwidth on each side of "
+            "the cutoff; below it the running variable is discrete there (mass points) and the local "
+            "polynomial fit rests on a handful of points (rd_mass_points; Kolesar & Rothe 2018)."
+        ),
+    )
     min_density_p: float = Field(
         default=0.05,
         gt=0,
