@@ -50,6 +50,12 @@ class ConnectionLimits:
     nothing, so a crashed or stuck handler cannot keep rows locked; keepalives let both ends notice
     a half-open connection (node loss) in about `keepalives_idle + interval * count` seconds
     instead of the kernel's two hours.
+
+    `pre_ping` tests every connection with a round trip when it leaves the pool (a dead one is
+    replaced before use). A service under read load turns it off (`CQOX_DB_POOL_PRE_PING=false`):
+    connections are then recycled after `recycle_s`, keepalives find dead ones, and the first
+    statement on a connection that died (PostgreSQL restarted) invalidates the whole pool, so a
+    caller retries once (`is_dead_connection`).
     """
 
     statement_timeout_s: float = 60.0
@@ -59,6 +65,8 @@ class ConnectionLimits:
     keepalives_interval_s: int = 10
     keepalives_count: int = 3
     application_name: str = "cqox"
+    pre_ping: bool = True
+    recycle_s: float = 1800.0
 
     @classmethod
     def from_settings(cls, settings: Any, application_name: str) -> ConnectionLimits:
@@ -69,6 +77,8 @@ class ConnectionLimits:
             connect_timeout_s=settings.db_connect_timeout_s,
             keepalives_idle_s=settings.db_keepalives_idle_s,
             application_name=f"cqox-{application_name}",
+            pre_ping=getattr(settings, "db_pool_pre_ping", True),
+            recycle_s=getattr(settings, "db_pool_recycle_s", 1800.0),
         )
 
     def connect_args(self) -> dict[str, Any]:
@@ -92,12 +102,20 @@ def create_engine(
     database_url: str, *, pool_size: int = 5, limits: ConnectionLimits | None = None
 ) -> AsyncEngine:
     """Async engine for `postgresql+psycopg://` URLs, every connection under `limits`."""
+    limits = limits or ConnectionLimits()
     return create_async_engine(
         database_url,
         pool_size=pool_size,
-        pool_pre_ping=True,
-        connect_args=(limits or ConnectionLimits()).connect_args(),
+        pool_pre_ping=limits.pre_ping,
+        pool_recycle=int(limits.recycle_s) if limits.recycle_s > 0 else -1,
+        connect_args=limits.connect_args(),
     )
+
+
+def is_dead_connection(exc: BaseException) -> bool:
+    """Whether `exc` says the connection died under the statement (the pool has been invalidated,
+    so one retry gets a fresh connection), as opposed to an error of the statement itself."""
+    return isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from pydantic import BaseModel, Field
 
 from cqox_ingest.db.models import Analysis
@@ -62,7 +63,7 @@ class MappingContext(BaseModel):
     mapping_confirmed: bool = False
 
     @classmethod
-    def of(cls, analysis: Analysis) -> MappingContext:
+    def of(cls, analysis: Analysis | sa.Row[Any]) -> MappingContext:
         """The mapping context kept in the analysis's read model."""
         context = analysis.mapping_context or {}
         return cls(

@@ -3,7 +3,6 @@ events, and the artifacts a report names. Database functions take a keyword-only
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -17,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cqox_contracts.v1 import AnalysisRequested, AnalysisSpec, ColumnSchema, DatasetRef
 from cqox_ingest import audit
-from cqox_ingest.analyses import artifacts
+from cqox_ingest.analyses import artifacts, streams
 from cqox_ingest.analyses.models import (
     AnalysisCreated,
     AnalysisIn,
@@ -27,8 +26,9 @@ from cqox_ingest.analyses.models import (
 )
 from cqox_ingest.datasets import service as datasets
 from cqox_ingest.db.models import Analysis, AnalysisEvent
-from cqox_ingest.domain import SSE_KEEPALIVE_S, TERMINAL, sse_poll_delay
+from cqox_ingest.domain import SSE_KEEPALIVE_S, sse_poll_delay
 from cqox_shared.auth import Principal
+from cqox_shared.db import is_dead_connection
 from cqox_shared.runtime import ServiceRuntime
 
 # The keys of the upload's JSON 'analysis' field.
@@ -148,7 +148,31 @@ async def get(*, session: AsyncSession, analysis_id: str, caller: Principal) -> 
     return analysis
 
 
-def read_model(analysis: Analysis) -> AnalysisOut:
+# The status read, the most polled route (bench/load): one Core statement on an autocommit
+# connection (one round trip: no BEGIN/ROLLBACK, no ORM identity map); its rows have the ORM's
+# attribute names, so `read_model` takes either.
+_ANALYSIS_ROW = sa.select(Analysis.__table__).where(Analysis.__table__.c.id == sa.bindparam("analysis_id"))
+
+
+async def read(runtime: ServiceRuntime, analysis_id: str, caller: Principal) -> sa.Row[Any]:
+    """The caller's analysis as a plain row, or 404; retried once on a connection that died
+    (PostgreSQL restarted: the pool is invalidated and the retry gets a fresh connection)."""
+    assert runtime.engine is not None
+    engine = runtime.engine.execution_options(isolation_level="AUTOCOMMIT")
+    for attempt in (1, 2):
+        try:
+            async with engine.connect() as conn:
+                row = (await conn.execute(_ANALYSIS_ROW, {"analysis_id": analysis_id})).first()
+            break
+        except sa.exc.DBAPIError as exc:
+            if attempt == 2 or not is_dead_connection(exc):
+                raise
+    if row is None or row.tenant_id != caller.tenant_id:
+        raise HTTPException(404, f"no analysis {analysis_id}")
+    return row
+
+
+def read_model(analysis: Analysis | sa.Row[Any]) -> AnalysisOut:
     """The analysis as the API shows it, with report and artifact links."""
     report = None
     if analysis.report:
@@ -195,9 +219,10 @@ async def events(
     runtime: ServiceRuntime, analysis_id: str, after: int, request: Request
 ) -> AsyncIterator[bytes]:
     """Server-Sent Events of the analysis after sequence number `after`, until it ends or the
-    client leaves; polls the read model, backing off while idle, with keep-alive comments."""
-    idle, empty_polls = 0.0, 0
-    while not await request.is_disconnected():
+    client leaves: from the analysis's one poller on this replica (shared by all its streams),
+    which reads the read model, backing off while idle; keep-alive comments while quiet."""
+
+    async def poll(since: int) -> tuple[str | None, list[tuple[int, bytes]]]:
         async with runtime.sessions() as session:  # type: ignore[misc]
             # Status first: an event committed with (or before) a terminal status is then seen by
             # the next statement, so the stream never ends one event early.
@@ -205,35 +230,33 @@ async def events(
             rows = (
                 await session.scalars(
                     sa.select(AnalysisEvent)
-                    .where(AnalysisEvent.analysis_id == analysis_id, AnalysisEvent.seq > after)
+                    .where(AnalysisEvent.analysis_id == analysis_id, AnalysisEvent.seq > since)
                     .order_by(AnalysisEvent.seq)
                     .limit(500)
                 )
             ).all()
-        for row in rows:
-            after = row.seq
-            data = {
-                "seq": row.seq,
-                "event_type": row.event_type,
-                "subject": row.subject,
-                "producer": row.producer,
-                "occurred_at": row.occurred_at.isoformat(),
-                "summary": row.summary,
-            }
-            yield f"id: {row.seq}\nevent: {row.event_type}\ndata: {json.dumps(data)}\n\n".encode()
-        if not rows and status in TERMINAL:
-            yield f"event: end\ndata: {json.dumps({'status': status})}\n\n".encode()
-            return
-        if rows:
-            idle, empty_polls = 0.0, 0
-            continue
-        empty_polls += 1
-        delay = sse_poll_delay(empty_polls)
-        idle += delay
-        if idle >= SSE_KEEPALIVE_S:
-            idle = 0.0
-            yield b": keep-alive\n\n"
-        await asyncio.sleep(delay)
+        return status, [(row.seq, _sse_event(row)) for row in rows]
+
+    feed = streams.replica_feeds().follow(analysis_id, after, poll, sse_poll_delay, SSE_KEEPALIVE_S)
+    try:
+        async for chunk in feed:
+            if await request.is_disconnected():
+                return
+            yield chunk
+    finally:
+        await feed.aclose()  # type: ignore[attr-defined]
+
+
+def _sse_event(row: AnalysisEvent) -> bytes:
+    data = {
+        "seq": row.seq,
+        "event_type": row.event_type,
+        "subject": row.subject,
+        "producer": row.producer,
+        "occurred_at": row.occurred_at.isoformat(),
+        "summary": row.summary,
+    }
+    return f"id: {row.seq}\nevent: {row.event_type}\ndata: {json.dumps(data)}\n\n".encode()
 
 
 async def artifact(runtime: ServiceRuntime, analysis_id: str, name: str, caller: Principal) -> Response:

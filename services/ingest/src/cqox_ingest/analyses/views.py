@@ -22,8 +22,7 @@ async def create_analysis(body: AnalysisIn, caller: Caller, runtime: Runtime) ->
 @router.get("/analyses/{analysis_id}", response_model=AnalysisOut)
 async def get_analysis(analysis_id: str, caller: Caller, runtime: Runtime) -> Response:
     """Status, estimates, gates and report links of an analysis."""
-    async with runtime.sessions() as session:  # type: ignore[misc]
-        analysis = await service.get(session=session, analysis_id=analysis_id, caller=caller)
+    analysis = await service.read(runtime, analysis_id, caller)
     # Serialized once: returning the model would have FastAPI validate it again, then dump it
     # (the most polled route; bench/load measures it).
     body = service.read_model(analysis).model_dump_json(by_alias=True)
