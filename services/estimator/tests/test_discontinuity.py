@@ -253,3 +253,52 @@ def test_a_donut_leaves_out_the_rows_nearest_the_cutoff() -> None:
         estimate("rd_robust", frame, ROLES, options={"donut": -1})
     with pytest.raises(EstimationError, match="with a donut of 5 around the cutoff"):
         estimate("rd_robust", frame, ROLES, options={"donut": 5})
+
+
+def _grid(diagnostics: dict[str, float | str | None], prefix: str, first: str) -> list[dict[str, float]]:
+    """Rows `{prefix}_{k}_{field}` in order, as the report reads them."""
+    rows: list[dict[str, float]] = []
+    while f"{prefix}_{len(rows)}_{first}" in diagnostics:
+        head = f"{prefix}_{len(rows)}_"
+        rows.append({key[len(head) :]: float(v) for key, v in diagnostics.items() if key.startswith(head)})  # type: ignore[arg-type]
+    return rows
+
+
+def test_the_bandwidth_grid_holds_the_chosen_fit_and_each_refit_matches_rdrobust() -> None:
+    frame = simulation.discontinuity(4000, seed=1)
+    fitted = _fit(frame)
+    d = fitted.diagnostics_
+    grid = _grid(d, "bandwidth_grid", "h")
+    h, b = float(d["bandwidth_h_left"]), float(d["bandwidth_b_left"])  # type: ignore[arg-type]
+    assert [row["h"] for row in grid] == pytest.approx(
+        [m * h for m in (0.5, 0.625, 0.75, 1.0, 1.25, 1.5, 2.0)]
+    )
+    chosen = grid[3]
+    assert chosen["estimate"] == pytest.approx(fitted.ate_, abs=1e-10)
+    assert (chosen["ci_lower"], chosen["ci_upper"]) == pytest.approx(fitted.ate_interval(), abs=1e-8)
+    direct = rdrobust(frame["y"].to_numpy(), frame["score"].to_numpy(), c=0.0, h=0.5 * h, b=0.5 * b)
+    assert grid[0]["estimate"] == pytest.approx(direct.coef.loc["Conventional"].iloc[0], abs=1e-8)
+    # Known answer: the jump is 1.5 at every bandwidth; all but the widest (curvature) cover it.
+    assert sum(row["ci_lower"] < 1.5 < row["ci_upper"] for row in grid) >= 6
+    assert all(row["ci_upper"] - row["ci_lower"] > 0 for row in grid)
+
+
+def test_placebo_cutoffs_use_one_side_and_find_no_jump() -> None:
+    frame = simulation.discontinuity(4000, seed=1)
+    d = _fit(frame).diagnostics_
+    placebos = _grid(d, "placebo_cutoff", "at")
+    assert len(placebos) == 4
+    assert [row["at"] < 0 for row in placebos] == [True, True, False, False]
+    left = frame[frame["score"] < 0]
+    at = float(np.quantile(left["score"], 1 / 3))
+    direct = rdrobust(left["y"].to_numpy(), left["score"].to_numpy(), c=at)
+    assert placebos[0]["at"] == pytest.approx(at)
+    assert placebos[0]["estimate"] == pytest.approx(direct.coef.loc["Conventional"].iloc[0], abs=1e-8)
+    assert sum(row["ci_lower"] < 0 < row["ci_upper"] for row in placebos) >= 3  # no treatment there
+    assert max(abs(row["estimate"]) for row in placebos) < 1.5 / 2
+
+
+def test_a_fuzzy_design_has_a_bandwidth_grid_but_no_placebo_cutoffs() -> None:
+    d = _fit(simulation.discontinuity(4000, seed=2, fuzzy=True)).diagnostics_
+    assert len(_grid(d, "bandwidth_grid", "h")) == 7
+    assert "placebo_cutoff_0_at" not in d  # the outcome's jump alone is not the effect there
