@@ -9,14 +9,22 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 
-from cqox_contracts.v1 import AnalysisFailed, AnalysisRequested, DatasetConfirmed, DatasetIngested, Event
-from cqox_ingest import api, handlers
-from cqox_ingest.admin.keys import DatabaseKeyStore
+from cqox_contracts.v1 import (
+    AnalysisFailed,
+    AnalysisRequested,
+    AuditRecorded,
+    DatasetConfirmed,
+    DatasetIngested,
+    Event,
+)
+from cqox_ingest import api, audit, handlers
+from cqox_ingest.admin.keys import KEY_EVENTS, DatabaseKeyStore
 from cqox_ingest.db import MIGRATIONS
 from cqox_ingest.db.models import metadata
 from cqox_ingest.domain import Deadlines
+from cqox_ingest.load_shedding import LoadShedding
 from cqox_ingest.readers import IngestError
 from cqox_ingest.security_headers import SecurityHeaders
 from cqox_ingest.upload_limit import UploadLimit
@@ -36,6 +44,10 @@ READ_MODEL_STREAMS = (
     "CQOX_REPORTS",
     "CQOX_NOTIFICATIONS",
 )
+
+
+# Seconds a client is told to wait when PostgreSQL is unavailable (a restart takes a few seconds).
+DATABASE_RETRY_AFTER_S = 5
 
 
 class IngestSettings(Settings, AuthSettings):
@@ -62,6 +74,16 @@ class IngestSettings(Settings, AuthSettings):
     stage_deadlines_s: dict[str, float] = {}
     analysis_deadline_s: float = 7200.0
     deadline_sweep_interval_s: float = 5.0
+    # Load (bench/load): past this many requests in progress the API answers 503 with Retry-After
+    # (event streams and health checks do not count; 0 turns it off). No pre-ping round trip per
+    # pooled connection: the status read retries once on a connection that died instead.
+    max_in_flight_requests: int = 64
+    db_pool_pre_ping: bool = False
+    # Read audits wait in a buffer of this many entries (a full buffer drops and counts them) and
+    # are written in batches of audit_batch_size, at least every audit_flush_interval_s.
+    audit_buffer_capacity: int = 10_000
+    audit_batch_size: int = 500
+    audit_flush_interval_s: float = 0.5
 
 
 def build_runtime(settings: IngestSettings | None = None) -> ServiceRuntime:
@@ -85,10 +107,18 @@ def build_runtime(settings: IngestSettings | None = None) -> ServiceRuntime:
         migrations=MIGRATIONS,
         subscriptions=subscriptions,
         publishes={
-            "HTTP API": (DatasetIngested, AnalysisRequested, DatasetConfirmed),
+            "HTTP API": (DatasetIngested, AnalysisRequested, DatasetConfirmed, *KEY_EVENTS),
+            "audit log": (AuditRecorded,),
             "deadline watchdog": (AnalysisFailed,),
         },
-        background=[handlers.deadline_watchdog(deadlines, settings.deadline_sweep_interval_s)],
+        background=[
+            handlers.deadline_watchdog(deadlines, settings.deadline_sweep_interval_s),
+            audit.read_audit_writer(  # read audits in batches, off the request path
+                capacity=settings.audit_buffer_capacity,
+                batch=settings.audit_batch_size,
+                interval_s=settings.audit_flush_interval_s,
+            ),
+        ],
     )
 
 
@@ -127,7 +157,9 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         uploads_per_minute=settings.rate_limit_uploads_per_minute,
         upload_routes=api.UPLOAD_ROUTES,
     )
-    # Outermost: refusals (429, 413) carry the headers too.
+    # Before the rate limit: an overloaded replica refuses at once, however cheap the check after.
+    app.add_middleware(LoadShedding, max_in_flight=settings.max_in_flight_requests)
+    # Outermost: refusals (503, 429, 413) carry the headers too.
     app.add_middleware(SecurityHeaders)
     for route in runtime.health_routes():
         app.router.routes.append(route)
@@ -143,6 +175,20 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         return JSONResponse(
             {"detail": "a value in the request cannot be stored (e.g. a NUL character); nothing was applied"},
             status_code=422,
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # PostgreSQL down, restarting or unreachable: the transaction never committed, and an
+        # upload removes what it stored, so a retry is safe.
+        return JSONResponse(
+            {
+                "detail": "the database is unavailable (down or restarting); nothing was stored or "
+                f"changed. Retry after {DATABASE_RETRY_AFTER_S} s"
+            },
+            status_code=503,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
         )
 
     @app.exception_handler(Exception)
@@ -167,4 +213,5 @@ def main(argv: Sequence[str] | None = None) -> None:
         app = create_app(settings)
     except AuthNotConfigured as exc:
         raise SystemExit(f"cqox-ingest: {exc}") from None
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning")
+    # No access log: one line per request costs the event loop more than a status read's query.
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False)

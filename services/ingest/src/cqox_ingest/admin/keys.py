@@ -1,5 +1,8 @@
 """Issued API keys in the ingest database: the key store the auth consults, and the admin functions
-that issue, list, rotate and revoke them. Database functions take a keyword-only `session`."""
+that issue, list, rotate and revoke them. Database functions take a keyword-only `session`, or
+`ctx` (a transaction with its outbox) when they change a key: every change is said on the bus
+(key.issued, key.rotated, key.revoked, with the key's digest and never its secret), committed
+with the change, so services that mirror keys (notification) accept the same keys."""
 
 from __future__ import annotations
 
@@ -9,11 +12,16 @@ import sqlalchemy as sa
 from fastapi import HTTPException
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cqox_contracts.v1 import ApiKeyState, KeyIssued, KeyRevoked, KeyRotated
 from cqox_ingest import audit
 from cqox_ingest.admin.models import KeyCreated, KeyIn, KeyOut
 from cqox_ingest.db.models import ApiKey
 from cqox_shared.auth import ApiKeyAuth, Principal, StoredKey, key_digest, new_key
+from cqox_shared.bus import HandlerContext
 from cqox_shared.runtime import ServiceRuntime
+
+# What the admin routes say, for the runtime's declared flows.
+KEY_EVENTS: tuple[type[ApiKeyState], ...] = (KeyIssued, KeyRotated, KeyRevoked)
 
 
 class DatabaseKeyStore:
@@ -56,6 +64,22 @@ def _out(row: ApiKey, now: datetime) -> KeyOut:
     )
 
 
+def key_event(cls: type[ApiKeyState], row: ApiKey, **extra: str) -> ApiKeyState:
+    """A key lifecycle event carrying the key's whole state after the change (digest, no secret)."""
+    return cls(
+        correlation_id=row.key_id,
+        tenant_id=row.tenant_id,
+        producer="ingest",
+        key_id=row.key_id,
+        role=row.role,
+        digest=row.digest,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        rotated_from=row.rotated_from,
+        **extra,
+    )
+
+
 def check_issuable(auth: ApiKeyAuth) -> None:
     """Raise 409 unless issued keys would work: authentication on and a configured pepper."""
     if not auth.enabled:
@@ -71,7 +95,7 @@ def check_issuable(auth: ApiKeyAuth) -> None:
 
 async def issue(
     *,
-    session: AsyncSession,
+    ctx: HandlerContext,
     auth: ApiKeyAuth,
     caller: Principal,
     body: KeyIn,
@@ -80,6 +104,7 @@ async def issue(
 ) -> KeyCreated:
     """Issue a key of the caller's tenant; the secret is returned once and only its HMAC is stored."""
     check_issuable(auth)
+    session = ctx.session
     issued = new_key()
     now = datetime.now(UTC)
     row = ApiKey(
@@ -104,6 +129,7 @@ async def issue(
         name=body.name,
         rotated_from=rotated_from,
     )
+    await ctx.emit(key_event(KeyIssued, row))
     return KeyCreated(**_out(row, now).model_dump(), key=issued.token)
 
 
@@ -125,28 +151,29 @@ async def _own(session: AsyncSession, caller: Principal, key_id: str) -> ApiKey:
     return row
 
 
-async def revoke(*, session: AsyncSession, auth: ApiKeyAuth, caller: Principal, key_id: str) -> KeyOut:
-    """Revoke a key of the caller's tenant now (idempotent)."""
-    row = await _own(session, caller, key_id)
+async def revoke(*, ctx: HandlerContext, auth: ApiKeyAuth, caller: Principal, key_id: str) -> KeyOut:
+    """Revoke a key of the caller's tenant now (idempotent; said again on the bus each time)."""
+    row = await _own(ctx.session, caller, key_id)
     now = datetime.now(UTC)
     if row.revoked_at is None:
         row.revoked_at = now
-    audit.record(session, caller, "key.revoke", key_id)
+    audit.record(ctx.session, caller, "key.revoke", key_id)
+    await ctx.emit(key_event(KeyRevoked, row))
     auth.forget(key_id)
     return _out(row, now)
 
 
 async def rotate(
-    *, session: AsyncSession, auth: ApiKeyAuth, caller: Principal, key_id: str, grace_s: int, ttl_days: int
+    *, ctx: HandlerContext, auth: ApiKeyAuth, caller: Principal, key_id: str, grace_s: int, ttl_days: int
 ) -> KeyCreated:
     """Issue a replacement with the same name and role; the old key stops working after `grace_s`."""
-    row = await _own(session, caller, key_id)
+    row = await _own(ctx.session, caller, key_id)
     now = datetime.now(UTC)
     if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
         raise HTTPException(409, f"API key {key_id} is no longer active: issue a new key instead")
     body = KeyIn(name=row.name, role=row.role)  # type: ignore[arg-type]
     created = await issue(
-        session=session, auth=auth, caller=caller, body=body, ttl_days=ttl_days, rotated_from=key_id
+        ctx=ctx, auth=auth, caller=caller, body=body, ttl_days=ttl_days, rotated_from=key_id
     )
     if grace_s <= 0:
         row.revoked_at = now
@@ -154,5 +181,6 @@ async def rotate(
         row.expires_at = min(
             row.expires_at or now + timedelta(seconds=grace_s), now + timedelta(seconds=grace_s)
         )
+    await ctx.emit(key_event(KeyRotated, row, replaced_by=created.key_id))
     auth.forget(key_id)
     return created

@@ -24,9 +24,7 @@ def _ttl_days(runtime: Runtime) -> int:
 async def create_key(body: KeyIn, caller: Admin, auth: Auth, runtime: Runtime) -> KeyCreated:
     """Issue an API key of your tenant; its secret is in the answer once, and never again."""
     async with runtime.transaction() as ctx:
-        return await keys.issue(
-            session=ctx.session, auth=auth, caller=caller, body=body, ttl_days=_ttl_days(runtime)
-        )
+        return await keys.issue(ctx=ctx, auth=auth, caller=caller, body=body, ttl_days=_ttl_days(runtime))
 
 
 @router.get("/keys")
@@ -49,7 +47,7 @@ async def rotate_key(
     """Replace a key: a new secret with the same name and role; the old one stops after the grace."""
     async with runtime.transaction() as ctx:
         return await keys.rotate(
-            session=ctx.session,
+            ctx=ctx,
             auth=auth,
             caller=caller,
             key_id=key_id,
@@ -62,7 +60,7 @@ async def rotate_key(
 async def revoke_key(key_id: str, caller: Admin, auth: Auth, runtime: Runtime) -> KeyOut:
     """Revoke a key now; requests with it get 401 from then on."""
     async with runtime.transaction() as ctx:
-        return await keys.revoke(session=ctx.session, auth=auth, caller=caller, key_id=key_id)
+        return await keys.revoke(ctx=ctx, auth=auth, caller=caller, key_id=key_id)
 
 
 @router.get("/audit")
@@ -81,6 +79,7 @@ async def read_audit(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
     """Your tenant's audit log, newest first, filtered; page with `before=<next_before>`."""
+    await audit.flush_reads(runtime)  # reads still buffered on this replica are shown too
     async with runtime.sessions() as session:  # type: ignore[misc]
         rows = await audit.entries(
             session=session,

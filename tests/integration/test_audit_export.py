@@ -1,0 +1,209 @@
+"""Audit entries leave the ingest API as `audit.recorded` events, through the outbox, on a real
+nats-server and PostgreSQL with the ingest API served by uvicorn on a free port; reads are buffered
+off the request path and written in batches, and what is buffered is written when the server stops."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+import uvicorn
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from cqox_contracts.v1 import AuditRecorded, parse_event
+from cqox_ingest.app import IngestSettings, create_app
+from cqox_shared.bus import Bus
+from cqox_shared.db import ensure_database
+from cqox_stack.processes import free_port
+
+pytestmark = pytest.mark.integration
+
+KEYS = "acme-viewer:acme:viewer,acme-analyst:acme:analyst,acme-admin:acme:admin"
+VIEWER, ANALYST, ADMIN = ({"X-API-Key": f"acme-{role}"} for role in ("viewer", "analyst", "admin"))
+CSV = b"unit,treated,y\n" + b"".join(f"u{i},{i % 2},{i * 0.5}\n".encode() for i in range(20))
+
+
+@contextmanager
+def ingest_server(nats_url: str, database_url: str, artifacts: Path, **overrides: Any) -> Iterator[str]:
+    """The ingest API under uvicorn on a free loopback port, stopped (lifespan shutdown) on exit."""
+    settings = IngestSettings(
+        nats_url=nats_url,
+        database_url=database_url,
+        artifact_url=artifacts.as_uri(),
+        api_keys=KEYS,
+        auth_pepper="audit-export-pepper-0123456789abcdef",
+        rate_limit_requests_per_minute=0,
+        rate_limit_uploads_per_minute=0,
+        **overrides,
+    )
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline and thread.is_alive(), "the ingest server did not start"
+        time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "the ingest server did not stop"
+
+
+def audit_events(nats_url: str) -> list[AuditRecorded]:
+    """Every audit.recorded event on the bus so far, read by a consumer of the CQOX_AUDIT stream."""
+
+    async def read() -> list[AuditRecorded]:
+        bus = Bus("audit-test")
+        await bus.connect(nats_url)
+        try:
+            assert bus.js is not None
+            sub = await bus.js.pull_subscribe(
+                "cqox.v1.audit.recorded",
+                stream="CQOX_AUDIT",
+                config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
+            )
+            events: list[AuditRecorded] = []
+            while True:
+                try:
+                    msgs = await sub.fetch(batch=500, timeout=0.5)
+                except TimeoutError:
+                    return events
+                for msg in msgs:
+                    event = parse_event(msg.data)
+                    assert isinstance(event, AuditRecorded)
+                    events.append(event)
+                    await msg.ack()
+        finally:
+            await bus.close()
+
+    return asyncio.run(read())
+
+
+def wait_for_events(
+    nats_url: str, match: Callable[[AuditRecorded], bool], count: int, timeout: float = 15
+) -> list[AuditRecorded]:
+    """The matching events once `count` of them are on the bus."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [e for e in audit_events(nats_url) if match(e)]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def database_url(infra: Any) -> str:
+    url = str(infra.database_url).rsplit("/", 1)[0] + f"/ingest_audit_{uuid.uuid4().hex[:8]}"
+    ensure_database(url)
+    return url
+
+
+def stored_entries(database_url: str, target: str) -> list[dict[str, Any]]:
+    """The audit log's rows about one object, read straight from PostgreSQL."""
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT id, action, actor, outcome FROM ingest.audit_log WHERE target = :t ORDER BY id"
+                ),
+                {"t": target},
+            )
+            return [dict(row._mapping) for row in rows]
+    finally:
+        engine.dispose()
+
+
+def test_a_write_and_a_read_are_exported_as_events(own_nats: str, database_url: str, tmp_path: Path) -> None:
+    with ingest_server(own_nats, database_url, tmp_path, audit_flush_interval_s=0.2) as url:
+        files = {"file": ("data.csv", CSV, "text/csv")}
+        uploaded = httpx.post(
+            f"{url}/v1/datasets", files=files, data={"name": f"a-{uuid.uuid4().hex[:6]}"}, headers=ANALYST
+        )
+        assert uploaded.status_code == 202, uploaded.text
+        dataset_id = uploaded.json()["dataset_id"]
+        assert httpx.get(f"{url}/v1/datasets/{dataset_id}", headers=VIEWER).status_code == 200
+        assert httpx.get(f"{url}/v1/datasets/nope-{dataset_id}", headers=VIEWER).status_code == 404
+
+        events = wait_for_events(own_nats, lambda e: dataset_id in e.target, 3)
+    by_action = {(e.action, e.outcome): e for e in events}
+    write, read = by_action[("dataset.upload", "ok")], by_action[("dataset.read", "ok")]
+    missing = by_action[("dataset.read", "not_found")]
+    assert (write.tenant_id, write.role, write.actor, write.client) == (
+        "acme",
+        "analyst",
+        write.actor,
+        "127.0.0.1",
+    )
+    assert write.actor.startswith("config-") and write.target == dataset_id and write.producer == "ingest"
+    assert (read.tenant_id, read.role, read.client, read.target) == (
+        "acme",
+        "viewer",
+        "127.0.0.1",
+        dataset_id,
+    )
+    assert read.actor.startswith("config-") and read.actor != write.actor
+    assert missing.target == f"nope-{dataset_id}" and missing.detail == {"status": "404"}
+    # Each event is one stored entry, with its id.
+    stored = {row["id"]: row for row in stored_entries(database_url, dataset_id)}
+    for event in (write, read):
+        assert (
+            stored[event.entry_id]["action"] == event.action
+            and stored[event.entry_id]["actor"] == event.actor
+        )
+    assert len({e.event_id for e in events}) == len(events)
+
+
+def test_reads_are_not_written_on_the_request_path_and_are_written_at_shutdown(
+    own_nats: str, database_url: str, tmp_path: Path
+) -> None:
+    target = f"an-{uuid.uuid4().hex[:12]}"
+    # A flush interval far beyond the test: only the shutdown can write these reads.
+    with ingest_server(own_nats, database_url, tmp_path, audit_flush_interval_s=3600) as url:
+        for _ in range(3):
+            assert httpx.get(f"{url}/v1/datasets/{target}", headers=VIEWER).status_code == 404  # audited now
+            assert httpx.get(f"{url}/v1/analyses/{target}/report", headers=ADMIN).status_code == 404
+        refused_now = stored_entries(database_url, target)
+        assert len(refused_now) == 6  # refusals are written at once, like writes
+        assert httpx.get(f"{url}/v1/datasets", headers=VIEWER).status_code == 200
+        listed_before = len(stored_entries(database_url, ""))
+        for _ in range(4):
+            assert httpx.get(f"{url}/v1/datasets", headers=VIEWER).status_code == 200
+        assert len(stored_entries(database_url, "")) == listed_before  # buffered, not yet written
+    # The server stopped: the buffer was drained, and the entries were said on the bus.
+    assert len(stored_entries(database_url, "")) == listed_before + 5
+    listed = wait_for_events(own_nats, lambda e: e.action == "dataset.list" and e.role == "viewer", 5)
+    assert len(listed) >= 5 and all(e.client == "127.0.0.1" and e.tenant_id == "acme" for e in listed)
+
+
+def test_the_admin_audit_api_shows_buffered_reads_at_once(
+    own_nats: str, database_url: str, tmp_path: Path
+) -> None:
+    with ingest_server(own_nats, database_url, tmp_path, audit_flush_interval_s=3600) as url:
+        assert httpx.get(f"{url}/v1/datasets", headers=VIEWER, params={"limit": 3}).status_code == 200
+        page = httpx.get(
+            f"{url}/v1/admin/audit", headers=ADMIN, params={"action": "dataset.list", "limit": 1}
+        )
+        assert page.status_code == 200
+        entry = page.json()["entries"][0]
+        assert entry["role"] == "viewer" and entry["client"] == "127.0.0.1"
