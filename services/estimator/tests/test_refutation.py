@@ -17,6 +17,7 @@ from cqox_estimator.simulation import (
     instrumented,
     repeated_cross_sections,
     staggered_panel,
+    synthetic_panel,
 )
 
 ROLES = RoleMapping(treatment="treated", outcome="y", covariates=["x1", "x2", "segment"])
@@ -33,8 +34,9 @@ def test_refutable_follows_what_the_registry_declares() -> None:
     assert {"ols", "ipw", "aipw", "psm", "twfe", "cs_did"} <= chosen
     # design-based methods too, each with the refuters its design admits
     assert {"iv_2sls", "rd_robust", "did_regression", "drdid_rc"} <= chosen
-    # heavy methods, one treated unit, bounds and policy gains are not refuted
-    assert not chosen & {"causal_forest", "synthetic_control", "lee_bounds"}
+    # heavy methods, bounds and policy gains are not refuted; a synthetic control is, by its donors
+    assert not chosen & {"causal_forest", "lee_bounds"}
+    assert "synthetic_control" in chosen
     assert "policy_tree" not in chosen
     assert all(REGISTRY[name].cost == "light" for name in chosen)
 
@@ -124,7 +126,7 @@ def test_placebo_adoption_catches_diverging_trends() -> None:
     ever = panel.groupby("unit")["treated"].transform("max") == 1
     panel = panel.assign(y=panel["y"] + np.where(ever, 0.4 * panel["period"], 0.0))  # treated drift
     (adoption,) = refute("twfe", panel, PANEL_ROLES, seed=4, refuters=["placebo_adoption"])
-    assert adoption.p_value is not None and adoption.p_value < 0.001
+    assert adoption.p_value is not None and adoption.p_value < 0.01  # the gate fails below 0.05
 
 
 RD_ROLES = RoleMapping(
@@ -189,3 +191,54 @@ def test_a_multi_arm_placebo_is_judged_on_every_contrast() -> None:
     placebo = found["placebo_treatment"]
     assert placebo.error is None and placebo.p_value is not None and placebo.p_value > 0.01
     assert abs(placebo.estimate - 1.0) < 0.2  # type: ignore[operator]  # arm B against A
+
+
+SC_ROLES = RoleMapping(treatment="treated", outcome="y", unit="unit", time="period")
+
+
+def _one_state(seed: int, effect: float = 0.0) -> pd.DataFrame:
+    """39 units over 31 periods, one adopting at period 19 (a Prop 99-like panel)."""
+    return synthetic_panel(n_donors=38, n_periods=31, adoption=19, effect=effect, seed=seed)
+
+
+def test_synthetic_control_placebos_pass_when_nothing_happened() -> None:
+    found = _by_name(refute("synthetic_control", _one_state(seed=11), SC_ROLES, seed=3))
+    assert set(found) == {"placebo_treatment", "data_subset", "placebo_adoption"}
+    assert all(r.error is None for r in found.values()), [r.error for r in found.values()]
+    for r in found.values():
+        assert r.p_value is not None and r.p_value > 0.05, r
+    in_space = found["placebo_treatment"]
+    # the placebo-in-space p-value: a rank among 37 donor placebos, so a multiple of 1/38
+    assert in_space.p_value * 38 == pytest.approx(round(in_space.p_value * 38))  # type: ignore[operator]
+    assert "treated unit(s) left out" in in_space.change and "placebo-in-space p-value" in in_space.change
+    assert "pre-period RMSPE" in found["placebo_adoption"].change
+    assert "left out in turn" in found["data_subset"].change
+    reasons = applicable_refuters("synthetic_control", SC_ROLES)
+    assert "placebo_adoption" in str(reasons["placebo_outcome"])
+    assert "ignores covariates" in str(reasons["random_common_cause"])
+
+
+def test_synthetic_control_in_time_placebo_catches_a_break_before_adoption() -> None:
+    panel = _one_state(seed=11, effect=-1.0)
+    broken = panel.assign(
+        y=panel["y"] + np.where((panel["unit"] == "treated1") & (panel["period"] >= 12), 3.0, 0)
+    )
+    (clean,) = refute("synthetic_control", panel, SC_ROLES, seed=3, refuters=["placebo_adoption"])
+    (adoption,) = refute("synthetic_control", broken, SC_ROLES, seed=3, refuters=["placebo_adoption"])
+    assert clean.p_value is not None and clean.p_value > 0.05
+    assert adoption.p_value is not None and adoption.p_value < 0.01  # the gate fails below 0.05
+    assert abs(adoption.refuted_estimate - 3.0 * 7 / 10) < 0.6  # type: ignore[operator]  # 7 of 10 periods
+
+
+def test_synthetic_control_leaning_on_one_donor_fails_leave_one_out() -> None:
+    """The treated unit is a twin of donor005, which alone has a shock after adoption: the
+    synthetic control is that donor, its estimate carries the shock, and leaving it out shows it."""
+    panel = _one_state(seed=5)
+    twin = panel["unit"] == "donor005"
+    noise = np.random.default_rng(0).normal(scale=0.1, size=31)
+    panel.loc[panel["unit"] == "treated1", "y"] = panel.loc[twin, "y"].to_numpy() + noise
+    panel.loc[twin & (panel["period"] >= 19), "y"] += 3.0
+    (subset,) = refute("synthetic_control", panel, SC_ROLES, seed=1, refuters=["data_subset"])
+    assert subset.estimate == pytest.approx(-3.0, abs=0.5)
+    assert "donor005" in subset.change and subset.shift_se > 3  # type: ignore[operator]
+    assert subset.p_value is not None and subset.p_value < 0.001

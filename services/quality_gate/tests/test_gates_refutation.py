@@ -80,3 +80,32 @@ def test_messages_say_what_to_do() -> None:
         GateThresholds(),
     )
     assert "influential rows" in subset.message and subset.details["draw_3"] == 1.9
+
+
+def test_synthetic_control_refuters_are_gates_like_any_other() -> None:
+    """A synthetic control's donor placebos come in the same contract and give the same gates: the
+    in-time placebo that finds a gap before adoption fails with what to do about it."""
+    in_time = _refutation(
+        "placebo_adoption",
+        method="synthetic_control",
+        refuted_estimate=2.4,
+        refuted_std_error=0.6,
+        p_value=0.0013,
+        change="every treated unit's adoption moved 9 period(s) before the first real adoption",
+    )
+    one_donor = _refutation(
+        "data_subset",
+        method="synthetic_control",
+        refuted_estimate=-2.2,
+        shift_se=4.8,
+        p_value=3.8e-6,
+        change="each of the 2 donors with weight above 1% left out in turn: donor005 (0.98), ...",
+    )
+    gates = refutation_gates([in_time, one_donor], GateThresholds())
+    assert [g.name for g in gates] == [
+        "placebo_adoption[synthetic_control]",
+        "data_subset[synthetic_control]",
+    ]
+    assert not any(g.passed for g in gates)
+    assert "stops tracking" in gates[0].message and "adoption date" in gates[0].message
+    assert "donor" in gates[1].message and "donor005" in gates[1].message

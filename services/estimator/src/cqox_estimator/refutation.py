@@ -15,6 +15,18 @@ the same analysis seed for the method's own random steps) on a changed copy of t
 - placebo_adoption (panels): adoption moved half way into the periods before the first real
   adoption, later periods left out; the effect must vanish.
 
+A synthetic control (a method that weighs a pool of never-treated donors) gets the donor versions:
+
+- placebo_treatment, placebo in space: the treatment moved to as many donors as there are treated
+  units (drawn from the analysis seed), the real treated units left out; judged, as the estimate
+  is, by the placebo's post/pre RMSPE ratio ranked among the other donors' (Abadie et al. 2010);
+- placebo_adoption, placebo in time: the same fake adoption half way into the pre-period, judged
+  by the same rank (Abadie, Diamond & Hainmueller 2015): the gap must stay as small as the
+  pre-period fit;
+- data_subset, leave one donor out: every donor with weight above 1 % left out in turn; the
+  estimate must not hang on one donor (a Bonferroni-corrected normal test of the largest move,
+  conservative: a sound fit moves far less than one placebo SE).
+
 Every random change is seeded from the analysis seed, so the same input gives the same answer.
 """
 
@@ -38,12 +50,14 @@ from cqox_contracts.v1 import (
 from cqox_estimator.domain import run
 from cqox_estimator.estimators import MIN_ROWS_PER_ARM, REGISTRY, EstimationError
 from cqox_estimator.estimators.panel import did_treatment
+from cqox_estimator.estimators.synthetic import WEIGHT_REPORTED, SyntheticControl, simplex_weights
 from cqox_shared.periods import PeriodLabelError, period_order
 
 SUBSET_SHARE = 0.8
 SUBSET_DRAWS = 3
 RANDOM_CAUSE = "random_common_cause"  # name of the added covariate column
 LAGGED_OUTCOME = "lagged_outcome"  # name of the panel's placebo outcome column
+PLACEBO_P_VALUE = "placebo_p_value"  # a donor-placebo method's rank p-value (its diagnostics key)
 # Offsets of each refuter's random stream from the analysis seed (fixed: same input, same answer).
 _STREAM = {
     Refuter.PLACEBO_TREATMENT: 1,
@@ -56,8 +70,9 @@ def refutable(method: str) -> bool:
     """Whether refuters run on this method: what its registry entry and class declare.
 
     Light methods whose estimate is an average effect (design-based ones too: DiD, IV, RD, each
-    with the refuters its design admits, `applicable_refuters`); not bounds, policy gains, nor
-    methods for one treated unit (their inference is a placebo test already).
+    with the refuters its design admits, `applicable_refuters`); not bounds nor policy gains.
+    A method for one treated unit is refuted only when it builds it from a donor pool (synthetic
+    control): its placebos are the donors.
     """
     spec = REGISTRY.get(method)
     if spec is None:
@@ -66,8 +81,14 @@ def refutable(method: str) -> bool:
     return (
         spec.cost == "light"
         and estimator.estimand in AVERAGE_ESTIMANDS
-        and estimator.min_rows_per_arm >= MIN_ROWS_PER_ARM
+        and (estimator.min_rows_per_arm >= MIN_ROWS_PER_ARM or donor_based(method))
     )
+
+
+def donor_based(method: str) -> bool:
+    """Whether the method weighs a pool of never-treated donors (a synthetic control)."""
+    spec = REGISTRY.get(method)
+    return spec is not None and issubclass(spec.estimator, SyntheticControl)
 
 
 def applicable_refuters(method: str, roles: RoleMapping) -> dict[str, str | None]:
@@ -92,7 +113,13 @@ def applicable_refuters(method: str, roles: RoleMapping) -> dict[str, str | None
         ),
         Refuter.DATA_SUBSET: rough,
         Refuter.PLACEBO_OUTCOME: (
-            None
+            (
+                f"{method} fits the treated unit's own outcomes before adoption, so an earlier outcome "
+                "is what it matched, not a placebo: its pre-period check is placebo_adoption (a fake "
+                "adoption date)"
+            )
+            if donor_based(method)
+            else None
             if roles.pre_outcome or panel
             else "no pre-treatment outcome: map one as the pre_outcome role (e.g. last year's outcome)"
         ),
@@ -144,6 +171,10 @@ def refute(
         Refuter.PLACEBO_OUTCOME: lambda: _placebo_outcome(method, df, roles, baseline, fit),
         Refuter.PLACEBO_ADOPTION: lambda: _placebo_adoption(method, df, roles, baseline, fit),
     }
+    if donor_based(method):
+        runners[Refuter.PLACEBO_TREATMENT] = lambda: _placebo_in_space(method, df, roles, baseline, fit, seed)
+        runners[Refuter.DATA_SUBSET] = lambda: _leave_one_donor_out(method, df, roles, baseline, fit)
+        runners[Refuter.PLACEBO_ADOPTION] = lambda: _placebo_in_time(method, df, roles, baseline, fit)
     out: list[Refutation] = []
     for name, reason in applicable_refuters(method, roles).items():
         if reason is not None or (wanted is not None and name not in wanted):
@@ -184,11 +215,16 @@ def _p_value(result: EstimateResult) -> float | None:
     """The result's p-value of a zero effect, or the normal one from its estimate and SE.
 
     A multi-arm result is judged on every contrast: the smallest Holm-adjusted p-value, the test
-    that no arm differs from the reference (a permuted treatment moves none of them).
+    that no arm differs from the reference (a permuted treatment moves none of them). A method
+    whose inference ranks the treated unit among donor placebos is judged by that rank, as its
+    estimate is.
     """
     adjusted = [c.p_value_adjusted for c in result.contrasts if c.p_value_adjusted is not None]
     if adjusted:
         return min(adjusted)
+    permutation = result.diagnostics.get(PLACEBO_P_VALUE)  # inference by donor placebos: their rank
+    if isinstance(permutation, float):
+        return permutation
     if result.p_value is not None:
         return result.p_value
     if result.std_error:
@@ -384,6 +420,13 @@ def _placebo_outcome(
 def _placebo_adoption(
     method: str, df: pd.DataFrame, roles: RoleMapping, baseline: EstimateResult, fit: Fit
 ) -> Refutation:
+    changed, change = _adoption_moved(df, roles)
+    result = fit(changed, roles.model_copy(update={"treatment_coding": {}}))
+    return _zero_effect(method, Refuter.PLACEBO_ADOPTION, result, baseline, change, None)
+
+
+def _adoption_moved(df: pd.DataFrame, roles: RoleMapping) -> tuple[pd.DataFrame, str]:
+    """The periods before the first adoption, treated units adopting half way into them."""
     ranks, adopted = _panel_timing(df, roles)
     treated = adopted[adopted < np.inf]
     if treated.empty:
@@ -399,12 +442,149 @@ def _placebo_adoption(
     ever = df[unit].isin(treated.index)
     kept = ranks < first
     changed = df.assign(**{treatment: (ever & (ranks >= placebo)).astype(float)})[kept]
-    result = fit(changed, roles.model_copy(update={"treatment_coding": {}}))
     change = (
         f"every treated unit's adoption moved {int(first - placebo)} period(s) before the first real "
         f"adoption; the {pre_periods} periods before it kept"
     )
-    return _zero_effect(method, Refuter.PLACEBO_ADOPTION, result, baseline, change, None)
+    return changed, change
+
+
+def _placebo_in_space(
+    method: str, df: pd.DataFrame, roles: RoleMapping, baseline: EstimateResult, fit: Fit, seed: int
+) -> Refutation:
+    """The treatment moved to donors drawn at random (the real treated units left out)."""
+    ranks, adopted = _panel_timing(df, roles)
+    unit, treatment = str(roles.unit), str(roles.treatment)
+    treated = adopted[adopted < np.inf]
+    if treated.empty:
+        raise EstimationError("no unit is ever treated")
+    donors = _complete_units(df, roles, ranks).intersection(adopted.index[adopted == np.inf])
+    if donors.size < treated.size + 1:
+        raise EstimationError(f"{donors.size} complete donors cannot stand in for {treated.size} treated")
+    rng = _rng(seed, Refuter.PLACEBO_TREATMENT)
+    chosen = donors[np.sort(rng.choice(donors.size, size=treated.size, replace=False))]
+    start = float(treated.min())
+    kept = ~df[unit].isin(treated.index)
+    pseudo = df[unit].isin(chosen) & (ranks >= start)
+    changed = df.assign(**{treatment: pseudo.astype(float)})[kept]
+    result = fit(changed, roles.model_copy(update={"treatment_coding": {}}))
+    names = ", ".join(str(u) for u in chosen)
+    real = baseline.diagnostics.get(PLACEBO_P_VALUE)
+    change = (
+        f"the treatment moved to donor {names} (drawn at random from {donors.size} donors observed in "
+        f"every period; the treated unit(s) left out), adopting when the real one did; judged by its "
+        f"post/pre RMSPE ratio ranked among the other donors' placebos"
+        + _attainable(result)
+        + (
+            f". The real estimate's own placebo-in-space p-value is {real:.3g}"
+            if isinstance(real, float)
+            else ""
+        )
+    )
+    return _zero_effect(method, Refuter.PLACEBO_TREATMENT, result, baseline, change, seed)
+
+
+def _placebo_in_time(
+    method: str, df: pd.DataFrame, roles: RoleMapping, baseline: EstimateResult, fit: Fit
+) -> Refutation:
+    """A fake adoption half way into the pre-period: the placebo gap, set against the donors'
+    placebo gaps at the same fake date (the method's placebo SE), must vanish.
+
+    Not their RMSPE-ratio rank: a unit inside the donors' hull is fitted almost exactly over a short
+    pre-period, so its ratio is large while its gap is small; the gap over the spread of the donors'
+    gaps does not reward that overfit.
+    """
+    changed, change = _adoption_moved(df, roles)
+    result = fit(changed, roles.model_copy(update={"treatment_coding": {}}))
+    scale = baseline.diagnostics.get("pre_rmspe")
+    if isinstance(scale, float) and scale > 0:
+        change += (
+            f"; placebo gap {result.estimate:.3g}, {abs(result.estimate) / scale:.2f} times the pre-period "
+            f"RMSPE {scale:.3g} of the real fit"
+        )
+    change += ", set against the donors' placebo gaps at the same fake date (the placebo SE)"
+    refutation = _zero_effect(method, Refuter.PLACEBO_ADOPTION, result, baseline, change, None)
+    return refutation.model_copy(update={"p_value": result.p_value})
+
+
+def _leave_one_donor_out(
+    method: str, df: pd.DataFrame, roles: RoleMapping, baseline: EstimateResult, fit: Fit
+) -> Refutation:
+    """Each donor that carries weight left out in turn: the estimate must not hang on one donor.
+
+    p = min(1, k · 2 Φ(-max_j |θ_(-j) - θ| / SE)) over the k donors with weight above 1 %: a
+    Bonferroni-corrected normal test of the largest move, conservative (a sound fit moves by far
+    less than one placebo SE, which holds the treated unit's own noise).
+    """
+    unit = str(roles.unit)
+    weights = _donor_weights(df, roles)
+    carrying = weights[weights > WEIGHT_REPORTED].sort_values(ascending=False)
+    if carrying.empty:
+        raise EstimationError("no donor carries weight")
+    draws = [fit(df[df[unit] != donor], roles).estimate for donor in carrying.index]
+    moves = np.abs(np.asarray(draws) - baseline.estimate)
+    worst = int(np.argmax(moves))
+    listed = ", ".join(f"{u} ({w:.2f})" for u, w in carrying.items())
+    refutation = _base(method, Refuter.DATA_SUBSET, baseline).model_copy(
+        update={
+            "change": (
+                f"each of the {carrying.size} donors with weight above {WEIGHT_REPORTED:.0%} left out in "
+                f"turn: {listed}; leaving out {carrying.index[worst]} moves the estimate most, to "
+                f"{draws[worst]:.3g}"
+            ),
+            "refuted_estimate": float(np.mean(draws)),
+            "draws": draws,
+        }
+    )
+    if not baseline.std_error:
+        return refutation
+    largest = float(moves[worst]) / baseline.std_error
+    return refutation.model_copy(
+        update={
+            "p_value": float(min(1.0, carrying.size * 2 * stats.norm.sf(largest))),
+            "shift_se": largest,
+        }
+    )
+
+
+def _donor_weights(df: pd.DataFrame, roles: RoleMapping) -> pd.Series:
+    """Each complete donor's weight in the synthetic control, averaged over the treated units
+    (the method's fit: simplex least squares on the outcomes before adoption)."""
+    ranks, adopted = _panel_timing(df, roles)
+    unit, outcome = str(roles.unit), str(roles.outcome)
+    treated = adopted[adopted < np.inf]
+    if treated.empty:
+        raise EstimationError("no unit is ever treated")
+    wide = pd.DataFrame(
+        {
+            "unit": df[unit].to_numpy(),
+            "rank": ranks.to_numpy(),
+            "y": pd.to_numeric(df[outcome], errors="coerce").to_numpy(),
+        }
+    ).pivot_table(index="unit", columns="rank", values="y", aggfunc="mean", dropna=False)
+    periods = wide.columns.to_numpy(dtype=float)
+    before = wide.iloc[:, np.flatnonzero(periods < float(treated.min()))]
+    donors = _complete_units(df, roles, ranks).intersection(adopted.index[adopted == np.inf])
+    pool = before.loc[donors].to_numpy(dtype=float).T
+    weights = np.mean(
+        [simplex_weights(before.loc[u].to_numpy(dtype=float), pool) for u in treated.index], axis=0
+    )
+    return pd.Series(weights, index=donors)
+
+
+def _complete_units(df: pd.DataFrame, roles: RoleMapping, ranks: pd.Series) -> pd.Index:
+    """Units with an outcome in every period (a synthetic control's usable donors)."""
+    outcome = pd.to_numeric(df[str(roles.outcome)], errors="coerce")
+    periods = ranks[outcome.notna()].groupby(df[str(roles.unit)]).nunique()
+    return pd.Index(periods.index[periods == ranks.nunique()])
+
+
+def _attainable(result: EstimateResult) -> str:
+    """The smallest p-value a rank among the result's placebos can reach, in words."""
+    placebos = result.diagnostics.get("n_placebos")
+    if not isinstance(placebos, float):
+        return ""
+    return f" (the smallest p-value {int(placebos)} placebos allow is {1 / (placebos + 1):.3g})"
 
 
 def _panel_timing(df: pd.DataFrame, roles: RoleMapping) -> tuple[pd.Series, pd.Series]:

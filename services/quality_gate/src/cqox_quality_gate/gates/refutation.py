@@ -6,8 +6,9 @@ method. The estimator reports what happened on the changed data; the thresholds 
 - placebo_treatment, placebo_outcome, placebo_adoption: the 'effect' where the true one is zero;
   fails when its p-value is below `min_placebo_p` (so a sound method fails in about that share
   of analyses, by chance);
-- data_subset: the 80 % subsample estimates against the full one; fails when they move more than
-  the standard error explains (chi-square p below `min_subset_p`);
+- data_subset: the 80 % subsample estimates against the full one (a synthetic control: each donor
+  that carries weight left out in turn); fails when they move more than the standard error
+  explains (p below `min_subset_p`);
 - random_common_cause: fails when an independent random covariate moves the estimate by more than
   `max_random_cause_shift_se` of its standard errors.
 """
@@ -114,8 +115,9 @@ def _message(r: Refutation, failed: bool, limit: float) -> str:
             f"With a placebo treatment ({r.change}) {method} still finds an 'effect' of "
             f"{placebo} (SE {se}, p = {p} < {limit:g}) where the truth is zero. By chance this happens "
             f"in {limit:.0%} of sound analyses (re-run with another seed to see); if it persists, the "
-            "method's standard error is too small or it picks up structure unrelated to treatment: "
-            "prefer the methods that pass this check."
+            "method's inference is too optimistic (a standard error too small, or donors too unlike "
+            "one another for their placebos to calibrate it) or it picks up structure unrelated to "
+            "treatment: prefer the methods that pass this check."
         )
     if r.refuter == Refuter.PLACEBO_OUTCOME:
         if not failed:
@@ -139,9 +141,11 @@ def _message(r: Refutation, failed: bool, limit: float) -> str:
         return (
             f"With adoption moved into the pre-period ({r.change}), {method} finds an 'effect' of "
             f"{placebo} (SE {se}, p = {p} < {limit:g}) before anything happened: treated and comparison "
-            "units were already diverging (parallel trends fails) or units anticipated the treatment. "
-            "Read the event-study leads; consider covariates that explain the trends, another "
-            "comparison group, or a synthetic control."
+            "units were already diverging (parallel trends fails, or a synthetic control stops tracking "
+            "the treated unit once past the periods it was fitted on) or units anticipated the "
+            "treatment. Read the event-study leads or the gap path before adoption; if the treatment "
+            "started earlier than the data say, move the adoption date; otherwise consider covariates "
+            "that explain the trends, another comparison group or donor pool."
         )
     if r.refuter == Refuter.RANDOM_COMMON_CAUSE:
         shift = _num(r.shift_se, 2)
@@ -166,7 +170,8 @@ def _message(r: Refutation, failed: bool, limit: float) -> str:
         )
     return (
         f"On {r.change}, {method}'s estimate moves by up to {shift} standard errors, more than sampling "
-        f"explains (p = {p} < {limit:g}): it leans on a few rows (outliers, extreme weights, thin "
-        "strata) or its standard error is too small. Look for influential rows and extreme weights; "
-        "trim or use a method that passes."
+        f"explains (p = {p} < {limit:g}): it leans on a few rows or units (outliers, extreme weights, "
+        "thin strata, the one donor a synthetic control is made of) or its standard error is too "
+        "small. Look for influential rows, extreme weights or a donor with a shock of its own; trim, "
+        "drop that donor from the pool, or use a method that passes."
     )
