@@ -1,8 +1,10 @@
 """The report's language: message catalogues (gettext .po read through Babel) and numbers per locale.
 
 English is the source language (msgids); `locale/<lang>/LC_MESSAGES/report.po` holds a
-translation. The .po is compiled in memory the first time a language is asked for, so the
-checked-in catalogue is the only artefact and nothing is built at install time.
+translation of the report's own words and `quality.po` one of the quality gate's prose (gate
+messages, verdict, sensitivity panel; see `quality_prose`). Each .po is compiled in memory the
+first time a language is asked for, so the checked-in catalogues are the only artefacts and
+nothing is built at install time.
 """
 
 from __future__ import annotations
@@ -17,37 +19,51 @@ from functools import cache
 from importlib import resources
 
 from babel import Locale
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
 
 LANGUAGES = ("en", "ja")
 DEFAULT_LANGUAGE = "en"
-_DOMAIN = "report"
+_DOMAINS = ("report", "quality")
 _BABEL_LOCALES = {"en": "en_US", "ja": "ja_JP"}
+
+
+def _catalogue(language: str, domain: str) -> Catalog:
+    source = resources.files("cqox_visualization").joinpath(f"locale/{language}/LC_MESSAGES/{domain}.po")
+    with source.open("rb") as handle:
+        return read_po(handle, locale=language, domain=domain)
 
 
 @cache
 def _translations(language: str) -> gettext.NullTranslations:
     if language == DEFAULT_LANGUAGE:
         return gettext.NullTranslations()
-    source = resources.files("cqox_visualization").joinpath(f"locale/{language}/LC_MESSAGES/{_DOMAIN}.po")
-    with source.open("rb") as handle:
-        catalogue = read_po(handle, locale=language, domain=_DOMAIN)
-    compiled = io.BytesIO()
-    write_mo(compiled, catalogue)
-    compiled.seek(0)
-    return gettext.GNUTranslations(compiled)
+    merged: gettext.NullTranslations | None = None
+    for domain in _DOMAINS:  # the report's own catalogue first, the quality gate's prose behind it
+        compiled = io.BytesIO()
+        write_mo(compiled, _catalogue(language, domain))
+        compiled.seek(0)
+        translations = gettext.GNUTranslations(compiled)
+        if merged is None:
+            merged = translations
+        else:
+            merged.add_fallback(translations)
+    assert merged is not None
+    return merged
 
 
-def catalogue_ids(language: str) -> set[str]:
-    """The msgids that have a translation in `language`'s catalogue (empty for English)."""
+def catalogue_ids(language: str, domains: tuple[str, ...] = _DOMAINS) -> set[str]:
+    """The msgids that have a translation in `language`'s catalogues (empty for English)."""
     if language == DEFAULT_LANGUAGE:
         return set()
-    source = resources.files("cqox_visualization").joinpath(f"locale/{language}/LC_MESSAGES/{_DOMAIN}.po")
-    with source.open("rb") as handle:
-        catalogue = read_po(handle, locale=language, domain=_DOMAIN)
-    return {str(message.id) for message in catalogue if message.id and message.string}
+    return {
+        str(message.id)
+        for domain in domains
+        for message in _catalogue(language, domain)
+        if message.id and message.string
+    }
 
 
 def normalise_language(language: str | None) -> str | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -44,6 +43,14 @@ from cqox_visualization.domain import (
     is_finite,
 )
 from cqox_visualization.i18n import Language, language
+from cqox_visualization.quality_prose import (
+    gate_message,
+    robustness_sentence,
+    sensitivity_notes,
+    sensitivity_summary,
+    verdict_reason,
+    verdict_summary,
+)
 
 FOREST_FIGURE = "forest_plot"
 LOVE_FIGURE = "love_plot"
@@ -307,14 +314,14 @@ def _role_rows(roles: RoleMapping, t: Language) -> list[tuple[str, str]]:
     return rows
 
 
-def _n_note(estimate: EstimateResult) -> str:
+def _n_note(estimate: EstimateResult, t: Language) -> str:
     parts = []
     if estimate.n_treated is not None and estimate.n_control is not None:
         treated, control = format_count(estimate.n_treated), format_count(estimate.n_control)
-        parts.append(f"{treated} treated / {control} control")
+        parts.append(t("{treated} treated / {control} control", treated=treated, control=control))
     if estimate.n_dropped:
-        dropped = f"{format_count(estimate.n_dropped)} dropped"
-        if estimate.dropped_reason:
+        dropped = t("{n} dropped", n=format_count(estimate.n_dropped))
+        if estimate.dropped_reason and t.code == "en":  # the estimator's own words: English only
             dropped += f": {estimate.dropped_reason}"
         parts.append(dropped)
     return "; ".join(parts)
@@ -338,18 +345,18 @@ def _estimate_rows(
                 interval=format_interval(estimate),
                 p_value=format_p_value(estimate.p_value),
                 n=format_count(estimate.n),
-                n_note=_n_note(estimate),
+                n_note=_n_note(estimate, t),
                 inference=estimate.inference or MISSING,
                 flags=list(flags.get(estimate.method, [])),
                 warning=str(estimate.diagnostics.get("warning") or ""),
                 agrees={True: t("yes"), False: t("no"), None: MISSING}[verdict],
-                contrasts=_contrast_rows(estimate),
+                contrasts=_contrast_rows(estimate, t),
             )
         )
     return rows
 
 
-def _contrast_rows(estimate: EstimateResult) -> list[ContrastRow]:
+def _contrast_rows(estimate: EstimateResult, t: Language) -> list[ContrastRow]:
     rows = []
     for index, contrast in enumerate(estimate.contrasts):
         interval = MISSING
@@ -361,7 +368,7 @@ def _contrast_rows(estimate: EstimateResult) -> list[ContrastRow]:
             p_value = f"{p_value} (Holm {format_p_value(contrast.p_value_adjusted)})"
         rows.append(
             ContrastRow(
-                label=f"{contrast.arm} vs {contrast.reference}",
+                label=t("{arm} vs {reference}", arm=contrast.arm, reference=contrast.reference),
                 headline=index == 0,
                 estimate=format_number(contrast.estimate),
                 std_error=format_number(contrast.std_error),
@@ -394,7 +401,7 @@ def _gate_row(gate: GateResult, t: Language) -> GateRow:
         value=format_number(gate.value),
         threshold=format_number(gate.threshold),
         applies_to=", ".join(gate.applies_to) or t("whole analysis"),
-        message=gate.message,
+        message=gate_message(gate, t),
         details=details[:_MAX_DETAILS_SHOWN],
         details_hidden=max(0, len(details) - _MAX_DETAILS_SHOWN),
     )
@@ -419,96 +426,117 @@ def _gate_groups(gates: Sequence[GateResult], t: Language) -> list[GateGroup]:
     return groups
 
 
-_REASON = re.compile(
-    r"^(?P<words>.*?)(?P<arm> \[[^\]]*\])? \((?P<gate>[a-z_]+(?:\[[^\]]*\])?)\)(?P<rest>(?::| —).*)?$",
-    re.DOTALL,
-)
-
-
-def _reason(reason: str, t: Language) -> str:
-    """A verdict reason ('<what the gate checks>[ [arm]] (<gate>)<: message>') with its first
-    part translated; the gate's own message after it stays as the quality gate wrote it."""
-    match = _REASON.match(reason)
-    if match is None or t.code == "en":
-        return t(reason)
-    words = t(match["words"])
-    return f"{words}{match['arm'] or ''} ({match['gate']}){match['rest'] or ''}"
-
-
-def _verdict_view(verdict: Verdict | None, t: Language) -> VerdictView | None:
+def _verdict_view(
+    verdict: Verdict | None,
+    t: Language,
+    *,
+    gates: Sequence[GateResult] = (),
+    lead: Headline | None = None,
+    sensitivity: Sequence[SensitivityPanel] = (),
+    estimates: Sequence[EstimateResult] = (),
+) -> VerdictView | None:
     if verdict is None:
         return None
-    summary = verdict.summary.removeprefix(f"{verdict.level}:").strip()
-    if t.code != "en":  # the quality gate's own sentence follows the catalogue's reading of the level
+    summary = verdict_summary(verdict, gates, lead, t)
+    if t.code != "en":  # the catalogue's reading of the level comes first
         summary = t(_VERDICT_READINGS.get(verdict.level, "")) + " (" + summary + ")"
     return VerdictView(
         level=verdict.level,
         tone=_VERDICT_TONES.get(verdict.level, "neutral"),
         summary=summary,
-        passed=[_reason(reason, t) for reason in verdict.passed],
-        failed=[_reason(reason, t) for reason in verdict.failed],
+        passed=[verdict_reason(reason, gates, lead, t) for reason in verdict.passed],
+        failed=[verdict_reason(reason, gates, lead, t) for reason in verdict.failed],
         untestable=[t(reason) for reason in verdict.untestable],
-        robustness=verdict.robustness,
+        robustness=robustness_sentence(verdict, sensitivity, estimates, t),
     )
 
 
-def _percent(value: float) -> str:
-    return f"{value:.1%}"
+def _sensitivity_row(panel: SensitivityPanel, estimate: EstimateResult | None, t: Language) -> SensitivityRow:
+    number = format_number if t.code == "en" else t.number
 
+    def fixed(value: float) -> str:
+        return f"{value:.2f}" if t.code == "en" else t.number(value, 2)
 
-def _sensitivity_row(panel: SensitivityPanel) -> SensitivityRow:
+    def share(value: float) -> str:
+        return f"{value:.1%}" if t.code == "en" else t.percent(value)
+
     measures: list[tuple[str, str]] = []
     if panel.e_value is not None:
         ev = panel.e_value
-        ci = f"; CI limit nearest the null: {ev.ci:.2f}" if ev.ci is not None else ""
-        measures.append(("E-value (VanderWeele & Ding)", f"{ev.point:.2f}{ci} — {ev.conversion}"))
+        ci = t("; CI limit nearest the null: {ci}", ci=fixed(ev.ci)) if ev.ci is not None else ""
+        # How the estimate became a risk ratio is the quality gate's formula in English words.
+        scale = ev.conversion if t.code == "en" else t("risk ratio {rr}", rr=fixed(ev.risk_ratio))
+        measures.append((t("E-value (VanderWeele & Ding)"), f"{fixed(ev.point)}{ci} — {scale}"))
     if panel.omitted_variable_bias is not None:
         ovb = panel.omitted_variable_bias
-        measures.append(("Partial R² of treatment with outcome", _percent(ovb.partial_r2)))
+        measures.append((t("Partial R² of treatment with outcome"), share(ovb.partial_r2)))
         measures.append(
             (
-                "Robustness value (Cinelli & Hazlett)",
-                f"RV {_percent(ovb.robustness_value)}; RV at α = {ovb.alpha:g}: "
-                f"{_percent(ovb.robustness_value_alpha)} (OLS, {ovb.dof} df)",
+                t("Robustness value (Cinelli & Hazlett)"),
+                t(
+                    "RV {rv}; RV at α = {alpha}: {rv_alpha} (OLS, {dof} df)",
+                    rv=share(ovb.robustness_value),
+                    alpha=f"{ovb.alpha:g}",
+                    rv_alpha=share(ovb.robustness_value_alpha),
+                    dof=ovb.dof,
+                ),
             )
         )
         for bound in ovb.bounds:
             measures.append(
                 (
-                    f"Confounder {bound.k:g}× as strong as {bound.covariate}",
-                    f"R²(D) {_percent(bound.r2dz_x)}, R²(Y) {_percent(bound.r2yz_dx)}: estimate "
-                    f"{format_number(bound.adjusted_estimate)}, CI "
-                    f"[{format_number(bound.adjusted_ci_lower)}, {format_number(bound.adjusted_ci_upper)}]",
+                    t(
+                        "Confounder {k}× as strong as {covariate}",
+                        k=f"{bound.k:g}",
+                        covariate=bound.covariate,
+                    ),
+                    t(
+                        "R²(D) {r2d}, R²(Y) {r2y}: estimate {estimate}, CI [{low}, {high}]",
+                        r2d=share(bound.r2dz_x),
+                        r2y=share(bound.r2yz_dx),
+                        estimate=number(bound.adjusted_estimate),
+                        low=number(bound.adjusted_ci_lower),
+                        high=number(bound.adjusted_ci_upper),
+                    ),
                 )
             )
     if panel.rosenbaum is not None:
         gamma = panel.rosenbaum.critical_gamma
         measures.append(
             (
-                "Rosenbaum Γ (signed-rank, matched pairs)",
-                (f"{gamma:.2f}" if gamma is not None else "not significant at Γ = 1")
-                + f" ({panel.rosenbaum.n_pairs} pairs, α = {panel.rosenbaum.alpha:g})",
+                t("Rosenbaum Γ (signed-rank, matched pairs)"),
+                (fixed(gamma) if gamma is not None else t("not significant at Γ = 1"))
+                + t(
+                    " ({n} pairs, α = {alpha})", n=panel.rosenbaum.n_pairs, alpha=f"{panel.rosenbaum.alpha:g}"
+                ),
             )
         )
     if panel.oster is not None:
         oster = panel.oster
-        delta = f"{oster.delta:.2f}" if oster.delta is not None else MISSING
         measures.append(
             (
-                "Oster δ and β*",
-                f"δ = {delta}, β* = {format_number(oster.beta_star)} (R_max {oster.r_max:.2f}; "
-                f"without covariates {format_number(oster.beta_short)}, R² {oster.r2_short:.2f}; "
-                f"with {format_number(oster.beta_long)}, R² {oster.r2_long:.2f})",
+                t("Oster δ and β*"),
+                t(
+                    "δ = {delta}, β* = {beta_star} (R_max {r_max}; without covariates {short}, R² {r2_short}; "
+                    "with {long}, R² {r2_long})",
+                    delta=fixed(oster.delta) if oster.delta is not None else MISSING,
+                    beta_star=number(oster.beta_star),
+                    r_max=fixed(oster.r_max),
+                    short=number(oster.beta_short),
+                    r2_short=fixed(oster.r2_short),
+                    long=number(oster.beta_long),
+                    r2_long=fixed(oster.r2_long),
+                ),
             )
         )
     return SensitivityRow(
         method=panel.method,
         estimand=panel.estimand,
-        estimate=format_number(panel.estimate),
+        estimate=number(panel.estimate),
         headline=panel.headline,
         measures=measures,
-        summary=panel.summary,
-        notes=list(panel.notes),
+        summary=sensitivity_summary(panel, estimate, t),
+        notes=sensitivity_notes(panel, estimate, t),
     )
 
 
@@ -812,8 +840,13 @@ def build_report_view(
         forest=forest,
         love=love,
         other_figures=[v for v in legacy if v is not forest and v is not love and v not in panel_figures],
-        verdict=_verdict_view(verdict, t),
-        sensitivity=[_sensitivity_row(panel) for panel in sensitivity],
+        verdict=_verdict_view(
+            verdict, t, gates=gates, lead=lead, sensitivity=sensitivity, estimates=estimates
+        ),
+        sensitivity=[
+            _sensitivity_row(panel, next((e for e in estimates if e.method == panel.method), None), t)
+            for panel in sensitivity
+        ],
         sensitivity_figures=panel_figures,
         catalogue=_catalogue_sections(views, images or {}, interactive=interactive, t=t),
         interactive=interactive and bool(views),
