@@ -129,6 +129,7 @@ def test_e_value_gate_warns_below_threshold() -> None:
     gate = e_value_gate(panel, GateThresholds())
     assert gate is not None and not gate.passed and gate.severity == "warning"
     assert gate.applies_to == ["ols"]
+    assert gate.details["estimand"] == "ATE"  # the report's translation needs it as a field
 
 
 def test_assessment_on_observational_data() -> None:

@@ -182,6 +182,7 @@ CASES = [
     (_gate("pre_period_fit", False, 0.9, 0.5, details={"pre_rmspe[synthetic_control]": 18.0, "outcome_sd": 20.0}), "追跡できていません"),
     (_gate("e_value", True, 7.68, 2.0, details={"e_value_ci": 7.25, "estimand": "ATE"}), "見出しの ATE を打ち消すには"),
     (_gate("e_value", False, 1.2, 2.0, details={"estimand": "ATT"}), "わずか 1.20"),
+    (_gate("e_value", True, 3.0, 2.0), "見出しの 推定値 を打ち消すには"),  # an older event: no estimand
     *[
         (_gate(f"{refuter}[aipw]", passed, 0.302 if refuter != "random_common_cause" else 0.019, 0.05, details=REFUTED), None)
         for refuter in quality_prose._REFUTER_FORMS

@@ -632,7 +632,7 @@ def _e_value(f: _Fill, _subject: str) -> str | None:
         "ci": f.t("; for the confidence limit nearest no effect, {ci}", ci=f.num(ci))
         if isinstance(ci, float)
         else "",
-        "estimand": str(d.get("estimand") or ""),
+        "estimand": str(d.get("estimand") or f.t("estimate")),  # older events lack the estimand
     }
     if f.gate.passed:
         return f.t(

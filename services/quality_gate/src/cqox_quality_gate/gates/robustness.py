@@ -340,6 +340,7 @@ def e_value_gate(panel: SensitivityPanel, thresholds: GateThresholds) -> GateRes
         ),
         applies_to=[] if passed else [panel.method],
         details={
+            "estimand": panel.estimand,  # the report words its message from the fields
             "e_value_ci": ci,
             "risk_ratio": panel.e_value.risk_ratio,
             "conversion": panel.e_value.conversion,
