@@ -51,7 +51,7 @@ integration:  ## only the tests against real NATS + PostgreSQL + service process
 	@$(RUN) pytest -q -m integration
 
 faults: setup  ## fault injection on the real stack: kill -9, PostgreSQL and NATS restarts, poison (~10 min)
-	@CQOX_FAULTS=1 $(RUN) pytest -q -m faults tests/faults tests/integration/test_postgres_outage.py tests/integration/test_timeout.py
+	@CQOX_FAULTS=1 $(RUN) pytest -q -m faults tests/faults tests/integration/test_postgres_outage.py tests/integration/test_timeout.py tests/integration/test_fair_pools.py
 
 browser: setup  ## the HTML and PDF reports of the demo samples in headless Chromium (apt: chromium, poppler-utils, fonts-ipafont-gothic)
 	@command -v chromium >/dev/null && command -v pdftoppm >/dev/null && fc-list 2>/dev/null | grep -qi ipa || { \
