@@ -7,12 +7,13 @@ Every service schema holds two tables owned by the bus runtime:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import MetaData, Table
+from sqlalchemy import MetaData, Table, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -53,9 +54,10 @@ class ConnectionLimits:
 
     `pre_ping` tests every connection with a round trip when it leaves the pool (a dead one is
     replaced before use). A service under read load turns it off (`CQOX_DB_POOL_PRE_PING=false`):
-    connections are then recycled after `recycle_s`, keepalives find dead ones, and the first
-    statement on a connection that died (PostgreSQL restarted) invalidates the whole pool, so a
-    caller retries once (`is_dead_connection`).
+    then only a connection idle in the pool for `ping_idle_s` or more is tested (under load none
+    is, and after a quiet spell, such as a PostgreSQL restart, each is), connections are recycled
+    after `recycle_s`, keepalives find dead ones, and the first statement on a connection that
+    died while in use invalidates the whole pool, so a caller may retry once (`is_dead_connection`).
     """
 
     statement_timeout_s: float = 60.0
@@ -66,6 +68,7 @@ class ConnectionLimits:
     keepalives_count: int = 3
     application_name: str = "cqox"
     pre_ping: bool = True
+    ping_idle_s: float = 2.0
     recycle_s: float = 1800.0
 
     @classmethod
@@ -103,13 +106,40 @@ def create_engine(
 ) -> AsyncEngine:
     """Async engine for `postgresql+psycopg://` URLs, every connection under `limits`."""
     limits = limits or ConnectionLimits()
-    return create_async_engine(
+    engine = create_async_engine(
         database_url,
         pool_size=pool_size,
         pool_pre_ping=limits.pre_ping,
         pool_recycle=int(limits.recycle_s) if limits.recycle_s > 0 else -1,
         connect_args=limits.connect_args(),
     )
+    if not limits.pre_ping and limits.ping_idle_s > 0:
+        _ping_when_idle(engine, limits.ping_idle_s)
+    return engine
+
+
+def _ping_when_idle(engine: AsyncEngine, idle_s: float) -> None:
+    """Test a pooled connection on checkout only when it sat idle for `idle_s` or more; a dead one
+    is replaced (the pool retries the checkout on `DisconnectionError`)."""
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _returned(dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        returned = record.info.get("returned_at")
+        if returned is None or time.monotonic() - returned < idle_s:
+            return  # new, or in use a moment ago
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+        except Exception as exc:
+            raise sa.exc.DisconnectionError(f"pooled connection found dead: {exc}") from exc
 
 
 def is_dead_connection(exc: BaseException) -> bool:

@@ -28,6 +28,7 @@ from cqox_ingest.datasets.models import (
 from cqox_ingest.db.models import Analysis, Dataset, DatasetVersion
 from cqox_ingest.readers import IngestError
 from cqox_shared.auth import Principal
+from cqox_shared.db import is_dead_connection
 from cqox_shared.runtime import ServiceRuntime
 
 
@@ -36,7 +37,20 @@ async def register(
 ) -> DatasetUploaded:
     """Store the raw file and its Parquet copy as the dataset's next version, start an analysis
     and say dataset.ingested; a refused (409 breaking schema change) or failed upload leaves
-    nothing behind."""
+    nothing behind. Tried again once on a pooled connection that had died (PostgreSQL restarted
+    since it was opened); PostgreSQL down raises OperationalError, which the app answers 503."""
+    for attempt in (1, 2):
+        try:
+            return await _register(runtime, caller, up, spec, allow_breaking=allow_breaking)
+        except sa.exc.DBAPIError as exc:
+            if attempt == 2 or not is_dead_connection(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _register(
+    runtime: ServiceRuntime, caller: Principal, up: Upload, spec: AnalysisSpec, *, allow_breaking: bool
+) -> DatasetUploaded:
     stored: list[str] = []
     store = runtime.store
     assert store is not None
