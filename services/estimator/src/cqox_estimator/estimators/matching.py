@@ -39,6 +39,11 @@ class PropensityScoreMatching(CausalEstimator):
         Whether a control may be matched to more than one treated unit.
     random_state : int, default 0
         Seed of the greedy matching order (without replacement).
+    common_support : bool, default True
+        Leave out the treated units whose propensity lies beyond every control's (above the
+        largest or below the smallest control propensity; Dehejia & Wahba 1999): no control
+        resembles them, so their match would be an extrapolation. The estimand is then the ATT
+        of the treated on the controls' support; `n_treated_outside_support` says how many left.
     """
 
     estimate_uses_seed = True
@@ -58,11 +63,13 @@ class PropensityScoreMatching(CausalEstimator):
         caliper: float | None = 0.2,
         replace: bool = True,
         random_state: int = 0,
+        common_support: bool = True,
     ) -> None:
         self.n_neighbors = n_neighbors
         self.caliper = caliper
         self.replace = replace
         self.random_state = random_state
+        self.common_support = common_support
 
     def _check_params(self) -> None:
         if not isinstance(self.n_neighbors, int | np.integer) or self.n_neighbors < 1:
@@ -73,12 +80,23 @@ class PropensityScoreMatching(CausalEstimator):
             raise EstimationError(f"replace must be true or false, got {self.replace!r}")
         if not self.replace and self.n_neighbors != 1:
             raise EstimationError("matching without replacement supports n_neighbors=1 only")
+        if not isinstance(self.common_support, bool):
+            raise EstimationError(f"common_support must be true or false, got {self.common_support!r}")
 
     def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
         Z, coef, converged = logistic_propensity(t, X)
         score = Z @ coef
         width = np.inf if self.caliper is None else float(self.caliper) * float(score.std())
         treated, controls = np.flatnonzero(t == 1), np.flatnonzero(t == 0)
+        n_treated = treated.size
+        if self.common_support and controls.size:
+            low, high = score[controls].min(), score[controls].max()
+            treated = treated[(score[treated] >= low) & (score[treated] <= high)]
+            if treated.size == 0:
+                raise EstimationError(
+                    "no overlap: every treated unit has a propensity beyond every control's; "
+                    "check the propensity overlap"
+                )
         order = np.argsort(score[controls], kind="stable")
         sorted_controls = controls[order]
         sorted_scores = score[sorted_controls]
@@ -129,6 +147,7 @@ class PropensityScoreMatching(CausalEstimator):
             **propensity_summary(expit(score), t),
             "n_matched_treated": float(n1),
             "n_unmatched_treated": float(treated.size - n1),
+            "n_treated_outside_support": float(n_treated - treated.size),
             "n_controls_used": float(used.sum()),
             "max_control_reuse": float(np.round(weight.max() * M)),
             "caliper_logit": None if self.caliper is None else width,

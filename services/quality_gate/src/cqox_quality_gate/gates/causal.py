@@ -319,9 +319,16 @@ def _overlap_gates(
     below, above = propensity < lower, propensity > upper
     share = float(1 - (below | above).mean())
     is_treated = sample.treated == 1
-    # A treated unit has comparable controls unless its propensity is near 1: the ATT needs
-    # only that side (controls with no treated counterpart are simply not used).
-    treated_share = float(1 - above[is_treated].mean())
+    # The ATT needs only the treated side: a treated unit has comparable controls when its
+    # propensity lies within the controls' own range (Dehejia & Wahba 1999's common support).
+    # A propensity above `propensity_upper` alone is no lack of support when the controls reach
+    # it (a large control reservoir, as PSID's for the NSW treated): those treated are matched to
+    # few controls, which effective_sample_size judges, not extrapolated.
+    control_low, control_high = propensity[~is_treated].min(), propensity[~is_treated].max()
+    outside_support = (propensity[is_treated] > control_high) | (propensity[is_treated] < control_low)
+    n_treated = int(is_treated.sum())
+    n_outside = int(outside_support.sum())
+    treated_share = float(1 - outside_support.mean())
     bounds = f"[{lower:.2f}, {upper:.2f}]"
     details: dict[str, float | str | None] = {
         "n_used": float(len(propensity)),
@@ -330,6 +337,8 @@ def _overlap_gates(
         "n_above_upper": float(above.sum()),
         "n_outside": float((below | above).sum()),
         "n_treated_above_upper": float(above[is_treated].sum()),
+        "n_treated": float(n_treated),
+        "n_treated_outside_support": float(n_outside),
         "treated_overlap_share": treated_share,
         "propensity_min_treated": float(propensity[is_treated].min()),
         "propensity_max_treated": float(propensity[is_treated].max()),
@@ -361,18 +370,26 @@ def _overlap_gates(
         )
     treated_passed = treated_share >= thresholds.min_overlap_share
     treated_flagged = [] if treated_passed else _flagged(estimates, needs_treated_overlap)
-    if treated_passed:
+    support = f"within the controls' propensity range [{control_low:.3g}, {control_high:.3g}]"
+    if treated_passed and n_outside == 0:
         treated_message = (
-            f"The treated have comparable controls: {treated_share:.1%} of treated units have a "
-            f"propensity ≤ {upper:.2f} (≥ {thresholds.min_overlap_share:.0%}), so ATT estimates do "
-            "not rest on extrapolation."
+            f"The treated have comparable controls: all {n_treated} treated units have a propensity "
+            f"{support}, so ATT estimates do not rest on extrapolation."
+        )
+    elif treated_passed:
+        treated_message = (
+            f"{treated_share:.1%} of treated units have a propensity {support} (≥ "
+            f"{thresholds.min_overlap_share:.0%}); {n_outside} of {n_treated} lie beyond every control "
+            "(Dehejia & Wahba 1999's common support), so the ATT the data support is the effect on "
+            f"the other {n_treated - n_outside}: methods that trim to the support leave those "
+            f"{n_outside} out and say so (n_treated_outside_support)."
         )
     else:
         treated_message = (
-            f"Only {treated_share:.1%} of treated units have a propensity ≤ {upper:.2f} "
-            f"(< {thresholds.min_overlap_share:.0%}): many treated units have no comparable control, "
-            "so even the ATT extrapolates; trim those treated units or read the overlap-population "
-            "effect (ATO)."
+            f"Only {treated_share:.1%} of treated units have a propensity {support} "
+            f"(< {thresholds.min_overlap_share:.0%}): {n_outside} of {n_treated} treated units have no "
+            "comparable control, so even the ATT extrapolates; trim those treated units or read the "
+            "overlap-population effect (ATO)."
         )
     return [
         GateResult(
@@ -395,7 +412,18 @@ def _overlap_gates(
             severity="error" if treated_share < thresholds.overlap_error_share else "warning",
             message=treated_message,
             applies_to=treated_flagged,
-            details={k: details[k] for k in ("n_used", "n_treated_above_upper", "propensity_upper")},
+            details={
+                k: details[k]
+                for k in (
+                    "n_used",
+                    "n_treated",
+                    "n_treated_outside_support",
+                    "n_treated_above_upper",
+                    "propensity_upper",
+                    "propensity_min_control",
+                    "propensity_max_control",
+                )
+            },
         ),
     ]
 

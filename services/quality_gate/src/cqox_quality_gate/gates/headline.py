@@ -129,6 +129,45 @@ def _estimand_for(design: str, gates: Sequence[GateResult], present: set[str]) -
     )
 
 
+# What a method that trims the treated to the controls' propensity range reports it left out.
+OUTSIDE_SUPPORT_KEY = "n_treated_outside_support"
+
+
+def _count(value: object) -> int:
+    return int(value) if isinstance(value, int | float) and math.isfinite(value) else 0
+
+
+def _common_support_note(
+    gates: Sequence[GateResult], lead: EstimateResult, group: Sequence[EstimateResult]
+) -> str:
+    """How many treated lie beyond every control's propensity, and who left them out (ATT only).
+
+    Never silent: when `treated_overlap` counts treated outside the controls' support (Dehejia &
+    Wahba 1999), the reason says whether the lead method's ATT is for the treated on the support
+    (it reports how many it left out) or keeps them, and which other ATT methods trimmed.
+    """
+    treated = _gate(gates, "treated_overlap")
+    outside = _count(treated.details.get(OUTSIDE_SUPPORT_KEY)) if treated is not None else 0
+    if outside == 0 or treated is None:
+        return ""
+    n_treated = _count(treated.details.get("n_treated"))
+    of_all = f" of {n_treated}" if n_treated else ""
+    trimmed = [e.method for e in group if _count(e.diagnostics.get(OUTSIDE_SUPPORT_KEY)) > 0]
+    lead_left_out = _count(lead.diagnostics.get(OUTSIDE_SUPPORT_KEY))
+    if lead_left_out:
+        rest = f" the {n_treated - lead_left_out}" if n_treated else " the"
+        return (
+            f"; {outside}{of_all} treated units have a propensity beyond every control's (Dehejia & "
+            f"Wahba 1999's common support), so the headline is the ATT on{rest} treated inside the "
+            f"controls' support: {lead.method} left {lead_left_out} out"
+        )
+    who = f" ({', '.join(trimmed)} left them out)" if trimmed else ""
+    return (
+        f"; {outside}{of_all} treated units have a propensity beyond every control's (Dehejia & Wahba "
+        f"1999's common support): {lead.method} keeps them, extrapolating for them{who}"
+    )
+
+
 def choose_headline(
     design: str, estimates: Sequence[EstimateResult], gates: Sequence[GateResult]
 ) -> Headline | None:
@@ -182,6 +221,8 @@ def choose_headline(
         and e.ci_lower <= lead.ci_upper
         and lead.ci_lower <= e.ci_upper
     )
+    if estimand == Estimand.ATT.value:
+        reason = f"{reason}{_common_support_note(gates, lead, group)}"
     return Headline(
         estimand=estimand,
         method=lead.method,
