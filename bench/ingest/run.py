@@ -106,10 +106,14 @@ elif kind == "pandas.read_csv chunked":
 elif kind == "Parquet write alone":
     import pyarrow.parquet as pq
     table = pacsv.read_csv(path)
-    from cqox_ingest.conversion import parquet_options
+    from cqox_ingest.conversion import ROW_GROUP_ROWS, parquet_options
+    from cqox_ingest.profiling import Profiler
+    first = Profiler(table.schema)  # the platform's settings: dictionaries as its first row group says
+    first.update(table.slice(0, ROW_GROUP_ROWS))
+    options = parquet_options(table.schema, first)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start, cpu = time.perf_counter(), time.process_time()
-    pq.write_table(table, out, row_group_size=1 << 17, **parquet_options(table.schema))
+    pq.write_table(table, out, row_group_size=ROW_GROUP_ROWS, **options)
     rows = table.num_rows
 elif kind == "calamine":
     rows = len(CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()) - 1

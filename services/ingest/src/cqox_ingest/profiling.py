@@ -57,6 +57,17 @@ class Profiler:
         for done in [pool.submit(self.columns[i].update, batch.column(i)) for i in order]:
             done.result()
 
+    def repetitive(self, share: float) -> list[str]:
+        """The columns with at most `share` distinct values per present value so far (not booleans)."""
+        return [
+            c.name
+            for c in self.columns
+            if c.counted
+            and not pa.types.is_boolean(c.kind)
+            and c.present
+            and c.distinct_seen <= share * c.present
+        ]
+
     def result(self) -> DatasetProfile:
         """The profile of everything added so far."""
         return DatasetProfile(n_rows=self.n_rows, columns=[c.result(self.n_rows) for c in self.columns])
@@ -117,6 +128,8 @@ class _ColumnState:
             for chunk in present.chunks if isinstance(present, pa.ChunkedArray) else [present]:
                 self.sketch.add(chunk)
             return
+        if isinstance(present, pa.ChunkedArray) and present.num_chunks > 1:
+            present = present.combine_chunks()  # value_counts is up to 3x slower across many chunks
         values, counts = pc.value_counts(present).flatten()
         if self.ranged:  # the range of the distinct values: far fewer than the values
             self._range(values)
@@ -144,6 +157,13 @@ class _ColumnState:
             self.sketch.add(merged["values"].combine_chunks())
             keep = pc.select_k_unstable(merged, KEPT_VALUES, sort_keys=[("counts", "descending")])
             self.parts = [merged.take(keep)]
+
+    @property
+    def distinct_seen(self) -> int:
+        """The distinct values so far (an upper bound while per-batch counts are not merged)."""
+        if self.sketch is not None:
+            return self.sketch.estimate()
+        return sum(len(part) for part in self.parts)
 
     @property
     def counts(self) -> pa.Table | None:
@@ -187,13 +207,28 @@ class Sketch:
         hashes = _hashes(values)
         if len(self.smallest) == SKETCH_SIZE:
             hashes = hashes[hashes < self.smallest[-1]]  # only smaller hashes can enter
-        self.smallest = np.union1d(self.smallest, hashes)[:SKETCH_SIZE]
+            if not len(hashes):
+                return
+        if len(hashes) > 4 * SKETCH_SIZE:  # sort only the smallest candidates, if they are enough
+            cut = hashes[hashes <= np.partition(hashes, 2 * SKETCH_SIZE)[2 * SKETCH_SIZE]]
+            if len(cut := _smallest_distinct(cut, SKETCH_SIZE)) == SKETCH_SIZE:
+                hashes = cut  # else many equal hashes: every one is a candidate
+        self.smallest = _smallest_distinct(np.concatenate([self.smallest, hashes]), SKETCH_SIZE)
 
     def estimate(self) -> int:
         """Estimated number of distinct values seen (exact while fewer than SKETCH_SIZE)."""
         if len(self.smallest) < SKETCH_SIZE:
             return len(self.smallest)
         return round((SKETCH_SIZE - 1) * 2.0**64 / (float(self.smallest[-1]) + 1))
+
+
+def _smallest_distinct(hashes: np.ndarray, k: int) -> np.ndarray:
+    """The `k` smallest distinct values, sorted (a sort and a neighbour compare: numpy's hash-based
+    `unique`, which `union1d` uses, is several times slower on these arrays)."""
+    ordered = np.sort(hashes)
+    if len(ordered) > 1:
+        ordered = ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+    return ordered[:k]
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
