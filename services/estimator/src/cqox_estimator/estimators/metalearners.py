@@ -15,6 +15,7 @@ from cqox_estimator.estimators.nuisance import (
     outcome_learner,
     propensity_learner,
 )
+from cqox_estimator.estimators.targeting import targeting_diagnostics
 
 
 class _MetaLearner(CausalEstimator):
@@ -42,8 +43,13 @@ class _MetaLearner(CausalEstimator):
             raise EstimationError(f"n_bootstrap must be an integer >= 20, got {self.n_bootstrap!r}")
 
     def _cate(
-        self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]
+        self,
+        y: NDArray[np.float64],
+        t: NDArray[np.int64],
+        X: NDArray[np.float64],
+        at: NDArray[np.float64] | None = None,
     ) -> NDArray[np.float64]:
+        """The learner fitted on (y, t, X), its CATE predicted at `at` (default: the same X)."""
         raise NotImplementedError
 
     def _fit(self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]) -> FitSummary:
@@ -63,7 +69,13 @@ class _MetaLearner(CausalEstimator):
             inference=f"bootstrap (B={len(draws)}, rows resampled, models refitted)",
             dof=float(len(draws) - 1),
             bootstrap_reps=len(draws),
-            diagnostics={"base_model": self.base_model},
+            diagnostics={
+                "base_model": self.base_model,
+                # Qini, TOC/RATE and calibration of the ranking on held-out folds (the report's views).
+                **targeting_diagnostics(
+                    y, t, features, self._cate, base_model=self.base_model, seed=int(self.random_state)
+                ),
+            },
             effects=effects,
         )
 
@@ -83,12 +95,17 @@ class SLearner(_MetaLearner):
     estimand = "ATE"
 
     def _cate(
-        self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]
+        self,
+        y: NDArray[np.float64],
+        t: NDArray[np.int64],
+        X: NDArray[np.float64],
+        at: NDArray[np.float64] | None = None,
     ) -> NDArray[np.float64]:
         model = clone(self._learner()).fit(np.column_stack([X, t]), y)
-        ones, zeros = np.ones(y.shape[0]), np.zeros(y.shape[0])
+        at = X if at is None else at
+        ones, zeros = np.ones(at.shape[0]), np.zeros(at.shape[0])
         return np.asarray(
-            model.predict(np.column_stack([X, ones])) - model.predict(np.column_stack([X, zeros])),
+            model.predict(np.column_stack([at, ones])) - model.predict(np.column_stack([at, zeros])),
             dtype=float,
         )
 
@@ -102,11 +119,16 @@ class TLearner(_MetaLearner):
     estimand = "ATE"
 
     def _cate(
-        self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]
+        self,
+        y: NDArray[np.float64],
+        t: NDArray[np.int64],
+        X: NDArray[np.float64],
+        at: NDArray[np.float64] | None = None,
     ) -> NDArray[np.float64]:
         mu0 = clone(self._learner()).fit(X[t == 0], y[t == 0])
         mu1 = clone(self._learner()).fit(X[t == 1], y[t == 1])
-        return np.asarray(mu1.predict(X) - mu0.predict(X), dtype=float)
+        at = X if at is None else at
+        return np.asarray(mu1.predict(at) - mu0.predict(at), dtype=float)
 
 
 class XLearner(_MetaLearner):
@@ -118,7 +140,11 @@ class XLearner(_MetaLearner):
     estimand = "ATE"
 
     def _cate(
-        self, y: NDArray[np.float64], t: NDArray[np.int64], X: NDArray[np.float64]
+        self,
+        y: NDArray[np.float64],
+        t: NDArray[np.int64],
+        X: NDArray[np.float64],
+        at: NDArray[np.float64] | None = None,
     ) -> NDArray[np.float64]:
         treated, control = t == 1, t == 0
         mu0 = clone(self._learner()).fit(X[control], y[control])
@@ -126,5 +152,6 @@ class XLearner(_MetaLearner):
         tau1 = clone(self._learner()).fit(X[treated], y[treated] - mu0.predict(X[treated]))
         tau0 = clone(self._learner()).fit(X[control], mu1.predict(X[control]) - y[control])
         # A logistic propensity keeps the blend cheap inside the bootstrap.
-        propensity = propensity_learner("linear", int(self.random_state)).fit(X, t).predict_proba(X)[:, 1]
-        return np.asarray(propensity * tau0.predict(X) + (1 - propensity) * tau1.predict(X), dtype=float)
+        at = X if at is None else at
+        propensity = propensity_learner("linear", int(self.random_state)).fit(X, t).predict_proba(at)[:, 1]
+        return np.asarray(propensity * tau0.predict(at) + (1 - propensity) * tau1.predict(at), dtype=float)
