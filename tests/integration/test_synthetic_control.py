@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 
 from cqox_estimator.simulation import synthetic_panel
@@ -53,3 +54,35 @@ def test_one_treated_state_gets_a_synthetic_control(api: httpx.Client, tmp_path:
     assert gates["pre_period_fit"]["value"] < 0.5
     assert analysis["sensitivity"][0]["e_value"] is None and analysis["sensitivity"][0]["notes"]
     assert analysis["verdict"]["level"] in ("GO", "CAUTION")
+    # Its donors are its placebos: in space, in time and one donor at a time, all passing here.
+    refuted = {g["name"]: g for g in analysis["gates"] if g["applies_to"] == ["synthetic_control"]}
+    for refuter in ("placebo_treatment", "placebo_adoption", "data_subset"):
+        gate = refuted[f"{refuter}[synthetic_control]"]
+        assert gate["passed"] and gate["value"] is not None and gate["threshold"] == 0.05, gate
+
+
+def test_a_synthetic_control_alone_shows_its_refuters_and_a_break_before_adoption(
+    api: httpx.Client, tmp_path: Path
+) -> None:
+    """The only method is the synthetic control; the treated state's sales jump 3 noise SDs in 1982,
+    seven years before the policy: the in-time placebo (adoption moved to 1980) must catch it."""
+    path = tobacco_tax_study(tmp_path / "tobacco.csv")
+    frame = pd.read_csv(path)
+    frame.loc[(frame["state"] == "treated1") & (frame["year"] >= 1982), "cigarette_sales"] += 30.0
+    frame.to_csv(path, index=False)
+    spec = {"methods": ["synthetic_control"], "seed": 3}
+    analysis = wait_done(api, upload(api, path, name="sc-break", spec=spec)["analysis_id"], timeout=180)
+    assert analysis["status"] == "completed", analysis["error"]
+    assert [e["method"] for e in analysis["estimates"]] == ["synthetic_control"]
+    gates = {g["name"]: g for g in analysis["gates"]}
+    assert {n for n in gates if n.endswith("[synthetic_control]")} == {
+        "placebo_treatment[synthetic_control]",
+        "placebo_adoption[synthetic_control]",
+        "data_subset[synthetic_control]",
+    }
+    in_time = gates["placebo_adoption[synthetic_control]"]
+    assert not in_time["passed"] and in_time["value"] < 0.05, in_time
+    assert "pre-period RMSPE" in str(in_time["details"]["change"]) and "stops tracking" in in_time["message"]
+    assert gates["placebo_treatment[synthetic_control]"]["value"] is not None
+    assert analysis["verdict"]["level"] == "CAUTION"
+    assert any("placebo_adoption[synthetic_control]" in reason for reason in analysis["verdict"]["failed"])
