@@ -338,7 +338,9 @@ class AuditRecorded(Event):
 class ApiKeyState(Event):
     """What every key lifecycle event carries: the key's whole state after the change, so a replica
     applies any of them the same way (an upsert; a revocation is never undone). The digest is
-    HMAC-SHA256 of the secret under the operators' pepper; the secret itself never leaves ingest."""
+    HMAC-SHA256 of the secret under the operators' pepper; the secret itself never leaves ingest.
+    The state is signed under the same pepper, so an event forged by someone who can reach the bus
+    but not the pepper is refused."""
 
     subject_template = ""
     public = False
@@ -348,6 +350,11 @@ class ApiKeyState(Event):
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     rotated_from: str | None = Field(default=None, description="The key this one replaced")
+    signature: str = Field(
+        default="",
+        description="HMAC-SHA256 under the pepper of the key's id, tenant, role, digest, expiry and "
+        "revocation: a mirror applies only states signed by a holder of the pepper",
+    )
 
 
 class KeyIssued(ApiKeyState):

@@ -26,7 +26,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -96,6 +96,38 @@ def parse_api_keys(spec: str) -> dict[str, Principal]:
 def key_digest(pepper: bytes, secret: str) -> str:
     """HMAC-SHA256 of a key's secret under the server pepper (hex): what is stored, never the secret."""
     return hmac.new(pepper, secret.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+
+
+def key_state_signature(
+    pepper: bytes,
+    *,
+    key_id: str,
+    tenant_id: str,
+    role: str,
+    digest: str,
+    expires_at: datetime | None,
+    revoked_at: datetime | None,
+) -> str:
+    """HMAC-SHA256 under the pepper of an issued key's state as a key event carries it: a service
+    that mirrors keys from the bus applies only states the pepper's holder (ingest) signed."""
+    fields = (
+        "cqox-key-state",
+        key_id,
+        tenant_id,
+        role,
+        digest,
+        _microseconds(expires_at),
+        _microseconds(revoked_at),
+    )
+    return hmac.new(pepper, "\n".join(fields).encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+
+
+def _microseconds(moment: datetime | None) -> str:
+    # Exact and independent of how the time zone is spelled after a JSON round trip.
+    return "" if moment is None else str((moment - _EPOCH) // timedelta(microseconds=1))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)

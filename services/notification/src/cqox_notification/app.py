@@ -1,6 +1,6 @@
 """Notification wiring: hears report.generated, analysis.failed and dataset.rejected; delivers
-signed webhooks with retries; says notification.delivered | notification.failed. Serves the
-subscription API over HTTP."""
+signed webhooks with retries; says notification.delivered | notification.failed. Hears key.issued,
+key.rotated and key.revoked to accept ingest-issued API keys. Serves the subscription API over HTTP."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ from fastapi import FastAPI
 from cqox_contracts.v1 import (
     AnalysisFailed,
     DatasetRejected,
+    KeyIssued,
+    KeyRevoked,
+    KeyRotated,
     NotificationDelivered,
     NotificationFailed,
     ReportGenerated,
 )
-from cqox_notification import api, handlers
+from cqox_notification import api, handlers, keys
 from cqox_notification.db import MIGRATIONS
 from cqox_notification.db.models import metadata
 from cqox_notification.domain import DispatchLimits
@@ -55,6 +58,9 @@ class NotificationSettings(Settings, AuthSettings):
     webhook_allow_private_targets: bool = False
     # Per-principal limit per replica (0 disables); this API takes no uploads.
     rate_limit_requests_per_minute: int = 600
+    # How long a replica trusts an ingest-issued key it looked up before it looks again: a key
+    # revoked at ingest stops working here within this time after its key.revoked arrives.
+    key_cache_s: float = 2.0
 
 
 def build_runtime(settings: NotificationSettings | None = None) -> ServiceRuntime:
@@ -66,6 +72,9 @@ def build_runtime(settings: NotificationSettings | None = None) -> ServiceRuntim
         Subscription(cls, handlers.enqueue_deliveries)
         for cls in (ReportGenerated, AnalysisFailed, DatasetRejected)
     ]
+    # Keys issued by ingest, mirrored (their states signed under the pepper both services share).
+    replicate_key = keys.key_replicator(settings.auth_pepper.encode() if settings.auth_pepper else None)
+    subscriptions += [Subscription(cls, replicate_key) for cls in (KeyIssued, KeyRotated, KeyRevoked)]
     return ServiceRuntime(
         SERVICE,
         settings=settings,
@@ -117,9 +126,11 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
-    # Configured keys and OIDC tokens; keys issued through the ingest admin routes live in the
-    # ingest database, which this service does not read (SECURITY.md).
-    auth = auth_from_settings(settings, settings.default_tenant, "notification")
+    # Configured keys, OIDC tokens, and keys issued by ingest (mirrored from its key events).
+    auth = auth_from_settings(
+        settings, settings.default_tenant, "notification", store=keys.ReplicaKeyStore(runtime)
+    )
+    auth.cache_s = settings.key_cache_s
     install_docs(app, auth)
     app.include_router(
         api.router(

@@ -16,7 +16,7 @@ from cqox_contracts.v1 import ApiKeyState, KeyIssued, KeyRevoked, KeyRotated
 from cqox_ingest import audit
 from cqox_ingest.admin.models import KeyCreated, KeyIn, KeyOut
 from cqox_ingest.db.models import ApiKey
-from cqox_shared.auth import ApiKeyAuth, Principal, StoredKey, key_digest, new_key
+from cqox_shared.auth import ApiKeyAuth, Principal, StoredKey, key_digest, key_state_signature, new_key
 from cqox_shared.bus import HandlerContext
 from cqox_shared.runtime import ServiceRuntime
 
@@ -64,18 +64,23 @@ def _out(row: ApiKey, now: datetime) -> KeyOut:
     )
 
 
-def key_event(cls: type[ApiKeyState], row: ApiKey, **extra: str) -> ApiKeyState:
-    """A key lifecycle event carrying the key's whole state after the change (digest, no secret)."""
+def key_event(cls: type[ApiKeyState], row: ApiKey, pepper: bytes, **extra: str) -> ApiKeyState:
+    """A key lifecycle event carrying the key's whole state after the change (digest, no secret),
+    signed under the pepper."""
+    state = {
+        "key_id": row.key_id,
+        "tenant_id": row.tenant_id,
+        "role": row.role,
+        "digest": row.digest,
+        "expires_at": row.expires_at,
+        "revoked_at": row.revoked_at,
+    }
     return cls(
         correlation_id=row.key_id,
-        tenant_id=row.tenant_id,
         producer="ingest",
-        key_id=row.key_id,
-        role=row.role,
-        digest=row.digest,
-        expires_at=row.expires_at,
-        revoked_at=row.revoked_at,
         rotated_from=row.rotated_from,
+        signature=key_state_signature(pepper, **state),
+        **state,
         **extra,
     )
 
@@ -129,7 +134,7 @@ async def issue(
         name=body.name,
         rotated_from=rotated_from,
     )
-    await ctx.emit(key_event(KeyIssued, row))
+    await ctx.emit(key_event(KeyIssued, row, auth.pepper))
     return KeyCreated(**_out(row, now).model_dump(), key=issued.token)
 
 
@@ -158,7 +163,7 @@ async def revoke(*, ctx: HandlerContext, auth: ApiKeyAuth, caller: Principal, ke
     if row.revoked_at is None:
         row.revoked_at = now
     audit.record(ctx.session, caller, "key.revoke", key_id)
-    await ctx.emit(key_event(KeyRevoked, row))
+    await ctx.emit(key_event(KeyRevoked, row, auth.pepper))
     auth.forget(key_id)
     return _out(row, now)
 
@@ -181,6 +186,6 @@ async def rotate(
         row.expires_at = min(
             row.expires_at or now + timedelta(seconds=grace_s), now + timedelta(seconds=grace_s)
         )
-    await ctx.emit(key_event(KeyRotated, row, replaced_by=created.key_id))
+    await ctx.emit(key_event(KeyRotated, row, auth.pepper, replaced_by=created.key_id))
     auth.forget(key_id)
     return created

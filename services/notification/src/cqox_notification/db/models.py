@@ -85,3 +85,22 @@ class DeliveryAttempt(Base):
     error: Mapped[str] = mapped_column(sa.Text, default="")
     duration_ms: Mapped[float]
     attempted_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+
+
+class ReplicaKey(Base):
+    """An API key issued by ingest, mirrored from its key events: the HMAC digest of its secret
+    (never the secret), tenant, role, expiry and revocation. Tenant, role and digest never change
+    once stored; expiry only shortens; a revocation is never undone."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(100), index=True)
+    role: Mapped[str] = mapped_column(sa.String(20))
+    digest: Mapped[str] = mapped_column(sa.String(64))
+    expires_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    rotated_from: Mapped[str | None] = mapped_column(sa.String(32))
+    updated_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now(), onupdate=sa.func.now()
+    )
