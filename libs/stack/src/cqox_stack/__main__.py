@@ -41,7 +41,7 @@ def _start(stack: Stack) -> None:
 
 def demo(root: Path) -> int:
     """Foreground demo; Ctrl-C (or any error) stops every process it started."""
-    from cqox_stack.demo import run_demo
+    from cqox_stack.demo import report_line, run_demo
 
     stop_recorded(root / "demo")  # leftovers of an interrupted earlier run
     stack = Stack(root / "demo")
@@ -60,11 +60,16 @@ def demo(root: Path) -> int:
         examples = Path("examples")
         # An observational customer file, a Japanese Shift-JIS store panel and a regression
         # discontinuity (no spec for any of them: the mapper works out the roles and the design).
-        statuses = [
-            run_demo(stack.api_url, examples / f"{name}.csv", examples / f"{name}.meta.json").get("status")
-            for name in ("customers", "store_panel_sjis", "grant_rd")
-        ]
-        code = 0 if all(status == "completed" for status in statuses) else 1
+        samples = ("customers", "store_panel_sjis", "grant_rd")
+        analyses = {
+            name: run_demo(stack.api_url, examples / f"{name}.csv", examples / f"{name}.meta.json")
+            for name in samples
+        }
+        _banner("Reports")
+        for name, analysis in analyses.items():
+            summary = analysis.get("demo_report")
+            print(report_line(name, summary).strip() if summary else f"{name}: no report", flush=True)
+        code = 0 if all(analysis.get("status") == "completed" for analysis in analyses.values()) else 1
     except KeyboardInterrupt:
         print("\ninterrupted", flush=True)
         code = 130

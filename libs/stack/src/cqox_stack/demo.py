@@ -68,6 +68,28 @@ def print_truth(analysis: dict[str, Any], truth: float, out: Out = print) -> Non
         )
 
 
+def report_summary(written: dict[str, Path]) -> dict[str, Any]:
+    """Where the report files are and how many views its figure table (report.json) lists."""
+    summary: dict[str, Any] = {fmt: str(path) for fmt, path in written.items()}
+    if "json" in written:
+        figures = json.loads(written["json"].read_text(encoding="utf-8")).get("figures", [])
+        tables = sum("table" in entry.get("formats", []) for entry in figures)
+        summary |= {"views": len(figures), "figures": len(figures) - tables, "tables": tables}
+    return summary
+
+
+def report_line(sample: str, summary: dict[str, Any]) -> str:
+    """One line per sample: the report's path and its figure count."""
+    where = summary.get("html") or summary.get("pdf") or "—"
+    if "views" not in summary:
+        return f"\nReport of {sample}: {where} (no report.json, figure count unknown)"
+    figures, tables = summary["figures"], summary["tables"]
+    return (
+        f"\nReport of {sample}: {where} — {figures} figure{'s' * (figures != 1)} and {tables} "
+        f"table{'s' * (tables != 1)} ({summary['views']} views in the figure table)"
+    )
+
+
 def run_demo(
     api_url: str, sample: Path, meta: Path | None, out: Out = print, reports: Path = Path(".cqox") / "reports"
 ) -> dict[str, Any]:
@@ -77,23 +99,22 @@ def run_demo(
     found = next((m.group(1) for line in lines if (m := ANALYSIS_ID.search(line))), None)
     if found is None:
         raise RuntimeError(f"cqox upload {sample} did not start an analysis (exit {code})")
+    written: dict[str, Path] = {}
     with Client(api_url) as client:
         analysis = client.get(found)
         if analysis.report is not None:
             reports.mkdir(parents=True, exist_ok=True)
             names = {a.name for a in analysis.report.artifacts}
-            for fmt in ("html", "pdf") if "report_pdf" in names else ("html",):
-                cqox(
-                    api_url,
-                    "report",
-                    found,
-                    "--format",
-                    fmt,
-                    "--output",
-                    str(reports / f"{sample.stem}.{fmt}"),
-                    out=out,
-                )
+            wanted = {"html": "report", "pdf": "report_pdf", "json": "report_json"}
+            for fmt in (fmt for fmt, name in wanted.items() if name in names):
+                target = reports / f"{sample.stem}.{fmt}"
+                code, _ = cqox(api_url, "report", found, "--format", fmt, "--output", str(target), out=out)
+                if code == 0:
+                    written[fmt] = target
     body = analysis.model_dump(mode="json")
+    if written:
+        body["demo_report"] = report_summary(written)
+        out(report_line(sample.stem, body["demo_report"]))
     if truth is not None:
         print_truth(body, float(truth), out=out)
     return body
