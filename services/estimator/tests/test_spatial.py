@@ -247,3 +247,19 @@ def test_the_radius_sensitivity_shows_how_much_the_answer_depends_on_the_radius(
     assert float(double) - float(half) > 0.2  # type: ignore[arg-type]
     text = str(guessed["radius_sensitivity"])
     assert text.startswith("from half to twice the radius") and f"{float(half):.3g}" in text  # type: ignore[arg-type]
+
+
+def test_exposure_by_arm_counts_every_unit_and_the_exposed_controls_at_three_radii() -> None:
+    frame = spatial_units(300, seed=6, units_per_town=20)
+    d = fit(frame, radius_km=5.0).diagnostics_
+    treated = frame["treated"].to_numpy() == 1
+    dense = dense_distances(frame)
+    for arm, mask in (("treated", treated), ("control", ~treated)):
+        counts = [d[f"exposure_bin_{k}_{arm}"] for k in range(10)]
+        # The generator's exposure is at 5 km: binned in tenths, 1.0 in the last bin.
+        expected = np.bincount(np.minimum((frame["exposure"][mask] * 10).astype(int), 9), minlength=10)
+        assert counts == expected.tolist()
+    for name, radius in (("half", 2.5), ("chosen", 5.0), ("double", 10.0)):
+        within = (dense <= radius) & ~np.eye(300, dtype=bool)
+        exposed = (within[~treated] @ treated.astype(float)) > 0
+        assert d[f"controls_exposed_at_{name}_radius"] == pytest.approx(exposed.mean())

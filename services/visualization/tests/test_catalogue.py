@@ -401,6 +401,7 @@ def test_a_view_that_cannot_be_drawn_is_left_out_not_the_report(monkeypatch: pyt
 NEW_KINDS = {
     "cohort_period_heatmap", "placebo_gap_spaghetti", "placebo_rmspe_ratio", "rd_bandwidth_sensitivity",
     "rd_placebo_cutoffs", "qini_curve", "toc_curve", "cate_calibration", "anderson_rubin_curve",
+    "exposure_by_arm",
 }  # fmt: skip
 
 
@@ -534,4 +535,28 @@ def test_the_anderson_rubin_curve_draws_the_p_value_over_candidate_effects() -> 
     assert curve["x"] == [-1.0, 0.2, 1.5, 3.9, 5.0] and curve["y"] == [0.001, 0.05, 1.0, 0.05, 0.01]
     assert figure["layout"]["shapes"][0]["y0"] == 0.05 and figure["layout"]["shapes"][1]["x0"] == 1.5
     assert "[0.2, 3.9]" in views["anderson_rubin_curve"].caption
+    _assert_static(views)
+
+
+def test_exposure_by_arm_draws_each_arms_counts_and_the_exposed_controls_at_three_radii() -> None:
+    diagnostics: dict[str, float | str | None] = {"radius_km": 5.0, "spillover_effect": 0.4}
+    diagnostics |= {f"exposure_bin_{k}_treated": float(k) for k in range(10)}
+    diagnostics |= {f"exposure_bin_{k}_control": float(10 - k) for k in range(10)}
+    diagnostics |= {"controls_exposed_at_half_radius": 0.1, "controls_exposed_at_chosen_radius": 0.25}
+    diagnostics["controls_exposed_at_double_radius"] = 0.6
+    views = _views_of(
+        _estimate("spatial_spillover", "ATE", diagnostics),
+        treatment="d",
+        outcome="y",
+        latitude="a",
+        longitude="o",
+    )
+    figure = views["exposure_by_arm"].figure
+    assert figure is not None
+    control, treated = figure["data"]
+    assert control["y"] == [float(10 - k) for k in range(10)] and treated["y"] == [
+        float(k) for k in range(10)
+    ]
+    assert control["x"][0] == "0–10 %" and treated["marker"]["color"] == "#D55E00"
+    assert "10.0%" in views["exposure_by_arm"].caption and "60.0%" in views["exposure_by_arm"].caption
     _assert_static(views)

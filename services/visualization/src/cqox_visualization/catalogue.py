@@ -1963,6 +1963,63 @@ def spillover_radius(ev: Evidence, t: Language) -> list[View]:
     return []
 
 
+def exposure_by_arm(ev: Evidence, t: Language) -> list[View]:
+    """How exposure to treated neighbours spreads among treated and control units."""
+    views = []
+    for e in ev.event.estimates:
+        d = e.diagnostics
+        counts = {
+            arm: [_number(d.get(f"exposure_bin_{k}_{arm}")) for k in range(10)]
+            for arm in ("treated", "control")
+        }
+        if any(v is None for values in counts.values() for v in values):
+            continue
+        radius = _number(d.get("radius_km"))
+        exposed = [
+            _number(d.get(f"controls_exposed_at_{name}_radius")) for name in ("half", "chosen", "double")
+        ]
+        labels = [f"{k * 10}–{(k + 1) * 10} %" for k in range(10)]
+        views.append(
+            View(
+                key=f"exposure_by_arm_{e.method}",
+                kind="exposure_by_arm",
+                method=e.method,
+                section="design",
+                title=t("Exposure to treated neighbours by arm ({method})", method=e.method),
+                caption=t(
+                    "Units counted by the share of their neighbours within {radius} km that are treated, "
+                    "treated units in orange and controls in blue. The spillover is estimated from how "
+                    "outcomes change along this axis, so both arms need units spread over it. Control "
+                    "units with any treated neighbour: {half} at half the radius, {chosen} at it, {double} "
+                    "at twice it; they are the comparisons a naive estimate gets wrong.",
+                    radius=t.number(radius, 2),
+                    half=t.percent(exposed[0]),
+                    chosen=t.percent(exposed[1]),
+                    double=t.percent(exposed[2]),
+                ),
+                figure={
+                    "data": [
+                        {
+                            "type": "bar",
+                            "x": labels,
+                            "y": counts[arm],
+                            "name": t(arm),
+                            "marker": {"color": ARM_COLOURS[arm]},
+                        }
+                        for arm in ("control", "treated")
+                    ],
+                    "layout": _layout(
+                        t("Treated share of neighbours"),
+                        t("Units"),
+                        barmode="group",
+                        xaxis={"type": "category"},
+                    ),
+                },
+            )
+        )
+    return views
+
+
 def donor_weights(ev: Evidence, t: Language) -> list[View]:
     """The synthetic control's donor weights."""
     for e in ev.event.estimates:
@@ -2702,6 +2759,7 @@ CATALOGUE: tuple[Callable[[Evidence, Language], list[View]], ...] = (
     anderson_rubin_curve,
     unit_map,
     spillover_radius,
+    exposure_by_arm,
     cate_distribution,
     cate_drivers,
     cate_histogram,

@@ -23,6 +23,7 @@ from cqox_estimator.estimators.errors import EstimationError
 EARTH_RADIUS_KM = 6371.0088  # mean Earth radius (IUGG)
 MIN_ROWS = 30
 DEFAULT_NEIGHBOURS = 10  # the data-driven radius gives the median unit about this many neighbours
+EXPOSURE_BINS = 10  # equal bins of the treated share of neighbours, 0 to 1, for the report
 RADIUS_SAMPLE = 5000  # units whose k-nearest-neighbour distance sets the default radius
 MAX_PAIRS = 20_000_000  # neighbour pairs held in memory (24 bytes each)
 KERNELS = ("bartlett", "uniform")
@@ -283,12 +284,39 @@ class SpatialSpillover(CausalEstimator):
                 "exposure_sd": float(exposure.std()),
                 "corr_treatment_exposure": float(np.corrcoef(t, exposure)[0, 1]),
                 **sensitivity,
+                **_exposure_by_arm(t, exposure, rows, cols, dist, radius),
                 "assumption": (
                     "no unmeasured confounding of own and neighbours' treatment; additive effects; "
                     "interference only through the treated share within the radius"
                 ),
             },
         )
+
+
+def _exposure_by_arm(
+    t: NDArray[np.int64],
+    exposure: FloatArray,
+    rows: NDArray[np.int64],
+    cols: NDArray[np.int64],
+    dist: FloatArray,
+    radius: float,
+) -> Diagnostics:
+    """How exposure spreads within each arm, on every unit: counts of treated and control units
+    per tenth of exposure at the chosen radius (`exposure_bin_{k}_{treated,control}`, bin k holds
+    [k/10, (k+1)/10), the last 1 included) and the share of control units with any treated
+    neighbour at half, the chosen and twice the radius (`controls_exposed_at_{...}_radius`)."""
+    out: Diagnostics = {}
+    bins = np.minimum((exposure * EXPOSURE_BINS).astype(int), EXPOSURE_BINS - 1)
+    treated = t == 1
+    for arm, mask in (("treated", treated), ("control", ~treated)):
+        counts = np.bincount(bins[mask], minlength=EXPOSURE_BINS)
+        for k, count in enumerate(counts):
+            out[f"exposure_bin_{k}_{arm}"] = float(count)
+    if (~treated).any():
+        for name, scale in (("half", 0.5), ("chosen", 1.0), ("double", 2.0)):
+            shares, _ = spatial_exposure(t, rows, cols, dist, scale * radius)
+            out[f"controls_exposed_at_{name}_radius"] = float((shares[~treated] > 0).mean())
+    return out
 
 
 def _radius_sensitivity(
