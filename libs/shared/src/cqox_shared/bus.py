@@ -80,10 +80,12 @@ class Bus:
         self.nc: NatsClient | None = None
         self.js: JetStreamContext | None = None
 
-    async def connect(self, url: str) -> None:
+    async def connect(self, url: str, user: str | None = None, password: str | None = None) -> None:
         """Connect (retrying while the server comes up) and open JetStream."""
+        credentials = {"user": user, "password": password} if user else {}
         self.nc = await nats.connect(
             url,
+            **credentials,  # type: ignore[arg-type]
             name=f"cqox-{self.service}",
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
@@ -241,11 +243,16 @@ Handler = Callable[[Any, HandlerContext], Awaitable[None]]
 
 @dataclass(frozen=True)
 class WorkContext:
-    """What a subscription's `compute` step gets: the artifact store, and no database session."""
+    """What a subscription's `compute` step gets: the artifact store, and no open database session.
+
+    `sessions` opens a short one for a read the work depends on (a setting, a stored override):
+    read, close, then compute; never hold it across the work.
+    """
 
     store: Any
     producer: str
     flow: str
+    sessions: Any = None
 
 
 Compute = Callable[[Any, WorkContext], Awaitable[Any]]
@@ -609,7 +616,7 @@ class Consumer:
         if self.sub.compute is not None and not holder.done:
             if await self._seen(str(event.event_id)):
                 return "duplicate", []
-            holder.value = await self.sub.compute(event, WorkContext(self.store, self.service, flow))
+            holder.value = await self.sub.compute(event, WorkContext(self.store, self.service, flow, self.sessions))
             holder.done = True
         async with self.sessions() as session, session.begin():
             if not await self._claim(session, str(event.event_id)):

@@ -40,9 +40,25 @@ def build_runtime(settings: MappingSettings | None = None) -> ServiceRuntime:
         metadata=metadata,
         migrations=MIGRATIONS,
         subscriptions=[
-            Subscription(DatasetIngested, handlers.map_roles_handler(threshold), publishes=says),
-            Subscription(AnalysisRequested, handlers.map_roles_handler(threshold), publishes=says),
-            Subscription(DatasetConfirmed, handlers.confirm_roles_handler(threshold), publishes=says),
+            # Inference outside any transaction (compute), recorded in a short one (ADR 0022).
+            Subscription(
+                DatasetIngested,
+                handlers.map_roles_handler(threshold),
+                publishes=says,
+                compute=handlers.map_roles_work(threshold),
+            ),
+            Subscription(
+                AnalysisRequested,
+                handlers.map_roles_handler(threshold),
+                publishes=says,
+                compute=handlers.map_roles_work(threshold),
+            ),
+            Subscription(
+                DatasetConfirmed,
+                handlers.confirm_roles_handler(threshold),
+                publishes=says,
+                compute=handlers.confirm_roles_work(threshold),
+            ),
         ],
     )
 
