@@ -439,7 +439,9 @@ def _verdict_view(
         return None
     summary = verdict_summary(verdict, gates, lead, t)
     if t.code != "en":  # the catalogue's reading of the level comes first
-        summary = t(_VERDICT_READINGS.get(verdict.level, "")) + " (" + summary + ")"
+        summary = t(
+            "{reading} ({summary})", reading=t(_VERDICT_READINGS.get(verdict.level, "")), summary=summary
+        )
     return VerdictView(
         level=verdict.level,
         tone=_VERDICT_TONES.get(verdict.level, "neutral"),
