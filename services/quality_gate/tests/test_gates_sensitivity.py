@@ -19,6 +19,7 @@ from cqox_quality_gate.gates.sensitivity import (
     e_value_rr,
     e_values,
     matched_pair_differences,
+    ols,
     omitted_variable_bias,
     oster_bounds,
     robustness_value,
@@ -170,23 +171,64 @@ def test_matched_pairs_pick_the_nearest_control() -> None:
 # --- Oster (2019) ---------------------------------------------------------------------------------
 
 
-def test_oster_hand_derived() -> None:
-    # Oster (2019), JBES 37:187, eq. (3) approximation. By hand: beta_short 1.0 (R2 0.1),
-    # beta_long 0.6 (R2 0.4), R_max = 1.3 x 0.4 = 0.52:
-    # beta* = 0.6 - (1.0 - 0.6)(0.52 - 0.4)/(0.4 - 0.1) = 0.6 - 0.16 = 0.44;
-    # delta = 0.6 (0.4 - 0.1) / ((1.0 - 0.6)(0.52 - 0.4)) = 0.18 / 0.048 = 3.75.
-    bounds = oster_bounds(1.0, 0.1, 0.6, 0.4)
-    assert bounds.r_max == pytest.approx(0.52)
-    assert bounds.beta_star == pytest.approx(0.44)
-    assert bounds.delta == pytest.approx(3.75)
+def test_oster_hand_derived_exact() -> None:
+    """psacalc's exact solution by hand (Oster 2019, JBES 37:187, Proposition 2; psacalc.ado).
+
+    beta_short 0.6 (R2 0.1), beta_long 0.5 (R2 0.3), var(y) = var(x) = 1, tau_x = 0.5, so
+    R_max = 1.3 x 0.3 = 0.39, A = 0.1, B = 0.2, C = 0.09, K = tau var(x) - tau^2 = 0.25.
+    delta(beta = 0), nu = 0.5:
+      numerator = 0.5*0.2*0.5 + 0.5*1*0.5*0.01 + 2*0.25*0.5*0.1 + 0.125*0.25 = 0.10875
+      denominator = 0.09*0.1 + 0.5*0.09*0.5 + 0.25*0.5*0.1 + 0.125*0.25 = 0.07525
+    beta* at delta = 1: tau A var(x) nu^2 - aa nu - C A var(x) = 0 with
+      aa = C (var(x) - tau) - B tau - var(x) tau A^2 = 0.045 - 0.1 - 0.005 = -0.06,
+      nu = (0.06 +- sqrt(0.0036 + 4*0.05*0.009)) / 0.1 = (0.06 +- sqrt(0.0054)) / 0.1;
+    the root that moves beta the way the covariates did (down from 0.6 to 0.5) is
+    beta* = 0.5 - (sqrt(0.0054) - 0.06) / 0.1 = 0.36515; the other, 0.5 + (0.06 + sqrt(0.0054)) / 0.1.
+    Oster's eq. (3) approximation would give 0.5 - 0.1 * 0.09 / 0.2 = 0.455 instead.
+    """
+    bounds = oster_bounds(0.6, 0.1, 0.5, 0.3, var_outcome=1.0, var_treatment=1.0, var_treatment_residual=0.5)
+    assert bounds.r_max == pytest.approx(0.39)
+    assert bounds.delta == pytest.approx(0.10875 / 0.07525, rel=1e-12)  # 1.44518
+    assert bounds.beta_star == pytest.approx(0.5 - (math.sqrt(0.0054) - 0.06) / 0.1, rel=1e-12)
+    assert bounds.alternative_roots == pytest.approx([0.5 + (0.06 + math.sqrt(0.0054)) / 0.1])
 
 
-def test_oster_delta_one_means_beta_star_zero() -> None:
-    # Oster (2019), section 3: delta is the proportionality at which beta* = 0, so feeding the
-    # computed delta back gives beta* = 0 (here delta = 1 by construction).
-    bounds = oster_bounds(1.0, 0.1, 0.5, 0.4, r_max=0.7)
-    assert bounds.delta == pytest.approx(1.0)
-    assert bounds.beta_star == pytest.approx(0.0)
+def test_oster_delta_fed_back_gives_beta_star_zero() -> None:
+    # Oster (2019), section 3: delta is the proportionality at which beta* = 0, so solving the
+    # cubic at that delta returns 0 among its roots, and psacalc's pick is 0 when the covariates
+    # moved beta towards it.
+    inputs = {"var_outcome": 2.0, "var_treatment": 0.25, "var_treatment_residual": 0.2}
+    first = oster_bounds(1.0, 0.1, 0.6, 0.4, **inputs)
+    assert first.delta is not None and first.delta > 1
+    again = oster_bounds(1.0, 0.1, 0.6, 0.4, delta=first.delta, **inputs)
+    assert again.beta_star == pytest.approx(0.0, abs=1e-9)
+
+
+def test_oster_recovers_the_truth_when_selection_is_proportional() -> None:
+    """Known answer: y = 0.7 x + w1 + w2 + e with x = 0.5 w1 + 0.8 w2 + u, var(w1) = 1,
+    var(w2) = 2.25; only w1 is observed. Proportional selection holds with
+    delta = (cov(w2, x) / var(w2)) / (cov(w1, x) / var(w1)) = 0.8 / 0.5 = 1.6 and R_max is the
+    R2 of the regression with w2 too. The exact solution at delta = 1.6 recovers beta = 0.7 (the
+    approximation of eq. 3 gives 0.96), and with beta = 0 the delta for beta = 0 is 1.6.
+    (Oster's own data are not shipped here: this known answer and the hand-derived case stand in
+    for her published figures.)"""
+    rng = np.random.default_rng(0)
+    n = 200_000
+    w1, w2 = rng.normal(size=n), rng.normal(scale=1.5, size=n)
+    x = 0.5 * w1 + 0.8 * w2 + rng.normal(size=n)
+    one = np.ones(n)
+    tau = ols(x, np.column_stack([one, w1])).rss / (n - 1)
+    for beta in (0.7, 0.0):
+        y = beta * x + w1 + w2 + rng.normal(size=n)
+        short, long = ols(y, np.column_stack([one, x])), ols(y, np.column_stack([one, x, w1]))
+        r_max = ols(y, np.column_stack([one, x, w1, w2])).r2
+        inputs = {"var_outcome": y.var(ddof=1), "var_treatment": x.var(ddof=1), "var_treatment_residual": tau}
+        args = (float(short.coef[1]), short.r2, float(long.coef[1]), long.r2)
+        bounds = oster_bounds(*args, r_max=r_max, delta=1.6, **inputs)
+        # sampling noise of beta* at this n is about 0.03 (seeds 0-3: 0.68 to 0.74); eq. (3) is off by 0.26
+        assert bounds.beta_star == pytest.approx(beta, abs=0.08)
+        if beta == 0.0:
+            assert bounds.delta == pytest.approx(1.6, abs=0.03)
 
 
 # --- The panel decides from what the estimate declares -------------------------------------------

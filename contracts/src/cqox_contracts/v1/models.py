@@ -485,6 +485,15 @@ class OsterBounds(_Value):
         description="How much more important unobservables must be than observables to make β = 0.",
     )
     beta_star: float | None = Field(default=None, description="Bias-adjusted coefficient at δ = 1.")
+    alternative_roots: list[float] = Field(
+        default_factory=list,
+        description="Other real roots of Oster's cubic for β* (psacalc reports the one nearest β̃).",
+    )
+    var_outcome: float | None = Field(default=None, description="Variance of the outcome, σ²_y.")
+    var_treatment: float | None = Field(default=None, description="Variance of the treatment, σ²_x.")
+    var_treatment_residual: float | None = Field(
+        default=None, description="Variance of the treatment's residual on the covariates, τ_x."
+    )
 
 
 class SensitivityPanel(_Value):

@@ -414,30 +414,75 @@ def rosenbaum_bounds(
 
 
 def oster_bounds(
-    beta_short: float, r2_short: float, beta_long: float, r2_long: float, *, r_max: float | None = None
+    beta_short: float,
+    r2_short: float,
+    beta_long: float,
+    r2_long: float,
+    *,
+    var_outcome: float,
+    var_treatment: float,
+    var_treatment_residual: float,
+    r_max: float | None = None,
+    delta: float = 1.0,
 ) -> OsterBounds:
-    """Oster's δ (for β = 0) and β* (at δ = 1), in her approximation (2019, eq. 3 / Proposition 2):
+    """Oster's δ (for β = 0) and bias-adjusted β* (at `delta`), exactly as psacalc solves them.
 
-    β* ≈ β̃ - δ (β̊ - β̃) (R_max - R̃) / (R̃ - R̊), and δ solving β* = 0; β̊, R̊ without and
-    β̃, R̃ with the observed covariates, R_max = min(1, 1.3 R̃) by default.
+    β̊, R̊ come from the regression without covariates, β̃, R̃ from the one with them; σ²_y is the
+    outcome's variance, σ²_x the treatment's and τ_x that of the treatment's residual on the
+    covariates; R_max = min(1, 1.3 R̃) by default (Oster 2019, JBES 37:187, Proposition 2 and the
+    Stata command psacalc that implements it). With v = β̃ - β, A = β̊ - β̃, B = (R̃ - R̊) σ²_y,
+    C = (R_max - R̃) σ²_y and K = τ_x σ²_x - τ_x², proportional selection δ gives
+
+        δ(β) = (v B τ_x + v σ²_x τ_x A² + 2 v² τ_x A σ²_x + v³ K)
+               / (C A σ²_x + v C (σ²_x - τ_x) + v² τ_x A σ²_x + v³ K),
+
+    so δ for β = 0 is δ(0) with v = β̃, and β* at δ solves the cubic num(v) - δ den(v) = 0
+    (a quadratic at δ = 1). Of its real roots psacalc keeps those moving β away from β̃ in the
+    direction the covariates moved it (sign(β - β̃) = sign(β̃ - β̊)) and reports the closest to
+    β̃; the others are `alternative_roots`.
     """
     r_max = min(1.0, OSTER_R_MAX_FACTOR * r2_long) if r_max is None else r_max
-    movement = beta_short - beta_long
-    gain = r2_long - r2_short
-    delta: float | None = None
+    a = beta_short - beta_long
+    b = (r2_long - r2_short) * var_outcome
+    c = (r_max - r2_long) * var_outcome
+    sx, tau = var_treatment, var_treatment_residual
+    k = tau * sx - tau**2
+
+    def numerator(nu: float) -> float:
+        return nu * b * tau + nu * sx * tau * a**2 + 2 * nu**2 * tau * a * sx + nu**3 * k
+
+    def denominator(nu: float) -> float:
+        return c * a * sx + nu * c * (sx - tau) + nu**2 * tau * a * sx + nu**3 * k
+
+    bound: float | None = None
+    if denominator(beta_long) != 0:
+        bound = numerator(beta_long) / denominator(beta_long)
     beta_star: float | None = None
-    if gain > 0:
-        beta_star = beta_long - movement * (r_max - r2_long) / gain
-        if movement != 0 and r_max > r2_long:
-            delta = beta_long * gain / (movement * (r_max - r2_long))
+    alternatives: list[float] = []
+    if a != 0 and c > 0:
+        cubic = [
+            (1 - delta) * k,
+            (2 - delta) * tau * a * sx,
+            b * tau + sx * tau * a**2 - delta * c * (sx - tau),
+        ]
+        roots = np.roots([*cubic, -delta * c * a * sx])
+        real = sorted(float(beta_long - r.real) for r in roots if abs(r.imag) <= 1e-9 * max(1.0, abs(r.real)))
+        same_way = [x for x in real if np.sign(x - beta_long) == np.sign(beta_long - beta_short)]
+        if real:
+            beta_star = min(same_way or real, key=lambda x: (x - beta_long) ** 2)
+            alternatives = [x for x in real if x != beta_star]
     return OsterBounds(
         beta_short=beta_short,
         r2_short=r2_short,
         beta_long=beta_long,
         r2_long=r2_long,
         r_max=r_max,
-        delta=delta,
+        delta=bound,
         beta_star=beta_star,
+        alternative_roots=alternatives,
+        var_outcome=var_outcome,
+        var_treatment=var_treatment,
+        var_treatment_residual=var_treatment_residual,
     )
 
 
@@ -524,8 +569,7 @@ def sensitivity_panel(
                 ovb = omitted_variable_bias(
                     data.y, data.treated.astype(float), data.covariates, data.groups, alpha=alpha
                 )
-                short = ols(data.y, np.column_stack([np.ones(data.y.size), data.treated]))
-                oster = oster_bounds(float(short.coef[1]), short.r2, ovb.estimate, _long_r2(data))
+                oster = _oster(data, ovb.estimate)
             except (ValueError, np.linalg.LinAlgError) as exc:
                 notes.append(f"No omitted-variable-bias analysis: {exc}.")
         elif regression_adjusted(estimate):
@@ -563,9 +607,23 @@ def sensitivity_panel(
     return panel.model_copy(update={"summary": summarise(panel)})
 
 
-def _long_r2(data: SensitivityData) -> float:
+def _oster(data: SensitivityData, beta_long: float) -> OsterBounds:
+    """Oster's bounds from the regressions without and with the covariates (psacalc's inputs)."""
     n = data.y.size
-    return ols(data.y, np.column_stack([np.ones(n), data.treated, data.covariates.to_numpy(dtype=float)])).r2
+    treated = data.treated.astype(float)
+    covariates = np.column_stack([np.ones(n), data.covariates.to_numpy(dtype=float)])
+    short = ols(data.y, np.column_stack([np.ones(n), treated]))
+    long = ols(data.y, np.column_stack([np.ones(n), treated, covariates[:, 1:]]))
+    residual = ols(treated, covariates)
+    return oster_bounds(
+        float(short.coef[1]),
+        short.r2,
+        beta_long,
+        long.r2,
+        var_outcome=float(data.y.var(ddof=1)),
+        var_treatment=float(treated.var(ddof=1)),
+        var_treatment_residual=residual.rss / (n - 1),
+    )
 
 
 def estimand_words(estimate: EstimateResult) -> str:
