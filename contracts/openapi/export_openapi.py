@@ -8,7 +8,8 @@ Breaking, against the committed documents: an operation removed; a parameter or 
 property added as required, or made required; a response status removed; a response property
 removed or retyped; an allowed value removed (the event schemas' rules, `breaking_changes`, applied
 to each operation's parameters, body and responses). Adding operations, optional parameters and
-response properties is fine. Writing refuses a breaking change, as `make schemas` does.
+response properties is fine, and so is a response property becoming required (the server is its
+only writer). Writing refuses a breaking change, as `make schemas` does.
 """
 
 from __future__ import annotations
@@ -136,8 +137,17 @@ def document_breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[
                 "$defs": old_defs,
             }
             new_schema = {"title": where, **_refs_as_defs(operation_schema(new_op)), "$defs": new_defs}
-            problems += breaking_changes(old_schema, new_schema)
+            problems += [
+                problem
+                for problem in breaking_changes(old_schema, new_schema)
+                if not (".responses." in problem and problem.endswith(_PROMISED_MORE))
+            ]
     return problems
+
+
+# A response has one writer, the server: promising a property (new or made required) breaks no
+# reader. Removing, retyping or narrowing one still does.
+_PROMISED_MORE = (": new required property", ": optional property became required")
 
 
 def check(directory: Path = HERE) -> list[str]:

@@ -1,7 +1,8 @@
-"""schemathesis against the ingest API's own OpenAPI document, served by a real server (uvicorn on a
-free port) on a real nats-server and PostgreSQL: every operation, valid and invalid inputs, with a
-fixed seed and a bounded number of examples. No answer may be a server error, and every answer must
-match the document (status code, content type, body schema)."""
+"""schemathesis against the OpenAPI documents of both HTTP services (ingest and notification), each
+served by a real server (uvicorn on a free port) on a real nats-server and PostgreSQL: every
+operation, valid and invalid inputs, with a fixed seed and a bounded number of examples. No answer
+may be a server error, and every answer must match the document (status code, content type, body
+schema)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +29,15 @@ from schemathesis.checks import (  # type: ignore[attr-defined]
 )
 
 from cqox_ingest.app import IngestSettings, create_app
+from cqox_notification.app import NotificationSettings
+from cqox_notification.app import create_app as create_notification_app
 from cqox_shared.db import ensure_database
 from cqox_stack.processes import free_port
 
 pytestmark = pytest.mark.integration
 
 ADMIN = {"X-API-Key": "fuzz-admin"}
+NOTIFICATION_ANALYST = {"X-API-Key": "fuzz-analyst"}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES = 8  # per operation and mode: bounded so the whole run stays within ~30 s
 
@@ -47,21 +52,9 @@ def has_invalid_inputs(document: dict[str, Any], method: str, path: str) -> bool
     )
 
 
-@pytest.fixture(scope="module")
-def base_url(own_nats: str, infra: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    database_url = str(infra.database_url).rsplit("/", 1)[0] + f"/ingest_fuzz_{uuid.uuid4().hex[:8]}"
-    ensure_database(database_url)
-    app = create_app(
-        IngestSettings(
-            nats_url=own_nats,
-            database_url=database_url,
-            artifact_url=Path(tmp_path_factory.mktemp("artifacts")).as_uri(),
-            api_keys="fuzz-admin:fuzz:admin",
-            auth_pepper="fuzz-pepper-0123456789abcdef0123",
-            rate_limit_requests_per_minute=0,
-            rate_limit_uploads_per_minute=0,
-        )
-    )
+@contextmanager
+def served(app: Any) -> Iterator[str]:
+    """An app under uvicorn on a free loopback port, until the block ends."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -74,7 +67,7 @@ def base_url(own_nats: str, infra: Any, tmp_path_factory: pytest.TempPathFactory
                 break
         except httpx.HTTPError:
             pass
-        assert time.monotonic() < deadline and thread.is_alive(), "the ingest server did not start"
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
         time.sleep(0.2)
     try:
         yield url
@@ -83,11 +76,54 @@ def base_url(own_nats: str, infra: Any, tmp_path_factory: pytest.TempPathFactory
         thread.join(timeout=30)
 
 
-def test_every_operation_answers_within_its_document(base_url: str) -> None:
-    document = httpx.get(f"{base_url}/openapi.json", headers=ADMIN, timeout=10).json()
+def database(infra: Any, name: str) -> str:
+    """A fresh database on the session's PostgreSQL."""
+    url = str(infra.database_url).rsplit("/", 1)[0] + f"/{name}_{uuid.uuid4().hex[:8]}"
+    ensure_database(url)
+    return url
+
+
+@pytest.fixture(scope="module")
+def base_url(own_nats: str, infra: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    app = create_app(
+        IngestSettings(
+            nats_url=own_nats,
+            database_url=database(infra, "ingest_fuzz"),
+            artifact_url=Path(tmp_path_factory.mktemp("artifacts")).as_uri(),
+            api_keys="fuzz-admin:fuzz:admin",
+            auth_pepper="fuzz-pepper-0123456789abcdef0123",
+            rate_limit_requests_per_minute=0,
+            rate_limit_uploads_per_minute=0,
+        )
+    )
+    with served(app) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def notification_url(own_nats: str, infra: Any) -> Iterator[str]:
+    app = create_notification_app(
+        NotificationSettings(
+            nats_url=own_nats,
+            database_url=database(infra, "notification_fuzz"),
+            api_keys="fuzz-analyst:fuzz:analyst",
+            auth_pepper="fuzz-pepper-0123456789abcdef0123",
+            # Generated URLs must not reach out: only loopback targets could pass, and none listens.
+            webhook_allow_private_targets=False,
+            rate_limit_requests_per_minute=0,
+        )
+    )
+    with served(app) as url:
+        yield url
+
+
+def fuzz(base_url: str, headers: dict[str, str], *, at_least: int) -> None:
+    """Run every operation of the server's document, positive and (where inputs can be invalid)
+    negative cases; fail with every violation found."""
+    document = httpx.get(f"{base_url}/openapi.json", headers=headers, timeout=10).json()
     schema = schemathesis.openapi.from_dict(document)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 15
+    assert len(operations) >= at_least
     failures: list[str] = []
     for operation in operations:
         modes = [GenerationMode.POSITIVE]
@@ -105,15 +141,26 @@ def test_every_operation_answers_within_its_document(base_url: str) -> None:
             )
             @given(case=operation.as_strategy(mode))
             def run(case: schemathesis.Case) -> None:
-                response = case.call(base_url=base_url, headers=ADMIN, timeout=30)
-                case.validate_response(response, checks=CHECKS, headers=ADMIN)
+                response = case.call(base_url=base_url, headers=headers, timeout=30)
+                case.validate_response(response, checks=CHECKS, headers=headers)
 
             started = time.monotonic()
             try:
                 run()
             except Unsatisfiable:
                 pass  # e.g. a query of optional free strings: nothing is invalid
-            except Exception as exc:
+            except (
+                Exception,
+                BaseExceptionGroup,
+            ) as exc:  # schemathesis' FailureGroup is a BaseExceptionGroup
                 failures.append(f"{operation.label} ({mode.value}): {str(exc)[:1500]}")
             print(f"{operation.label} {mode.value}: {time.monotonic() - started:.1f} s")  # -s shows the cost
     assert not failures, "\n\n".join(failures)
+
+
+def test_every_operation_answers_within_its_document(base_url: str) -> None:
+    fuzz(base_url, ADMIN, at_least=15)
+
+
+def test_every_notification_operation_answers_within_its_document(notification_url: str) -> None:
+    fuzz(notification_url, NOTIFICATION_ANALYST, at_least=4)

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, Field
+from fastapi import Path as PathParam
+from pydantic import BaseModel, ConfigDict, Field
 
 from cqox_notification.db.models import Delivery, DeliveryAttempt, Subscription
 from cqox_notification.domain import (
@@ -23,13 +24,51 @@ from cqox_notification.targets import target_problem
 from cqox_shared.auth import Principal
 from cqox_shared.runtime import ServiceRuntime
 
+# No control characters (PostgreSQL cannot store NUL; none belongs in a URL or an id).
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+
+
+class Problem(BaseModel):
+    """Why a request was refused: `detail` says what to change (a list for validation errors)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    detail: str | list[dict[str, Any]]
+
+
+# Every refusal the API can answer, documented on every route (the fuzz test holds us to it).
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "description": description}
+    for code, description in {
+        400: "The body cannot be parsed (not JSON)",
+        401: "Missing or invalid API key or bearer token",
+        403: "The caller's role is not allowed to do this",
+        404: "No such subscription for the caller's tenant",
+        413: "The body is larger than the service accepts",
+        422: "Invalid input: the message names the field",
+        429: "Rate limit; see Retry-After",
+    }.items()
+}
+SubscriptionId = Annotated[str, PathParam(min_length=1, max_length=64, pattern=PRINTABLE)]
+
 
 class SubscriptionIn(BaseModel):
     """A webhook to register."""
 
-    url: str = Field(description="http(s) URL that receives a signed POST per event")
-    event_types: list[str] = Field(default_factory=lambda: list(DEFAULT_EVENT_TYPES))
-    analysis_id: str | None = Field(default=None, description="Only events of this analysis (default: all)")
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        pattern=PRINTABLE,
+        description="http(s) URL that receives a signed POST per event",
+    )
+    event_types: list[str] = Field(default_factory=lambda: list(DEFAULT_EVENT_TYPES), max_length=64)
+    analysis_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=PRINTABLE,
+        description="Only events of this analysis (default: all)",
+    )
     secret: str | None = Field(
         default=None,
         description=f"Signing secret of {MIN_SECRET_LENGTH} to {MAX_SECRET_LENGTH} characters "
@@ -50,6 +89,26 @@ class SubscriptionOut(BaseModel):
     secret: str | None = None
 
 
+class AttemptOut(BaseModel):
+    """One HTTP attempt of a delivery."""
+
+    attempt: int
+    status_code: int | None
+    error: str
+    duration_ms: float
+    at: datetime | None
+
+
+class DeliveryOut(BaseModel):
+    """One event delivered (or being delivered) to a subscription, with every attempt."""
+
+    id: str
+    analysis_id: str
+    event_type: str
+    status: str = Field(description="pending, in_flight, delivered, failed or cancelled")
+    attempts: list[AttemptOut]
+
+
 def router(
     runtime: ServiceRuntime,
     auth: Callable[..., Principal | Awaitable[Principal]],
@@ -62,7 +121,7 @@ def router(
     Webhook URLs whose host resolves to a private, loopback, link-local or otherwise non-public
     address are refused unless `allow_private_targets`. Secrets are sealed with `sealer`."""
     sealer = sealer or SecretSealer("")
-    api = APIRouter(prefix="/v1")
+    api = APIRouter(prefix="/v1", responses=REFUSALS)
     Caller = Annotated[Principal, Depends(auth)]
     from cqox_contracts.v1 import EVENT_TYPES
 
@@ -109,7 +168,7 @@ def router(
         return [SubscriptionOut(**_public(s, redact=redact)) for s in rows]
 
     @api.delete("/subscriptions/{subscription_id}", status_code=204)
-    async def delete_subscription(subscription_id: str, caller: Caller) -> None:
+    async def delete_subscription(subscription_id: SubscriptionId, caller: Caller) -> None:
         """Deactivate a subscription (pending deliveries are cancelled)."""
         caller.require("analyst")
         async with runtime.transaction() as ctx:
@@ -118,8 +177,8 @@ def router(
                 raise HTTPException(404, f"no subscription {subscription_id}")
             sub.active = False
 
-    @api.get("/subscriptions/{subscription_id}/deliveries")
-    async def list_deliveries(subscription_id: str, caller: Caller) -> list[dict[str, Any]]:
+    @api.get("/subscriptions/{subscription_id}/deliveries", response_model=list[DeliveryOut])
+    async def list_deliveries(subscription_id: SubscriptionId, caller: Caller) -> list[DeliveryOut]:
         """Deliveries of a subscription with every attempt."""
         async with runtime.sessions() as session:  # type: ignore[misc]
             sub = await session.get(Subscription, subscription_id)
@@ -142,22 +201,22 @@ def router(
                     )
                 ).all()
                 out.append(
-                    {
-                        "id": d.id,
-                        "analysis_id": d.analysis_id,
-                        "event_type": d.event_type,
-                        "status": d.status,
-                        "attempts": [
-                            {
-                                "attempt": a.attempt,
-                                "status_code": a.status_code,
-                                "error": a.error,
-                                "duration_ms": round(a.duration_ms, 1),
-                                "at": a.attempted_at,
-                            }
+                    DeliveryOut(
+                        id=d.id,
+                        analysis_id=d.analysis_id,
+                        event_type=d.event_type,
+                        status=d.status,
+                        attempts=[
+                            AttemptOut(
+                                attempt=a.attempt,
+                                status_code=a.status_code,
+                                error=a.error,
+                                duration_ms=round(a.duration_ms, 1),
+                                at=a.attempted_at,
+                            )
                             for a in attempts
                         ],
-                    }
+                    )
                 )
         return out
 
