@@ -18,6 +18,7 @@ from cqox_quality_gate.gates.sensitivity import (
     e_value_of_risk_difference,
     e_value_rr,
     e_values,
+    estimate_robustness,
     matched_pair_differences,
     ols,
     omitted_variable_bias,
@@ -126,6 +127,25 @@ def test_darfur_reproduces_sensemakr(darfur: pd.DataFrame) -> None:
             bound.adjusted_ci_upper,
         )
         assert got == pytest.approx(row, abs=1e-6)
+    # sensemakr from an estimate, its SE and dof alone (sensemakr(estimate = 0.0973, se = 0.0233,
+    # dof = 783), the form the panel uses for a headline regression): the same partial R2 and RVs.
+    headline = EstimateResult(
+        method="ols",
+        estimand="ATE",
+        estimate=ovb.estimate,
+        std_error=ovb.std_error,
+        ci_lower=None,
+        ci_upper=None,
+        p_value=None,
+        n=792,
+        inference="OLS classical",
+        diagnostics={"df_resid": 783.0},
+    )
+    own = estimate_robustness(headline)
+    assert own is not None and own.dof == 783
+    assert own.partial_r2 == pytest.approx(0.021873, abs=1e-6)
+    assert own.robustness_value == pytest.approx(0.138776, abs=1e-6)
+    assert own.robustness_value_alpha == pytest.approx(0.076258, abs=1e-6)
 
 
 def test_robustness_value_at_alpha_is_zero_when_not_significant() -> None:
@@ -285,3 +305,33 @@ def test_panel_for_matching(confounded: SensitivityData) -> None:
 def test_panel_for_a_design_has_notes_only(confounded: SensitivityData) -> None:
     panel = sensitivity_panel(_estimate(estimand="LATE", adjustment="design"), confounded)
     assert panel.e_value is None and panel.notes
+
+
+def test_panel_says_which_regression_its_figures_come_from(confounded: SensitivityData) -> None:
+    """The OVB and Oster figures are those of OLS with the covariates: the panel says whether that
+    coefficient is the estimate itself, and gives the estimate's own RV when it has t and dof."""
+    n = confounded.y.size
+    design = np.column_stack([np.ones(n), confounded.treated, confounded.covariates.to_numpy(float)])
+    coefficient = float(ols(confounded.y, design).coef[1])
+    own = sensitivity_panel(
+        _estimate(
+            method="ols", estimate=coefficient, inference="OLS HC1 robust", diagnostics={"df_resid": n - 4.0}
+        ),
+        confounded,
+        headline=True,
+    )
+    assert own.omitted_variable_bias is not None and own.oster is not None
+    assert "is ols's estimate itself" in own.omitted_variable_bias.regression
+    assert "2 covariate column(s), 600 complete rows" in own.omitted_variable_bias.regression
+    assert "β̃ is ols's estimate itself" in own.oster.regression
+    assert own.estimate_robustness is not None and own.estimate_robustness.dof == n - 4
+    assert own.estimate_robustness.t_statistic == pytest.approx(coefficient / 0.1)
+    assert "own estimate" in own.summary and "not of" not in own.summary
+
+    other = sensitivity_panel(_estimate(method="aipw", estimate=2.5), confounded, headline=True)
+    assert other.omitted_variable_bias is not None and other.oster is not None
+    assert "It is not aipw's estimate (ATE 2.5)" in other.omitted_variable_bias.regression
+    assert "no residual degrees of freedom" in other.omitted_variable_bias.regression
+    assert "is not aipw's estimate" in other.oster.regression
+    assert other.estimate_robustness is None
+    assert "not of aipw's estimate" in other.summary

@@ -450,6 +450,13 @@ class OmittedVariableBias(_Value):
     strongest_covariate: str | None = Field(
         default=None, description="The observed covariate the bounds are multiples of."
     )
+    regression: str = Field(
+        default="",
+        description=(
+            "The regression these figures are computed on and how its coefficient relates to the "
+            "panel's estimate, in words."
+        ),
+    )
 
 
 class GammaPoint(_Value):
@@ -485,6 +492,9 @@ class OsterBounds(_Value):
         description="How much more important unobservables must be than observables to make β = 0.",
     )
     beta_star: float | None = Field(default=None, description="Bias-adjusted coefficient at δ = 1.")
+    regression: str = Field(
+        default="", description="The regressions β̊ and β̃ come from and how β̃ relates to the panel's estimate."
+    )
     alternative_roots: list[float] = Field(
         default_factory=list,
         description="Other real roots of Oster's cubic for β* (psacalc reports the one nearest β̃).",
@@ -494,6 +504,19 @@ class OsterBounds(_Value):
     var_treatment_residual: float | None = Field(
         default=None, description="Variance of the treatment's residual on the covariates, τ_x."
     )
+
+
+class EstimateRobustness(_Value):
+    """Cinelli & Hazlett (2020) figures of the estimate itself, from its t-statistic and degrees of
+    freedom (as sensemakr computes them from an estimate, SE and dof)."""
+
+    t_statistic: float
+    dof: float = Field(description="Residual degrees of freedom the method reports.")
+    partial_r2: float = Field(description="t² / (t² + dof): partial R² of the treatment with the outcome.")
+    robustness_value: float
+    robustness_value_alpha: float
+    alpha: float = 0.05
+    source: str = Field(default="", description="Where t and dof come from, and what that assumes.")
 
 
 class SensitivityPanel(_Value):
@@ -507,6 +530,13 @@ class SensitivityPanel(_Value):
     omitted_variable_bias: OmittedVariableBias | None = None
     rosenbaum: RosenbaumBounds | None = None
     oster: OsterBounds | None = None
+    estimate_robustness: EstimateRobustness | None = Field(
+        default=None,
+        description=(
+            "RV and partial R² of the estimate itself, when it is a regression coefficient with a "
+            "t-statistic and residual degrees of freedom (the OVB figures above may be another regression's)."
+        ),
+    )
     summary: str = Field(default="", description="What the measures say, in plain words.")
     notes: list[str] = Field(
         default_factory=list, description="Measures that do not apply to this estimate, and why."

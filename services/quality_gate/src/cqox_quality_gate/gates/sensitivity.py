@@ -32,6 +32,7 @@ from cqox_contracts.v1 import (
     BenchmarkBound,
     Estimand,
     EstimateResult,
+    EstimateRobustness,
     EValue,
     GammaPoint,
     OmittedVariableBias,
@@ -570,6 +571,10 @@ def sensitivity_panel(
                     data.y, data.treated.astype(float), data.covariates, data.groups, alpha=alpha
                 )
                 oster = _oster(data, ovb.estimate)
+                ovb = ovb.model_copy(update={"regression": _ovb_regression(estimate, ovb, data)})
+                oster = oster.model_copy(
+                    update={"regression": _oster_regression(estimate, oster.beta_long, data)}
+                )
             except (ValueError, np.linalg.LinAlgError) as exc:
                 notes.append(f"No omitted-variable-bias analysis: {exc}.")
         elif regression_adjusted(estimate):
@@ -593,6 +598,11 @@ def sensitivity_panel(
                 )
         elif not matched_on_propensity(estimate):
             notes.append("No Rosenbaum bound: the estimate does not compare propensity-matched pairs (ATT).")
+    own = (
+        estimate_robustness(estimate, alpha=alpha)
+        if selection_on_observables(estimate) and averages_over_units(estimate)
+        else None
+    )
     panel = SensitivityPanel(
         method=estimate.method,
         estimand=estimate.estimand,
@@ -602,9 +612,78 @@ def sensitivity_panel(
         omitted_variable_bias=ovb,
         rosenbaum=rosenbaum,
         oster=oster,
+        estimate_robustness=own,
         notes=notes,
     )
     return panel.model_copy(update={"summary": summarise(panel)})
+
+
+DOF_KEY = "df_resid"  # the residual degrees of freedom a regression-type method reports
+
+
+def estimate_robustness(estimate: EstimateResult, *, alpha: float = 0.05) -> EstimateRobustness | None:
+    """RV and partial R² of the estimate itself from t = estimate / SE and the residual dof it
+    reports (sensemakr's `sensemakr(estimate, se, dof)`); None when it reports no dof."""
+    dof = estimate.diagnostics.get(DOF_KEY)
+    if not isinstance(dof, float) or dof <= 0 or not estimate.std_error or estimate.contrasts:
+        return None
+    t_statistic = estimate.estimate / estimate.std_error
+    return EstimateRobustness(
+        t_statistic=t_statistic,
+        dof=dof,
+        partial_r2=partial_r2(t_statistic, int(dof)),
+        robustness_value=robustness_value(t_statistic, int(dof)),
+        robustness_value_alpha=robustness_value(t_statistic, int(dof), alpha=alpha),
+        alpha=alpha,
+        source=(
+            f"t = {estimate.estimate:.4g} / {estimate.std_error:.4g} ({estimate.inference or 'its SE'}) "
+            f"and the {dof:.0f} residual degrees of freedom {estimate.method} reports; sensemakr's "
+            "formulas assume a classical SE, so with a robust one the figures are approximate"
+        ),
+    )
+
+
+def _same_coefficient(estimate: EstimateResult, coefficient: float) -> bool:
+    return abs(coefficient - estimate.estimate) <= 1e-8 * max(1.0, abs(estimate.estimate))
+
+
+def _ovb_regression(estimate: EstimateResult, ovb: OmittedVariableBias, data: SensitivityData) -> str:
+    """Which regression the Cinelli-Hazlett figures come from, and what it is to the estimate."""
+    n, k = data.y.size, data.covariates.shape[1]
+    fit = (
+        f"OLS of the outcome on the treatment, an intercept and {k} covariate column(s), {n} complete "
+        f"rows, classical SEs (as sensemakr reads R's lm): coefficient {ovb.estimate:.4g}, SE "
+        f"{ovb.std_error:.4g}, {ovb.dof} residual dof. "
+    )
+    if _same_coefficient(estimate, ovb.estimate):
+        return fit + (
+            f"That coefficient is {estimate.method}'s estimate itself; only its SE differs "
+            f"({estimate.method}'s: {estimate.inference or 'not stated'})."
+        )
+    return fit + (
+        f"It is not {estimate.method}'s estimate ({estimate.estimand} {estimate.estimate:.4g}): the "
+        f"figures say how a hidden confounder would move this regression, and speak for "
+        f"{estimate.method} only insofar as it adjusts for the same covariates, so that a confounder "
+        "biasing one biases the other alike"
+        + (
+            "."
+            if estimate_robustness(estimate) is not None
+            else f"; {estimate.method} reports no residual degrees of freedom, so its own RV cannot be computed."
+        )
+    )
+
+
+def _oster_regression(estimate: EstimateResult, beta_long: float, data: SensitivityData) -> str:
+    """Which regressions Oster's β̊ and β̃ come from, and what β̃ is to the estimate."""
+    relation = (
+        f"β̃ is {estimate.method}'s estimate itself"
+        if _same_coefficient(estimate, beta_long)
+        else f"β̃ = {beta_long:.4g} is not {estimate.method}'s estimate ({estimate.estimate:.4g})"
+    )
+    return (
+        f"β̊, R̊ from OLS of the outcome on the treatment alone; β̃, R̃ from OLS with the "
+        f"{data.covariates.shape[1]} covariate column(s) too ({data.y.size} complete rows); {relation}."
+    )
 
 
 def _oster(data: SensitivityData, beta_long: float) -> OsterBounds:
@@ -662,6 +741,17 @@ def summarise(panel: SensitivityPanel) -> str:
                 + ("and an interval that includes zero" if crosses else "with an interval that excludes zero")
             )
         parts.append(text)
+    own = panel.estimate_robustness
+    ovb_is_own = panel.omitted_variable_bias is not None and math.isclose(
+        panel.omitted_variable_bias.estimate, panel.estimate, rel_tol=1e-8, abs_tol=1e-12
+    )
+    if panel.omitted_variable_bias is not None and not ovb_is_own:
+        parts[-1] += f" (of the OLS regression with the same covariates, not of {panel.method}'s estimate)"
+    if own is not None:
+        parts.append(
+            f"for {panel.method}'s own estimate (t = {own.t_statistic:.2f}, {own.dof:.0f} dof) RV is "
+            f"{own.robustness_value:.1%} ({own.robustness_value_alpha:.1%} at α = {own.alpha:g})"
+        )
     if panel.rosenbaum is not None:
         gamma = panel.rosenbaum.critical_gamma
         parts.append(
