@@ -616,7 +616,9 @@ class Consumer:
         if self.sub.compute is not None and not holder.done:
             if await self._seen(str(event.event_id)):
                 return "duplicate", []
-            holder.value = await self.sub.compute(event, WorkContext(self.store, self.service, flow, self.sessions))
+            holder.value = await self.sub.compute(
+                event, WorkContext(self.store, self.service, flow, self.sessions)
+            )
             holder.done = True
         async with self.sessions() as session, session.begin():
             if not await self._claim(session, str(event.event_id)):
