@@ -26,7 +26,13 @@ def build_runtime(settings: Settings | None = None) -> ServiceRuntime:
         subscriptions=[
             # The spec's report language arrives with the qualified dataset, long before the results.
             Subscription(DatasetQualified, handlers.remember_language),
-            Subscription(AnalysisAssessed, handlers.draw_report, publishes=(ReportGenerated,)),
+            # Drawn and stored outside any transaction (compute), recorded in a short one (ADR 0022).
+            Subscription(
+                AnalysisAssessed,
+                handlers.draw_report,
+                publishes=(ReportGenerated,),
+                compute=handlers.draw_report_work,
+            ),
         ],
     )
 

@@ -1,4 +1,5 @@
-"""Translate assessed analyses into figures and the report."""
+"""Translate assessed analyses into figures and the report (drawn and stored outside any
+transaction, recorded in a short one that claims the event id: ADR 0022)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from cqox_contracts.v1 import AnalysisAssessed, Artifact, DatasetQualified, FigureEntry, ReportGenerated
-from cqox_shared.bus import HandlerContext
+from cqox_shared.bus import HandlerContext, WorkContext
 from cqox_shared.logging import get_logger
 from cqox_visualization.catalogue import Evidence, View, build_views, top_drivers
 from cqox_visualization.db.models import ReportLanguage, ReportRecord
@@ -189,40 +190,63 @@ async def remember_language(event: DatasetQualified, ctx: HandlerContext) -> Non
     )
 
 
-async def draw_report(event: AnalysisAssessed, ctx: HandlerContext) -> None:
-    """Draw the figure catalogue, the HTML report, its PDF and report.json; store them; emit report.generated."""
-    requested = await ctx.session.scalar(
-        sa.select(ReportLanguage.language).where(
-            ReportLanguage.analysis_id == event.analysis_id, ReportLanguage.tenant_id == event.tenant_id
+@dataclass(frozen=True)
+class Drawn:
+    """A report drawn and stored by the compute step: what the handler records and says."""
+
+    report_uri: str
+    artifacts: list[Artifact]
+    headline: str
+    figures: list[FigureEntry]
+    language: str
+
+
+async def draw_report_work(event: AnalysisAssessed, context: WorkContext) -> Drawn:
+    """Compute step of `draw_report`: a short read of the requested language, then the figure
+    catalogue, the HTML report, its PDF and report.json drawn and stored with no transaction open."""
+    async with context.sessions() as session:
+        requested = await session.scalar(
+            sa.select(ReportLanguage.language).where(
+                ReportLanguage.analysis_id == event.analysis_id, ReportLanguage.tenant_id == event.tenant_id
+            )
         )
-    )
-    rendered = await asyncio.to_thread(_render, event, ctx.store, requested)
+    store = context.store
+    rendered = await asyncio.to_thread(_render, event, store, requested)
     pdf = await asyncio.to_thread(_render_pdf, rendered.print_html, event.analysis_id)
     prefix = f"{event.tenant_id}/analyses/{event.analysis_id}"
     artifacts = []
     for key, png in rendered.images.items():
-        uri = await asyncio.to_thread(ctx.store.put_bytes, f"{prefix}/figures/{key}.png", png, "image/png")
+        uri = await asyncio.to_thread(store.put_bytes, f"{prefix}/figures/{key}.png", png, "image/png")
         artifacts.append(Artifact(name=key, uri=uri, media_type="image/png"))
     report_uri = await asyncio.to_thread(
-        ctx.store.put_bytes,
+        store.put_bytes,
         f"{prefix}/report.html",
         rendered.html.encode("utf-8"),
         "text/html; charset=utf-8",
     )
     artifacts.append(Artifact(name="report", uri=report_uri, media_type="text/html"))
     json_uri = await asyncio.to_thread(
-        ctx.store.put_bytes, f"{prefix}/{JSON_NAME}", rendered.document, "application/json"
+        store.put_bytes, f"{prefix}/{JSON_NAME}", rendered.document, "application/json"
     )
     artifacts.append(Artifact(name="report_json", uri=json_uri, media_type="application/json"))
     if pdf is not None:
-        pdf_uri = await asyncio.to_thread(ctx.store.put_bytes, f"{prefix}/report.pdf", pdf, "application/pdf")
+        pdf_uri = await asyncio.to_thread(store.put_bytes, f"{prefix}/report.pdf", pdf, "application/pdf")
         artifacts.append(Artifact(name="report_pdf", uri=pdf_uri, media_type="application/pdf"))
+    return Drawn(report_uri, artifacts, rendered.headline, rendered.figures, rendered.language.code)
+
+
+async def draw_report(event: AnalysisAssessed, ctx: HandlerContext) -> None:
+    """Record the report `draw_report_work` drew and stored, and emit report.generated, in one
+    short transaction."""
+    drawn = ctx.computed
+    if not isinstance(drawn, Drawn):
+        raise TypeError(f"{ctx.flow}: the subscription has no report compute step")
     values = {
         "analysis_id": event.analysis_id,
         "tenant_id": event.tenant_id,
-        "report_uri": report_uri,
-        "artifacts": [a.model_dump() for a in artifacts],
-        "headline": rendered.headline,
+        "report_uri": drawn.report_uri,
+        "artifacts": [a.model_dump() for a in drawn.artifacts],
+        "headline": drawn.headline,
     }
     await ctx.session.execute(
         pg_insert(ReportRecord)
@@ -234,10 +258,10 @@ async def draw_report(event: AnalysisAssessed, ctx: HandlerContext) -> None:
             **event.caused(),
             producer=ctx.producer,
             analysis_id=event.analysis_id,
-            report_uri=report_uri,
-            artifacts=artifacts,
-            headline=rendered.headline,
-            figures=rendered.figures,
-            language=rendered.language.code,
+            report_uri=drawn.report_uri,
+            artifacts=drawn.artifacts,
+            headline=drawn.headline,
+            figures=drawn.figures,
+            language=drawn.language,
         )
     )
