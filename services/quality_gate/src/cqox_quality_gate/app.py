@@ -41,12 +41,14 @@ def build_runtime(
                 DatasetMapped,
                 handlers.data_gates_handler(thresholds),
                 publishes=(DatasetQualified, DatasetRejected),
+                compute=handlers.data_gates_work(thresholds),  # gates outside the transaction
                 formerly="quality-dataset-mapped",
             ),
             Subscription(
                 AnalysisEstimated,
                 handlers.causal_gates_handler(thresholds),
                 publishes=(AnalysisAssessed,),
+                compute=handlers.causal_gates_work(thresholds),  # gates outside the transaction
                 formerly="quality-analysis-estimated",
             ),
         ],

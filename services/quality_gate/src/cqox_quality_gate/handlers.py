@@ -1,9 +1,14 @@
-"""Translate mapped datasets and estimated analyses into gate verdicts."""
+"""Translate mapped datasets and estimated analyses into gate verdicts.
+
+Each flow is a compute step (read the dataset, run the gates: no transaction open) and a handler
+that records the gates and the event in one short transaction claiming the event id (ADR 0022).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -15,6 +20,8 @@ from cqox_contracts.v1 import (
     DatasetQualified,
     DatasetRejected,
     GateResult,
+    Headline,
+    SensitivityPanel,
 )
 from cqox_quality_gate.db.models import AnalysisSettings, GateRecord
 from cqox_quality_gate.domain import (
@@ -29,7 +36,7 @@ from cqox_quality_gate.domain import (
 )
 from cqox_quality_gate.gates.refutation import refutation_gates
 from cqox_shared.artifacts import read_frame
-from cqox_shared.bus import HandlerContext
+from cqox_shared.bus import Compute, HandlerContext, WorkContext
 from cqox_shared.causal.treatment import derive_treatment
 
 
@@ -111,20 +118,34 @@ def _definition_gate(note: str) -> GateResult:
     )
 
 
+def data_gates_work(thresholds: GateThresholds) -> Compute:
+    """Compute step of `data_gates_handler`: read the dataset and run the pre-estimation gates with
+    no transaction open (None while the mapping waits for a confirmation)."""
+
+    async def work(event: DatasetMapped, context: WorkContext) -> list[GateResult] | None:
+        if event.needs_confirmation:
+            return None
+        frame = await asyncio.to_thread(read_frame, context.store, event.dataset.parquet_uri)
+        frame, roles, note = derive_treatment(frame, event.roles, event.design)
+        gates = await asyncio.to_thread(data_gates, frame, roles, thresholds, event.design)
+        return [_definition_gate(note), *gates] if note else gates
+
+    return work
+
+
 def data_gates_handler(
     thresholds: GateThresholds,
 ) -> Callable[[DatasetMapped, HandlerContext], Awaitable[None]]:
-    """Handler running the pre-estimation gates and qualifying or rejecting the dataset."""
+    """Handler recording the pre-estimation gates (`data_gates_work`) and qualifying or rejecting
+    the dataset, in one short transaction."""
 
     async def handle(event: DatasetMapped, ctx: HandlerContext) -> None:
         if event.needs_confirmation:
             return  # the analysis waits for the user to confirm the mapping
+        gates = ctx.computed
+        if not isinstance(gates, list):
+            raise TypeError(f"{ctx.flow}: the subscription has no data-gates compute step")
         await _remember_settings(ctx, event)
-        frame = await asyncio.to_thread(read_frame, ctx.store, event.dataset.parquet_uri)
-        frame, roles, note = derive_treatment(frame, event.roles, event.design)
-        gates = await asyncio.to_thread(data_gates, frame, roles, thresholds, event.design)
-        if note:
-            gates = [_definition_gate(note), *gates]
         await _record(ctx, gates, analysis_id=event.analysis_id, tenant_id=event.tenant_id, stage="data")
         reason = rejection_reason(gates)
         common = {
@@ -150,16 +171,26 @@ def data_gates_handler(
     return handle
 
 
-def causal_gates_handler(
-    thresholds: GateThresholds,
-) -> Callable[[AnalysisEstimated, HandlerContext], Awaitable[None]]:
-    """Handler running the post-estimation gates over the estimates and emitting analysis.assessed."""
+@dataclass(frozen=True)
+class CausalAssessment:
+    """What the post-estimation compute step found: the gates, the headline, the panels."""
 
-    async def handle(event: AnalysisEstimated, ctx: HandlerContext) -> None:
-        settings = await ctx.session.get(AnalysisSettings, event.analysis_id)
-        chosen, override_gate = analysis_thresholds(thresholds, settings.thresholds if settings else {})
-        requested = settings.sensitivity if settings else []
-        frame = await asyncio.to_thread(read_frame, ctx.store, event.dataset.parquet_uri)
+    gates: list[GateResult]
+    headline: Headline | None
+    panels: list[SensitivityPanel]
+
+
+def causal_gates_work(thresholds: GateThresholds) -> Compute:
+    """Compute step of `causal_gates_handler`: a short read of the analysis's own thresholds and
+    requested panels, then the causal, robustness and refutation gates with no transaction open."""
+
+    async def work(event: AnalysisEstimated, context: WorkContext) -> CausalAssessment:
+        async with context.sessions() as session:
+            settings = await session.get(AnalysisSettings, event.analysis_id)
+            overrides = dict(settings.thresholds) if settings else {}
+            requested = list(settings.sensitivity) if settings else []
+        chosen, override_gate = analysis_thresholds(thresholds, overrides)
+        frame = await asyncio.to_thread(read_frame, context.store, event.dataset.parquet_uri)
         frame, roles, _ = derive_treatment(frame, event.roles, event.design)
         gates = await asyncio.to_thread(causal_gates, frame, roles, event.estimates, chosen, event.design)
         gates = [*gates, *disagreement_gates(event.estimates, chosen)]
@@ -169,6 +200,22 @@ def causal_gates_handler(
         )
         refuted = refutation_gates(event.refutations, chosen)  # after the headline: optional checks
         gates = [*gates, *robustness.gates, *refuted, *([override_gate] if override_gate else [])]
+        return CausalAssessment(gates, headline, list(robustness.panels))
+
+    return work
+
+
+def causal_gates_handler(
+    thresholds: GateThresholds,
+) -> Callable[[AnalysisEstimated, HandlerContext], Awaitable[None]]:
+    """Handler recording the post-estimation gates (`causal_gates_work`) and emitting
+    analysis.assessed, in one short transaction."""
+
+    async def handle(event: AnalysisEstimated, ctx: HandlerContext) -> None:
+        assessed = ctx.computed
+        if not isinstance(assessed, CausalAssessment):
+            raise TypeError(f"{ctx.flow}: the subscription has no causal-gates compute step")
+        gates = assessed.gates
         await _record(ctx, gates, analysis_id=event.analysis_id, tenant_id=event.tenant_id, stage="causal")
         earlier = (
             await ctx.session.scalars(
@@ -188,11 +235,14 @@ def causal_gates_handler(
                 estimates=event.estimates,
                 failures=event.failures,
                 gates=[row.to_gate() for row in earlier] + gates,
-                headline=headline,
-                sensitivity=robustness.panels,
+                headline=assessed.headline,
+                sensitivity=assessed.panels,
                 refutations=event.refutations,
                 verdict=decide_verdict(
-                    event.design, headline, [row.to_gate() for row in earlier] + gates, robustness.panels
+                    event.design,
+                    assessed.headline,
+                    [row.to_gate() for row in earlier] + gates,
+                    assessed.panels,
                 ),
             )
         )
