@@ -510,7 +510,7 @@ def test_the_targeting_views_draw_qini_toc_and_calibration_from_held_out_scores(
     random, curve = qini["data"]
     assert curve["x"] == [0.0, 0.25, 0.5, 0.75, 1.0] and curve["y"] == [0.0, 0.5, 0.8, 0.95, 1.0]
     assert random["y"] == [0.0, 1.0]  # random targeting ends where the curve does: everyone treated
-    assert "5-fold" in views["qini_curve"].caption and "0.120" in views["qini_curve"].caption
+    assert "out-of-bag" in views["qini_curve"].caption and "0.120" in views["qini_curve"].caption
     toc = views["toc_curve"].figure
     assert toc is not None
     band, line = toc["data"]

@@ -2533,12 +2533,11 @@ def qini_curve(ev: Evidence, t: Language) -> list[View]:
                 section="heterogeneity",
                 title=t("Qini curve: gain from targeting ({method})", method=e.method),
                 caption=t(
-                    "Units ranked by their predicted effect, each predicted by a model that never saw them "
-                    "({folds}-fold cross-fitting); the curve adds up their doubly robust effects, per unit "
-                    "of the whole sample, as more of the top-ranked are treated. The dashed line treats a "
-                    "random share. A curve above it means the ranking finds who gains most; Qini "
-                    "coefficient (area between them) {qini}.",
-                    folds=t.number(_number(e.diagnostics.get("targeting_folds")), 0),
+                    "Units ranked by their predicted effect, each predicted by a fit that did not use that unit "
+                    "(held-out folds, or out-of-bag trees for a forest); the curve adds up their doubly "
+                    "robust effects, per unit of the whole sample, as more of the top-ranked are treated. "
+                    "The dashed line treats a random share. A curve above it means the ranking finds who "
+                    "gains most; Qini coefficient (area between them) {qini}.",
                     qini=t.number(_number(e.diagnostics.get("qini_coefficient"))),
                 ),
                 figure={

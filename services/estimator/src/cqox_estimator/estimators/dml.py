@@ -7,6 +7,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from numpy.typing import NDArray
+from sklearn.model_selection import StratifiedKFold
 
 from cqox_contracts.v1 import Adjustment
 from cqox_estimator.estimators.base import CausalEstimator, Contrast, FitSummary
@@ -17,6 +18,7 @@ from cqox_estimator.estimators.nuisance import (
     outcome_learner,
     propensity_learner,
 )
+from cqox_estimator.estimators.targeting import TARGETING_FOLDS, targeting_diagnostics
 
 # Default cap on the rows each causal-forest tree is grown on (see CausalForest.max_samples).
 MAX_ROWS_PER_TREE = 10_000
@@ -165,11 +167,21 @@ class LinearDML(_EconMLDML):
         robust: dict[str, float | str | None] = {}
         contrasts: tuple[Contrast, ...] = ()
         if k == 2:
+            # Qini, TOC/RATE and calibration of the CATE ranking on held-out folds (the report's
+            # views): the linear final stage refitted without each fold on the cached residuals.
+            held_out = _final_stage_held_out(model, features, t, int(self.random_state))
+            if held_out is not None:
+                robust.update(
+                    targeting_diagnostics(
+                        y, t, features, base_model=self.outcome_model, seed=int(self.random_state),
+                        held_out=held_out, ranking=f"{TARGETING_FOLDS}-fold final stage on cross-fitted residuals",
+                    )
+                )  # fmt: skip
             scores, n_clipped = _dr_scores(model, features, effects, float(self.trim))
             if scores is not None:
                 ate, stderr = float(scores.mean()), float(scores.std(ddof=1) / np.sqrt(scores.size))
                 method_note = "doubly robust average of the linear CATE, influence-function SE"
-                robust = {
+                robust |= {
                     "ate_mean_cate": mean_cate,
                     "se_mean_cate": mean_cate_se,
                     "n_clipped": float(n_clipped),
@@ -306,6 +318,13 @@ class CausalForest(_EconMLDML):
         # EconML warns e.g. when too few trees leave rows without out-of-bag predictions.
         notes = "; ".join(dict.fromkeys(str(w.message) for w in caught))
         importances = np.asarray(model.feature_importances_, dtype=float)
+        # Qini, TOC/RATE and calibration of the forest's ranking, each row predicted by the trees
+        # that never saw it (out of bag; EconML computes them for its own doubly robust ATE).
+        forest = model._ortho_learner_model_final._model_final._model  # private in econml 0.17 (locked)
+        out_of_bag = np.asarray(forest.oob_predict(features), dtype=float).reshape(-1)
+        targeting = targeting_diagnostics(
+            y, t, features, base_model=self.outcome_model, seed=int(self.random_state), held_out=out_of_bag
+        )
         return FitSummary(
             ate=float(np.ravel(model.ate_)[0]),
             stderr=float(np.ravel(model.ate_stderr_)[0]),
@@ -319,6 +338,7 @@ class CausalForest(_EconMLDML):
                 "nuisance_score_t": _mean_score(model.nuisance_scores_t),
                 "max_feature_importance": float(importances.max()) if importances.size else None,
                 "econml_warnings": notes[:500],
+                **targeting,
             },
             effects=np.asarray(model.effect(features), dtype=float).reshape(-1),
         )
@@ -352,6 +372,27 @@ def _dr_scores(
     residual_t = treated - propensity
     scores = effects + (y_res - effects * residual_t) * residual_t / (propensity * (1 - propensity))
     return np.asarray(scores, dtype=float), int((propensity != raw).sum())
+
+
+def _final_stage_held_out(
+    model: object, features: NDArray[np.float64], t: NDArray[np.int64], seed: int
+) -> NDArray[np.float64] | None:
+    """Each row's linear CATE from LinearDML's final stage (y_res on t_res x [1, X], least squares)
+    refitted without the row's fold (TARGETING_FOLDS seeded folds, stratified by t) on the cached
+    cross-fitted residuals; None when the cache is not in the input's row order."""
+    y_res, t_res, cached_x, _ = model.residuals_  # type: ignore[attr-defined]
+    if cached_x is None or not np.array_equal(np.asarray(cached_x), features):
+        return None
+    y_res = np.asarray(y_res, dtype=float).reshape(-1)
+    t_res = np.asarray(t_res, dtype=float).reshape(y_res.shape[0], -1)[:, 0]
+    phi = np.column_stack([np.ones(features.shape[0]), features])
+    design = phi * t_res[:, None]
+    cate = np.empty(y_res.shape[0])
+    folds = StratifiedKFold(n_splits=TARGETING_FOLDS, shuffle=True, random_state=seed)
+    for train, test in folds.split(features, t):
+        theta = np.linalg.lstsq(design[train], y_res[train], rcond=None)[0]
+        cate[test] = phi[test] @ theta
+    return cate
 
 
 def _rows_per_tree(subsample: float | int, n: int) -> int:

@@ -114,25 +114,37 @@ def targeting_diagnostics(
     y: NDArray[np.float64],
     t: NDArray[np.int64],
     X: NDArray[np.float64],
-    fit_predict: CateFitPredict,
+    fit_predict: CateFitPredict | None = None,
     *,
     base_model: str,
     seed: int,
     n_folds: int = TARGETING_FOLDS,
+    held_out: NDArray[np.float64] | None = None,
+    ranking: str = "out-of-bag predictions",
 ) -> Diagnostics:
-    """The held-out ranking's Qini, TOC/RATE and calibration, or a note saying why there is none."""
+    """The held-out ranking's Qini, TOC/RATE and calibration, or a note saying why there is none.
+
+    The ranking is `held_out` when the method already predicts each row without it (a forest's
+    out-of-bag predictions; `ranking` says how), else `fit_predict` refitted on `n_folds` folds."""
     counts = np.bincount(t, minlength=2)
     if counts.size != 2 or counts.min() < MIN_ROWS_PER_ARM:
         return {"targeting_note": f"not evaluated: fewer than {MIN_ROWS_PER_ARM} rows in an arm"}
     try:
-        cate = held_out_cate(y, t, X, fit_predict, n_folds=n_folds, seed=seed)
+        if held_out is not None:
+            cate = held_out
+        elif fit_predict is not None:
+            cate = held_out_cate(y, t, X, fit_predict, n_folds=n_folds, seed=seed)
+            ranking = f"{n_folds}-fold cross-fitted predictions"
+        else:
+            raise EstimationError("no held-out predictions")
         scores = dr_scores(y, t, X, base_model=base_model, n_folds=n_folds, seed=seed)
     except EstimationError as exc:
         return {"targeting_note": f"not evaluated: {exc}"}
     if not (np.isfinite(cate).all() and np.isfinite(scores).all()):
         return {"targeting_note": "not evaluated: non-finite held-out predictions or scores"}
     return {
+        "targeting_ranking": ranking,
         "targeting_folds": float(n_folds),
-        "targeting_scores": "cross-fitted doubly robust (AIPW), logistic propensity clipped to [0.01, 0.99]",
+        "targeting_scores": f"{n_folds}-fold cross-fitted doubly robust (AIPW), logistic propensity clipped to [0.01, 0.99]",
         **targeting_curves(cate, scores),
     }
