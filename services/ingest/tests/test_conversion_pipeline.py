@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cqox_ingest import conversion
+from cqox_ingest import conversion, profiling
 from cqox_ingest.conversion import convert
 from cqox_ingest.profiling import SKETCH_SIZE, Sketch, _hashes, profile
 from cqox_ingest.readers import delimited as delimited_reader
@@ -65,3 +65,20 @@ def test_the_pipeline_writes_and_profiles_what_a_whole_read_gives(
     assert pq.ParquetFile(tmp_path / "w.parquet").metadata.num_row_groups > 5
     assert pq.read_table(tmp_path / "w.parquet").equals(whole)
     assert converted.profile == profile(whole)
+
+
+def test_text_ranges_past_the_exact_counts_come_from_the_row_groups_statistics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(profiling, "EXACT_DISTINCT", 300)  # the note column goes to the sketch early
+    monkeypatch.setattr(delimited_reader, "STREAM_BLOCK_BYTES", 16384)  # holds the long value whole
+    monkeypatch.setattr(conversion, "ROW_GROUP_ROWS", 500)
+    notes = [f"note {i:05d}" for i in range(6000)]
+    notes[4321] = "a note that sorts first"  # late: only a row group's statistics can tell
+    notes[5432] = "z" * 5000  # too long for the writer's statistics: that group is ranged directly
+    path = tmp_path / "n.csv"
+    path.write_text("id,note\n" + "".join(f"{i},{n}\n" for i, n in enumerate(notes)), encoding="utf-8")
+    converted = convert(path, tmp_path / "n.parquet", "n.csv")
+    note = converted.profile.columns[1]
+    assert (note.min, note.max) == ("a note that sorts first", "z" * 5000)
+    assert converted.profile == profile(read_table(path, "n.csv").data)

@@ -70,7 +70,7 @@ def _write(stream: TableStream, parquet: Path) -> Converted:
     Arrow's parser, compute kernels and Parquet writer release the GIL, so the stages overlap.
     The first group is profiled before the writer opens: its distinct counts pick the columns
     written with dictionary pages (`parquet_options`)."""
-    profiler = Profiler(stream.schema)
+    profiler = Profiler(stream.schema, text_ranges_later=True)  # one row group per update
     written: Future[None] | None = None
     with (
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as write_pool,
@@ -90,6 +90,7 @@ def _write(stream: TableStream, parquet: Path) -> Converted:
                 profiler.update(group, profile_pool)
             if written is not None:
                 written.result()
+    profiler.ranges_from(parquet)
     columns = [ColumnSchema(name=f.name, dtype=str(f.type), nullable=f.nullable) for f in stream.schema]
     return Converted(
         n_rows=profiler.n_rows,

@@ -13,11 +13,13 @@ from __future__ import annotations
 import math
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from cqox_contracts.v1 import ColumnProfile, DatasetProfile, ValueCount
 
@@ -39,23 +41,45 @@ def profile(data: pa.Table) -> DatasetProfile:
 class Profiler:
     """Accumulates a profile over record batches of one schema."""
 
-    def __init__(self, schema: pa.Schema) -> None:
+    def __init__(self, schema: pa.Schema, *, text_ranges_later: bool = False) -> None:
+        """With `text_ranges_later`, the batches are written as Parquet row groups, one per
+        `update`, and `ranges_from` is called on the file: text columns past the exact counts
+        take their min and max from the row groups' statistics (the writer computes them anyway;
+        Arrow's min_max on text is among the profile's dearest kernels)."""
         self.schema = schema
         self.n_rows = 0
-        self.columns = [_ColumnState(f.name, f.type) for f in schema]
+        self.groups = 0
+        later = text_ranges_later and not any(pa.types.is_nested(f.type) for f in schema)
+        self.columns = [_ColumnState(f.name, f.type, later) for f in schema]
 
     def update(self, batch: pa.RecordBatch | pa.Table, pool: Executor | None = None) -> None:
         """Add one batch; with a `pool`, its columns are profiled in parallel (Arrow's kernels and
         numpy release the GIL), and this returns once every column is done."""
         self.n_rows += batch.num_rows
+        group, self.groups = self.groups, self.groups + 1
         if pool is None:
             for state, column in zip(self.columns, batch.columns, strict=True):
-                state.update(column)
+                state.update(column, group)
             return
         # Most expensive first, so the slowest column does not start last.
         order = sorted(range(len(self.columns)), key=lambda i: -self.columns[i].cost)
-        for done in [pool.submit(self.columns[i].update, batch.column(i)) for i in order]:
+        for done in [pool.submit(self.columns[i].update, batch.column(i), group) for i in order]:
             done.result()
+
+    def ranges_from(self, parquet: Path) -> None:
+        """Complete the text ranges left to the Parquet file's row-group statistics (a row group
+        without them, which the length check should rule out, is read back for its column)."""
+        if not any(c.deferred for c in self.columns):
+            return
+        file = pq.ParquetFile(parquet)
+        for index, state in enumerate(self.columns):
+            for group in state.deferred or []:
+                stats = file.metadata.row_group(group).column(index).statistics
+                if stats is not None and stats.has_min_max:
+                    state.widen(stats.min, stats.max)
+                else:
+                    state.range_of(file.read_row_group(group, columns=[state.name]).column(0))
+            state.deferred = []
 
     def repetitive(self, share: float) -> list[str]:
         """The columns with at most `share` distinct values per present value so far (not booleans)."""
@@ -77,6 +101,7 @@ class Profiler:
 class _ColumnState:
     name: str
     kind: pa.DataType
+    text_ranges_later: bool = False
     nulls: int = 0
     present: int = 0
     low: Any = None
@@ -93,6 +118,8 @@ class _ColumnState:
         self.counted = not pa.types.is_null(kind)
         self.parts: list[pa.Table] = []  # values → counts, per batch until merged
         self.sketch: Sketch | None = None  # beyond EXACT_DISTINCT distinct values
+        # Row groups whose range the Parquet statistics give (`Profiler.ranges_from`); None: none do.
+        self.deferred: list[int] | None = [] if self.text_ranges_later and pa.types.is_string(kind) else None
 
     @property
     def cost(self) -> int:
@@ -100,23 +127,30 @@ class _ColumnState:
         text = pa.types.is_string(self.kind) or pa.types.is_binary(self.kind)
         return (2 if text else 1) * (2 if self.sketch is not None or self.merged > KEPT_VALUES else 1)
 
-    def update(self, column: pa.Array | pa.ChunkedArray) -> None:
+    def update(self, column: pa.Array | pa.ChunkedArray, group: int = 0) -> None:
         self.nulls += column.null_count
         present = len(column) - column.null_count
         self.present += present
         if not present:
             return
         if self.ranged and not (self.counted and self.sketch is None):  # else: from the distinct values
-            self._range(column)
+            if self.deferred is not None and _within_statistics(column):
+                self.deferred.append(group)
+            else:
+                self.range_of(column)
         if self.averaged:
             total = pc.sum(column).as_py()
             self.total = self.total + (total or 0)
         if self.counted:
             self._count(column)
 
-    def _range(self, values: pa.Array | pa.ChunkedArray) -> None:
+    def range_of(self, values: pa.Array | pa.ChunkedArray) -> None:
+        """Widen the range to the values' min and max."""
         bounds = pc.min_max(values)
-        low, high = bounds["min"].as_py(), bounds["max"].as_py()
+        self.widen(bounds["min"].as_py(), bounds["max"].as_py())
+
+    def widen(self, low: Any, high: Any) -> None:
+        """Widen the range to `low` and `high` (None: nothing)."""
         if low is not None and (self.low is None or low < self.low):
             self.low = low
         if high is not None and (self.high is None or high > self.high):
@@ -132,10 +166,10 @@ class _ColumnState:
             present = present.combine_chunks()  # value_counts is up to 3x slower across many chunks
         values, counts = pc.value_counts(present).flatten()
         if self.ranged:  # the range of the distinct values: far fewer than the values
-            self._range(values)
+            self.range_of(values)
         self.parts.append(pa.table({"values": values, "counts": counts}))
         self.unmerged += len(values)
-        if self.unmerged > max(3 * self.merged, 1 << 16):
+        if self.unmerged > max(3 * self.merged, EXACT_DISTINCT):
             self._merge()
 
     def _merge(self) -> None:
@@ -200,26 +234,51 @@ class Sketch:
     """
 
     def __init__(self) -> None:
-        self.smallest = np.empty(0, np.uint64)
+        self._smallest = np.empty(0, np.uint64)
+        self._pending: list[np.ndarray] = []  # candidates below the threshold, not yet folded in
+        self._pending_count = 0
+
+    @property
+    def smallest(self) -> np.ndarray:
+        """The SKETCH_SIZE smallest distinct hashes seen, sorted (fewer while fewer were seen)."""
+        if self._pending:
+            candidates = np.concatenate([self._smallest, *self._pending])
+            self._smallest = _smallest_distinct(candidates, SKETCH_SIZE)
+            self._pending, self._pending_count = [], 0
+        return self._smallest
 
     def add(self, values: pa.Array) -> None:
         """Fold a batch of values into the sketch."""
         hashes = _hashes(values)
-        if len(self.smallest) == SKETCH_SIZE:
-            hashes = hashes[hashes < self.smallest[-1]]  # only smaller hashes can enter
+        if len(self._smallest) == SKETCH_SIZE:
+            # Only hashes under the threshold can enter; a stale threshold (pending candidates not
+            # folded in yet) is only higher, so this keeps every one that can.
+            hashes = hashes[hashes < self._smallest[-1]]
             if not len(hashes):
                 return
         if len(hashes) > 4 * SKETCH_SIZE:  # sort only the smallest candidates, if they are enough
             cut = hashes[hashes <= np.partition(hashes, 2 * SKETCH_SIZE)[2 * SKETCH_SIZE]]
             if len(cut := _smallest_distinct(cut, SKETCH_SIZE)) == SKETCH_SIZE:
                 hashes = cut  # else many equal hashes: every one is a candidate
-        self.smallest = _smallest_distinct(np.concatenate([self.smallest, hashes]), SKETCH_SIZE)
+        self._pending.append(hashes)
+        self._pending_count += len(hashes)
+        if len(self._smallest) < SKETCH_SIZE or self._pending_count > SKETCH_SIZE:
+            self.smallest  # noqa: B018  (fold: a sort of a few thousand hashes, not one per batch)
 
     def estimate(self) -> int:
         """Estimated number of distinct values seen (exact while fewer than SKETCH_SIZE)."""
         if len(self.smallest) < SKETCH_SIZE:
             return len(self.smallest)
         return round((SKETCH_SIZE - 1) * 2.0**64 / (float(self.smallest[-1]) + 1))
+
+
+# Arrow's Parquet writer leaves a column chunk's min and max out when a value is longer than this.
+PARQUET_STATISTICS_BYTES = 4096
+
+
+def _within_statistics(column: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether the Parquet writer keeps this text's min and max (no value over its size limit)."""
+    return (pc.max(pc.binary_length(column)).as_py() or 0) <= PARQUET_STATISTICS_BYTES
 
 
 def _smallest_distinct(hashes: np.ndarray, k: int) -> np.ndarray:
