@@ -66,8 +66,8 @@ schemas:  ## regenerate the committed JSON Schemas of the v1 events
 asyncapi:  ## regenerate the committed AsyncAPI document from the code
 	@$(RUN) python -m cqox_contracts.export asyncapi
 
-flows:  ## regenerate README's subject table from the services' declared flows
-	@$(RUN) python -m cqox_stack.flows --write
+flows:  ## regenerate README's subject table and the NATS permissions from the services' declared flows
+	@$(RUN) python -m cqox_stack.flows --write && $(RUN) python -m cqox_stack.nats_auth --write
 
 chart-schema:  ## regenerate the Helm chart's values.schema.json (methods from the estimator registry)
 	@$(RUN) python deploy/helm/values_schema.py

@@ -19,6 +19,8 @@ from cqox_estimator.estimators import REGISTRY
 SCHEMA_PATH = Path(__file__).resolve().parent / "cqox" / "values.schema.json"
 DNS_LABEL = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 API_KEY = "[^:,]+:[^:,]+:(viewer|analyst|admin)"
+# The NATS users the chart's pods connect as (files/nats-permissions.json) and an operator's own.
+NATS_USERS = ["admin", "estimator", "ingest", "mapping", "notification", "quality-gate", "visualization"]
 
 
 def schema() -> dict[str, Any]:
@@ -136,7 +138,22 @@ def schema() -> dict[str, Any]:
             "nats": {
                 "type": "object",
                 "additionalProperties": False,
-                "properties": {"url": {"type": "string", "pattern": "^(nats|tls)://"}},
+                "properties": {
+                    "url": {"type": "string", "pattern": "^(nats|tls)://"},
+                    "auth": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "enabled": {"type": "boolean"},
+                            "existingSecret": {"type": "string"},
+                            "passwords": {
+                                "type": "object",
+                                "propertyNames": {"enum": NATS_USERS},
+                                "additionalProperties": {"type": "string", "minLength": 16},
+                            },
+                        },
+                    },
+                },
             },
             "postgres": {
                 "type": "object",

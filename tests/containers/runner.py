@@ -170,7 +170,9 @@ def host_infra() -> Iterator[Infra]:
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log
     root = Path(tempfile.mkdtemp(prefix="cqox-containers-"))
-    nats = NatsServer(root / "nats")
+    # Without users: the image's and the chart's NATS credentials are checked by tests/deploy; here
+    # the containers connect to the host's server as compose and Helm configure them.
+    nats = NatsServer(root / "nats", auth=False)
     postgres = Postgres(root / "postgres")
     s3_port = free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=s3_port, verbose=False)

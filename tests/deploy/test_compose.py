@@ -223,7 +223,7 @@ def test_commands_match_declared_console_scripts(services):
 def test_infrastructure(services):
     nats = services["nats"]
     assert nats["image"].startswith("nats:2.10")
-    assert nats["command"] == ["-js", "-sd", "/data", "-m", "8222"]
+    assert nats["command"] == ["-c", "/etc/nats/auth.conf", "-js", "-sd", "/data", "-m", "8222"]
     assert "8222" in " ".join(nats["healthcheck"]["test"])
 
     assert services["postgres"]["image"] == "postgres:16"

@@ -77,6 +77,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-secrets" (include "cqox.fullname" .) | trunc 63 | trimSuffix "-") .Values.secrets.existingSecret }}
 {{- end }}
 
+{{- define "cqox.natsSecretName" -}}
+{{- default (printf "%s-nats" (include "cqox.fullname" .) | trunc 63 | trimSuffix "-") .Values.nats.auth.existingSecret }}
+{{- end }}
+
+{{- /* The NATS user a component connects as: every estimator Deployment is "estimator". */ -}}
+{{- define "cqox.natsUser" -}}
+{{- ternary "estimator" . (hasPrefix "estimator" .) }}
+{{- end }}
+
 {{- define "cqox.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
@@ -133,6 +142,9 @@ metadata:
     {{- if not $root.Values.secrets.existingSecret }}
     checksum/secret: {{ include (print $root.Template.BasePath "/secret.yaml") $root | sha256sum }}
     {{- end }}
+    {{- if and $root.Values.nats.auth.enabled (not $root.Values.nats.auth.existingSecret) }}
+    checksum/nats: {{ include (print $root.Template.BasePath "/nats-secret.yaml") $root | sha256sum }}
+    {{- end }}
     {{- if $root.Values.metrics.podAnnotations }}
     prometheus.io/scrape: "true"
     prometheus.io/port: {{ $s.port | quote }}
@@ -177,6 +189,16 @@ spec:
           valueFrom:
             fieldRef:
               fieldPath: metadata.name
+        {{- if $root.Values.nats.auth.enabled }}
+        {{- /* Its own NATS user: it may publish only what its declared flows say. */}}
+        - name: CQOX_NATS_USER
+          value: {{ include "cqox.natsUser" .component | quote }}
+        - name: CQOX_NATS_PASSWORD
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "cqox.natsSecretName" $root }}
+              key: {{ include "cqox.natsUser" .component | quote }}
+        {{- end }}
         {{- /* The root filesystem is read-only: caches live on the tmp emptyDir (numba: rdrobust). */}}
         - name: HOME
           value: /tmp

@@ -98,7 +98,7 @@ class ServiceRuntime:
         )
         self.sessions = session_factory(self.engine)
         self.store = await asyncio.to_thread(store_from_settings, self.settings)
-        await self.bus.connect(self.settings.nats_url)
+        await self.bus.connect(self.settings.nats_url, self.settings.nats_user, self.settings.nats_password)
         await self.bus.ensure_streams()
         self.relay = OutboxRelay(self.bus, self.sessions, self.outbox)
         self._spawn(self.relay.run())

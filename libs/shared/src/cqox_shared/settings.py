@@ -11,6 +11,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CQOX_", extra="ignore")
 
     nats_url: str = "nats://127.0.0.1:4222"
+    # The service's own NATS user (SECURITY.md: the bus is a trust boundary); unset: credentials in
+    # the URL, if any.
+    nats_user: str | None = None
+    nats_password: str | None = None
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/cqox"
     artifact_url: str = "file:///tmp/cqox-artifacts"
     s3_endpoint: str | None = None

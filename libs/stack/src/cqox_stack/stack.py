@@ -110,6 +110,7 @@ class Stack:
     ) -> RunningService:
         """Start one more process of a service (e.g. a second estimator pool)."""
         definition = next(d for d in SERVICES if d.name == name)
+        assert self.nats is not None
         self._counter += 1
         port = free_port()
         key = name if name not in self.services else f"{name}-{self._counter}"
@@ -118,7 +119,13 @@ class Stack:
             key,
             argv,
             self.root / "logs" / f"{key}.log",
-            env={**self.env(), "CQOX_HTTP_PORT": str(port), "CQOX_INSTANCE_ID": key, **(env or {})},
+            env={
+                **self.env(),
+                **self.nats.credentials(name),  # its own NATS user: publishes only its flows
+                "CQOX_HTTP_PORT": str(port),
+                "CQOX_INSTANCE_ID": key,
+                **(env or {}),
+            },
             detached=self.detached,
         )
         process.start()
