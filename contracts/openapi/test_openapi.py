@@ -94,3 +94,13 @@ def test_checker_sees_a_new_required_input_and_allows_optional_ones(ingest: dict
     assert any(
         "query:fields: new required property" in p for p in export.document_breaking_changes(ingest, changed)
     )
+
+
+def test_checker_allows_an_answer_to_promise_more_but_not_to_drop_or_retype(ingest: dict[str, Any]) -> None:
+    changed = copy.deepcopy(ingest)
+    answer = changed["components"]["schemas"]["AnalysisCreated"]
+    answer["properties"]["queued_at"] = {"type": "string"}
+    answer["required"] = [*answer.get("required", []), "queued_at", *answer["properties"]]
+    assert export.document_breaking_changes(ingest, changed) == []
+    answer["properties"]["links"] = {"type": "integer"}
+    assert any("links" in p for p in export.document_breaking_changes(ingest, changed))
