@@ -2173,7 +2173,10 @@ def _period_labels(ev: Evidence) -> list[str] | None:
     roles, data = ev.event.roles, ev.data
     if data is None or not roles.time or roles.time not in data:
         return None
-    return [str(v) for v in sorted(data[roles.time].dropna().unique())]
+    try:
+        return [str(v) for v in sorted(data[roles.time].dropna().unique())]
+    except TypeError:  # values that do not sort together: the period codes label the cells instead
+        return None
 
 
 def cohort_heatmap(ev: Evidence, t: Language) -> list[View]:
