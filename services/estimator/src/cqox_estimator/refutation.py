@@ -497,10 +497,16 @@ def _placebo_in_time(
     changed, change = _adoption_moved(df, roles)
     result = fit(changed, roles.model_copy(update={"treatment_coding": {}}))
     scale = baseline.diagnostics.get("pre_rmspe")
-    if isinstance(scale, float) and scale > 0:
+    spread = float(pd.to_numeric(df[str(roles.outcome)], errors="coerce").std())
+    if isinstance(scale, float) and scale > 1e-6 * spread:
         change += (
             f"; placebo gap {result.estimate:.3g}, {abs(result.estimate) / scale:.2f} times the pre-period "
             f"RMSPE {scale:.3g} of the real fit"
+        )
+    elif isinstance(scale, float):
+        change += (
+            f"; placebo gap {result.estimate:.3g} (the real fit reproduces every pre-period exactly, "
+            "more donors than periods, so its RMSPE is no yardstick)"
         )
     change += ", set against the donors' placebo gaps at the same fake date (the placebo SE)"
     refutation = _zero_effect(method, Refuter.PLACEBO_ADOPTION, result, baseline, change, None)
