@@ -61,3 +61,17 @@ async def test_idle_connections_are_tested_busy_ones_are_not_and_a_dead_one_is_f
         assert await _pid(engine) != fresh
     finally:
         await engine.dispose()
+
+
+async def test_a_connection_tested_when_idle_can_switch_to_autocommit(postgres: Postgres) -> None:
+    """The idle test leaves no transaction open: the ingest's status read runs in AUTOCOMMIT, which
+    psycopg refuses to switch to inside a transaction (GET /v1/analyses/{id} answered 500)."""
+    limits = ConnectionLimits(pre_ping=False, ping_idle_s=0.2)
+    engine = create_engine(postgres.url("postgres"), pool_size=1, limits=limits)
+    reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        first = await _pid(reader)
+        await asyncio.sleep(0.3)  # idle past ping_idle_s: tested on checkout, then read in autocommit
+        assert await _pid(reader) == first
+    finally:
+        await engine.dispose()

@@ -138,6 +138,9 @@ def _ping_when_idle(engine: AsyncEngine, idle_s: float) -> None:
                 cursor.execute("SELECT 1")
             finally:
                 cursor.close()
+            # The test opened a transaction: end it, or an AUTOCOMMIT checkout (the ingest's status
+            # read) fails with "can't change 'autocommit' now" and the API answers 500.
+            dbapi_connection.rollback()
         except Exception as exc:
             raise sa.exc.DisconnectionError(f"pooled connection found dead: {exc}") from exc
 
