@@ -7,7 +7,8 @@ does) on loopback, then drives the ingest API with an asyncio + httpx client in 
 
 - status reads of `GET /v1/analyses/{id}` (a completed analysis with its estimates, gates and
   report) open-loop at 50 and then 200 requests per second for `--seconds` each; latency is
-  counted from each request's scheduled start, so a stalled server or client cannot hide it;
+  counted from each request's scheduled start, so a stalled server or client cannot hide it
+  (percentiles of the 200 answers; requests the server shed with 503 are counted in the note);
 - 100 concurrent SSE streams of an analysis that waits for a mapping confirmation (time to the
   first event, every stream held open for `--seconds`) with 50 status reads per second alongside;
   and 100 concurrent replays of the completed analysis's stream to its `end`;
@@ -74,9 +75,13 @@ class Sample:
         total = sum(self.outcomes.values())
         rate = total / self.wall_s if self.wall_s else 0.0
         failed = total - self.outcomes.get("200", 0) - self.outcomes.get("202", 0)
+        others = ", ".join(
+            f"{n} × {what}" for what, n in sorted(self.outcomes.items()) if what not in ("200", "202")
+        )
+        note = "; ".join(part for part in (self.note, others and f"not 2xx: {others}") if part)
         return (
             f"| {self.name} | {total} | {rate:.1f} | {p50:.1f} | {p95:.1f} | {p99:.1f} | {worst:.1f} "
-            f"| {failed} | {self.note} |"
+            f"| {failed} | {note} |"
         )
 
 

@@ -76,21 +76,30 @@ class LocalArtifactStore:
         return path
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
-        """Store bytes atomically (write to a temp name, then rename)."""
+        """Store bytes atomically (write to a temp name, then rename; a failed write, such as a
+        full disk, leaves no partial file)."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        try:
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return path.as_uri()
 
     def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> str:
-        """Copy a local file in atomically."""
+        """Copy a local file in atomically (a failed copy, such as a full disk, leaves no partial file)."""
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".part")
-        shutil.copyfile(path, tmp)
-        tmp.replace(target)
+        try:
+            shutil.copyfile(path, tmp)
+            tmp.replace(target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return target.as_uri()
 
     def get_bytes(self, uri: str) -> bytes:

@@ -3,6 +3,7 @@ stream to keep the analyses read model (GET /v1/analyses/{id}, SSE)."""
 
 from __future__ import annotations
 
+import errno
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -46,8 +47,10 @@ READ_MODEL_STREAMS = (
 )
 
 
-# Seconds a client is told to wait when PostgreSQL is unavailable (a restart takes a few seconds).
+# Seconds a client is told to wait when PostgreSQL is unavailable (a restart takes a few seconds),
+# and when the artifact store is full (an operator has to act).
 DATABASE_RETRY_AFTER_S = 5
+STORAGE_RETRY_AFTER_S = 60
 
 
 class IngestSettings(Settings, AuthSettings):
@@ -190,6 +193,21 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             status_code=503,
             headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
         )
+
+    @app.exception_handler(OSError)
+    async def storage_failed(request: Request, exc: OSError) -> JSONResponse:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            # The artifact store (or the upload spool) is full: nothing was registered, and what
+            # was stored of this upload has been removed.
+            return JSONResponse(
+                {
+                    "detail": "the server has no space left to store this upload (artifact store full); "
+                    "nothing was stored. Retry later, or ask an operator to free space in the artifact store"
+                },
+                status_code=507,
+                headers={"Retry-After": str(STORAGE_RETRY_AFTER_S)},
+            )
+        return await unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
