@@ -85,7 +85,7 @@ def audit_events(nats_url: str) -> list[AuditRecorded]:
             events: list[AuditRecorded] = []
             while True:
                 try:
-                    msgs = await sub.fetch(batch=500, timeout=0.5)
+                    msgs = await sub.fetch(batch=500, timeout=0.25)
                 except TimeoutError:
                     return events
                 for msg in msgs:
