@@ -76,7 +76,9 @@ def key_event(cls: type[ApiKeyState], row: ApiKey, pepper: bytes, **extra: str) 
         "revoked_at": row.revoked_at,
     }
     return cls(
-        correlation_id=row.key_id,
+        # A key belongs to no analysis: an empty correlation id, so a consumer that dead-letters a
+        # key event (a pepper mismatch) does not also fail an "analysis" named after the key.
+        correlation_id="",
         producer="ingest",
         rotated_from=row.rotated_from,
         signature=key_state_signature(pepper, **state),
