@@ -471,7 +471,7 @@ def _placebo_in_space(
     names = ", ".join(str(u) for u in chosen)
     real = baseline.diagnostics.get(PLACEBO_P_VALUE)
     change = (
-        f"the treatment moved to donor {names} (drawn at random from {donors.size} donors observed in "
+        f"the treatment moved to donor(s) {names} (drawn at random from {donors.size} donors observed in "
         f"every period; the treated unit(s) left out), adopting when the real one did; judged by its "
         f"post/pre RMSPE ratio ranked among the other donors' placebos"
         + _attainable(result)
