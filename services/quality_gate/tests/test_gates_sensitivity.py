@@ -209,6 +209,9 @@ def test_oster_hand_derived_exact() -> None:
     bounds = oster_bounds(0.6, 0.1, 0.5, 0.3, var_outcome=1.0, var_treatment=1.0, var_treatment_residual=0.5)
     assert bounds.r_max == pytest.approx(0.39)
     assert bounds.delta == pytest.approx(0.10875 / 0.07525, rel=1e-12)  # 1.44518
+    # The same delta in the R package bate's independent form (osterdelstar: C / (A (R_max - R~) + B)):
+    # A = 0.5*1*0.5 + 1*1*0.1 = 0.35, B = 0.125*0.25 + 0.25*1*0.5*0.1 = 0.04375, C = 0.10875.
+    assert bounds.delta == pytest.approx(0.10875 / (0.35 * (0.39 - 0.3) + 0.04375), rel=1e-12)
     assert bounds.beta_star == pytest.approx(0.5 - (math.sqrt(0.0054) - 0.06) / 0.1, rel=1e-12)
     assert bounds.alternative_roots == pytest.approx([0.5 + (0.06 + math.sqrt(0.0054)) / 0.1])
 
