@@ -14,6 +14,7 @@ from cqox_contracts.v1 import (
     AnalysisFailed,
     AnalysisRequested,
     Artifact,
+    AuditRecorded,
     ColumnSchema,
     DatasetConfirmed,
     DatasetIngested,
@@ -27,6 +28,9 @@ from cqox_contracts.v1 import (
     EstimateResult,
     Event,
     GateResult,
+    KeyIssued,
+    KeyRevoked,
+    KeyRotated,
     MessageDeadLettered,
     MethodFailure,
     NotificationDelivered,
@@ -183,6 +187,14 @@ def sample_events() -> dict[str, Event]:
             refutations=[Refutation(method="ols", refuter="placebo_treatment", expectation="zero")],
         ),
         RefutationFailed(**ENV, analysis_id=AID, method="ols", reason="singular design"),
+        AuditRecorded(
+            **ENV, entry_id=1, at="2026-01-01T00:00:00Z", actor="config-0123456789ab", role="viewer",
+            client="127.0.0.1", action="analysis.read", target=AID, outcome="ok",
+        ),
+        *(
+            cls(**ENV, key_id="0123456789abcdef", role="viewer", digest="ab" * 32, **extra)
+            for cls, extra in ((KeyIssued, {}), (KeyRotated, {"replaced_by": "fedcba9876543210"}), (KeyRevoked, {}))
+        ),
     ]  # fmt: skip
     return {e.event_type: e for e in events}
 
