@@ -560,3 +560,20 @@ def test_exposure_by_arm_draws_each_arms_counts_and_the_exposed_controls_at_thre
     assert control["x"][0] == "0–10 %" and treated["marker"]["color"] == "#D55E00"
     assert "10.0%" in views["exposure_by_arm"].caption and "60.0%" in views["exposure_by_arm"].caption
     _assert_static(views)
+
+
+def test_a_static_heat_map_keeps_its_zero_white_as_plotly_does() -> None:
+    """The cohort heat map's zmid is 0: a small negative cell must not turn deep red in the PDF."""
+    from cqox_visualization.static import render_png
+
+    figure = {
+        "data": [{"type": "heatmap", "z": [[-0.2, 3.0]], "x": ["a", "b"], "y": ["row"], "zmid": 0.0}],
+        "layout": {"height": 300, "xaxis": {"type": "category"}, "yaxis": {"type": "category"}},
+    }
+    view = View("h", "cohort_period_heatmap", "m", "design", "t", "c", figure=figure, height=300)
+    image = matplotlib.image.imread(io.BytesIO(render_png(view) or b""), format="png")
+    row = image[image.shape[0] // 2, :, :3]
+    # The first coloured pixels from the left, across the middle, are the -0.2 cell's.
+    coloured = [x for x in range(row.shape[0]) if row[x].max() - row[x].min() > 0.05]
+    small = row[coloured[0] + 5]
+    assert small.min() > 0.75, f"a value near the middle of the scale should be nearly white, got {small}"

@@ -211,7 +211,12 @@ def render_png(view: View) -> bytes | None:
             kind = tr["type"]
             if kind == "heatmap":
                 z = np.array([[math.nan if v is None else v for v in row] for row in tr["z"]], dtype=float)
-                image = axes.imshow(z, aspect="auto", cmap="RdBu", origin="lower")
+                # Plotly's zmid is the colour scale's white: the same value stays white on paper.
+                span = (
+                    float(np.nanmax(np.abs(z - tr["zmid"]))) if "zmid" in tr and np.isfinite(z).any() else 0.0
+                )
+                limits = {"vmin": tr["zmid"] - span, "vmax": tr["zmid"] + span} if span > 0 else {}
+                image = axes.imshow(z, aspect="auto", cmap="RdBu", origin="lower", **limits)
                 axes.set_xticks(range(len(tr["x"])), [plain(str(v)) for v in tr["x"]])
                 axes.set_yticks(range(len(tr["y"])), [plain(str(v)) for v in tr["y"]])
                 figure.colorbar(image, ax=axes)
