@@ -262,10 +262,14 @@ def read_buffer(runtime: ServiceRuntime) -> ReadAudits | None:
 
 
 async def flush_reads(runtime: ServiceRuntime) -> None:
-    """Write the reads still buffered (before the audit log is read, so it shows them)."""
+    """Write the reads still buffered (before the audit log is read, so it shows them); a failure
+    leaves them buffered for the writer's next try and is logged, the read goes on."""
     buffer = read_buffer(runtime)
     if buffer is not None:
-        await buffer.flush()
+        try:
+            await buffer.flush()
+        except Exception as exc:
+            log.warning("buffered audit reads not written before an audit read", error=repr(exc))
 
 
 def outcome_of(exc: BaseException | None) -> str:
