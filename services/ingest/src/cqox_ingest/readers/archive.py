@@ -99,6 +99,8 @@ def inflate(
 
     if info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         with path.open("rb") as raw:
+            if not 0 <= info.header_offset < path.stat().st_size:  # a damaged central directory
+                raise IngestError(422, f"the zip container is damaged at {info.filename!r}")
             raw.seek(info.header_offset)
             header = raw.read(_LOCAL_HEADER.size)
             if len(header) != _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":

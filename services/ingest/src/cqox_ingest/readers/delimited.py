@@ -202,7 +202,9 @@ def _preamble(text: str, dialect: type[csv.Dialect]) -> tuple[int, list[list[str
 
     Returns the number of physical lines to skip and the non-blank sample rows after them.
     """
-    reader = csv.reader(io.StringIO(text), dialect)
+    # newline="": the csv module's own line endings, so a bare \r ends a row instead of raising
+    # "new-line character seen in unquoted field" (found by tests/integration/test_fuzz_readers.py).
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
     rows: list[tuple[int, list[str]]] = [(reader.line_num, row) for row in reader]
     filled = [row for _, row in rows if any(cell.strip() for cell in row)]
     widths = [len(row) for row in filled[:50]]

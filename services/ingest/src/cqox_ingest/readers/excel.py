@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -32,6 +34,8 @@ def read_excel(
     """
     if kind != "xls":
         check_inflation(path, limits)  # inflates every part once, counting real bytes
+    if kind in ("xlsx", "xlsm"):
+        check_cell_references(path)
     try:
         workbook = CalamineWorkbook.from_path(str(path))
         names = list(workbook.sheet_names)
@@ -56,6 +60,64 @@ def read_excel(
     data, notes = values.normalize(data)
     notes = [f"sheet {chosen!r}" + (f" of {len(names)}" if len(names) > 1 else ""), *notes]
     return Table(data, kind, notes)
+
+
+# Excel's own grid, and the dense range calamine builds from a sheet's extreme cells (a cell far out
+# makes it allocate rows by columns cells: "G5999…" once asked for a terabyte and aborted the process).
+EXCEL_ROWS, EXCEL_COLUMNS = 1 << 20, 1 << 14
+MAX_SHEET_CELLS = 1 << 25
+_CELL_REFERENCE = re.compile(rb'<c [^>]*?r="([A-Z]+)([0-9]+)"')
+_SCAN_CHUNK = 1 << 20
+
+
+def check_cell_references(path: Path) -> None:
+    """422 for a worksheet whose cell references leave Excel's grid or span more cells than the
+    reader may hold, before calamine sees it (it would allocate the whole span, or abort)."""
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
+                _check_sheet_part(archive, info)
+
+
+def _check_sheet_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    rows: list[int] = []
+    columns: list[int] = []
+    tail = b""
+    with archive.open(info) as part:
+        while chunk := part.read(_SCAN_CHUNK):
+            text, tail = tail + chunk, chunk[-256:]
+            for letters, digits in _CELL_REFERENCE.findall(text):
+                row, column = _cell_position(letters, digits)
+                if row > EXCEL_ROWS or column > EXCEL_COLUMNS:
+                    raise IngestError(
+                        422,
+                        f"{info.filename} refers to cell {letters.decode()}{digits.decode()[:20]}, "
+                        f"outside Excel's {EXCEL_ROWS} rows × {EXCEL_COLUMNS} columns: the workbook "
+                        "is damaged; save it again from Excel or upload the sheet as CSV",
+                    )
+                rows.append(row)
+                columns.append(column)
+            if len(rows) > 1 << 16:  # keep the extremes only
+                rows, columns = [min(rows), max(rows)], [min(columns), max(columns)]
+    if rows:
+        span = (max(rows) - min(rows) + 1) * (max(columns) - min(columns) + 1)
+        if span > MAX_SHEET_CELLS:
+            raise IngestError(
+                422,
+                f"{info.filename} spans {span} cells (rows {min(rows)}–{max(rows)}, columns "
+                f"{min(columns)}–{max(columns)}); the limit is {MAX_SHEET_CELLS}: remove the stray "
+                "cells far from the data, or upload the sheet as CSV",
+            )
+
+
+def _cell_position(letters: bytes, digits: bytes) -> tuple[int, int]:
+    """(row, column), both from 1, of a reference like b"AB", b"12"; past the grid if absurdly long."""
+    if len(digits) > 8 or len(letters) > 3:
+        return EXCEL_ROWS + 1, EXCEL_COLUMNS + 1
+    column = 0
+    for letter in letters:
+        column = column * 26 + letter - 64
+    return int(digits), column
 
 
 def _filled(row: list[Any]) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,6 +245,6 @@ def _decompressed(path: Path, kind: str, limits: Limits) -> tuple[Path, str]:
             while chunk := source.read(COPY_CHUNK):
                 budget.add(len(chunk))
                 out.write(chunk)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a damaged deflate stream
         raise IngestError(422, f"the gzip file is damaged: {exc}") from exc
     return target, ""
