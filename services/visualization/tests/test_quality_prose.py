@@ -20,7 +20,7 @@ from cqox_contracts.v1 import AnalysisAssessed, GateResult
 from cqox_visualization import quality_prose
 from cqox_visualization.catalogue import Evidence, build_views
 from cqox_visualization.i18n import catalogue_ids, language
-from cqox_visualization.quality_prose import FORMS, REPORTED_FORMS, gate_family, gate_message
+from cqox_visualization.quality_prose import FORMS, REPORTED_FORMS, gate_family, gate_message, verdict_reason
 from cqox_visualization.report import render_report_html
 
 HERE = Path(__file__).parent
@@ -223,6 +223,7 @@ def _quality_messages() -> set[str]:
         if isinstance(m, str)
     }
     found |= {*quality_prose._ROLE_WORDS.values(), *quality_prose._REFUTER_WORDS.values()}
+    found |= set(quality_prose.ASSUMPTIONS.values())
     found |= {form for pair in quality_prose._REFUTER_FORMS.values() for form in pair}
     found |= {form for passed, failed, _ in REPORTED_FORMS.values() for form in (passed, failed)}
     return found
@@ -235,3 +236,20 @@ def test_every_quality_message_has_a_japanese_translation_with_its_placeholders(
     for message in _quality_messages():
         translated = JA.gettext(message)
         assert set(placeholder.findall(translated)) == set(placeholder.findall(message)), message
+
+
+def test_a_verdict_reason_is_worded_from_its_gate_not_from_the_english_words() -> None:
+    gate = _gate("placebo_treatment[twfe]", True, 0.4, 0.05, details=REFUTED)
+    reworded = (
+        "a permuted treatment (reworded by the quality gate) shows no effect [twfe] (placebo_treatment[twfe])"
+    )
+    assert (
+        verdict_reason(reworded, [gate], None, JA)
+        == "並べ替えた処置には効果が出ない [twfe] (placebo_treatment[twfe])"
+    )
+    failed = _gate("brand_new_check", False, 2.0, 1.0)
+    reason = verdict_reason("something new holds (brand_new_check): English message", [failed], None, JA)
+    assert (
+        reason
+        == "brand_new_check が確認する仮定 (brand_new_check)：チェック brand_new_check は不合格です：値 2.000、閾値 1.000。"
+    )

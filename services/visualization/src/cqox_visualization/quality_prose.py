@@ -41,6 +41,32 @@ _REFUTER_WORDS = {
     "placebo_outcome": "placebo outcome",
     "placebo_adoption": "placebo adoption",
 }
+# What each gate checks, by gate family, as the verdict's reasons say it: keyed by the gate's name,
+# so the catalogue's words hold whatever wording the quality gate's English uses.
+ASSUMPTIONS = {
+    "raw_balance_smd": "the raw arms look alike on the covariates",
+    "balance_smd": "weighting balances the covariates",
+    "propensity_overlap": "every unit has comparable units in the other arm",
+    "treated_overlap": "the treated have comparable controls",
+    "weak_overlap_share": "few units sit where one arm is rare",
+    "effective_sample_size": "the weights do not rest on a few units",
+    "vif": "the covariates are not collinear",
+    "parallel_trends": "treated and comparison units moved in parallel before treatment",
+    "weak_instrument": "the instrument moves the treatment (relevance)",
+    "rd_manipulation": "units did not sort themselves across the cutoff",
+    "rd_covariate_continuity": "the covariates do not jump at the cutoff",
+    "sample_ratio_mismatch": "the arms have the sizes the experiment planned",
+    "pre_period_fit": "the synthetic control tracks the treated unit before adoption",
+    "e_value": "the headline survives a moderately strong hidden confounder",
+    "method_disagreement": "methods of the same estimand agree",
+    "unstable_across_seeds": "the estimates do not hinge on a random seed",
+    "treated_clusters": "enough treated clusters for clustered standard errors",
+    "placebo_treatment": "a permuted treatment shows no effect",
+    "random_common_cause": "a random covariate does not move the estimate",
+    "data_subset": "the estimate is stable on 80 % subsamples",
+    "placebo_outcome": "no effect on the outcome measured before treatment",
+    "placebo_adoption": "no effect before adoption (adoption moved into the pre-period)",
+}
 _AVERAGES = {Estimand.ATE, Estimand.ATT, Estimand.ATC, Estimand.ATO}
 
 
@@ -842,13 +868,17 @@ def verdict_reason(reason: str, gates: Sequence[GateResult], lead: Headline | No
     match = _REASON.match(reason)
     if t.code == "en" or match is None:
         return t(reason)
-    head = f"{t(match['words'])}{match['arm'] or ''} ({match['gate']})"
+    family = gate_family(match["gate"])[0]
+    words = t(ASSUMPTIONS[family]) if family in ASSUMPTIONS else t(match["words"])
+    if words == match["words"]:  # a gate the catalogue has no words for: say which gate it is
+        words = t("what {gate} checks", gate=family)
+    head = f"{words}{match['arm'] or ''} ({match['gate']})"
     rest = match["rest"]
     gate = next((g for g in gates if g.name == match["gate"]), None)
     if not rest or gate is None:
         return head
     if rest.startswith(":"):
-        return t("{check}: {message}", check=head, message=gate_message(gate, t))
+        return t("{check}: {text}", check=head, text=gate_message(gate, t))
     headline_methods = {lead.method, *lead.methods} if lead is not None else set()
     if gate.applies_to and gate.category == "causal" and not headline_methods & set(gate.applies_to):
         return t(
