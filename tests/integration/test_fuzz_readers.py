@@ -18,6 +18,7 @@ import gzip
 import importlib.util
 import io
 import json
+import os
 import random
 import zipfile
 from collections.abc import Callable, Iterator
@@ -34,7 +35,8 @@ from tests.integration.conftest import EXAMPLES, REPO
 pytestmark = pytest.mark.integration
 
 SEED = 16
-MUTANTS_PER_SEED = 5
+# 5 per seed in `make test` (about 7 s of uploads); a deeper run: CQOX_FUZZ_MUTANTS_PER_SEED=150.
+MUTANTS_PER_SEED = int(os.environ.get("CQOX_FUZZ_MUTANTS_PER_SEED", "5"))
 REQUEST_TIMEOUT_S = 30.0
 SPEC = json.dumps({"methods": ["diff_in_means"], "roles": {"treatment": "__fuzz_no_such_column__"}})
 TOKENS = [
