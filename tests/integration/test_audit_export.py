@@ -1,10 +1,12 @@
-"""Audit entries leave the ingest API as `audit.recorded` events, through the outbox, on a real
-nats-server and PostgreSQL with the ingest API served by uvicorn on a free port; reads are buffered
-off the request path and written in batches, and what is buffered is written when the server stops."""
+"""Audit entries leave the ingest API as `audit.recorded` events, through the outbox: on the whole
+stack (every service its own process, NATS with per-service users), and on a real nats-server and
+PostgreSQL with the ingest API served by uvicorn on a free port, where reads are shown to be buffered
+off the request path, written in batches, and written when the server stops."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 import uuid
@@ -24,6 +26,7 @@ from cqox_ingest.app import IngestSettings, create_app
 from cqox_shared.bus import Bus
 from cqox_shared.db import ensure_database
 from cqox_stack.processes import free_port
+from cqox_stack.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -118,14 +121,6 @@ def database_url(infra: Any) -> str:
     return url
 
 
-@pytest.fixture(scope="module")
-def ingest_url(own_nats: str, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A server whose read buffer is written every 0.2 s."""
-    artifacts = tmp_path_factory.mktemp("artifacts")
-    with ingest_server(own_nats, database_url, artifacts, audit_flush_interval_s=0.2) as url:
-        yield url
-
-
 def stored_entries(database_url: str, target: str) -> list[dict[str, Any]]:
     """The audit log's rows about one object, read straight from PostgreSQL."""
     engine = sa.create_engine(database_url)
@@ -153,46 +148,6 @@ def count_listed(database_url: str, role: str) -> int:
         engine.dispose()
 
 
-def test_a_write_and_a_read_are_exported_as_events(own_nats: str, database_url: str, tmp_path: Path) -> None:
-    with ingest_server(own_nats, database_url, tmp_path, audit_flush_interval_s=0.2) as url:
-        files = {"file": ("data.csv", CSV, "text/csv")}
-        uploaded = httpx.post(
-            f"{url}/v1/datasets", files=files, data={"name": f"a-{uuid.uuid4().hex[:6]}"}, headers=ANALYST
-        )
-        assert uploaded.status_code == 202, uploaded.text
-        dataset_id = uploaded.json()["dataset_id"]
-        assert httpx.get(f"{url}/v1/datasets/{dataset_id}", headers=VIEWER).status_code == 200
-        assert httpx.get(f"{url}/v1/datasets/nope-{dataset_id}", headers=VIEWER).status_code == 404
-
-        events = wait_for_events(own_nats, lambda e: dataset_id in e.target, 3)
-    by_action = {(e.action, e.outcome): e for e in events}
-    write, read = by_action[("dataset.upload", "ok")], by_action[("dataset.read", "ok")]
-    missing = by_action[("dataset.read", "not_found")]
-    assert (write.tenant_id, write.role, write.actor, write.client) == (
-        "acme",
-        "analyst",
-        write.actor,
-        "127.0.0.1",
-    )
-    assert write.actor.startswith("config-") and write.target == dataset_id and write.producer == "ingest"
-    assert (read.tenant_id, read.role, read.client, read.target) == (
-        "acme",
-        "viewer",
-        "127.0.0.1",
-        dataset_id,
-    )
-    assert read.actor.startswith("config-") and read.actor != write.actor
-    assert missing.target == f"nope-{dataset_id}" and missing.detail == {"status": "404"}
-    # Each event is one stored entry, with its id.
-    stored = {row["id"]: row for row in stored_entries(database_url, dataset_id)}
-    for event in (write, read):
-        assert (
-            stored[event.entry_id]["action"] == event.action
-            and stored[event.entry_id]["actor"] == event.actor
-        )
-    assert len({e.event_id for e in events}) == len(events)
-
-
 def test_reads_are_written_off_the_request_path_before_an_admin_reads_and_at_shutdown(
     own_nats: str, database_url: str, tmp_path: Path
 ) -> None:
@@ -217,3 +172,38 @@ def test_reads_are_written_off_the_request_path_before_an_admin_reads_and_at_shu
     assert count_listed(database_url, "viewer") == 4
     listed = wait_for_events(own_nats, lambda e: e.action == "dataset.list" and e.role == "viewer", 4)
     assert len(listed) == 4 and all(e.client == "127.0.0.1" and e.tenant_id == "acme" for e in listed)
+
+
+def test_the_stack_says_a_write_and_a_read_on_the_bus(stack: Stack, api: httpx.Client) -> None:
+    """The ingest process as the stack runs it (CQOX_AUTH=disabled: every caller is admin of the
+    default tenant) exports its entries on the stack's bus, under its own NATS user."""
+    assert stack.nats is not None
+    # The analysis names a column the file lacks: it fails at mapping at once, no estimation runs.
+    spec = json.dumps({"methods": "auto", "roles": {"treatment": "no_such_column"}})
+    files = {"file": ("audit.csv", CSV, "text/csv")}
+    uploaded = api.post(
+        "/v1/datasets", files=files, data={"name": f"audit-{uuid.uuid4().hex[:6]}", "analysis": spec}
+    )
+    assert uploaded.status_code == 202, uploaded.text
+    dataset_id = uploaded.json()["dataset_id"]
+    assert api.get(f"/v1/datasets/{dataset_id}").status_code == 200
+    assert api.get(f"/v1/datasets/nope-{dataset_id}").status_code == 404
+    events = wait_for_events(stack.nats.url, lambda e: dataset_id in e.target, 3)
+    seen = {(e.action, e.outcome, e.target, e.tenant_id, e.actor, e.role, e.client) for e in events}
+    who = ("default", "auth-disabled", "admin", "127.0.0.1")
+    assert seen == {
+        ("dataset.upload", "ok", dataset_id, *who),
+        ("dataset.read", "ok", dataset_id, *who),
+        ("dataset.read", "not_found", f"nope-{dataset_id}", *who),
+    }
+    assert all(e.producer == "ingest" for e in events) and len({e.event_id for e in events}) == 3
+    # Each event is one stored entry, with its id.
+    stored = {row["id"]: row for row in stored_entries(stack.database_url, dataset_id)}
+    assert {
+        (stored[e.entry_id]["action"], stored[e.entry_id]["outcome"])
+        for e in events
+        if e.target == dataset_id
+    } == {
+        ("dataset.upload", "ok"),
+        ("dataset.read", "ok"),
+    }
