@@ -28,7 +28,11 @@ def test_panels_verdict_and_per_analysis_thresholds(api: httpx.Client) -> None:
     headline_panel = panels[0]
     assert headline_panel["e_value"]["point"] > 2
     if headline_panel["omitted_variable_bias"] is not None:  # a regression-adjusted headline
-        assert 0 < headline_panel["omitted_variable_bias"]["robustness_value"] < 1
+        ovb = headline_panel["omitted_variable_bias"]
+        assert 0 < ovb["robustness_value"] < 1
+        # it says which regression its figures are and whether that is the headline's estimate
+        itself = headline_panel["method"] == "ols"
+        assert ("estimate itself" in ovb["regression"]) is itself, ovb["regression"]
     gates = {g["name"]: g for g in analysis["gates"]}
     # The analysis's own threshold replaces the deployment's and is said.
     assert gates["e_value"]["threshold"] == 100 and not gates["e_value"]["passed"]
@@ -51,4 +55,13 @@ def test_unknown_threshold_falls_back_to_the_deployments(api: httpx.Client) -> N
     gates = {g["name"]: g for g in analysis["gates"]}
     assert gates["e_value"]["threshold"] == 2.0
     assert "min_e_valu" in gates["analysis_thresholds"]["message"]
+    # An OLS headline: the OVB regression is its own, and its RV from t and dof comes too.
+    panel = analysis["sensitivity"][0]
+    assert (
+        panel["method"] == "ols"
+        and "is ols's estimate itself" in panel["omitted_variable_bias"]["regression"]
+    )
+    assert "β̃ is ols's estimate itself" in panel["oster"]["regression"]
+    own = panel["estimate_robustness"]
+    assert own["dof"] > 0 and 0 < own["robustness_value"] < 1 and "HC1" in own["source"]
     assert analysis["verdict"]["level"] in ("GO", "CAUTION")
