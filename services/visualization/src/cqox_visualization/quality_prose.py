@@ -66,6 +66,8 @@ ASSUMPTIONS = {
     "data_subset": "the estimate is stable on 80 % subsamples",
     "placebo_outcome": "no effect on the outcome measured before treatment",
     "placebo_adoption": "no effect before adoption (adoption moved into the pre-period)",
+    "rd_weak_first_stage": "the treatment jumps at the cutoff",
+    "rd_mass_points": "the running variable takes enough values near the cutoff",
 }
 _AVERAGES = {Estimand.ATE, Estimand.ATT, Estimand.ATC, Estimand.ATO}
 
@@ -745,6 +747,23 @@ def _refuter(f: _Fill, method: str) -> str | None:
 # Gates over a diagnostic the methods report (worst value against the threshold): passed and failed
 # forms, and the decimals of the value.
 REPORTED_FORMS: dict[str, tuple[str, str, int]] = {
+    "rd_weak_first_stage": (
+        "The treatment jumps clearly at the cutoff: first-stage F = {value} ≥ {limit}.",
+        "The treatment barely jumps at the cutoff: first-stage F = {value} < {limit}, so the fuzzy RD "
+        "estimate divides the outcome's jump by a jump indistinguishable from zero: biased, unstable, its "
+        "interval unreliable. State a bandwidth wide enough for the treatment jump to be measured, or read "
+        "the outcome's own jump at the cutoff (the intention-to-treat).",
+        1,
+    ),
+    "rd_mass_points": (
+        "The running variable takes at least {value} distinct values within the bandwidth on each side of "
+        "the cutoff (≥ {limit}).",
+        "The running variable is discrete near the cutoff: only {value} distinct values within the "
+        "bandwidth on one side (< {limit}). Local polynomial RD assumes a continuous running variable; with "
+        "mass points the fit on each side rests on a handful of cohorts. State a bandwidth spanning more "
+        "values and read the estimate as a comparison of the nearest cohorts (Kolesar & Rothe 2018).",
+        0,
+    ),
     "parallel_trends": (
         "No pre-trend detected: the event-study leads are jointly insignificant (p = {value} ≥ {limit}). "
         "This cannot prove parallel trends; it finds no evidence against them.",
