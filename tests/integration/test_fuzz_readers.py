@@ -7,9 +7,9 @@ and re-zipped with a valid checksum, so the XML and CSV parsers inside see the d
 answer must be 2xx or a 4xx whose detail says what is wrong, never a 5xx, and never a hang (each
 request has its own timeout).
 
-The uploads go to an ingest process of their own without the per-minute upload limit, so the
-corpus neither spends the session's limit nor is refused by it. An accepted mutant's analysis names
-a role column that no mutant has: it stops at the mapping, and the corpus costs no estimator fits.
+The uploads go to an ingest process of their own without the per-minute upload limit and the
+tenant's analysis quota, so the corpus neither spends the session's limits nor is refused by them. An accepted mutant's analysis names
+a role column that no mutant has: it fails at the mapping at once, and the corpus costs no fits.
 """
 
 from __future__ import annotations
@@ -162,7 +162,10 @@ def corpus(tmp: Path) -> Iterator[tuple[str, bytes]]:
 
 @pytest.fixture(scope="module")
 def fuzz_ingest(stack: Stack) -> Iterator[RunningService]:
-    ingest = stack.start_service("ingest", env={"CQOX_RATE_LIMIT_UPLOADS_PER_MINUTE": "0"})
+    # Without the upload rate limit and the tenant's analysis quota: both answer before the readers
+    # run, and what other tests have in flight must not decide what the corpus reaches.
+    limits_off = {"CQOX_RATE_LIMIT_UPLOADS_PER_MINUTE": "0", "CQOX_MAX_CONCURRENT_ANALYSES": "0"}
+    ingest = stack.start_service("ingest", env=limits_off)
     try:
         yield ingest
     finally:
