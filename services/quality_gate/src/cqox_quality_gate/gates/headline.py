@@ -98,8 +98,11 @@ def _gate(gates: Sequence[GateResult], name: str) -> GateResult | None:
     return next((g for g in gates if g.name == name), None)
 
 
-def _estimand_for(design: str, gates: Sequence[GateResult], present: set[str]) -> tuple[str, str]:
-    """The estimand to lead with and why."""
+def _estimand_for(
+    design: str, gates: Sequence[GateResult], present: set[str], trimmed_att: bool = False
+) -> tuple[str, str]:
+    """The estimand to lead with and why (`trimmed_att`: an ATT method left out the treated beyond
+    every control's propensity, so an ATT on the common support exists)."""
     by_design = DESIGN_ESTIMAND.get(design)  # type: ignore[call-overload]
     if by_design is not None:
         return by_design.value, f"the {design} design identifies the {by_design.value}"
@@ -117,6 +120,13 @@ def _estimand_for(design: str, gates: Sequence[GateResult], present: set[str]) -
             f"propensity overlap fails for the ATE (only {share} of units have comparable "
             "counterparts) but the treated have comparable controls, so the effect on the treated "
             "(ATT) is what the data support"
+        )
+    if treated is not None and trimmed_att:
+        return Estimand.ATT.value, (
+            f"propensity overlap fails for the ATE (only {share} of units have comparable "
+            "counterparts) and some treated have no comparable control either, so the effect on the "
+            "treated within the controls' support (the ATT on the common support) is what the data "
+            "support"
         )
     if Estimand.ATO.value in present:
         return Estimand.ATO.value, (
@@ -176,7 +186,10 @@ def choose_headline(
     if not usable:
         return None
     present = {e.estimand for e in usable}
-    estimand, reason = _estimand_for(design, gates, present)
+    trimmed_att = any(
+        e.estimand == Estimand.ATT and _count(e.diagnostics.get(OUTSIDE_SUPPORT_KEY)) > 0 for e in usable
+    )
+    estimand, reason = _estimand_for(design, gates, present, trimmed_att)
     if estimand not in present:
         fallback = next((e.value for e in FALLBACK_ORDER if e.value in present), sorted(present)[0])
         reason = f"{reason}; no method estimated the {estimand}, so the {fallback} leads"
@@ -204,6 +217,12 @@ def choose_headline(
             )
             estimand = alternative
     group = [e for e in usable if e.estimand == estimand]
+    treated = _gate(gates, "treated_overlap")
+    if estimand == Estimand.ATT and treated is not None and not treated.passed:
+        # Only the ATT on the common support answers the question the data support: an ATT over
+        # every treated unit (flagged by treated_overlap) extrapolates for those without controls.
+        on_support = [e for e in group if e.method not in treated.applies_to]
+        group = on_support or group
     trusted = [e for e in group if e.method not in doubted]
     flagged = [e.method for e in group if e.method in doubted]
     if not trusted:
