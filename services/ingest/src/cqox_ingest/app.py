@@ -80,7 +80,7 @@ class IngestSettings(Settings, AuthSettings):
     # Load (bench/load): past this many requests in progress the API answers 503 with Retry-After
     # (event streams and health checks do not count; 0 turns it off). No pre-ping round trip per
     # pooled connection: the status read retries once on a connection that died instead.
-    max_in_flight_requests: int = 64
+    max_in_flight_requests: int = 32
     db_pool_pre_ping: bool = False
     # Read audits wait in a buffer of this many entries (a full buffer drops and counts them) and
     # are written in batches of audit_batch_size, at least every audit_flush_interval_s.
