@@ -108,3 +108,14 @@ def test_the_headline_is_psms_att_on_the_159_common_support_treated(mapped: dict
     assert "ATT on the common support" in headline.reason
     assert "26 of 185 treated units have a propensity beyond every control's" in headline.reason
     assert "ATT on the 159 treated inside the controls' support: psm left 26 out" in headline.reason
+
+
+def test_flagged_att_methods_on_the_support_still_lead_over_an_unflagged_ato(mapped: dict) -> None:
+    """Through the API psm's matched sample fails balance_smd; the ATO's overlap weights pass every
+    gate known when the headline is chosen. The ATT on the common support still leads (flagged,
+    and said so): the overlap population answers another question."""
+    gates = [g for g in mapped["gates"] if g.name in ("propensity_overlap", "treated_overlap")]
+    balance = mapped["balance_smd"].model_copy(update={"passed": False, "applies_to": ["psm"]})
+    headline = choose_headline("observational", mapped["estimates"], [*gates, balance])
+    assert headline is not None and headline.estimand == "ATT" and headline.method == "psm"
+    assert "read it with care" in headline.reason and "psm left 26 out" in headline.reason

@@ -196,7 +196,14 @@ def choose_headline(
         estimand = fallback
     doubted = flagged_methods(gates)
     overlap = _gate(gates, "propensity_overlap")
-    compromise = design not in DESIGN_ESTIMAND and overlap is not None and not overlap.passed
+    treated_gate = _gate(gates, "treated_overlap")
+    # An ATT the data support (the treated lie within the controls' propensity range, or a method
+    # left out those beyond it) stays the answer when its methods are flagged: the overlap
+    # population's effect would answer a question nobody asked, not this one more reliably.
+    supported_att = estimand == Estimand.ATT and (treated_gate is None or treated_gate.passed or trimmed_att)
+    compromise = (
+        design not in DESIGN_ESTIMAND and overlap is not None and not overlap.passed and not supported_att
+    )
     if compromise and all(e.method in doubted for e in usable if e.estimand == estimand):
         # Overlap already failed for the ATE and every method of the estimand chosen instead is
         # flagged: another estimand with an unflagged method leads. When overlap holds the ATE
