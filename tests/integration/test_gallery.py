@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 import httpx
+import numpy as np
+import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,6 +67,56 @@ def test_the_gallery_covers_every_claimed_design() -> None:
         "fuzzy RD",
     ):
         assert family in claims, family
+
+
+# --- references recomputed from the cited code on the shipped file (no servers)
+
+
+def test_the_fuzzy_rd_reference_is_the_books_code_on_the_shipped_file() -> None:
+    """The Effect ch. 20: 2SLS of home ownership on veteran status and its slope in the running
+    variable, instrumented by being above the cutoff and its slope, within 12 quarters, with
+    nonwhite and birth-state and quarter fixed effects, robust SE. The entry used to say 0.482
+    (0.0127): the same fit without the running variable, not an RD."""
+    frame = BY_NAME["mortgages_fuzzy"].load()
+    vet = frame[frame["qob_minus_kw"].abs() < 12]
+    x = vet["qob_minus_kw"].to_numpy(dtype=float)
+    above = (x > 0).astype(float)
+    treated = vet["vet_wwko"].to_numpy(dtype=float)
+    fixed = pd.get_dummies(vet[["bpl", "qob"]].astype("category"), drop_first=True).to_numpy(dtype=float)
+    exog = np.column_stack([np.ones(len(vet)), vet["nonwhite"].to_numpy(dtype=float), x, fixed])
+    regressors = np.column_stack([treated, treated * x, exog])
+    instruments = np.column_stack([above, above * x, exog])
+    y = vet["home_ownership"].to_numpy(dtype=float)
+    # 2SLS by hand (first stage fitted values, then OLS on them), heteroskedasticity-robust SE (HC0)
+    fitted = instruments @ np.linalg.solve(instruments.T @ instruments, instruments.T @ regressors)
+    beta = np.linalg.solve(fitted.T @ fitted, fitted.T @ y)
+    residual = y - regressors @ beta
+    bread = np.linalg.inv(fitted.T @ fitted)
+    meat = (fitted * residual[:, None] ** 2).T @ fitted
+    se = float(np.sqrt((bread @ meat @ bread)[0, 0]))
+    reference = BY_NAME["mortgages_fuzzy"].reference
+    assert beta[0] == pytest.approx(reference.value, abs=5e-4)
+    assert se == pytest.approx(reference.se, abs=5e-4)
+
+
+def test_the_sharp_rd_reference_is_the_linear_fit_over_the_whole_window() -> None:
+    """gov_transfers: Support on Participation, Income_Centered and their interaction over the file's
+    whole ±0.02 window, 0.0999 (0.0295): what rd_robust gives with the stated bandwidth 0.02 and
+    equal (uniform) weights, the options the entry states."""
+    dataset = BY_NAME["gov_transfers"]
+    frame = dataset.load()
+    income, treated = (
+        frame["Income_Centered"].to_numpy(dtype=float),
+        frame["Participation"].to_numpy(dtype=float),
+    )
+    design = np.column_stack([np.ones(len(frame)), treated, income, treated * income])
+    y = frame["Support"].to_numpy(dtype=float)
+    beta, residual_ss, *_ = np.linalg.lstsq(design, y, rcond=None)
+    sigma2 = float(residual_ss[0]) / (len(y) - design.shape[1])
+    se = float(np.sqrt(sigma2 * np.linalg.inv(design.T @ design)[1, 1]))
+    assert beta[1] == pytest.approx(dataset.reference.value, abs=5e-4)
+    assert se == pytest.approx(dataset.reference.se, abs=5e-4)
+    assert dataset.options == {"rd_robust": {"bandwidth": 0.02, "kernel": "uniform"}}
 
 
 # --- the scoring itself, on hand-made analyses (no servers)
