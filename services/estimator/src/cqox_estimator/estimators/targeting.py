@@ -30,7 +30,7 @@ from cqox_estimator.estimators.base import Diagnostics
 from cqox_estimator.estimators.errors import EstimationError
 from cqox_estimator.estimators.nuisance import crossfit
 
-TARGETING_FOLDS = 5
+TARGETING_FOLDS = 3  # held-out folds of the ranking and the scores (each refit costs: 3, not 5)
 TARGETING_SHARES = tuple(k / 20 for k in range(1, 21))  # 5 %, 10 %, ..., 100 % of the units
 CALIBRATION_GROUPS = 5
 PROPENSITY_CLIP = 0.01  # scores use e clipped to [0.01, 0.99]
