@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -466,14 +465,12 @@ def test_ipw_influence_function_se_matches_bootstrap() -> None:
 
 
 def test_ipw_interval_coverage() -> None:
-    started = time.perf_counter()
     covered = 0
     for seed in range(200, 300):
         y, t, X = _ipw_arrays(seed=seed, n=800)
         lower, upper = InversePropensityWeighting().fit(y, t, X=X).ate_interval(alpha=0.05)
         covered += lower < TRUE_EFFECT < upper
     assert 0.88 <= covered / 100 <= 0.99
-    assert time.perf_counter() - started < 10
 
 
 def test_ipw_trimming_is_recorded() -> None:
