@@ -411,6 +411,7 @@ def test_the_report_shows_the_verdict_first_and_a_sensitivity_section() -> None:
     from cqox_contracts.v1 import (
         AnalysisAssessed,
         BenchmarkBound,
+        EstimateRobustness,
         EValue,
         GammaPoint,
         OmittedVariableBias,
@@ -428,10 +429,19 @@ def test_the_report_shows_the_verdict_first_and_a_sensitivity_section() -> None:
             adjusted_ci_lower=0.92, adjusted_ci_upper=1.28,
         )],
         strongest_covariate="spend",
+        regression="OLS of the outcome on the treatment, an intercept and 3 covariate column(s).",
     )  # fmt: skip
+    own = EstimateRobustness(
+        t_statistic=20.0,
+        dof=3990,
+        partial_r2=0.091,
+        robustness_value=0.27,
+        robustness_value_alpha=0.245,
+    )
     panels = [
         SensitivityPanel(
             method="ols", estimand="ATE", estimate=2.0, headline=True, omitted_variable_bias=ovb,
+            estimate_robustness=own,
             e_value=EValue(point=3.1, ci=2.9, risk_ratio=1.9, conversion="RR ≈ exp(0.91 d)"),
             summary="A hidden confounder would need 3.10.",
         ),
@@ -462,3 +472,5 @@ def test_the_report_shows_the_verdict_first_and_a_sensitivity_section() -> None:
     assert "Robustness value (Cinelli &amp; Hazlett)" in html and "Rosenbaum Γ" in html
     assert "Sensitivity contours (Cinelli &amp; Hazlett), ols" in html and "Rosenbaum bounds, psm" in html
     assert "No OVB: propensity only." in html
+    assert "Regression behind these figures" in html and "an intercept and 3 covariate column(s)" in html
+    assert "Robustness value of this estimate" in html and "partial R² 9.1% (t = 20.00, 3990 df)" in html

@@ -484,6 +484,20 @@ def _sensitivity_row(panel: SensitivityPanel, estimate: EstimateResult | None, t
                 ),
             )
         )
+        if ovb.regression:
+            measures.append(
+                (
+                    t("Regression behind these figures"),
+                    ovb.regression
+                    if t.code == "en"
+                    else t(
+                        "OLS of the outcome on the treatment and the covariates: coefficient {coef}, "
+                        "{dof} residual df",
+                        coef=number(ovb.estimate),
+                        dof=ovb.dof,
+                    ),
+                )
+            )
         for bound in ovb.bounds:
             measures.append(
                 (
@@ -528,6 +542,35 @@ def _sensitivity_row(panel: SensitivityPanel, estimate: EstimateResult | None, t
                     r2_short=fixed(oster.r2_short),
                     long=number(oster.beta_long),
                     r2_long=fixed(oster.r2_long),
+                ),
+            )
+        )
+        if oster.regression:
+            measures.append(
+                (
+                    t("Regressions behind δ and β*"),
+                    oster.regression
+                    if t.code == "en"
+                    else t(
+                        "OLS of the outcome on the treatment alone, and with the covariates "
+                        "(coefficient {long})",
+                        long=number(oster.beta_long),
+                    ),
+                )
+            )
+    if panel.estimate_robustness is not None:
+        own = panel.estimate_robustness
+        measures.append(
+            (
+                t("Robustness value of this estimate"),
+                t(
+                    "RV {rv}; RV at α = {alpha}: {rv_alpha}; partial R² {r2} (t = {t_stat}, {dof} df)",
+                    rv=share(own.robustness_value),
+                    alpha=f"{own.alpha:g}",
+                    rv_alpha=share(own.robustness_value_alpha),
+                    r2=share(own.partial_r2),
+                    t_stat=fixed(own.t_statistic),
+                    dof=f"{own.dof:.0f}",
                 ),
             )
         )
