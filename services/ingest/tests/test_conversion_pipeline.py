@@ -3,7 +3,9 @@ dictionary pages only where values repeat, and a profile and Parquet file equal 
 
 from __future__ import annotations
 
+import json
 import random
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +16,8 @@ import pytest
 from cqox_ingest import conversion, profiling
 from cqox_ingest.conversion import convert
 from cqox_ingest.profiling import SKETCH_SIZE, Sketch, _hashes, profile
+from cqox_ingest.readers import IngestError, Limits, jsonl, read_table
 from cqox_ingest.readers import delimited as delimited_reader
-from cqox_ingest.readers import read_table
 
 
 @pytest.mark.parametrize(("rows", "cardinality"), [(50_000, 40_000), (60_000, 3_000), (30_000, 30)])
@@ -82,3 +84,32 @@ def test_text_ranges_past_the_exact_counts_come_from_the_row_groups_statistics(
     note = converted.profile.columns[1]
     assert (note.min, note.max) == ("a note that sorts first", "z" * 5000)
     assert converted.profile == profile(read_table(path, "n.csv").data)
+
+
+def test_a_stream_that_breaks_while_a_row_group_is_written_waits_for_it_then_gets_its_4xx(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jsonl, "STREAM_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(conversion, "ROW_GROUP_ROWS", 500)
+    write, close = pq.ParquetWriter.write_table, pq.ParquetWriter.close
+    events: list[str] = []
+
+    def slow_write(self: pq.ParquetWriter, table: pa.Table, **options: object) -> None:
+        events.append("writing")
+        time.sleep(0.2)  # the reader meets the bad line while this row group is being written
+        write(self, table, **options)
+        events.append("written")
+
+    def logged_close(self: pq.ParquetWriter) -> None:
+        events.append("closed")  # closing under a running write corrupts it (Arrow raises OSError)
+        close(self)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", slow_write)
+    monkeypatch.setattr(pq.ParquetWriter, "close", logged_close)
+    path = tmp_path / "late.ndjson"
+    lines = [json.dumps({"id": i, "who": {"name": f"n{i}"}}) for i in range(3000)]
+    path.write_text("\n".join([*lines, '{"id": 1, "who": ']) + "\n", encoding="utf-8")
+    with pytest.raises(IngestError) as refused:
+        convert(path, tmp_path / "late.parquet", "late.ndjson", limits=Limits(max_whole_read_bytes=8192))
+    assert refused.value.status_code == 422 and "line 3001" in refused.value.message
+    assert events[-1] == "closed" and events.count("writing") == events.count("written") > 0

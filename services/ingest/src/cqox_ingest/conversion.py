@@ -81,15 +81,23 @@ def _write(stream: TableStream, parquet: Path) -> Converted:
         if first is not None:
             profiler.update(first, profile_pool)
         with pq.ParquetWriter(parquet, stream.schema, **parquet_options(stream.schema, profiler)) as writer:
-            if first is not None:
-                written = write_pool.submit(writer.write_table, first, row_group_size=max(1, first.num_rows))
-            for group in groups:
+            try:
+                if first is not None:
+                    written = write_pool.submit(
+                        writer.write_table, first, row_group_size=max(1, first.num_rows)
+                    )
+                for group in groups:
+                    if written is not None:
+                        written.result()
+                    written = write_pool.submit(
+                        writer.write_table, group, row_group_size=max(1, group.num_rows)
+                    )
+                    profiler.update(group, profile_pool)
                 if written is not None:
                     written.result()
-                written = write_pool.submit(writer.write_table, group, row_group_size=max(1, group.num_rows))
-                profiler.update(group, profile_pool)
-            if written is not None:
-                written.result()
+            finally:  # a stream that breaks (PlanBroken, IngestError) must not close the writer mid-write
+                if written is not None:
+                    written.exception()
     profiler.ranges_from(parquet)
     columns = [ColumnSchema(name=f.name, dtype=str(f.type), nullable=f.nullable) for f in stream.schema]
     return Converted(
