@@ -577,3 +577,19 @@ def test_a_static_heat_map_keeps_its_zero_white_as_plotly_does() -> None:
     coloured = [x for x in range(row.shape[0]) if row[x].max() - row[x].min() > 0.05]
     small = row[coloured[0] + 5]
     assert small.min() > 0.75, f"a value near the middle of the scale should be nearly white, got {small}"
+
+
+def test_japanese_hover_texts_of_the_gates_board_and_refuters_are_not_english() -> None:
+    ja = {v.key: v for v in build_views(evidence("store_panel_sjis"), language("ja"))}
+    en = {v.key: v for v in build_views(evidence("store_panel_sjis"), language("en"))}
+    for key in ("gates_board", "refuters"):
+        field = "hovertext" if key == "gates_board" else "text"
+        hovers = [text for trace in ja[key].figure["data"] for text in trace.get(field) or []]
+        english = [text for trace in en[key].figure["data"] for text in trace.get(field) or []]
+        assert hovers and len(hovers) == len(english)
+        assert any(re.search(ENGLISH_RUN, text) for text in english)  # the check can fail
+        for text in hovers:
+            assert not re.search(ENGLISH_RUN, text), f"{key} hover is English: {text}"
+
+
+ENGLISH_RUN = r"(?:[A-Za-z]{3,}[ ,;:.]+){4}"

@@ -23,6 +23,7 @@ from cqox_contracts.v1.models import EstimateResult, GateResult, SensitivityPane
 from cqox_shared.logging import get_logger
 from cqox_visualization.domain import flagged_methods, is_finite
 from cqox_visualization.i18n import Language
+from cqox_visualization.quality_prose import gate_message
 
 log = get_logger("cqox.visualization.catalogue")
 
@@ -1225,8 +1226,16 @@ def refuters(ev: Evidence, t: Language) -> list[View]:
     items = [r for r in ev.event.refutations if r.error is None and is_finite(r.refuted_estimate)]
     if not items:
         return []
-    passed = {g.name: g.passed for g in ev.event.gates}
+    gates = {g.name: g for g in ev.event.gates}
+    passed = {name: g.passed for name, g in gates.items()}
     labels = [f"{r.method} · {r.refuter}" for r in items]
+    # The change is the estimator's English words; other languages read the refuter's gate message.
+    hover = [
+        r.change
+        if t.code == "en" or (gate := gates.get(f"{r.refuter}[{r.method}]")) is None
+        else gate_message(gate, t)[:240]
+        for r in items
+    ]
     expected = [0.0 if r.expectation == "zero" else r.estimate for r in items]
     ok = [passed.get(f"{r.refuter}[{r.method}]", True) for r in items]
     half = [1.96 * r.refuted_std_error if is_finite(r.refuted_std_error) else 0.0 for r in items]  # type: ignore[operator]
@@ -1262,7 +1271,7 @@ def refuters(ev: Evidence, t: Language) -> list[View]:
                         "y": labels,
                         "marker": {"color": [BLUE if good else ORANGE for good in ok], "size": 8},
                         "error_x": {"type": "data", "array": half, "color": BLUE},
-                        "text": [r.change for r in items],
+                        "text": hover,
                         "hovertemplate": "%{y}: %{x:.3f}<br>%{text}<extra></extra>",
                     },
                 ],
@@ -1287,7 +1296,7 @@ def gates_board(ev: Evidence, t: Language) -> list[View]:
         colours.append(GREEN if gate.passed else colour.get(gate.severity, ORANGE))
         names.append(gate.name if len(gate.name) <= 20 else gate.name[:19] + "…")
         texts.append(
-            f"{gate.name} ({gate.category}): {t('passed') if gate.passed else t('failed')}<br>{gate.message[:160]}"
+            f"{gate.name} ({gate.category}): {t('passed') if gate.passed else t('failed')}<br>{gate_message(gate, t)[:160]}"
         )
     n_rows = -min(ys) + 1
     height = 120 + 62 * n_rows
