@@ -67,7 +67,7 @@ asyncapi:  ## regenerate the committed AsyncAPI document from the code
 	@$(RUN) python -m cqox_contracts.export asyncapi
 
 flows:  ## regenerate README's subject table and the NATS permissions from the services' declared flows
-	@$(RUN) python -m cqox_stack.flows --write && $(RUN) python -m cqox_stack.nats_auth --write
+	@$(RUN) python -m cqox_stack.flows --write
 
 chart-schema:  ## regenerate the Helm chart's values.schema.json (methods from the estimator registry)
 	@$(RUN) python deploy/helm/values_schema.py

@@ -19,6 +19,7 @@ from pathlib import Path
 from cqox_contracts.v1 import EVENT_TYPES, Event, stream_for
 from cqox_shared.bus import DEAD_LETTER_PUBLISHES, Subscription, durable_name, subject_matches
 from cqox_shared.runtime import ServiceRuntime
+from cqox_stack import nats_auth
 from cqox_stack.stack import SERVICES
 
 README = Path(__file__).resolve().parents[4] / "README.md"
@@ -126,11 +127,14 @@ def replace_table(text: str, table: str) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     """`python -m cqox_stack.flows [--write]`."""
     parser = argparse.ArgumentParser(prog="cqox_stack.flows", description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="replace the table in README.md")
+    parser.add_argument(
+        "--write", action="store_true", help="replace the table in README.md and the NATS permission files"
+    )
     args = parser.parse_args(argv)
     table = render(runtimes())
     if args.write:
         README.write_text(replace_table(README.read_text(), table))
+        nats_auth.write(runtimes())
     else:
         print(table)
 
