@@ -173,6 +173,18 @@ class StoredKey:
             return "expired", f"API key {self.key_id} expired at {self.expires_at.isoformat()}"
         return None
 
+    @classmethod
+    def of(cls, row: Any) -> StoredKey:
+        """The key held in a table row with the issued-key columns (ingest's keys, notification's replica)."""
+        return cls(
+            row.key_id,
+            row.digest,
+            row.tenant_id,
+            row.role,
+            expires_at=row.expires_at,
+            revoked=row.revoked_at is not None,
+        )
+
 
 class KeyStore(Protocol):
     """Where issued keys live (the ingest database): looked up by key id."""

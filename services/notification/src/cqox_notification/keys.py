@@ -95,13 +95,4 @@ class ReplicaKeyStore:
             return None
         async with self.runtime.sessions() as session:
             row = await session.get(ReplicaKey, key_id)
-        if row is None:
-            return None
-        return StoredKey(
-            row.key_id,
-            row.digest,
-            row.tenant_id,
-            row.role,  # type: ignore[arg-type]
-            expires_at=row.expires_at,
-            revoked=row.revoked_at is not None,
-        )
+        return None if row is None else StoredKey.of(row)

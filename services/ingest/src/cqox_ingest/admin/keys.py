@@ -36,16 +36,7 @@ class DatabaseKeyStore:
             return None
         async with self.runtime.sessions() as session:
             row = await session.get(ApiKey, key_id)
-        if row is None:
-            return None
-        return StoredKey(
-            row.key_id,
-            row.digest,
-            row.tenant_id,
-            row.role,  # type: ignore[arg-type]
-            expires_at=row.expires_at,
-            revoked=row.revoked_at is not None,
-        )
+        return None if row is None else StoredKey.of(row)
 
 
 def _out(row: ApiKey, now: datetime) -> KeyOut:
