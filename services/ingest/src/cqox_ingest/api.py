@@ -39,6 +39,10 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
         415: "Unsupported file type",
         422: "Invalid input: the message names the field",
         429: "Rate limit or the tenant's quota of concurrent analyses; see Retry-After",
+        503: "The server is busy (too many requests in progress) or the database is unavailable; "
+        "nothing was stored or changed, retry after Retry-After seconds",
+        507: "The artifact store has no space left for the upload; nothing was stored, retry after "
+        "Retry-After seconds or ask an operator to free space",
     }.items()
 }
 
