@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from fastapi import HTTPException, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
+from pydantic_core import to_json
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cqox_contracts.v1 import AnalysisRequested, AnalysisSpec, ColumnSchema, DatasetRef
@@ -174,6 +175,28 @@ async def read(runtime: ServiceRuntime, analysis_id: str, caller: Principal) -> 
 
 def read_model(analysis: Analysis | sa.Row[Any]) -> AnalysisOut:
     """The analysis as the API shows it, with report and artifact links."""
+    return AnalysisOut(**_read_fields(analysis))
+
+
+# The answer's keys in the documented model's order (inherited MappingContext fields first).
+_OUT_FIELDS = tuple(AnalysisOut.model_fields)
+
+
+def read_json(analysis: Analysis | sa.Row[Any]) -> bytes:
+    """The read model's JSON, byte for byte what `read_model(...).model_dump_json()` writes, without
+    validating the stored JSON again on the way out: the status read is the most polled route, and
+    every value of it was validated when its event was projected (its fields are plain JSON, `Any`
+    to the model, so validation would only copy them). Pydantic's own serializer writes it (NaN and
+    infinities as null, datetimes in ISO 8601, as the model does)."""
+    fields = _read_fields(analysis)
+    if fields["confidence_threshold"] is not None:
+        fields["confidence_threshold"] = float(fields["confidence_threshold"])  # the model's float
+    fields["links"] = fields["links"].model_dump()
+    return to_json({name: fields[name] for name in _OUT_FIELDS}, inf_nan_mode="null")
+
+
+def _read_fields(analysis: Analysis | sa.Row[Any]) -> dict[str, Any]:
+    """The values of `AnalysisOut` for one analysis (report and artifact links made public)."""
     report = None
     if analysis.report:
         # Download links, never object URIs or local paths.
@@ -188,31 +211,31 @@ def read_model(analysis: Analysis | sa.Row[Any]) -> AnalysisOut:
         else e
         for e in analysis.estimates
     ]
-    return AnalysisOut(
-        analysis_id=analysis.id,
-        dataset_id=analysis.dataset_id,
-        version=analysis.dataset_version,
-        status=analysis.status,
-        spec=analysis.spec,
-        design=analysis.design,
-        roles=analysis.roles,
-        mapping=analysis.assignments,
-        needs_confirmation=analysis.needs_confirmation,
+    return {
+        "analysis_id": analysis.id,
+        "dataset_id": analysis.dataset_id,
+        "version": analysis.dataset_version,
+        "status": analysis.status,
+        "spec": analysis.spec,
+        "design": analysis.design,
+        "roles": analysis.roles,
+        "mapping": analysis.assignments,
+        "needs_confirmation": analysis.needs_confirmation,
         **MappingContext.of(analysis).model_dump(),
-        planned_methods=analysis.planned_methods,
-        estimates=estimates,
-        failures=analysis.failures,
-        gates=analysis.gates,
-        headline=analysis.headline,
-        sensitivity=analysis.sensitivity or [],
-        verdict=analysis.verdict,
-        report=report,
-        notifications=analysis.notifications,
-        error=analysis.error,
-        created_at=analysis.created_at,
-        updated_at=analysis.updated_at,
-        links=AnalysisLinks.of(analysis.dataset_id, analysis.id),
-    )
+        "planned_methods": analysis.planned_methods,
+        "estimates": estimates,
+        "failures": analysis.failures,
+        "gates": analysis.gates,
+        "headline": analysis.headline,
+        "sensitivity": analysis.sensitivity or [],
+        "verdict": analysis.verdict,
+        "report": report,
+        "notifications": analysis.notifications,
+        "error": analysis.error,
+        "created_at": analysis.created_at,
+        "updated_at": analysis.updated_at,
+        "links": AnalysisLinks.of(analysis.dataset_id, analysis.id),
+    }
 
 
 async def events(
