@@ -1,7 +1,10 @@
 """FastAPI dependencies of the ingest routes: the service runtime, the caller and the upload limits.
 
 `app.create_app` puts the runtime and the auth on `app.state`; the module-level routers reach them
-only through these dependencies, so a route is a plain function of its inputs.
+only through these dependencies, so a route is a plain function of its inputs. Those on every
+route are `async def` though none awaits: FastAPI runs a plain `def` dependency in a worker thread,
+a thread hand-off per dependency per request (a large share of a status read's CPU, bench/load).
+`get_max_upload_bytes` stays plain: the streamed upload form calls it directly.
 """
 
 from __future__ import annotations
@@ -17,13 +20,13 @@ from cqox_shared.runtime import ServiceRuntime
 DEFAULT_MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 
 
-def get_runtime(request: Request) -> ServiceRuntime:
+async def get_runtime(request: Request) -> ServiceRuntime:
     """The service runtime the app was created with (database sessions, outbox, object store)."""
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
 
 
-def get_auth(request: Request) -> ApiKeyAuth:
+async def get_auth(request: Request) -> ApiKeyAuth:
     """The app's authentication (configured and issued keys, bearer tokens)."""
     auth: ApiKeyAuth = request.app.state.auth
     return auth
@@ -40,7 +43,7 @@ Auth = Annotated[ApiKeyAuth, Depends(get_auth)]
 Caller = Annotated[Principal, Depends(get_caller)]
 
 
-def get_admin(caller: Caller) -> Principal:
+async def get_admin(caller: Caller) -> Principal:
     """The caller, who must have the admin role (403 otherwise)."""
     caller.require("admin")
     return caller
@@ -49,7 +52,7 @@ def get_admin(caller: Caller) -> Principal:
 Admin = Annotated[Principal, Depends(get_admin)]
 
 
-def get_limits(runtime: Runtime) -> Limits:
+async def get_limits(runtime: Runtime) -> Limits:
     """Bounds on columns, cell size and decompression, from the service settings."""
     settings = runtime.settings
     return Limits(
