@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +14,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from pydantic_core import to_json
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from cqox_contracts.v1 import AnalysisRequested, AnalysisSpec, ColumnSchema, DatasetRef
 from cqox_ingest import audit
@@ -155,11 +156,16 @@ async def get(*, session: AsyncSession, analysis_id: str, caller: Principal) -> 
 _ANALYSIS_ROW = sa.select(Analysis.__table__).where(Analysis.__table__.c.id == sa.bindparam("analysis_id"))
 
 
+_AUTOCOMMIT: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
+
+
 async def read(runtime: ServiceRuntime, analysis_id: str, caller: Principal) -> sa.Row[Any]:
     """The caller's analysis as a plain row, or 404; retried once on a connection that died
     (PostgreSQL restarted: the pool is invalidated and the retry gets a fresh connection)."""
     assert runtime.engine is not None
-    engine = runtime.engine.execution_options(isolation_level="AUTOCOMMIT")
+    engine = _AUTOCOMMIT.get(runtime.engine)
+    if engine is None:  # built once per engine: each execution_options() call makes a new one
+        engine = _AUTOCOMMIT[runtime.engine] = runtime.engine.execution_options(isolation_level="AUTOCOMMIT")
     for attempt in (1, 2):
         try:
             async with engine.connect() as conn:
