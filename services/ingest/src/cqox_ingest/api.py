@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from cqox_ingest.admin.views import router as admin_router
 from cqox_ingest.analyses.views import router as analyses_router
+from cqox_ingest.analyses.views import status_router
 from cqox_ingest.audit import audit_request
 from cqox_ingest.datasets.views import router as datasets_router
 from cqox_ingest.quota import analysis_quota
@@ -53,3 +54,8 @@ router = APIRouter(dependencies=[Depends(audit_request), Depends(analysis_quota)
 router.include_router(datasets_router)
 router.include_router(analyses_router)
 router.include_router(admin_router)
+
+# The status read audits itself (analyses/views.py): none of the router's dependencies to resolve
+# on the most polled route. Registered first, so it is also the first route matched.
+status = APIRouter(responses=REFUSALS)
+status.include_router(status_router)

@@ -152,6 +152,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     install_docs(app, auth)
     # The routers reach these through cqox_ingest.dependencies.
     app.state.runtime, app.state.auth = runtime, auth
+    app.include_router(api.status)
     app.include_router(api.router)
     app.add_middleware(UploadLimit, limit=settings.max_upload_bytes)
     app.add_middleware(BodyLimit, exempt=api.UPLOAD_ROUTES)  # 413 over CQOX_MAX_BODY_BYTES
