@@ -124,6 +124,8 @@ REFUTED = {
     "shift_se": 0.019,
 }
 # One gate per message form, and a piece of its Japanese sentence that only that form says.
+SUPPORT = {"n_treated": 200, "propensity_min_control": 0.01, "propensity_max_control": 0.9}
+
 CASES = [
     (_gate("required_roles", True, 0.0, 0.0, category="data"), "処置と結果の両方"),
     (_gate("required_roles", False, 1.0, 0.0, category="data", details={"unmapped_roles": "outcome"}), "アウトカム に対応づけ"),
@@ -161,8 +163,9 @@ CASES = [
     (_gate("balance_smd", False, 0.2, 0.1, details={"worst_after": "age"}), "重み付け後も共変量は"),
     (_gate("propensity_overlap", True, 1.0, 0.9, details={"propensity_lower": 0.05, "propensity_upper": 0.95}), "[0.05, 0.95]"),
     (_gate("propensity_overlap", False, 0.5, 0.9, applies_to=["ipw"], details={"propensity_lower": 0.05, "propensity_upper": 0.95}), "ipw に疑義"),
-    (_gate("treated_overlap", True, 1.0, 0.9, details={"propensity_upper": 0.95}), "外挿に依存しません"),
-    (_gate("treated_overlap", False, 0.5, 0.9, details={"propensity_upper": 0.95}), "ATT でさえ外挿"),
+    (_gate("treated_overlap", True, 1.0, 0.9, details=SUPPORT | {"n_treated_outside_support": 0}), "外挿に依存しません"),
+    (_gate("treated_overlap", True, 0.95, 0.9, details=SUPPORT | {"n_treated_outside_support": 10}), "残る 190 件"),
+    (_gate("treated_overlap", False, 0.5, 0.9, details=SUPPORT | {"n_treated_outside_support": 100}), "200 件中 100 件"),
     (_gate("method_disagreement[ATT]", True, 0.36, 3.0), "ATT を推定する手法は一致"),
     (_gate("method_disagreement[ATE]", False, 5.0, 3.0, applies_to=["ols"], details={"disagrees:ols": "aipw, ipw"}), "ols は aipw、ipw と一致しません"),
     *[

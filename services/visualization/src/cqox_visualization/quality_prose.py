@@ -453,20 +453,35 @@ def _overlap(f: _Fill, _subject: str) -> str | None:
 def _treated_overlap(f: _Fill, _subject: str) -> str | None:
     if f.value is None:
         return None
+    details = f.gate.details
+    n_treated = int(_float(details.get("n_treated")) or 0)
+    outside = int(_float(details.get("n_treated_outside_support")) or 0)
     values = {
         "share": f.share(f.value),
         "limit": f.share(f.limit, 0),
-        "upper": f.num(f.gate.details.get("propensity_upper")),
+        "low": f.num(details.get("propensity_min_control")),
+        "high": f.num(details.get("propensity_max_control")),
+        "n": n_treated,
+        "outside": outside,
+        "rest": n_treated - outside,
     }
+    if f.gate.passed and outside == 0:
+        return f.t(
+            "The treated have comparable controls: all {n} treated units have a propensity within the "
+            "controls' range [{low}, {high}], so ATT estimates do not rest on extrapolation.",
+            **values,
+        )
     if f.gate.passed:
         return f.t(
-            "The treated have comparable controls: {share} of treated units have a propensity ≤ {upper} "
-            "(≥ {limit}), so ATT estimates do not rest on extrapolation.",
+            "{share} of treated units have a propensity within the controls' range [{low}, {high}] "
+            "(≥ {limit}); {outside} of {n} lie beyond every control, so the ATT the data support is the "
+            "effect on the other {rest}: methods that trim to the common support leave them out.",
             **values,
         )
     return f.t(
-        "Only {share} of treated units have a propensity ≤ {upper} (< {limit}): many treated units have "
-        "no comparable control, so even the ATT extrapolates; trim those treated units or read the "
+        "Only {share} of treated units have a propensity within the controls' range [{low}, {high}] "
+        "(< {limit}): {outside} of {n} treated units have no comparable control, so an ATT over all the "
+        "treated extrapolates for them; trim those treated units (psm does by default) or read the "
         "overlap-population effect (ATO).",
         **values,
     )
