@@ -31,11 +31,15 @@ SAMPLES = {
         "forest", "stability", "nuisance_fit", "outcome_by_arm", "love", "balance_table",
         "propensity_overlap", "weights_ess", "cate_distribution", "cate_drivers", "heterogeneity_map",
         "policy_tree", "policy_value", "sensitivity_contour", "e_value", "oster", "refuters", "gates_board",
+        "qini_curve", "toc_curve", "cate_calibration",
     },
-    "grant_rd": {"forest", "rd_plot", "rd_density", "rd_covariate_placebo", "gates_board"},
+    "grant_rd": {
+        "forest", "rd_plot", "rd_density", "rd_covariate_placebo", "rd_bandwidth_sensitivity",
+        "rd_placebo_cutoffs", "refuters", "gates_board",
+    },
     "store_panel_sjis": {
-        "forest", "raw_trends", "treatment_rollout", "event_study", "twfe_negative_weights", "refuters",
-        "gates_board",
+        "forest", "raw_trends", "treatment_rollout", "event_study", "twfe_negative_weights",
+        "cohort_period_heatmap", "refuters", "gates_board",
     },
 }  # fmt: skip
 

@@ -57,7 +57,14 @@ def test_the_spec_language_wins_over_the_script_of_the_columns(database_url: str
     event, html = _report(database_url, tmp_path, AnalysisSpec(language="ja"))
     assert event.language == "ja" and '<html lang="ja">' in html and "要約" in html
     # The test's store holds no dataset Parquet: the views of raw data are left out, the rest drawn.
-    assert [f.kind for f in event.figures] == ["forest", "rd_plot", "gates_board"]
+    assert [f.kind for f in event.figures] == [
+        "forest",
+        "rd_plot",
+        "rd_bandwidth_sensitivity",
+        "rd_placebo_cutoffs",
+        "refuters",
+        "gates_board",
+    ]
     names = {a.name for a in event.artifacts}
     assert {"report", "report_json"} <= names
     assert {f.artifact for f in event.figures if f.artifact} <= names
