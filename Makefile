@@ -18,7 +18,7 @@ demo: setup  ## start the embedded stack, run the sample analysis live, print re
 	@$(RUN) python -m cqox_stack demo
 
 test: setup lint typecheck  ## lint, type-check, unit and integration tests (real NATS + PostgreSQL)
-	@$(RUN) pytest -q
+	@$(RUN) pytest -q -n 2 --dist loadgroup  # one worker runs the real-stack group, the other the unit tests
 
 containers: setup  ## build the image, run it, the Helm chart's pods and compose as containers (root + docker.io)
 	@deploy/docker/ensure-engine.sh
