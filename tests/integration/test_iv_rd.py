@@ -61,7 +61,8 @@ def test_a_sharp_discontinuity_is_found_estimated_and_gated(api: httpx.Client, t
     assert rd["diagnostics"]["rd_design"] == "sharp"
     gates = {g["name"]: g for g in analysis["gates"] if g["category"] == "causal"}
     refuters = {name for name in gates if name.endswith("[rd_robust]")}
-    assert gates.keys() - refuters == {"rd_manipulation", "rd_covariate_continuity"}
+    assert gates.keys() - refuters == {"rd_manipulation", "rd_covariate_continuity", "rd_mass_points"}
+    assert gates["rd_mass_points"]["passed"], gates["rd_mass_points"]  # a continuous entrance score
     assert gates["rd_manipulation"]["passed"], gates["rd_manipulation"]["message"]
     # The RD's refuters: a placebo cutoff on one side (no jump there), a random covariate, subsets.
     assert {"placebo_treatment[rd_robust]", "data_subset[rd_robust]"} <= refuters

@@ -366,12 +366,21 @@ def artifacts(ctx: typer.Context, analysis_id: AnalysisId, as_json: JsonOption =
     _table(session, ("name", "media type"), [(a.name, a.media_type) for a in found])
 
 
+# Columns holding ids a user copies into the next command: never shortened to fit the terminal.
+IDENTIFIERS = frozenset({"id", "analysis", "dataset", "delivery"})
+
+
 def _table(session: Session, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    cells = [["—" if v is None else str(v) for v in row] for row in rows]
     table = Table(show_edge=False, pad_edge=False)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("—" if v is None else str(v) for v in row))
+    for i, column in enumerate(columns):
+        if column in IDENTIFIERS:
+            widest = max((len(row[i]) for row in cells), default=0)
+            table.add_column(column, no_wrap=True, min_width=max(widest, len(column)))
+        else:
+            table.add_column(column)
+    for row in cells:
+        table.add_row(*row)
     session.out.print(table)
 
 
