@@ -55,8 +55,9 @@ AnalysisId = Annotated[str, typer.Argument(help="The analysis id.")]
 
 
 def console(stream: Any) -> Console:
-    """A Rich console on `stream`; lines never wrap, and tables get room when it is not a terminal."""
-    wide = None if stream.isatty() else int(os.environ.get("COLUMNS") or 160)
+    """A Rich console on `stream`; lines never wrap, and tables get room when it is not a terminal
+    (piped output is read by scripts: at least 240 columns, whatever COLUMNS a parent process set)."""
+    wide = None if stream.isatty() else max(int(os.environ.get("COLUMNS") or 0), 240)
     return Console(file=stream, highlight=False, soft_wrap=True, width=wide)
 
 
