@@ -36,9 +36,9 @@ ASSUMPTION_TESTED = {
     "method_disagreement": "methods of the same estimand agree",
     "unstable_across_seeds": "the estimates do not hinge on a random seed",
     "treated_clusters": "enough treated clusters for clustered standard errors",
-    "placebo_treatment": "a permuted treatment (a synthetic control: one moved to donors) shows no effect",
+    "placebo_treatment": "a placebo treatment (permuted; for a synthetic control, moved to a donor) shows no effect",
     "random_common_cause": "a random covariate does not move the estimate",
-    "data_subset": "the estimate is stable on 80 % subsamples (a synthetic control: without any one donor)",
+    "data_subset": "the estimate is stable on subsamples (80 % of rows; for a synthetic control, each donor left out)",
     "placebo_outcome": "no effect on the outcome measured before treatment",
     "placebo_adoption": "no effect before adoption (adoption moved into the pre-period)",
 }
