@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,15 +17,14 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from cqox_contracts.v1 import AuditRecorded, parse_event
 from cqox_ingest.app import IngestSettings, create_app
 from cqox_shared.bus import Bus
 from cqox_shared.db import ensure_database
-from cqox_stack.processes import free_port
 from cqox_stack.stack import Stack
+from tests.integration.test_fuzz_api import served
 
 pytestmark = pytest.mark.integration
 
@@ -48,28 +46,8 @@ def ingest_server(nats_url: str, database_url: str, artifacts: Path, **overrides
         rate_limit_uploads_per_minute=0,
         **overrides,
     )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline and thread.is_alive(), "the ingest server did not start"
-        time.sleep(0.1)
-    try:
+    with served(create_app(settings)) as url:
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        assert not thread.is_alive(), "the ingest server did not stop"
 
 
 def audit_events(nats_url: str) -> list[AuditRecorded]:

@@ -74,6 +74,7 @@ def served(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+        assert not thread.is_alive(), "the server did not stop"
 
 
 def database(infra: Any, name: str) -> str:
