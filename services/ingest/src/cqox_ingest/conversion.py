@@ -7,8 +7,10 @@ the GIL, so a reader thread, the writer thread and the profile's threads overlap
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ ROW_GROUP_ROWS = 1 << 17
 ROW_GROUP_BYTES = 32 << 20  # wide rows: a row group (and so memory in flight) stays bounded in bytes
 QUEUE_BATCHES = 2  # row groups parsed ahead of the writer and the profile
 PROFILE_THREADS = 2
+STAGE_LAG = 1  # groups a stage may finish ahead of the slower one (each group held until both are done)
 DICTIONARY_SHARE = 0.25  # distinct values per value in the first row group, for a dictionary page
 
 
@@ -65,39 +68,41 @@ def convert(
 
 
 def _write(stream: TableStream, parquet: Path) -> Converted:
-    """The pipeline: a reader thread parses and types row groups into a bounded queue; each group is
-    written by the writer thread while its columns are profiled in parallel (`PROFILE_THREADS`).
-    Arrow's parser, compute kernels and Parquet writer release the GIL, so the stages overlap.
-    The first group is profiled before the writer opens: its distinct counts pick the columns
-    written with dictionary pages (`parquet_options`)."""
+    """The pipeline: a reader thread parses and types row groups into a bounded queue; the writer
+    thread writes them in order while the profile thread profiles them in order (each group's
+    columns on `PROFILE_THREADS`), neither waiting for the other: each stage only waits when it is
+    `STAGE_LAG` groups ahead of the slower one. Arrow's parser, compute kernels and Parquet writer
+    release the GIL, so the stages overlap. The first group is profiled before the writer opens:
+    its distinct counts pick the columns written with dictionary pages (`parquet_options`)."""
     profiler = Profiler(stream.schema, text_ranges_later=True)  # one row group per update
-    written: Future[None] | None = None
+    in_flight: deque[tuple[Future[None], Future[None]]] = deque()
     with (
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as write_pool,
-        ThreadPoolExecutor(max_workers=PROFILE_THREADS, thread_name_prefix="ingest-profile") as profile_pool,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as write_stage,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-profile") as profile_stage,
+        ThreadPoolExecutor(max_workers=PROFILE_THREADS, thread_name_prefix="ingest-column") as column_pool,
     ):
         groups = _read_ahead(_row_groups(stream))
         first = next(groups, None)
         if first is not None:
-            profiler.update(first, profile_pool)
+            profiler.update(first, column_pool)
         with pq.ParquetWriter(parquet, stream.schema, **parquet_options(stream.schema, profiler)) as writer:
             try:
-                if first is not None:
-                    written = write_pool.submit(
-                        writer.write_table, first, row_group_size=max(1, first.num_rows)
-                    )
-                for group in groups:
-                    if written is not None:
-                        written.result()
-                    written = write_pool.submit(
+                for index, group in enumerate(itertools.chain([] if first is None else [first], groups)):
+                    written = write_stage.submit(
                         writer.write_table, group, row_group_size=max(1, group.num_rows)
                     )
-                    profiler.update(group, profile_pool)
-                if written is not None:
-                    written.result()
+                    profiled = profile_stage.submit(profiler.update, group, column_pool) if index else _done()
+                    in_flight.append((written, profiled))
+                    while len(in_flight) > STAGE_LAG:
+                        for step in in_flight.popleft():
+                            step.result()
+                while in_flight:
+                    for step in in_flight.popleft():
+                        step.result()
             finally:  # a stream that breaks (PlanBroken, IngestError) must not close the writer mid-write
-                if written is not None:
-                    written.exception()
+                for steps in in_flight:
+                    for step in steps:
+                        step.exception()
     profiler.ranges_from(parquet)
     columns = [ColumnSchema(name=f.name, dtype=str(f.type), nullable=f.nullable) for f in stream.schema]
     return Converted(
@@ -144,6 +149,13 @@ def _row_groups(stream: TableStream) -> Iterator[pa.Table]:
 
 
 _DONE = object()
+
+
+def _done() -> Future[None]:
+    """A step already finished (the first group, profiled before the writer opened)."""
+    done: Future[None] = Future()
+    done.set_result(None)
+    return done
 
 
 def _read_ahead(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
