@@ -1,4 +1,11 @@
-"""Excel workbooks (.xlsx, .xlsm, .xls, .ods) through calamine, a fast Rust reader."""
+"""Excel workbooks (.xlsx, .xlsm, .xls, .ods) through calamine, a fast Rust reader.
+
+An .xlsx/.xlsm sheet goes straight from calamine to Arrow through fastexcel when every column holds
+one kind of cell (numbers, text or booleans) under a header of text: the common export, read with
+no Python object per cell. Any other sheet (mixed or date cells, a header with numbers, blanks or
+repeats, .xls/.ods) is read through python-calamine's rows, which decide those cases cell by cell.
+Both give the same table; the first is about four times faster.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,8 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+import fastexcel
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from python_calamine import CalamineError, CalamineWorkbook
@@ -36,6 +45,9 @@ def read_excel(
         check_inflation(path, limits)  # inflates every part once, counting real bytes
     if kind in ("xlsx", "xlsm"):
         check_cell_references(path)
+        typed = _arrow_sheet(path, sheet, limits, kind)
+        if typed is not None:
+            return typed
     try:
         workbook = CalamineWorkbook.from_path(str(path))
         names = list(workbook.sheet_names)
@@ -62,6 +74,76 @@ def read_excel(
     return Table(data, kind, notes)
 
 
+# fastexcel's types that the cell-by-cell reader would give the same column for.
+_ARROW_KINDS = frozenset({"float", "string", "boolean", "null"})
+_NOT_TEXT = re.compile(r"[\d\s.,:/+\-eETZ]*|true|false|nan|inf", re.IGNORECASE)
+_RENAMED = re.compile(r"(.*)_\d+")
+
+
+def _arrow_sheet(path: Path, sheet: str | None, limits: Limits, kind: str) -> Table | None:
+    """The sheet read by fastexcel straight into Arrow and typed as `read_excel` types it, or None
+    when the cell-by-cell reader must decide (the sheet is not one fastexcel reads the same way).
+
+    fastexcel names columns from the header row's text (a number or boolean there loses its form,
+    a repeated name gets a suffix, a blank one a made-up name) and refuses, in strict mode, a
+    column with more than one kind of cell: each of these goes to the other reader, which also
+    words every error (a missing sheet, too many columns, a header without rows).
+    """
+    try:
+        reader = fastexcel.read_excel(path)
+        names = list(reader.sheet_names)
+        if sheet is None:
+            candidates = names
+        elif sheet in names:
+            candidates = [sheet]
+        elif sheet.isdigit() and int(sheet) < len(names):
+            candidates = [names[int(sheet)]]
+        else:
+            return None
+        for name in candidates:
+            loaded = reader.load_sheet(name, schema_sample_rows=None, dtype_coercion="strict")
+            found = loaded.available_columns()
+            if not found and sheet is None:
+                continue  # an empty sheet: the first non-empty one is read
+            header = [c.name for c in found]
+            if (
+                not found
+                or len(found) > limits.max_columns
+                or any(c.dtype not in _ARROW_KINDS or c.column_name_from != "looked_up" for c in found)
+                or any(_NOT_TEXT.fullmatch(n) for n in header)
+                or any((renamed := _RENAMED.fullmatch(n)) and renamed.group(1) in header for n in header)
+            ):
+                return None
+            batch = loaded.to_arrow()
+            columns = _dense([_Part(_arrow_column(c), frozenset()) for c in batch.columns])
+            if not columns or len(columns[0].array) == 0:
+                return None
+            data, notes = values.normalize(
+                pa.table([c.array for c in columns], names=[n.strip() for n in header])
+            )
+            notes = [f"sheet {name!r}" + (f" of {len(names)}" if len(names) > 1 else ""), *notes]
+            return Table(data, kind, notes)
+    except fastexcel.FastExcelError:
+        return None
+    return None
+
+
+def _arrow_column(cells: pa.Array) -> pa.Array:
+    """One fastexcel column typed as `_column` types the same cells: whole numbers as integers
+    (while exact in a float), blank text as missing, a column without values as float64."""
+    if pa.types.is_string(cells.type) or pa.types.is_large_string(cells.type):
+        text = cells.cast(pa.string())
+        cells = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    if cells.null_count == len(cells) or pa.types.is_null(cells.type):
+        return pa.nulls(len(cells), pa.float64())
+    if pa.types.is_floating(cells.type):
+        whole = pc.all(pc.equal(cells, pc.floor(cells))).as_py() is not False
+        if whole and (pc.max(pc.abs(cells)).as_py() or 0) < 2**53:
+            return cells.cast(pa.int64())
+        return cells.cast(pa.float64())
+    return cells
+
+
 # Excel's own grid, and the dense range calamine builds from a sheet's extreme cells (a cell far out
 # makes it allocate rows by columns cells: "G5999…" once asked for a terabyte and aborted the process).
 EXCEL_ROWS, EXCEL_COLUMNS = 1 << 20, 1 << 14
@@ -86,19 +168,26 @@ def _check_sheet_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
     with archive.open(info) as part:
         while chunk := part.read(_SCAN_CHUNK):
             text, tail = tail + chunk, chunk[-256:]
-            for letters, digits in _CELL_REFERENCE.findall(text):
-                row, column = _cell_position(letters, digits)
-                if row > EXCEL_ROWS or column > EXCEL_COLUMNS:
+            found = _references(text)
+            for tag in found.tags[found.outside]:  # the first one the pattern confirms is named
+                if (match := _CELL_REFERENCE.match(text, int(tag))) is not None:
+                    letters, digits = match.groups()
                     raise IngestError(
                         422,
                         f"{info.filename} refers to cell {letters.decode()}{digits.decode()[:20]}, "
                         f"outside Excel's {EXCEL_ROWS} rows × {EXCEL_COLUMNS} columns: the workbook "
                         "is damaged; save it again from Excel or upload the sheet as CSV",
                     )
-                rows.append(row)
-                columns.append(column)
-            if len(rows) > 1 << 16:  # keep the extremes only
-                rows, columns = [min(rows), max(rows)], [min(columns), max(columns)]
+            inside = ~found.outside
+            if inside.any():  # keep the extremes only
+                rows = [
+                    min([*rows, int(found.rows[inside].min())]),
+                    max([*rows, int(found.rows[inside].max())]),
+                ]
+                columns = [
+                    min([*columns, int(found.columns[inside].min())]),
+                    max([*columns, int(found.columns[inside].max())]),
+                ]
     if rows:
         span = (max(rows) - min(rows) + 1) * (max(columns) - min(columns) + 1)
         if span > MAX_SHEET_CELLS:
@@ -110,14 +199,59 @@ def _check_sheet_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
             )
 
 
-def _cell_position(letters: bytes, digits: bytes) -> tuple[int, int]:
-    """(row, column), both from 1, of a reference like b"AB", b"12"; past the grid if absurdly long."""
-    if len(digits) > 8 or len(letters) > 3:
-        return EXCEL_ROWS + 1, EXCEL_COLUMNS + 1
-    column = 0
-    for letter in letters:
-        column = column * 26 + letter - 64
-    return int(digits), column
+@dataclass
+class _References:
+    """The cell references of a piece of sheet XML: where each `<c` tag starts, its row and column
+    (from 1), and whether it lies outside Excel's grid (then row and column mean nothing)."""
+
+    tags: np.ndarray
+    rows: np.ndarray
+    columns: np.ndarray
+    outside: np.ndarray
+
+
+_REF_WINDOW = 14  # bytes after r=" that tell any reference: 4 letters or 9 digits are past the grid
+
+
+def _references(text: bytes) -> _References:
+    """Every reference `<c … r="AB12"` that `_CELL_REFERENCE` finds, found with numpy over the bytes:
+    the pattern's per-match objects cost several times the scan (0.7 s for a 60 MB sheet part).
+    A reference within `_REF_WINDOW` bytes of the end is left to the next piece (pieces overlap)."""
+    data = np.frombuffer(text, np.uint8)
+    size = len(data)
+    quotes = np.flatnonzero(data == 0x22)
+    quotes = quotes[(quotes >= 2) & (quotes + _REF_WINDOW < size)]
+    opening = quotes[(data[quotes - 1] == 0x3D) & (data[quotes - 2] == 0x72)]  # r="
+    starts, ends = np.flatnonzero(data == 0x3C), np.flatnonzero(data == 0x3E)  # < and >
+    before = np.searchsorted(starts, opening) - 1
+    opening, tags = opening[before >= 0], starts[before[before >= 0]]
+    closing = np.searchsorted(ends, tags)  # the tag's first '>': after r=" if r=" is in the tag
+    within = (closing >= len(ends)) | (ends[np.minimum(closing, len(ends) - 1)] > opening)
+    cell = (data[np.minimum(tags + 1, size - 1)] == 0x63) & (data[np.minimum(tags + 2, size - 1)] == 0x20)
+    first = opening[within & cell] + 1
+    tags = tags[within & cell]
+    columns = np.zeros(len(first), np.int64)
+    letters = np.zeros(len(first), np.int64)
+    going = np.ones(len(first), bool)
+    for k in range(4):  # a fourth letter puts it past the grid
+        byte = data[first + k]
+        going &= (byte >= 0x41) & (byte <= 0x5A)
+        columns = np.where(going, columns * 26 + byte.astype(np.int64) - 64, columns)
+        letters += going
+    rows = np.zeros(len(first), np.int64)
+    digits = np.zeros(len(first), np.int64)
+    going = np.ones(len(first), bool)
+    for k in range(9):  # a ninth digit puts it past the grid
+        byte = data[first + letters + k]
+        going &= (byte >= 0x30) & (byte <= 0x39)
+        rows = np.where(going, rows * 10 + byte.astype(np.int64) - 48, rows)
+        digits += going
+    end = first + letters + digits
+    long = (letters > 3) | (digits > 8)  # past the grid, if the pattern confirms it is a reference
+    keep = (letters >= 1) & (long | ((digits >= 1) & (data[np.minimum(end, size - 1)] == 0x22)))
+    rows, columns = rows[keep], columns[keep]
+    outside = long[keep] | (rows > EXCEL_ROWS) | (columns > EXCEL_COLUMNS)
+    return _References(tags[keep], rows, columns, outside)
 
 
 def _filled(row: list[Any]) -> bool:
