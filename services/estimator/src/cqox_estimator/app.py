@@ -35,6 +35,7 @@ from cqox_contracts.v1 import (
 from cqox_estimator import handlers, serving
 from cqox_estimator.db import MIGRATIONS
 from cqox_estimator.db.models import metadata
+from cqox_estimator.domain import SEED_REFIT_BUDGET_S
 from cqox_estimator.estimators import REGISTRY, methods_by_cost
 from cqox_estimator.frames import FrameCache
 from cqox_estimator.refutation import refutable
@@ -63,6 +64,9 @@ class EstimatorSettings(Settings):
     # Requests each worker pool holds and serves round-robin by tenant (ADR 0028): a tenant's burst
     # delays another tenant's request by at most one of its own. 1 turns it off (plain FIFO).
     estimator_fair_window: int = 16
+    # A seed-dependent method whose fit took at most this many seconds is fitted again with one or
+    # two more seeds (unstable_across_seeds); a slower one gives its cheaper partial refit, if any.
+    estimator_seed_refit_budget_s: float = SEED_REFIT_BUDGET_S
 
 
 def warm_up(methods: Sequence[str]) -> Callable[[ServiceRuntime], Awaitable[None]]:
@@ -115,7 +119,8 @@ def build_runtime(
                     publishes=(EstimateCompleted, EstimateFailed),
                     method=method,
                     formerly=f"estimator-method-{method}",
-                    compute=handlers.estimate_work(frames),  # the fit: outside any transaction
+                    # the fit: outside any transaction
+                    compute=handlers.estimate_work(frames, settings.estimator_seed_refit_budget_s),
                     fair_window=settings.estimator_fair_window,
                 )
             )

@@ -36,7 +36,7 @@ from cqox_contracts.v1 import (
 )
 from cqox_estimator import serving
 from cqox_estimator.db.models import EstimateRecord, Plan, PlanRefutation, PlanResult
-from cqox_estimator.domain import MethodRun, run
+from cqox_estimator.domain import SEED_REFIT_BUDGET_S, MethodRun, run
 from cqox_estimator.estimators import EstimationError, select_methods
 from cqox_estimator.frames import FrameCache
 from cqox_estimator.refutation import refutable, refute
@@ -211,11 +211,14 @@ class EstimateOutcome:
     error_type: str = ""
 
 
-def estimate_work(frames: FrameCache | None = None) -> Compute:
+def estimate_work(
+    frames: FrameCache | None = None, seed_refit_budget_s: float = SEED_REFIT_BUDGET_S
+) -> Compute:
     """Compute step of one method pool: read the data, fit, store the per-unit tables.
 
     It runs with no database transaction open (ADR 0021): a fit may take many minutes. Pools of one
-    process share `frames`, so a dataset version is read once, not once per method.
+    process share `frames`, so a dataset version is read once, not once per method. A fit that took
+    at most `seed_refit_budget_s` is repeated with a second seed when its estimate depends on it.
     """
     cache = frames or FrameCache(max_bytes=0)
 
@@ -234,6 +237,7 @@ def estimate_work(frames: FrameCache | None = None) -> Compute:
                 ci_level=event.ci_level,
                 seed=event.seed,
                 options=dict(event.options),
+                seed_refit_budget_s=seed_refit_budget_s,
             )
         except Exception as exc:  # a method's failure is reported, not retried: it is deterministic
             reason = str(exc) if isinstance(exc, EstimationError) else f"{type(exc).__name__}: {exc}"

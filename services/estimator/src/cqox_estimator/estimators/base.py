@@ -293,6 +293,14 @@ class CausalEstimator(BaseEstimator, ABC):  # type: ignore[misc]
             return Adjustment.NONE.value
         return self.adjustment_kind.value
 
+    def internal_seed_refit(self, seed: int) -> tuple[float, str] | None:
+        """The estimate with `seed` from a cheap partial refit of the fitted model, and what was refit.
+
+        For seed-dependent methods too costly to fit twice: `domain.run` asks for it when the first
+        fit overran the second-seed budget. None (the default): the method has no cheaper part.
+        """
+        return None
+
     def unit_label(self, code: int) -> str:
         """The name of panel unit `code` (its label when the caller gave them, else the code)."""
         labels = getattr(self, "unit_labels_", None)

@@ -21,6 +21,8 @@ from cqox_quality_gate.gates.thresholds import GateThresholds
 PRETREND_KEY = "pretrend_p_value"
 # Reported by the doubly robust methods that chose flexible nuisances out of fold over linear ones.
 LINEAR_SHIFT_KEY = "linear_nuisance_shift_se"
+# How an estimate's seed spread was measured (a second fit, a partial refit) or why it was not.
+SEED_HOW_KEY = "seed_stability"
 
 
 @dataclass(frozen=True)
@@ -121,13 +123,15 @@ CHECKS = (
         bound="at_most",
         failed=lambda value, limit: (
             f"A re-run with another seed moves the estimate by {value:.2g} standard errors (> {limit:g}): "
-            "the result depends on the random cross-fitting folds or matching ties more than its "
-            "interval admits, so the same file uploaded twice could tell a different story. Read it "
-            "as unstable: more folds, a flexible but regularised first stage, or more data."
+            "the result depends on the random cross-fitting folds, a forest's subsamples or matching "
+            "ties more than its interval admits, so the same file uploaded twice could tell a "
+            "different story. Read it as unstable: more folds, more trees, a flexible but "
+            "regularised first stage, or more data."
         ),
         passed=lambda value, limit: (
-            f"Re-run with a second seed, every seed-dependent estimate moved by at most {value:.2g} "
-            f"standard errors (≤ {limit:g})."
+            f"Re-run with a second seed (fits over the time budget: their cheaper partial refit, a "
+            f"lower bound), every seed-dependent estimate moved by at most {value:.2g} standard "
+            f"errors (≤ {limit:g})."
         ),
     ),
     ReportedCheck(
@@ -166,8 +170,37 @@ CHECKS = (
 def reported_gates(estimates: list[EstimateResult], thresholds: GateThresholds) -> list[GateResult]:
     """One gate per check that at least one estimate reports; failing estimates are named."""
     gates = [gate for check in CHECKS if (gate := _gate(check, estimates, thresholds)) is not None]
+    gates = [_with_unmeasured_seeds(gate, estimates) for gate in gates]
     misspecification = linear_misspecification_gate(estimates, thresholds)
     return [*gates, misspecification] if misspecification is not None else gates
+
+
+def _with_unmeasured_seeds(gate: GateResult, estimates: list[EstimateResult]) -> GateResult:
+    """The seed gate's message also names the seed-dependent estimates whose spread was not
+    measured (a fit over the second-seed time budget with no cheaper refit) and how each was."""
+    if gate.name != "unstable_across_seeds":
+        return gate
+    unmeasured = sorted(
+        e.method
+        for e in estimates
+        if isinstance(how := e.diagnostics.get(SEED_HOW_KEY), str) and how.startswith("not measured")
+    )
+    bounded = sorted(
+        e.method
+        for e in estimates
+        if isinstance(how := e.diagnostics.get(SEED_HOW_KEY), str) and "lower bound" in how
+    )
+    notes = []
+    if bounded:
+        notes.append(f"For {', '.join(bounded)} the spread is a lower bound (a partial refit).")
+    if unmeasured:
+        notes.append(
+            f"Not measured for {', '.join(unmeasured)}: the first fit overran the time budget for a "
+            "second one; re-upload with another seed to see how far it moves."
+        )
+    if not notes:
+        return gate
+    return gate.model_copy(update={"message": " ".join([gate.message, *notes])})
 
 
 def uses_linear_models(estimate: EstimateResult) -> bool:
