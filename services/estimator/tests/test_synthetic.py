@@ -183,15 +183,17 @@ def test_through_the_domain_api() -> None:
 
 
 def test_one_treated_unit_with_five_post_periods_is_accepted_through_the_domain() -> None:
-    """Five treated rows are below the ten rows per arm other methods need: a synthetic control
-    is about one unit, so `prepare` asks it for one row per arm only."""
+    """Five treated rows are below the ten rows per arm a cross-section needs: in a panel the
+    treated arm is one unit followed over time, so the synthetic control and the TWFE DiD beside
+    it both run, the DiD saying how thin its treated arm is (issue 12)."""
     frame = synthetic_panel(n_donors=20, n_periods=25, adoption=20, effect=2.0, seed=5)
     roles = RoleMapping(treatment="treated", outcome="y", unit="unit", time="period")
     result = estimate("synthetic_control", frame, roles)
     assert (result.n_treated, result.diagnostics["n_post_periods"]) == (5, 5.0)
     assert abs(result.estimate - 2.0) < 3 * result.std_error
-    with pytest.raises(EstimationError, match="too few rows per arm: 5 treated"):
-        estimate("twfe", frame, roles)
+    did = estimate("twfe", frame, roles)
+    assert abs(did.estimate - 2.0) < 3 * did.std_error and did.diagnostics["n_treated_clusters"] == 1.0
+    assert "1 treated unit(s) over 5 treated unit-period(s)" in str(did.diagnostics["thin_treated_arm"])
 
 
 def test_donors_are_named_by_their_labels_through_the_domain() -> None:

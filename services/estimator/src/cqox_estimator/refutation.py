@@ -8,8 +8,9 @@ the same analysis seed for the method's own random steps) on a changed copy of t
   placebo cutoff instead (the median of the running variable on the larger side, that side's rows
   only), where the outcome has no reason to jump;
 - random_common_cause: an independent standard-normal covariate added; the estimate must not move;
-- data_subset: a few 80 % subsamples of the rows (panels: of the units); each estimate may move
-  only as far as sampling explains, sqrt((1 - f) / f) standard errors;
+- data_subset: a few 80 % subsamples of the rows (panels: of the treated and of the other units
+  apart, at least one treated unit kept); each estimate may move only as far as sampling explains,
+  sqrt((1 - f) / f) standard errors;
 - placebo_outcome: a pre-treatment outcome (the `pre_outcome` role, or in a panel the outcome's
   lag before adoption) in place of the outcome; the treatment cannot have moved it;
 - placebo_adoption (panels): adoption moved half way into the periods before the first real
@@ -358,14 +359,13 @@ def _data_subset(
     for draw in range(SUBSET_DRAWS):
         rng = _rng(seed, Refuter.DATA_SUBSET, draw)
         if panel:
-            units = df[str(roles.unit)].dropna().unique()
-            kept = rng.choice(units, size=max(2, round(SUBSET_SHARE * len(units))), replace=False)
+            kept = _unit_subsample(df, roles, rng)
             subset = df[df[str(roles.unit)].isin(kept)]
         else:
             rows = rng.choice(len(df), size=round(SUBSET_SHARE * len(df)), replace=False)
             subset = df.iloc[np.sort(rows)]
         draws.append(fit(subset, roles).estimate)
-    unit = "units" if panel else "rows"
+    unit = "units (ever-treated and other units drawn apart)" if panel else "rows"
     refutation = _base(method, Refuter.DATA_SUBSET, baseline).model_copy(
         update={
             "change": f"{SUBSET_DRAWS} random subsamples of {SUBSET_SHARE:.0%} of the {unit}",
@@ -383,6 +383,22 @@ def _data_subset(
             "p_value": float(stats.chi2.sf(float(np.sum(z**2)), df=len(draws))),
             "shift_se": float(np.max(np.abs(np.asarray(draws) - baseline.estimate)) / baseline.std_error),
         }
+    )
+
+
+def _unit_subsample(df: pd.DataFrame, roles: RoleMapping, rng: np.random.Generator) -> np.ndarray:
+    """SUBSET_SHARE of a panel's units, drawn within the ever-treated and the other units apart,
+    at least one of each: one treated unit among many (the per-arm rule of `check_panel_arms`)
+    stays in every subsample instead of leaving a draw with nothing to estimate."""
+    _, adopted = _panel_timing(df, roles)
+    ever = adopted.index[adopted < np.inf].to_numpy()
+    never = adopted.index[adopted == np.inf].to_numpy()
+    return np.concatenate(
+        [
+            rng.choice(group, size=max(1, round(SUBSET_SHARE * len(group))), replace=False)
+            for group in (ever, never)
+            if len(group)
+        ]
     )
 
 

@@ -14,7 +14,12 @@ from numpy.typing import NDArray
 from cqox_contracts.v1 import RoleMapping
 from cqox_estimator.estimators.errors import MIN_ROWS_PER_ARM, EstimationError
 from cqox_estimator.estimators.rank import aliased_covariates
-from cqox_estimator.estimators.treatment import check_arms, check_multi_arms, treatment_codes
+from cqox_estimator.estimators.treatment import (
+    check_arms,
+    check_multi_arms,
+    check_panel_arms,
+    treatment_codes,
+)
 from cqox_shared.causal.covariates import CovariateError, covariate_matrix
 from cqox_shared.periods import PeriodLabelError, period_order
 
@@ -60,6 +65,9 @@ class DesignData:
     arms: list[str] = field(default_factory=list)
     # Design roles the method asked for (numeric, same rows as y), keyed by their `fit` keyword.
     design_values: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    # Panels whose treated unit-periods fall below the per-arm row floor: how little data the
+    # treated arm has (`check_panel_arms`); empty otherwise.
+    thin_treated_arm: str = ""
 
     @property
     def instrument(self) -> NDArray[np.float64] | None:
@@ -134,6 +142,7 @@ class DesignData:
             **(
                 {"dropped_collinear_columns": ", ".join(self.dropped_aliased)} if self.dropped_aliased else {}
             ),
+            **({"thin_treated_arm": self.thin_treated_arm} if self.thin_treated_arm else {}),
         }
 
 
@@ -157,7 +166,8 @@ def prepare(
     refused, naming `method` when given. Without `covariates`, X has no columns (for methods
     that ignore them), but rows missing a covariate are dropped all the same. `design_roles`
     (`DESIGN_ROLES`) adds those numeric columns for IV, RD and spatial methods.
-    `min_rows_per_arm` is the fewest rows each arm of a binary treatment needs.
+    `min_rows_per_arm` is the fewest rows each arm of a binary treatment needs; in a panel, the
+    fewest untreated unit-periods, the treated arm needing one unit-period (`check_panel_arms`).
     With `continuous_treatment`, a numeric treatment that is not coded 0/1 (two or more distinct
     values, e.g. years of schooling) is kept as its float values: no arms, no per-arm minimum.
     """
@@ -193,8 +203,15 @@ def prepare(
     )
     y = _numeric_values(series[outcome], outcome, "outcome")
     numeric = {role: _numeric_values(series[column], column, role) for role, column in extra.items()}
+    unit_codes, unit_labels = None, None
+    if index:
+        codes, uniques = pd.factorize(series[index[0]], sort=True)
+        unit_codes, unit_labels = np.asarray(codes, dtype=np.int64), [str(label) for label in uniques]
+    thin_arm = ""
     if arms:
         check_multi_arms(t.astype(np.int64, copy=False), arms, treatment)
+    elif t.dtype.kind != "f" and unit_codes is not None:  # a panel: its arms are units over time
+        thin_arm = check_panel_arms(t.astype(np.int64, copy=False), unit_codes, treatment, min_rows_per_arm)
     elif t.dtype.kind != "f":  # a continuous treatment has no arms to size
         check_arms(t.astype(np.int64, copy=False), treatment, min_rows_per_arm)
     aliased: list[str] = []
@@ -212,10 +229,6 @@ def prepare(
             names = [names[j] for j in keep_columns]
     else:
         X, names, constant = np.empty((y.shape[0], 0)), [], []
-    unit_codes, unit_labels = None, None
-    if index:
-        codes, uniques = pd.factorize(series[index[0]], sort=True)
-        unit_codes, unit_labels = np.asarray(codes, dtype=np.int64), [str(label) for label in uniques]
     return DesignData(
         y=y,
         t=t,
@@ -236,6 +249,7 @@ def prepare(
         cluster=_codes(series[index[2]]) if len(index) > 2 else None,
         arms=arms,
         design_values={DESIGN_ROLES[role]: values for role, values in numeric.items()},
+        thin_treated_arm=thin_arm,
     )
 
 

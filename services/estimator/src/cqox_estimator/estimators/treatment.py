@@ -193,3 +193,38 @@ def check_arms(t: NDArray[np.int64], name: str, minimum: int = MIN_ROWS_PER_ARM)
             f"too few rows per arm: {n_treated} treated and {n_control} control rows; "
             f"at least {minimum} per arm are needed"
         )
+
+
+def check_panel_arms(
+    t: NDArray[np.int64], unit: NDArray[np.int64], name: str, minimum: int = MIN_ROWS_PER_ARM
+) -> str:
+    """Raise unless a panel's 0/1 treatment has treated and untreated unit-periods; say how thin
+    the treated arm is.
+
+    In a panel the treated arm is its units followed over time: each is compared with its own
+    untreated periods and with the other units, so one treated unit over a few periods is a valid
+    (if weak) DiD. The floor of `minimum` rows applies to the untreated unit-periods only; when the
+    treated unit-periods fall below it, the returned note says on how little the estimate rests
+    (empty otherwise). Inference with few treated units is the treated_clusters gate's to judge.
+    """
+    n_treated, n = int(t.sum()), int(t.shape[0])
+    n_control = n - n_treated
+    if n_treated == 0 or n_control == 0:
+        check_arms(t, name, minimum)  # raises: one arm is empty
+    if n_control < minimum:
+        raise EstimationError(
+            f"too few rows per arm: {n_treated} treated and {n_control} control rows (untreated "
+            f"unit-periods); a panel needs at least {minimum} untreated unit-periods to estimate "
+            "the unit and period effects"
+        )
+    if n_treated >= minimum:
+        return ""
+    treated_units = int(np.unique(unit[t == 1]).size)
+    other_units = int(np.unique(unit).size) - treated_units
+    return (
+        f"thin treated arm: {treated_units} treated unit(s) over {n_treated} treated unit-period(s), "
+        f"below the {minimum} rows per arm a cross-section needs; the panel compares them with their "
+        f"own earlier periods and with {other_units} other unit(s), so the estimate rests on "
+        f"{n_treated} observation(s) and its cluster-robust SE is unreliable with so few treated "
+        "units (treated_clusters)"
+    )
