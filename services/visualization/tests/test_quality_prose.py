@@ -16,7 +16,7 @@ import pytest
 from babel.messages.extract import extract_from_file
 from markupsafe import escape
 
-from cqox_contracts.v1 import AnalysisAssessed, GateResult
+from cqox_contracts.v1 import GATE_ASSUMPTIONS, AnalysisAssessed, GateResult
 from cqox_visualization import quality_prose
 from cqox_visualization.catalogue import Evidence, build_views
 from cqox_visualization.i18n import catalogue_ids, language
@@ -226,7 +226,7 @@ def _quality_messages() -> set[str]:
         if isinstance(m, str)
     }
     found |= {*quality_prose._ROLE_WORDS.values(), *quality_prose._REFUTER_WORDS.values()}
-    found |= set(quality_prose.ASSUMPTIONS.values())
+    found |= set(GATE_ASSUMPTIONS.values())
     found |= {form for pair in quality_prose._REFUTER_FORMS.values() for form in pair}
     found |= {form for passed, failed, _ in REPORTED_FORMS.values() for form in (passed, failed)}
     return found
@@ -248,7 +248,8 @@ def test_a_verdict_reason_is_worded_from_its_gate_not_from_the_english_words() -
     )
     assert (
         verdict_reason(reworded, [gate], None, JA)
-        == "並べ替えた処置には効果が出ない [twfe] (placebo_treatment[twfe])"
+        == "偽の処置（並べ替えた処置。合成コントロールではドナーに移した処置）には効果が出ない"
+        " [twfe] (placebo_treatment[twfe])"
     )
     failed = _gate("brand_new_check", False, 2.0, 1.0)
     reason = verdict_reason("something new holds (brand_new_check): English message", [failed], None, JA)

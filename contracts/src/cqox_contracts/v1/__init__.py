@@ -65,6 +65,7 @@ from cqox_contracts.v1.models import (
 from cqox_contracts.v1.streams import STREAMS, StreamSpec, stream_for
 from cqox_contracts.v1.vocabulary import (
     AVERAGE_ESTIMANDS,
+    GATE_ASSUMPTIONS,
     PROPENSITY_BASED,
     Adjustment,
     Design,
@@ -95,6 +96,7 @@ def parse_event(data: bytes | str) -> Event:
 __all__ = [
     "AVERAGE_ESTIMANDS",
     "EVENT_TYPES",
+    "GATE_ASSUMPTIONS",
     "PROPENSITY_BASED",
     "SCHEMA_VERSION",
     "STREAMS",

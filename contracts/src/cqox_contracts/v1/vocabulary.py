@@ -7,7 +7,9 @@ value), and every producer writes one of these values.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from types import MappingProxyType
 
 
 class Design(StrEnum):
@@ -64,3 +66,37 @@ AVERAGE_ESTIMANDS = frozenset({Estimand.ATE, Estimand.ATT, Estimand.ATC, Estiman
 # Adjustments that lean on the treatment model, so weak overlap or residual imbalance undermines
 # them directly; outcome-model methods extrapolate across poor overlap instead.
 PROPENSITY_BASED = frozenset({Adjustment.PROPENSITY, Adjustment.DOUBLY_ROBUST})
+
+# What each gate checks, as an assumption a reader knows, keyed by the gate's name before any
+# "[arm]" suffix. The quality gate writes these words into the verdict's reasons; the report
+# translates them (they are its catalogue's message ids), so both read this one table.
+GATE_ASSUMPTIONS: Mapping[str, str] = MappingProxyType(
+    {
+        "raw_balance_smd": "the raw arms look alike on the covariates",
+        "balance_smd": "weighting balances the covariates",
+        "propensity_overlap": "every unit has comparable units in the other arm",
+        "treated_overlap": "the treated have comparable controls",
+        "weak_overlap_share": "few units sit where one arm is rare",
+        "effective_sample_size": "the weights do not rest on a few units",
+        "vif": "the covariates are not collinear",
+        "parallel_trends": "treated and comparison units moved in parallel before treatment",
+        "weak_instrument": "the instrument moves the treatment (relevance)",
+        "rd_manipulation": "units did not sort themselves across the cutoff",
+        "rd_covariate_continuity": "the covariates do not jump at the cutoff",
+        "rd_weak_first_stage": "the treatment jumps at the cutoff",
+        "rd_mass_points": "the running variable takes enough values near the cutoff",
+        "sample_ratio_mismatch": "the arms have the sizes the experiment planned",
+        "pre_period_fit": "the synthetic control tracks the treated unit before adoption",
+        "e_value": "the headline survives a moderately strong hidden confounder",
+        "method_disagreement": "methods of the same estimand agree",
+        "unstable_across_seeds": "the estimates do not hinge on a random seed",
+        "treated_clusters": "enough treated clusters for clustered standard errors",
+        Refuter.PLACEBO_TREATMENT.value: "a placebo treatment (permuted; for a synthetic control, "
+        "moved to a donor) shows no effect",
+        Refuter.RANDOM_COMMON_CAUSE.value: "a random covariate does not move the estimate",
+        Refuter.DATA_SUBSET.value: "the estimate is stable on subsamples (80 % of rows; for a "
+        "synthetic control, each donor left out)",
+        Refuter.PLACEBO_OUTCOME.value: "no effect on the outcome measured before treatment",
+        Refuter.PLACEBO_ADOPTION.value: "no effect before adoption (adoption moved into the pre-period)",
+    }
+)

@@ -18,7 +18,7 @@ from babel.lists import format_list
 from babel.numbers import format_decimal
 
 from cqox_contracts.v1.models import EstimateResult, GateResult, Headline, SensitivityPanel, Verdict
-from cqox_contracts.v1.vocabulary import Adjustment, Estimand
+from cqox_contracts.v1.vocabulary import GATE_ASSUMPTIONS, Adjustment, Estimand
 from cqox_visualization.i18n import Language
 
 Details = Mapping[str, float | str | None]
@@ -40,34 +40,6 @@ _REFUTER_WORDS = {
     "data_subset": "data subset",
     "placebo_outcome": "placebo outcome",
     "placebo_adoption": "placebo adoption",
-}
-# What each gate checks, by gate family, as the verdict's reasons say it: keyed by the gate's name,
-# so the catalogue's words hold whatever wording the quality gate's English uses.
-ASSUMPTIONS = {
-    "raw_balance_smd": "the raw arms look alike on the covariates",
-    "balance_smd": "weighting balances the covariates",
-    "propensity_overlap": "every unit has comparable units in the other arm",
-    "treated_overlap": "the treated have comparable controls",
-    "weak_overlap_share": "few units sit where one arm is rare",
-    "effective_sample_size": "the weights do not rest on a few units",
-    "vif": "the covariates are not collinear",
-    "parallel_trends": "treated and comparison units moved in parallel before treatment",
-    "weak_instrument": "the instrument moves the treatment (relevance)",
-    "rd_manipulation": "units did not sort themselves across the cutoff",
-    "rd_covariate_continuity": "the covariates do not jump at the cutoff",
-    "sample_ratio_mismatch": "the arms have the sizes the experiment planned",
-    "pre_period_fit": "the synthetic control tracks the treated unit before adoption",
-    "e_value": "the headline survives a moderately strong hidden confounder",
-    "method_disagreement": "methods of the same estimand agree",
-    "unstable_across_seeds": "the estimates do not hinge on a random seed",
-    "treated_clusters": "enough treated clusters for clustered standard errors",
-    "placebo_treatment": "a permuted treatment shows no effect",
-    "random_common_cause": "a random covariate does not move the estimate",
-    "data_subset": "the estimate is stable on 80 % subsamples",
-    "placebo_outcome": "no effect on the outcome measured before treatment",
-    "placebo_adoption": "no effect before adoption (adoption moved into the pre-period)",
-    "rd_weak_first_stage": "the treatment jumps at the cutoff",
-    "rd_mass_points": "the running variable takes enough values near the cutoff",
 }
 _AVERAGES = {Estimand.ATE, Estimand.ATT, Estimand.ATC, Estimand.ATO}
 
@@ -903,7 +875,7 @@ def verdict_reason(reason: str, gates: Sequence[GateResult], lead: Headline | No
     if t.code == "en" or match is None:
         return t(reason)
     family = gate_family(match["gate"])[0]
-    words = t(ASSUMPTIONS[family]) if family in ASSUMPTIONS else t(match["words"])
+    words = t(GATE_ASSUMPTIONS[family]) if family in GATE_ASSUMPTIONS else t(match["words"])
     if words == match["words"]:  # a gate the catalogue has no words for: say which gate it is
         words = t("what {gate} checks", gate=family)
     head = f"{words}{match['arm'] or ''} ({match['gate']})"

@@ -15,33 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cqox_contracts.v1 import Design, GateResult, Headline, Refuter, SensitivityPanel, Verdict
-
-# What each gate tests, as an assumption a reader knows (gate names before any "[arm]" suffix).
-ASSUMPTION_TESTED = {
-    "raw_balance_smd": "the raw arms look alike on the covariates",
-    "balance_smd": "weighting balances the covariates",
-    "propensity_overlap": "every unit has comparable units in the other arm",
-    "treated_overlap": "the treated have comparable controls",
-    "weak_overlap_share": "few units sit where one arm is rare",
-    "effective_sample_size": "the weights do not rest on a few units",
-    "vif": "the covariates are not collinear",
-    "parallel_trends": "treated and comparison units moved in parallel before treatment",
-    "weak_instrument": "the instrument moves the treatment (relevance)",
-    "rd_manipulation": "units did not sort themselves across the cutoff",
-    "rd_covariate_continuity": "the covariates do not jump at the cutoff",
-    "sample_ratio_mismatch": "the arms have the sizes the experiment planned",
-    "pre_period_fit": "the synthetic control tracks the treated unit before adoption",
-    "e_value": "the headline survives a moderately strong hidden confounder",
-    "method_disagreement": "methods of the same estimand agree",
-    "unstable_across_seeds": "the estimates do not hinge on a random seed",
-    "treated_clusters": "enough treated clusters for clustered standard errors",
-    "placebo_treatment": "a placebo treatment (permuted; for a synthetic control, moved to a donor) shows no effect",
-    "random_common_cause": "a random covariate does not move the estimate",
-    "data_subset": "the estimate is stable on subsamples (80 % of rows; for a synthetic control, each donor left out)",
-    "placebo_outcome": "no effect on the outcome measured before treatment",
-    "placebo_adoption": "no effect before adoption (adoption moved into the pre-period)",
-}
+from cqox_contracts.v1 import (
+    GATE_ASSUMPTIONS,
+    Design,
+    GateResult,
+    Headline,
+    Refuter,
+    SensitivityPanel,
+    Verdict,
+)
 
 # Assumptions no gate can test, per design: they must be argued.
 UNTESTABLE = {
@@ -84,7 +66,7 @@ def assumption(gate: GateResult) -> str:
     """What a gate checks, in words (the gate's own name when it is not one we describe)."""
     base = gate.name.split("[", 1)[0]
     suffix = gate.name[len(base) :]
-    words = ASSUMPTION_TESTED.get(base, base.replace("_", " "))
+    words = GATE_ASSUMPTIONS.get(base, base.replace("_", " "))
     return f"{words}{' ' + suffix if suffix else ''} ({gate.name})"
 
 
