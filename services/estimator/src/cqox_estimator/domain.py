@@ -77,8 +77,8 @@ MAX_EXTRA_SEEDS = 2
 # A first pair of seeds closer than this many SEs settles the check with one extra fit (clearly
 # stable); a wider move earns the third seed, so the verdict does not rest on one lucky pair.
 SETTLED_SPREAD_SE = 0.25
-# A seed-dependent method whose fit took at most this many seconds is fitted again with other seeds
-# (so "cheap" follows the data's size, not a list of methods); slower ones get their cheaper
+# A seed-dependent method whose fit took at most this many CPU seconds is fitted again with other
+# seeds (so "cheap" follows the data's size, not a list of methods); slower ones get their cheaper
 # partial refit, if any. The service's setting CQOX_ESTIMATOR_SEED_REFIT_BUDGET_S overrides it.
 SEED_REFIT_BUDGET_S = 10.0
 
@@ -117,8 +117,8 @@ def run(
 ) -> MethodRun:
     """Like `estimate`, also returning per-unit effects and policy tables of CATE methods.
 
-    A seed-dependent method whose fit took at most `seed_refit_budget_s` is fitted again with
-    other seeds (`_seed_stability`); a slower one gives its cheaper internal estimate, if any.
+    A seed-dependent method whose fit took at most `seed_refit_budget_s` CPU seconds is fitted
+    again with other seeds (`_seed_stability`); a slower one gives its cheaper internal estimate, if any.
     """
     started = time.perf_counter()
     spec = REGISTRY.get(method)
@@ -154,9 +154,11 @@ def run(
         estimator.set_params(cutoff=roles.cutoff)  # the mapping's (or the user's) threshold
     outcome = design.y if observed is None else np.where(observed[design.rows], design.y, np.nan)
     try:
-        fit_started = time.perf_counter()
+        # CPU seconds of this thread (fits run single-threaded): the fit's cost on these data, not
+        # how busy the machine was, so the same input gets the same stability check under load.
+        fit_started = time.thread_time()
         estimator.fit(outcome, design.t, X=design.X, **design.fit_keywords())
-        fit_s = time.perf_counter() - fit_started
+        fit_s = time.thread_time() - fit_started
         stability = _seed_stability(estimator, outcome, design, seed, options, fit_s, seed_refit_budget_s)
     except np.linalg.LinAlgError as exc:
         raise EstimationError(f"{method} failed numerically: {exc}") from exc
@@ -185,7 +187,7 @@ def _seed_stability(
 ) -> dict[str, float | str | None]:
     """How far other seeds move a seed-dependent estimate, in units of its first SE.
 
-    A method whose first fit took at most `budget_s` is fitted again with up to MAX_EXTRA_SEEDS
+    A method whose first fit took at most `budget_s` CPU seconds (`fit_s`) is fitted again with up to MAX_EXTRA_SEEDS
     more seeds (the second only when the first pair moved by more than SETTLED_SPREAD_SE), and
     the spread is the mean absolute difference between the estimates of two seeds (every pair).
     A fit too slow for one more gives its own cheaper partial refit (`internal_seed_refit`, e.g. the
@@ -204,18 +206,20 @@ def _seed_stability(
             estimates.append(float(second.ate_))
             if abs(estimates[1] - estimates[0]) <= SETTLED_SPREAD_SE * float(estimator.ate_stderr_):
                 break  # the first pair already agrees closely: no need for a third seed
-        how = f"fitted again with {len(estimates) - 1} more seed(s), within the {budget_s:g} s budget"
+        how = (
+            f"fitted again with {len(estimates) - 1} more seed(s), within the {budget_s:g} CPU-second budget"
+        )
     else:
         partial = estimator.internal_seed_refit(seed + SECOND_SEED_OFFSET)
         if partial is None:
             return {
                 "seed_stability": (
-                    f"not measured: the first fit overran the {budget_s:g} s budget for a second "
+                    f"not measured: the first fit overran the {budget_s:g} CPU-second budget for a second "
                     f"one, and {estimator.method} has no cheaper partial refit"
                 )
             }
         estimates.append(partial[0])
-        how = f"{partial[1]}; the first fit overran the {budget_s:g} s budget for a second one"
+        how = f"{partial[1]}; the first fit overran the {budget_s:g} CPU-second budget for a second one"
     pairs = [abs(a - b) for i, a in enumerate(estimates) for b in estimates[i + 1 :]]
     return {
         "estimate_second_seed": estimates[1],
