@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 
 from cqox_ingest.readers import excel as excel_reader
-from cqox_ingest.readers.base import IngestError
+from cqox_ingest.readers.base import IngestError, Limits
+
+# The scan alone, and the one pass that also counts the inflated bytes (what the reader calls).
+CHECKS: dict[str, Callable[[Path], None]] = {
+    "references": excel_reader.check_cell_references,
+    "workbook": lambda path: excel_reader.check_workbook(path, Limits()),
+}
 
 
 def _letters(column: int) -> str:
@@ -73,6 +79,7 @@ def _with_cell(tmp_path: Path, write_xlsx: Callable[..., Any], extra: str) -> Pa
     return path
 
 
+@pytest.mark.parametrize("check", list(CHECKS))
 @pytest.mark.parametrize(
     ("cell", "named"),
     [
@@ -83,17 +90,18 @@ def _with_cell(tmp_path: Path, write_xlsx: Callable[..., Any], extra: str) -> Pa
     ],
 )
 def test_a_reference_past_the_grid_is_refused_by_name(
-    tmp_path: Path, write_xlsx: Callable[..., Any], cell: str, named: str
+    tmp_path: Path, write_xlsx: Callable[..., Any], cell: str, named: str, check: str
 ) -> None:
     with pytest.raises(IngestError) as info:
-        excel_reader.check_cell_references(_with_cell(tmp_path, write_xlsx, cell))
+        CHECKS[check](_with_cell(tmp_path, write_xlsx, cell))
     assert info.value.status_code == 422
     assert f"refers to cell {named}," in info.value.message
 
 
+@pytest.mark.parametrize("check", list(CHECKS))
 def test_a_stray_cell_far_from_the_data_is_refused_for_its_span(
-    tmp_path: Path, write_xlsx: Callable[..., Any]
+    tmp_path: Path, write_xlsx: Callable[..., Any], check: str
 ) -> None:
     with pytest.raises(IngestError, match=r"spans 17179869184 cells .*the limit is 33554432"):
-        excel_reader.check_cell_references(_with_cell(tmp_path, write_xlsx, '<c r="XFD1048576"><v>1</v></c>'))
-    excel_reader.check_cell_references(_with_cell(tmp_path, write_xlsx, '<c r="Z900"><v>1</v></c>'))
+        CHECKS[check](_with_cell(tmp_path, write_xlsx, '<c r="XFD1048576"><v>1</v></c>'))
+    CHECKS[check](_with_cell(tmp_path, write_xlsx, '<c r="Z900"><v>1</v></c>'))
