@@ -7,12 +7,15 @@ checks directly on other seeds; a default forest on 2,000 well-overlapping rows 
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from cqox_contracts.v1 import RoleMapping
+from cqox_contracts.v1 import Design, RoleMapping
 from cqox_estimator.domain import SECOND_SEED_OFFSET, estimate
+from cqox_estimator.estimators import REGISTRY
 
 ROLES = RoleMapping(treatment="t", outcome="y", covariates=["x0", "x1", "x2", "x3"])
 # The quality gate's default limit (GateThresholds.max_seed_spread_se).
@@ -67,3 +70,23 @@ def test_over_budget_the_forest_regrows_on_its_residuals_and_others_say_why_not(
     aipw = estimate("aipw", frame, ROLES, seed=1, seed_refit_budget_s=0)
     assert "seed_spread_se" not in aipw.diagnostics
     assert str(aipw.diagnostics["seed_stability"]).startswith("not measured: the first fit overran")
+
+
+SEED_FREE = sorted(
+    name
+    for name, spec in REGISTRY.items()
+    if "random_state" in inspect.signature(spec.estimator.__init__).parameters
+    and not spec.estimator.estimate_uses_seed
+    and Design.OBSERVATIONAL in spec.designs
+)
+
+
+@pytest.mark.parametrize("method", SEED_FREE)
+def test_a_method_that_declares_a_seed_free_estimate_has_one(method: str) -> None:
+    """No check is run for them (`estimate_uses_seed` False): the claim itself is tested here; the
+    seed may move their bootstrap SE, never the estimate."""
+    frame = _data(300, 1.0, 1.0)
+    first = estimate(method, frame, ROLES, seed=1)
+    second = estimate(method, frame, ROLES, seed=2)
+    assert first.estimate == second.estimate
+    assert "seed_spread_se" not in first.diagnostics and "seed_stability" not in first.diagnostics
