@@ -66,6 +66,15 @@ def test_the_numpy_scan_finds_what_the_pattern_finds(seed: int) -> None:
     assert list(zip(found.rows.tolist(), found.columns.tolist(), strict=True)) == _by_pattern(text)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [b'<c s="1" r="B7"', b'<x r="B7" ', b'<row r="7"><c r="C7"', b'r="A1"', b'<c <c r="D9"', b""],
+)
+def test_pieces_without_a_closing_bracket_are_scanned_as_the_pattern_scans_them(text: bytes) -> None:
+    found = excel_reader._references(text + b" " * 64)
+    assert list(zip(found.rows.tolist(), found.columns.tolist(), strict=True)) == _by_pattern(text)
+
+
 def _with_cell(tmp_path: Path, write_xlsx: Callable[..., Any], extra: str) -> Path:
     """An ordinary workbook whose sheet gets one more cell element."""
     path = write_xlsx(tmp_path / "book.xlsx", {"s": [["a", "b"], [1, 2], [3, 4]]})

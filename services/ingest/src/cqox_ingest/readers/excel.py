@@ -266,14 +266,28 @@ def _references(text: bytes) -> _References:
     quotes = np.flatnonzero(data == 0x22)
     quotes = quotes[(quotes >= 2) & (quotes + _REF_WINDOW < size)]
     opening = quotes[(data[quotes - 1] == 0x3D) & (data[quotes - 2] == 0x72)]  # r="
-    starts, ends = np.flatnonzero(data == 0x3C), np.flatnonzero(data == 0x3E)  # < and >
-    before = np.searchsorted(starts, opening) - 1
-    opening, tags = opening[before >= 0], starts[before[before >= 0]]
-    closing = np.searchsorted(ends, tags)  # the tag's first '>': after r=" if r=" is in the tag
-    within = (closing >= len(ends)) | (ends[np.minimum(closing, len(ends) - 1)] > opening)
-    cell = (data[np.minimum(tags + 1, size - 1)] == 0x63) & (data[np.minimum(tags + 2, size - 1)] == 0x20)
-    first = opening[within & cell] + 1
-    tags = tags[within & cell]
+
+    def back(offset: int) -> np.ndarray:  # the byte `offset` before each r=" (0 before the text)
+        return np.where(opening >= offset, data[np.maximum(opening - offset, 0)], 0)
+
+    # Excel writes r first: '<c r="' is a cell, '<row r="' a row; only other shapes need the tags.
+    cell = (back(5) == 0x3C) & (back(4) == 0x63) & (back(3) == 0x20)
+    row = (back(7) == 0x3C) & (back(6) == 0x72) & (back(5) == 0x6F) & (back(4) == 0x77) & (back(3) == 0x20)
+    tags = np.where(cell, opening - 5, -1)
+    other = ~cell & ~row
+    if other.any():
+        rest = opening[other]
+        starts, ends = np.flatnonzero(data == 0x3C), np.flatnonzero(data == 0x3E)  # < and >
+        before = np.searchsorted(starts, rest) - 1
+        tag = np.where(before >= 0, starts[np.maximum(before, 0)] if len(starts) else 0, -1)
+        closing = np.searchsorted(ends, tag)  # the tag's first '>': after r=" if r=" is in the tag
+        within = np.ones(len(rest), bool)
+        if len(ends):
+            within = (closing >= len(ends)) | (ends[np.minimum(closing, len(ends) - 1)] > rest)
+        named = (data[np.clip(tag + 1, 0, size - 1)] == 0x63) & (data[np.clip(tag + 2, 0, size - 1)] == 0x20)
+        tags[other] = np.where((tag >= 0) & within & named, tag, -1)
+    first = opening[tags >= 0] + 1
+    tags = tags[tags >= 0]
     columns = np.zeros(len(first), np.int64)
     letters = np.zeros(len(first), np.int64)
     going = np.ones(len(first), bool)
