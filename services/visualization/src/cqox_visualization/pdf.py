@@ -3,11 +3,25 @@
 Nothing is fetched from the network while rendering: the figures are data URIs in the HTML, and
 the only other resource, the Japanese fallback font (IPAex Gothic, bundled by matplotlib-fontja),
 is served from memory. Any other URL is refused.
+
+Two native leaks of WeasyPrint 70 grew the visualization worker by about 2 MB a report in the
+soaks of issue 15 (`bench/visualization/leak.py` shows them in-process):
+- a new `FontConfiguration` per report: its Pango font map, with Fontconfig's whole font set, is
+  never freed once it has laid text out (~0.3 MB a report). One configuration now serves every
+  report of the process; its caches are keyed by font description and language, which the
+  template bounds, and the @font-face font is registered once (WeasyPrint skips a face it holds).
+  Pango objects are not thread-safe, so renders take turns on a lock (they run in worker threads);
+- a Pango attribute list (and attribute) leaked on every text layout of a box with a non-default
+  OpenType feature, and WeasyPrint lays a table cell's text out many times: the template's
+  `tabular-nums` cost ~0.9 MB a report. The print styles set `font-variant`,
+  `font-feature-settings` and `font-kerning` back to their defaults; the PDF's fonts (DejaVu Sans,
+  IPAex Gothic) have tabular digits by default, so the page looks the same.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -63,6 +77,7 @@ details summary {{ display: block; }}
 figure {{ break-inside: avoid; page-break-inside: avoid; }}
 figure img {{ max-height: 200mm; width: auto; margin: 0 auto; }}
 .visually-hidden {{ display: none !important; }}
+* {{ font-variant: normal !important; font-feature-settings: normal !important; font-kerning: auto !important; }}
 footer {{ margin-top: 16pt !important; }}
 """
 
@@ -75,6 +90,17 @@ def japanese_font_path() -> Path:
 @cache
 def _font_bytes() -> bytes:
     return japanese_font_path().read_bytes()
+
+
+_RENDER_LOCK = threading.Lock()
+
+
+@cache
+def font_configuration() -> Any:
+    """The process's one WeasyPrint font configuration, shared by every report (see the module)."""
+    from weasyprint.text.fonts import FontConfiguration
+
+    return FontConfiguration()
 
 
 def _offline_fetcher(font_url: str) -> Any:
@@ -98,19 +124,19 @@ def render_report_pdf(html: str, *, analysis_id: str = "") -> bytes:
     # Imported here: WeasyPrint needs Pango at import time, and a missing system library must
     # cost the PDF only (the caller logs it), never the service.
     from weasyprint import CSS, HTML
-    from weasyprint.text.fonts import FontConfiguration
 
     font_url = japanese_font_path().as_uri()
     fetcher = _offline_fetcher(font_url)
-    fonts = FontConfiguration()
     css = _PRINT_CSS.format(
         family=JAPANESE_FONT_FAMILY,
         font_url=font_url,
         analysis_id=re.sub(r"[^\w.:-]", "", analysis_id)[:80],
     )
-    stylesheet = CSS(string=css, url_fetcher=fetcher, font_config=fonts)
-    document = HTML(string=html, base_url=None, url_fetcher=fetcher, media_type="print")
-    pdf = document.write_pdf(stylesheets=[stylesheet], font_config=fonts)
+    with _RENDER_LOCK:
+        fonts = font_configuration()
+        stylesheet = CSS(string=css, url_fetcher=fetcher, font_config=fonts)
+        document = HTML(string=html, base_url=None, url_fetcher=fetcher, media_type="print")
+        pdf = document.write_pdf(stylesheets=[stylesheet], font_config=fonts)
     if not pdf:
         raise RuntimeError("WeasyPrint returned no PDF bytes")
     return bytes(pdf)
