@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import io
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from cqox_contracts.v1 import AnalysisAssessed, Artifact, DatasetQualified, FigureEntry, ReportGenerated
-from cqox_shared.bus import HandlerContext, WorkContext
+from cqox_shared.artifacts import ArtifactStore
+from cqox_shared.bus import HandlerContext, RejectMessage, WorkContext
 from cqox_shared.logging import get_logger
 from cqox_visualization.catalogue import Evidence, View, build_views, top_drivers
 from cqox_visualization.db.models import ReportLanguage, ReportRecord
@@ -202,37 +205,98 @@ class Drawn:
 
 
 async def draw_report_work(event: AnalysisAssessed, context: WorkContext) -> Drawn:
-    """Compute step of `draw_report`: a short read of the requested language, then the figure
-    catalogue, the HTML report, its PDF and report.json drawn and stored with no transaction open."""
+    """Compute step of `draw_report`: a short read of the requested language, then the report
+    drawn and stored with no transaction open (`draw_and_store`)."""
     async with context.sessions() as session:
         requested = await session.scalar(
             sa.select(ReportLanguage.language).where(
                 ReportLanguage.analysis_id == event.analysis_id, ReportLanguage.tenant_id == event.tenant_id
             )
         )
-    store = context.store
+    return await draw_and_store(event, context.store, requested)
+
+
+async def draw_and_store(event: AnalysisAssessed, store: ArtifactStore, requested: str | None) -> Drawn:
+    """The figure catalogue, the HTML report, its PDF and report.json drawn (in worker threads)
+    and stored (`store_report`)."""
     rendered = await asyncio.to_thread(_render, event, store, requested)
     pdf = await asyncio.to_thread(_render_pdf, rendered.print_html, event.analysis_id)
+    return await store_report(event, store, rendered, pdf)
+
+
+async def store_report(
+    event: AnalysisAssessed, store: ArtifactStore, rendered: Rendered, pdf: bytes | None
+) -> Drawn:
+    """Store the report's files under the analysis's prefix: what `draw_report` records.
+
+    A full artifact store (no space left, or a quota spent: `store_full_cause`) fails the report
+    at once with `RejectMessage`, which dead-letters the message and fails the analysis with the
+    reason; nothing is retried. Freeing space takes an operator, not the seconds a redelivery
+    waits (back-off 1, 2, 4, 8 s), and every retry would draw the whole report again (seconds of
+    CPU) only to fail the same way, the analysis failing about a minute later with the same
+    reason. What this report had already stored is deleted, so a failed report leaves nothing
+    behind and gives back the space it took. Other storage errors are retried as before.
+    """
     prefix = f"{event.tenant_id}/analyses/{event.analysis_id}"
-    artifacts = []
-    for key, png in rendered.images.items():
-        uri = await asyncio.to_thread(store.put_bytes, f"{prefix}/figures/{key}.png", png, "image/png")
-        artifacts.append(Artifact(name=key, uri=uri, media_type="image/png"))
-    report_uri = await asyncio.to_thread(
-        store.put_bytes,
-        f"{prefix}/report.html",
-        rendered.html.encode("utf-8"),
-        "text/html; charset=utf-8",
-    )
-    artifacts.append(Artifact(name="report", uri=report_uri, media_type="text/html"))
-    json_uri = await asyncio.to_thread(
-        store.put_bytes, f"{prefix}/{JSON_NAME}", rendered.document, "application/json"
-    )
-    artifacts.append(Artifact(name="report_json", uri=json_uri, media_type="application/json"))
-    if pdf is not None:
-        pdf_uri = await asyncio.to_thread(store.put_bytes, f"{prefix}/report.pdf", pdf, "application/pdf")
-        artifacts.append(Artifact(name="report_pdf", uri=pdf_uri, media_type="application/pdf"))
+    stored: list[str] = []
+
+    async def put(key: str, data: bytes, media_type: str) -> str:
+        uri = await asyncio.to_thread(store.put_bytes, f"{prefix}/{key}", data, media_type)
+        stored.append(uri)
+        return uri
+
+    try:
+        artifacts = []
+        for key, png in rendered.images.items():
+            uri = await put(f"figures/{key}.png", png, "image/png")
+            artifacts.append(Artifact(name=key, uri=uri, media_type="image/png"))
+        report_uri = await put("report.html", rendered.html.encode("utf-8"), "text/html; charset=utf-8")
+        artifacts.append(Artifact(name="report", uri=report_uri, media_type="text/html"))
+        json_uri = await put(JSON_NAME, rendered.document, "application/json")
+        artifacts.append(Artifact(name="report_json", uri=json_uri, media_type="application/json"))
+        if pdf is not None:
+            pdf_uri = await put("report.pdf", pdf, "application/pdf")
+            artifacts.append(Artifact(name="report_pdf", uri=pdf_uri, media_type="application/pdf"))
+    except Exception as exc:
+        cause = store_full_cause(exc)
+        if cause is None:
+            raise
+        await asyncio.to_thread(_delete_quietly, store, stored)
+        raise RejectMessage(
+            f"storing the report: artifact store full ({cause}); none of the report was kept. "
+            "Free space in the artifact store (or raise its quota), then run the analysis again."
+        ) from exc
     return Drawn(report_uri, artifacts, rendered.headline, rendered.figures, rendered.language.code)
+
+
+def _delete_quietly(store: ArtifactStore, uris: list[str]) -> None:
+    """Delete what a failed report stored; a delete that fails too is logged, not raised."""
+    for uri in uris:
+        try:
+            store.delete(uri)
+        except Exception as exc:
+            log.warning("could not delete a failed report's file", uri=uri, error=repr(exc))
+
+
+# What a full artifact store says: the local disk (no space, or the user's quota spent), or an
+# S3 server (MinIO below its free-drive threshold or over a bucket quota; Ceph's quota error).
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_FULL_S3_CODES = frozenset({"XMinioStorageFull", "XMinioAdminBucketQuotaExceeded", "QuotaExceeded"})
+
+
+def store_full_cause(exc: BaseException) -> str | None:
+    """What in `exc` (or the errors it came from) says the artifact store is full, else None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _FULL_ERRNOS:
+            return current.strerror or os.strerror(current.errno)
+        code = getattr(current, "code", None)
+        if isinstance(code, str) and code in _FULL_S3_CODES:
+            return f"{code}: {getattr(current, 'message', None) or current}"
+        current = current.__cause__ or current.__context__
+    return None
 
 
 async def draw_report(event: AnalysisAssessed, ctx: HandlerContext) -> None:
