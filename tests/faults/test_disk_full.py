@@ -1,11 +1,14 @@
 """A full artifact store: the embedded (file) store on a small tmpfs, filled for real.
 
 An upload then gets 507 with Retry-After and what to do, and leaves nothing behind (no object, no
-partial file, no row); an analysis whose report cannot be written fails with the stage and the
-reason (no space left), and its SSE stream ends; once space is freed the stack serves again."""
+partial file, no row); an analysis whose report cannot be written fails at once (parked on its
+first delivery, no back-off and redraw) with the stage and the reason (artifact store full, no
+space left), leaves none of its report behind, and its SSE stream ends; once space is freed the
+stack serves again."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
@@ -13,8 +16,10 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import nats
 import pytest
 
+from cqox_contracts.v1 import MessageDeadLettered, parse_event
 from cqox_stack.stack import Stack
 from tests.faults.conftest import (
     FAULT_ENV,
@@ -43,8 +48,8 @@ def small_disk_stack() -> Iterator[Stack]:
     if mounted.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
         pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.decode().strip()}")
-    # The report is retried 5 times (1 + 2 + 4 + 8 s of back-off, each retry drawing it again):
-    # the visualization deadline must not end the analysis first, so the reason is the disk's.
+    # The report fails on its first delivery; the visualization deadline stays generous so that on
+    # a loaded machine it cannot end the analysis first: the reason must be the disk's.
     deadlines = {**json.loads(FAULT_ENV["CQOX_STAGE_DEADLINES_S"]), "visualization": 900}
     env = {**FAULT_ENV, "CQOX_STAGE_DEADLINES_S": json.dumps(deadlines), "CQOX_ANALYSIS_DEADLINE_S": "1200"}
     stack = Stack(root / "stack", env_overrides=env)
@@ -69,6 +74,31 @@ def _fill(folder: Path) -> Path:
         except OSError:
             pass
     return filler
+
+
+def _parked(stack: Stack, analysis_id: str) -> list[MessageDeadLettered]:
+    """The dead letters of one analysis, read from their stream."""
+
+    async def read() -> list[MessageDeadLettered]:
+        nc = await nats.connect(stack.nats.url)  # type: ignore[union-attr]
+        sub = await nc.jetstream().subscribe(
+            "cqox.v1.message.deadlettered",
+            ordered_consumer=True,
+            deliver_policy=nats.js.api.DeliverPolicy.ALL,
+        )
+        out: list[MessageDeadLettered] = []
+        try:
+            while True:
+                try:
+                    event = parse_event((await sub.next_msg(timeout=1.5)).data)
+                except nats.errors.TimeoutError:
+                    return out
+                if isinstance(event, MessageDeadLettered) and event.correlation_id == analysis_id:
+                    out.append(event)
+        finally:
+            await nc.close()
+
+    return asyncio.run(read())
 
 
 def test_a_full_store_refuses_uploads_fails_the_report_with_the_reason_and_recovers(
@@ -101,7 +131,17 @@ def test_a_full_store_refuses_uploads_fails_the_report_with_the_reason_and_recov
         assert "disk-full-upload" not in json.dumps(versions), "the refused upload was registered"
         failed = assert_ended_whole(stack, stuck, timeout=600)  # failed once, stage and reason, SSE end
         assert failed["status"] == "failed", failed
-        assert failed["error"].startswith("visualization: ") and "No space left" in failed["error"], failed
+        assert failed["error"].startswith("visualization: storing the report: artifact store full ("), failed
+        assert "No space left" in failed["error"], failed
+        # Promptly: parked on the first delivery, not after four redrawn retries and 15 s of back-off.
+        (parked,) = _parked(stack, stuck)
+        assert (parked.consumer, parked.deliveries) == ("visualization-analysis-assessed", 1), parked
+        left = [
+            p
+            for p in stack.artifacts.rglob("*")
+            if stuck in p.parts and (p.parent.name == "figures" or p.name.startswith("report."))
+        ]
+        assert not left, f"the failed report left files: {left}"
     finally:
         filler.unlink(missing_ok=True)
     assert_serves(stack, "after-disk-full")
