@@ -20,7 +20,8 @@ with httpx:
   over the two cores afterwards;
 - with `--soak-minutes N`: N minutes at a modest rate (10 status reads/s, one SSE stream and one
   small analysis every 30 s), with the memory (PSS, summed over each process and its children) of
-  every process sampled every 15 s; the table shows first, peak, last and growth.
+  every process sampled every 15 s; the table shows first, peak, last and growth, and the growth
+  and its trend after a warm-up (from a quarter of the way in).
 
 Every phase is bounded in count and in time. The stack runs with the per-key request rate limit
 off and 128 SSE streams allowed per key (one client plays every user here). Prints the tables.
@@ -43,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import psutil
 
 from cqox_stack.stack import Stack
@@ -370,8 +372,10 @@ async def wait_status(
 class Memory:
     """PSS of every process of the stack (each with its children), sampled over time."""
 
-    def __init__(self, roots: dict[str, int]) -> None:
+    def __init__(self, roots: dict[str, int], every_s: float | None = None) -> None:
+        """`every_s`: the sampling period when readings are regular (a soak), for the trend."""
         self.roots = dict(roots)
+        self.every_s = every_s
         self.samples: dict[str, list[float]] = {name: [] for name in self.roots}
 
     @classmethod
@@ -399,17 +403,25 @@ class Memory:
             self.samples[name].append(total / 1e6)
 
     def table(self) -> str:
-        """First, peak and last readings per process, and the growth from first to last."""
+        """First, peak and last readings per process and the growth from first to last; for
+        regular readings also the growth after a warm-up (from the reading a quarter of the way
+        in) and its least-squares trend, so caches filling at the start are not read as a leak."""
+        regular = self.every_s is not None
+        extra = " after warm-up MB | trend MB/h |" if regular else ""
         lines = [
-            "| process | first MB | peak MB | last MB | growth MB | samples |",
-            "|---|---:|---:|---:|---:|---:|",
+            f"| process | first MB | peak MB | last MB | growth MB |{extra} samples |",
+            "|---|---:|---:|---:|---:|" + ("---:|---:|" if regular else "") + "---:|",
         ]
         for name, values in self.samples.items():
-            if values:
-                lines.append(
-                    f"| {name} | {values[0]:.0f} | {max(values):.0f} | {values[-1]:.0f} "
-                    f"| {values[-1] - values[0]:+.0f} | {len(values)} |"
-                )
+            if not values:
+                continue
+            cells = f"| {name} | {values[0]:.0f} | {max(values):.0f} | {values[-1]:.0f} | {values[-1] - values[0]:+.0f} |"
+            if self.every_s is not None:
+                warm = values[len(values) // 4 :]
+                hours = np.arange(len(warm)) * self.every_s / 3600
+                trend = float(np.polyfit(hours, warm, 1)[0]) if len(warm) > 2 else float("nan")
+                cells += f" {warm[-1] - warm[0]:+.0f} | {trend:+.0f} |"
+            lines.append(f"{cells} {len(values)} |")
         return "\n".join(lines)
 
 
@@ -542,7 +554,7 @@ async def _phases(
     report(await uploads(client, big, 20))
     memory.sample()
     if soak_minutes:
-        during = Memory(memory.roots)  # the soak's own window: growth from its start
+        during = Memory(memory.roots, every_s=15.0)  # the soak's own window: growth from its start
         report(await soak(client, during, soak_minutes, status_path))
         print()
         print(f"memory during the soak ({soak_minutes:g} min, every 15 s):")
