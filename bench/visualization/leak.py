@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
-import ctypes.util
-import gc
 import io
 import logging
 import shutil
@@ -37,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psutil
 
+from bench.memory import usage
 from cqox_contracts.v1 import AnalysisAssessed
 from cqox_shared.artifacts import LocalArtifactStore
 from cqox_shared.logging import configure_logging
@@ -48,29 +45,6 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "services" / "visualization" / "tests" / "fixtures"
 EXAMPLES = ROOT / "examples"
 ENCODINGS = {"store_panel_sjis": "cp932"}
-
-
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
-            "fordblks", "keepcost",
-        )
-    ]  # fmt: skip
-
-
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c"))
-if hasattr(_LIBC, "mallinfo2"):
-    _LIBC.mallinfo2.restype = _MallInfo2
-
-
-def malloc_in_use_mb() -> float:
-    """MB malloc has handed out and not had back (NaN without glibc's mallinfo2)."""
-    if not hasattr(_LIBC, "mallinfo2"):
-        return float("nan")
-    info = _LIBC.mallinfo2()
-    return (info.uordblks + info.hblkhd) / 1e6
 
 
 @dataclass
@@ -95,24 +69,8 @@ class Reading:
 
 def read_memory(reports: int, seconds: float) -> Reading:
     """RSS and PSS of this process (PSS with its children), malloc's bytes in use, objects."""
-    gc.collect()
-    me = psutil.Process()
-    children = me.children(recursive=True)
-    pss = 0.0
-    for proc in [me, *children]:
-        try:
-            pss += proc.memory_full_info().pss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return Reading(
-        reports,
-        me.memory_info().rss / 1e6,
-        pss / 1e6,
-        malloc_in_use_mb(),
-        len(gc.get_objects()),
-        len(children),
-        seconds,
-    )
+    now = usage()
+    return Reading(reports, now.rss_mb, now.pss_mb, now.malloc_mb, now.objects, now.children, seconds)
 
 
 def assessed_event(sample: str, store: LocalArtifactStore, methods: list[str] | None) -> AnalysisAssessed:

@@ -55,6 +55,39 @@ def test_a_frame_larger_than_the_cache_is_returned_but_not_kept() -> None:
     assert loads == ["s3://big", "s3://big"]
 
 
+def test_a_frame_idle_longer_than_idle_s_is_dropped_and_read_again() -> None:
+    now = [0.0]
+    loads: list[str] = []
+
+    def load(uri: str) -> pd.DataFrame:
+        loads.append(uri)
+        return frame(100)
+
+    size = int(frame(100).memory_usage(deep=True).sum())
+    cache = FrameCache(max_bytes=10 * size, idle_s=60.0, clock=lambda: now[0])
+    cache.get("s3://a", load)
+    cache.get("s3://b", load)
+    now[0] = 50.0
+    cache.get("s3://a", load)  # a used again: its idle time starts over
+    now[0] = 100.0  # b idle 100 s, a 50 s
+    assert cache.expire() == 1
+    assert (len(cache), cache.held_bytes) == (1, size)
+    cache.get("s3://a", load)
+    now[0] = 200.0  # every frame idle: a get drops them before it looks
+    cache.get("s3://b", load)
+    assert loads == ["s3://a", "s3://b", "s3://b"]
+    assert (len(cache), cache.held_bytes) == (1, size)
+
+
+def test_without_idle_s_frames_stay_until_the_byte_bound() -> None:
+    now = [0.0]
+    cache = FrameCache(max_bytes=1 << 20, clock=lambda: now[0])
+    cache.get("s3://a", lambda _: frame(100))
+    now[0] = 1e9
+    assert cache.expire() == 0
+    assert len(cache) == 1
+
+
 @pytest.mark.parametrize("method", list(REGISTRY))
 def test_no_method_modifies_the_shared_input_frame(method: str) -> None:
     data = confounded(n=400, seed=3)

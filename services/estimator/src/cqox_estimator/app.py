@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
+from pydantic import Field
 from threadpoolctl import threadpool_limits
 
 from cqox_contracts.v1 import (
@@ -59,8 +60,10 @@ class EstimatorSettings(Settings):
     # BLAS/OpenMP threads per process. One: pools scale by processes, and several threaded BLAS
     # pools on a busy node spin against each other (OLS on 10k rows: 1.1 s instead of 0.03 s).
     estimator_blas_threads: int = 1
-    # Dataset versions kept in memory per worker process (0 turns the cache off).
+    # Dataset versions kept in memory per process, shared by its worker and refuter pools (0 turns
+    # the cache off); a version no pool has read for `estimator_frame_cache_idle_s` is dropped.
     estimator_frame_cache_mb: int = 512
+    estimator_frame_cache_idle_s: float = Field(600.0, gt=0)
     # Requests each worker pool holds and serves round-robin by tenant (ADR 0028): a tenant's burst
     # delays another tenant's request by at most one of its own. 1 turns it off (plain FIFO).
     estimator_fair_window: int = 16
@@ -83,6 +86,18 @@ def warm_up(methods: Sequence[str]) -> Callable[[ServiceRuntime], Awaitable[None
     return run
 
 
+def frame_janitor(frames: FrameCache, every_s: float) -> Callable[[ServiceRuntime], Awaitable[None]]:
+    """Background task dropping idle frames every `every_s`, so a process that goes quiet lets
+    its last analyses' data go too (a `get` drops them as well, but a quiet process gets none)."""
+
+    async def run(_runtime: ServiceRuntime) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            frames.expire()
+
+    return run
+
+
 def build_runtime(
     roles: Sequence[str] = ROLES,
     methods: Sequence[str] | None = None,
@@ -96,6 +111,10 @@ def build_runtime(
     subscriptions: list[Subscription] = []
     publishes: dict[str, tuple[type[Event], ...]] = {}
     background = []
+    idle_s = settings.estimator_frame_cache_idle_s
+    frames = FrameCache(max_bytes=settings.estimator_frame_cache_mb * 2**20, idle_s=idle_s)
+    if "worker" in roles or "refuter" in roles:
+        background.append(frame_janitor(frames, min(60.0, idle_s / 2)))
     if "planner" in roles:
         background.append(serving.watch_pools())
         subscriptions.append(
@@ -107,7 +126,6 @@ def build_runtime(
             )
         )
     if "worker" in roles:
-        frames = FrameCache(max_bytes=settings.estimator_frame_cache_mb * 2**20)
         served = list(methods) if methods is not None else sorted(REGISTRY)
         background.append(warm_up(served))
         background.append(serving.heartbeat(served))
@@ -125,7 +143,6 @@ def build_runtime(
                 )
             )
     if "refuter" in roles:
-        frames = FrameCache(max_bytes=settings.estimator_frame_cache_mb * 2**20)
         refuted = [m for m in (methods if methods is not None else sorted(REGISTRY)) if refutable(m)]
         background.append(serving.heartbeat([handlers.refutation_pool(m) for m in refuted]))
         for method in refuted:

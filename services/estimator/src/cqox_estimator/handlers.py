@@ -159,7 +159,7 @@ class RefuteOutcome:
 
 def refute_work(frames: FrameCache | None = None) -> Compute:
     """Compute step of one method's refuter pool: its placebo checks, outside any transaction."""
-    cache = frames or FrameCache(max_bytes=0)
+    cache = frames if frames is not None else FrameCache(max_bytes=0)
 
     async def compute(event: RefutationRequested, work: WorkContext) -> RefuteOutcome:
         uri = event.dataset.parquet_uri
@@ -220,7 +220,7 @@ def estimate_work(
     process share `frames`, so a dataset version is read once, not once per method. A fit that took
     at most `seed_refit_budget_s` is repeated with a second seed when its estimate depends on it.
     """
-    cache = frames or FrameCache(max_bytes=0)
+    cache = frames if frames is not None else FrameCache(max_bytes=0)
 
     async def compute(event: EstimateRequested, work: WorkContext) -> EstimateOutcome:
         uri = event.dataset.parquet_uri
