@@ -96,7 +96,9 @@ start, cpu = time.perf_counter(), time.process_time()
 if kind == "platform":
     rows = convert(path, out, path.name).n_rows
 elif kind == "platform read only":
+    from cqox_ingest.conversion import use_memory_pool
     from cqox_ingest.readers import read_table
+    use_memory_pool()  # the platform's allocator, as `convert` sets it
     rows = read_table(path, path.name).data.num_rows
 elif kind == "pyarrow.csv":
     rows = pacsv.read_csv(path).num_rows
@@ -107,8 +109,9 @@ elif kind == "pandas.read_csv chunked":
 elif kind == "Parquet write alone":
     import pyarrow.parquet as pq
     table = pacsv.read_csv(path)
-    from cqox_ingest.conversion import ROW_GROUP_ROWS, parquet_options
+    from cqox_ingest.conversion import ROW_GROUP_ROWS, parquet_options, use_memory_pool
     from cqox_ingest.profiling import Profiler
+    use_memory_pool()  # the platform's allocator, as `convert` sets it
     first = Profiler(table.schema)  # the platform's settings: dictionaries as its first row group says
     first.update(table.slice(0, ROW_GROUP_ROWS))
     options = parquet_options(table.schema, first)

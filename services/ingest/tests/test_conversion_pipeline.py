@@ -113,3 +113,13 @@ def test_a_stream_that_breaks_while_a_row_group_is_written_waits_for_it_then_get
         convert(path, tmp_path / "late.parquet", "late.ndjson", limits=Limits(max_whole_read_bytes=8192))
     assert refused.value.status_code == 422 and "line 3001" in refused.value.message
     assert events[-1] == "closed" and events.count("writing") == events.count("written") > 0
+
+
+def test_a_conversion_allocates_from_jemalloc_where_pyarrow_has_it(tmp_path: Path) -> None:
+    try:
+        jemalloc = pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        pytest.skip("this pyarrow build has no jemalloc")
+    convert(_csv(tmp_path / "p.csv", 2000), tmp_path / "p.parquet", "p.csv")
+    assert pa.default_memory_pool().backend_name == jemalloc.backend_name == "jemalloc"
+    assert jemalloc.max_memory() > 0  # the conversion's buffers came from it
