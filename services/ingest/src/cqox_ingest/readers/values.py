@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -36,6 +37,15 @@ DATE_FORMATS = (
 )
 SLASH_DATE = r"^\d{1,2}/\d{1,2}/\d{4}$"
 SAMPLE_VALUES = 2000
+_NA_VALUES = pa.array(NA_TOKENS)
+_NA_BYTES = max(len(token.encode()) for token in NA_TOKENS)
+# The first and the last bytes of the characters `utf8_trim_whitespace` removes (ASCII spaces and
+# controls, U+0085, U+00A0, U+1680, U+2000-200A, U+2028/9, U+202F, U+205F, U+3000; a test checks
+# these against Arrow over every code point): text without them at either end needs no trimming.
+_SPACE_FIRST = np.zeros(256, bool)
+_SPACE_FIRST[[*range(9, 14), *range(28, 33), 0xC2, 0xE1, 0xE2, 0xE3]] = True
+_SPACE_LAST = np.zeros(256, bool)
+_SPACE_LAST[[*range(9, 14), *range(28, 33), *range(0x80, 0x8B), 0x9F, 0xA0, 0xA8, 0xA9, 0xAF]] = True
 
 
 def normalize(table: pa.Table, *, decimal_comma: bool = False) -> tuple[pa.Table, list[str]]:
@@ -63,9 +73,7 @@ def normalize_column(column: pa.ChunkedArray, *, decimal_comma: bool = False) ->
         kind = column.type
     if not pa.types.is_string(kind):
         return column, ""
-    stripped = pc.utf8_trim_whitespace(column)
-    missing = pc.is_in(stripped, value_set=pa.array(NA_TOKENS))
-    text = pc.if_else(missing, pa.scalar(None, pa.string()), stripped)
+    text = trimmed_text(column)
     present = pc.drop_null(text)
     if len(present) == 0:
         return text, "no values"
@@ -79,6 +87,35 @@ def normalize_column(column: pa.ChunkedArray, *, decimal_comma: bool = False) ->
             return result
     changed = text.null_count - column.null_count
     return text, f"{changed} missing-value tokens read as missing" if changed > 0 else ""
+
+
+def trimmed_text(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Text with whitespace trimmed at both ends and the missing-value tokens made null.
+
+    Each step is skipped where it cannot change anything (about two thirds of a text column's
+    typing cost on the bench CSV): the trim when no value starts or ends with a byte of a space
+    character, the token lookup when every value is longer than the longest token."""
+    stripped = pc.utf8_trim_whitespace(column) if _may_have_edge_spaces(column) else column
+    if (pc.min(pc.binary_length(stripped)).as_py() or 0) > _NA_BYTES:
+        return stripped
+    missing = pc.is_in(stripped, value_set=_NA_VALUES)
+    return pc.if_else(missing, pa.scalar(None, pa.string()), stripped)
+
+
+def _may_have_edge_spaces(column: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether some value may start or end with a space character (read from the bytes, no copy)."""
+    for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
+        _, offsets_buffer, data_buffer = chunk.buffers()
+        if data_buffer is None or not len(chunk):
+            continue
+        offsets = np.frombuffer(offsets_buffer, np.int32, len(chunk) + 1, chunk.offset * 4)
+        data = np.frombuffer(data_buffer, np.uint8)
+        # Empty (or null) values read a neighbour's byte instead: at worst a needless trim.
+        first = _SPACE_FIRST.take(data.take(offsets[:-1], mode="clip"))
+        last = _SPACE_LAST.take(data.take(offsets[1:] - 1, mode="clip"))
+        if first.any() or last.any():
+            return True
+    return False
 
 
 def _int64(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, str]:
@@ -261,9 +298,7 @@ class BatchNormalizer:
             return column
         if not pa.types.is_string(kind):
             return column
-        stripped = pc.utf8_trim_whitespace(column)
-        missing = pc.is_in(stripped, value_set=pa.array(NA_TOKENS))
-        text = pc.if_else(missing, pa.scalar(None, pa.string()), stripped)
+        text = trimmed_text(column)
         present = pc.drop_null(text)
         plan = self.plans.get(name)
         if plan is None or plan.form == "undecided":
