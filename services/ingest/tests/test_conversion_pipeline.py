@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from cqox_ingest import conversion, profiling
 from cqox_ingest.conversion import convert
-from cqox_ingest.profiling import SKETCH_SIZE, Sketch, _hashes, profile
+from cqox_ingest.profiling import SKETCH_SIZE, Sketch, _hashes, _value_counts, profile
 from cqox_ingest.readers import IngestError, Limits, jsonl, read_table
 from cqox_ingest.readers import delimited as delimited_reader
 
@@ -29,6 +30,43 @@ def test_the_sketch_keeps_exactly_the_smallest_distinct_hashes(rows: int, cardin
         sketch.add(values)
         seen.append(_hashes(values))
     assert sketch.smallest.tolist() == np.unique(np.concatenate(seen))[:SKETCH_SIZE].tolist()
+
+
+@pytest.mark.parametrize("longest", [3, 20, 40, 300])
+def test_a_strings_hash_does_not_depend_on_the_other_strings_of_its_batch(longest: int) -> None:
+    rng = random.Random(longest)
+    letters = "ab長 \x00"
+    texts = ["".join(rng.choices(letters, k=rng.randint(0, longest))) for _ in range(400)]
+    texts += ["x" * 16, "x" * 17, ""]
+    hashes = _hashes(pa.array(texts)).tolist()
+    alone = [_hashes(pa.array([text])).tolist()[0] for text in texts]  # every step taken on all rows
+    assert hashes == alone
+    with_long = _hashes(pa.array([*texts, "y" * 5000])).tolist()[:-1]  # most rows stop early
+    assert hashes == with_long
+    assert len(set(hashes)) == len(set(texts))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pa.array([True, False, True, True]),
+        pa.array([True, True]),
+        pa.array(np.random.default_rng(1).integers(-50, 50, 3000)),  # a bincount
+        pa.array(np.random.default_rng(2).integers(-(2**62), 2**62, 3000)),  # hashed: too wide
+        pa.array([2**63 - 1, 2**63 - 2, 2**63 - 1]),
+        pa.array(np.random.default_rng(3).integers(0, 9000, 3000)).cast(pa.int32()).cast(pa.date32()),
+        pa.chunked_array([pa.array([3, 1, 3]), pa.array([1, 7])]),
+        pa.chunked_array([pa.array([5, 5, 6])]),
+        pa.array([0.5, 0.5, 1.5]),
+    ],
+)
+def test_value_counts_count_what_arrows_hashing_counts(values: pa.Array) -> None:
+    distinct, counts = _value_counts(values)
+    expected = pc.value_counts(values).flatten()
+    assert distinct.type == values.type and counts.type == pa.int64()
+    assert dict(zip(distinct.to_pylist(), counts.to_pylist(), strict=True)) == dict(
+        zip(expected[0].to_pylist(), expected[1].to_pylist(), strict=True)
+    )
 
 
 def _csv(path: Path, rows: int) -> Path:

@@ -164,7 +164,7 @@ class _ColumnState:
             return
         if isinstance(present, pa.ChunkedArray) and present.num_chunks > 1:
             present = present.combine_chunks()  # value_counts is up to 3x slower across many chunks
-        values, counts = pc.value_counts(present).flatten()
+        values, counts = _value_counts(present)
         if self.ranged:  # the range of the distinct values: far fewer than the values
             self.range_of(values)
         self.parts.append(pa.table({"values": values, "counts": counts}))
@@ -225,6 +225,32 @@ class _ColumnState:
             mean=mean,
             top_values=top,
         )
+
+
+def _value_counts(present: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+    """Each distinct value of non-null values and how often it occurs: booleans by a sum, integers
+    and dates over a range no wider than the values are many by a bincount (several times faster
+    than hashing them; values in ascending order), anything else by Arrow's hashing `value_counts`."""
+    if isinstance(present, pa.ChunkedArray) and present.num_chunks == 1:
+        present = present.chunk(0)
+    kind = present.type
+    if pa.types.is_boolean(kind):
+        trues = pc.sum(present).as_py() or 0
+        pairs = [(value, n) for value, n in ((False, len(present) - trues), (True, trues)) if n]
+        return pa.array([v for v, _ in pairs], pa.bool_()), pa.array([n for _, n in pairs], pa.int64())
+    if isinstance(present, pa.Array) and kind in (pa.int64(), pa.date32()):
+        numbers = present.view(pa.int32()) if kind == pa.date32() else present
+        bounds = pc.min_max(numbers)
+        low, high = bounds["min"].as_py(), bounds["max"].as_py()
+        if high - low < max(len(present), 1 << 10):
+            tally = np.bincount(numbers.to_numpy() - low)
+            seen = np.flatnonzero(tally)
+            values = pa.array(seen + low, pa.int64())
+            return values.cast(pa.int32()).view(kind) if kind == pa.date32() else values, pa.array(
+                tally[seen]
+            )
+    values, counts = pc.value_counts(present).flatten()
+    return values, counts
 
 
 class Sketch:
@@ -315,10 +341,15 @@ def _hashes(values: pa.Array) -> np.ndarray:
 _ALL_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
+_STEP = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying by it is a bijection modulo 2**64
+
+
 def _text_hashes(values: pa.Array) -> np.ndarray:
     """64-bit hashes of strings, eight bytes at a time: each string's bytes are read as 64-bit words
-    (an unaligned view of the data buffer), the last word masked to the string's end, and folded
-    into a hash seeded with the string's length. A few passes over the strings, not over each byte."""
+    (an unaligned view of the data buffer), the last word masked to the string's end, each folded
+    into a hash seeded with the string's length by a multiply and a shift (one full mix at the end).
+    While most strings have words left, a step runs over every row (no gathering of the rows left);
+    the few long strings' last words are taken by index."""
     _, offsets_buffer, data_buffer = values.buffers()
     offsets = np.frombuffer(offsets_buffer, np.int32, len(values) + 1, values.offset * 4).astype(np.int64)
     start, end = int(offsets[0]), int(offsets[-1])
@@ -328,20 +359,38 @@ def _text_hashes(values: pa.Array) -> np.ndarray:
     words = np.ndarray((end - start + 1,), dtype="<u8", buffer=padded, strides=(1,))  # bytes i..i+7
     starts = offsets[:-1] - start
     lengths = np.diff(offsets)
+    shortest = int(lengths.min()) if len(lengths) else 0
     with np.errstate(over="ignore"):
         hashes = _mix(lengths.astype(np.uint64) ^ np.uint64(_P))
-        todo = np.arange(len(values))
         k = 0
+        while 8 * (k + 1) <= shortest:  # a whole word of every string
+            hashes ^= words[starts + 8 * k]
+            hashes *= _STEP
+            hashes ^= hashes >> np.uint64(29)
+            k += 1
+        left = lengths - 8 * k
+        while np.count_nonzero(left > 0) * 2 > len(left):  # most strings go on: every row, masked
+            word = words[np.minimum(starts + 8 * k, end - start)]
+            word &= np.where(left < 8, _tail_masks(left), _ALL_ONES)
+            step = (hashes ^ word) * _STEP
+            hashes = np.where(left > 0, step ^ (step >> np.uint64(29)), hashes)
+            k += 1
+            left -= 8
+        todo = np.flatnonzero(left > 0)
         while len(todo):
             left = lengths[todo] - 8 * k
             word = words[starts[todo] + 8 * k]
-            partial = left < 8
-            tail = (np.uint64(1) << (np.minimum(left, 7) * 8).astype(np.uint64)) - np.uint64(1)
-            word &= np.where(partial, tail, _ALL_ONES)
-            hashes[todo] = _mix(hashes[todo] ^ (word * np.uint64(_P)))
+            word &= np.where(left < 8, _tail_masks(left), _ALL_ONES)
+            step = (hashes[todo] ^ word) * _STEP
+            hashes[todo] = step ^ (step >> np.uint64(29))
             todo = todo[left > 8]
             k += 1
-    return hashes
+    return _mix(hashes)
+
+
+def _tail_masks(left: np.ndarray) -> np.ndarray:
+    """Masks of a word's first `left` bytes (0 to 7; more bytes than that: not used)."""
+    return (np.uint64(1) << (np.clip(left, 0, 7) * 8).astype(np.uint64)) - np.uint64(1)
 
 
 def _text(value: Any) -> str:
