@@ -104,8 +104,8 @@ def _write(stream: TableStream, parquet: Path) -> Converted:
     ):
         groups = _read_ahead(_row_groups(stream))
         first = next(groups, None)
-        if first is not None:
-            profiler.update(first, column_pool)
+        if first is not None:  # counted only: its merges and sketches wait for the profile stage
+            profiler.update(first, column_pool, settle=False)
         with pq.ParquetWriter(parquet, stream.schema, **parquet_options(stream.schema, profiler)) as writer:
             try:
                 for index, group in enumerate(itertools.chain([] if first is None else [first], groups)):

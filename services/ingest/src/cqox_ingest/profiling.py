@@ -52,18 +52,22 @@ class Profiler:
         later = text_ranges_later and not any(pa.types.is_nested(f.type) for f in schema)
         self.columns = [_ColumnState(f.name, f.type, later) for f in schema]
 
-    def update(self, batch: pa.RecordBatch | pa.Table, pool: Executor | None = None) -> None:
+    def update(
+        self, batch: pa.RecordBatch | pa.Table, pool: Executor | None = None, *, settle: bool = True
+    ) -> None:
         """Add one batch; with a `pool`, its columns are profiled in parallel (Arrow's kernels and
-        numpy release the GIL), and this returns once every column is done."""
+        numpy release the GIL), and this returns once every column is done. With `settle=False`
+        the batch is only counted: folding its counts in (and starting a column's sketch) waits
+        for the next `update` or `result`, which give what settling now would have given."""
         self.n_rows += batch.num_rows
         group, self.groups = self.groups, self.groups + 1
         if pool is None:
             for state, column in zip(self.columns, batch.columns, strict=True):
-                state.update(column, group)
+                state.update(column, group, settle)
             return
         # Most expensive first, so the slowest column does not start last.
         order = sorted(range(len(self.columns)), key=lambda i: -self.columns[i].cost)
-        for done in [pool.submit(self.columns[i].update, batch.column(i), group) for i in order]:
+        for done in [pool.submit(self.columns[i].update, batch.column(i), group, settle) for i in order]:
             done.result()
 
     def ranges_from(self, parquet: Path) -> None:
@@ -109,6 +113,7 @@ class _ColumnState:
     total: Any = 0
     merged: int = 0
     unmerged: int = 0
+    unsettled: bool = False  # counted with settle=False: the merge check is still to run
 
     def __post_init__(self) -> None:
         kind = self.kind
@@ -127,7 +132,9 @@ class _ColumnState:
         text = pa.types.is_string(self.kind) or pa.types.is_binary(self.kind)
         return (2 if text else 1) * (2 if self.sketch is not None or self.merged > KEPT_VALUES else 1)
 
-    def update(self, column: pa.Array | pa.ChunkedArray, group: int = 0) -> None:
+    def update(self, column: pa.Array | pa.ChunkedArray, group: int = 0, settle: bool = True) -> None:
+        if self.unsettled:  # first, as if it had run with the last batch
+            self._settle()
         self.nulls += column.null_count
         present = len(column) - column.null_count
         self.present += present
@@ -143,6 +150,10 @@ class _ColumnState:
             self.total = self.total + (total or 0)
         if self.counted:
             self._count(column)
+            if settle:
+                self._settle()
+            else:
+                self.unsettled = True
 
     def range_of(self, values: pa.Array | pa.ChunkedArray) -> None:
         """Widen the range to the values' min and max."""
@@ -169,6 +180,10 @@ class _ColumnState:
             self.range_of(values)
         self.parts.append(pa.table({"values": values, "counts": counts}))
         self.unmerged += len(values)
+
+    def _settle(self) -> None:
+        """Fold the counts together once enough are unmerged (geometric merging)."""
+        self.unsettled = False
         if self.unmerged > max(3 * self.merged, EXACT_DISTINCT):
             self._merge()
 
