@@ -144,6 +144,10 @@ def stream_delimited(
         block_size=STREAM_BLOCK_BYTES,
         skip_rows=plan.skip,
         column_names=plan.read_options.column_names,
+        # Parsed in the caller's thread, one block at a time: Arrow's threaded streaming reader
+        # parses blocks ahead on its pool for no less CPU, and the inferring reader's blocks
+        # parsed ahead are thrown away when `_typed` starts again with the types.
+        use_threads=False,
     )
     normalize = values.BatchNormalizer(decimal_comma=plan.dialect.delimiter == ";")
     try:
@@ -210,7 +214,9 @@ def read_delimited(
 
 def _named(reason: str, names: list[str]) -> str:
     """Arrow's 'In CSV column #3: …' with the column's name instead of its number."""
-    found = re.match(r"In CSV column #(\d+): (.*)", reason, re.DOTALL)
+    # The serial reader also says "Row #N: ", counting from its first row after any title lines:
+    # left out, as the parallel reader's message had it (no line number that could be off).
+    found = re.match(r"In CSV column #(\d+): (?:Row #\d+: )?(.*)", reason, re.DOTALL)
     if found is None or int(found.group(1)) >= len(names):
         return reason
     return f"column {names[int(found.group(1))]!r}: {found.group(2)}"
