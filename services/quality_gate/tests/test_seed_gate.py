@@ -47,3 +47,10 @@ def test_stable_methods_pass_and_nothing_is_said_about_bounds_when_all_were_refi
     assert "Not measured" not in gate.message
     # No method reports a spread: no gate (a deterministic method has nothing to measure).
     assert _seed_gate([_estimate("ols")]) == []
+
+
+def test_when_no_spread_was_measured_the_unmeasured_methods_get_an_unjudged_gate() -> None:
+    slow = _estimate("causal_forest", seed_stability="not measured: the first fit overran the budget")
+    (gate,) = _seed_gate([slow, _estimate("ols")])
+    assert (gate.passed, gate.severity, gate.value) == (False, "info", None)
+    assert gate.applies_to == ["causal_forest"] and "Not measured for causal_forest" in gate.message

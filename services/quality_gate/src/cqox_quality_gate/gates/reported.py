@@ -171,8 +171,38 @@ def reported_gates(estimates: list[EstimateResult], thresholds: GateThresholds) 
     """One gate per check that at least one estimate reports; failing estimates are named."""
     gates = [gate for check in CHECKS if (gate := _gate(check, estimates, thresholds)) is not None]
     gates = [_with_unmeasured_seeds(gate, estimates) for gate in gates]
+    if not any(g.name == "unstable_across_seeds" for g in gates):
+        gates += _seeds_not_measured(estimates, thresholds)
     misspecification = linear_misspecification_gate(estimates, thresholds)
     return [*gates, misspecification] if misspecification is not None else gates
+
+
+def _seeds_not_measured(estimates: list[EstimateResult], thresholds: GateThresholds) -> list[GateResult]:
+    """The seed gate when no estimate measured its spread but some could not: an unjudged (info)
+    gate naming them, as a refuter that could not run is named, so the report does not read as
+    though the estimates had no seed to depend on."""
+    unmeasured = sorted(
+        e.method
+        for e in estimates
+        if isinstance(how := e.diagnostics.get(SEED_HOW_KEY), str) and how.startswith("not measured")
+    )
+    if not unmeasured:
+        return []
+    return [
+        GateResult(
+            name="unstable_across_seeds",
+            category="causal",
+            threshold=thresholds.max_seed_spread_se,
+            passed=False,
+            severity="info",
+            message=(
+                f"Not measured for {', '.join(unmeasured)}: the first fit overran the time budget "
+                "for a second one, so how far another seed would move the estimate is unknown. "
+                "Re-upload with another seed (option `random_state`) to see."
+            ),
+            applies_to=unmeasured,
+        )
+    ]
 
 
 def _with_unmeasured_seeds(gate: GateResult, estimates: list[EstimateResult]) -> GateResult:
