@@ -19,9 +19,10 @@ with httpx:
   a role column the file lacks, so each fails at mapping at once instead of 20 estimations taking
   over the two cores afterwards;
 - with `--soak-minutes N`: N minutes at a modest rate (10 status reads/s, one SSE stream and one
-  small analysis every 30 s), with the memory (PSS, summed over each process and its children) of
-  every process sampled every 15 s; the table shows first, peak, last and growth, and the growth
-  and its trend after a warm-up (from a quarter of the way in).
+  small analysis every 30 s), with the memory (PSS and USS, summed over each process and its
+  children) of every process sampled every 15 s; the table shows first, peak, last and growth of
+  PSS, and the growth and trend of USS after a warm-up (from a quarter of the way in): USS does not
+  move when other processes map the same libraries, PSS does (see `Memory`).
 
 Every phase is bounded in count and in time. The stack runs with the per-key request rate limit
 off and 128 SSE streams allowed per key (one client plays every user here). Prints the tables.
@@ -370,13 +371,20 @@ async def wait_status(
 
 
 class Memory:
-    """PSS of every process of the stack (each with its children), sampled over time."""
+    """PSS and USS of every process of the stack (each with its children), sampled over time.
+
+    PSS splits each shared page among the processes mapping it, so it falls when another process
+    maps the same libraries (another clone's venv is hard-linked from uv's cache: the same files),
+    and rises when one stops. USS, the pages no other process maps, does not move with them: the
+    growth after warm-up and the trend are computed on it.
+    """
 
     def __init__(self, roots: dict[str, int], every_s: float | None = None) -> None:
         """`every_s`: the sampling period when readings are regular (a soak), for the trend."""
         self.roots = dict(roots)
         self.every_s = every_s
         self.samples: dict[str, list[float]] = {name: [] for name in self.roots}
+        self.unique: dict[str, list[float]] = {name: [] for name in self.roots}
 
     @classmethod
     def of(cls, stack: Stack) -> Memory:
@@ -388,26 +396,28 @@ class Memory:
         return cls(roots)
 
     def sample(self) -> None:
-        """One reading of every process tree, in MB (PSS: shared pages split among sharers)."""
+        """One reading of every process tree, in MB: PSS (shared pages split among sharers) and USS."""
         for name, pid in self.roots.items():
-            total = 0.0
+            pss = uss = 0.0
             try:
                 root = psutil.Process(pid)
                 for proc in [root, *root.children(recursive=True)]:
                     try:
-                        total += proc.memory_full_info().pss
+                        info = proc.memory_full_info()
                     except (psutil.NoSuchProcess, psutil.AccessDenied):
                         continue
+                    pss, uss = pss + info.pss, uss + info.uss
             except psutil.NoSuchProcess:
                 pass
-            self.samples[name].append(total / 1e6)
+            self.samples[name].append(pss / 1e6)
+            self.unique[name].append(uss / 1e6)
 
     def table(self) -> str:
-        """First, peak and last readings per process and the growth from first to last; for
-        regular readings also the growth after a warm-up (from the reading a quarter of the way
-        in) and its least-squares trend, so caches filling at the start are not read as a leak."""
+        """First, peak and last PSS per process and the growth from first to last; for regular
+        readings also the USS growth after a warm-up (from the reading a quarter of the way in)
+        and its least-squares trend, so caches filling at the start are not read as a leak."""
         regular = self.every_s is not None
-        extra = " after warm-up MB | trend MB/h |" if regular else ""
+        extra = " USS after warm-up MB | USS trend MB/h |" if regular else ""
         lines = [
             f"| process | first MB | peak MB | last MB | growth MB |{extra} samples |",
             "|---|---:|---:|---:|---:|" + ("---:|---:|" if regular else "") + "---:|",
@@ -417,7 +427,8 @@ class Memory:
                 continue
             cells = f"| {name} | {values[0]:.0f} | {max(values):.0f} | {values[-1]:.0f} | {values[-1] - values[0]:+.0f} |"
             if self.every_s is not None:
-                warm = values[len(values) // 4 :]
+                unique = self.unique[name]
+                warm = unique[len(unique) // 4 :]
                 hours = np.arange(len(warm)) * self.every_s / 3600
                 trend = float(np.polyfit(hours, warm, 1)[0]) if len(warm) > 2 else float("nan")
                 cells += f" {warm[-1] - warm[0]:+.0f} | {trend:+.0f} |"
