@@ -24,8 +24,9 @@ def test_a_worker_runtime_warms_up_what_it_serves() -> None:
 
     worker = build_runtime(["worker"], ["rd_robust", "ols"])
     planner = build_runtime(["planner"], [])
-    # a worker warms up and heartbeats its pools (serving.py); the planner only watches the pools
-    assert len(worker.background) == 2 and len(planner.background) == 1
+    # a worker warms up and heartbeats its pools (serving.py) and drops idle cached frames; the
+    # planner only watches the pools
+    assert len(worker.background) == 3 and len(planner.background) == 1
     names = {task.__qualname__.split(".")[0] for task in worker.background}
-    assert names == {"warm_up", "heartbeat"}
+    assert names == {"warm_up", "heartbeat", "frame_janitor"}
     assert planner.background[0].__qualname__.startswith("watch_pools")
