@@ -19,10 +19,10 @@ with httpx:
   a role column the file lacks, so each fails at mapping at once instead of 20 estimations taking
   over the two cores afterwards;
 - with `--soak-minutes N`: N minutes at a modest rate (10 status reads/s, one SSE stream and one
-  small analysis every 30 s), with the memory (PSS and USS, summed over each process and its
+  small analysis every 30 s), with the memory (PSS and anonymous RSS, summed over each process and its
   children) of every process sampled every 15 s; the table shows first, peak, last and growth of
-  PSS, and the growth and trend of USS after a warm-up (from a quarter of the way in): USS does not
-  move when other processes map the same libraries, PSS does (see `Memory`).
+  PSS, and the growth and trend of anonymous RSS after a warm-up (from a quarter of the way in):
+  it does not move when other processes map the same libraries, PSS and USS do (see `Memory`).
 
 Every phase is bounded in count and in time. The stack runs with the per-key request rate limit
 off and 128 SSE streams allowed per key (one client plays every user here). Prints the tables.
@@ -370,13 +370,26 @@ async def wait_status(
     raise TimeoutError(f"analysis {analysis_id} still {status!r} after {within_s:.0f} s")
 
 
+def _anonymous_rss(pid: int) -> float:
+    """Bytes of a process's resident anonymous memory (`RssAnon` in /proc/PID/status; 0 if gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("RssAnon:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 class Memory:
-    """PSS and USS of every process of the stack (each with its children), sampled over time.
+    """PSS and anonymous RSS of every process of the stack (each with its children), over time.
 
     PSS splits each shared page among the processes mapping it, so it falls when another process
-    maps the same libraries (another clone's venv is hard-linked from uv's cache: the same files),
-    and rises when one stops. USS, the pages no other process maps, does not move with them: the
-    growth after warm-up and the trend are computed on it.
+    maps the same libraries (another clone's venv is hard-linked from uv's cache: the same files)
+    and rises when one stops; USS, the pages no other process maps, rises then too. Anonymous RSS
+    (`RssAnon`: heap and anonymous mappings, where a leak grows) counts no file pages, so other
+    processes do not move it: the growth after warm-up and the trend are computed on it.
     """
 
     def __init__(self, roots: dict[str, int], every_s: float | None = None) -> None:
@@ -384,7 +397,7 @@ class Memory:
         self.roots = dict(roots)
         self.every_s = every_s
         self.samples: dict[str, list[float]] = {name: [] for name in self.roots}
-        self.unique: dict[str, list[float]] = {name: [] for name in self.roots}
+        self.anonymous: dict[str, list[float]] = {name: [] for name in self.roots}
 
     @classmethod
     def of(cls, stack: Stack) -> Memory:
@@ -396,9 +409,10 @@ class Memory:
         return cls(roots)
 
     def sample(self) -> None:
-        """One reading of every process tree, in MB: PSS (shared pages split among sharers) and USS."""
+        """One reading of every process tree, in MB: PSS (shared pages split among sharers) and
+        anonymous RSS."""
         for name, pid in self.roots.items():
-            pss = uss = 0.0
+            pss = anonymous = 0.0
             try:
                 root = psutil.Process(pid)
                 for proc in [root, *root.children(recursive=True)]:
@@ -406,18 +420,18 @@ class Memory:
                         info = proc.memory_full_info()
                     except (psutil.NoSuchProcess, psutil.AccessDenied):
                         continue
-                    pss, uss = pss + info.pss, uss + info.uss
+                    pss, anonymous = pss + info.pss, anonymous + _anonymous_rss(proc.pid)
             except psutil.NoSuchProcess:
                 pass
             self.samples[name].append(pss / 1e6)
-            self.unique[name].append(uss / 1e6)
+            self.anonymous[name].append(anonymous / 1e6)
 
     def table(self) -> str:
         """First, peak and last PSS per process and the growth from first to last; for regular
-        readings also the USS growth after a warm-up (from the reading a quarter of the way in)
+        readings also the anonymous RSS's growth after a warm-up (from the reading a quarter of the way in)
         and its least-squares trend, so caches filling at the start are not read as a leak."""
         regular = self.every_s is not None
-        extra = " USS after warm-up MB | USS trend MB/h |" if regular else ""
+        extra = " anon after warm-up MB | anon trend MB/h |" if regular else ""
         lines = [
             f"| process | first MB | peak MB | last MB | growth MB |{extra} samples |",
             "|---|---:|---:|---:|---:|" + ("---:|---:|" if regular else "") + "---:|",
@@ -427,8 +441,8 @@ class Memory:
                 continue
             cells = f"| {name} | {values[0]:.0f} | {max(values):.0f} | {values[-1]:.0f} | {values[-1] - values[0]:+.0f} |"
             if self.every_s is not None:
-                unique = self.unique[name]
-                warm = unique[len(unique) // 4 :]
+                anonymous = self.anonymous[name]
+                warm = anonymous[len(anonymous) // 4 :]
                 hours = np.arange(len(warm)) * self.every_s / 3600
                 trend = float(np.polyfit(hours, warm, 1)[0]) if len(warm) > 2 else float("nan")
                 cells += f" {warm[-1] - warm[0]:+.0f} | {trend:+.0f} |"
