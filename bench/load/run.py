@@ -36,6 +36,7 @@ import contextlib
 import json
 import random
 import shutil
+import signal
 import statistics
 import tempfile
 import time
@@ -606,6 +607,12 @@ def main() -> None:
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="cqox-load-"))
     workdir.mkdir(parents=True, exist_ok=True)
     stack = Stack(workdir / "stack", env_overrides=ENV)
+
+    def interrupted(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # stop the stack on any of them
+        signal.signal(signum, interrupted)
     started = time.perf_counter()
     try:
         stack.start()
