@@ -9,7 +9,7 @@ import pytest
 
 from cqox_contracts.v1 import Refutation, RoleMapping
 from cqox_estimator.estimators import REGISTRY
-from cqox_estimator.refutation import applicable_refuters, refutable, refute
+from cqox_estimator.refutation import applicable_refuters, not_run, refutable, refute
 from cqox_estimator.simulation import (
     confounded,
     discontinuity,
@@ -242,3 +242,22 @@ def test_synthetic_control_leaning_on_one_donor_fails_leave_one_out() -> None:
     assert subset.estimate == pytest.approx(-3.0, abs=0.5)
     assert "donor005" in subset.change and subset.shift_se > 3  # type: ignore[operator]
     assert subset.p_value is not None and subset.p_value < 0.001
+
+
+def test_checks_that_do_not_apply_are_reported_with_why() -> None:
+    """What `refute` leaves out comes back from `not_run` with its reason, and nothing else."""
+    frame = confounded(1500, seed=11)
+    skipped = _by_name(not_run("ols", ROLES))
+    assert set(skipped) == {"placebo_outcome", "placebo_adoption"}
+    assert "pre_outcome" in str(skipped["placebo_outcome"].not_applicable)
+    assert "panels" in str(skipped["placebo_adoption"].not_applicable)
+    assert all(
+        r.estimate is None and r.refuted_estimate is None and r.error is None for r in skipped.values()
+    )
+    ran = _by_name(refute("ols", frame, ROLES, seed=11))
+    assert set(ran).isdisjoint(skipped) and len(ran) + len(skipped) == 5
+    assert all(r.not_applicable is None for r in ran.values())
+    assert "placebo_outcome" not in _by_name(not_run("ols", PRE_ROLES))
+    assert not_run("ols", ROLES, ["placebo_treatment"]) == []  # only the checks asked for
+    iv_roles = RoleMapping(treatment="treated", outcome="y", instrument="z", covariates=["x1", "x2"])
+    assert "first stage" in str(_by_name(not_run("iv_2sls", iv_roles))["placebo_treatment"].not_applicable)

@@ -109,3 +109,15 @@ def test_synthetic_control_refuters_are_gates_like_any_other() -> None:
     assert not any(g.passed for g in gates)
     assert "stops tracking" in gates[0].message and "adoption date" in gates[0].message
     assert "donor" in gates[1].message and "donor005" in gates[1].message
+
+
+def test_a_check_that_does_not_apply_is_no_gate() -> None:
+    """The estimator reports checks it did not run (`not_applicable`) for the report; none is a gate."""
+    skipped = Refutation(
+        method="ipw",
+        refuter="placebo_outcome",
+        expectation="zero",
+        not_applicable="no pre-treatment outcome: map one as the pre_outcome role",
+    )
+    ran = _refutation("placebo_treatment", refuted_estimate=0.01, refuted_std_error=0.1, p_value=0.9)
+    assert [g.name for g in refutation_gates([skipped, ran], GateThresholds())] == ["placebo_treatment[ipw]"]

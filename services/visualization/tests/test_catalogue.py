@@ -17,7 +17,7 @@ import matplotlib.image
 import pandas as pd
 import pytest
 
-from cqox_contracts.v1 import AnalysisAssessed, ColumnSchema, EstimateResult, RoleMapping
+from cqox_contracts.v1 import AnalysisAssessed, ColumnSchema, EstimateResult, Refutation, RoleMapping
 from cqox_visualization import handlers
 from cqox_visualization.catalogue import CATALOGUE, Evidence, View, build_views
 from cqox_visualization.handlers import Rendered, _render, _static_png, report_language
@@ -597,3 +597,24 @@ def test_japanese_hover_texts_of_the_gates_board_and_refuters_are_not_english() 
 
 
 ENGLISH_RUN = r"(?:[A-Za-z]{3,}[ ,;:.]+){4}"
+
+
+def test_checks_that_do_not_apply_are_listed_with_their_methods_and_reason() -> None:
+    """One row per check and reason, naming every method it left out; none without such a check."""
+    event = assessed("customers")
+    assert "refuters_not_run" not in {v.key for v in build_views(Evidence(event), language("en"))}
+    why = "no pre-treatment outcome: map one as the pre_outcome role (e.g. last year's outcome)"
+    skipped = [
+        Refutation(method=m, refuter="placebo_outcome", expectation="zero", not_applicable=why)
+        for m in ("ols", "ipw")
+    ] + [
+        Refutation(method="ols", refuter="placebo_adoption", expectation="zero", not_applicable="for panels")
+    ]
+    event = event.model_copy(update={"refutations": [*event.refutations, *skipped]})
+    for code, title in (("en", "Refutation checks that do not apply"), ("ja", "適用されない反証チェック")):
+        views = {v.key: v for v in build_views(Evidence(event), language(code))}
+        table = views["refuters_not_run"].table
+        assert views["refuters_not_run"].title == title and table is not None
+        assert table.rows == [["placebo outcome", "ols, ipw", why], ["placebo adoption", "ols", "for panels"]]
+        # the refutation figure draws only the checks that ran
+        assert len(views["refuters"].figure["data"][1]["x"]) == len(event.refutations) - 3  # type: ignore[index]

@@ -365,6 +365,13 @@ class Refutation(_Value):
     error: str | None = Field(
         default=None, description="Why the refuter could not run (the method failed on the changed data)."
     )
+    not_applicable: str | None = Field(
+        default=None,
+        description=(
+            "Why this check does not apply to this method or design, so it was not run (e.g. no "
+            "pre-treatment outcome was mapped); only method, refuter and expectation are set besides."
+        ),
+    )
 
 
 class MethodFailure(_Value):

@@ -39,7 +39,7 @@ from cqox_estimator.db.models import EstimateRecord, Plan, PlanRefutation, PlanR
 from cqox_estimator.domain import SEED_REFIT_BUDGET_S, MethodRun, run
 from cqox_estimator.estimators import EstimationError, select_methods
 from cqox_estimator.frames import FrameCache
-from cqox_estimator.refutation import refutable, refute
+from cqox_estimator.refutation import not_run, refutable, refute
 from cqox_shared.artifacts import read_frame
 from cqox_shared.bus import Compute, HandlerContext, WorkContext
 from cqox_shared.causal.treatment import derive_treatment
@@ -179,7 +179,7 @@ def refute_work(frames: FrameCache | None = None) -> Compute:
         except Exception as exc:  # deterministic: the method fails on the data as given
             reason = str(exc) if isinstance(exc, EstimationError) else f"{type(exc).__name__}: {exc}"
             return RefuteOutcome(None, reason)
-        return RefuteOutcome(refutations)
+        return RefuteOutcome(refutations + not_run(event.method, roles, list(event.refuters) or None))
 
     return compute
 

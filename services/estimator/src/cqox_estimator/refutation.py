@@ -187,6 +187,21 @@ def refute(
     return out
 
 
+def not_run(method: str, roles: RoleMapping, refuters: list[str] | None = None) -> list[Refutation]:
+    """The refuters (all, or those named) that do not apply to `method` on these roles, each with
+    why (`not_applicable`): what `refute` leaves out, so a reader is told instead of left to guess."""
+    return [
+        Refutation(
+            method=method,
+            refuter=name,
+            expectation=_EXPECTATION[Refuter(name)],  # type: ignore[arg-type]
+            not_applicable=reason,
+        )
+        for name, reason in applicable_refuters(method, roles).items()
+        if reason is not None and (not refuters or name in refuters)
+    ]
+
+
 def _accepted(method: str) -> set[str]:
     import inspect
 

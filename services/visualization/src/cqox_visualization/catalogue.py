@@ -1282,6 +1282,36 @@ def refuters(ev: Evidence, t: Language) -> list[View]:
     ]
 
 
+def refuters_not_run(ev: Evidence, t: Language) -> list[View]:
+    """The refutation checks that do not apply to a method, one row per check and reason, with the
+    methods it leaves out: a missing row of the refutation figure is explained, not left to guess."""
+    methods: dict[tuple[str, str], list[str]] = {}
+    for r in ev.event.refutations:
+        if r.not_applicable:
+            methods.setdefault((r.refuter, r.not_applicable), []).append(r.method)
+    if not methods:
+        return []
+    rows = [
+        [refuter.replace("_", " "), ", ".join(dict.fromkeys(names)), reason]
+        for (refuter, reason), names in methods.items()
+    ]
+    return [
+        View(
+            key="refuters_not_run",
+            kind="refuters_not_run",
+            method="",
+            section="checks",
+            title=t("Refutation checks that do not apply"),
+            caption=t(
+                "Checks the estimator did not run for these methods, with its reason (in English, as "
+                "the estimator words it). Some need a role the analysis lacks, such as a pre-treatment "
+                "outcome; mapping it and running the analysis again adds the check."
+            ),
+            table=TableView([t("Check"), t("Methods"), t("Why it does not apply")], rows),
+        )
+    ]
+
+
 def gates_board(ev: Evidence, t: Language) -> list[View]:
     """Every quality gate as a tile: passed, failed (by severity), grouped by category."""
     gates = ev.event.gates
@@ -2784,6 +2814,7 @@ CATALOGUE: tuple[Callable[[Evidence, Language], list[View]], ...] = (
     rosenbaum,
     oster,
     refuters,
+    refuters_not_run,
     gates_board,
 )
 

@@ -51,8 +51,9 @@ def rejects(refutation: Refutation, thresholds: GateThresholds) -> bool:
 
 
 def refutation_gates(refutations: Sequence[Refutation], thresholds: GateThresholds) -> list[GateResult]:
-    """One causal gate per refutation, in the order the estimator reported them."""
-    return [_gate(r, thresholds) for r in refutations]
+    """One causal gate per refutation run, in the order the estimator reported them (a check that
+    does not apply to its method, `not_applicable`, is no gate: the report lists it with its reason)."""
+    return [_gate(r, thresholds) for r in refutations if r.not_applicable is None]
 
 
 def _num(value: float | None, digits: int = 3) -> str:
