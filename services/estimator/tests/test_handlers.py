@@ -91,6 +91,10 @@ async def test_planner_pools_and_aggregator_close_an_analysis(database_url: str,
         assert sorted(e.method for e in estimated.estimates) == METHODS and estimated.seed == 7
         assert {r.method for r in estimated.refutations} == set(METHODS)
         assert {r.refuter for r in estimated.refutations} >= {"placebo_treatment", "data_subset"}
+        skipped = {(r.method, r.refuter) for r in estimated.refutations if r.not_applicable}
+        assert skipped == {(m, name) for m in METHODS for name in ("placebo_adoption", "placebo_outcome")} | {
+            ("diff_in_means", "random_common_cause")  # it ignores covariates: an added one cannot move it
+        }
         (plan,) = await harness.rows(sa.select(Plan.closed_at).where(Plan.analysis_id == "an_est"))
         assert plan.closed_at is not None
 
