@@ -1,7 +1,7 @@
 """Visualization memory per report (on demand, not part of `make test`): issue 15's leak, in-process.
 
     uv run --frozen python -m bench.visualization.leak [--reports 40] [--every 5] [--sample customers]
-        [--methods ols] [--no-pdf] [--tracemalloc]
+        [--methods ols] [--no-pdf] [--tracemalloc] [--glibc-arenas]
 
 Draws and stores one demo sample's report `--reports` times through visualization's own path
 (`handlers.draw_and_store`: the figure catalogue, the interactive and print HTML, the PDF and
@@ -15,7 +15,9 @@ Every `--every` reports it prints the process's RSS and PSS (with its children: 
 process would count), the bytes malloc has handed out and not had back (glibc `mallinfo2`: native
 memory such as Pango's, which tracemalloc cannot see), the live Python objects and the child
 processes; then the growth per report from the end of the warm-up (`--warmup` reports) to the
-last report. `--tracemalloc` adds the Python allocations that grew most over the same span.
+last report. `--tracemalloc` adds the Python allocations that grew most over the same span. The
+malloc arenas are capped as the service caps them (`cqox_shared.allocator`); `--glibc-arenas` keeps
+glibc's default (up to eight per core: RSS rises while the bytes in use stay flat).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import pandas as pd
 
 from bench.memory import usage
 from cqox_contracts.v1 import AnalysisAssessed
+from cqox_shared.allocator import cap_arenas
 from cqox_shared.artifacts import LocalArtifactStore
 from cqox_shared.logging import configure_logging
 from cqox_visualization.handlers import _render, draw_and_store, store_report
@@ -135,7 +138,13 @@ async def _main() -> None:
     parser.add_argument(
         "--tracemalloc", action="store_true", help="show the Python allocations that grew most"
     )
+    parser.add_argument(
+        "--glibc-arenas",
+        action="store_true",
+        help="keep glibc's default malloc arenas (the service caps them: cqox_shared.allocator)",
+    )
     args = parser.parse_args()
+    arenas = None if args.glibc_arenas else cap_arenas()  # as the service's runtime does at start
     configure_logging("bench-visualization", "WARNING")  # the table only, not a line per PDF
     logging.getLogger("weasyprint").setLevel(logging.ERROR)  # the template's screen-only CSS, per PDF
     methods = [m for m in args.methods.split(",") if m]
@@ -145,7 +154,8 @@ async def _main() -> None:
         template = assessed_event(args.sample, store, methods)
         print(
             f"{args.reports} reports of {args.sample} ({len(template.estimates)} estimates"
-            f"{'' if not args.no_pdf else ', no PDF'}), memory every {args.every}:\n"
+            f"{'' if not args.no_pdf else ', no PDF'}; malloc arenas: "
+            f"{arenas or 'glibc default or MALLOC_ARENA_MAX'}), memory every {args.every}:\n"
         )
         print(
             "| reports | RSS MB | PSS MB (with children) | malloc in use MB | Python objects | children | s/report |"

@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from cqox_contracts.v1 import Event
 from cqox_shared.advisories import AdvisoryListener
+from cqox_shared.allocator import cap_arenas
 from cqox_shared.artifacts import ArtifactStore, store_from_settings
 from cqox_shared.bus import Bus, Consumer, HandlerContext, OutboxRelay, Subscription
 from cqox_shared.db import ConnectionLimits, create_engine, migrate, session_factory
@@ -90,6 +91,7 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         """Migrate the schema, connect to NATS and Postgres, start consumers and the relay."""
+        cap_arenas()  # before the first worker thread: each would keep an arena of its own
         configure_logging(self.service, self.settings.log_level)
         configure_tracing(self.service)
         await asyncio.to_thread(migrate, self.settings.database_url, self.migrations, self.schema)
