@@ -33,6 +33,7 @@ from cqox_contracts.v1 import ColumnSchema, DatasetRef, EstimateRequested, Refut
 from cqox_estimator.frames import FrameCache
 from cqox_estimator.handlers import estimate_work, refute_work
 from cqox_estimator.refutation import refutable
+from cqox_shared.allocator import cap_arenas
 from cqox_shared.artifacts import LocalArtifactStore
 from cqox_shared.bus import WorkContext
 from cqox_shared.logging import configure_logging
@@ -99,6 +100,7 @@ async def _main() -> None:
     )
     parser.add_argument("--cache-mb", type=int, default=512, help="the cache's byte bound (default 512)")
     args = parser.parse_args()
+    cap_arenas()  # as the service's runtime does at start
     configure_logging("bench-estimator", "WARNING")
     methods = [m for m in args.methods.split(",") if m]
     clock = Clock()

@@ -94,6 +94,8 @@ import json, resource, sys, time
 from pathlib import Path
 from cqox_ingest.conversion import convert
 from cqox_ingest.readers import IngestError
+from cqox_shared.allocator import cap_arenas
+cap_arenas()  # the malloc arenas of the service process
 path, out = Path(sys.argv[1]), Path(sys.argv[2])
 start = time.perf_counter()
 try:

@@ -93,6 +93,8 @@ kind, path, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 import pandas as pd, pyarrow.csv as pacsv
 from python_calamine import CalamineWorkbook
 from cqox_ingest.conversion import convert
+from cqox_shared.allocator import cap_arenas
+cap_arenas()  # every measurement with the malloc arenas the service process has
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start, cpu = time.perf_counter(), time.process_time()
 if kind == "platform":
