@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
 from dataclasses import dataclass
 
 import psutil
 
-
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
-            "fordblks", "keepcost",
-        )
-    ]  # fmt: skip
-
-
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c"))
-if hasattr(_LIBC, "mallinfo2"):
-    _LIBC.mallinfo2.restype = _MallInfo2
+from cqox_shared.allocator import malloc_in_use
 
 
 def malloc_in_use_mb() -> float:
-    """MB malloc has handed out and not had back (NaN without glibc's mallinfo2): native memory
-    such as Pango's or Arrow's, which tracemalloc cannot see."""
-    if not hasattr(_LIBC, "mallinfo2"):
-        return float("nan")
-    info = _LIBC.mallinfo2()
-    return (info.uordblks + info.hblkhd) / 1e6
+    """MB malloc has handed out and not had back (NaN without glibc's mallinfo2)."""
+    in_use = malloc_in_use()
+    return float("nan") if in_use is None else in_use / 1e6
 
 
 @dataclass

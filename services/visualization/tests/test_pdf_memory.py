@@ -9,12 +9,11 @@ had back. Rendering the same page again must not add to them. Before the fix eac
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
 
 import pytest
 
+from cqox_shared.allocator import malloc_in_use
 from cqox_visualization.pdf import render_report_pdf
 
 # Per render, after warming up: far below either leak, far above what malloc's bookkeeping moves.
@@ -34,25 +33,13 @@ PAGE = (
 )
 
 
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
-            "fordblks", "keepcost",
-        )
-    ]  # fmt: skip
-
-
 def _malloc_in_use() -> int:
-    """Bytes malloc has handed out (heap chunks and mmapped ones) and not had back."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
-    if not hasattr(libc, "mallinfo2"):
-        pytest.skip("needs glibc ≥ 2.33 (mallinfo2)")
-    libc.mallinfo2.restype = _MallInfo2
+    """Bytes malloc has handed out and not had back, after a garbage collection."""
     gc.collect()
-    info = libc.mallinfo2()
-    return int(info.uordblks + info.hblkhd)
+    in_use = malloc_in_use()
+    if in_use is None:
+        pytest.skip("needs glibc ≥ 2.33 (mallinfo2)")
+    return in_use
 
 
 def test_rendering_again_keeps_no_native_memory() -> None:

@@ -1,5 +1,5 @@
-"""The C allocator's arenas: at most `ARENAS` per service process, unless the operator set
-`MALLOC_ARENA_MAX` (ADR 0036).
+"""The C allocator: at most `ARENAS` malloc arenas per service process, unless the operator set
+`MALLOC_ARENA_MAX` (ADR 0036); and the bytes malloc has in use, which leak benches and tests read.
 
 glibc gives a thread its own malloc arena when another thread holds the one it would use, up to
 eight per core. Every service runs its work in threads (`asyncio.to_thread`, the report's drawing
@@ -21,15 +21,40 @@ ARENAS = 2
 _M_ARENA_MAX = -8  # mallopt parameter number in glibc's malloc.h
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+            "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    return None if name is None else ctypes.CDLL(name)
+
+
+def malloc_in_use() -> int | None:
+    """Bytes malloc has handed out (heap chunks and mmapped ones) and not had back; None without
+    glibc's `mallinfo2` (2.33+). Native memory such as Pango's, which tracemalloc cannot see."""
+    libc = _libc()
+    if libc is None or not hasattr(libc, "mallinfo2"):
+        return None
+    libc.mallinfo2.restype = _MallInfo2
+    info = libc.mallinfo2()
+    return int(info.uordblks + info.hblkhd)
+
+
 def cap_arenas(arenas: int = ARENAS) -> int | None:
     """Limit glibc's malloc arenas for threads created from now on; return the limit in force
     (None: not glibc, or the operator's `MALLOC_ARENA_MAX`, which glibc read at start, is kept)."""
     if os.environ.get("MALLOC_ARENA_MAX"):
         return None
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    libc = ctypes.CDLL(name)
-    if not hasattr(libc, "mallopt") or not hasattr(libc, "gnu_get_libc_version"):  # musl and others
+    libc = _libc()
+    if (
+        libc is None or not hasattr(libc, "mallopt") or not hasattr(libc, "gnu_get_libc_version")
+    ):  # musl and others
         return None
     return arenas if libc.mallopt(_M_ARENA_MAX, arenas) == 1 else None
