@@ -8,7 +8,7 @@ freed in the holes between live chunks: a long-lived process's resident memory r
 while the bytes it has in use stay flat. Python code holds the GIL for most of its allocations, so
 more arenas buy almost no parallelism here. Measured on the visualization service's report path
 (`bench.visualization.leak`): RSS 610 MB after 20 reports and 677 MB after 80 with glibc's
-default, 467 and 470 MB with two arenas, the bytes in use the same 79-82 MB in both.
+default, 453 and 468 MB with two arenas, the bytes in use the same 79-82 MB in both.
 """
 
 from __future__ import annotations
