@@ -24,6 +24,7 @@ from cqox_contracts.v1 import (
 )
 from cqox_estimator.app import EstimatorSettings, build_runtime
 from cqox_estimator.db.models import Plan
+from cqox_estimator.handlers import analysis_seed
 from cqox_shared.harness import HandlerHarness, scratch_database
 
 pytestmark = pytest.mark.integration
@@ -110,3 +111,32 @@ async def test_a_design_no_method_serves_fails_the_analysis(database_url: str, t
         )  # fmt: skip
     (failed,) = run.emitted
     assert isinstance(failed, AnalysisFailed) and failed.stage == "estimator"
+
+
+async def test_the_default_seed_follows_the_data_not_the_analysis(database_url: str, tmp_path: Path) -> None:
+    """Same data, same draws: two analyses of one content get one seed; a `seed` in the spec wins;
+    other content, or a version stored without a digest, gets its own."""
+    async with _harness(database_url, tmp_path) as harness:
+        data = harness.store_frame(_frame())
+        other = harness.store_frame(_frame(seed=4), dataset_id="ds_other")
+        cases = {
+            "an_seed_a": (data, None),
+            "an_seed_b": (data, None),
+            "an_seed_given": (data, 99),
+            "an_seed_other": (other, None),
+            "an_seed_undigested": (data.model_copy(update={"sha256": None}), None),
+        }
+        seeds = {}
+        for analysis_id, (dataset, seed) in cases.items():
+            run = await harness.run(
+                DatasetQualified(
+                    correlation_id=analysis_id, producer="quality-gate", dataset=dataset,
+                    analysis_id=analysis_id, spec=AnalysisSpec(methods=METHODS, seed=seed), roles=ROLES,
+                    design="observational", gates=[], treatment_levels=2,
+                )
+            )  # fmt: skip
+            (seeds[analysis_id],) = {e.seed for e in run.emitted}  # every request of the analysis
+        assert seeds["an_seed_a"] == seeds["an_seed_b"]
+        assert seeds["an_seed_given"] == 99
+        assert len({seeds["an_seed_a"], seeds["an_seed_other"], seeds["an_seed_undigested"], 99}) == 4
+        assert seeds["an_seed_undigested"] == analysis_seed("an_seed_undigested", None)

@@ -98,7 +98,11 @@ class AnalysisSpec(_Value):
     )
     ci_level: float = Field(default=0.95, gt=0, lt=1)
     seed: int | None = Field(
-        default=None, description="Seed for random steps; derived from the analysis id when absent."
+        default=None,
+        description=(
+            "Seed for every random step; when absent, derived from the dataset version's content "
+            "(`DatasetRef.sha256`), or from the analysis id for a version stored without it."
+        ),
     )
     options: dict[str, dict[str, float | int | str | bool]] = Field(
         default_factory=dict,
@@ -206,6 +210,13 @@ class DatasetRef(_Value):
     parquet_uri: str
     n_rows: int
     columns: list[ColumnSchema]
+    sha256: str | None = Field(
+        default=None,
+        description=(
+            "SHA-256 of the uploaded file's bytes (hex); an analysis without a `seed` of its own "
+            "takes its seed from it, so the same file gives the same estimates."
+        ),
+    )
 
 
 class GateResult(_Value):

@@ -17,6 +17,7 @@ database publishes them.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import uuid
 from collections.abc import AsyncIterator
@@ -122,6 +123,7 @@ class HandlerHarness:
             parquet_uri=uri,
             n_rows=len(frame),
             columns=columns,
+            sha256=hashlib.sha256(sink.getvalue()).hexdigest(),  # ingest's is the upload's digest
         )
 
     @asynccontextmanager

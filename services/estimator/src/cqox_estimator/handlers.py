@@ -58,11 +58,15 @@ FRAME_READS = Counter(
 )
 
 
-def analysis_seed(analysis_id: str, requested: int | None) -> int:
-    """The seed of every random step of an analysis: the user's, or derived from its id."""
+def analysis_seed(analysis_id: str, requested: int | None, content: str | None = None) -> int:
+    """The seed of every random step of an analysis: the user's; else derived from the dataset
+    version's content digest (`DatasetRef.sha256`), so the same file uploaded again, or analysed
+    again with other roles, gives the same draws; else (a version stored without a digest) from
+    the analysis id."""
     if requested is not None:
         return requested
-    return int(hashlib.sha256(analysis_id.encode()).hexdigest()[:8], 16)
+    source = f"content:{content}" if content else analysis_id
+    return int(hashlib.sha256(source.encode()).hexdigest()[:8], 16)
 
 
 def plan_handler(timeout_s: float) -> Callable[[DatasetQualified, HandlerContext], Awaitable[None]]:
@@ -86,7 +90,7 @@ def plan_handler(timeout_s: float) -> Callable[[DatasetQualified, HandlerContext
                 )
             )
             return
-        seed = analysis_seed(event.analysis_id, event.spec.seed)
+        seed = analysis_seed(event.analysis_id, event.spec.seed, event.dataset.sha256)
         refuted = await _refuted_methods(methods)
         values = {
             "analysis_id": event.analysis_id,

@@ -21,7 +21,10 @@ class AnalysisIn(BaseModel):
         default_factory=dict, description="Role overrides; 'cutoff' may be a number"
     )
     ci_level: float = Field(default=0.95, gt=0, lt=1)
-    seed: int | None = None
+    seed: int | None = Field(
+        default=None,
+        description="Seed of every random step (default: from the file's content: same file, same estimates)",
+    )
     options: dict[str, dict[str, float | int | str | bool]] = Field(
         default_factory=dict, description="Per-method options, e.g. {'cs_did': {'adjustment': 'dr'}}"
     )

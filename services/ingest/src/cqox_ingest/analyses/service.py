@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from pydantic_core import to_json
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from cqox_contracts.v1 import AnalysisRequested, AnalysisSpec, ColumnSchema, DatasetRef
+from cqox_contracts.v1 import AnalysisRequested, AnalysisSpec
 from cqox_ingest import audit
 from cqox_ingest.analyses import artifacts, streams
 from cqox_ingest.analyses.models import (
@@ -116,14 +116,7 @@ async def create(runtime: ServiceRuntime, caller: Principal, body: AnalysisIn) -
             )
         )
         audit.record(ctx.session, caller, "analysis.create", analysis_id, dataset_id=dataset.id)
-        ref = DatasetRef(
-            dataset_id=dataset.id,
-            version=version.version,
-            name=dataset.name,
-            parquet_uri=version.parquet_uri,
-            n_rows=version.n_rows,
-            columns=[ColumnSchema.model_validate(c) for c in version.columns],
-        )
+        ref = datasets.version_ref(dataset.name, version)
         await ctx.emit(
             AnalysisRequested(
                 correlation_id=analysis_id,

@@ -15,9 +15,10 @@ from fastapi import HTTPException
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cqox_contracts.v1 import AnalysisSpec, ColumnSchema, DatasetConfirmed, DatasetRef, Design
+from cqox_contracts.v1 import AnalysisSpec, ColumnSchema, DatasetConfirmed, Design
 from cqox_ingest import audit
 from cqox_ingest.datasets.models import MappingConfirmed, MappingIn, MappingLinks
+from cqox_ingest.datasets.service import version_ref
 from cqox_ingest.db.models import Analysis, Dataset, DatasetVersion
 from cqox_shared.auth import Principal
 from cqox_shared.runtime import ServiceRuntime
@@ -79,14 +80,7 @@ async def confirm(
                 correlation_id=analysis_id,
                 tenant_id=caller.tenant_id,
                 producer=ctx.producer,
-                dataset=DatasetRef(
-                    dataset_id=dataset_id,
-                    version=version.version,
-                    name=dataset.name,
-                    parquet_uri=version.parquet_uri,
-                    n_rows=version.n_rows,
-                    columns=columns,
-                ),
+                dataset=version_ref(dataset.name, version),
                 analysis_id=analysis_id,
                 spec=spec,
                 roles=roles,

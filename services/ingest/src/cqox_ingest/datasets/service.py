@@ -12,7 +12,7 @@ from fastapi import HTTPException
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cqox_contracts.v1 import AnalysisSpec, DatasetIngested, DatasetRef
+from cqox_contracts.v1 import AnalysisSpec, ColumnSchema, DatasetIngested, DatasetRef
 from cqox_ingest import audit, schema_registry
 from cqox_ingest.analyses.models import AnalysisLinks, MappingContext
 from cqox_ingest.datasets.models import (
@@ -85,25 +85,24 @@ async def _register(
             notes = up.notes + (
                 ["breaking schema change accepted (allow_breaking)"] if change.breaking else []
             )
-            session.add(
-                DatasetVersion(
-                    dataset_id=dataset.id,
-                    version=version,
-                    filename=up.filename,
-                    file_format=up.table.file_format,
-                    encoding=up.table.encoding,
-                    raw_uri=raw_uri,
-                    parquet_uri=parquet_uri,
-                    size_bytes=up.size,
-                    sha256=up.digest,
-                    n_rows=up.table.n_rows,
-                    n_columns=len(up.columns),
-                    columns=[c.model_dump() for c in up.columns],
-                    notes=notes,
-                    profile=up.profile.model_dump(mode="json"),
-                    schema_diff=change.model_dump(mode="json"),
-                )
+            stored_version = DatasetVersion(
+                dataset_id=dataset.id,
+                version=version,
+                filename=up.filename,
+                file_format=up.table.file_format,
+                encoding=up.table.encoding,
+                raw_uri=raw_uri,
+                parquet_uri=parquet_uri,
+                size_bytes=up.size,
+                sha256=up.digest,
+                n_rows=up.table.n_rows,
+                n_columns=len(up.columns),
+                columns=[c.model_dump() for c in up.columns],
+                notes=notes,
+                profile=up.profile.model_dump(mode="json"),
+                schema_diff=change.model_dump(mode="json"),
             )
+            session.add(stored_version)
             analysis_id = str(uuid.uuid4())
             session.add(
                 Analysis.accepted(
@@ -111,14 +110,7 @@ async def _register(
                 )
             )
             audit.record(session, caller, "dataset.upload", dataset.id, version=version, filename=up.filename)
-            ref = DatasetRef(
-                dataset_id=dataset.id,
-                version=version,
-                name=dataset_name,
-                parquet_uri=parquet_uri,
-                n_rows=up.table.n_rows,
-                columns=up.columns,
-            )
+            ref = version_ref(dataset_name, stored_version)
             await ctx.emit(
                 DatasetIngested(
                     correlation_id=analysis_id,
@@ -151,6 +143,19 @@ async def _register(
         notes=notes,
         schema_diff=change.model_dump(mode="json"),
         links=AnalysisLinks.of(dataset.id, analysis_id),
+    )
+
+
+def version_ref(name: str, version: DatasetVersion) -> DatasetRef:
+    """The claim check the events carry for one stored version of the dataset called `name`."""
+    return DatasetRef(
+        dataset_id=version.dataset_id,
+        version=version.version,
+        name=name,
+        parquet_uri=version.parquet_uri,
+        n_rows=version.n_rows,
+        columns=[ColumnSchema.model_validate(c) for c in version.columns],
+        sha256=version.sha256,
     )
 
 

@@ -198,7 +198,7 @@ def _seeds_not_measured(estimates: list[EstimateResult], thresholds: GateThresho
             message=(
                 f"Not measured for {', '.join(unmeasured)}: the first fit overran the time budget "
                 "for a second one, so how far another seed would move the estimate is unknown. "
-                "Re-upload with another seed (option `random_state`) to see."
+                "Run the analysis again with another `seed` (or the method's `random_state` option) to see."
             ),
             applies_to=unmeasured,
         )
