@@ -4,12 +4,15 @@ serve, the planner keeps only those and fails the others at once, naming the poo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
+from nats.js.errors import NotFoundError
 
 from cqox_estimator import serving
+from cqox_estimator.handlers import refutation_pool, served_methods
 from cqox_shared.bus import Bus
 
 pytestmark = pytest.mark.integration
@@ -75,3 +78,40 @@ async def test_outside_a_runtime_every_method_counts_as_served() -> None:
 def test_the_reason_names_the_pool_of_the_methods_cost_class() -> None:
     assert "the 'light' pool" in serving.missing_pool_reason("rd_robust")
     assert "methods: [rd_robust]" in serving.missing_pool_reason("rd_robust")
+
+
+async def test_a_bucket_an_earlier_release_made_with_another_ttl_is_reconfigured_and_used(
+    runtimes: list[Runtime],
+) -> None:
+    """JetStream keeps the bucket across upgrades and refuses to create it again with another TTL:
+    the registry must bring it to this release's TTL instead of finding it unreadable forever."""
+    js = runtimes[0].bus.js
+    assert js is not None
+    with contextlib.suppress(NotFoundError):  # another test's bucket: this one starts as an older release's
+        await js.delete_stream(serving.STREAM)
+    await js.create_key_value(bucket=serving.BUCKET, history=1, ttl=20, description="an older release")
+    planner, worker = serving.PoolRegistry(), serving.PoolRegistry()
+    planner.bind(runtimes[0])  # type: ignore[arg-type]
+    worker.bind(runtimes[1])  # type: ignore[arg-type]
+    await worker.beat(["ols"], "worker-1")
+    assert await planner.served() == {"ols"}
+    config = (await js.stream_info(serving.STREAM)).config
+    assert config.max_age == serving.TTL_S and config.description == serving.DESCRIPTION
+    await worker.withdraw(["ols"], "worker-1")
+
+
+async def test_the_planner_reads_the_registry_once_for_methods_and_their_refuters(
+    runtimes: list[Runtime],
+) -> None:
+    """ols has both pools, ipw no refuter pool (estimated, not refuted), causal_forest no pool at
+    all (failed at once with the reason); one read of the registry answers all three."""
+    planner, worker = serving.PoolRegistry(), serving.PoolRegistry()
+    planner.bind(runtimes[0])  # type: ignore[arg-type]
+    worker.bind(runtimes[1])  # type: ignore[arg-type]
+    pools = ["ols", refutation_pool("ols"), "ipw"]
+    await worker.beat(pools, "worker-1")
+    await wait_for(planner, {"ols", "refutation=ols", "ipw"})
+    methods, refuted, unserved = await served_methods(["ols", "ipw", "causal_forest"], planner)
+    assert methods == ["ols", "ipw"] and refuted == ["ols"]
+    assert list(unserved) == ["causal_forest"] and "'heavy' pool" in unserved["causal_forest"]
+    await worker.withdraw(pools, "worker-1")

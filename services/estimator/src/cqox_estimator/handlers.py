@@ -73,10 +73,10 @@ def plan_handler(timeout_s: float) -> Callable[[DatasetQualified, HandlerContext
     """Handler choosing the methods for a qualified dataset and requesting one estimate each."""
 
     async def handle(event: DatasetQualified, ctx: HandlerContext) -> None:
-        methods, skipped = select_methods(
+        chosen, skipped = select_methods(
             event.roles, event.design, event.spec.methods, event.treatment_levels
         )
-        methods, unserved = await serving.split_served(methods)  # no live pool: fail it now
+        methods, refuted, unserved = await served_methods(chosen)  # no live pool: fail the method now
         skipped = {**skipped, **unserved}
         if not methods:
             reasons = "; ".join(f"{m}: {r}" for m, r in skipped.items()) or "no registered method fits"
@@ -91,7 +91,6 @@ def plan_handler(timeout_s: float) -> Callable[[DatasetQualified, HandlerContext
             )
             return
         seed = analysis_seed(event.analysis_id, event.spec.seed, event.dataset.sha256)
-        refuted = await _refuted_methods(methods)
         values = {
             "analysis_id": event.analysis_id,
             "tenant_id": event.tenant_id,
@@ -141,16 +140,22 @@ def refutation_pool(method: str) -> str:
     return f"refutation={method}"
 
 
-async def _refuted_methods(methods: list[str]) -> list[str]:
-    """The chosen methods whose estimates get placebo refuters: what the registry declares
-    refutable (for any treatment: a multi-arm result is judged on every contrast, a dose on its
-    slope), and only where a live refuter pool serves them (the refuters are optional checks: an
-    unserved one is left out, never waited for)."""
-    wanted = [m for m in methods if refutable(m)]
-    served, unserved = await serving.split_served([refutation_pool(m) for m in wanted])
-    if unserved:
-        log.info("no live refuter pool; not refuting", methods=sorted(unserved))
-    return [m for m in wanted if refutation_pool(m) in served]
+async def served_methods(
+    chosen: list[str], registry: serving.PoolRegistry = serving.POOLS
+) -> tuple[list[str], list[str], dict[str, str]]:
+    """(the chosen methods a live pool serves, those of them whose estimates get placebo
+    refuters, {unserved method: reason}), from one read of the pool registry. Refuted are the
+    methods the registry declares refutable (for any treatment: a multi-arm result is judged on
+    every contrast, a dose on its slope) whose refuter pool is live: the refuters are optional
+    checks, so an unserved one is left out, never waited for."""
+    wanted = [m for m in chosen if refutable(m)]
+    served, unserved = await serving.split_served([*chosen, *(refutation_pool(m) for m in wanted)], registry)
+    live = set(served)
+    methods = [m for m in chosen if m in live]
+    refuted = [m for m in wanted if m in live and refutation_pool(m) in live]
+    if unrefuted := [m for m in wanted if m in live and refutation_pool(m) not in live]:
+        log.info("no live refuter pool; not refuting", methods=sorted(unrefuted))
+    return methods, refuted, {m: reason for m, reason in unserved.items() if m in chosen}
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from nats.js.api import KeyValueConfig
-from nats.js.errors import NoKeysError
+from nats.js.errors import BadRequestError, NoKeysError
 
 from cqox_estimator.estimators import REGISTRY
 from cqox_shared.logging import get_logger
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
 log = get_logger("cqox.estimator.serving")
 
 BUCKET = "CQOX_ESTIMATOR_POOLS"
+STREAM = f"KV_{BUCKET}"  # the JetStream stream that holds the bucket
+DESCRIPTION = "live estimator pools"
+# JetStream's "stream name already in use with a different configuration" (JSStreamNameExistErr).
+STREAM_EXISTS_OTHERWISE = 10058
 HEARTBEAT_S = 5.0
 # Twelve missed heartbeats: the process is gone. Generous because a worker's event loop can be
 # starved for seconds by a fit on a loaded machine (2 cores, every pool busy), and a busy worker
@@ -63,12 +68,27 @@ class PoolRegistry:
         return self._runtime is not None
 
     async def bucket(self) -> Any:
-        """The KV bucket, created on first use by whichever process comes first."""
+        """The KV bucket, created on first use by whichever process comes first; a bucket an
+        earlier release created with another TTL (JetStream keeps it across upgrades, and refuses
+        to create it again with a different configuration) is brought to this release's TTL."""
         if self._kv is None:
             assert self._runtime is not None and self._runtime.bus.js is not None
-            self._kv = await self._runtime.bus.js.create_key_value(
-                KeyValueConfig(bucket=BUCKET, history=1, ttl=TTL_S, description="live estimator pools")
-            )
+            js = self._runtime.bus.js
+            try:
+                self._kv = await js.create_key_value(
+                    KeyValueConfig(bucket=BUCKET, history=1, ttl=TTL_S, description=DESCRIPTION)
+                )
+            except BadRequestError as exc:
+                if exc.err_code != STREAM_EXISTS_OTHERWISE:
+                    raise
+                stored = (await js.stream_info(STREAM)).config
+                log.info("pool registry bucket reconfigured", old_ttl_s=stored.max_age, ttl_s=TTL_S)
+                await js.update_stream(
+                    dataclasses.replace(
+                        stored, max_age=TTL_S, duplicate_window=min(TTL_S, 120.0), description=DESCRIPTION
+                    )
+                )
+                self._kv = await js.key_value(BUCKET)
         return self._kv
 
     async def served(self) -> set[str]:
