@@ -101,7 +101,7 @@ class AnalysisSpec(_Value):
         default=None,
         description=(
             "Seed for every random step; when absent, derived from the dataset version's content "
-            "(`DatasetRef.sha256`), or from the analysis id for a version stored without it."
+            "(`DatasetRef.sha256`), or from the analysis id for a reference without it."
         ),
     )
     options: dict[str, dict[str, float | int | str | bool]] = Field(

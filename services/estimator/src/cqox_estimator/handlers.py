@@ -61,8 +61,8 @@ FRAME_READS = Counter(
 def analysis_seed(analysis_id: str, requested: int | None, content: str | None = None) -> int:
     """The seed of every random step of an analysis: the user's; else derived from the dataset
     version's content digest (`DatasetRef.sha256`), so the same file uploaded again, or analysed
-    again with other roles, gives the same draws; else (a version stored without a digest) from
-    the analysis id."""
+    again with other roles, gives the same draws; else (a reference without a digest: an event
+    from an earlier release) from the analysis id."""
     if requested is not None:
         return requested
     source = f"content:{content}" if content else analysis_id
