@@ -123,6 +123,7 @@ def build_runtime(
                 handlers.plan_handler(settings.estimator_timeout_s),
                 publishes=(EstimateRequested, RefutationRequested, AnalysisFailed),
                 formerly="estimator-planner",
+                compute=handlers.plan_work,  # the pool-registry read: outside any transaction
             )
         )
     if "worker" in roles:

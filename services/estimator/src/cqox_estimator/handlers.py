@@ -69,15 +69,31 @@ def analysis_seed(analysis_id: str, requested: int | None, content: str | None =
     return int(hashlib.sha256(source.encode()).hexdigest()[:8], 16)
 
 
+@dataclass(frozen=True)
+class PlanChoice:
+    """The planner's choice for one analysis: methods to estimate, those also refuted, and every
+    method left out with why (no fit for the design, or no live pool)."""
+
+    methods: list[str]
+    refuted: list[str]
+    skipped: dict[str, str]
+
+
+async def plan_work(event: DatasetQualified, work: WorkContext) -> PlanChoice:
+    """Compute step of the planner: choose the methods and read the pool registry (NATS), with no
+    database transaction open: a registry read retried on a loaded server takes seconds."""
+    chosen, skipped = select_methods(event.roles, event.design, event.spec.methods, event.treatment_levels)
+    methods, refuted, unserved = await served_methods(chosen)  # no live pool: fail the method now
+    return PlanChoice(methods, refuted, {**skipped, **unserved})
+
+
 def plan_handler(timeout_s: float) -> Callable[[DatasetQualified, HandlerContext], Awaitable[None]]:
-    """Handler choosing the methods for a qualified dataset and requesting one estimate each."""
+    """Handler recording the plan (`plan_work`'s choice) and requesting one estimate per method
+    and one refutation per refuted method, in one short transaction."""
 
     async def handle(event: DatasetQualified, ctx: HandlerContext) -> None:
-        chosen, skipped = select_methods(
-            event.roles, event.design, event.spec.methods, event.treatment_levels
-        )
-        methods, refuted, unserved = await served_methods(chosen)  # no live pool: fail the method now
-        skipped = {**skipped, **unserved}
+        choice: PlanChoice = ctx.computed
+        methods, refuted, skipped = choice.methods, choice.refuted, choice.skipped
         if not methods:
             reasons = "; ".join(f"{m}: {r}" for m, r in skipped.items()) or "no registered method fits"
             await ctx.emit(
