@@ -8,6 +8,7 @@ import uuid
 import nats
 import pytest
 import sqlalchemy as sa
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import MetaData
 
 from cqox_contracts.v1 import MessageDeadLettered, ReportGenerated, parse_event
@@ -287,3 +288,40 @@ async def test_an_undeclared_publish_is_dead_lettered_and_fails_the_analysis(env
     assert any(f.correlation_id == analysis and f.reason == reason for f in fails)
     async with env["engine"].connect() as conn:  # the handler's effects were rolled back
         assert (await conn.execute(sa.select(sa.func.count()).select_from(env["effects"]))).scalar_one() == 0
+
+
+async def test_a_durable_an_earlier_release_started_otherwise_keeps_its_start_and_consumes(env, infra):  # type: ignore[no-untyped-def]
+    """JetStream cannot change a durable's deliver policy; a release that declares another one must
+    still subscribe (keeping the durable's start) instead of retrying forever while looking up."""
+    seen: list[str] = []
+
+    async def handler(ev, ctx: HandlerContext) -> None:  # type: ignore[no-untyped-def]
+        seen.append(ev.analysis_id)
+
+    service = _service()
+    sub = Subscription(ReportGenerated, handler)  # declares deliver policy ALL
+    older = ConsumerConfig(
+        durable_name=sub.durable(service),
+        ack_policy=AckPolicy.EXPLICIT,
+        filter_subject=sub.subject,
+        deliver_policy=DeliverPolicy.NEW,  # what an earlier release declared
+    )
+    js = env["bus"].js
+    await js.add_consumer(sub.stream_name, older)
+    consumer = Consumer(
+        service, sub, env["bus"], env["sessions"], env["processed"], env["outbox"], env["relay"]
+    )
+    task = asyncio.create_task(consumer.run())
+    analysis = f"u-{uuid.uuid4()}"
+    try:
+        await asyncio.sleep(0.5)
+        await _publish(env["bus"], _failed(analysis))
+        for _ in range(100):
+            if analysis in seen:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        task.cancel()
+    assert analysis in seen
+    stored = (await js.consumer_info(sub.stream_name, sub.durable(service))).config
+    assert stored.deliver_policy == DeliverPolicy.NEW and stored.max_deliver == consumer.max_deliver

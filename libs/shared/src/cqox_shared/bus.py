@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -37,7 +38,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 from opentelemetry import trace
 from pydantic import ValidationError
 from sqlalchemy import Table
@@ -61,6 +62,8 @@ from cqox_shared.metrics import HANDLE_SECONDS, MESSAGES, PUBLISHED
 from cqox_shared.tracing import extract_context, inject_headers, tracer
 
 log = get_logger("cqox.bus")
+# JetStream's "consumer create" error, here "deliver policy can not be updated" (JSConsumerCreateErrF).
+CONSUMER_NOT_UPDATABLE = 10012
 
 
 # What every consumer may say on its own, besides its flows' declarations: a message that
@@ -401,7 +404,27 @@ class Consumer:
             deliver_policy=DeliverPolicy.NEW if self.sub.deliver_new_only else DeliverPolicy.ALL,
             description=f"{self.service}: {self.sub.subject}",
         )
-        await self.bus.js.add_consumer(self.stream, config)
+        try:
+            await self.bus.js.add_consumer(self.stream, config)
+        except APIError as exc:
+            if exc.err_code != CONSUMER_NOT_UPDATABLE or "deliver policy" not in (exc.description or ""):
+                raise
+            # The durable exists, made by an earlier release with another start policy, which
+            # JetStream cannot change. Where a consumer starts matters only when it is created: this
+            # one has its position, so it keeps its start and takes the rest of the declaration.
+            stored = (await self.bus.js.consumer_info(self.stream, self.durable)).config
+            log.info(
+                "consumer keeps its start policy", consumer=self.durable, deliver=str(stored.deliver_policy)
+            )
+            await self.bus.js.add_consumer(
+                self.stream,
+                dataclasses.replace(
+                    config,
+                    deliver_policy=stored.deliver_policy,
+                    opt_start_seq=stored.opt_start_seq,
+                    opt_start_time=stored.opt_start_time,
+                ),
+            )
         return await self.bus.js.pull_subscribe_bind(self.durable, self.stream)
 
     async def run(self) -> None:
