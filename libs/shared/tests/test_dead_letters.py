@@ -263,3 +263,23 @@ async def test_max_deliveries_advisory_fails_the_analysis_with_stage_and_reason(
     )
     assert again is not None and again.event_id == failure.event_id
     assert len(await _events_of(infra.nats_url, "cqox.v1.analysis.failed", analysis)) == 1
+
+
+async def test_an_advisory_stream_an_earlier_release_made_takes_this_releases_subjects(own_nats) -> None:  # type: ignore[no-untyped-def]
+    """The stream outlives upgrades: one made with fewer subjects gets the subjects listened to now."""
+    from nats.js.api import StreamConfig
+
+    from cqox_shared import advisories
+
+    bus = Bus("test")
+    await bus.connect(own_nats)
+    try:
+        assert bus.js is not None
+        with contextlib.suppress(Exception):
+            await bus.js.delete_stream(advisories.STREAM)
+        await bus.js.add_stream(StreamConfig(name=advisories.STREAM, subjects=[advisories.MAX_DELIVERIES]))
+        await AdvisoryListener(bus, "test").ensure()
+        subjects = (await bus.js.stream_info(advisories.STREAM)).config.subjects
+        assert set(subjects or []) == {advisories.MAX_DELIVERIES, advisories.TERMINATED}
+    finally:
+        await bus.close()

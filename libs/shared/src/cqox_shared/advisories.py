@@ -75,6 +75,7 @@ class AdvisoryListener:
         )
         try:
             await self.bus.js.stream_info(STREAM)
+            await self.bus.js.update_stream(config)  # an earlier release's stream takes this one's settings
         except NotFoundError:
             with contextlib.suppress(Exception):  # another service created it meanwhile
                 await self.bus.js.add_stream(config)
