@@ -164,11 +164,12 @@ def test_the_same_file_gives_the_same_estimates_and_a_seed_in_the_spec_changes_t
     again = upload(api, EXAMPLES / "customers.csv", name="customers-seed-2", spec=spec)
     seeded = api.post("/v1/analyses", json={"dataset_id": first["dataset_id"], **spec, "seed": 12345})
     assert seeded.status_code == 202, seeded.text
-    results = []
+    results, seeds = [], []
     for analysis_id in (first["analysis_id"], again["analysis_id"], seeded.json()["analysis_id"]):
         analysis = wait_done(api, analysis_id)
         assert analysis["status"] == "completed", analysis["error"]
         (estimate,) = analysis["estimates"]
         results.append((estimate["estimate"], estimate["std_error"]))
-    assert results[0] == results[1]
-    assert results[2] != results[0]
+        seeds.append(analysis["seed"])  # the read model says which seed was used
+    assert results[0] == results[1] and seeds[0] == seeds[1] and isinstance(seeds[0], int)
+    assert results[2] != results[0] and seeds[2] == 12345

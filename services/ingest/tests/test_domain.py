@@ -126,7 +126,7 @@ def completed(result: EstimateResult) -> EstimateCompleted:
 def estimated() -> AnalysisEstimated:
     return AnalysisEstimated(
         **ENV, analysis_id=AID, dataset=DATASET, roles=ROLES, design="observational",
-        planned_methods=["ipw", "ols", "did"], estimates=[OLS, IPW], failures=[FAILURE],
+        planned_methods=["ipw", "ols", "did"], estimates=[OLS, IPW], failures=[FAILURE], seed=2851372334,
     )  # fmt: skip
 
 
@@ -270,6 +270,7 @@ def test_project_full_flow() -> None:
     assert final["needs_confirmation"] is False
     assert [a["column"] for a in final["assignments"]] == ["promo", "sales", "store"]
     assert final["planned_methods"] == ["ipw", "ols", "did"]
+    assert final["seed"] == 2851372334  # beyond 32 bits signed: the column is a bigint
     assert [e["method"] for e in final["estimates"]] == ["ols", "ipw"]
     assert final["estimates"][0]["estimate"] == 1.2
     assert final["failures"] == [{"method": "did", "reason": "no time column", "error_type": "error"}]

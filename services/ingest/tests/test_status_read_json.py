@@ -47,6 +47,7 @@ def _row(**over: Any) -> SimpleNamespace:
             "confirmed": True,
         },
         "planned_methods": ["ols", "ipw"],
+        "seed": 2851372334,
         "estimates": [
             {
                 "method": "ols",
@@ -93,6 +94,7 @@ def test_a_new_analysis_without_results_reads_the_same_bytes() -> None:
         assignments=[],
         mapping_context=None,
         planned_methods=[],
+        seed=None,
         estimates=[],
         gates=[],
         headline=None,

@@ -112,6 +112,7 @@ class Analysis(ApiModel):
     dictionary_version: str | None = None
     mapping_confirmed: bool = False
     planned_methods: list[str] = Field(default_factory=list)
+    seed: int | None = None
     estimates: list[Estimate] = Field(default_factory=list)
     failures: list[MethodFailure] = Field(default_factory=list)
     gates: list[GateResult] = Field(default_factory=list)

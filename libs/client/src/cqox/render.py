@@ -68,11 +68,12 @@ def refuter_of(gate: GateResult) -> str | None:
 
 
 def status_line(analysis: Analysis) -> Text:
-    """'Analysis <id>: <status>' in the status's colour, with the design."""
+    """'Analysis <id>: <status>' in the status's colour, with the design and the seed."""
     text = Text(f"Analysis {analysis.analysis_id}: ")
     text.append(analysis.status, style=STATUS_STYLE.get(analysis.status, "cyan"))
     if analysis.design:
-        text.append(f"  (design {analysis.design}, dataset {analysis.dataset_id} v{analysis.version})")
+        seed = f", seed {analysis.seed}" if analysis.seed is not None else ""
+        text.append(f"  (design {analysis.design}, dataset {analysis.dataset_id} v{analysis.version}{seed})")
     return text
 
 

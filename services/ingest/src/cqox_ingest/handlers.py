@@ -33,6 +33,7 @@ PROJECTED = (
     "needs_confirmation",
     "mapping_context",
     "planned_methods",
+    "seed",
     "estimates",
     "failures",
     "gates",

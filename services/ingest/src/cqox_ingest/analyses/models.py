@@ -100,6 +100,14 @@ class AnalysisOut(MappingContext):
     mapping: list[dict[str, Any]]
     needs_confirmation: bool
     planned_methods: list[str]
+    seed: int | None = Field(
+        default=None,
+        description=(
+            "The seed every random step used: the spec's, or derived from the uploaded file's "
+            "content (the same file gives the same estimates); pass it as `seed` to repeat the draws "
+            "on other data. Null until the estimates are in."
+        ),
+    )
     estimates: list[dict[str, Any]]
     failures: list[dict[str, Any]]
     gates: list[dict[str, Any]]

@@ -222,6 +222,7 @@ def _read_fields(analysis: Analysis | sa.Row[Any]) -> dict[str, Any]:
         "needs_confirmation": analysis.needs_confirmation,
         **MappingContext.of(analysis).model_dump(),
         "planned_methods": analysis.planned_methods,
+        "seed": analysis.seed,
         "estimates": estimates,
         "failures": analysis.failures,
         "gates": analysis.gates,

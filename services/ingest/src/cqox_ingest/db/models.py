@@ -76,6 +76,8 @@ class Analysis(Base):
     # The rest of dataset.mapped: designs considered (and why), notes, threshold, dictionary versions.
     mapping_context: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     planned_methods: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    # The seed of every random step (the spec's, or derived from the file's content); None until estimated.
+    seed: Mapped[int | None] = mapped_column(sa.BigInteger)
     estimates: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     failures: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     gates: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)

@@ -223,6 +223,7 @@ def project(state: dict[str, Any], event: Event) -> dict[str, Any]:
         case AnalysisEstimated():
             state.update(
                 planned_methods=event.planned_methods,
+                seed=event.seed,
                 estimates=[e.model_dump(mode="json") for e in event.estimates],
                 failures=[f.model_dump(mode="json") for f in event.failures],
             )
