@@ -618,3 +618,24 @@ def test_checks_that_do_not_apply_are_listed_with_their_methods_and_reason() -> 
         assert table.rows == [["placebo outcome", "ols, ipw", why], ["placebo adoption", "ols", "for panels"]]
         # the refutation figure draws only the checks that ran
         assert len(views["refuters"].figure["data"][1]["x"]) == len(event.refutations) - 3  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("lang", "label"), [("en", "Seed"), ("ja", "乱数シード")])
+def test_the_report_names_the_seed_its_random_steps_used(lang: str, label: str) -> None:
+    event = assessed("grant_rd").model_copy(update={"seed": 3244870552})
+    frame = columns("grant_rd")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(handlers, "load_evidence", lambda event, store, frame=frame: Evidence(event, frame))
+        report = _render(event, requested_language=lang)
+    shown = f"<dt>{label}</dt><dd>3244870552</dd>"
+    assert shown in report.html and shown in report.print_html  # the page and the PDF's page
+    assert json.loads(report.document)["seed"] == 3244870552
+    assert "<dt>Seed</dt>" not in _render_unseeded()
+
+
+def _render_unseeded() -> str:
+    """grant_rd's recorded event has no seed (an event from before the field): no seed row."""
+    frame = columns("grant_rd")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(handlers, "load_evidence", lambda event, store, frame=frame: Evidence(event, frame))
+        return _render(assessed("grant_rd")).print_html

@@ -248,6 +248,9 @@ class AnalysisAssessed(Event):
         default_factory=list,
         description="Placebo checks of the refuted methods' estimates (the refutation gates judge them).",
     )
+    seed: int | None = Field(
+        default=None, description="The seed every random step used (`analysis.estimated`'s), for the report."
+    )
 
 
 class ReportGenerated(Event):

@@ -238,6 +238,7 @@ def causal_gates_handler(
                 headline=assessed.headline,
                 sensitivity=assessed.panels,
                 refutations=event.refutations,
+                seed=event.seed,
                 verdict=decide_verdict(
                     event.design,
                     assessed.headline,

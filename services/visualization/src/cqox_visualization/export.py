@@ -23,6 +23,7 @@ def report_document(event: AnalysisAssessed, figures: Sequence[FigureEntry], lan
             "columns": [column.name for column in event.dataset.columns],
         },
         "design": event.design,
+        "seed": event.seed,
         "roles": event.roles.model_dump(mode="json", exclude_defaults=True),
         "headline": event.headline.model_dump(mode="json") if event.headline else None,
         "verdict": event.verdict.model_dump(mode="json") if event.verdict else None,

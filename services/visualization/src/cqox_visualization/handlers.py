@@ -156,6 +156,7 @@ def _render(event: AnalysisAssessed, store: Any = None, requested_language: str 
         "lead": event.headline,
         "sensitivity": event.sensitivity,
         "verdict": event.verdict,
+        "seed": event.seed,
         "views": views,
         "images": images,
         "lang": lang,

@@ -293,6 +293,7 @@ class ReportView:
     interactive: bool = False
     lang: str = "en"
     json_href: str | None = None
+    seed: int | None = None
 
 
 def _role_rows(roles: RoleMapping, t: Language) -> list[tuple[str, str]]:
@@ -849,6 +850,7 @@ def build_report_view(
     lead: Headline | None = None,
     sensitivity: Sequence[SensitivityPanel] = (),
     verdict: Verdict | None = None,
+    seed: int | None = None,
     views: Sequence[View] = (),
     images: Mapping[str, bytes] | None = None,
     interactive: bool = False,
@@ -897,6 +899,7 @@ def build_report_view(
         interactive=interactive and bool(views),
         lang=t.code,
         json_href=json_href,
+        seed=seed,
     )
 
 
@@ -913,6 +916,7 @@ def render_report_html(
     lead: Headline | None = None,
     sensitivity: Sequence[SensitivityPanel] = (),
     verdict: Verdict | None = None,
+    seed: int | None = None,
     views: Sequence[View] = (),
     images: Mapping[str, bytes] | None = None,
     interactive: bool = False,
@@ -939,6 +943,7 @@ def render_report_html(
         lead=lead,
         sensitivity=sensitivity,
         verdict=verdict,
+        seed=seed,
         views=views,
         images=images,
         interactive=interactive,
