@@ -89,7 +89,7 @@ async def test_a_bucket_an_earlier_release_made_with_another_ttl_is_reconfigured
     assert js is not None
     with contextlib.suppress(NotFoundError):  # another test's bucket: this one starts as an older release's
         await js.delete_stream(serving.STREAM)
-    await js.create_key_value(bucket=serving.BUCKET, history=1, ttl=20, description="an older release")
+    await js.create_key_value(bucket=serving.BUCKET, history=3, ttl=20, description="an older release")
     planner, worker = serving.PoolRegistry(), serving.PoolRegistry()
     planner.bind(runtimes[0])  # type: ignore[arg-type]
     worker.bind(runtimes[1])  # type: ignore[arg-type]
@@ -97,6 +97,7 @@ async def test_a_bucket_an_earlier_release_made_with_another_ttl_is_reconfigured
     assert await planner.served() == {"ols"}
     config = (await js.stream_info(serving.STREAM)).config
     assert config.max_age == serving.TTL_S and config.description == serving.DESCRIPTION
+    assert config.max_msgs_per_subject == serving.HISTORY
     await worker.withdraw(["ols"], "worker-1")
 
 

@@ -34,6 +34,7 @@ log = get_logger("cqox.estimator.serving")
 BUCKET = "CQOX_ESTIMATOR_POOLS"
 STREAM = f"KV_{BUCKET}"  # the JetStream stream that holds the bucket
 DESCRIPTION = "live estimator pools"
+HISTORY = 1  # one value per key: the last heartbeat
 # JetStream's "stream name already in use with a different configuration" (JSStreamNameExistErr).
 STREAM_EXISTS_OTHERWISE = 10058
 HEARTBEAT_S = 5.0
@@ -76,7 +77,7 @@ class PoolRegistry:
             js = self._runtime.bus.js
             try:
                 self._kv = await js.create_key_value(
-                    KeyValueConfig(bucket=BUCKET, history=1, ttl=TTL_S, description=DESCRIPTION)
+                    KeyValueConfig(bucket=BUCKET, history=HISTORY, ttl=TTL_S, description=DESCRIPTION)
                 )
             except BadRequestError as exc:
                 if exc.err_code != STREAM_EXISTS_OTHERWISE:
@@ -85,7 +86,11 @@ class PoolRegistry:
                 log.info("pool registry bucket reconfigured", old_ttl_s=stored.max_age, ttl_s=TTL_S)
                 await js.update_stream(
                     dataclasses.replace(
-                        stored, max_age=TTL_S, duplicate_window=min(TTL_S, 120.0), description=DESCRIPTION
+                        stored,
+                        max_age=TTL_S,
+                        duplicate_window=min(TTL_S, 120.0),
+                        max_msgs_per_subject=HISTORY,
+                        description=DESCRIPTION,
                     )
                 )
                 self._kv = await js.key_value(BUCKET)
