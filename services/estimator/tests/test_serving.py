@@ -116,3 +116,24 @@ async def test_the_planner_reads_the_registry_once_for_methods_and_their_refuter
     assert methods == ["ols", "ipw"] and refuted == ["ols"]
     assert list(unserved) == ["causal_forest"] and "'heavy' pool" in unserved["causal_forest"]
     await worker.withdraw(pools, "worker-1")
+
+
+class _Unreadable(serving.PoolRegistry):
+    """A bound registry whose every read fails (the KV API timing out, a refused bucket)."""
+
+    @property
+    def bound(self) -> bool:
+        return True
+
+    async def served(self) -> set[str]:
+        raise TimeoutError("nats: timeout")
+
+
+async def test_an_unreadable_registry_is_counted_and_every_method_requested(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Operators see a registry that cannot be read on /metrics, not only in the logs."""
+    monkeypatch.setattr(serving, "READ_RETRY_S", 0.0)
+    before = serving.REGISTRY_READ_FAILURES._value.get()
+    assert await serving.split_served(["ols", "ipw"], _Unreadable()) == (["ols", "ipw"], {})
+    assert serving.REGISTRY_READ_FAILURES._value.get() - before == serving.READ_ATTEMPTS

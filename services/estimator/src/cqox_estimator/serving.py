@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from nats.js.api import KeyValueConfig
 from nats.js.errors import BadRequestError, NoKeysError
+from prometheus_client import Counter
 
 from cqox_estimator.estimators import REGISTRY
 from cqox_shared.logging import get_logger
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
     from cqox_shared.runtime import ServiceRuntime
 
 log = get_logger("cqox.estimator.serving")
+REGISTRY_READ_FAILURES = Counter(
+    "cqox_estimator_pool_registry_read_failures_total",
+    "Reads of the pool registry that failed; after READ_ATTEMPTS of them an analysis requests every method",
+)
 
 BUCKET = "CQOX_ESTIMATOR_POOLS"
 STREAM = f"KV_{BUCKET}"  # the JetStream stream that holds the bucket
@@ -150,6 +155,7 @@ async def split_served(
             break
         except Exception as exc:  # a JetStream API call timing out on a loaded machine
             log.warning("pool registry unreadable", attempt=attempt + 1, error=repr(exc))
+            REGISTRY_READ_FAILURES.inc()
             await asyncio.sleep(READ_RETRY_S * (attempt + 1))
     if live is None:
         log.warning("pool registry unreadable; requesting every method (the deadline applies)")
