@@ -57,6 +57,7 @@ def test_malformed_requests_get_actionable_4xx(api: httpx.Client) -> None:
         ('{"method": "auto"}', "unknown key(s) in 'analysis': method; known: methods, roles"),
         ('{"options": {"ipw": 3}}', "invalid analysis spec (options.ipw)"),
         ('{"ci_level": 95}', "invalid analysis spec (ci_level)"),
+        ('{"seed": -1}', "invalid analysis spec (seed): -1 is outside 0 to 4294967295"),
     ):
         with (EXAMPLES / "customers.csv").open("rb") as handle:
             refused = api.post("/v1/datasets", files={"file": ("c.csv", handle)}, data={"analysis": analysis})

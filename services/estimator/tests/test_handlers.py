@@ -140,3 +140,10 @@ async def test_the_default_seed_follows_the_data_not_the_analysis(database_url: 
         assert seeds["an_seed_given"] == 99
         assert len({seeds["an_seed_a"], seeds["an_seed_other"], seeds["an_seed_undigested"], 99}) == 4
         assert seeds["an_seed_undigested"] == analysis_seed("an_seed_undigested", None)
+
+
+def test_a_seed_from_outside_the_api_is_wrapped_into_range() -> None:
+    """The API refuses seeds outside 0 .. 2**32 - 1; an event published another way still gets one
+    every library accepts."""
+    assert analysis_seed("an", 2**32 + 5) == 5 and analysis_seed("an", -1) == 2**32 - 1
+    assert 0 <= analysis_seed("an", None, "ab" * 32) < 2**32

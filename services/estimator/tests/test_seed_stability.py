@@ -90,3 +90,14 @@ def test_a_method_that_declares_a_seed_free_estimate_has_one(method: str) -> Non
     second = estimate(method, frame, ROLES, seed=2)
     assert first.estimate == second.estimate
     assert "seed_spread_se" not in first.diagnostics and "seed_stability" not in first.diagnostics
+
+
+@pytest.mark.parametrize("method", ["aipw", "linear_dml", "causal_forest"])
+def test_a_seed_at_the_top_of_the_range_still_fits_and_measures_its_spread(method: str) -> None:
+    """A seed derived from a file's digest is any of 0 .. 2**32 - 1; its second seed wraps around
+    instead of leaving the range NumPy and scikit-learn accept ('Seed must be between 0 and
+    2**32 - 1' failed the method before)."""
+    frame = _data(600, 0.5, 1.0)
+    result = estimate(method, frame, ROLES, seed=2**32 - 1)
+    assert "seed_spread_se" in result.diagnostics
+    assert abs(result.estimate - 2.0) < 5 * result.std_error

@@ -32,3 +32,16 @@ def test_a_mapping_confirmation_may_state_the_design() -> None:
     with pytest.raises(HTTPException) as caught:
         _checked_roles({"design": "randomised"}, columns)
     assert caught.value.status_code == 422 and "experiment" in str(caught.value.detail)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 2**63])
+def test_a_seed_numpy_and_scikit_learn_refuse_is_a_422_naming_the_range(seed: int) -> None:
+    with pytest.raises(HTTPException) as caught:
+        spec_from_form(json.dumps({"seed": seed}))
+    assert caught.value.status_code == 422 and "seed" in str(caught.value.detail)
+    assert "0 to 4294967295" in str(caught.value.detail)
+
+
+@pytest.mark.parametrize("seed", [0, 2**32 - 1])
+def test_every_seed_in_range_is_taken(seed: int) -> None:
+    assert spec_from_form(json.dumps({"seed": seed})).seed == seed

@@ -71,6 +71,14 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 
 # The second seed of a stability check: far from the first, derived from it (same input, same answer).
 SECOND_SEED_OFFSET = 104_729
+SEED_RANGE = 2**32  # NumPy's and scikit-learn's seeds: 0 to 2**32 - 1
+
+
+def other_seed(seed: int, k: int = 1) -> int:
+    """The k-th seed after `seed` for a refit, kept in range (a seed near 2**32 wraps around)."""
+    return (seed + k * SECOND_SEED_OFFSET) % SEED_RANGE
+
+
 # Most extra seeds a stability check fits (two: three pairs of seeds, so one lucky pair cannot hide
 # an unstable method).
 MAX_EXTRA_SEEDS = 2
@@ -201,7 +209,7 @@ def _seed_stability(
     estimates = [float(estimator.ate_)]
     if extra:
         for k in range(1, extra + 1):
-            second = clone(estimator).set_params(random_state=seed + k * SECOND_SEED_OFFSET)
+            second = clone(estimator).set_params(random_state=other_seed(seed, k))
             second.fit(outcome, design.t, X=design.X, **design.fit_keywords())
             estimates.append(float(second.ate_))
             if abs(estimates[1] - estimates[0]) <= SETTLED_SPREAD_SE * float(estimator.ate_stderr_):
@@ -210,7 +218,7 @@ def _seed_stability(
             f"fitted again with {len(estimates) - 1} more seed(s), within the {budget_s:g} CPU-second budget"
         )
     else:
-        partial = estimator.internal_seed_refit(seed + SECOND_SEED_OFFSET)
+        partial = estimator.internal_seed_refit(other_seed(seed))
         if partial is None:
             return {
                 "seed_stability": (

@@ -36,7 +36,7 @@ from cqox_contracts.v1 import (
 )
 from cqox_estimator import serving
 from cqox_estimator.db.models import EstimateRecord, Plan, PlanRefutation, PlanResult
-from cqox_estimator.domain import SEED_REFIT_BUDGET_S, MethodRun, run
+from cqox_estimator.domain import SEED_RANGE, SEED_REFIT_BUDGET_S, MethodRun, run
 from cqox_estimator.estimators import EstimationError, select_methods
 from cqox_estimator.frames import FrameCache
 from cqox_estimator.refutation import not_run, refutable, refute
@@ -64,7 +64,7 @@ def analysis_seed(analysis_id: str, requested: int | None, content: str | None =
     again with other roles, gives the same draws; else (a reference without a digest: an event
     from an earlier release) from the analysis id."""
     if requested is not None:
-        return requested
+        return requested % SEED_RANGE  # the API refuses others; an event from elsewhere wraps
     source = f"content:{content}" if content else analysis_id
     return int(hashlib.sha256(source.encode()).hexdigest()[:8], 16)
 

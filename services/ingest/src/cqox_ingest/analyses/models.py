@@ -23,7 +23,10 @@ class AnalysisIn(BaseModel):
     ci_level: float = Field(default=0.95, gt=0, lt=1)
     seed: int | None = Field(
         default=None,
-        description="Seed of every random step (default: from the file's content: same file, same estimates)",
+        description=(
+            "Seed of every random step, 0 to 2**32 - 1 (default: from the file's content: same file, "
+            "same estimates)"
+        ),
     )
     options: dict[str, dict[str, float | int | str | bool]] = Field(
         default_factory=dict, description="Per-method options, e.g. {'cs_did': {'adjustment': 'dr'}}"

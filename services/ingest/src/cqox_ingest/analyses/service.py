@@ -33,6 +33,8 @@ from cqox_shared.auth import Principal
 from cqox_shared.db import is_dead_connection
 from cqox_shared.runtime import ServiceRuntime
 
+# Seeds NumPy and scikit-learn accept: 0 to 2**32 - 1.
+SEED_RANGE = 2**32
 # The keys of the upload's JSON 'analysis' field.
 SPEC_KEYS = ("methods", "roles", "ci_level", "seed", "options", "sensitivity", "thresholds")
 
@@ -56,7 +58,7 @@ def spec_of(
             for role, value in roles.items()
         }
     try:
-        return AnalysisSpec(
+        spec = AnalysisSpec(
             methods=methods,
             roles=roles or {},
             ci_level=ci_level,
@@ -69,6 +71,13 @@ def spec_of(
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
         raise HTTPException(422, f"invalid analysis spec ({where}): {error['msg']}") from exc
+    if spec.seed is not None and not 0 <= spec.seed < SEED_RANGE:
+        raise HTTPException(
+            422,
+            f"invalid analysis spec (seed): {spec.seed} is outside 0 to {SEED_RANGE - 1}, the seeds "
+            "NumPy and scikit-learn accept",
+        )
+    return spec
 
 
 def _is_integer(value: Any) -> bool:
