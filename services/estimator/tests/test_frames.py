@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -45,6 +48,47 @@ def test_reads_each_uri_once_and_evicts_the_least_recently_used() -> None:
     cache.get("s3://b", load)
     assert loads == ["s3://a", "s3://b", "s3://c", "s3://b"]
     assert (cache.hits, cache.misses) == (3, 4)
+
+
+def test_concurrent_readers_of_one_uri_share_one_load_and_its_failure() -> None:
+    """An analysis's methods start at once: the first reads the file, the others wait for it."""
+    started, release = threading.Event(), threading.Event()
+    loads: list[str] = []
+
+    def slow(uri: str) -> pd.DataFrame:
+        loads.append(uri)
+        started.set()
+        release.wait(5)
+        return frame(100)
+
+    cache = FrameCache(max_bytes=1 << 20)
+    with ThreadPoolExecutor(8) as pool:
+        first = pool.submit(cache.fetch, "s3://a", slow)
+        assert started.wait(5)
+        others = [pool.submit(cache.fetch, "s3://a", slow) for _ in range(7)]
+        release.set()
+        results = [first.result(), *(f.result() for f in others)]
+    assert loads == ["s3://a"]
+    assert [cached for _, cached in results] == [False] + [True] * 7
+    assert all(got is results[0][0] for got, _ in results)
+    assert (cache.hits, cache.misses) == (7, 1)
+
+    def broken(uri: str) -> pd.DataFrame:
+        started.set()
+        release.wait(5)
+        raise OSError("object store unreachable")
+
+    started.clear()
+    release.clear()
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(cache.fetch, "s3://b", broken)
+        assert started.wait(5)
+        other = pool.submit(cache.fetch, "s3://b", broken)
+        release.set()
+        for future in (first, other):
+            with pytest.raises(OSError, match="unreachable"):
+                future.result()
+    assert cache.fetch("s3://b", lambda uri: frame(3))[0].shape == (3, 2)  # a later read tries again
 
 
 def test_a_frame_larger_than_the_cache_is_returned_but_not_kept() -> None:

@@ -14,6 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import pandas as pd
@@ -39,6 +40,7 @@ class FrameCache:
         self._frames: OrderedDict[str, _Entry] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._loading: dict[str, Future[pd.DataFrame]] = {}  # URIs being read, for the callers waiting
         self.hits = 0
         self.misses = 0
 
@@ -52,6 +54,12 @@ class FrameCache:
 
     def get(self, uri: str, load: Callable[[str], pd.DataFrame]) -> pd.DataFrame:
         """The frame at `uri`, from `load(uri)` on a miss; callers must not modify it in place."""
+        return self.fetch(uri, load)[0]
+
+    def fetch(self, uri: str, load: Callable[[str], pd.DataFrame]) -> tuple[pd.DataFrame, bool]:
+        """(the frame at `uri`, whether it came without a load of this caller's). Concurrent
+        callers of one URI share one `load`: an analysis's methods all start at once, and each
+        would otherwise miss and read the same file while the first read is still going."""
         with self._lock:
             self._expire()
             entry = self._frames.get(uri)
@@ -59,17 +67,36 @@ class FrameCache:
                 entry.used = self._clock()
                 self._frames.move_to_end(uri)
                 self.hits += 1
-                return entry.frame
-        frame = load(uri)  # outside the lock: other URIs are not held up by a download
+                return entry.frame, True
+            loading = self._loading.get(uri)
+            if loading is None:
+                loading = self._loading[uri] = Future()
+                owner = True
+            else:
+                owner = False
+        if not owner:
+            frame = loading.result()  # the owner's load (or its exception)
+            with self._lock:
+                self.hits += 1
+            return frame, True
+        try:
+            frame = load(uri)  # outside the lock: other URIs are not held up by a download
+        except BaseException as exc:
+            with self._lock:
+                del self._loading[uri]
+            loading.set_exception(exc)
+            raise
         size = int(frame.memory_usage(deep=True).sum())
         with self._lock:
+            del self._loading[uri]
             self.misses += 1
             if size <= self._max_bytes and uri not in self._frames:
                 self._frames[uri] = _Entry(frame, size, self._clock())
                 self._bytes += size
                 while self._bytes > self._max_bytes:
                     self._bytes -= self._frames.popitem(last=False)[1].size
-        return frame
+        loading.set_result(frame)
+        return frame, False
 
     def expire(self) -> int:
         """Drop the frames no one has asked for in `idle_s` seconds; return how many were dropped."""

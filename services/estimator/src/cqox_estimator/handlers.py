@@ -249,9 +249,8 @@ def estimate_work(
 
     async def compute(event: EstimateRequested, work: WorkContext) -> EstimateOutcome:
         uri = event.dataset.parquet_uri
-        stored = cache.misses
-        frame = await asyncio.to_thread(cache.get, uri, lambda u: read_frame(work.store, u))
-        FRAME_READS.labels("store" if cache.misses > stored else "cache").inc()
+        frame, cached = await asyncio.to_thread(cache.fetch, uri, lambda u: read_frame(work.store, u))
+        FRAME_READS.labels("cache" if cached else "store").inc()
         frame, roles, definition = derive_treatment(frame, event.roles, event.design)
         try:
             method_run = await asyncio.to_thread(
