@@ -61,6 +61,8 @@ class Refuter(StrEnum):
 
 # Estimands that are averages over a population of units, comparable across methods only within
 # one estimand (an ATE and an ATT differ whenever effects vary).
+# Seeds NumPy and scikit-learn accept, so an analysis's `seed` lies in 0 .. SEED_RANGE - 1.
+SEED_RANGE = 2**32
 AVERAGE_ESTIMANDS = frozenset({Estimand.ATE, Estimand.ATT, Estimand.ATC, Estimand.ATO, Estimand.LATE})
 
 # Adjustments that lean on the treatment model, so weak overlap or residual imbalance undermines

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from cqox_contracts.v1 import EstimateResult, RoleMapping
+from cqox_contracts.v1 import SEED_RANGE, EstimateResult, RoleMapping
 from cqox_estimator.estimators import (
     REGISTRY,
     BinaryTreatmentRequired,
@@ -71,7 +71,6 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 
 # The second seed of a stability check: far from the first, derived from it (same input, same answer).
 SECOND_SEED_OFFSET = 104_729
-SEED_RANGE = 2**32  # NumPy's and scikit-learn's seeds: 0 to 2**32 - 1
 
 
 def other_seed(seed: int, k: int = 1) -> int:

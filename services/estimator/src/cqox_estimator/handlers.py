@@ -18,6 +18,7 @@ from prometheus_client import Counter
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from cqox_contracts.v1 import (
+    SEED_RANGE,
     AnalysisEstimated,
     AnalysisFailed,
     Artifact,
@@ -36,7 +37,7 @@ from cqox_contracts.v1 import (
 )
 from cqox_estimator import serving
 from cqox_estimator.db.models import EstimateRecord, Plan, PlanRefutation, PlanResult
-from cqox_estimator.domain import SEED_RANGE, SEED_REFIT_BUDGET_S, MethodRun, run
+from cqox_estimator.domain import SEED_REFIT_BUDGET_S, MethodRun, run
 from cqox_estimator.estimators import EstimationError, select_methods
 from cqox_estimator.frames import FrameCache
 from cqox_estimator.refutation import not_run, refutable, refute

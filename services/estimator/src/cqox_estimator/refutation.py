@@ -43,6 +43,7 @@ from scipy import stats
 
 from cqox_contracts.v1 import (
     AVERAGE_ESTIMANDS,
+    SEED_RANGE,
     EstimateResult,
     Refutation,
     Refuter,
@@ -255,7 +256,7 @@ def _shift_se(moved: float, baseline: EstimateResult) -> float | None:
 
 
 def _rng(seed: int, refuter: Refuter, draw: int = 0) -> np.random.Generator:
-    return np.random.default_rng([seed % 2**32, _STREAM[refuter], draw])
+    return np.random.default_rng([seed % SEED_RANGE, _STREAM[refuter], draw])
 
 
 def _zero_effect(

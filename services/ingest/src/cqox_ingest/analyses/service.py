@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from pydantic_core import to_json
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from cqox_contracts.v1 import AnalysisRequested, AnalysisSpec
+from cqox_contracts.v1 import SEED_RANGE, AnalysisRequested, AnalysisSpec
 from cqox_ingest import audit
 from cqox_ingest.analyses import artifacts, streams
 from cqox_ingest.analyses.models import (
@@ -33,8 +33,6 @@ from cqox_shared.auth import Principal
 from cqox_shared.db import is_dead_connection
 from cqox_shared.runtime import ServiceRuntime
 
-# Seeds NumPy and scikit-learn accept: 0 to 2**32 - 1.
-SEED_RANGE = 2**32
 # The keys of the upload's JSON 'analysis' field.
 SPEC_KEYS = ("methods", "roles", "ci_level", "seed", "options", "sensitivity", "thresholds")
 
